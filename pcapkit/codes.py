@@ -1,0 +1,154 @@
+"""Protocol codes as enums, so that frames and reports print names, not numbers."""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+
+class LinkType(IntEnum):
+    """Link-layer header types (tcpdump.org/linktypes.html) that pcapkit decodes."""
+
+    NULL = 0  #: BSD loopback: 4-byte address family in the host's byte order
+    EN10MB = 1  #: Ethernet II, with 802.1Q / QinQ tags
+    RAW = 101  #: raw IPv4 or IPv6, version from the first nibble
+    RAW_12 = 12  #: DLT_RAW as OpenBSD numbers it; same as RAW
+    RAW_14 = 14  #: DLT_RAW as BSD/OS numbers it; same as RAW
+    LOOP = 108  #: OpenBSD loopback: 4-byte address family, network byte order
+    LINUX_SLL = 113  #: Linux cooked capture v1 (`tcpdump -i any` before libpcap 1.10)
+    IPV4 = 228  #: raw IPv4
+    IPV6 = 229  #: raw IPv6
+    LINUX_SLL2 = 276  #: Linux cooked capture v2: interface index and packet type
+
+    @classmethod
+    def name_of(cls, value: int) -> str:
+        """The linktype name tcpdump prints, or `LINKTYPE_<n>` for one we do not decode."""
+        try:
+            member = cls(value)
+        except ValueError:
+            return f"LINKTYPE_{value}"
+        return "RAW" if member in (cls.RAW_12, cls.RAW_14) else member.name
+
+
+class EtherType(IntEnum):
+    """EtherTypes met on the way to an IP header."""
+
+    IPV4 = 0x0800
+    ARP = 0x0806
+    VLAN = 0x8100  #: 802.1Q tag
+    QINQ = 0x88A8  #: 802.1ad service tag
+    QINQ_OLD = 0x9100  #: pre-standard QinQ tag
+    IPV6 = 0x86DD
+    TEB = 0x6558  #: transparent Ethernet bridging (GRE carrying Ethernet)
+
+
+class IpProto(IntEnum):
+    """IP protocol numbers."""
+
+    HOPOPT = 0
+    ICMP = 1
+    IPIP = 4  #: IPv4 in IP (Calico's IP-in-IP mode)
+    TCP = 6
+    UDP = 17
+    IPV6 = 41  #: IPv6 in IP
+    ROUTING = 43
+    FRAGMENT = 44
+    GRE = 47
+    ESP = 50
+    AH = 51
+    ICMPV6 = 58
+    NONE = 59
+    DSTOPTS = 60
+    SCTP = 132
+
+
+class TcpFlags(IntFlag):
+    """TCP header flags, in the bit positions of the 12-bit flags field."""
+
+    FIN = 0x001
+    SYN = 0x002
+    RST = 0x004
+    PSH = 0x008
+    ACK = 0x010
+    URG = 0x020
+    ECE = 0x040
+    CWR = 0x080
+    AE = 0x100  #: accurate ECN (formerly NS)
+
+
+class SllPacketType(IntEnum):
+    """Linux cooked-capture packet types: which way the packet went on that interface."""
+
+    HOST = 0  #: addressed to this host (incoming)
+    BROADCAST = 1
+    MULTICAST = 2
+    OTHERHOST = 3  #: to someone else, seen in promiscuous mode
+    OUTGOING = 4  #: sent by this host
+
+
+class DnsRcode(IntEnum):
+    """DNS response codes (RFC 1035, 2136)."""
+
+    NOERROR = 0  #: no error
+    FORMERR = 1  #: the server could not parse the query
+    SERVFAIL = 2  #: the server failed (upstream unreachable, DNSSEC failure…)
+    NXDOMAIN = 3  #: the name does not exist
+    NOTIMP = 4  #: query kind not implemented
+    REFUSED = 5  #: the server refuses to answer (policy)
+    YXDOMAIN = 6
+    YXRRSET = 7
+    NXRRSET = 8
+    NOTAUTH = 9
+    NOTZONE = 10
+
+
+class DnsType(IntEnum):
+    """DNS record types met in cluster traffic."""
+
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    MX = 15
+    TXT = 16
+    AAAA = 28
+    SRV = 33
+    OPT = 41
+    HTTPS = 65
+    ANY = 255
+
+
+class IcmpType(IntEnum):
+    """ICMPv4 types (RFC 792)."""
+
+    ECHO_REPLY = 0
+    DEST_UNREACH = 3
+    REDIRECT = 5
+    ECHO_REQUEST = 8
+    TIME_EXCEEDED = 11
+    PARAM_PROBLEM = 12
+
+
+class IcmpUnreachCode(IntEnum):
+    """ICMPv4 destination-unreachable codes."""
+
+    NET = 0
+    HOST = 1
+    PROTOCOL = 2
+    PORT = 3
+    FRAG_NEEDED = 4  #: "fragmentation needed and DF set": carries the next-hop MTU
+    SRC_ROUTE = 5
+    NET_PROHIBITED = 9
+    HOST_PROHIBITED = 10
+    ADMIN_PROHIBITED = 13  #: what `iptables -j REJECT --reject-with icmp-admin-prohibited` sends
+
+
+class Icmp6Type(IntEnum):
+    """ICMPv6 types (RFC 4443)."""
+
+    DEST_UNREACH = 1
+    PACKET_TOO_BIG = 2  #: carries the MTU
+    TIME_EXCEEDED = 3
+    PARAM_PROBLEM = 4
+    ECHO_REQUEST = 128
+    ECHO_REPLY = 129

@@ -1,0 +1,42 @@
+"""The exceptions pcapkit raises. The whole tree:
+
+    PcapkitError              anything the user can fix: the CLI prints one line, exits 2
+    ├── CaptureError          a capture file that cannot be read at all (not a capture,
+    │                         unreadable header, no such file)
+    ├── SnapshotError         a Kubernetes snapshot that cannot be read
+    └── UsageError            arguments that do not fit together
+
+Malformed *packets* are never exceptions: they are rows whose `status` says how far decoding
+got. A capture cut short is not an exception either: it is read up to its last whole record
+and a warning is attached to the capture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PcapkitError(Exception):
+    """Base of every error a user can act on; `str()` is the one line the CLI prints."""
+
+
+class CaptureError(PcapkitError):
+    """A capture file that cannot be read at all."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class SnapshotError(PcapkitError):
+    """A Kubernetes snapshot that cannot be read."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UsageError(PcapkitError):
+    """Arguments that do not fit together."""

@@ -1,0 +1,87 @@
+"""Classic libpcap files: a 24-byte file header, then records of a 16-byte header and data.
+
+The magic number gives the byte order and the timestamp unit: 0xa1b2c3d4 microseconds,
+0xa1b23c4d nanoseconds, each in either byte order. 0xa1b2cd34 is Alexey Kuznetzov's
+"modified" format, whose record headers carry 8 more bytes (ifindex, protocol, packet type).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import numpy.typing as npt
+
+from pcapkit.errors import CaptureError
+from pcapkit.read.records import Capture, Interface, Records
+from pcapkit.read.source import Source
+from pcapkit.read.walk import WalkEnd, find_records
+
+#: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
+MAGICS: dict[int, tuple[bool, bool, int]] = {
+    0xA1B2C3D4: (False, False, 16),
+    0xD4C3B2A1: (True, False, 16),
+    0xA1B23C4D: (False, True, 16),
+    0x4D3CB2A1: (True, True, 16),
+    0xA1B2CD34: (False, False, 24),
+    0x34CDB2A1: (True, False, 24),
+}
+FILE_HEADER_LEN = 24
+#: libpcap refuses records larger than this (unless the snaplen is larger still).
+MAX_CAPLEN = 262144
+#: bits 0-25 of the header's link-type field are the link type; the rest is FCS information.
+LINKTYPE_MASK = 0x03FFFFFF
+
+
+def is_pcap(data: bytes | memoryview) -> bool:
+    return len(data) >= 4 and int.from_bytes(data[:4], "little") in MAGICS
+
+
+def read_pcap(src: Source) -> Capture:
+    """Parse a classic pcap file from its bytes."""
+    data = src.data
+    big, nano, header_len = MAGICS[int.from_bytes(data[:4], "little")]
+    if len(data) < FILE_HEADER_LEN:
+        raise CaptureError(src.path, "pcap file header cut short")
+    order = ">" if big else "<"
+    _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
+        order + "HHiIII", data, 4
+    )
+    buf = np.frombuffer(data, np.uint8)
+    max_caplen = max(snaplen, MAX_CAPLEN)
+    offsets, _pos, why = find_records(buf, FILE_HEADER_LEN, big, header_len, 8, max_caplen)
+    warnings = list(src.warnings)
+    n = len(offsets)
+    if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
+        warnings.append(f"capture cut short: last record (frame {n + 1}) is incomplete; "
+                        f"read the {n} whole records before it")
+    elif why == WalkEnd.TOO_LONG:
+        warnings.append(f"frame {n + 1} declares a captured length above {max_caplen} bytes; "
+                        f"read the {n} records before it")
+    fields = _record_fields(buf, offsets, big)
+    ts_sec, ts_frac, caplen, origlen = fields
+    unit = 1 if nano else 1000
+    records = Records(
+        frame=np.arange(1, n + 1, dtype=np.uint32),
+        ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
+        iface=np.zeros(n, np.uint16),
+        offset=offsets + header_len,
+        caplen=caplen,
+        origlen=origlen,
+        direction=np.zeros(n, np.uint8),
+    )
+    iface = Interface(index=0, link_type=network & LINKTYPE_MASK, snaplen=snaplen)
+    return Capture(
+        path=src.path, format="pcap", compressed=src.compressed, buffer=data,
+        interfaces=[iface], records=records, warnings=warnings, big_endian=big,
+    )
+
+
+def _record_fields(
+    buf: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], big: bool
+) -> tuple[npt.NDArray[np.uint32], ...]:
+    """The four 32-bit fields of every record header, gathered at once."""
+    dt = np.dtype(">u4" if big else "<u4")
+    idx = offsets[:, None] + np.arange(16)[None, :]
+    raw = buf[idx].reshape(-1).view(dt).reshape(-1, 4).astype(np.uint32)
+    return raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3]
