@@ -1,0 +1,29 @@
+"""Stage 5, detect: symptoms from the flow tables.
+
+Each detector is one module, `detect(tables, config) -> findings`, its exact definition in its
+docstring. `DETECTORS` lists them all; the key is the symptom `kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from pcapkit.detect.config import DEFAULT, Config
+from pcapkit.detect.findings import FINDINGS_SCHEMA, empty_findings
+from pcapkit.flows import Tables
+
+Detector = Callable[[Tables, Config], pl.DataFrame]
+
+DETECTORS: dict[str, Detector] = {
+}
+
+
+def run_detectors(tables: Tables, config: Config = DEFAULT) -> pl.DataFrame:
+    """All detectors' findings, worst first."""
+    frames = [detect(tables, config) for detect in DETECTORS.values()]
+    if not frames:
+        return empty_findings()
+    out = pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(dict(FINDINGS_SCHEMA)) for f in frames])
+    return out.sort(["severity", "first_ts_ns"], descending=[True, False])

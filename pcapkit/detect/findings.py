@@ -1,0 +1,49 @@
+"""The one shape every detector returns: a findings frame, one row per symptom.
+
+Reports read only findings. Kind-specific facts (an RST's `phase`, a storm's `names`…) travel in
+`extra`, a JSON object whose keys the JSON report copies into the symptom as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+EVIDENCE = pl.Struct({"capture": pl.UInt16, "frame": pl.UInt32})
+
+FINDINGS_SCHEMA = pl.Schema(
+    {
+        "kind": pl.String,  # snake_case symptom name, the detector's key in DETECTORS
+        "severity": pl.Enum([s.value for s in Severity]),
+        "protocol": pl.String,  # tcp, udp, icmp, dns
+        "client_ip": pl.String,  # as the client saw it (before DNAT)
+        "client_port": pl.UInt16,
+        "server_ip": pl.String,
+        "server_port": pl.UInt16,
+        "count": pl.UInt32,  # how many occurrences (SYNs, RSTs, retransmitted segments…)
+        "first_ts_ns": pl.Int64,
+        "last_ts_ns": pl.Int64,
+        "evidence": pl.List(EVIDENCE),  # the frames that show it, in every capture
+        "explanation": pl.String,  # one plain sentence
+        "extra": pl.String,  # JSON object of kind-specific keys
+    }
+)
+
+
+def empty_findings() -> pl.DataFrame:
+    return pl.DataFrame(schema=FINDINGS_SCHEMA)
+
+
+def extra_json(**fields: Any) -> str:
+    """The `extra` column's text for one finding; None values are left out."""
+    return json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True)

@@ -1,0 +1,210 @@
+"""The cluster the lab builds, as plain data: nodes, pods, Services, and the overlay settings.
+
+Everything downstream reads this one description: the dataplane builder, the kube-proxy rules, the
+snapshot and the DNS records. A scenario changes a copy of `base_cluster()` and nothing else, so the
+snapshot always describes exactly what was built.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+CLUSTER_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/16"
+UNDERLAY_CIDR = "172.18.0.0/24"
+DOMAIN = "cluster.local"
+UNDERLAY_MTU = 1500
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8, as flannel subtracts it
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """The overlay device: flannel's defaults, or Calico's in the `vxlan_4789` variant."""
+
+    device: str = "flannel.1"
+    vni: int = 1
+    port: int = 8472
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    index: int  # the third octet of its pod CIDR
+
+    @property
+    def underlay_ip(self) -> str:
+        return f"172.18.0.{10 + self.index}"
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.index}.0/24"
+
+    @property
+    def gateway(self) -> str:
+        """cni0's address, the pods' default gateway."""
+        return f"10.244.{self.index}.1"
+
+    @property
+    def vtep_ip(self) -> str:
+        """The overlay device's address: flannel gives it the network address of the pod CIDR."""
+        return f"10.244.{self.index}.0"
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    name: str
+    port: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Process:
+    """What really runs in a pod: `http`, `blob` (TCP) or `dns`, on `port`."""
+
+    kind: str
+    port: int
+
+
+@dataclass
+class Pod:
+    namespace: str
+    name: str
+    node: str
+    ip: str
+    labels: dict[str, str]
+    ports: tuple[ContainerPort, ...] = ()
+    process: Process | None = None
+    # A terminating pod whose network is already gone: it stays in the snapshot and in the
+    # EndpointSlice (serving, terminating) but has no namespace, so nothing answers at its IP.
+    terminating: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    target_port: int | str  # a number or the name of a container port, as in the real spec
+    protocol: str = "TCP"
+    node_port: int | None = None
+
+
+@dataclass
+class Service:
+    namespace: str
+    name: str
+    cluster_ip: str
+    ports: tuple[ServicePort, ...]
+    selector: dict[str, str]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def type(self) -> str:
+        return "NodePort" if any(p.node_port for p in self.ports) else "ClusterIP"
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.{DOMAIN}"
+
+
+@dataclass
+class Cluster:
+    nodes: list[Node]
+    pods: list[Pod]
+    services: list[Service]
+    vxlan: Vxlan = Vxlan()
+    overlay_mtu: int = UNDERLAY_MTU - VXLAN_OVERHEAD
+    pod_mtu: int = UNDERLAY_MTU - VXLAN_OVERHEAD  # the CNI's MTU; too large in `mtu_blackhole`
+    # Names outside the cluster that the lab's DNS answers itself (it never forwards upstream).
+    external_names: dict[str, str] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def pod(self, ref: str) -> Pod:
+        return next(p for p in self.pods if p.ref == ref)
+
+    def service(self, ref: str) -> Service:
+        return next(s for s in self.services if s.ref == ref)
+
+    def endpoints(self, service: Service) -> list[Pod]:
+        """The pods an EndpointSlice controller would list for `service`, in IP order."""
+        chosen = [
+            p
+            for p in self.pods
+            if p.namespace == service.namespace
+            and service.selector
+            and all(p.labels.get(k) == v for k, v in service.selector.items())
+        ]
+        return sorted(chosen, key=lambda p: tuple(int(o) for o in p.ip.split(".")))
+
+    def dns_records(self) -> dict[str, str]:
+        """A records the in-lab DNS serves: every Service's FQDN, then the external names."""
+        return {s.fqdn: s.cluster_ip for s in self.services} | self.external_names
+
+    def copy(self) -> Cluster:
+        return copy.deepcopy(self)
+
+
+def target_port(pod: Pod, port: ServicePort) -> int:
+    """Resolve a Service's targetPort against a pod's named container ports, as kube-proxy does."""
+    if isinstance(port.target_port, int):
+        return port.target_port
+    return next(c.port for c in pod.ports if c.name == port.target_port)
+
+
+EXTERNAL_HOST_IP = "172.18.0.100"  # the "external client" namespace on the underlay
+EXTERNAL_NAME = "api.example.com"  # answered inside the lab with EXTERNAL_HOST_IP
+
+CLIENT = "default/client-7c9f8b6d5-h2m4k"
+BLOB = "default/blob-59c8d7f6b-r8v2n"
+HTTP_PORTS = (ContainerPort("http", 8080),)
+
+
+def _web(name: str, node: str, ip: str) -> Pod:
+    labels = {"app": "web", "pod-template-hash": "6d4b75cb6d"}
+    return Pod("default", name, node, ip, labels, HTTP_PORTS, Process("http", 8080))
+
+
+def base_cluster() -> Cluster:
+    """Two workers, a client, two web replicas, a TCP blob server and CoreDNS behind kube-dns."""
+    nodes = [Node("worker-1", 1), Node("worker-2", 2)]
+    pods = [
+        Pod(
+            "default", CLIENT.split("/")[1], "worker-1", "10.244.1.10",
+            {"app": "client", "pod-template-hash": "7c9f8b6d5"},
+        ),
+        _web("web-6d4b75cb6d-x7k2p", "worker-1", "10.244.1.11"),
+        _web("web-6d4b75cb6d-9gq4z", "worker-2", "10.244.2.11"),
+        Pod(
+            "default", BLOB.split("/")[1], "worker-2", "10.244.2.20",
+            {"app": "blob", "pod-template-hash": "59c8d7f6b"},
+            (ContainerPort("blob", 9000),), Process("blob", 9000),
+        ),
+        Pod(
+            "kube-system", "coredns-5d78c9869d-qx8tn", "worker-2", "10.244.2.2",
+            {"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"},
+            (ContainerPort("dns", 53, "UDP"), ContainerPort("dns-tcp", 53)),
+            Process("dns", 53),
+        ),
+    ]
+    services = [
+        Service(
+            "kube-system", "kube-dns", "10.96.0.10",
+            (ServicePort("dns", 53, 53, "UDP"), ServicePort("dns-tcp", 53, 53)),
+            {"k8s-app": "kube-dns"},
+        ),
+        Service(
+            "default", "web", "10.96.0.20", (ServicePort("http", 80, "http", node_port=30080),),
+            {"app": "web"},
+        ),
+        Service("default", "blob", "10.96.0.30", (ServicePort("blob", 9000, 9000),), {"app": "blob"}),
+    ]
+    return Cluster(nodes, pods, services, external_names={EXTERNAL_NAME: EXTERNAL_HOST_IP})

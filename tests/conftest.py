@@ -1,0 +1,55 @@
+"""Shared locations and skips. Tests read real captures: the lab's samples (in the repo) and the
+public corpus in ../shared (absent from a user's fresh clone: those tests skip there)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+SHARED = Path(os.environ.get("PCAPKIT_SHARED", REPO.parent / "shared"))
+TCPDUMP_CORPUS = SHARED / "corpus" / "tcpdump"
+ZEEK_CORPUS = SHARED / "corpus" / "zeek"
+NOT_CAPTURES = {".out", ".md", ".json", ".log", ".txt"}
+NOT_CAPTURE_NAMES = {"LICENSE", "COPYING", "TESTLIST", "README"}
+
+
+def _captures(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix not in NOT_CAPTURES and p.name not in NOT_CAPTURE_NAMES
+    )
+
+
+def corpus_captures() -> list[Path]:
+    """Every capture of the tcpdump and Zeek corpora (empty when ../shared is absent)."""
+    return _captures(TCPDUMP_CORPUS) + _captures(ZEEK_CORPUS)
+
+
+def sample_captures() -> list[Path]:
+    """Every capture the lab recorded into samples/."""
+    return sorted(
+        p for p in SAMPLES.rglob("*")
+        if p.suffix in {".pcap", ".pcapng", ".gz"} and "lab" not in p.parts
+    )
+
+
+def needs_corpus() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not TCPDUMP_CORPUS.is_dir(),
+        reason=f"public corpus not found at {TCPDUMP_CORPUS} (only in the project's workplace)",
+    )
+
+
+def needs_tshark() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+
+
+def needs_root() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
