@@ -1,0 +1,49 @@
+# pcapkit: `make demo` and `make test` are the two commands a new user needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := samples/no_endpoints
+# Debian packages the tests drive for real: tshark (oracle, pyshark), tcpdump/dumpcap, iproute2 and
+# iptables (the lab), chromium (the HTML report).
+APT_PACKAGES := tshark tcpdump iproute2 iptables procps
+TOOLS        := tshark tcpdump dumpcap ip iptables editcap
+
+.PHONY: demo test venv system-deps samples bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/pcapkit analyze $(wildcard $(DEMO)/*.pcap) --k8s $(DEMO)/snapshot.json
+
+# Installs what the tests need when it is missing (as root, with apt-get), then runs them all.
+system-deps:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else echo "warning: missing$$missing; tests that need them will skip"; fi; \
+	fi
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+samples: venv system-deps
+	$(BIN)/python -m samples.lab record
+
+bench: venv system-deps
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check pcapkit tests bench samples
+	$(BIN)/mypy pcapkit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

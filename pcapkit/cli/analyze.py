@@ -1,0 +1,57 @@
+"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE]`."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pcapkit.api import analyze
+from pcapkit.decode.tunnels import register
+from pcapkit.decode.schema import Tunnel
+from pcapkit.errors import UsageError
+from pcapkit.report import RENDERERS
+from pcapkit.report.text import render_text
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+def analyze_command(
+    captures: Annotated[list[Path], typer.Argument(
+        help="pcap/pcapng files (optionally .gz) of one incident: pod, node -i any, underlay.",
+        show_default=False)],
+    k8s: Annotated[list[Path] | None, typer.Option(
+        "--k8s", help="kubectl get pods,services,endpointslices,nodes -A -o json|yaml output "
+                      "(file or directory; repeatable).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.text,
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Write the report here, not stdout.")] = None,
+    vxlan_port: Annotated[list[int] | None, typer.Option(
+        "--vxlan-port", help="Also decode VXLAN on this UDP port (8472 and 4789 always are).",
+    )] = None,
+) -> None:
+    """Analyse captures of one incident and report what went wrong, and where."""
+    for port in vxlan_port or []:
+        if not 0 < port < 65536:
+            raise UsageError(f"--vxlan-port {port}: not a UDP port")
+        register(port, Tunnel.VXLAN)
+    result = analyze(captures, k8s or [])
+    if fmt is Format.text and output is None:
+        text = render_text(result, width=None, color=sys.stdout.isatty())
+    else:
+        text = RENDERERS[fmt.value](result)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"{output}: cannot write report: {e.strerror or e}") from None

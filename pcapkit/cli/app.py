@@ -1,0 +1,60 @@
+"""The `pcapkit` command. Commands parse arguments, call the API and render; no analysis here.
+
+Exit status (the outside contract): 0 analysed, 2 unusable input or arguments (one line on
+stderr naming the file and the problem), 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+import typer
+
+from pcapkit.cli.analyze import analyze_command
+from pcapkit.errors import PcapkitError
+from pcapkit.version import __version__
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Kubernetes-aware analysis of tcpdump captures.")
+app.command("analyze")(analyze_command)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
+    if version:
+        typer.echo(f"pcapkit {__version__}")
+        raise typer.Exit()
+
+
+def _fail(status: int, message: str) -> int:
+    sys.stderr.write(f"pcapkit: {' '.join(message.split())}\n")
+    return status
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status instead of exiting (for tests and `main`)."""
+    try:
+        app(args=argv, prog_name="pcapkit", standalone_mode=False)
+    except PcapkitError as e:
+        return _fail(2, str(e))
+    except click.UsageError as e:
+        return _fail(2, e.format_message())
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.Abort:
+        return _fail(130, "interrupted")
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # the contract's exit 1: say what broke in one line
+        if os.environ.get("PCAPKIT_DEBUG"):
+            traceback.print_exc()
+        return _fail(1, f"internal error: {type(e).__name__}: {e} (set PCAPKIT_DEBUG=1 "
+                        "for the traceback)")
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

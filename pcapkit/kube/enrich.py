@@ -1,0 +1,48 @@
+"""Kubernetes names on findings: who the client is, which Service, which endpoint DNAT chose."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.kube.dnat import dnat_legs
+from pcapkit.kube.names import address_names
+from pcapkit.kube.snapshot import Snapshot
+
+K8S_COLUMNS = ["k8s_client", "k8s_server", "k8s_service", "k8s_endpoint",
+               "k8s_endpoint_target", "k8s_endpoint_state"]
+
+
+def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
+                    snap: Snapshot) -> pl.DataFrame:
+    """Add the `k8s_*` columns (null where an address does not resolve)."""
+    names = address_names(snap)
+    legs = dnat_legs(packets, snap).unique(["client_ip", "client_port", "service_ip",
+                                            "service_port"], keep="first", maintain_order=True)
+    svc_names = names.filter(pl.col("kind") == "service").select(
+        pl.col("ip").alias("server_ip"), pl.col("name").alias("svc_by_ip"))
+    # A connection made straight to a pod names that pod's Service through its endpoints.
+    direct = snap.endpoints.select(
+        pl.col("ip").alias("server_ip"), pl.col("port").alias("server_port"),
+        pl.format("{}/{}", "namespace", "service").alias("svc_by_endpoint")).unique(
+        ["server_ip", "server_port"], keep="first", maintain_order=True)
+    out = (
+        findings.with_row_index("_row")
+        .join(names.select(pl.col("ip").alias("client_ip"), pl.col("name").alias("k8s_client")),
+              on="client_ip", how="left")
+        .join(names.filter(pl.col("kind") != "service").select(
+            pl.col("ip").alias("server_ip"), pl.col("name").alias("k8s_server")),
+              on="server_ip", how="left")
+        .join(svc_names, on="server_ip", how="left")
+        .join(direct, on=["server_ip", "server_port"], how="left")
+        .join(legs.select("client_ip", "client_port", pl.col("service_ip").alias("server_ip"),
+                          pl.col("service_port").alias("server_port"),
+                          pl.format("{}:{}", "endpoint_ip", "endpoint_port")
+                          .alias("k8s_endpoint"),
+                          pl.col("endpoint_target").alias("k8s_endpoint_target"),
+                          pl.col("endpoint_state").alias("k8s_endpoint_state")),
+              on=["client_ip", "client_port", "server_ip", "server_port"], how="left")
+        .with_columns(pl.coalesce("svc_by_ip", "svc_by_endpoint").alias("k8s_service"))
+        .sort("_row")
+        .drop("_row", "svc_by_ip", "svc_by_endpoint")
+    )
+    return out

@@ -1,0 +1,72 @@
+"""The JSON document of the outside contract (`--format json`), built from an `Analysis`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from pcapkit.report.summary import summary
+from pcapkit.version import __version__
+
+if TYPE_CHECKING:
+    from pcapkit.api import Analysis
+
+K8S_KEYS = {"k8s_client": "client", "k8s_service": "service", "k8s_endpoint": "endpoint",
+            "k8s_endpoint_target": "endpoint_target", "k8s_endpoint_state": "endpoint_state",
+            "k8s_server": "server"}
+
+
+def endpoint_text(ip: str | None, port: int | None) -> str | None:
+    """`ip:port` as the contract writes it (`[v6]:port`), or the bare address without a port."""
+    if ip is None:
+        return None
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """One findings row as a contract symptom."""
+    frames: dict[int, list[int]] = {}
+    for ev in row["evidence"] or []:
+        frames.setdefault(ev["capture"], []).append(ev["frame"])
+    out: dict[str, Any] = {
+        "kind": row["kind"],
+        "severity": row["severity"],
+        "client": endpoint_text(row["client_ip"], row["client_port"]),
+        "server": endpoint_text(row["server_ip"], row["server_port"]),
+        "protocol": row["protocol"],
+        "count": row["count"],
+        "first_ts": row["first_ts_ns"] / 1e9 if row["first_ts_ns"] is not None else None,
+        "last_ts": row["last_ts_ns"] / 1e9 if row["last_ts_ns"] is not None else None,
+    }
+    k8s = {key: row[col] for col, key in K8S_KEYS.items() if row.get(col) is not None}
+    if k8s.get("server") and k8s.get("service"):
+        del k8s["server"]  # a ClusterIP is named as the Service
+    if k8s:
+        out["k8s"] = k8s
+    out["evidence"] = [{"capture": paths[c], "frames": sorted(set(f))}
+                       for c, f in sorted(frames.items())]
+    out["explanation"] = row["explanation"]
+    for key, value in json.loads(row["extra"] or "{}").items():
+        out.setdefault(key, value)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def document(analysis: Analysis) -> dict[str, Any]:
+    paths = [c.path for c in analysis.captures]
+    captures = []
+    for c in analysis.captures:
+        d = asdict(c)
+        d.pop("index")
+        captures.append(d)
+    findings: pl.DataFrame = analysis.findings
+    return {
+        "pcapkit_version": __version__,
+        "captures": captures,
+        "summary": summary(analysis.packets, findings),
+        "symptoms": [symptom(r, paths) for r in findings.iter_rows(named=True)],
+    }
