@@ -178,18 +178,28 @@ def base_cluster() -> Cluster:
     nodes = [Node("worker-1", 1), Node("worker-2", 2)]
     pods = [
         Pod(
-            "default", CLIENT.split("/")[1], "worker-1", "10.244.1.10",
+            "default",
+            CLIENT.split("/")[1],
+            "worker-1",
+            "10.244.1.10",
             {"app": "client", "pod-template-hash": "7c9f8b6d5"},
         ),
         _web("web-6d4b75cb6d-x7k2p", "worker-1", "10.244.1.11"),
         _web("web-6d4b75cb6d-9gq4z", "worker-2", "10.244.2.11"),
         Pod(
-            "default", BLOB.split("/")[1], "worker-2", "10.244.2.20",
+            "default",
+            BLOB.split("/")[1],
+            "worker-2",
+            "10.244.2.20",
             {"app": "blob", "pod-template-hash": "59c8d7f6b"},
-            (ContainerPort("blob", 9000),), Process("blob", 9000),
+            (ContainerPort("blob", 9000),),
+            Process("blob", 9000),
         ),
         Pod(
-            "kube-system", "coredns-5d78c9869d-qx8tn", "worker-2", "10.244.2.2",
+            "kube-system",
+            "coredns-5d78c9869d-qx8tn",
+            "worker-2",
+            "10.244.2.2",
             {"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"},
             (ContainerPort("dns", 53, "UDP"), ContainerPort("dns-tcp", 53)),
             Process("dns", 53),
@@ -197,14 +207,21 @@ def base_cluster() -> Cluster:
     ]
     services = [
         Service(
-            "kube-system", "kube-dns", "10.96.0.10",
+            "kube-system",
+            "kube-dns",
+            "10.96.0.10",
             (ServicePort("dns", 53, 53, "UDP"), ServicePort("dns-tcp", 53, 53)),
             {"k8s-app": "kube-dns"},
         ),
         Service(
-            "default", "web", "10.96.0.20", (ServicePort("http", 80, "http", node_port=30080),),
+            "default",
+            "web",
+            "10.96.0.20",
+            (ServicePort("http", 80, "http", node_port=30080),),
             {"app": "web"},
         ),
-        Service("default", "blob", "10.96.0.30", (ServicePort("blob", 9000, 9000),), {"app": "blob"}),
+        Service(
+            "default", "blob", "10.96.0.30", (ServicePort("blob", 9000, 9000),), {"app": "blob"}
+        ),
     ]
     return Cluster(nodes, pods, services, external_names={EXTERNAL_NAME: EXTERNAL_HOST_IP})

@@ -1,0 +1,518 @@
+"""The reference decoder: one packet at a time, header by header, following docs/packet-table.md.
+
+It serves twice: as the decoder of the long tail (link types and encapsulations the fast
+vectorised decoder leaves aside) and as the oracle the fast decoder is held identical to. So it
+is written for exactness first: every rule of the doc is one visible `if` on the bytes, with
+`struct` rather than dpkt, whose parsers decode payloads eagerly, raise on truncation and walk
+IPv6 extension headers by their own rules (see the doc for ours).
+
+Each layer function fills the columns of its layer into the packet's row (a dict: a missing key
+is a null column) only once the layer's header has passed its checks, so that the layer where
+decoding stops leaves its own columns null, as the doc requires.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pcapkit.codes import LinkType
+from pcapkit.decode import geneve, gre, tunnels, vxlan
+from pcapkit.decode.addresses import ipv4_text, ipv6_text
+from pcapkit.decode.dns_message import HEADER_LEN as DNS_HEADER_LEN
+from pcapkit.decode.dns_message import decode_dns
+from pcapkit.decode.schema import PACKET_SCHEMA, Layer, Status, Tunnel
+from pcapkit.read.records import Capture
+
+Row = dict[str, Any]
+
+OK, TRUNCATED, MALFORMED, UNSUPPORTED = (s.value for s in Status)
+
+U16 = struct.Struct(">H")
+U32 = struct.Struct(">I")
+I32 = struct.Struct(">i")
+IPV4_FIELDS = struct.Struct(">HHHBB")  #: total length, id, flags+offset, TTL, protocol (at +2)
+IPV6_FIELDS = struct.Struct(">HBB")  #: payload length, next header, hop limit (at +4)
+TCP_FIELDS = struct.Struct(">HHIIHH")  #: ports, seq, ack, offset+flags, window
+UDP_PORTS = struct.Struct(">HH")
+TS_OPTION = struct.Struct(">II")
+SACK_BLOCK = struct.Struct(">II")
+
+ETH_IPV4, ETH_IPV6, ETH_TEB = 0x0800, 0x86DD, 0x6558
+VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+MIN_ETHERTYPE = 0x0600  #: below: an 802.3 length field
+ETHER_LEN, SLL_LEN, SLL2_LEN, NULL_LEN, TAG_LEN = 14, 16, 20, 4, 4
+RAW_TYPES = (LinkType.RAW, LinkType.RAW_12, LinkType.RAW_14)
+NULL_AF = {2: ETH_IPV4, 10: ETH_IPV6, 23: ETH_IPV6, 24: ETH_IPV6, 28: ETH_IPV6, 30: ETH_IPV6}
+SLL_OUTGOING = 4
+
+IPV4_MIN, IPV6_LEN = 20, 40
+IPV6_EXT_8 = (0, 43, 60)  #: hop-by-hop, routing, destination options: (len + 1) × 8 bytes
+IPV6_AH, IPV6_FRAGMENT = 51, 44
+IPV6_FRAGMENT_LEN = 8
+
+TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
+TCP_MIN, UDP_LEN, ICMP_LEN, PORT_LEN = 20, 8, 8, 4
+OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_SACK, OPT_TS = 0, 1, 2, 3, 4, 5, 8
+SACK_LENGTHS = (10, 18, 26, 34)
+ICMP_ERRORS = (3, 4, 5, 11, 12)
+ICMP6_ERRORS = (1, 2, 3, 4)
+DNS_PORT = 53
+DNS_TCP_PREFIX = 2
+
+#: columns that describe the innermost packet: emptied when an encapsulation is removed
+PRIMARY = frozenset((
+    "vlan", "l3_proto", "ip_version", "src", "dst", "ip_proto", "ip_ttl", "ip_id", "ip_len",
+    "ip_df", "ip_mf", "ip_frag_offset", "sport", "dport", "tcp_flags", "tcp_seq", "tcp_ack",
+    "tcp_win", "tcp_hdr_len", "tcp_mss", "tcp_wscale", "tcp_sack_perm", "tcp_sack_blocks",
+    "tcp_sack_left", "tcp_sack_right", "tcp_ts_val", "tcp_ts_ecr", "payload_len", "icmp_type",
+    "icmp_code", "icmp_mtu", "icmp_q_src", "icmp_q_dst", "icmp_q_proto", "icmp_q_sport",
+    "icmp_q_dport", "dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qname", "dns_qtype",
+    "dns_qdcount", "dns_ancount", "dns_answers",
+))
+#: columns taken from the record rather than from the packet bytes
+RECORD_COLUMNS = ("capture", "frame", "ts_ns", "iface", "link_type", "caplen", "origlen")
+DECODED_SCHEMA = pl.Schema((k, v) for k, v in PACKET_SCHEMA.items() if k not in RECORD_COLUMNS)
+
+
+def _stop(row: Row, status: str, layer: Layer) -> None:
+    row["status"] = status
+    row["status_layer"] = layer.value
+
+
+# --- link layer -----------------------------------------------------------------------------
+
+
+def _ethertype(pkt: bytes, type_at: int, pos: int, limit: int, row: Row) -> tuple[int, int]:
+    """Walk VLAN tags from the EtherType at `type_at`; the final EtherType and its payload start.
+
+    Returns EtherType -1 when decoding ends here (a tag cut short, or an 802.3 length).
+    """
+    ethertype = U16.unpack_from(pkt, type_at)[0]
+    vlan = None
+    while ethertype in VLAN_TAGS:
+        if pos + TAG_LEN > limit:
+            _stop(row, TRUNCATED, Layer.LINK)
+            return -1, pos
+        tci, ethertype = UDP_PORTS.unpack_from(pkt, pos)
+        if vlan is None:
+            vlan = tci & 0x0FFF
+        pos += TAG_LEN
+    row["vlan"] = vlan
+    if ethertype < MIN_ETHERTYPE:
+        return -1, pos
+    row["l3_proto"] = ethertype
+    return ethertype, pos
+
+
+def _ethernet(pkt: bytes, pos: int, limit: int, row: Row) -> tuple[int, int]:
+    if limit - pos < ETHER_LEN:
+        _stop(row, TRUNCATED, Layer.LINK)
+        return -1, pos
+    return _ethertype(pkt, pos + 12, pos + ETHER_LEN, limit, row)
+
+
+def _sll_pkttype(row: Row, pkttype: int) -> None:
+    if pkttype <= 0xFF:
+        row["sll_pkttype"] = pkttype
+    if pkttype == SLL_OUTGOING:
+        row["direction"] = 2
+    elif pkttype < SLL_OUTGOING:
+        row["direction"] = 1
+
+
+def _link(pkt: bytes, link_type: int, big_endian: bool, row: Row) -> tuple[int, int]:
+    """The EtherType (or -1: stop) and position of what follows the link-layer header."""
+    n = len(pkt)
+    if link_type == LinkType.EN10MB:
+        return _ethernet(pkt, 0, n, row)
+    if link_type == LinkType.LINUX_SLL:
+        if n < SLL_LEN:
+            _stop(row, TRUNCATED, Layer.LINK)
+            return -1, 0
+        _sll_pkttype(row, U16.unpack_from(pkt, 0)[0])
+        return _ethertype(pkt, 14, SLL_LEN, n, row)
+    if link_type == LinkType.LINUX_SLL2:
+        if n < SLL2_LEN:
+            _stop(row, TRUNCATED, Layer.LINK)
+            return -1, 0
+        row["sll_ifindex"] = I32.unpack_from(pkt, 4)[0]
+        _sll_pkttype(row, pkt[10])
+        return _ethertype(pkt, 0, SLL2_LEN, n, row)
+    if link_type in RAW_TYPES:
+        if n == 0:
+            _stop(row, TRUNCATED, Layer.IP)
+            return -1, 0
+        version = pkt[0] >> 4
+        ethertype = ETH_IPV4 if version == 4 else ETH_IPV6 if version == 6 else -1
+        if ethertype < 0:
+            _stop(row, MALFORMED, Layer.IP)
+            return -1, 0
+        row["l3_proto"] = ethertype
+        return ethertype, 0
+    if link_type == LinkType.IPV4 or link_type == LinkType.IPV6:
+        row["l3_proto"] = ETH_IPV4 if link_type == LinkType.IPV4 else ETH_IPV6
+        return row["l3_proto"], 0
+    if link_type == LinkType.NULL or link_type == LinkType.LOOP:
+        if n < NULL_LEN:
+            _stop(row, TRUNCATED, Layer.LINK)
+            return -1, 0
+        big = big_endian or link_type == LinkType.LOOP
+        family = int.from_bytes(pkt[:4], "big" if big else "little")
+        if family > 0xFFFF:  # written by a host of the other byte order
+            family = int.from_bytes(pkt[:4], "little" if big else "big")
+        ethertype = NULL_AF.get(family, -1)
+        if ethertype < 0:
+            _stop(row, UNSUPPORTED, Layer.LINK)
+            return -1, 0
+        row["l3_proto"] = ethertype
+        return ethertype, NULL_LEN
+    _stop(row, UNSUPPORTED, Layer.LINK)
+    return -1, 0
+
+
+# --- network layer --------------------------------------------------------------------------
+
+
+def _network(pkt: bytes, pos: int, limit: int, ethertype: int, row: Row, depth: int) -> None:
+    if ethertype == ETH_IPV4:
+        _ipv4(pkt, pos, limit, row, depth)
+    elif ethertype == ETH_IPV6:
+        _ipv6(pkt, pos, limit, row, depth)
+
+
+def _ipv4(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
+    if limit - pos < IPV4_MIN:
+        return _stop(row, TRUNCATED, Layer.IP)
+    first = pkt[pos]
+    ihl = (first & 0x0F) * 4
+    if first >> 4 != 4 or ihl < IPV4_MIN:
+        return _stop(row, MALFORMED, Layer.IP)
+    if limit - pos < ihl:
+        return _stop(row, TRUNCATED, Layer.IP)
+    total, ident, frag, ttl, proto = IPV4_FIELDS.unpack_from(pkt, pos + 2)
+    if total == 0:  # TSO/GSO super-packet: the packet is what was captured
+        declared = limit
+    elif total < ihl:
+        return _stop(row, MALFORMED, Layer.IP)
+    else:
+        declared = pos + total
+    offset = (frag & 0x1FFF) * 8
+    mf = bool(frag & 0x2000)
+    row["ip_version"] = 4
+    row["src"] = ipv4_text(pkt[pos + 12 : pos + 16])
+    row["dst"] = ipv4_text(pkt[pos + 16 : pos + 20])
+    row["ip_proto"] = proto
+    row["ip_ttl"] = ttl
+    row["ip_id"] = ident
+    row["ip_len"] = total
+    row["ip_df"] = bool(frag & 0x4000)
+    row["ip_mf"] = mf
+    row["ip_frag_offset"] = offset
+    if offset:
+        return None
+    end = min(declared, limit)
+    return _transport(pkt, pos + ihl, end, declared, proto, 4, row, depth, not mf)
+
+
+def _ipv6(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
+    if limit - pos < IPV6_LEN:
+        return _stop(row, TRUNCATED, Layer.IP)
+    if pkt[pos] >> 4 != 6:
+        return _stop(row, MALFORMED, Layer.IP)
+    plen, proto, hlim = IPV6_FIELDS.unpack_from(pkt, pos + 4)
+    declared = limit if plen == 0 else pos + IPV6_LEN + plen  # 0: jumbogram / BIG TCP
+    end = min(declared, limit)
+    p = pos + IPV6_LEN
+    ident = None
+    offset = 0
+    mf = False
+    while True:
+        if proto in IPV6_EXT_8 or proto == IPV6_AH:
+            if p + 2 > end:
+                return _stop(row, TRUNCATED, Layer.IP)
+            size = (pkt[p + 1] + 1) * 8 if proto != IPV6_AH else (pkt[p + 1] + 2) * 4
+        elif proto == IPV6_FRAGMENT:
+            size = IPV6_FRAGMENT_LEN
+        else:
+            break
+        if p + size > end:
+            return _stop(row, TRUNCATED, Layer.IP)
+        if proto == IPV6_FRAGMENT:
+            frag = U16.unpack_from(pkt, p + 2)[0]
+            offset, mf, ident = frag & 0xFFF8, bool(frag & 1), U32.unpack_from(pkt, p + 4)[0]
+        proto = pkt[p]
+        p += size
+    row["ip_version"] = 6
+    row["src"] = ipv6_text(pkt[pos + 8 : pos + 24])
+    row["dst"] = ipv6_text(pkt[pos + 24 : pos + 40])
+    row["ip_proto"] = proto
+    row["ip_ttl"] = hlim
+    row["ip_id"] = ident
+    row["ip_len"] = IPV6_LEN + plen
+    row["ip_mf"] = mf
+    row["ip_frag_offset"] = offset
+    if offset:
+        return None
+    return _transport(pkt, p, end, declared, proto, 6, row, depth, not mf)
+
+
+# --- transport layer ------------------------------------------------------------------------
+
+
+def _transport(
+    pkt: bytes, pos: int, end: int, declared: int, proto: int, version: int, row: Row,
+    depth: int, whole: bool,
+) -> None:
+    """`end`: where parsing stops (captured or IP end); `declared`: the IP header's end;
+    `whole`: not a fragment, so DNS and tunnels may be decoded."""
+    if proto == TCP:
+        _tcp(pkt, pos, end, declared, row, whole)
+    elif proto == UDP:
+        _udp(pkt, pos, end, declared, row, depth, whole)
+    elif (proto == ICMP and version == 4) or (proto == ICMPV6 and version == 6):
+        _icmp(pkt, pos, end, declared, version, row)
+    elif whole and depth < tunnels.MAX_DEPTH and proto in tunnels.IP_TUNNELS:
+        if tunnels.IP_TUNNELS[proto] == Tunnel.GRE:
+            _gre(pkt, pos, end, row, depth)
+        else:
+            inner = ETH_IPV4 if proto == 4 else ETH_IPV6
+            _decapsulate(pkt, pos, end, inner, row, depth, Tunnel.IPIP, None, None)
+
+
+def _tcp_options(pkt: bytes, pos: int, end: int, row: Row) -> None:
+    """Walk the options between `pos` and the header's `end` (see the doc's TCP rules)."""
+    while pos < end:
+        kind = pkt[pos]
+        if kind == OPT_END:
+            break
+        if kind == OPT_NOP:
+            pos += 1
+            continue
+        if pos + 2 > end:
+            break
+        size = pkt[pos + 1]
+        if size < 2 or pos + size > end:
+            break
+        if kind == OPT_MSS and size == 4:
+            if "tcp_mss" not in row:
+                row["tcp_mss"] = U16.unpack_from(pkt, pos + 2)[0]
+        elif kind == OPT_WSCALE and size == 3:
+            if "tcp_wscale" not in row:
+                row["tcp_wscale"] = pkt[pos + 2]
+        elif kind == OPT_SACK_PERM and size == 2:
+            row["tcp_sack_perm"] = True
+        elif kind == OPT_SACK and size in SACK_LENGTHS:
+            if not row["tcp_sack_blocks"]:
+                row["tcp_sack_blocks"] = (size - 2) // 8
+                row["tcp_sack_left"], row["tcp_sack_right"] = SACK_BLOCK.unpack_from(pkt, pos + 2)
+        elif kind == OPT_TS and size == 10 and "tcp_ts_val" not in row:
+            row["tcp_ts_val"], row["tcp_ts_ecr"] = TS_OPTION.unpack_from(pkt, pos + 2)
+        pos += size
+
+
+def _tcp(pkt: bytes, pos: int, end: int, declared: int, row: Row, whole: bool) -> None:
+    if end - pos < TCP_MIN:
+        return _stop(row, TRUNCATED, Layer.TCP)
+    sport, dport, seq, ack, off_flags, win = TCP_FIELDS.unpack_from(pkt, pos)
+    hdr_len = (off_flags >> 12) * 4
+    if hdr_len < TCP_MIN:
+        return _stop(row, MALFORMED, Layer.TCP)
+    if end - pos < hdr_len:
+        return _stop(row, TRUNCATED, Layer.TCP)
+    row["sport"] = sport
+    row["dport"] = dport
+    row["tcp_flags"] = off_flags & 0x01FF
+    row["tcp_seq"] = seq
+    row["tcp_ack"] = ack
+    row["tcp_win"] = win
+    row["tcp_hdr_len"] = hdr_len
+    row["tcp_sack_perm"] = False
+    row["tcp_sack_blocks"] = 0
+    data = pos + hdr_len
+    if hdr_len > TCP_MIN:
+        _tcp_options(pkt, pos + TCP_MIN, data, row)
+    row["payload_len"] = max(declared - data, 0)
+    # A segment is taken to start a message; one too short for a header is a continuation.
+    dns = whole and (sport == DNS_PORT or dport == DNS_PORT)
+    if dns and end - data >= DNS_TCP_PREFIX + DNS_HEADER_LEN:
+        decode_dns(pkt[data + DNS_TCP_PREFIX : end], row)
+    return None
+
+
+def _udp(pkt: bytes, pos: int, end: int, declared: int, row: Row, depth: int,
+         whole: bool) -> None:
+    if end - pos < UDP_LEN:
+        return _stop(row, TRUNCATED, Layer.UDP)
+    sport, dport = UDP_PORTS.unpack_from(pkt, pos)
+    row["sport"] = sport
+    row["dport"] = dport
+    data = pos + UDP_LEN
+    row["payload_len"] = max(declared - data, 0)
+    if not whole:
+        return None
+    tunnel = tunnels.UDP_TUNNELS.get(dport)
+    if tunnel is not None:
+        if depth < tunnels.MAX_DEPTH:
+            _udp_tunnel(pkt, data, end, row, depth, tunnel, (sport, dport))
+        return None
+    if sport == DNS_PORT or dport == DNS_PORT:
+        if end - data < DNS_HEADER_LEN:
+            return _stop(row, TRUNCATED, Layer.DNS)
+        decode_dns(pkt[data:end], row)
+    return None
+
+
+def _icmp(pkt: bytes, pos: int, end: int, declared: int, version: int, row: Row) -> None:
+    if end - pos < ICMP_LEN:
+        return _stop(row, TRUNCATED, Layer.ICMP)
+    icmp_type, code = pkt[pos], pkt[pos + 1]
+    row["icmp_type"] = icmp_type
+    row["icmp_code"] = code
+    row["payload_len"] = max(declared - pos - ICMP_LEN, 0)
+    quote = pos + ICMP_LEN
+    if version == 4:
+        if icmp_type == 3 and code == 4:
+            row["icmp_mtu"] = U16.unpack_from(pkt, pos + 6)[0]
+        if icmp_type in ICMP_ERRORS and end - quote >= IPV4_MIN:
+            first = pkt[quote]
+            ihl = (first & 0x0F) * 4
+            if first >> 4 == 4 and ihl >= IPV4_MIN and end - quote >= ihl:
+                _quoted(pkt, quote, quote + ihl, end, pkt[quote + 9], 12, 4, ipv4_text, row)
+    else:
+        if icmp_type == 2:
+            row["icmp_mtu"] = U32.unpack_from(pkt, pos + 4)[0]
+        if icmp_type in ICMP6_ERRORS and end - quote >= IPV6_LEN and pkt[quote] >> 4 == 6:
+            _quoted(pkt, quote, quote + IPV6_LEN, end, pkt[quote + 6], 8, 16, ipv6_text, row)
+    return None
+
+
+def _quoted(
+    pkt: bytes, start: int, after: int, end: int, proto: int, src_at: int, size: int,
+    text: Any, row: Row,
+) -> None:
+    """The addresses, protocol and (TCP/UDP) ports of the IP header quoted in an ICMP error."""
+    src = start + src_at
+    row["icmp_q_src"] = text(pkt[src : src + size])
+    row["icmp_q_dst"] = text(pkt[src + size : src + 2 * size])
+    row["icmp_q_proto"] = proto
+    if proto in (TCP, UDP) and end - after >= PORT_LEN:
+        row["icmp_q_sport"], row["icmp_q_dport"] = UDP_PORTS.unpack_from(pkt, after)
+
+
+# --- encapsulations -------------------------------------------------------------------------
+
+
+def _udp_tunnel(
+    pkt: bytes, pos: int, end: int, row: Row, depth: int, tunnel: Tunnel, ports: tuple[int, int]
+) -> None:
+    if end - pos < vxlan.HEADER_LEN:  # also Geneve's fixed header: both are 8 bytes
+        return _stop(row, TRUNCATED, Layer.TUNNEL)
+    vni = U32.unpack_from(pkt, pos + vxlan.VNI_OFFSET)[0] >> 8
+    if tunnel == Tunnel.VXLAN:
+        inner: int | None = ETH_TEB
+        size = vxlan.HEADER_LEN
+    elif tunnel == Tunnel.VXLAN_GPE:
+        inner = vxlan.GPE_NEXT_PROTO.get(pkt[pos + vxlan.GPE_NEXT_PROTO_OFFSET])
+        size = vxlan.HEADER_LEN
+    else:
+        size = geneve.HEADER_LEN + (pkt[pos] & geneve.OPTLEN_MASK) * 4
+        if end - pos < size:
+            return _stop(row, TRUNCATED, Layer.TUNNEL)
+        inner = U16.unpack_from(pkt, pos + geneve.PROTOCOL_OFFSET)[0]
+        if inner not in (ETH_TEB, ETH_IPV4, ETH_IPV6):
+            inner = None
+    if inner is None:  # a payload we do not decode: the row stays the outer packet
+        return None
+    return _decapsulate(pkt, pos + size, end, inner, row, depth, tunnel, vni, ports)
+
+
+def _gre(pkt: bytes, pos: int, end: int, row: Row, depth: int) -> None:
+    if end - pos < gre.HEADER_LEN:
+        return _stop(row, TRUNCATED, Layer.TUNNEL)
+    flags, inner = UDP_PORTS.unpack_from(pkt, pos)
+    if flags & gre.VERSION_MASK:
+        return None
+    key_at = pos + gre.HEADER_LEN + (4 if flags & gre.FLAG_CHECKSUM else 0)
+    after_key = key_at + (4 if flags & gre.FLAG_KEY else 0)
+    size = after_key - pos + (4 if flags & gre.FLAG_SEQUENCE else 0)
+    if end - pos < size:
+        return _stop(row, TRUNCATED, Layer.TUNNEL)
+    if inner not in gre.INNER:
+        return None
+    key = U32.unpack_from(pkt, key_at)[0] if flags & gre.FLAG_KEY else None
+    return _decapsulate(pkt, pos + size, end, inner, row, depth, Tunnel.GRE, key, None)
+
+
+def _decapsulate(
+    pkt: bytes, pos: int, end: int, inner: int, row: Row, depth: int, tunnel: Tunnel,
+    vni: int | None, ports: tuple[int, int] | None,
+) -> None:
+    """Remove one encapsulation: the first one removed fills the `outer_*`, `vni`, `tunnel`
+    columns; the primary columns are emptied to describe the inner packet."""
+    if depth == 0:
+        row["tunnel"] = tunnel.value
+        row["outer_src"] = row["src"]
+        row["outer_dst"] = row["dst"]
+        row["vni"] = vni
+        if ports is not None:
+            row["outer_sport"], row["outer_dport"] = ports
+    kept = {k: v for k, v in row.items() if k not in PRIMARY}
+    row.clear()
+    row.update(kept)
+    depth += 1
+    row["tunnel_depth"] = depth
+    if inner == ETH_TEB:
+        inner, pos = _ethernet(pkt, pos, end, row)
+    else:
+        row["l3_proto"] = inner
+    _network(pkt, pos, end, inner, row, depth)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def decode_packet(pkt: bytes, link_type: int, big_endian: bool = False,
+                  direction: int = 0) -> Row:
+    """The columns of one packet (record columns aside) as a dict; a missing key is null.
+
+    `big_endian`: the file's byte order (for LINKTYPE_NULL); `direction`: from `epb_flags`.
+    """
+    row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
+    ethertype, pos = _link(pkt, link_type, big_endian, row)
+    if ethertype >= 0:
+        _network(pkt, pos, len(pkt), ethertype, row, 0)
+    return row
+
+
+def decode_reference(capture: Capture, capture_index: int = 0) -> pl.DataFrame:
+    """The packet table of `capture`: one row per record, columns as `PACKET_SCHEMA`."""
+    recs = capture.records
+    buf = capture.buffer
+    links = [i.link_type for i in capture.interfaces]
+    big = capture.big_endian
+    rows = [
+        decode_packet(bytes(buf[off : off + cap]), links[iface], big, d)
+        for off, cap, iface, d in zip(
+            recs.offset.tolist(), recs.caplen.tolist(), recs.iface.tolist(),
+            recs.direction.tolist(), strict=True,
+        )
+    ]
+    n = len(rows)
+    record_columns = pl.DataFrame({
+        "capture": np.full(n, capture_index),
+        "frame": recs.frame,
+        "ts_ns": recs.ts_ns,
+        "iface": recs.iface,
+        "link_type": np.array(links, np.int64)[recs.iface] if n else np.zeros(0, np.int64),
+        "caplen": recs.caplen,
+        "origlen": recs.origlen,
+    })
+    decoded = pl.from_dicts(rows, schema=DECODED_SCHEMA) if n else pl.DataFrame(
+        schema=DECODED_SCHEMA)
+    return pl.concat([record_columns, decoded], how="horizontal").select(
+        pl.col(name).cast(dtype) for name, dtype in PACKET_SCHEMA.items()
+    )

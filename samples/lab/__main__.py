@@ -1,0 +1,49 @@
+"""`python -m samples.lab record [--scenario a,b]... [--out DIR]`, `bench FILE`, `cleanup`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from samples.lab.netns import PREFIX, REPO, cleanup
+from samples.lab.record import bench, record
+from samples.lab.scenarios import SCENARIOS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m samples.lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="record scenarios into OUT/<scenario>/")
+    rec.add_argument(
+        "--scenario",
+        action="append",
+        metavar="A[,B...]",
+        help="one run per use; a comma list combines scenarios in one run (default: each "
+        f"scenario alone: {', '.join(SCENARIOS)})",
+    )
+    rec.add_argument("--out", type=Path, default=REPO / "samples")
+    ben = sub.add_parser("bench", help="record the benchmark capture (>= 200k packets) to FILE")
+    ben.add_argument("file", type=Path)
+    sub.add_parser("cleanup", help=f"remove what crashed runs left behind ({PREFIX}* namespaces)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        parser.error("the lab needs root to create network namespaces")
+    if args.command == "cleanup":
+        cleanup(PREFIX)
+    elif args.command == "bench":
+        print(bench(args.file))
+    else:
+        runs = [spec.split(",") for spec in args.scenario or list(SCENARIOS)]
+        unknown = {name for run in runs for name in run} - set(SCENARIOS)
+        if unknown:
+            parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        for names in runs:
+            folder = record([SCENARIOS[n] for n in names], args.out / "+".join(names))
+            print(folder, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""A scripted client, run inside a pod's namespace; every attempt becomes one line of truth.
+
+    python -m samples.lab.client SPEC_JSON
+
+SPEC_JSON: {"scenario", "client_pod" ("ns/name" or null for the external host), "ip", "truth"
+(path of truth.jsonl), "first_port", "actions": [...]}. An action is
+{"op": "http" | "get" | "put" | "lookup", "target": name or IP, "port", "service" ("ns/name"),
+ "size", "count", "gap", "timeout"}: `http` GETs /bytes/SIZE, `get`/`put` talk to the blob server,
+`lookup` only resolves. Names go through the pod's own glibc resolver (getaddrinfo, so
+resolv.conf's search path and ndots:5 apply), and each lookup is logged too. Each connection binds
+its local port explicitly (first_port, first_port+1, …) so that refused and timed-out attempts
+still name a known client ip:port.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from samples.lab.servers import payload
+
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+class Truth:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.file = Path(spec["truth"]).open("a")
+        self.common = {"scenario": spec["scenario"], "client_pod": spec["client_pod"]}
+
+    def write(self, **fields: Any) -> None:
+        self.file.write(json.dumps(self.common | fields) + "\n")
+        self.file.flush()
+
+
+def search_expansion(name: str) -> list[str]:
+    """The names glibc asks for, in order, under this namespace's resolv.conf."""
+    search: list[str] = []
+    ndots = 1
+    for line in RESOLV_CONF.read_text().splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "search":
+            search = rest.split()
+        elif key == "options":
+            ndots = next((int(o[6:]) for o in rest.split() if o.startswith("ndots:")), ndots)
+    if name.endswith("."):
+        return [name.rstrip(".")]
+    expanded = [f"{name}.{domain}" for domain in search]
+    return [name, *expanded] if name.count(".") >= ndots else [*expanded, name]
+
+
+LOOKUP_OUTCOMES = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "timeout"}
+
+
+def lookup(truth: Truth, ip: str, name: str) -> str | None:
+    """Resolve `name` as an application would; log it; the first IPv4 address, or None."""
+    start = time.time()
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        outcome, addresses, detail = LOOKUP_OUTCOMES.get(e.errno, "error"), [], e.strerror
+    else:
+        addresses = sorted({str(info[4][0]) for info in infos})
+        outcome, detail = "ok", ""
+    truth.write(
+        ts=start,
+        kind="lookup",
+        client=ip,
+        name=name,
+        search_expansion=search_expansion(name),
+        outcome=outcome,
+        addresses=addresses,
+        duration=round(time.time() - start, 4),
+        detail=detail,
+    )
+    return next((a for a in addresses if ":" not in a), None) if outcome == "ok" else None
+
+
+def exchange(sock: socket.socket, action: dict[str, Any]) -> str:
+    """One request on a connected socket; a short description of what came back."""
+    size = action.get("size", 64)
+    if action["op"] == "http":
+        host = action["target"]
+        sock.sendall(
+            f"GET /bytes/{size} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+    elif action["op"] == "get":
+        sock.sendall(f"GET {size}\n".encode())
+    else:
+        sock.sendall(f"PUT {size}\n".encode() + payload(size))
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n") if action["op"] == "http" else (b"", b"", reply)
+    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    got = len(body)
+    if action["op"] == "http" and not (status.split(" ")[1:2] == ["200"] and got == size):
+        raise ValueError(f"{status or 'no status line'}, {got} of {size} bytes")
+    if action["op"] == "get" and got != size:
+        raise ValueError(f"{got} of {size} bytes")
+    if action["op"] == "put" and body.strip() != f"OK {size}".encode():
+        raise ValueError(f"reply {body[:40]!r}")
+    return f"{status}, {got} bytes" if status else f"{got} bytes"
+
+
+def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
+    target, service_port = action["target"], action["port"]
+    start = time.time()
+    record = dict(
+        ts=start,
+        kind="attempt",
+        op=action["op"],
+        client=f"{ip}:{port}",
+        target=f"{target}:{service_port}",
+        service=action.get("service"),
+        protocol="tcp",
+    )
+    if _is_ip(target):
+        address: str | None = target
+    else:
+        address = lookup(truth, ip, target)
+        if address is None:
+            truth.write(**record, resolved=None, outcome="nxdomain", detail="name did not resolve")
+            return
+    stage = "connect"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.settimeout(action.get("timeout", 3.0))
+        sock.connect((address, service_port))
+        stage = "response"
+        outcome, detail = "ok", exchange(sock, action)
+    except ConnectionRefusedError:
+        outcome, detail = "refused", f"ECONNREFUSED at {stage}"
+    except TimeoutError:
+        outcome, detail = "timeout", f"no {'answer to SYN' if stage == 'connect' else 'response'}"
+    except OSError as e:
+        outcome, detail = "error", f"{errno.errorcode.get(e.errno or 0, str(e))} at {stage}"
+    except ValueError as e:
+        outcome, detail = "error", str(e)
+    finally:
+        sock.close()
+    truth.write(
+        **record,
+        resolved=f"{address}:{service_port}",
+        outcome=outcome,
+        detail=detail,
+        duration=round(time.time() - start, 4),
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    truth, ip, port = Truth(spec), spec["ip"], spec["first_port"]
+    for action in spec["actions"]:
+        for _ in range(action.get("count", 1)):
+            if action["op"] == "lookup":
+                lookup(truth, ip, action["target"])
+            else:
+                attempt(truth, ip, port, action)
+                port += 1
+            time.sleep(action.get("gap", 0.2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""One recorded run: build the cluster, inject the faults, capture while the clients run, write
+captures + snapshot.json + truth.jsonl + README.md into one folder, tear everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from samples.lab import dataplane, kubeproxy
+from samples.lab.capture import Recording, Vantage
+from samples.lab.cluster import EXTERNAL_HOST_IP, Cluster, base_cluster
+from samples.lab.netns import Lab
+from samples.lab.readme import readme
+from samples.lab.scenarios import BENCH, Client, Scenario
+from samples.lab.snapshot import snapshot
+
+SERVER_MODULES = {"http": "servers", "blob": "servers", "dns": "dns_server"}
+RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
+
+
+def compose(scenarios: Sequence[Scenario]) -> Cluster:
+    cluster = base_cluster()
+    for scenario in scenarios:
+        scenario.change(cluster)
+    return cluster
+
+
+def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
+    """Each client pod's eth0, each node's `-i any` and underlay eth0, and dumpcap if asked."""
+    pods = {c.pod for s in scenarios for c in s.clients if c.pod}
+    found = [
+        Vantage(cluster.pod(p).name, ("eth0",), f"pod-{cluster.pod(p).name}.pcap")
+        for p in sorted(pods)
+    ]
+    for node in cluster.nodes:
+        found += [
+            Vantage(node.name, ("any",), f"node-{node.name}-any.pcap"),
+            Vantage(node.name, ("eth0",), f"node-{node.name}-eth0.pcap"),
+        ]
+    if any(s.multi_capture for s in scenarios):
+        node = cluster.nodes[0].name
+        found.append(Vantage(node, ("eth0", "cni0", "any"), f"node-{node}-multi.pcapng"))
+    return found
+
+
+def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path) -> dict[str, str]:
+    """Build the dataplane, program kube-proxy, start the pods' programs, inject the faults."""
+    macs = dataplane.build(lab, cluster)
+    rules = kubeproxy.rules(cluster)
+    for node in cluster.nodes:
+        lab.sh(node.name, "iptables-restore", "--noflush", input=rules)
+    records = json.dumps(cluster.dns_records())
+    for pod in cluster.pods:
+        if pod.process and not pod.terminating:
+            extra = [records] if pod.process.kind == "dns" else []
+            module = SERVER_MODULES[pod.process.kind]
+            lab.python(pod.name, module, *_server_args(pod.process.kind, pod.process.port), *extra)
+    lab.python(dataplane.EXTERNAL, "servers", "http", "80")  # what api.example.com points to
+    with truth.open("a") as out:
+        for scenario in scenarios:
+            for fault in scenario.faults(cluster):
+                for ns, table, args in fault.rules:
+                    lab.sh(ns, "sh", "-c", f"iptables -t {table} {args}")
+                line = {"ts": time.time(), "scenario": scenario.name} | fault.truth()
+                out.write(json.dumps(line) + "\n")
+    return macs
+
+
+def _server_args(kind: str, port: int) -> list[str]:
+    return [str(port)] if kind == "dns" else [kind, str(port)]
+
+
+def run_clients(lab: Lab, cluster: Cluster, scenario: Scenario, truth: Path, port: int) -> int:
+    """Run the scenario's clients one after another (parallel copies side by side);
+    returns the next free local port."""
+    for client in scenario.clients:
+        procs = []
+        for _ in range(client.parallel):
+            procs.append(_client(lab, cluster, scenario, client, truth, port))
+            port += sum(a.get("count", 1) for a in client.actions if a["op"] != "lookup")
+        for proc in procs:
+            if proc.wait() != 0:
+                assert proc.stderr is not None
+                raise RuntimeError(f"client in {client.pod} failed: {proc.stderr.read()}")
+    return port
+
+
+def _client(
+    lab: Lab, cluster: Cluster, scenario: Scenario, client: Client, truth: Path, port: int
+) -> subprocess.Popen[str]:
+    pod = cluster.pod(client.pod) if client.pod else None
+    spec = {
+        "scenario": scenario.name,
+        "client_pod": client.pod,
+        "truth": str(truth),
+        "ip": pod.ip if pod else EXTERNAL_HOST_IP,
+        "first_port": port,
+        "actions": list(client.actions),
+    }
+    ns = pod.name if pod else dataplane.EXTERNAL
+    return lab.spawn(ns, sys.executable, "-m", "samples.lab.client", json.dumps(spec))
+
+
+def record(scenarios: Sequence[Scenario], folder: Path) -> Path:
+    """Record one run of `scenarios` (combined) into `folder`; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for pattern in RECORDED:
+        for old in folder.glob(pattern):
+            old.unlink()
+    truth = folder / "truth.jsonl"
+    truth.touch()
+    cluster = compose(scenarios)
+    started = datetime.now(UTC)
+    with Lab() as lab:
+        macs = start(lab, cluster, scenarios, truth)
+        with Recording(lab, folder, vantages(cluster, scenarios)):
+            port = 40001
+            for scenario in scenarios:
+                port = run_clients(lab, cluster, scenario, truth, port)
+            time.sleep(1.0)  # let the last FINs and retransmissions reach the captures
+    doc = snapshot(cluster, macs, started)
+    (folder / "snapshot.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (folder / "README.md").write_text(readme(cluster, scenarios, folder))
+    return folder
+
+
+def bench(path: Path) -> Path:
+    """Record the bench load into `path` (`tcpdump -i any` on worker-1), its truth beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    truth = path.with_name(path.stem + "-truth.jsonl")
+    truth.unlink(missing_ok=True)
+    cluster = compose([BENCH])
+    with Lab() as lab:
+        start(lab, cluster, [BENCH], truth)
+        node = cluster.nodes[0].name
+        with Recording(lab, path.parent, [Vantage(node, ("any",), path.name)]):
+            run_clients(lab, cluster, BENCH, truth, 20000)
+            time.sleep(1.0)
+    return path

@@ -1,0 +1,453 @@
+"""The scenario table: what each one adds to the cluster, the fault it injects, its clients, and
+the outcomes the fault must produce.
+
+A scenario changes the cluster through `change` (so the snapshot shows it), injects `faults`
+(iptables rules inside the lab's namespaces, each logged to the truth), and runs `clients`.
+Scenarios combine: `record --scenario a,b` applies both changes, both faults, and runs both
+clients in one cluster; `expect` then holds only for single-scenario runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from samples.lab.cluster import (
+    BLOB,
+    CLIENT,
+    EXTERNAL_NAME,
+    HTTP_PORTS,
+    UNDERLAY_MTU,
+    Cluster,
+    Pod,
+    Process,
+    Service,
+    ServicePort,
+    Vxlan,
+)
+from samples.lab.dataplane import UNDERLAY
+
+EXTERNAL = None  # a Client whose pod is None runs on the external host on the underlay
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault: the truth line it writes, and the iptables rules that make it.
+
+    `rules` are (namespace, table, iptables arguments). `symptoms` are the pcapkit symptom kinds
+    the fault must produce (contract.md), for the detector tests.
+    """
+
+    fault: str
+    where: str
+    detail: str
+    symptoms: tuple[str, ...]
+    rules: tuple[tuple[str, str, str], ...] = ()
+
+    def truth(self) -> dict[str, Any]:
+        return {
+            "kind": "fault",
+            "fault": self.fault,
+            "where": self.where,
+            "detail": self.detail,
+            "symptoms": list(self.symptoms),
+            "rules": [f"{ns}: iptables -t {table} {args}" for ns, table, args in self.rules],
+        }
+
+
+@dataclass(frozen=True)
+class Client:
+    pod: str | None  # "ns/name", or EXTERNAL
+    actions: tuple[dict[str, Any], ...]
+    parallel: int = 1  # client processes running the same actions side by side
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    built: str  # README: what this scenario adds to the base cluster
+    see: str  # README: what a person should see in the captures
+    clients: tuple[Client, ...]
+    # Allowed outcomes per attempt target or looked-up name, in a run of this scenario alone.
+    expect: dict[str, set[str]]
+    faults: Callable[[Cluster], list[Fault]] = lambda cluster: []
+    change: Callable[[Cluster], None] = lambda cluster: None
+    multi_capture: bool = False  # also a dumpcap pcapng of several interfaces on worker-1
+
+
+def http(target: str, port: int, service: str | None, count: int, **more: Any) -> dict[str, Any]:
+    return {"op": "http", "target": target, "port": port, "service": service, "count": count} | more
+
+
+def blob(op: str, target: str, size: int, count: int, **more: Any) -> dict[str, Any]:
+    return {
+        "op": op,
+        "target": target,
+        "port": 9000,
+        "service": "default/blob",
+        "size": size,
+        "count": count,
+    } | more
+
+
+def _backend(
+    cluster: Cluster, name: str, ip: str, pod: str, pod_ip: str, **pod_fields: Any
+) -> None:
+    """Add a Service `name` (port http 80 → targetPort http) and its one pod on worker-2."""
+    cluster.services.append(
+        Service("default", name, ip, (ServicePort("http", 80, "http"),), {"app": name})
+    )
+    labels = {"app": name, "pod-template-hash": pod.split("-")[1]}
+    cluster.pods.append(Pod("default", pod, "worker-2", pod_ip, labels, HTTP_PORTS, **pod_fields))
+
+
+def _add_orphan(cluster: Cluster) -> None:
+    cluster.services.append(
+        Service(
+            "default", "orphan", "10.96.0.40", (ServicePort("http", 80, 8080),), {"app": "orphan"}
+        )
+    )
+
+
+def _add_stale(cluster: Cluster) -> None:
+    _backend(
+        cluster, "stale", "10.96.0.50", "stale-6b7d9c8f5-zz1qp", "10.244.2.99", terminating=True
+    )
+
+
+def _add_nolisten(cluster: Cluster) -> None:
+    # The container declares http=8080 but the program listens on 8081: a wrong targetPort.
+    _backend(
+        cluster,
+        "nolisten",
+        "10.96.0.60",
+        "nolisten-7f6c9d8b4-p5w2j",
+        "10.244.2.30",
+        process=Process("http", 8081),
+    )
+
+
+def _reject_rules(cluster: Cluster) -> list[Fault]:
+    svc = cluster.service("default/orphan")
+    return [
+        Fault(
+            "no_endpoints",
+            "service default/orphan",
+            f"no pod matches app=orphan; kube-proxy on every node REJECTs {svc.cluster_ip}:80 "
+            "with icmp-port-unreachable (filter KUBE-SERVICES)",
+            ("icmp_unreachable",),
+        )
+    ]
+
+
+def _stale_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "stale_endpoint",
+            "endpoint 10.244.2.99:8080 of service default/stale on node worker-2",
+            "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, serving=true, "
+            "terminating=true) but its network is already gone; kube-proxy still DNATs to it",
+            ("unanswered_syn",),
+        )
+    ]
+
+
+def _nolisten_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "not_listening",
+            "endpoint 10.244.2.30:8080 of service default/nolisten on node worker-2",
+            "the pod is Ready and listed, but its server listens on 8081, not targetPort 8080",
+            ("rst",),
+        )
+    ]
+
+
+def _policy_drop(cluster: Cluster) -> list[Fault]:
+    pod = cluster.pod(BLOB)
+    chain = "KUBE-POD-FW-4QBA2RP6F2KPJ3UD"  # kube-router's per-pod firewall chain, for deny-all
+    comment = (
+        f'-m comment --comment "rule to drop traffic to POD name: {pod.name} namespace: default"'
+    )
+    return [
+        Fault(
+            "policy_drop",
+            f"node worker-2, pod {BLOB}",
+            "a NetworkPolicy-like DROP for new connections to the blob pod, in worker-2's FORWARD chain",
+            ("unanswered_syn",),
+            (
+                ("worker-2", "filter", f"-N {chain}"),
+                (
+                    "worker-2",
+                    "filter",
+                    f"-A {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                ),
+                ("worker-2", "filter", f"-A {chain} {comment} -j DROP"),
+                ("worker-2", "filter", f"-I FORWARD 1 -d {pod.ip}/32 -j {chain}"),
+            ),
+        )
+    ]
+
+
+LOSS = 0.1
+
+
+def _lossy(cluster: Cluster) -> list[Fault]:
+    port = cluster.vxlan.port
+    return [
+        Fault(
+            "lossy_underlay",
+            "underlay bridge",
+            f"{LOSS:.0%} of VXLAN datagrams (UDP {port}) crossing the underlay bridge are dropped",
+            ("retransmission",),
+            (
+                (
+                    UNDERLAY,
+                    "filter",
+                    f"-A FORWARD -p udp --dport {port} -m statistic --mode random --probability {LOSS} -j DROP",
+                ),
+            ),
+        )
+    ]
+
+
+def _storm(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "nxdomain_storm",
+            "pod " + CLIENT,
+            f"ndots:5 sends {EXTERNAL_NAME} (2 dots) through the 3 search domains first: 3 NXDOMAIN "
+            "per query type before the absolute name; checkout.example.net does not exist at all",
+            ("nxdomain_storm",),
+        )
+    ]
+
+
+DNS_DROP = 0.3
+
+
+def _dns_drop(cluster: Cluster) -> list[Fault]:
+    dns = cluster.pod("kube-system/coredns-5d78c9869d-qx8tn")
+    return [
+        Fault(
+            "dns_timeout",
+            f"node worker-2, pod {dns.ref}",
+            f"{DNS_DROP:.0%} of DNS replies from the CoreDNS pod are dropped in worker-2's FORWARD chain",
+            ("dns_timeout",),
+            (
+                (
+                    "worker-2",
+                    "filter",
+                    f"-I FORWARD 1 -s {dns.ip}/32 -p udp --sport 53 -m statistic --mode random "
+                    f"--probability {DNS_DROP} -j DROP",
+                ),
+            ),
+        )
+    ]
+
+
+def _big_pod_mtu(cluster: Cluster) -> None:
+    cluster.pod_mtu = UNDERLAY_MTU
+
+
+def _mtu(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "mtu_mismatch",
+            "every pod and cni0",
+            f"the CNI MTU is {cluster.pod_mtu} but {cluster.vxlan.device} allows "
+            f"{cluster.overlay_mtu}: full-size DF segments cannot enter the overlay",
+            ("icmp_unreachable",),
+        ),
+        Fault(
+            "mtu_blackhole",
+            "node worker-2",
+            "worker-2's host firewall drops outgoing ICMP fragmentation-needed, so the blob pod "
+            "never learns the path MTU: its full-size segments vanish",
+            ("retransmission",),
+            (("worker-2", "filter", "-A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP"),),
+        ),
+    ]
+
+
+def _hairpin(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "hairpin",
+            f"pod {BLOB}",
+            "the pod reaches itself through its own Service; kube-proxy DNATs back to the pod and "
+            "masquerades (KUBE-SEP -s <pod IP> -j KUBE-MARK-MASQ) to worker-2's cni0 address",
+            (),
+        )
+    ]
+
+
+def _calico_vxlan(cluster: Cluster) -> None:
+    cluster.vxlan = Vxlan(device="vxlan.calico", vni=4096, port=4789)
+
+
+WEB = "default/web"
+OK = {"ok"}
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario(
+            "healthy",
+            "the base cluster only: client on worker-1, web on both workers, blob and CoreDNS on "
+            "worker-2, an external host on the underlay calling the web NodePort",
+            "every connection completes; the client's lookups of `web` and `blob` succeed on the "
+            "first search domain; cross-node traffic appears on the underlay as VXLAN (UDP 8472); "
+            "NodePort connections from 172.18.0.100 are masqueraded by the node they enter",
+            (
+                Client(
+                    CLIENT,
+                    (
+                        http("web", 80, WEB, 6),
+                        blob("get", "blob", 20000, 2),
+                        blob("put", "blob", 8000, 1),
+                    ),
+                ),
+                Client(
+                    EXTERNAL,
+                    (http("172.18.0.11", 30080, WEB, 2), http("172.18.0.12", 30080, WEB, 2)),
+                ),
+            ),
+            {"web": OK, "blob": OK, "172.18.0.11": OK, "172.18.0.12": OK},
+            multi_capture=True,
+        ),
+        Scenario(
+            "no_endpoints",
+            "Service default/orphan (10.96.0.40:80) whose selector app=orphan matches no pod",
+            "each SYN to 10.96.0.40:80 is answered at once by ICMP port unreachable from worker-1 "
+            "(10.244.1.1), and the client reports connection refused; no packet crosses the underlay",
+            (Client(CLIENT, (http("orphan", 80, "default/orphan", 3),)),),
+            {"orphan": {"refused"}},
+            faults=_reject_rules,
+            change=_add_orphan,
+        ),
+        Scenario(
+            "stale_endpoint",
+            "Service default/stale (10.96.0.50:80) whose only endpoint, pod stale-6b7d9c8f5-zz1qp at "
+            "10.244.2.99, is terminating and whose network is already gone",
+            "SYNs to 10.96.0.50:80 are DNATed to 10.244.2.99:8080 and carried to worker-2, where "
+            "nothing answers ARP; the client retransmits its SYN until it gives up, or gets an ICMP "
+            "host unreachable from worker-2",
+            (Client(CLIENT, (http("stale", 80, "default/stale", 3, timeout=4.0),)),),
+            {"stale": {"timeout", "error"}},
+            faults=_stale_fault,
+            change=_add_stale,
+        ),
+        Scenario(
+            "not_listening",
+            "Service default/nolisten (10.96.0.60:80 → targetPort http=8080) and its Ready pod at "
+            "10.244.2.30, whose server listens on 8081",
+            "each SYN, DNATed to 10.244.2.30:8080, is answered by a RST from the pod; the client sees "
+            "connection refused from 10.96.0.60:80",
+            (Client(CLIENT, (http("nolisten", 80, "default/nolisten", 3),)),),
+            {"nolisten": {"refused"}},
+            faults=_nolisten_fault,
+            change=_add_nolisten,
+        ),
+        Scenario(
+            "policy_drop",
+            "a NetworkPolicy-like DROP on worker-2 for new connections to the blob pod (10.244.2.20)",
+            "SYNs to 10.96.0.30:9000 cross the underlay (VXLAN) to worker-2 and are seen on its "
+            "flannel.1 but never on the blob pod's veth; the client retransmits and times out",
+            (Client(CLIENT, (blob("get", "blob", 2000, 3),)),),
+            {"blob": {"timeout"}},
+            faults=_policy_drop,
+        ),
+        Scenario(
+            "lossy_underlay",
+            f"the underlay bridge drops {LOSS:.0%} of VXLAN datagrams",
+            "downloads of 20 KB from 10.96.0.30:9000 (by ClusterIP, so no DNS crosses the lossy "
+            "underlay) complete, with retransmissions; a lost segment appears twice on the sending "
+            "node's eth0 and once on the receiving node's eth0",
+            (Client(CLIENT, (blob("get", "10.96.0.30", 20000, 3, timeout=10.0),)),),
+            {"10.96.0.30": OK},
+            faults=_lossy,
+        ),
+        Scenario(
+            "nxdomain_storm",
+            f"nothing: the lab's DNS answers {EXTERNAL_NAME} with the external host 172.18.0.100",
+            f"each connection to {EXTERNAL_NAME} starts with A and AAAA queries for "
+            f"{EXTERNAL_NAME}.default.svc.cluster.local, .svc.cluster.local and .cluster.local, all "
+            "NXDOMAIN, before the absolute name resolves; checkout.example.net fails on all 4 names",
+            (
+                Client(
+                    CLIENT,
+                    (http(EXTERNAL_NAME, 80, None, 4), http("checkout.example.net", 80, None, 2)),
+                ),
+            ),
+            {EXTERNAL_NAME: OK, "checkout.example.net": {"nxdomain"}},
+            faults=_storm,
+        ),
+        Scenario(
+            "dns_timeout",
+            f"worker-2 drops {DNS_DROP:.0%} of the CoreDNS pod's UDP replies",
+            "DNS queries from the client to 10.96.0.10:53 without a reply, re-sent by glibc after "
+            "5 s. A lookup whose retries all go unanswered falls through to the next candidate "
+            "name, so it can end NXDOMAIN (the absolute name `web`) after 15 s, not a timeout",
+            (
+                Client(
+                    CLIENT,
+                    (
+                        {"op": "lookup", "target": "web", "count": 4},
+                        {"op": "lookup", "target": "blob", "count": 2},
+                    ),
+                ),
+            ),
+            {"web": {"ok", "timeout", "nxdomain"}, "blob": {"ok", "timeout", "nxdomain"}},
+            faults=_dns_drop,
+        ),
+        Scenario(
+            "mtu_blackhole",
+            f"the CNI MTU is {UNDERLAY_MTU} while flannel.1 allows 1450; worker-2 drops outgoing "
+            "ICMP fragmentation-needed",
+            "downloads from the blob pod: handshake and request pass, the pod's 1500-byte segments "
+            "reach worker-2's cni0 but never flannel.1, it retransmits them, the client times out. "
+            "The upload afterwards: worker-1 answers the client's first 1500-byte segment with ICMP "
+            "fragmentation needed (MTU 1450), the client resends smaller segments and completes",
+            (
+                Client(
+                    CLIENT,
+                    (
+                        blob("get", "blob", 20000, 2, timeout=4.0),
+                        blob("put", "blob", 20000, 1, timeout=6.0),
+                    ),
+                ),
+            ),
+            {"blob": {"timeout", "ok"}},
+            faults=_mtu,
+            change=_big_pod_mtu,
+        ),
+        Scenario(
+            "hairpin",
+            f"nothing: the client is the blob pod itself ({BLOB}, 10.244.2.20)",
+            "the pod connects to 10.96.0.30:9000 and the connection comes back to it from "
+            "10.244.2.1 (worker-2's cni0, the hairpin masquerade) to 10.244.2.20:9000; all succeed",
+            (Client(BLOB, (blob("get", "blob", 4000, 3),)),),
+            {"blob": OK},
+            faults=_hairpin,
+        ),
+        Scenario(
+            "vxlan_4789",
+            "the overlay as Calico's VXLAN: device vxlan.calico, VNI 4096, UDP 4789",
+            "as `healthy`, with cross-node traffic encapsulated in VXLAN on UDP 4789, VNI 4096",
+            (Client(CLIENT, (http("web", 80, WEB, 4), blob("get", "blob", 8000, 1))),),
+            {"web": OK, "blob": OK},
+            change=_calico_vxlan,
+        ),
+    ]
+}
+
+# Not a sample: many short HTTP connections and lookups, for pcapkit's benchmarks.
+BENCH = Scenario(
+    "bench",
+    "base cluster",
+    "load",
+    (Client(CLIENT, (http("web", 80, WEB, 900, gap=0.0),), parallel=8),),
+    {"web": OK},
+)
