@@ -202,16 +202,11 @@ def _ipv4(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
         declared = pos + total
     offset = (frag & 0x1FFF) * 8
     mf = bool(frag & 0x2000)
-    row["ip_version"] = 4
-    row["src"] = ipv4_text(pkt[pos + 12 : pos + 16])
-    row["dst"] = ipv4_text(pkt[pos + 16 : pos + 20])
-    row["ip_proto"] = proto
-    row["ip_ttl"] = ttl
-    row["ip_id"] = ident
-    row["ip_len"] = total
-    row["ip_df"] = bool(frag & 0x4000)
-    row["ip_mf"] = mf
-    row["ip_frag_offset"] = offset
+    row.update(
+        ip_version=4, src=ipv4_text(pkt[pos + 12 : pos + 16]),
+        dst=ipv4_text(pkt[pos + 16 : pos + 20]), ip_proto=proto, ip_ttl=ttl, ip_id=ident,
+        ip_len=total, ip_df=bool(frag & 0x4000), ip_mf=mf, ip_frag_offset=offset,
+    )
     if offset:
         return None
     end = min(declared, limit)
@@ -246,15 +241,11 @@ def _ipv6(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
             offset, mf, ident = frag & 0xFFF8, bool(frag & 1), U32.unpack_from(pkt, p + 4)[0]
         proto = pkt[p]
         p += size
-    row["ip_version"] = 6
-    row["src"] = ipv6_text(pkt[pos + 8 : pos + 24])
-    row["dst"] = ipv6_text(pkt[pos + 24 : pos + 40])
-    row["ip_proto"] = proto
-    row["ip_ttl"] = hlim
-    row["ip_id"] = ident
-    row["ip_len"] = IPV6_LEN + plen
-    row["ip_mf"] = mf
-    row["ip_frag_offset"] = offset
+    row.update(
+        ip_version=6, src=ipv6_text(pkt[pos + 8 : pos + 24]),
+        dst=ipv6_text(pkt[pos + 24 : pos + 40]), ip_proto=proto, ip_ttl=hlim, ip_id=ident,
+        ip_len=IPV6_LEN + plen, ip_mf=mf, ip_frag_offset=offset,
+    )
     if offset:
         return None
     return _transport(pkt, p, end, declared, proto, 6, row, depth, not mf)
