@@ -1,0 +1,230 @@
+"""TCP connections: which packets belong together, who is the client, and one row per
+connection per view (the CONNECTIONS table, `pcapkit/flows/schema.py`).
+
+Rules, in order:
+
+1. **Per view, per bidirectional 5-tuple.** Packets are grouped by view and by the unordered
+   pair of (address, port) endpoints, in frame order. Only rows whose TCP header was decoded
+   count (`tcp_flags` not null); later IP fragments have no ports and are left out.
+2. **Port reuse.** Within a group, a new connection starts at a SYN (without ACK) whose
+   sequence number differs from the group's previous SYN, or at a SYN after packets that had
+   no SYN at all (a capture that started mid-stream, then a new connection). A repeated SYN
+   with the same sequence number is a retransmission of the same attempt. This is Wireshark's
+   rule (a SYN whose sequence differs from the conversation's base sequence starts a new
+   conversation) and Zeek's (`IsReuse`) in the cases that occur in practice.
+3. **Client and server.** The sender of the connection's first SYN is the client; without
+   one, the receiver of its first SYN-ACK; without either (mid-stream), the side with the
+   higher port (so the lower, usually well-known, port is the server), and with equal ports
+   the sender of the first packet. Zeek guesses mid-stream roles from a list of likely server
+   ports instead; the two agree whenever the server's port is the lower one.
+4. **One id across views and captures** (`shared_ids`). Rows of different views are the same
+   connection when they share the client's (address, port) and the client's ISN — which
+   follows the connection through DNAT, since conntrack rewrites the server's address but not
+   sequence numbers —, or the server's (address, port) and the client's ISN (through SNAT), or,
+   for rows without a SYN, the same 5-tuple with overlapping time spans. A connection has at
+   most one row per view: a merge that would put two rows of one view together is not made
+   (the DNAT-return mismatch is such a case: the client sees its SYN to the ClusterIP and the
+   pod's SYN-ACK as two connections, and they stay two).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from pcapkit.codes import TcpFlags
+from pcapkit.flows.conn_state import zeek_state_and_history
+from pcapkit.flows.schema import CONNECTIONS
+
+SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
+
+_flags = pl.col("tcp_flags")
+IS_SYN = (_flags & (SYN | ACK)) == SYN
+IS_SYNACK = (_flags & (SYN | ACK)) == (SYN | ACK)
+IS_FIN = (_flags & FIN) != 0
+IS_RST = (_flags & RST) != 0
+
+
+def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
+    """The TCP rows of a packet table (with `view`), split into per-view connections.
+
+    Columns: `row` (position in `packets`), `lconn` (connection within its view, 0-based and
+    dense over all views), `from_client`, and the packet columns the flow stage needs, sorted
+    by (lconn, row).
+    """
+    a_is_src = (pl.col("src") < pl.col("dst")) | (
+        (pl.col("src") == pl.col("dst")) & (pl.col("sport") <= pl.col("dport"))
+    )
+    segs = (
+        packets.with_row_index("row")
+        .filter(_flags.is_not_null() & pl.col("sport").is_not_null())
+        .select(
+            "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport",
+            "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
+        )
+        .with_columns(
+            a_ip=pl.when(a_is_src).then("src").otherwise("dst"),
+            a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
+            b_ip=pl.when(a_is_src).then("dst").otherwise("src"),
+            b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
+        )
+        .sort(["view", *PAIR, "row"])
+    )
+    group = pl.struct("view", *PAIR).rle_id()
+    syn_seq = pl.when(IS_SYN).then(pl.col("tcp_seq"))
+    prev_syn_seq = syn_seq.forward_fill().shift(1).over("group")
+    first_in_group = pl.col("group").is_first_distinct()
+    starts = first_in_group | (
+        IS_SYN & (prev_syn_seq.is_null() | (pl.col("tcp_seq") != prev_syn_seq))
+    )
+    segs = segs.with_columns(group=group).with_columns(
+        lconn=(starts.cast(pl.UInt32).cum_sum() - 1).cast(pl.UInt32)
+    )
+    return segs.with_columns(from_client=_client_is_a().over("lconn") == _sender_is_a()).drop(
+        "group"
+    )
+
+
+def _sender_is_a() -> pl.Expr:
+    return (pl.col("src") == pl.col("a_ip")) & (pl.col("sport") == pl.col("a_port"))
+
+
+def _client_is_a() -> pl.Expr:
+    """Rule 3, evaluated per connection (use with `.over("lconn")`)."""
+    sender_a = _sender_is_a()
+    syn_from_a = sender_a.filter(IS_SYN).first()
+    synack_from_a = sender_a.filter(IS_SYNACK).first()
+    a_port, b_port = pl.col("a_port").first(), pl.col("b_port").first()
+    return (
+        pl.when(syn_from_a.is_not_null())
+        .then(syn_from_a)
+        .when(synack_from_a.is_not_null())
+        .then(~synack_from_a)
+        .when(a_port != b_port)
+        .then(a_port > b_port)
+        .otherwise(sender_a.first())
+    )
+
+
+def _first_where(cond: pl.Expr, col: str) -> pl.Expr:
+    return pl.col(col).filter(cond).first()
+
+
+def connection_rows(segs: pl.DataFrame) -> pl.DataFrame:
+    """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn`."""
+    c2s = pl.col("from_client")
+    s2c = ~c2s
+    payload = pl.col("payload_len").cast(pl.UInt64)
+    zero_win = (pl.col("tcp_win") == 0) & ((_flags & (SYN | FIN | RST)) == 0)
+    first_synack_ts = _first_where(IS_SYNACK & s2c, "ts_ns").over("lconn")
+    server_isn = _first_where(IS_SYNACK & s2c, "tcp_seq").over("lconn")
+    handshake_ack = (
+        c2s & ((_flags & (SYN | ACK | RST)) == ACK) & (pl.col("ts_ns") >= first_synack_ts)
+        & (pl.col("tcp_ack") == (server_isn.cast(pl.Int64) + 1) % (1 << 32))
+    )
+    syn_before_synack = IS_SYN & c2s & (pl.col("ts_ns") <= first_synack_ts)
+    rows = (
+        segs.with_columns(
+            _synack_ts=first_synack_ts,
+            _last_syn_ts=pl.col("ts_ns").filter(syn_before_synack).max().over("lconn"),
+            _ack_ts=pl.col("ts_ns").filter(handshake_ack).min().over("lconn"),
+        )
+        .group_by("lconn", maintain_order=True)
+        .agg(
+            pl.col("view").first(),
+            pl.col("capture").first(),
+            client_ip=pl.when(c2s).then("src").otherwise("dst").first(),
+            client_port=pl.when(c2s).then("sport").otherwise("dport").first(),
+            server_ip=pl.when(c2s).then("dst").otherwise("src").first(),
+            server_port=pl.when(c2s).then("dport").otherwise("sport").first(),
+            first_ts_ns=pl.col("ts_ns").min(),
+            last_ts_ns=pl.col("ts_ns").max(),
+            first_frame=pl.col("frame").first(),
+            packets_c2s=c2s.sum(),
+            packets_s2c=s2c.sum(),
+            bytes_c2s=payload.filter(c2s).sum(),
+            bytes_s2c=payload.filter(s2c).sum(),
+            client_isn=_first_where(IS_SYN & c2s, "tcp_seq"),
+            server_isn=_first_where(IS_SYNACK & s2c, "tcp_seq"),
+            syn_count=(IS_SYN & c2s).sum(),
+            synack_count=(IS_SYNACK & s2c).sum(),
+            fin_from_client=(IS_FIN & c2s).sum(),
+            fin_from_server=(IS_FIN & s2c).sum(),
+            rst_from_client=(IS_RST & c2s).sum(),
+            rst_from_server=(IS_RST & s2c).sum(),
+            syn_synack_ns=(pl.col("_synack_ts") - pl.col("_last_syn_ts")).first(),
+            synack_ack_ns=(pl.col("_ack_ts") - pl.col("_synack_ts")).first(),
+            zero_win_c2s=(zero_win & c2s).sum(),
+            zero_win_s2c=(zero_win & s2c).sum(),
+        )
+    )
+    states, histories = zeek_state_and_history(
+        lconn=segs["lconn"].to_numpy(),
+        from_client=segs["from_client"].to_numpy(),
+        flags=segs["tcp_flags"].to_numpy(),
+        seq=segs["tcp_seq"].to_numpy(),
+        payload=segs["payload_len"].fill_null(0).to_numpy(),
+        n_conns=rows.height,
+    )
+    return rows.with_columns(
+        conn_state=pl.Series(states, dtype=CONNECTIONS["conn_state"]),
+        history=pl.Series(histories, dtype=pl.String),
+    )
+
+
+def shared_ids(rows: pl.DataFrame) -> npt.NDArray[np.uint32]:
+    """Rule 4: a `conn` id for each row of `rows` (indexed by `lconn`), shared across views.
+
+    Ids are dense, numbered in order of each connection's first packet."""
+    merger = _Merger(rows["view"].to_list())
+    with_syn = rows.filter(pl.col("client_isn").is_not_null())
+    for side in ("client", "server"):
+        key = [f"{side}_ip", f"{side}_port", "client_isn"]
+        for members in with_syn.group_by(key, maintain_order=True).agg("lconn")["lconn"].to_list():
+            for other in members[1:]:
+                merger.union(members[0], other)
+    # Same 5-tuple (either orientation), time spans overlapping, one of the two without a SYN.
+    ends = rows.select(
+        "lconn", "first_ts_ns", "last_ts_ns", no_syn=pl.col("client_isn").is_null(),
+        lo=pl.min_horizontal(_endpoint("client"), _endpoint("server")),
+        hi=pl.max_horizontal(_endpoint("client"), _endpoint("server")),
+    )
+    for group in ends.filter(pl.col("no_syn").any().over("lo", "hi")).partition_by("lo", "hi"):
+        spans = group.select("lconn", "first_ts_ns", "last_ts_ns", "no_syn").rows()
+        for i, (a, first_a, last_a, no_syn_a) in enumerate(spans):
+            for b, first_b, last_b, no_syn_b in spans[:i]:
+                if (no_syn_a or no_syn_b) and first_a <= last_b and first_b <= last_a:
+                    merger.union(b, a)
+    # Dense ids in order of each connection's earliest (capture, frame).
+    position = pl.col("capture").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")
+    order = rows.select(
+        root=pl.Series([merger.find(i) for i in range(rows.height)]), position=position
+    ).with_columns(first=pl.col("position").min().over("root"))
+    return (order["first"].rank("dense").cast(pl.Int64) - 1).cast(pl.UInt32).to_numpy()
+
+
+def _endpoint(side: str) -> pl.Expr:
+    port = pl.col(f"{side}_port").cast(pl.String)
+    return pl.concat_str(pl.col(f"{side}_ip"), port, separator="|")
+
+
+class _Merger:
+    """Union-find over connection rows that refuses to put two rows of one view together."""
+
+    def __init__(self, views: list[int]) -> None:
+        self.parent = list(range(len(views)))
+        self.views: list[set[int]] = [{v} for v in views]
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb and not self.views[ra] & self.views[rb]:
+            self.parent[rb] = ra
+            self.views[ra] |= self.views[rb]
