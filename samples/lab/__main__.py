@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         f"scenario alone: {', '.join(SCENARIOS)})",
     )
     rec.add_argument("--out", type=Path, default=REPO / "samples")
+    rec.add_argument("--run-id", help="name the run's namespaces pklab-RUN_ID-* (default: random)")
     ben = sub.add_parser("bench", help="record the benchmark capture (>= 200k packets) to FILE")
     ben.add_argument("file", type=Path)
     sub.add_parser("cleanup", help=f"remove what crashed runs left behind ({PREFIX}* namespaces)")
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         for names in runs:
-            folder = record([SCENARIOS[n] for n in names], args.out / "+".join(names))
+            scenarios = [SCENARIOS[n] for n in names]
+            folder = record(scenarios, args.out / "+".join(names), args.run_id)
             print(folder, flush=True)
     return 0
 

@@ -14,21 +14,14 @@ from pathlib import Path
 
 from samples.lab import dataplane, kubeproxy
 from samples.lab.capture import Recording, Vantage
-from samples.lab.cluster import EXTERNAL_HOST_IP, Cluster, base_cluster
+from samples.lab.cluster import EXTERNAL_HOST_IP, Cluster
 from samples.lab.netns import Lab
 from samples.lab.readme import readme
-from samples.lab.scenarios import BENCH, Client, Scenario
+from samples.lab.scenarios import BENCH, Client, Scenario, compose
 from samples.lab.snapshot import snapshot
 
 SERVER_MODULES = {"http": "servers", "blob": "servers", "dns": "dns_server"}
 RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
-
-
-def compose(scenarios: Sequence[Scenario]) -> Cluster:
-    cluster = base_cluster()
-    for scenario in scenarios:
-        scenario.change(cluster)
-    return cluster
 
 
 def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
@@ -107,7 +100,7 @@ def _client(
     return lab.spawn(ns, sys.executable, "-m", "samples.lab.client", json.dumps(spec))
 
 
-def record(scenarios: Sequence[Scenario], folder: Path) -> Path:
+def record(scenarios: Sequence[Scenario], folder: Path, run_id: str | None = None) -> Path:
     """Record one run of `scenarios` (combined) into `folder`; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for pattern in RECORDED:
@@ -117,7 +110,7 @@ def record(scenarios: Sequence[Scenario], folder: Path) -> Path:
     truth.touch()
     cluster = compose(scenarios)
     started = datetime.now(UTC)
-    with Lab() as lab:
+    with Lab(run_id) as lab:
         macs = start(lab, cluster, scenarios, truth)
         with Recording(lab, folder, vantages(cluster, scenarios)):
             port = 40001

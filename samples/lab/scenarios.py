@@ -9,7 +9,7 @@ clients in one cluster; `expect` then holds only for single-scenario runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from samples.lab.cluster import (
     Service,
     ServicePort,
     Vxlan,
+    base_cluster,
 )
 from samples.lab.dataplane import UNDERLAY
 
@@ -69,7 +70,8 @@ class Scenario:
     built: str  # README: what this scenario adds to the base cluster
     see: str  # README: what a person should see in the captures
     clients: tuple[Client, ...]
-    # Allowed outcomes per attempt target or looked-up name, in a run of this scenario alone.
+    # Allowed outcomes per attempt target host, or per "dns:NAME" looked up, in a run of this
+    # scenario alone.
     expect: dict[str, set[str]]
     faults: Callable[[Cluster], list[Fault]] = lambda cluster: []
     change: Callable[[Cluster], None] = lambda cluster: None
@@ -287,6 +289,14 @@ def _calico_vxlan(cluster: Cluster) -> None:
     cluster.vxlan = Vxlan(device="vxlan.calico", vni=4096, port=4789)
 
 
+def compose(scenarios: Sequence[Scenario]) -> Cluster:
+    """The base cluster with every scenario's change applied."""
+    cluster = base_cluster()
+    for scenario in scenarios:
+        scenario.change(cluster)
+    return cluster
+
+
 WEB = "default/web"
 OK = {"ok"}
 
@@ -399,7 +409,7 @@ SCENARIOS: dict[str, Scenario] = {
                     ),
                 ),
             ),
-            {"web": {"ok", "timeout", "nxdomain"}, "blob": {"ok", "timeout", "nxdomain"}},
+            {"dns:web": {"ok", "timeout", "nxdomain"}, "dns:blob": {"ok", "timeout", "nxdomain"}},
             faults=_dns_drop,
         ),
         Scenario(

@@ -1,0 +1,184 @@
+"""The committed samples: every scenario folder is complete, its snapshot has the real API's shape,
+its truth shows what the fault must produce, and its captures (read by tshark) agree with the truth.
+Needs no root: these tests read what `make samples` recorded."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from samples.lab import truth
+from samples.lab.scenarios import SCENARIOS
+from tests.conftest import SAMPLES
+from tests.lab.captures import expected_link_types, link_types, tshark
+
+Lines = list[dict[str, Any]]
+MAX_FOLDER_BYTES = 2_000_000
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def folder(request: pytest.FixtureRequest) -> Path:
+    return SAMPLES / request.param
+
+
+def captures(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in {".pcap", ".pcapng"})
+
+
+def test_folder_is_complete_and_small(folder: Path) -> None:
+    names = {p.name for p in folder.iterdir()}
+    assert {"README.md", "snapshot.json", "truth.jsonl"} <= names
+    assert {"node-worker-1-any.pcap", "node-worker-1-eth0.pcap", "node-worker-2-eth0.pcap"} <= names
+    assert any(n.startswith("pod-") for n in names)
+    assert sum(p.stat().st_size for p in folder.iterdir()) < MAX_FOLDER_BYTES
+
+
+def test_captures_have_the_vantage_link_types(folder: Path) -> None:
+    for capture in captures(folder):
+        assert capture.stat().st_size > 24, capture
+        assert link_types(capture) == expected_link_types(capture), capture
+
+
+def test_snapshot_has_the_api_shape(folder: Path) -> None:
+    doc = json.loads((folder / "snapshot.json").read_text())
+    assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for item in doc["items"]:
+        assert {"apiVersion", "kind", "metadata"} <= item.keys()
+        by_kind.setdefault(item["kind"], []).append(item)
+    assert by_kind.keys() == {"Pod", "Service", "EndpointSlice", "Node"}
+    cidrs = {n["metadata"]["name"]: ipaddress.ip_network(n["spec"]["podCIDR"]) for n in by_kind["Node"]}
+    for pod in by_kind["Pod"]:
+        assert ipaddress.ip_address(pod["status"]["podIP"]) in cidrs[pod["spec"]["nodeName"]]
+    services = {s["metadata"]["name"] for s in by_kind["Service"]}
+    slices = {s["metadata"]["labels"]["kubernetes.io/service-name"]: s for s in by_kind["EndpointSlice"]}
+    assert slices.keys() == services
+    for s in slices.values():
+        assert s["apiVersion"] == "discovery.k8s.io/v1" and s["addressType"] == "IPv4"
+        for endpoint in s["endpoints"] or []:
+            assert endpoint["conditions"].keys() == {"ready", "serving", "terminating"}
+            assert endpoint["targetRef"]["kind"] == "Pod" and endpoint["nodeName"] in cidrs
+    if folder.name == "stale_endpoint":
+        (gone,) = slices["stale"]["endpoints"]
+        assert gone["conditions"] == {"ready": False, "serving": True, "terminating": True}
+    if folder.name == "no_endpoints":
+        assert slices["orphan"]["endpoints"] is None
+
+
+def test_truth_shows_what_the_fault_produces(folder: Path) -> None:
+    lines = truth.load(folder)
+    assert truth.problems(lines) == []
+    for line in lines:
+        if line["kind"] == "attempt":
+            assert {"ts", "client_pod", "client", "target", "resolved", "service", "outcome"} <= line.keys()
+
+
+def attempts(lines: Lines, outcome: str | None = None) -> list[dict[str, Any]]:
+    return [t for t in lines if t["kind"] == "attempt" and outcome in (None, t["outcome"])]
+
+
+def port(attempt: dict[str, Any]) -> str:
+    return attempt["client"].rpartition(":")[2]
+
+
+def pod_capture(folder: Path) -> Path:
+    (found,) = folder.glob("pod-*.pcap")
+    return found
+
+
+def _healthy(folder: Path, lines: Lines) -> None:
+    for a in attempts(lines):
+        if a["client_pod"]:
+            synack = f"tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.dstport=={port(a)}"
+            assert tshark(pod_capture(folder), synack), a
+    assert tshark(folder / "node-worker-1-eth0.pcap", "vxlan && tcp && ip.src==10.244.1.10")
+
+
+def _refused_by_icmp(folder: Path, lines: Lines) -> None:
+    for a in attempts(lines, "refused"):
+        unreachable = f"icmp.type==3 && icmp.code==3 && tcp.srcport=={port(a)}"
+        assert tshark(pod_capture(folder), unreachable), a
+
+
+def _refused_by_rst(folder: Path, lines: Lines) -> None:
+    for a in attempts(lines, "refused"):
+        rst = f"tcp.flags.reset==1 && tcp.dstport=={port(a)} && ip.src==10.96.0.60"
+        assert tshark(pod_capture(folder), rst), a
+
+
+def _unanswered(backend: str) -> Callable[[Path, Lines], None]:
+    def check(folder: Path, lines: Lines) -> None:
+        for a in attempts(lines):
+            syn = f"tcp.flags.syn==1 && tcp.flags.ack==0 && tcp.srcport=={port(a)}"
+            assert len(tshark(pod_capture(folder), syn)) >= 2, a  # retransmitted
+            synack = f"tcp.flags.syn==1 && tcp.flags.ack==1 && tcp.dstport=={port(a)}"
+            assert not tshark(pod_capture(folder), synack), a
+            arrived = f"{syn} && ip.dst=={backend}"
+            assert tshark(folder / "node-worker-2-any.pcap", arrived), a
+
+    return check
+
+
+def _retransmitted(folder: Path, lines: Lines) -> None:
+    resent = "tcp.analysis.retransmission || tcp.analysis.fast_retransmission"
+    assert tshark(folder / "node-worker-2-eth0.pcap", f"vxlan && ({resent})")
+
+
+def _search_path(folder: Path, lines: Lines) -> None:
+    for lookup in (t for t in lines if t["kind"] == "lookup"):
+        *searched, absolute = lookup["search_expansion"]
+        for name in searched:
+            assert tshark(pod_capture(folder), f'dns.flags.rcode==3 && dns.qry.name=="{name}"')
+        answer = 0 if lookup["outcome"] == "ok" else 3
+        assert tshark(pod_capture(folder), f'dns.flags.rcode=={answer} && dns.qry.name=="{absolute}"')
+
+
+def _unanswered_queries(folder: Path, lines: Lines) -> None:
+    slow = [t for t in lines if t["kind"] == "lookup" and t["duration"] > 4]
+    unanswered = tshark(pod_capture(folder), "dns.flags.response==0 && !dns.response_in")
+    assert len(unanswered) >= len(slow) > 0
+
+
+def _blackhole(folder: Path, lines: Lines) -> None:
+    big = "ip.src==10.244.2.20 && tcp.len>1410"
+    assert tshark(folder / "node-worker-2-any.pcap", big)
+    if attempts(lines, "ok"):
+        assert tshark(pod_capture(folder), "icmp.type==3 && icmp.code==4")
+
+
+def _hairpin(folder: Path, lines: Lines) -> None:
+    masqueraded = "ip.src==10.244.2.1 && ip.dst==10.244.2.20 && tcp.flags==0x002 && tcp.dstport==9000"
+    assert len(tshark(pod_capture(folder), masqueraded)) == len(attempts(lines))
+
+
+def _calico_port(folder: Path, lines: Lines) -> None:
+    assert tshark(folder / "node-worker-1-eth0.pcap", "udp.dstport==4789 && vxlan.vni==4096 && tcp",
+                  vxlan_port=4789)
+
+
+EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
+    "healthy": _healthy,
+    "no_endpoints": _refused_by_icmp,
+    "stale_endpoint": _unanswered("10.244.2.99"),
+    "not_listening": _refused_by_rst,
+    "policy_drop": _unanswered("10.244.2.20"),
+    "lossy_underlay": _retransmitted,
+    "nxdomain_storm": _search_path,
+    "dns_timeout": _unanswered_queries,
+    "mtu_blackhole": _blackhole,
+    "hairpin": _hairpin,
+    "vxlan_4789": _calico_port,
+}
+
+
+def test_every_scenario_has_capture_evidence() -> None:
+    assert EVIDENCE.keys() == SCENARIOS.keys()
+
+
+def test_captures_agree_with_truth(folder: Path) -> None:
+    EVIDENCE[folder.name](folder, truth.load(folder))
