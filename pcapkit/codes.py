@@ -123,6 +123,7 @@ class IcmpType(IntEnum):
 
     ECHO_REPLY = 0
     DEST_UNREACH = 3
+    SOURCE_QUENCH = 4  #: deprecated (RFC 6633), still quoted as an error
     REDIRECT = 5
     ECHO_REQUEST = 8
     TIME_EXCEEDED = 11
@@ -152,3 +153,22 @@ class Icmp6Type(IntEnum):
     PARAM_PROBLEM = 4
     ECHO_REQUEST = 128
     ECHO_REPLY = 129
+
+
+class Icmp6UnreachCode(IntEnum):
+    """ICMPv6 destination-unreachable codes (RFC 4443)."""
+
+    NO_ROUTE = 0
+    ADMIN_PROHIBITED = 1  #: what `ip6tables -j REJECT --reject-with icmp6-adm-prohibited` sends
+    BEYOND_SCOPE = 2
+    ADDRESS = 3
+    PORT = 4
+    SRC_POLICY = 5
+    REJECT_ROUTE = 6
+
+
+class TimeExceededCode(IntEnum):
+    """Time-exceeded codes, the same for ICMPv4 (type 11) and ICMPv6 (type 3)."""
+
+    TTL = 0  #: hop limit reached zero in transit (a routing loop, or traceroute)
+    REASSEMBLY = 1  #: fragments did not all arrive in time

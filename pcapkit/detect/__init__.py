@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from pcapkit.detect import dns_error, dns_timeout, icmp_unreachable, nxdomain_storm
 from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, empty_findings
 from pcapkit.flows import Tables
@@ -17,6 +18,10 @@ from pcapkit.flows import Tables
 Detector = Callable[[Tables, Config], pl.DataFrame]
 
 DETECTORS: dict[str, Detector] = {
+    "nxdomain_storm": nxdomain_storm.detect,
+    "dns_timeout": dns_timeout.detect,
+    "dns_error": dns_error.detect,
+    "icmp_unreachable": icmp_unreachable.detect,
 }
 
 

@@ -15,6 +15,22 @@ class Config:
 
     # --- DNS and ICMP detectors ---------------------------------------------------------------
 
+    #: nxdomain_storm: a client is in a storm while it gets at least this many NXDOMAIN
+    #: responses within `nxdomain_window_s` (one ndots:5 lookup of an external name already
+    #: costs 6: three search domains × A and AAAA)
+    nxdomain_min: int = 5
+    #: nxdomain_storm: the sliding window, seconds; a storm lasts while NXDOMAINs keep coming
+    #: closer together than this
+    nxdomain_window_s: float = 10.0
+    #: dns_timeout: an unanswered query counts only when the captures go on at least this long
+    #: after its first copy (a query at the very end of a capture had no chance to be answered)
+    dns_timeout_min_wait_s: float = 1.0
+    #: dns_timeout: A and AAAA queries from one socket closer together than this were sent
+    #: together (glibc's parallel lookup, one sendmmsg): the conntrack race's precondition
+    dns_race_max_gap_ms: float = 5.0
+    #: dns_error: the rcodes reported (names of `pcapkit.codes.DnsRcode`)
+    dns_error_rcodes: tuple[str, ...] = ("SERVFAIL", "REFUSED")
+
     pass
 
 

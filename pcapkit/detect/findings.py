@@ -47,3 +47,12 @@ def empty_findings() -> pl.DataFrame:
 def extra_json(**fields: Any) -> str:
     """The `extra` column's text for one finding; None values are left out."""
     return json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True)
+
+
+def frames_evidence(rows: pl.DataFrame, *columns: str) -> list[dict[str, int]]:
+    """The distinct (capture, frame) pairs of list-of-`EVIDENCE` columns, sorted, as evidence."""
+    pairs = {
+        (f["capture"], f["frame"]) for col in columns for frames in rows[col].to_list()
+        for f in frames or ()
+    }
+    return [{"capture": c, "frame": f} for c, f in sorted(pairs)]

@@ -1,0 +1,70 @@
+"""dns_error: DNS servers answering SERVFAIL or REFUSED.
+
+Definition: DNS transactions (pcapkit/flows/dns.py) whose first response, in any view, carries
+one of the rcodes in `dns_error_rcodes` (default SERVFAIL: the server failed, typically CoreDNS
+unable to reach its upstream; REFUSED: the server will not answer this client or zone). One
+finding per client address, server address and rcode; `count` is the number of transactions,
+`names` the names asked.
+
+Wireshark shows the rcode per response (`dns.flags.rcode`), Zeek per dns.log row
+(`rcode_name`; `rejected` when the reply has a non-zero rcode and no question); this groups them
+by who asked whom. NXDOMAIN is not an error here (see `nxdomain_storm`).
+
+Tunables (pcapkit/detect/config.py): `dns_error_rcodes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from pcapkit.codes import DnsRcode
+from pcapkit.detect.config import Config
+from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.flows import Tables
+
+KIND = "dns_error"
+MEANING = {
+    DnsRcode.SERVFAIL: "the server failed to resolve them (for CoreDNS, usually its upstream "
+    "resolver did not answer or DNSSEC validation failed)",
+    DnsRcode.REFUSED: "the server refuses to answer this client or zone (an ACL, or a server "
+    "that is not a recursive resolver)",
+}
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    rcodes = [int(DnsRcode[name]) for name in config.dns_error_rcodes]
+    errors = tables.dns.filter(pl.col("response_seen") & pl.col("rcode").is_in(rcodes))
+    rows = [
+        _finding(key, txns)
+        for key, txns in errors.sort("ts_ns").group_by(
+            ["client_ip", "server_ip", "rcode"], maintain_order=True
+        )
+    ]
+    return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
+
+
+def _finding(key: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
+    client, server, rcode = key
+    code = DnsRcode(rcode)
+    names = list(dict.fromkeys(txns["qname"].drop_nulls().to_list()))
+    listed = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+    return {
+        "kind": KIND,
+        "severity": Severity.ERROR.value if code == DnsRcode.SERVFAIL else Severity.WARNING.value,
+        "protocol": "dns",
+        "client_ip": client,
+        "client_port": None,
+        "server_ip": server,
+        "server_port": txns["server_port"][0],
+        "count": txns.height,
+        "first_ts_ns": txns["ts_ns"].min(),
+        "last_ts_ns": txns["ts_ns"].max(),
+        "evidence": frames_evidence(txns, "query_frames", "response_frames"),
+        "explanation": (
+            f"{server} answered {txns.height} DNS queries from {client} with {code.name} "
+            f"({listed or 'no question'}): {MEANING.get(code, code.name)}."
+        ),
+        "extra": extra_json(rcode=code.name, names=names),
+    }

@@ -1,0 +1,129 @@
+"""nxdomain_storm: a client receiving NXDOMAIN answers faster than a healthy resolver would.
+
+Definition: for each client address, take the times of the NXDOMAIN responses that reached it
+(`rcode` 3 in the DNS transaction table, read in the view nearest the client). A window starting
+at an NXDOMAIN qualifies when it holds at least `nxdomain_min` of them within
+`nxdomain_window_s`; a storm is the union of qualifying windows, extended while the next
+NXDOMAIN comes within the window of the previous one. One finding per storm: `count` and
+`nxdomain` are its NXDOMAIN responses, `queries` every transaction of the client from the
+storm's first query to its last response, `names` the distinct names that failed.
+
+Search-path expansion (pcapkit/flows/search_path.py) is collapsed: when NXDOMAIN names are steps
+of one application lookup (`X.NS.svc.cluster.local`, `X.svc.cluster.local`, `X.cluster.local`,
+node domains, then `X`), `search_expansion_of` names `X` (the name with the most NXDOMAINs when
+there are several; all of them in `search_expansions`), and `wasted_queries` counts the queries
+for names other than the one that finally answered (or than `X`, when nothing did): those a
+trailing dot on the name, or a lower `ndots` in the pod's dnsConfig, would have saved.
+
+Neither Wireshark nor Zeek has this: Wireshark shows rcodes per packet, Zeek logs one dns.log row
+per query with its `rcode_name`; the rate, the grouping by client and the search-path collapse
+are pcapkit's.
+
+Tunables (pcapkit/detect/config.py): `nxdomain_min`, `nxdomain_window_s`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import polars as pl
+
+from pcapkit.codes import DnsRcode
+from pcapkit.detect.config import Config
+from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.flows import Tables
+
+KIND = "nxdomain_storm"
+#: names listed in one finding, at most (`names` says how many there were in all)
+MAX_NAMES = 20
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    dns = tables.dns.with_columns(
+        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"),
+        (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False).alias("nx"),
+    )
+    window = int(config.nxdomain_window_s * 1e9)
+    rows: list[dict[str, Any]] = []
+    for (client,), txns in dns.sort("asked_ns").group_by(["client_ip"], maintain_order=True):
+        nx = txns.filter("nx").sort("response_ts_ns")
+        for first, last in storms(nx["response_ts_ns"].to_list(), config.nxdomain_min, window):
+            failed = nx.slice(first, last - first + 1)
+            start = failed["asked_ns"].min()
+            end = failed["response_ts_ns"].max()
+            during = txns.filter(pl.col("asked_ns").is_between(start, end))
+            rows.append(_finding(str(client), failed, during, txns))
+    return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
+
+
+def storms(times: list[int], minimum: int, window: int) -> list[tuple[int, int]]:
+    """(first, last) index ranges of `times` (sorted) that form storms."""
+    out: list[tuple[int, int]] = []
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] < t - window + 1:
+            j += 1
+        # times[j..i] lie within one window ending at t
+        if i - j + 1 < minimum:
+            continue
+        if out and times[j] - times[out[-1][1]] < window:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((j, i))
+    return out
+
+
+def _finding(
+    client: str, failed: pl.DataFrame, during: pl.DataFrame, txns: pl.DataFrame
+) -> dict[str, Any]:
+    names = list(dict.fromkeys(failed["qname"].drop_nulls().to_list()))
+    bases = Counter(failed["search_expansion_of"].drop_nulls().to_list())
+    lookups = txns.filter(
+        pl.col("lookup").is_in(failed["lookup"].implode())
+        & pl.col("search_expansion_of").is_not_null()
+    )
+    wasted = lookups.filter(
+        pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase()
+    ).height
+    base = bases.most_common(1)[0][0] if bases else None
+    server = Counter(failed["server_ip"].to_list()).most_common(1)[0][0]
+    span = (failed["response_ts_ns"].max() - failed["asked_ns"].min()) / 1e9
+    return {
+        "kind": KIND,
+        "severity": Severity.WARNING.value,
+        "protocol": "dns",
+        "client_ip": client,
+        "client_port": None,
+        "server_ip": server,
+        "server_port": failed["server_port"][0],
+        "count": failed.height,
+        "first_ts_ns": failed["asked_ns"].min(),
+        "last_ts_ns": failed["response_ts_ns"].max(),
+        "evidence": frames_evidence(failed, "query_frames", "response_frames"),
+        "explanation": _explain(client, failed.height, span, names, base, wasted, during.height),
+        "extra": extra_json(
+            queries=during.height,
+            nxdomain=failed.height,
+            names=names[:MAX_NAMES],
+            distinct_names=len(names),
+            search_expansion_of=base,
+            search_expansions=dict(bases) or None,
+            wasted_queries=wasted if base else None,
+        ),
+    }
+
+
+def _explain(
+    client: str, nx: int, span: float, names: list[str], base: str | None, wasted: int,
+    queries: int,
+) -> str:
+    head = f"{client} got {nx} NXDOMAIN answers in {span:.1f} s"
+    if base is None:
+        listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        return f"{head}, for {len(names)} names ({listed}), out of {queries} queries."
+    return (
+        f"{head}: {wasted} of its {queries} queries were search-path expansions of {base} "
+        f"(ndots:5 makes the resolver try every search domain before the name itself); a "
+        f"trailing dot ({base}.) or a lower ndots in the pod's dnsConfig avoids them."
+    )

@@ -1,0 +1,188 @@
+"""DNS transactions: each query matched to its response, over UDP and TCP, across views.
+
+Messages are the packet table's DNS rows (a header decoded), except TCP segments the decoder
+found malformed (continuation segments of a longer message). A message belongs to the
+transaction keyed by its *client side* (transport, client address and port), DNS id and question
+(name, compared case-insensitively, and type). The server address is
+deliberately not in the key: a pod asks the kube-dns ClusterIP, and kube-proxy's DNAT makes the
+node's post-DNAT legs (cni0, flannel.1, the underlay) show the CoreDNS pod's address instead;
+both are kept in `server_ips`, and `server_ip` is the destination of the earliest copy of the
+query, the address the client sent to.
+
+Within one view (an interface of a capture, see `pcapkit.flows`), messages with the same key are
+taken in time order: a query starts a new transaction when it is the first message of its key,
+when a response came after the previous query, or when it comes more than `RESEND_WINDOW_NS`
+after the previous message; otherwise it is a copy sent again (`queries` counts the copies). A
+response joins the transaction open before it; one with no query before it is a transaction of
+its own (`queries` 0, as Wireshark's "unsolicited" and Zeek's response-only rows).
+
+The same transaction crossing several interfaces of a node's `-i any` capture, or seen in several
+captures, is then merged: per-view transactions with the same key whose time spans overlap (within
+`CROSS_VIEW_TOLERANCE_NS`) are one transaction, with the frames of every view. The view that
+saw the query first is the one nearest the client: `answered`, `answered_after`, `latency_ns`
+and `rcode` are read there, so that a response dropped on its way back (seen on the DNS pod's
+node, never in the client's pod) leaves the transaction unanswered, with `response_seen` set.
+Copy counts are the largest any view saw.
+
+How this differs from Wireshark and Zeek:
+- Wireshark matches within one conversation (both addresses and ports) by id, and calls a query
+  with the same id within 5 s a retransmission (`dns.retransmission_timer`); a copy sent later
+  starts a new transaction there, here it is still a copy of the open (unanswered) one.
+- Zeek logs every unanswered copy of a re-sent query as its own dns.log row; here it is one
+  transaction with `queries` > 1.
+- A TCP retransmission of a query segment counts as a copy (the client waited for it just the
+  same).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.codes import IpProto
+from pcapkit.decode.schema import Status
+from pcapkit.flows.schema import DNS_TRANSACTIONS
+from pcapkit.flows.search_path import expand
+from pcapkit.flows.views import VIEW_KEY
+
+#: a copy of a query more than this after the previous message of its key starts a new
+#: transaction. Resolvers give up well before: glibc waits `timeout` (5 s) × `attempts` (2).
+RESEND_WINDOW_NS = 30_000_000_000
+
+#: copies of one packet on different interfaces of a host are microseconds apart; captures from
+#: different hosts add their clock offset (NTP keeps it to milliseconds).
+CROSS_VIEW_TOLERANCE_NS = 200_000_000
+
+KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
+
+
+def dns_transactions(packets: pl.DataFrame) -> pl.DataFrame:
+    """One row per DNS transaction (schema `DNS_TRANSACTIONS`) from a packet table."""
+    transactions = _merge_views(_per_view(_messages(packets)))
+    return expand(transactions).select(DNS_TRANSACTIONS.names()).cast(dict(DNS_TRANSACTIONS))
+
+
+def _messages(packets: pl.DataFrame) -> pl.DataFrame:
+    """DNS messages with their client and server sides named, in key and time order."""
+    response = pl.col("dns_qr")
+    return (
+        packets.lazy()
+        .filter(
+            pl.col("dns_id").is_not_null()
+            & response.is_not_null()
+            # over TCP, a header followed by impossible content is a continuation segment
+            # (the decoder cannot tell), not a message
+            & ((pl.col("ip_proto") == IpProto.UDP) | (pl.col("status") != Status.MALFORMED))
+            & pl.col("ip_proto").is_in([IpProto.TCP, IpProto.UDP])
+        )
+        .select(
+            *VIEW_KEY, "frame", "ts_ns",
+            pl.when(pl.col("ip_proto") == IpProto.TCP).then(pl.lit("tcp")).otherwise(pl.lit("udp"))
+            .alias("proto"),
+            pl.when(response).then("dst").otherwise("src").alias("client_ip"),
+            pl.when(response).then("dport").otherwise("sport").alias("client_port"),
+            pl.when(response).then("src").otherwise("dst").alias("server_ip"),
+            pl.when(response).then("sport").otherwise("dport").alias("server_port"),
+            "dns_id",
+            pl.col("dns_qname").alias("qname"),
+            pl.col("dns_qname").str.to_lowercase().alias("qkey"),
+            pl.col("dns_qtype").alias("qtype"),
+            response.alias("is_response"),
+            pl.col("dns_flags").alias("flags"),
+            pl.col("dns_rcode").alias("rcode"),
+            pl.col("dns_answers").alias("answers"),
+            pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+        )
+        .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
+        .collect()
+    )
+
+
+def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
+    """Messages grouped into transactions within each view."""
+    group = [*VIEW_KEY, *KEY]
+    is_query = ~pl.col("is_response")
+    prev_response = pl.col("is_response").shift(1).over(group)
+    gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(group)
+    starts = prev_response.is_null() | (is_query & (prev_response | (gap > RESEND_WINDOW_NS)))
+    first_response_ts = pl.col("ts_ns").filter(pl.col("is_response")).min()
+    query_ts = pl.col("ts_ns").filter(is_query)
+    return (
+        msgs.lazy()
+        .with_columns(starts.cast(pl.UInt32).cum_sum().over(group).alias("seq"))
+        .group_by([*group, "seq"])
+        .agg(
+            pl.col("ts_ns").min().alias("start_ns"),
+            pl.col("ts_ns").max().alias("end_ns"),
+            query_ts.min().alias("query_ts_ns"),
+            first_response_ts.alias("response_ts_ns"),
+            is_query.sum().alias("queries"),
+            pl.col("is_response").sum().alias("responses"),
+            (query_ts < first_response_ts).sum().alias("answered_after"),
+            pl.col("qname").drop_nulls().first(),
+            pl.col("server_ip").sort_by("ts_ns").first(),
+            pl.col("server_port").sort_by("ts_ns").first(),
+            pl.col("server_ip").unique().alias("server_ips"),
+            pl.col("flags").filter(is_query).first().alias("query_flags"),
+            *(
+                pl.col(c).filter(pl.col("is_response")).first().alias(a)
+                for c, a in [
+                    ("flags", "response_flags"), ("rcode", "rcode"), ("answers", "answers")
+                ]
+            ),
+            pl.col("ref").filter(is_query).alias("query_frames"),
+            pl.col("ref").filter(pl.col("is_response")).alias("response_frames"),
+        )
+        .collect()
+    )
+
+
+def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
+    """Per-view transactions of one key whose time spans overlap become one transaction.
+
+    The view that saw the query first is the one nearest the client: whether the transaction was
+    `answered`, after how many copies, and how long it took are read there.
+    """
+    reach = pl.col("end_ns").cum_max().shift(1).over(KEY) + CROSS_VIEW_TOLERANCE_NS
+    earliest = pl.col("query_ts_ns").fill_null(pl.col("start_ns"))
+    exploded = {"keep_nulls": False, "empty_as_null": False}
+    return (
+        per_view.lazy()
+        .sort([*KEY, "start_ns"], nulls_last=True)
+        .with_columns(
+            (reach.is_null() | (pl.col("start_ns") > reach)).cast(pl.UInt32).cum_sum().over(KEY)
+            .alias("txn_in_key")
+        )
+        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True)
+        .group_by([*KEY, "txn_in_key"], maintain_order=True)
+        .agg(
+            pl.col("query_ts_ns").min(),
+            pl.col("response_ts_ns").min(),
+            (pl.col("response_ts_ns") - pl.col("query_ts_ns")).first().alias("latency_ns"),
+            (pl.col("responses").first() > 0).alias("answered"),
+            (pl.col("responses").max() > 0).alias("response_seen"),
+            pl.col("queries").max(),
+            pl.col("responses").max(),
+            pl.col("answered_after").first(),
+            pl.col("qname").drop_nulls().first(),
+            pl.col("server_ip").first(),
+            pl.col("server_port").first(),
+            pl.col("server_ips").list.explode(**exploded).unique().sort(),
+            pl.col("query_flags").drop_nulls().first(),
+            *(
+                pl.coalesce(
+                    pl.col(c).first(), pl.col(c).sort_by("response_ts_ns").drop_nulls().first()
+                )
+                for c in ["response_flags", "rcode", "answers"]
+            ),
+            pl.len().alias("views"),
+            pl.col("query_frames").list.explode(**exploded).sort(),
+            pl.col("response_frames").list.explode(**exploded).sort(),
+        )
+        .with_columns(
+            (pl.col("queries").cast(pl.Int64) - 1).clip(lower_bound=0).alias("resent"),
+            pl.min_horizontal("query_ts_ns", "response_ts_ns").alias("ts_ns"),
+        )
+        .sort(["ts_ns", "client_ip", "client_port", "dns_id"])
+        .with_row_index("txn")
+        .collect()
+    )

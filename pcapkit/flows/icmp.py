@@ -1,0 +1,158 @@
+"""ICMP errors tied to the flow they report on.
+
+An error is an ICMPv4 message of type 3 (destination unreachable, code 4 fragmentation needed),
+4, 5, 11 (time exceeded) or 12, or an ICMPv6 message of type 1–4 (unreachable, packet too big,
+time exceeded, parameter problem). Each quotes the IP header and first 8 bytes of the packet it
+reports on; that packet was sent by the flow's client side (`q_src`, `q_sport`), so the error is
+tied to the flow by the quoted 5-tuple, and to a TCP connection (`conn`) through the last packet
+of that client socket before the error.
+
+One error crossing several interfaces of a node's `-i any` capture, or seen in several captures,
+is one row: copies share type, code, protocol and the quoted client side (conntrack rewrites an
+error's outer source and the quoted destination on their way back through a DNAT, so those are
+not compared) and lie within `CROSS_VIEW_TOLERANCE_NS`; the k-th copy in each view goes with the
+k-th in the others, so that a burst of errors in one view stays a burst. Addresses are taken
+from the copy seen last, the one nearest the client (the error travels towards it).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.codes import (
+    Icmp6Type,
+    Icmp6UnreachCode,
+    IcmpType,
+    IcmpUnreachCode,
+    IpProto,
+    TimeExceededCode,
+)
+from pcapkit.flows.dns import CROSS_VIEW_TOLERANCE_NS
+from pcapkit.flows.schema import ICMP_ERRORS
+from pcapkit.flows.views import VIEW_KEY
+
+#: ICMP types that quote the packet they report on, per IP version.
+ERROR_TYPES = {
+    4: [int(t) for t in (IcmpType.DEST_UNREACH, IcmpType.SOURCE_QUENCH, IcmpType.REDIRECT,
+                         IcmpType.TIME_EXCEEDED, IcmpType.PARAM_PROBLEM)],
+    6: [int(t) for t in (Icmp6Type.DEST_UNREACH, Icmp6Type.PACKET_TOO_BIG,
+                         Icmp6Type.TIME_EXCEEDED, Icmp6Type.PARAM_PROBLEM)],
+}
+
+#: the enum naming each type's codes, per (IP version, type).
+CODE_ENUMS: dict[tuple[int, int], type[IcmpUnreachCode | Icmp6UnreachCode | TimeExceededCode]] = {
+    (4, IcmpType.DEST_UNREACH): IcmpUnreachCode,
+    (4, IcmpType.TIME_EXCEEDED): TimeExceededCode,
+    (6, Icmp6Type.DEST_UNREACH): Icmp6UnreachCode,
+    (6, Icmp6Type.TIME_EXCEEDED): TimeExceededCode,
+}
+
+QUOTED = ["q_src", "q_dst", "q_proto", "q_sport", "q_dport"]
+KEY = ["ip_version", "icmp_type", "icmp_code", "q_proto", "q_src", "q_sport"]
+
+
+def type_name(version: int, icmp_type: int) -> str:
+    """`DEST_UNREACH`, `PACKET_TOO_BIG`…, or `TYPE_<n>` for a type without a name."""
+    enum = IcmpType if version == 4 else Icmp6Type
+    try:
+        return enum(icmp_type).name
+    except ValueError:
+        return f"TYPE_{icmp_type}"
+
+
+def code_name(version: int, icmp_type: int, code: int) -> str:
+    """`PORT`, `FRAG_NEEDED`, `TTL`…, or `CODE_<n>` for a code without a name."""
+    enum = CODE_ENUMS.get((version, icmp_type))
+    try:
+        return enum(code).name if enum else f"CODE_{code}"
+    except ValueError:
+        return f"CODE_{code}"
+
+
+def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
+    """One row per ICMP error (schema `ICMP_ERRORS`) from a packet table."""
+    is_error = pl.lit(False)
+    for version, types in ERROR_TYPES.items():
+        proto = IpProto.ICMP if version == 4 else IpProto.ICMPV6
+        is_error = is_error | (
+            (pl.col("ip_version") == version)
+            & (pl.col("ip_proto") == proto)
+            & pl.col("icmp_type").is_in(types)
+        )
+    copies = (
+        packets.lazy()
+        .filter(is_error)
+        .select(
+            *VIEW_KEY, "frame", "ts_ns", "ip_version", "icmp_type", "icmp_code",
+            pl.col("src").alias("reporter"), pl.col("dst").alias("reported_to"),
+            pl.col("icmp_mtu").alias("mtu"),
+            *(pl.col(f"icmp_{c}").alias(c) for c in QUOTED),
+            pl.col("tunnel").cast(pl.String),
+        )
+        .sort([*KEY, "ts_ns", "frame"], nulls_last=True)
+    )
+    gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(KEY)
+    last = ["reporter", "reported_to", "q_dst", "q_dport", "mtu"]
+    errors = (
+        copies.with_columns((gap.is_null() | (gap > CROSS_VIEW_TOLERANCE_NS)).cum_sum().over(KEY)
+                            .alias("burst"))
+        .with_columns(pl.int_range(pl.len()).over([*KEY, "burst", *VIEW_KEY]).alias("copy"))
+        .group_by([*KEY, "burst", "copy"])
+        .agg(
+            pl.col("ts_ns").min(),
+            *(pl.col(c).sort_by("ts_ns").last() for c in last),
+            pl.col("reporter").unique().sort().alias("reporters"),
+            pl.col("tunnel").drop_nulls().first(),
+            pl.len().alias("views"),
+            pl.struct("capture", "frame").sort().alias("frames"),
+        )
+        .collect()
+    )
+    names = _names(errors)
+    return (
+        _tie_to_flows(errors.join(names, on=["ip_version", "icmp_type", "icmp_code"]), packets)
+        .sort(["ts_ns", "q_src", "q_sport"], nulls_last=True)
+        .with_row_index("err")
+        .select(ICMP_ERRORS.names())
+        .cast(dict(ICMP_ERRORS))
+    )
+
+
+def _names(errors: pl.DataFrame) -> pl.DataFrame:
+    kinds = errors.select("ip_version", "icmp_type", "icmp_code").unique()
+    rows = kinds.rows()
+    return kinds.with_columns(
+        pl.Series("type_name", [type_name(v, t) for v, t, _ in rows], pl.String),
+        pl.Series("code_name", [code_name(v, t, c) for v, t, c in rows], pl.String),
+    )
+
+
+def _tie_to_flows(errors: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
+    """Add the quoted flow's tunnel (any of its packets encapsulated) and TCP connection."""
+    client = ["src", "sport", "ip_proto"]
+    quoted = {"q_src": "src", "q_sport": "sport", "q_proto": "ip_proto"}
+    flow_packets = packets.lazy().filter(
+        pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()
+    )
+    flows = (
+        flow_packets.group_by(client)
+        .agg(pl.col("tunnel").cast(pl.String).drop_nulls().first().alias("flow_tunnel"),
+             pl.len().alias("flow_packets"))
+        .collect()
+    )
+    out = errors.join(
+        flows.rename({v: k for k, v in quoted.items()}), on=list(quoted), how="left",
+        nulls_equal=False,
+    )
+    if "conn" not in packets.columns:
+        return out.with_columns(pl.lit(None, pl.UInt32).alias("conn"))
+    last_before = (
+        flow_packets.filter(pl.col("conn").is_not_null())
+        .select(*client, "ts_ns", "conn")
+        .sort("ts_ns")
+        .collect()
+        .rename({v: k for k, v in quoted.items()})
+    )
+    return out.sort("ts_ns").join_asof(
+        last_before, on="ts_ns", by=list(quoted), strategy="backward", check_sortedness=False
+    )

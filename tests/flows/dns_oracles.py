@@ -1,0 +1,81 @@
+"""The two DNS oracles, read: tshark's two-pass request/response links and Zeek's dns.log.
+
+tshark runs with reassembly off and VXLAN on 8472 too (as `tests/decode/tshark_fields.py`), so it
+sees the same messages pcapkit's packet table holds; `-2` makes `dns.response_in` and
+`dns.response_to` available on every frame.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+try:
+    from pcapkit.decode import decode
+except ImportError:  # until the fast decoder lands, its reference twin gives the same table
+    from pcapkit.decode.reference import decode_reference as decode
+from pcapkit.read import read_capture
+
+TSHARK_OPTIONS = (
+    "-2", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+    "-o", "tcp.desegment_tcp_streams:FALSE", "-o", "dns.desegment_dns_messages:FALSE",
+    "-d", "udp.port==8472,vxlan",
+)
+TSHARK_FIELDS = (
+    "frame.number", "dns.id", "dns.flags.response", "dns.response_in", "dns.response_to",
+    "dns.flags.rcode", "udp.srcport", "udp.dstport", "tcp.srcport", "tcp.dstport",
+)
+
+
+def packets(*paths: Path) -> pl.DataFrame:
+    """The packet table of captures analysed together."""
+    return pl.concat([decode(read_capture(p), i) for i, p in enumerate(paths)])
+
+
+@dataclass
+class TsharkDns:
+    """One frame tshark dissected as a DNS message on port 53."""
+
+    frame: int
+    response: bool
+    response_in: int | None
+    response_to: int | None
+    rcode: int | None
+
+
+def tshark_dns(path: Path) -> dict[int, TsharkDns]:
+    """tshark's DNS messages on port 53 (pcapkit decodes DNS only there), by frame number."""
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), *TSHARK_OPTIONS, "-T", "fields",
+         "-E", "occurrence=f", *(x for f in TSHARK_FIELDS for x in ("-e", f))],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        frame, dns_id, response, response_in, response_to, rcode, *ports = line.split("\t")
+        if not dns_id or "53" not in ports:
+            continue
+        found[int(frame)] = TsharkDns(
+            int(frame), response in ("1", "True"), _int(response_in), _int(response_to),
+            _int(rcode),
+        )
+    return found
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text else None
+
+
+def zeek_dns_log(path: Path) -> list[dict[str, str]]:
+    """The rows of a Zeek dns.log baseline, by its `#fields` line."""
+    fields: list[str] = []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#fields"):
+            fields = line.split("\t")[1:]
+        elif fields and line and not line.startswith("#"):
+            rows.append(dict(zip(fields, line.split("\t"), strict=False)))
+    return rows
