@@ -1,4 +1,5 @@
-"""Captures taken the way engineers take them: tcpdump in a pod or on a node, dumpcap on several NICs.
+"""Captures taken the way engineers take them: tcpdump in a pod or on a node, dumpcap on several
+NICs.
 
 Each capture runs inside one namespace with packet-buffered output, and is stopped with SIGINT and
 waited for, so the file ends on a whole packet and the tool's own statistics line is kept.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ class Vantage:
                 args += ["-i", iface] + (["-y", "LINUX_SLL2"] if iface == "any" else [])
             return args
         (iface,) = self.interfaces
-        # -Z root: Debian's tcpdump drops to user tcpdump, who may not write into the samples folder.
+        # -Z root: Debian's tcpdump drops to user tcpdump, who may not write into samples/.
         args = ["tcpdump", "-i", iface, "-s", "0", "-U", "-n", "-Z", "root"]
         return args + (["-y", "LINUX_SLL2"] if iface == "any" else [])
 
@@ -51,7 +53,11 @@ class Recording:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for proc in self.procs:
+        for proc, vantage in zip(self.procs, self.vantages, strict=True):
             stop(proc, signal.SIGINT)
+            assert proc.stderr is not None
+            dropped = [line for line in proc.stderr if "dropped by" in line and line[0] != "0"]
+            for line in dropped:  # a capture missing packets would make its truth unreliable
+                print(f"warning: {vantage.file}: {line.strip()}", file=sys.stderr)
         for v in self.vantages:
             (self.folder / v.file).chmod(0o644)  # dumpcap creates its file 0600

@@ -29,13 +29,15 @@ RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 class Truth:
+    """Appends truth lines, one write each, so parallel clients never interleave within a line."""
+
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.file = Path(spec["truth"]).open("a")
+        self.path = Path(spec["truth"])
         self.common = {"scenario": spec["scenario"], "client_pod": spec["client_pod"]}
 
     def write(self, **fields: Any) -> None:
-        self.file.write(json.dumps(self.common | fields) + "\n")
-        self.file.flush()
+        with self.path.open("a") as out:
+            out.write(json.dumps(self.common | fields) + "\n")
 
 
 def search_expansion(name: str) -> list[str]:
@@ -63,7 +65,7 @@ def lookup(truth: Truth, ip: str, name: str) -> str | None:
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
     except socket.gaierror as e:
-        outcome, addresses, detail = LOOKUP_OUTCOMES.get(e.errno, "error"), [], e.strerror
+        outcome, addresses, detail = LOOKUP_OUTCOMES.get(e.errno or 0, "error"), [], str(e.strerror)
     else:
         addresses = sorted({str(info[4][0]) for info in infos})
         outcome, detail = "ok", ""
@@ -105,6 +107,8 @@ def exchange(sock: socket.socket, action: dict[str, Any]) -> str:
         raise ValueError(f"{got} of {size} bytes")
     if action["op"] == "put" and body.strip() != f"OK {size}".encode():
         raise ValueError(f"reply {body[:40]!r}")
+    if action["op"] == "put":
+        return f"uploaded {size} bytes"
     return f"{status}, {got} bytes" if status else f"{got} bytes"
 
 

@@ -25,7 +25,8 @@ def chain(prefix: str, *parts: str) -> str:
 
 
 def proxied_endpoints(cluster: Cluster, service: Service) -> list[Pod]:
-    """Ready endpoints; when none is ready, the serving terminating ones (ProxyTerminatingEndpoints)."""
+    """Ready endpoints; when none is ready, the serving terminating ones, as kube-proxy's
+    ProxyTerminatingEndpoints does."""
     pods = cluster.endpoints(service)
     ready = [p for p in pods if not p.terminating]
     return ready or [p for p in pods if p.terminating]
@@ -75,9 +76,7 @@ def rules(cluster: Cluster) -> str:
         '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be '
         'the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS'
     )
-    return (
-        "*nat\n" + _restore(nat) + "COMMIT\n*filter\n" + _restore(filt) + "COMMIT\n"
-    )
+    return "*nat\n" + _restore(nat) + "COMMIT\n*filter\n" + _restore(filt) + "COMMIT\n"
 
 
 def _service_port(

@@ -129,7 +129,8 @@ def namespaces(prefix: str = PREFIX) -> list[str]:
 
 
 def cleanup(prefix: str) -> None:
-    """Remove every namespace (with the processes the lab left in it) and /etc/netns entry of `prefix`.
+    """Remove every namespace of `prefix` (with the processes the lab left in it) and its
+    /etc/netns folder.
 
     Deleting a namespace deletes its interfaces and their veth peers; the root namespace never held
     any of them.

@@ -37,8 +37,8 @@ def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
             Vantage(node.name, ("eth0",), f"node-{node.name}-eth0.pcap"),
         ]
     if any(s.multi_capture for s in scenarios):
-        node = cluster.nodes[0].name
-        found.append(Vantage(node, ("eth0", "cni0", "any"), f"node-{node}-multi.pcapng"))
+        first = cluster.nodes[0].name
+        found.append(Vantage(first, ("eth0", "cni0", "any"), f"node-{first}-multi.pcapng"))
     return found
 
 

@@ -148,9 +148,10 @@ def _stale_fault(cluster: Cluster) -> list[Fault]:
         Fault(
             "stale_endpoint",
             "endpoint 10.244.2.99:8080 of service default/stale on node worker-2",
-            "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, serving=true, "
-            "terminating=true) but its network is already gone; kube-proxy still DNATs to it",
-            ("unanswered_syn",),
+            "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, "
+            "serving=true, terminating=true) but its network is already gone; kube-proxy still "
+            "DNATs to it, and worker-2 answers with ICMP host unreachable once ARP fails",
+            ("unanswered_syn", "icmp_unreachable"),
         )
     ]
 
@@ -176,7 +177,8 @@ def _policy_drop(cluster: Cluster) -> list[Fault]:
         Fault(
             "policy_drop",
             f"node worker-2, pod {BLOB}",
-            "a NetworkPolicy-like DROP for new connections to the blob pod, in worker-2's FORWARD chain",
+            "a NetworkPolicy-like DROP for new connections to the blob pod, in worker-2's FORWARD "
+            "chain",
             ("unanswered_syn",),
             (
                 ("worker-2", "filter", f"-N {chain}"),
@@ -207,7 +209,8 @@ def _lossy(cluster: Cluster) -> list[Fault]:
                 (
                     UNDERLAY,
                     "filter",
-                    f"-A FORWARD -p udp --dport {port} -m statistic --mode random --probability {LOSS} -j DROP",
+                    f"-A FORWARD -p udp --dport {port} -m statistic --mode random --probability "
+                    f"{LOSS} -j DROP",
                 ),
             ),
         )
@@ -219,7 +222,8 @@ def _storm(cluster: Cluster) -> list[Fault]:
         Fault(
             "nxdomain_storm",
             "pod " + CLIENT,
-            f"ndots:5 sends {EXTERNAL_NAME} (2 dots) through the 3 search domains first: 3 NXDOMAIN "
+            f"ndots:5 sends {EXTERNAL_NAME} (2 dots) through the 3 search domains first: 3 "
+            "NXDOMAIN "
             "per query type before the absolute name; checkout.example.net does not exist at all",
             ("nxdomain_storm",),
         )
@@ -235,7 +239,8 @@ def _dns_drop(cluster: Cluster) -> list[Fault]:
         Fault(
             "dns_timeout",
             f"node worker-2, pod {dns.ref}",
-            f"{DNS_DROP:.0%} of DNS replies from the CoreDNS pod are dropped in worker-2's FORWARD chain",
+            f"{DNS_DROP:.0%} of DNS replies from the CoreDNS pod are dropped in worker-2's "
+            "FORWARD chain",
             ("dns_timeout",),
             (
                 (
@@ -331,7 +336,8 @@ SCENARIOS: dict[str, Scenario] = {
             "no_endpoints",
             "Service default/orphan (10.96.0.40:80) whose selector app=orphan matches no pod",
             "each SYN to 10.96.0.40:80 is answered at once by ICMP port unreachable from worker-1 "
-            "(10.244.1.1), and the client reports connection refused; no packet crosses the underlay",
+            "(10.244.1.1), and the client reports connection refused; no packet crosses the "
+            "underlay",
             (Client(CLIENT, (http("orphan", 80, "default/orphan", 3),)),),
             {"orphan": {"refused"}},
             faults=_reject_rules,
@@ -339,10 +345,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "stale_endpoint",
-            "Service default/stale (10.96.0.50:80) whose only endpoint, pod stale-6b7d9c8f5-zz1qp at "
+            "Service default/stale (10.96.0.50:80) whose only endpoint, pod stale-6b7d9c8f5-zz1qp "
+            "at "
             "10.244.2.99, is terminating and whose network is already gone",
             "SYNs to 10.96.0.50:80 are DNATed to 10.244.2.99:8080 and carried to worker-2, where "
-            "nothing answers ARP; the client retransmits its SYN until it gives up, or gets an ICMP "
+            "nothing answers ARP; the client retransmits its SYN until it gives up, or gets an "
+            "ICMP "
             "host unreachable from worker-2",
             (Client(CLIENT, (http("stale", 80, "default/stale", 3, timeout=4.0),)),),
             {"stale": {"timeout", "error"}},
@@ -353,7 +361,8 @@ SCENARIOS: dict[str, Scenario] = {
             "not_listening",
             "Service default/nolisten (10.96.0.60:80 → targetPort http=8080) and its Ready pod at "
             "10.244.2.30, whose server listens on 8081",
-            "each SYN, DNATed to 10.244.2.30:8080, is answered by a RST from the pod; the client sees "
+            "each SYN, DNATed to 10.244.2.30:8080, is answered by a RST from the pod; the client "
+            "sees "
             "connection refused from 10.96.0.60:80",
             (Client(CLIENT, (http("nolisten", 80, "default/nolisten", 3),)),),
             {"nolisten": {"refused"}},
@@ -362,7 +371,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "policy_drop",
-            "a NetworkPolicy-like DROP on worker-2 for new connections to the blob pod (10.244.2.20)",
+            "a NetworkPolicy-like DROP on worker-2 for new connections to the blob pod "
+            "(10.244.2.20)",
             "SYNs to 10.96.0.30:9000 cross the underlay (VXLAN) to worker-2 and are seen on its "
             "flannel.1 but never on the blob pod's veth; the client retransmits and times out",
             (Client(CLIENT, (blob("get", "blob", 2000, 3),)),),
@@ -383,8 +393,10 @@ SCENARIOS: dict[str, Scenario] = {
             "nxdomain_storm",
             f"nothing: the lab's DNS answers {EXTERNAL_NAME} with the external host 172.18.0.100",
             f"each connection to {EXTERNAL_NAME} starts with A and AAAA queries for "
-            f"{EXTERNAL_NAME}.default.svc.cluster.local, .svc.cluster.local and .cluster.local, all "
-            "NXDOMAIN, before the absolute name resolves; checkout.example.net fails on all 4 names",
+            f"{EXTERNAL_NAME}.default.svc.cluster.local, .svc.cluster.local and .cluster.local, "
+            "all "
+            "NXDOMAIN, before the absolute name resolves; checkout.example.net fails on all 4 "
+            "names",
             (
                 Client(
                     CLIENT,
@@ -418,8 +430,11 @@ SCENARIOS: dict[str, Scenario] = {
             "ICMP fragmentation-needed",
             "downloads from the blob pod: handshake and request pass, the pod's 1500-byte segments "
             "reach worker-2's cni0 but never flannel.1, it retransmits them, the client times out. "
-            "The upload afterwards: worker-1 answers the client's first 1500-byte segment with ICMP "
-            "fragmentation needed (MTU 1450), the client resends smaller segments and completes",
+            "The upload afterwards: worker-1 answers the client's first 1500-byte segment with "
+            "ICMP "
+            "fragmentation needed (MTU 1450; conntrack rewrites its source to the ClusterIP), the "
+            "client resends smaller segments and completes. Node `-i any` captures show the "
+            "pods' GSO super-segments (several KB) as the kernel hands them to the veth",
             (
                 Client(
                     CLIENT,

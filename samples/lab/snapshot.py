@@ -196,7 +196,8 @@ def _slice(cluster: Cluster, service: Service, created: str) -> Obj:
         "addressType": "IPv4",
         "endpoints": endpoints or None,
     }
-    # The slice's ports carry the resolved target port; with no endpoints the controller writes none.
+    # The slice's ports carry the resolved target port; with no endpoints, the controller writes
+    # none.
     obj["ports"] = (
         [
             {"name": p.name, "port": target_port(pods[0], p), "protocol": p.protocol}

@@ -13,8 +13,12 @@ import pytest
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
 PCAPNG_SHB, PCAPNG_IDB = 0x0A0D0D0A, 0x00000001
-PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">",
-               b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": "<",
+    b"\xa1\xb2\xc3\xd4": ">",
+    b"\x4d\x3c\xb2\xa1": "<",
+    b"\xa1\xb2\x3c\x4d": ">",
+}
 
 
 def link_types(path: Path) -> set[int]:
@@ -25,9 +29,9 @@ def link_types(path: Path) -> set[int]:
     order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
     found, offset = set(), 0
     while offset + 12 <= len(data):
-        kind, length = struct.unpack(order + "II", data[offset:offset + 8])
+        kind, length = struct.unpack(order + "II", data[offset : offset + 8])
         if kind == PCAPNG_IDB:
-            found.add(struct.unpack(order + "H", data[offset + 8:offset + 10])[0])
+            found.add(struct.unpack(order + "H", data[offset + 8 : offset + 10])[0])
         offset += length
     return found
 
@@ -39,12 +43,24 @@ def expected_link_types(path: Path) -> set[int]:
     return {LINKTYPE_LINUX_SLL2} if path.stem.endswith("-any") else {LINKTYPE_ETHERNET}
 
 
-def tshark(path: Path, display_filter: str, *fields: str, vxlan_port: int = 8472) -> list[list[str]]:
+def tshark(
+    path: Path, display_filter: str, *fields: str, vxlan_port: int = 8472
+) -> list[list[str]]:
     """The fields of every frame matching `display_filter`, VXLAN decoded on `vxlan_port`."""
     if shutil.which("tshark") is None:
         pytest.skip("tshark not installed")
-    args = ["tshark", "-n", "-r", str(path), "-d", f"udp.port=={vxlan_port},vxlan",
-            "-Y", display_filter, "-T", "fields"]
+    args = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-d",
+        f"udp.port=={vxlan_port},vxlan",
+        "-Y",
+        display_filter,
+        "-T",
+        "fields",
+    ]
     for field in fields or ("frame.number",):
         args += ["-e", field]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout

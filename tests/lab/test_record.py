@@ -54,9 +54,22 @@ def test_ctrl_c_tears_everything_down(tmp_path: Path) -> None:
     run_id = secrets.token_hex(3)
     prefix = f"{netns.PREFIX}{run_id}-"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "samples.lab", "record", "--scenario", "policy_drop",
-         "--out", str(tmp_path), "--run-id", run_id],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "samples.lab",
+            "record",
+            "--scenario",
+            "policy_drop",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            run_id,
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -23,7 +23,7 @@ MAX_FOLDER_BYTES = 2_000_000
 
 @pytest.fixture(params=sorted(SCENARIOS))
 def folder(request: pytest.FixtureRequest) -> Path:
-    return SAMPLES / request.param
+    return SAMPLES / str(request.param)
 
 
 def captures(folder: Path) -> list[Path]:
@@ -52,11 +52,15 @@ def test_snapshot_has_the_api_shape(folder: Path) -> None:
         assert {"apiVersion", "kind", "metadata"} <= item.keys()
         by_kind.setdefault(item["kind"], []).append(item)
     assert by_kind.keys() == {"Pod", "Service", "EndpointSlice", "Node"}
-    cidrs = {n["metadata"]["name"]: ipaddress.ip_network(n["spec"]["podCIDR"]) for n in by_kind["Node"]}
+    cidrs = {
+        n["metadata"]["name"]: ipaddress.ip_network(n["spec"]["podCIDR"]) for n in by_kind["Node"]
+    }
     for pod in by_kind["Pod"]:
         assert ipaddress.ip_address(pod["status"]["podIP"]) in cidrs[pod["spec"]["nodeName"]]
     services = {s["metadata"]["name"] for s in by_kind["Service"]}
-    slices = {s["metadata"]["labels"]["kubernetes.io/service-name"]: s for s in by_kind["EndpointSlice"]}
+    slices = {
+        s["metadata"]["labels"]["kubernetes.io/service-name"]: s for s in by_kind["EndpointSlice"]
+    }
     assert slices.keys() == services
     for s in slices.values():
         assert s["apiVersion"] == "discovery.k8s.io/v1" and s["addressType"] == "IPv4"
@@ -75,7 +79,15 @@ def test_truth_shows_what_the_fault_produces(folder: Path) -> None:
     assert truth.problems(lines) == []
     for line in lines:
         if line["kind"] == "attempt":
-            assert {"ts", "client_pod", "client", "target", "resolved", "service", "outcome"} <= line.keys()
+            assert {
+                "ts",
+                "client_pod",
+                "client",
+                "target",
+                "resolved",
+                "service",
+                "outcome",
+            } <= line.keys()
 
 
 def attempts(lines: Lines, outcome: str | None = None) -> list[dict[str, Any]]:
@@ -83,7 +95,7 @@ def attempts(lines: Lines, outcome: str | None = None) -> list[dict[str, Any]]:
 
 
 def port(attempt: dict[str, Any]) -> str:
-    return attempt["client"].rpartition(":")[2]
+    return str(attempt["client"]).rpartition(":")[2]
 
 
 def pod_capture(folder: Path) -> Path:
@@ -135,7 +147,9 @@ def _search_path(folder: Path, lines: Lines) -> None:
         for name in searched:
             assert tshark(pod_capture(folder), f'dns.flags.rcode==3 && dns.qry.name=="{name}"')
         answer = 0 if lookup["outcome"] == "ok" else 3
-        assert tshark(pod_capture(folder), f'dns.flags.rcode=={answer} && dns.qry.name=="{absolute}"')
+        assert tshark(
+            pod_capture(folder), f'dns.flags.rcode=={answer} && dns.qry.name=="{absolute}"'
+        )
 
 
 def _unanswered_queries(folder: Path, lines: Lines) -> None:
@@ -152,13 +166,18 @@ def _blackhole(folder: Path, lines: Lines) -> None:
 
 
 def _hairpin(folder: Path, lines: Lines) -> None:
-    masqueraded = "ip.src==10.244.2.1 && ip.dst==10.244.2.20 && tcp.flags==0x002 && tcp.dstport==9000"
+    masqueraded = (
+        "ip.src==10.244.2.1 && ip.dst==10.244.2.20 && tcp.flags==0x002 && tcp.dstport==9000"
+    )
     assert len(tshark(pod_capture(folder), masqueraded)) == len(attempts(lines))
 
 
 def _calico_port(folder: Path, lines: Lines) -> None:
-    assert tshark(folder / "node-worker-1-eth0.pcap", "udp.dstport==4789 && vxlan.vni==4096 && tcp",
-                  vxlan_port=4789)
+    assert tshark(
+        folder / "node-worker-1-eth0.pcap",
+        "udp.dstport==4789 && vxlan.vni==4096 && tcp",
+        vxlan_port=4789,
+    )
 
 
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
