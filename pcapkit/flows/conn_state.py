@@ -112,8 +112,13 @@ def _update_state(c: _Conn, side: int, flags: int, length: int) -> None:
             c.set(side, CLOSED)
         if rst:
             c.set(side, RESET)
-        if c.state[side] == INACTIVE and not (side == 0 and length == 0 and peer == SYN_SENT):
-            c.set(side, PARTIAL)
+        if c.state[side] == INACTIVE:
+            if side == 0 and length == 0 and peer == SYN_SENT:
+                pass  # an ACK of the SYN before the SYN-ACK does not make a partial connection
+            elif ack and c.state[1 - side] == ESTABLISHED:
+                c.set(side, ESTABLISHED)  # a SYN-ACK then an ACK: the SYN was missed
+            else:
+                c.set(side, PARTIAL)
     elif me in (SYN_SENT, SYN_ACK_SENT):
         if fin:
             c.set(side, CLOSED)
