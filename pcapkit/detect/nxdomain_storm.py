@@ -1,10 +1,10 @@
 """nxdomain_storm: a client receiving NXDOMAIN answers faster than a healthy resolver would.
 
 Definition: for each client address, take the times of the NXDOMAIN responses that reached it
-(`rcode` 3 in the DNS transaction table, read in the view nearest the client). A window starting
-at an NXDOMAIN qualifies when it holds at least `nxdomain_min` of them within
-`nxdomain_window_s`; a storm is the union of qualifying windows, extended while the next
-NXDOMAIN comes within the window of the previous one. One finding per storm: `count` and
+(`rcode` 3 in the DNS transaction table, read in the view nearest the client). A window of
+`nxdomain_window_s` starting at an NXDOMAIN qualifies when it holds at least `nxdomain_min` of
+them; a storm is the union of qualifying windows, those closer than a window length apart
+joined. One finding per storm: `count` and
 `nxdomain` are its NXDOMAIN responses, `queries` every transaction of the client from the
 storm's first query to its last response, `names` the distinct names that failed.
 
@@ -123,7 +123,7 @@ def _explain(
         listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         return f"{head}, for {len(names)} names ({listed}), out of {queries} queries."
     return (
-        f"{head}: {wasted} of its {queries} queries were search-path expansions of {base} "
-        f"(ndots:5 makes the resolver try every search domain before the name itself); a "
-        f"trailing dot ({base}.) or a lower ndots in the pod's dnsConfig avoids them."
+        f"{head}: {wasted} of its {queries} queries were search-path expansions, mostly of "
+        f"{base} (ndots:5 makes the resolver try every search domain before the name itself); "
+        f"a trailing dot ({base}.) or a lower ndots in the pod's dnsConfig avoids them."
     )

@@ -11,8 +11,10 @@ One error crossing several interfaces of a node's `-i any` capture, or seen in s
 is one row: copies share type, code, protocol and the quoted client side (conntrack rewrites an
 error's outer source and the quoted destination on their way back through a DNAT, so those are
 not compared) and lie within `CROSS_VIEW_TOLERANCE_NS`; the k-th copy in each view goes with the
-k-th in the others, so that a burst of errors in one view stays a burst. Addresses are taken
-from the copy seen last, the one nearest the client (the error travels towards it).
+k-th in the others, so that a burst of errors in one view stays a burst. The `reporter` is the
+source of the earliest copy, nearest where the error was made; the quoted destination is taken
+from the copy seen last, nearest the client (the error travels towards it), which shows it as
+the client addressed it (a ClusterIP rather than the pod behind it).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
         .sort([*KEY, "ts_ns", "frame"], nulls_last=True)
     )
     gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(KEY)
-    last = ["reporter", "reported_to", "q_dst", "q_dport", "mtu"]
+    last = ["reported_to", "q_dst", "q_dport", "mtu"]
     errors = (
         copies.with_columns((gap.is_null() | (gap > CROSS_VIEW_TOLERANCE_NS)).cum_sum().over(KEY)
                             .alias("burst"))
@@ -100,6 +102,7 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
         .group_by([*KEY, "burst", "copy"])
         .agg(
             pl.col("ts_ns").min(),
+            pl.col("reporter").sort_by("ts_ns").first(),
             *(pl.col(c).sort_by("ts_ns").last() for c in last),
             pl.col("reporter").unique().sort().alias("reporters"),
             pl.col("tunnel").drop_nulls().first(),

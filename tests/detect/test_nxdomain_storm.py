@@ -1,0 +1,61 @@
+"""nxdomain_storm on the lab's storm (truth: every lookup with the names glibc asked for) and on
+small tables for the window rule; no storm on the healthy sample."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from pcapkit.detect import nxdomain_storm
+from pcapkit.detect.config import DEFAULT
+from samples.lab.cluster import EXTERNAL_NAME
+from tests.detect.samples import extras, needs_sample, tables, truth
+
+SECOND = 1_000_000_000
+TYPES = 2  # glibc asks A and AAAA for every name it tries
+
+
+@needs_sample("nxdomain_storm")
+def test_one_storm_per_client_collapsed_to_the_name_asked() -> None:
+    lookups = [t for t in truth("nxdomain_storm") if t["kind"] == "lookup"]
+    findings = nxdomain_storm.detect(tables("nxdomain_storm"), DEFAULT)
+    assert Counter(findings["client_ip"]) == Counter({c: 1 for c in {t["client"] for t in lookups}})
+    # the names that failed, from the truth: every candidate before the one that resolved
+    failed = Counter()
+    for t in lookups:
+        tried = t["search_expansion"] if t["outcome"] != "ok" else t["search_expansion"][:-1]
+        failed.update(tried)
+    extra = extras(findings)[0]
+    assert extra["search_expansion_of"] == EXTERNAL_NAME
+    assert extra["nxdomain"] == findings["count"][0] == TYPES * sum(failed.values())
+    assert set(extra["names"]) == set(failed)
+    # wasted: all but the absolute name, for both the resolved and the failed lookups
+    wasted = sum(len(t["search_expansion"]) - 1 for t in lookups) * TYPES
+    assert extra["wasted_queries"] == wasted
+    # every lookup asked every candidate (the resolved ones ended on the absolute name)
+    assert extra["queries"] == sum(len(t["search_expansion"]) for t in lookups) * TYPES
+    explanation = findings["explanation"][0]
+    assert "ndots:5" in explanation and f"{EXTERNAL_NAME}." in explanation
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=needs_sample(n)) for n in ("healthy", "no_endpoints")]
+)
+def test_no_storm_without_nxdomain(name: str) -> None:
+    assert nxdomain_storm.detect(tables(name), DEFAULT).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        ([0, 1, 2, 3], []),  # 4 < 5
+        ([0, 1, 2, 3, 4], [(0, 4)]),
+        ([0, 1, 2, 3, 11], []),  # the fifth falls outside the 10 s window
+        ([0, 1, 2, 3, 4, 30, 31, 32, 33, 34], [(0, 4), (5, 9)]),  # two storms, 26 s apart
+        ([0, 1, 2, 3, 4, 9, 14], [(0, 5)]),  # 14's window holds 2: the storm ends at 9
+        ([0, 1, 2, 3, 4, 9, 10, 11, 12, 13], [(0, 9)]),  # overlapping windows: one storm
+    ],
+)
+def test_sliding_window(times: list[int], expected: list[tuple[int, int]]) -> None:
+    assert nxdomain_storm.storms([t * SECOND for t in times], 5, 10 * SECOND) == expected
