@@ -218,5 +218,6 @@ def _to_ns(ts: np.ndarray, tsresol: int) -> np.ndarray:
         frac_ns = (frac.astype(np.float64) * 1e9 / float(1 << exp)).astype(np.int64)
         return secs.astype(np.int64) * 1_000_000_000 + frac_ns
     if exp <= 9:
-        return ts.astype(np.int64) * (10 ** (9 - exp))
+        scaled: np.ndarray = ts.astype(np.int64) * (10 ** (9 - exp))
+        return scaled
     return (ts // np.uint64(10 ** min(exp - 9, 19))).astype(np.int64)
