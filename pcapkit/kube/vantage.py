@@ -1,7 +1,7 @@
 """Where a capture was taken: a pod's eth0, a node's `-i any`, or a node's underlay NIC.
 
-Read from the capture itself (link types, tunnels, the busiest address), named with the snapshot
-when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address without a snapshot.
+Read from the capture itself (link types, tunnels, directions, the busiest address), named with
+the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address.
 """
 
 from __future__ import annotations
@@ -13,55 +13,84 @@ import polars as pl
 from pcapkit.codes import LinkType
 from pcapkit.kube.names import node_of_address
 from pcapkit.kube.snapshot import Snapshot
+from pcapkit.read.records import Direction
 
 COOKED = (LinkType.LINUX_SLL, LinkType.LINUX_SLL2)
 
 
 @dataclass(frozen=True)
 class Vantage:
-    kind: str  #: `pod` (one pod's interface), `node-any` (`-i any`), `node-underlay`, `host` (a node's own address), `interface` (unnamed)
+    #: `pod` (one pod's interface), `node-any` (`-i any`), `node-underlay` (the NIC carrying
+    #: the overlay), `host` (a node's own address), `interface` (an address nothing names)
+    kind: str
     name: str | None  #: `pod ns/name`, `node NAME`, or an address; None when nothing says
 
 
 def vantage_of(packets: pl.DataFrame, link_types: list[int], snap: Snapshot | None) -> Vantage:
     """The vantage of one capture's packets."""
     if packets.is_empty():
-        return Vantage("host", None)
+        return Vantage("interface", None)
     if any(lt in COOKED for lt in link_types):
         return Vantage("node-any", _node_name(packets, snap))
-    tunneled = packets.filter(pl.col("tunnel").is_not_null()).height
-    if tunneled * 2 > packets.height:
-        return Vantage("node-underlay", _node_name(packets, snap, outer=True))
-    busiest = _busiest(packets, "src", "dst")
-    if busiest is None:
-        return Vantage("host", None)
+    if packets.filter(pl.col("tunnel").is_not_null()).height * 2 > packets.height:
+        return Vantage("node-underlay", _node_name(packets, snap))
+    counts = _ranked(packets.select(pl.concat_list("src", "dst").list.unique().alias("ip"))
+                     .explode("ip"))
+    if counts.is_empty():
+        return Vantage("interface", None)
+    busiest = str(counts["ip"][0])
     if snap is not None:
         pod = snap.pods.filter((pl.col("ip") == busiest) & ~pl.col("host_network"))
         if pod.height:
             return Vantage("pod", f"pod {pod['namespace'][0]}/{pod['name'][0]}")
-        node = node_of_address(snap, busiest)
-        if node is not None and snap.nodes.filter(pl.col("ip") == busiest).height:
-            return Vantage("host", f"node {node}")
+        node = snap.nodes.filter(pl.col("ip") == busiest)
+        if node.height:
+            return Vantage("host", f"node {node['name'][0]}")
     return Vantage("interface", busiest)
 
 
-def _busiest(packets: pl.DataFrame, a: str, b: str) -> str | None:
-    addrs = pl.concat([packets.select(pl.col(a).alias("ip")), packets.select(pl.col(b).alias("ip"))])
-    counts = addrs.drop_nulls().group_by("ip").len().sort(["len", "ip"], descending=[True, False])
-    return None if counts.is_empty() else str(counts["ip"][0])
+def _ranked(addrs: pl.DataFrame) -> pl.DataFrame:
+    """Addresses by the number of packets they appear in, most first (ties by address)."""
+    # Multicast, broadcast, link-local and unspecified addresses say nothing about the host.
+    noise = pl.col("ip").str.contains(r"^(ff|fe[89ab]|::$|22[4-9]\.|23\d\.|255\.|0\.0\.0\.0)")
+    return (addrs.drop_nulls().filter(~noise).group_by("ip").len()
+            .sort(["len", "ip"], descending=[True, False]))
 
 
-def _node_name(packets: pl.DataFrame, snap: Snapshot | None, outer: bool = False) -> str | None:
-    """The node a node-side capture belongs to: its underlay address is the busiest one."""
-    cols = ("outer_src", "outer_dst") if outer else ("src", "dst")
-    if snap is None:
-        busiest = _busiest(packets, *cols)
-        return busiest
-    node_ips = set(snap.nodes["ip"].to_list())
-    candidates = pl.concat([packets.select(pl.col(c).alias("ip")) for c in
-                            ("outer_src", "outer_dst", "src", "dst")]).drop_nulls()
-    counts = (candidates.filter(pl.col("ip").is_in(list(node_ips))).group_by("ip").len()
-              .sort(["len", "ip"], descending=[True, False]))
-    if counts.height:
-        return f"node {node_of_address(snap, str(counts['ip'][0]))}"
-    return None
+def _node_name(packets: pl.DataFrame, snap: Snapshot | None) -> str | None:
+    """The node a node-side capture belongs to.
+
+    Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
+    the one whose address sends the outgoing packets. Otherwise (a plain underlay capture) every
+    packet carries the capturing node's address: the node in the most packets. Nodes that tie
+    (two nodes on one underlay) are all named, since nothing in the packets tells them apart.
+    """
+    # The underlay headers name nodes; inner ones mostly name pods and Services.
+    tunneled = packets.filter(pl.col("tunnel").is_not_null())
+    if tunneled.height:
+        packets = tunneled
+    src, dst = ("outer_src", "outer_dst") if tunneled.height else ("src", "dst")
+    outgoing = packets.filter(pl.col("direction") == Direction.OUTBOUND)
+    if outgoing.height:
+        addrs = outgoing.select(pl.col(src).alias("ip"))
+    else:
+        addrs = packets.select(pl.concat_list(src, dst).list.unique().alias("ip")).explode("ip")
+    if snap is not None:
+        names = snap.nodes.select("ip", pl.format("node {}", "name").alias("node"))
+        by_address = addrs.join(names, on="ip", how="inner").select(pl.col("node").alias("ip"))
+        if by_address.is_empty():
+            # No node address on the wire (traffic that stayed on one node): the node whose pod
+            # CIDR holds the addresses seen is the one whose bridge the packets crossed.
+            every = packets.select(pl.concat_list("src", "dst").list.unique().alias("ip"))
+            by_address = every.explode("ip").with_columns(
+                pl.col("ip").map_elements(lambda ip: _owner(snap, ip), return_dtype=pl.String))
+        addrs = by_address
+    counts = _ranked(addrs)
+    if counts.is_empty():
+        return None
+    return " or ".join(str(ip) for ip in counts.filter(pl.col("len") == counts["len"][0])["ip"])
+
+
+def _owner(snap: Snapshot, ip: str | None) -> str | None:
+    node = node_of_address(snap, ip) if ip else None
+    return f"node {node}" if node else None
