@@ -1,0 +1,74 @@
+"""DNS on port 53: the messages of the few DNS rows, parsed one by one by `dns_message`.
+
+DNS is a small share of any capture's rows, and a message's names are a walk of pointers and
+labels that does not vectorise; the same parser as the reference decoder's keeps the two
+decoders identical on it (tests/decode/test_dns.py holds it to tshark).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pcapkit.decode.dns_message import HEADER_LEN, decode_dns
+from pcapkit.decode.fast.columns import LAYER_CODE, STATUS_CODE, Columns, Ints
+from pcapkit.decode.fast.transport import Payload
+from pcapkit.decode.fast.tunnel import tunnel_rows
+from pcapkit.decode.schema import Layer, Status
+
+DNS_PORT = 53
+TCP_PREFIX = 2  #: the length prefix of a DNS message over TCP, not read
+HEADER_COLUMNS = ("dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qdcount", "dns_ancount",
+                  "dns_qtype")
+
+
+def dns_rows(p: Payload) -> npt.NDArray[np.bool_]:
+    mine: npt.NDArray[np.bool_] = p.whole & ((p.sport == DNS_PORT) | (p.dport == DNS_PORT))
+    return mine
+
+
+def decode_dns_rows(buffer: bytes | memoryview, offset: Ints, cols: Columns, tcp: Payload,
+                    udp: Payload) -> None:
+    """The DNS columns of the TCP and UDP rows to or from port 53 (UDP tunnel ports aside).
+
+    Lengths are checked against the captured bytes: messages are read from the buffer itself."""
+    to_tunnel, _ = tunnel_rows(udp)
+    mine = dns_rows(udp) & ~to_tunnel
+    rows, start, end = udp.rows[mine], udp.start[mine], udp.end[mine]
+    short = end - start < HEADER_LEN
+    cols.stop(rows[short], Status.TRUNCATED, Layer.DNS)
+    parts = [(rows[~short], start[~short], end[~short])]
+    mine = dns_rows(tcp)
+    rows, start, end = tcp.rows[mine], tcp.start[mine] + TCP_PREFIX, tcp.end[mine]
+    whole = end - start >= HEADER_LEN  # shorter: a bare ACK or a continuation, not parsed
+    parts.append((rows[whole], start[whole], end[whole]))
+    rows, start, end = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    _parse(buffer, offset, cols, rows, start, end)
+
+
+def _parse(buffer: bytes | memoryview, offset: Ints, cols: Columns, rows: Ints, start: Ints,
+           end: Ints) -> None:
+    found: dict[str, tuple[list[int], list[Any]]] = {name: ([], []) for name in HEADER_COLUMNS}
+    stops: list[tuple[int, str]] = []
+    base = offset[rows]
+    for row, a, b in zip(rows.tolist(), (base + start).tolist(), (base + end).tolist(),
+                         strict=True):
+        fields: dict[str, Any] = {}
+        decode_dns(bytes(buffer[a:b]), fields)
+        for name, (where, values) in found.items():
+            if name in fields:
+                where.append(row)
+                values.append(fields[name])
+        if "dns_qname" in fields:
+            cols.put_object("dns_qname", row, fields["dns_qname"])
+        if "dns_answers" in fields:
+            cols.put_object("dns_answers", row, fields["dns_answers"])
+        if "status" in fields:
+            stops.append((row, fields["status"]))
+    for name, (where, values) in found.items():
+        cols.put(name, np.array(where, np.int64), np.array(values))
+    for row, status in stops:
+        cols.status[row] = STATUS_CODE[Status(status)]
+        cols.layer[row] = LAYER_CODE[Layer.DNS]
