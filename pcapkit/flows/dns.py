@@ -18,12 +18,14 @@ its own (`queries` 0, as Wireshark's "unsolicited" and Zeek's response-only rows
 
 The same transaction crossing several interfaces of a node's `-i any` capture, or seen in
 several captures, is then merged: per-view transactions with the same key whose time spans
-overlap (within `CROSS_VIEW_TOLERANCE_NS`) are one transaction, with the frames of every view
-(the k-th of each view with the k-th of the others: two transactions of one view are never
-one). The view that saw the query first is the one nearest the client: `answered`,
-`answered_after`, `latency_ns` and `rcode` are read there, so that a response dropped on its
-way back (seen on the DNS pod's node, never in the client's pod) leaves the transaction
-unanswered, with `response_seen` set. Copy counts are the largest any view saw.
+overlap (within `CROSS_VIEW_TOLERANCE_NS`) are one transaction, with the frames of every view.
+Overlap, not a one-to-one pairing: when the client's reply was dropped on the way back, the DNS
+server's node sees each re-sent copy answered (three transactions there) while the client's pod
+sees one transaction with three copies; they are one. The view that saw the query first is the
+one nearest the client: `answered`, `answered_after`, `latency_ns` and `rcode` are read there,
+so that a response dropped on its way back (seen on the DNS pod's node, never in the client's
+pod) leaves the transaction unanswered, with `response_seen` set. Copy counts are the largest
+any view saw.
 
 How this differs from Wireshark and Zeek:
 - Wireshark matches within one conversation (both addresses and ports) by id, and calls a query
@@ -153,10 +155,8 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             (reach.is_null() | (pl.col("start_ns") > reach)).cast(pl.UInt32).cum_sum().over(KEY)
             .alias("txn_in_key")
         )
-        # two transactions of one view are never one: the k-th of each view go together
-        .with_columns(pl.int_range(pl.len()).over([*KEY, "txn_in_key", *VIEW_KEY]).alias("nth"))
-        .sort([*KEY, "txn_in_key", "nth", earliest, "start_ns"], nulls_last=True)
-        .group_by([*KEY, "txn_in_key", "nth"], maintain_order=True)
+        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True)
+        .group_by([*KEY, "txn_in_key"], maintain_order=True)
         .agg(
             pl.col("query_ts_ns").min(),
             pl.col("response_ts_ns").min(),

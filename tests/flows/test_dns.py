@@ -45,7 +45,7 @@ def test_a_query_after_the_response_is_a_new_transaction() -> None:
         dns_row(1, 0, POD, 4000, CLUSTER_IP, 7, "web"),
         dns_row(2, 1, POD, 4000, CLUSTER_IP, 7, "web", response=True),
         dns_row(3, 2, POD, 4000, CLUSTER_IP, 7, "web", response=True),  # a duplicate
-        dns_row(4, 3, POD, 4000, CLUSTER_IP, 7, "web"),
+        dns_row(4, 1000, POD, 4000, CLUSTER_IP, 7, "web"),
     ]
     txns = dns_transactions(table(rows))
     assert txns["responses"].to_list() == [2, 0]

@@ -1,0 +1,79 @@
+"""dns_timeout on the lab (truth: each lookup's duration; glibc re-sends after 5 s, so a lookup
+that took 5 s or more was re-sent) and the conntrack race signature on small tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pcapkit.codes import DnsType
+from pcapkit.detect import dns_timeout
+from pcapkit.detect.config import DEFAULT
+from pcapkit.flows import build_tables
+from tests.detect.samples import extras, needs_sample, tables, truth
+from tests.flows.frames import dns_row, table
+
+GLIBC_TIMEOUT_S = 5  # resolv.conf's default `timeout`
+POD, DNS = "10.244.1.10", "10.96.0.10"
+
+
+@needs_sample("dns_timeout")
+def test_the_slow_lookups_and_only_them() -> None:
+    lookups = [t for t in truth("dns_timeout") if t["kind"] == "lookup"]
+    slow = [t for t in lookups if t["duration"] >= GLIBC_TIMEOUT_S or t["outcome"] == "timeout"]
+    assert slow, "the sample holds no slow lookup"
+    findings = dns_timeout.detect(tables("dns_timeout"), DEFAULT)
+
+    def lookup_of(ts_ns: int) -> float:
+        return next(t["ts"] for t in lookups if t["ts"] <= ts_ns / 1e9 <= t["ts"] + t["duration"])
+
+    assert {lookup_of(ts) for ts in findings["first_ts_ns"]} == {t["ts"] for t in slow}
+    for extra in extras(findings):
+        assert extra["answered_after_resend"] + extra["unanswered"] > 0
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=needs_sample(n)) for n in ("healthy", "nxdomain_storm")]
+)
+def test_nothing_where_every_query_was_answered_at_once(name: str) -> None:
+    assert dns_timeout.detect(tables(name), DEFAULT).is_empty()
+
+
+def _pair(aaaa_after_ms: float, a_answered_first: bool) -> list[dict]:
+    """An A and an AAAA query from one socket; one of them re-sent 5 s later and answered."""
+    first, second = (DnsType.A, DnsType.AAAA) if a_answered_first else (DnsType.AAAA, DnsType.A)
+    ids = {DnsType.A: 10, DnsType.AAAA: 11}
+    return [
+        dns_row(1, 0, POD, 4000, DNS, 10, "web", qtype=DnsType.A),
+        dns_row(2, aaaa_after_ms, POD, 4000, DNS, 11, "web", qtype=DnsType.AAAA),
+        dns_row(3, 2, POD, 4000, DNS, ids[first], "web", qtype=first, response=True),
+        dns_row(4, 5000, POD, 4000, DNS, ids[second], "web", qtype=second),
+        dns_row(5, 5001, POD, 4000, DNS, ids[second], "web", qtype=second, response=True),
+    ]
+
+
+@pytest.mark.parametrize("a_answered_first", [True, False])
+def test_conntrack_race_signature(a_answered_first: bool) -> None:
+    findings = dns_timeout.detect(build_tables(table(_pair(0.05, a_answered_first))), DEFAULT)
+    assert findings.height == 1 and findings["count"][0] == 1
+    assert json.loads(findings["extra"][0])["conntrack_race"] is True
+    explanation = findings["explanation"][0]
+    assert "conntrack" in explanation and "single-request-reopen" in explanation
+    assert "NodeLocal DNSCache" in explanation
+
+
+def test_no_race_when_the_queries_were_not_sent_together() -> None:
+    gap_ms = DEFAULT.dns_race_max_gap_ms * 20
+    findings = dns_timeout.detect(build_tables(table(_pair(gap_ms, True))), DEFAULT)
+    assert json.loads(findings["extra"][0])["conntrack_race"] is False
+
+
+def test_unanswered_needs_the_capture_to_go_on() -> None:
+    """A query in the capture's last instant had no chance: not a timeout."""
+    wait_ms = DEFAULT.dns_timeout_min_wait_s * 1000
+    last = [dns_row(1, 0, POD, 4000, DNS, 10, "web")]
+    assert dns_timeout.detect(build_tables(table(last)), DEFAULT).is_empty()
+    later = [*last, dns_row(2, wait_ms + 1, POD, 4001, DNS, 12, "other", response=True)]
+    findings = dns_timeout.detect(build_tables(table(later)), DEFAULT)
+    assert json.loads(findings["extra"][0])["unanswered"] == 1
