@@ -78,7 +78,7 @@ def _text(value: bytes) -> str:
     return value.rstrip(b"\0").decode("utf-8", "replace")
 
 
-def read_pcapng(src: Source) -> Capture:  # noqa: C901 - one loop over block types reads best
+def read_pcapng(src: Source) -> Capture:
     """Parse a pcapng file from its bytes."""
     data = memoryview(src.data)
     size = len(data)
@@ -136,7 +136,8 @@ def read_pcapng(src: Source) -> Capture:  # noqa: C901 - one loop over block typ
             ifaces.append(iface)
         elif btype in (EPB, PB):
             if btype == EPB and end - body >= 20:
-                if_id, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(order + "IIIII", data, body)
+                if_id, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
+                    order + "IIIII", data, body)
             elif btype == PB and end - body >= 20:
                 if_id, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(
                     order + "HHIIII", data, body)
