@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEMO   := samples/no_endpoints
+DEMO   := samples/stale_endpoint
 # Debian packages the tests drive for real: tshark (oracle, pyshark), tcpdump/dumpcap, iproute2 and
 # iptables (the lab), chromium (the HTML report).
 APT_PACKAGES := tshark tcpdump iproute2 iptables procps

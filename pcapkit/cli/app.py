@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 
-import click
 import typer
 
 from pcapkit.cli.analyze import analyze_command
@@ -40,12 +39,15 @@ def run(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="pcapkit", standalone_mode=False)
     except PcapkitError as e:
         return _fail(2, str(e))
-    except click.UsageError as e:
-        return _fail(2, e.format_message())
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code or 0)
-    except click.Abort:
+    except typer.Abort:
         return _fail(130, "interrupted")
+    except typer.TyperException as e:  # usage errors: exit_code 2
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `pcapkit`: the help is the answer
+            sys.stderr.write(e.format_message() + "\n")
+            return 2
+        return _fail(e.exit_code, e.format_message())
     except BrokenPipeError:
         return 0
     except Exception as e:  # the contract's exit 1: say what broke in one line

@@ -22,5 +22,7 @@ def read_capture(path: str | Path) -> Capture:
         return read_pcapng(src)
     what = "gzip-compressed data that is not" if src.compressed else "not"
     if len(src.data) < 4:
+        if src.compressed and src.warnings:
+            raise CaptureError(path, src.warnings[0].split(";")[0])
         raise CaptureError(path, "file too short to be a capture")
     raise CaptureError(path, f"{what} a pcap or pcapng capture (magic {bytes(src.data[:4]).hex()})")
