@@ -30,17 +30,9 @@ def _enum(name: str, codes: np.ndarray, valid: np.ndarray) -> pl.Series:
     return values.gather(masked(name, codes.astype(np.uint32), valid))
 
 
-def _objects(cols: Columns, name: str) -> pl.Series:
-    found = cols.objects[name]
-    dtype = PACKET_SCHEMA[name]
-    if not found:
-        return nulls(name, cols.n, dtype)
-    codes = np.zeros(cols.n, np.uint32)
-    valid = np.zeros(cols.n, np.bool_)
-    rows = np.fromiter(found, np.int64, len(found))
-    codes[rows] = np.arange(len(rows))
-    valid[rows] = True
-    return pl.Series(name, list(found.values()), dtype).gather(masked(name, codes, valid))
+def _objects(name: str, values: list[object], index: np.ndarray, valid: np.ndarray) -> pl.Series:
+    distinct = pl.Series(name, values, PACKET_SCHEMA[name])
+    return distinct.gather(masked(name, index.astype(np.uint32), valid))
 
 
 def to_frame(cols: Columns, records: Records, link_type: Ints, capture_index: int) -> pl.DataFrame:
@@ -61,10 +53,10 @@ def to_frame(cols: Columns, records: Records, link_type: Ints, capture_index: in
             s = _enum(name, cols.layer, cols.layer != NO_LAYER)
         elif name in ADDRESSES:
             s = address_text(cols, name)
-        elif name in OBJECTS:
-            s = _objects(cols, name)
         elif (column := cols.column(name)) is None:
             s = nulls(name, n, dtype)
+        elif name in OBJECTS:
+            s = _objects(name, cols.objects[name], *column)
         elif name in ENUMS:
             s = _enum(name, *column)
         else:

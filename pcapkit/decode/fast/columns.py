@@ -30,7 +30,8 @@ NUMPY_TYPES: dict[type[pl.DataType], type[np.generic]] = {
 ADDRESSES = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst")
 #: enum columns, kept as the index of the value in the enum
 CODES: dict[str, type[np.generic]] = {"tunnel": np.uint8}
-#: columns whose values are Python objects made for few rows (the DNS question and answers)
+#: columns of Python objects (the DNS question name and answers): each distinct value is kept
+#: once in `Columns.objects`, the column holds its index there
 OBJECTS = ("dns_qname", "dns_answers")
 
 
@@ -43,15 +44,15 @@ class Columns:
         self.valid: dict[str, Mask] = {}
         self.v6: dict[str, npt.NDArray[np.uint8]] = {}
         self.valid6: dict[str, Mask] = {}
-        self.objects: dict[str, dict[int, Any]] = {name: {} for name in OBJECTS}
+        self.objects: dict[str, list[Any]] = {name: [] for name in OBJECTS}
         self.status = np.zeros(n, np.uint8)
         self.layer = np.full(n, NO_LAYER, np.uint8)
         self.deferred = np.zeros(n, np.bool_)
 
     def _column(self, name: str) -> np.ndarray[Any, Any]:
         if name not in self.values:
-            dtype = np.uint32 if name in ADDRESSES else CODES.get(name) or NUMPY_TYPES[
-                type(PACKET_SCHEMA[name])]
+            dtype = np.uint32 if name in ADDRESSES else np.int64 if name in OBJECTS else CODES.get(
+                name) or NUMPY_TYPES[type(PACKET_SCHEMA[name])]
             self.values[name] = np.zeros(self.n, dtype)
             self.valid[name] = np.zeros(self.n, np.bool_)
         return self.values[name]
@@ -78,8 +79,10 @@ class Columns:
             have = rows[self.valid6[source][rows]]
             self.put_v6(target, have, self.v6[source][have])
 
-    def put_object(self, name: str, row: int, value: Any) -> None:
-        self.objects[name][row] = value
+    def put_objects(self, name: str, rows: Ints, index: Ints, values: list[Any]) -> None:
+        """Set object column `name` of `rows` to `values[index]` (the values given once)."""
+        self.put(name, rows, index + len(self.objects[name]))
+        self.objects[name] += values
 
     def clear(self, names: Iterable[str], rows: Ints) -> None:
         """Make columns `names` null on `rows`."""
@@ -88,9 +91,6 @@ class Columns:
                 self.valid[name][rows] = False
             if name in self.valid6:
                 self.valid6[name][rows] = False
-            if name in self.objects:
-                for row in rows.tolist():
-                    self.objects[name].pop(row, None)
 
     def stop(self, rows: Ints, status: Status, layer: Layer) -> None:
         self.status[rows] = STATUS_CODE[status]

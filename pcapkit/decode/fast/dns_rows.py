@@ -13,14 +13,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.decode.dns_message import HEADER_LEN, decode_dns
-from pcapkit.decode.fast.columns import LAYER_CODE, STATUS_CODE, Columns, Ints
+from pcapkit.decode.fast.columns import OBJECTS, STATUS_CODE, Columns, Ints
 from pcapkit.decode.fast.transport import Payload
 from pcapkit.decode.fast.tunnel import tunnel_rows
 from pcapkit.decode.schema import Layer, Status
 
 DNS_PORT = 53
 TCP_PREFIX = 2  #: the length prefix of a DNS message over TCP, not read
-HEADER_COLUMNS = ("dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qdcount", "dns_ancount",
+HEADER_COLUMNS = ("dns_flags", "dns_qr", "dns_rcode", "dns_qdcount", "dns_ancount",
                   "dns_qtype")
 
 
@@ -50,25 +50,36 @@ def decode_dns_rows(buffer: bytes | memoryview, offset: Ints, cols: Columns, tcp
 
 def _parse(buffer: bytes | memoryview, offset: Ints, cols: Columns, rows: Ints, start: Ints,
            end: Ints) -> None:
-    found: dict[str, tuple[list[int], list[Any]]] = {name: ([], []) for name in HEADER_COLUMNS}
-    stops: list[tuple[int, str]] = []
+    """Parse each distinct message once: lookups repeat (retries, search domains, storms), and
+    two messages that differ only in their id have the same columns but `dns_id`."""
     base = offset[rows]
-    for row, a, b in zip(rows.tolist(), (base + start).tolist(), (base + end).tolist(),
-                         strict=True):
-        fields: dict[str, Any] = {}
-        decode_dns(bytes(buffer[a:b]), fields)
-        for name, (where, values) in found.items():
-            if name in fields:
-                where.append(row)
-                values.append(fields[name])
-        if "dns_qname" in fields:
-            cols.put_object("dns_qname", row, fields["dns_qname"])
-        if "dns_answers" in fields:
-            cols.put_object("dns_answers", row, fields["dns_answers"])
-        if "status" in fields:
-            stops.append((row, fields["status"]))
-    for name, (where, values) in found.items():
-        cols.put(name, np.array(where, np.int64), np.array(values))
-    for row, status in stops:
-        cols.status[row] = STATUS_CODE[Status(status)]
-        cols.layer[row] = LAYER_CODE[Layer.DNS]
+    seen: dict[bytes, int] = {}
+    parsed: list[dict[str, Any]] = []
+    index = np.empty(len(rows), np.int64)
+    for i, (a, b) in enumerate(zip((base + start).tolist(), (base + end).tolist(), strict=True)):
+        message = bytes(buffer[a:b])
+        key = message[2:]
+        j = seen.get(key)
+        if j is None:
+            j = seen[key] = len(parsed)
+            fields: dict[str, Any] = {}
+            decode_dns(message, fields)
+            parsed.append(fields)
+        index[i] = j
+    ids = np.frombuffer(buffer, np.uint8)
+    cols.put("dns_id", rows, (ids[base + start].astype(np.int64) << 8) | ids[base + start + 1])
+    for name in (*HEADER_COLUMNS, *OBJECTS, "status"):
+        have = np.array([name in fields for fields in parsed], np.bool_)
+        if not have.any():
+            continue
+        known = have[index]
+        where, which = rows[known], index[known]
+        distinct = [fields.get(name) for fields in parsed]
+        if name in OBJECTS:
+            cols.put_objects(name, where, which, distinct)
+        elif name == "status":
+            cols.stop(where, Status.TRUNCATED, Layer.DNS)
+            status = np.array([STATUS_CODE[Status(s or Status.OK)] for s in distinct], np.uint8)
+            cols.status[where] = status[which]
+        else:
+            cols.put(name, where, np.array(distinct)[which])
