@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.decode.dns_message import HEADER_LEN, decode_dns
-from pcapkit.decode.fast.columns import OBJECTS, STATUS_CODE, Columns, Ints
+from pcapkit.decode.fast.columns import LAYER_CODE, OBJECTS, STATUS_CODE, Columns, Ints
 from pcapkit.decode.fast.transport import Payload
 from pcapkit.decode.fast.tunnel import tunnel_rows
 from pcapkit.decode.schema import Layer, Status
@@ -57,13 +57,12 @@ def _parse(buffer: bytes | memoryview, offset: Ints, cols: Columns, rows: Ints, 
     parsed: list[dict[str, Any]] = []
     index = np.empty(len(rows), np.int64)
     for i, (a, b) in enumerate(zip((base + start).tolist(), (base + end).tolist(), strict=True)):
-        message = bytes(buffer[a:b])
-        key = message[2:]
+        key = bytes(buffer[a + 2 : b])
         j = seen.get(key)
         if j is None:
             j = seen[key] = len(parsed)
             fields: dict[str, Any] = {}
-            decode_dns(message, fields)
+            decode_dns(bytes(buffer[a:b]), fields)
             parsed.append(fields)
         index[i] = j
     ids = np.frombuffer(buffer, np.uint8)
@@ -77,9 +76,9 @@ def _parse(buffer: bytes | memoryview, offset: Ints, cols: Columns, rows: Ints, 
         distinct = [fields.get(name) for fields in parsed]
         if name in OBJECTS:
             cols.put_objects(name, where, which, distinct)
-        elif name == "status":
-            cols.stop(where, Status.TRUNCATED, Layer.DNS)
+        elif name == "status":  # set only where the parse stopped: truncated or malformed
             status = np.array([STATUS_CODE[Status(s or Status.OK)] for s in distinct], np.uint8)
             cols.status[where] = status[which]
+            cols.layer[where] = LAYER_CODE[Layer.DNS]
         else:
             cols.put(name, where, np.array(distinct)[which])

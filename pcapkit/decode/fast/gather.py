@@ -44,17 +44,25 @@ class Headers:
             padded[: len(buf) - start] = buf[start:]
             windows = np.lib.stride_tricks.as_strided(padded, (len(buf) - start + 1, k), (1, 1))
             matrix[late] = windows[offset[late] - start]
-        self.flat = matrix.reshape(-1)
+        self.flat = flat = matrix.reshape(-1)
         self.n = n
+        # Big-endian 16- and 32-bit views at every byte: one gather per field rather than one
+        # per byte (numpy reads unaligned elements; the values are converted on the gather).
+        self.wide = {
+            size: np.ndarray((max(len(flat) - size + 1, 0),), f">u{size}", flat, strides=(1,))
+            for size in (2, 4)
+        }
 
     def uint(self, rows: Ints, col: Ints | int, width: int) -> Ints:
-        """The big-endian unsigned field of `width` bytes at column `col` of each row."""
-        idx = rows * self.k + np.minimum(col, self.k - width)
-        flat = self.flat
-        value = flat[idx].astype(np.int64)
-        for i in range(1, width):
-            value = (value << 8) | flat[idx + i]
-        return value
+        """The big-endian unsigned field of `width` (1 to 4) bytes at column `col` of each row.
+
+        A 3-byte field is read as 4 bytes: the byte after it must be in the same header."""
+        if width == 1:
+            return self.flat[rows * self.k + np.minimum(col, self.k - 1)].astype(np.int64)
+        size = 2 if width == 2 else 4
+        idx = rows * self.k + np.minimum(col, self.k - size)
+        value = self.wide[size][idx].astype(np.int64)
+        return value >> (8 * (size - width)) if width != size else value
 
     def block(self, rows: Ints, col: Ints | int, width: int) -> npt.NDArray[np.uint8]:
         """The `width` bytes at column `col` of each row, as a (rows × width) matrix."""
