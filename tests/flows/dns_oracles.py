@@ -13,10 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-try:
-    from pcapkit.decode import decode
-except ImportError:  # until the fast decoder lands, its reference twin gives the same table
-    from pcapkit.decode.reference import decode_reference as decode
+from pcapkit.decode import decode
 from pcapkit.read import read_capture
 
 TSHARK_OPTIONS = (
@@ -50,7 +47,7 @@ def tshark_dns(path: Path) -> dict[int, TsharkDns]:
     """tshark's DNS messages on port 53 (pcapkit decodes DNS only there), by frame number."""
     out = subprocess.run(
         ["tshark", "-n", "-r", str(path), *TSHARK_OPTIONS, "-T", "fields",
-         "-E", "occurrence=f", *(x for f in TSHARK_FIELDS for x in ("-e", f))],
+         "-E", "occurrence=l", *(x for f in TSHARK_FIELDS for x in ("-e", f))],
         capture_output=True, text=True, check=False,
     ).stdout
     found = {}
