@@ -10,7 +10,17 @@ from collections.abc import Callable
 
 import polars as pl
 
-from pcapkit.detect import dns_error, dns_timeout, icmp_unreachable, nxdomain_storm
+from pcapkit.detect import (
+    dnat_mismatch,
+    dns_error,
+    dns_timeout,
+    icmp_unreachable,
+    nxdomain_storm,
+    retransmission,
+    rst,
+    unanswered_syn,
+    zero_window,
+)
 from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, empty_findings
 from pcapkit.flows import Tables
@@ -18,6 +28,11 @@ from pcapkit.flows import Tables
 Detector = Callable[[Tables, Config], pl.DataFrame]
 
 DETECTORS: dict[str, Detector] = {
+    "retransmission": retransmission.detect,
+    "rst": rst.detect,
+    "unanswered_syn": unanswered_syn.detect,
+    "zero_window": zero_window.detect,
+    "dnat_mismatch": dnat_mismatch.detect,
     "nxdomain_storm": nxdomain_storm.detect,
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,

@@ -13,6 +13,23 @@ from dataclasses import dataclass
 class Config:
     # --- TCP detectors ------------------------------------------------------------------------
 
+    #: retransmission: a connection is reported when one view shows at least this many
+    #: segments in Wireshark's classes (retransmission, fast, spurious, out-of-order)
+    retransmission_min: int = 1
+    #: retransmission: severity error above this share of the connection's data segments
+    #: (in the view that flagged the most), warning below
+    retransmission_error_share: float = 0.05
+    #: unanswered_syn: the captures must go on at least this long after the first SYN (a SYN at
+    #: the very end of a capture had no chance to be answered)
+    unanswered_syn_min_wait_s: float = 1.0
+    #: unanswered_syn: SYN intervals each about double the previous one, the first about 1 s,
+    #: within this relative tolerance, read as the kernel's exponential backoff
+    syn_backoff_tolerance: float = 0.25
+    #: zero_window: a receiver is reported when its window stayed 0 at least this long…
+    zero_window_min_s: float = 0.2
+    #: zero_window: …or when it advertised window 0 at least this many times
+    zero_window_min_count: int = 3
+
     # --- DNS and ICMP detectors ---------------------------------------------------------------
 
     #: nxdomain_storm: a client is in a storm while it gets at least this many NXDOMAIN

@@ -46,7 +46,8 @@ def build_tables(packets: pl.DataFrame) -> Tables:
 
 def tcp_tables(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The packets (with `view`) plus `conn`, `from_client`, `tcp_analysis`; CONNECTIONS."""
-    segs = tcp_segments(packets)
+    all_segs = tcp_segments(packets)
+    segs = all_segs.filter(~pl.col("copy"))
     rows = connection_rows(segs)
     conn_of_lconn = shared_ids(rows)
     connections = (
@@ -69,12 +70,13 @@ def tcp_tables(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     # Scatter the per-segment results back to packet rows; non-TCP rows stay null.
     per_row = pl.DataFrame(
         {
-            "row": segs["row"],
-            "conn": conn_of_lconn[segs["lconn"].to_numpy()],
-            "from_client": segs["from_client"],
-            "tcp_analysis": flags,
+            "row": all_segs["row"],
+            "conn": conn_of_lconn[all_segs["lconn"].to_numpy()],
+            "from_client": all_segs["from_client"],
         }
-    )
+    ).join(
+        pl.DataFrame({"row": segs["row"], "tcp_analysis": flags}), on="row", how="left"
+    ).with_columns(pl.col("tcp_analysis").fill_null(0))
     out = (
         packets.drop(PACKET_EXTRA.names()[1:], strict=False)
         .with_row_index("row")

@@ -86,7 +86,7 @@ class ConnState(StrEnum):
 
 CONNECTION_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("conn", pl.UInt32(), "connection id (same in every view and capture that saw it)"),
-    ("view", pl.UInt32(), "the view this row describes"),
+    ("view", pl.UInt32(), "the view this row describes (two rows when NAT split it, tcp.py)"),
     ("capture", pl.UInt16(), "the view's capture"),
     ("client_ip", pl.String(), "sender of the SYN; without one, the side with the higher port"),
     ("client_port", pl.UInt16(), "client port"),
@@ -101,6 +101,7 @@ CONNECTION_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("bytes_s2c", pl.UInt64(), "TCP payload bytes server → client"),
     ("client_isn", pl.UInt32(), "sequence number of the client's first SYN (null: none seen)"),
     ("server_isn", pl.UInt32(), "sequence number of the server's first SYN-ACK"),
+    ("answer_ack", pl.UInt32(), "ACK of the server's first SYN-ACK, else RST: client ISN + 1"),
     ("syn_count", pl.UInt32(), "SYNs (without ACK) from the client, retransmissions included"),
     ("synack_count", pl.UInt32(), "SYN-ACKs from the server"),
     ("fin_from_client", pl.UInt32(), "FIN segments from the client"),
@@ -168,7 +169,7 @@ ICMP_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("icmp_code", pl.UInt8(), "ICMP code"),
     ("type_name", pl.String(), "`IcmpType` / `Icmp6Type` name (DEST_UNREACH, PACKET_TOO_BIG…)"),
     ("code_name", pl.String(), "code name (PORT, FRAG_NEEDED, TTL…) or CODE_<n>"),
-    ("reporter", pl.String(), "the error's source, as the copy nearest the client shows it"),
+    ("reporter", pl.String(), "the error's source in its earliest copy (where it was made)"),
     ("reporters", pl.List(pl.String()), "every source address seen (conntrack rewrites it)"),
     ("reported_to", pl.String(), "the error's destination: the quoted packet's sender"),
     ("mtu", pl.UInt32(), "next-hop MTU (frag-needed) or packet-too-big MTU"),

@@ -17,14 +17,22 @@ Rules, in order:
    higher port (so the lower, usually well-known, port is the server), and with equal ports
    the sender of the first packet. Zeek guesses mid-stream roles from a list of likely server
    ports instead; the two agree whenever the server's port is the lower one.
-4. **One id across views and captures** (`shared_ids`). Rows of different views are the same
-   connection when they share the client's (address, port) and the client's ISN — which
-   follows the connection through DNAT, since conntrack rewrites the server's address but not
-   sequence numbers —, or the server's (address, port) and the client's ISN (through SNAT), or,
-   for rows without a SYN, the same 5-tuple with overlapping time spans. A connection has at
-   most one row per view: a merge that would put two rows of one view together is not made
-   (the DNAT-return mismatch is such a case: the client sees its SYN to the ClusterIP and the
-   pod's SYN-ACK as two connections, and they stay two).
+4. **One id across views and captures** (`shared_ids`). Rows of different views, or of one
+   view, are the same connection when they share the client's ISN (from its SYN, or what the
+   server's SYN-ACK, or RST refusing it, acknowledges) and either the client's (address, port)
+   — which follows the connection through DNAT, since conntrack rewrites the server's address
+   but not sequence numbers — or the server's (through SNAT); or the server's ISN and the
+   client's (address, port). So one view may hold a connection under two 5-tuples: a bridge
+   interface sees the request after DNAT and the reply before un-DNAT; the client sees the
+   DNAT-return mismatch (its SYN to the ClusterIP, the pod's SYN-ACK from the pod IP). Rows
+   with neither ISN (the capture started mid-connection) join rows of *other* views with the
+   same 5-tuple whose time spans overlap.
+5. **Copies within a view.** A packet seen twice in a row on one interface (same sender,
+   sequence, acknowledgement, flags, length and IP id, less than 1 ms apart: a bridge capture
+   shows each packet entering from one port and leaving by another; the lab's `-i any` bridge
+   ports show it outgoing then incoming) is one packet: the second is marked `copy` and left
+   out of the connection's counts and of the per-segment analysis. tshark, reading that
+   interface, calls the second a retransmission.
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ from pcapkit.flows.schema import CONNECTIONS
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
+#: what makes a packet the same packet again (rule 5)
+COPY_KEY = ["src", "sport", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
+#: ... seen again this soon (no TCP retransmits within 1 ms: the minimum RTO is 200 ms, and a
+#: fast retransmission waits for duplicate ACKs in between)
+COPY_WINDOW_NS = 1_000_000
 
 _flags = pl.col("tcp_flags")
 IS_SYN = (_flags & (SYN | ACK)) == SYN
@@ -51,8 +64,8 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     """The TCP rows of a packet table (with `view`), split into per-view connections.
 
     Columns: `row` (position in `packets`), `lconn` (connection within its view, 0-based and
-    dense over all views), `from_client`, and the packet columns the flow stage needs, sorted
-    by (lconn, row).
+    dense over all views), `from_client`, `copy` (rule 5), and the packet columns the flow stage
+    needs, sorted by (lconn, row).
     """
     a_is_src = (pl.col("src") < pl.col("dst")) | (
         (pl.col("src") == pl.col("dst")) & (pl.col("sport") <= pl.col("dport"))
@@ -63,6 +76,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         .select(
             "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport",
             "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
+            "ip_id",
         )
         .with_columns(
             a_ip=pl.when(a_is_src).then("src").otherwise("dst"),
@@ -82,9 +96,14 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     segs = segs.with_columns(group=group).with_columns(
         lconn=(starts.cast(pl.UInt32).cum_sum() - 1).cast(pl.UInt32)
     )
-    return segs.with_columns(from_client=_client_is_a().over("lconn") == _sender_is_a()).drop(
-        "group"
+    same = pl.all_horizontal(
+        pl.col(c).eq_missing(pl.col(c).shift(1).over("lconn")) for c in COPY_KEY
     )
+    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1).over("lconn")).abs() < COPY_WINDOW_NS
+    copy = same & soon
+    return segs.with_columns(
+        from_client=_client_is_a().over("lconn") == _sender_is_a(), copy=copy.fill_null(False)
+    ).drop("group")
 
 
 def _sender_is_a() -> pl.Expr:
@@ -148,6 +167,10 @@ def connection_rows(segs: pl.DataFrame) -> pl.DataFrame:
             bytes_s2c=payload.filter(s2c).sum(),
             client_isn=_first_where(IS_SYN & c2s, "tcp_seq"),
             server_isn=_first_where(IS_SYNACK & s2c, "tcp_seq"),
+            answer_ack=pl.coalesce(
+                _first_where(IS_SYNACK & s2c, "tcp_ack"),
+                _first_where(IS_RST & s2c & ((_flags & ACK) != 0), "tcp_ack"),
+            ),
             syn_count=(IS_SYN & c2s).sum(),
             synack_count=(IS_SYNACK & s2c).sum(),
             fin_from_client=(IS_FIN & c2s).sum(),
@@ -179,24 +202,35 @@ def shared_ids(rows: pl.DataFrame) -> npt.NDArray[np.uint32]:
 
     Ids are dense, numbered in order of each connection's first packet."""
     merger = _Merger(rows["view"].to_list())
-    with_syn = rows.filter(pl.col("client_isn").is_not_null())
-    for side in ("client", "server"):
-        key = [f"{side}_ip", f"{side}_port", "client_isn"]
-        for members in with_syn.group_by(key, maintain_order=True).agg("lconn")["lconn"].to_list():
+    # The client's ISN as this row knows it: its SYN's, else what the server's answer to it
+    # (SYN-ACK, or RST refusing it) acknowledges.
+    keyed = rows.with_columns(
+        isn=pl.coalesce("client_isn", (pl.col("answer_ack").cast(pl.Int64) - 1) % (1 << 32))
+    )
+    strong = (
+        ["client_ip", "client_port", "isn"],
+        ["server_ip", "server_port", "isn"],
+        ["client_ip", "client_port", "server_isn"],
+    )
+    for key in strong:
+        groups = keyed.drop_nulls(key).group_by(key, maintain_order=True).agg("lconn")
+        for members in groups["lconn"].to_list():
             for other in members[1:]:
-                merger.union(members[0], other)
-    # Same 5-tuple (either orientation), time spans overlapping, one of the two without a SYN.
-    ends = rows.select(
-        "lconn", "first_ts_ns", "last_ts_ns", no_syn=pl.col("client_isn").is_null(),
+                merger.union(members[0], other, strong=True)
+    # Same 5-tuple (either orientation), time spans overlapping, one of the two without a SYN
+    # or SYN-ACK: merged only between different views.
+    ends = keyed.select(
+        "lconn", "first_ts_ns", "last_ts_ns",
+        weak=pl.col("isn").is_null() & pl.col("server_isn").is_null(),
         lo=pl.min_horizontal(_endpoint("client"), _endpoint("server")),
         hi=pl.max_horizontal(_endpoint("client"), _endpoint("server")),
     )
-    for group in ends.filter(pl.col("no_syn").any().over("lo", "hi")).partition_by("lo", "hi"):
-        spans = group.select("lconn", "first_ts_ns", "last_ts_ns", "no_syn").rows()
-        for i, (a, first_a, last_a, no_syn_a) in enumerate(spans):
-            for b, first_b, last_b, no_syn_b in spans[:i]:
-                if (no_syn_a or no_syn_b) and first_a <= last_b and first_b <= last_a:
-                    merger.union(b, a)
+    for group in ends.filter(pl.col("weak").any().over("lo", "hi")).partition_by("lo", "hi"):
+        spans = group.select("lconn", "first_ts_ns", "last_ts_ns", "weak").rows()
+        for i, (a, first_a, last_a, weak_a) in enumerate(spans):
+            for b, first_b, last_b, weak_b in spans[:i]:
+                if (weak_a or weak_b) and first_a <= last_b and first_b <= last_a:
+                    merger.union(b, a, strong=False)
     # Dense ids in order of each connection's earliest (capture, frame).
     position = pl.col("capture").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")
     order = rows.select(
@@ -211,7 +245,7 @@ def _endpoint(side: str) -> pl.Expr:
 
 
 class _Merger:
-    """Union-find over connection rows that refuses to put two rows of one view together."""
+    """Union-find over connection rows; weak merges refuse to join two rows of one view."""
 
     def __init__(self, views: list[int]) -> None:
         self.parent = list(range(len(views)))
@@ -223,8 +257,8 @@ class _Merger:
             i = self.parent[i]
         return i
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int, strong: bool) -> None:
         ra, rb = self.find(a), self.find(b)
-        if ra != rb and not self.views[ra] & self.views[rb]:
+        if ra != rb and (strong or not self.views[ra] & self.views[rb]):
             self.parent[rb] = ra
             self.views[ra] |= self.views[rb]

@@ -105,6 +105,7 @@ class Seg:
     length: int = 0
     win: int = 500
     wscale: int | None = None
+    server: tuple[str, int] = SERVER  #: the server side's address as this segment shows it
 
 
 def write_pcap(path: Path, segments: Sequence[Seg]) -> Path:
@@ -112,7 +113,7 @@ def write_pcap(path: Path, segments: Sequence[Seg]) -> Path:
     with path.open("wb") as f:
         writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
         for s in segments:
-            src, dst = (CLIENT, SERVER) if s.from_client else (SERVER, CLIENT)
+            src, dst = (CLIENT, s.server) if s.from_client else (s.server, CLIENT)
             opts = b"" if s.wscale is None else bytes([3, 3, s.wscale, 1])
             tcp = dpkt.tcp.TCP(
                 sport=src[1], dport=dst[1], seq=s.seq, ack=s.ack, flags=s.flags, win=s.win,

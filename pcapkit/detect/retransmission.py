@@ -1,0 +1,84 @@
+"""retransmission: connections whose segments Wireshark would mark as retransmitted.
+
+Definition: per view (one interface of one capture), each TCP segment carries Wireshark's
+analysis class (pcapkit/flows/tcp_analysis.py, equal to tshark's `tcp.analysis.*` frame for
+frame): retransmission, fast retransmission, spurious retransmission or out-of-order. A
+connection is reported when one view has at least `retransmission_min` such segments. Counts
+per class are the largest any one view saw (the same lost segment retransmitted is seen once
+per interface of a node's `-i any` capture; it is one retransmission, not one per copy);
+`count` is the largest per-view total; evidence lists the flagged frames of every view.
+Severity is error when `count` exceeds `retransmission_error_share` of the connection's data
+segments in that view, else warning.
+
+Differences from Wireshark: copies of a segment on other interfaces are never compared (a
+node's `-i any` capture makes tshark call every copy a retransmission); retransmitted SYNs are
+left to `unanswered_syn`, which explains them (the backoff), and not counted here. Zeek's
+history marks retransmissions with `t`/`T` from its reassembler instead; not used.
+
+Tunables (pcapkit/detect/config.py): `retransmission_min`, `retransmission_error_share`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.codes import TcpFlags
+from pcapkit.detect.config import Config
+from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.flows import Tables
+from pcapkit.flows.schema import TcpAnalysis
+
+KIND = "retransmission"
+CLASSES = {
+    "retransmission": TcpAnalysis.RETRANSMISSION,
+    "fast_retransmission": TcpAnalysis.FAST_RETRANSMISSION,
+    "spurious_retransmission": TcpAnalysis.SPURIOUS_RETRANSMISSION,
+    "out_of_order": TcpAnalysis.OUT_OF_ORDER,
+}
+ANY_CLASS = int(sum(CLASSES.values()))
+SYN_ONLY = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    tcp = tables.packets.filter(pl.col("conn").is_not_null())
+    flagged = (pl.col("tcp_analysis") & ANY_CLASS != 0) & ~SYN_ONLY
+    is_segment = (pl.col("payload_len") > 0) | (
+        (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
+    )
+    per_view = tcp.group_by("conn", "view").agg(
+        *[(flagged & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
+          for name, bit in CLASSES.items()],
+        count=flagged.sum(),
+        segments=is_segment.sum(),
+    )
+    per_conn = (
+        per_view.sort("count", "view", descending=[True, False])
+        .group_by("conn")
+        .agg(
+            *[pl.col(name).max() for name in CLASSES],
+            pl.col("count").first(),
+            share=(pl.col("count") / pl.col("segments").clip(1)).first(),
+            views=(pl.col("count") > 0).sum(),
+        )
+        .filter(pl.col("count") >= config.retransmission_min)
+    )
+    rows = per_conn.join(evidence(tcp.filter(flagged)), on="conn").with_columns(
+        kind=pl.lit(KIND),
+        severity=pl.when(pl.col("share") > config.retransmission_error_share)
+        .then(pl.lit(Severity.ERROR.value))
+        .otherwise(pl.lit(Severity.WARNING.value)),
+        explanation=pl.format(
+            "{} of {} segments of this connection were retransmitted or arrived out of order "
+            "({}%), a sign of packet loss or reordering on the path.",
+            pl.col("count"),
+            (pl.col("count") / pl.col("share")).round(0).cast(pl.Int64),
+            (pl.col("share") * 100).round(1),
+        ),
+    )
+    extras = [
+        extra_json(**r) for r in rows.select(*CLASSES, pl.col("share").round(4), "views").rows(
+            named=True
+        )
+    ]
+    return findings(tables, rows.with_columns(extra=pl.Series(extras, dtype=pl.String)))

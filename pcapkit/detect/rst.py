@@ -1,0 +1,87 @@
+"""rst: connections ended by a reset, with the phase it came in and who sent it.
+
+Definition: a TCP segment with RST set. Its phase, in the view it was seen in:
+- `handshake`: before the handshake completed there — no SYN-ACK from the server yet (an RST
+  answering a SYN: the connection was refused, nothing listens on that port), or a SYN-ACK not
+  yet acknowledged by the client;
+- `closing`: after a FIN from either side;
+- `established`: otherwise (an abort; also any RST of a connection seen without its start).
+One finding per connection, for its first RST (in time, over every view): `phase` and
+`sender` (client/server) in extra, `count` the most RSTs any one view saw, evidence every RST
+frame of every view. Severity error for `handshake`, warning otherwise.
+
+Compared with Zeek: its conn_state says REJ for a refused connection, RSTO/RSTR for an abort by
+the originator/responder and RSTOS0/RSTRH for odd half-open cases; here the same facts are the
+phase and the sender, on any connection (also ones seen mid-stream). Wireshark only marks the
+packets (`tcp.flags.reset`).
+
+Tunables: none.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.codes import TcpFlags
+from pcapkit.detect.config import Config
+from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.flows import Tables
+
+KIND = "rst"
+SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+WHY = {
+    "handshake": "the connection was refused: {sender} answered the handshake with a reset "
+    "(nothing listening on that port, or a firewall rejecting it).",
+    "established": "the {sender} aborted the established connection with a reset.",
+    "closing": "the {sender} reset the connection while it was closing (after a FIN), often "
+    "data arriving at a socket already closed.",
+}
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    tcp = tables.packets.filter(pl.col("conn").is_not_null())
+    flags = pl.col("tcp_flags")
+    # Per connection and view (lconn halves of one view together), in frame order: has a
+    # SYN-ACK / its ACK / a FIN been seen before this packet?
+    seen_before = ["conn", "view"]
+    synack = ((flags & (SYN | ACK)) == (SYN | ACK)) & ~pl.col("from_client")
+    fin = (flags & FIN) != 0
+    tcp = tcp.sort("capture", "frame").with_columns(
+        _synack=synack.cast(pl.Int32).cum_sum().over(seen_before),
+        _acked=(
+            pl.col("from_client") & ((flags & (SYN | ACK | RST)) == ACK)
+            & (synack.cast(pl.Int32).cum_sum().over(seen_before) > 0)
+        ).cast(pl.Int32).cum_sum().over(seen_before),
+        _fin=fin.cast(pl.Int32).cum_sum().over(seen_before) - fin.cast(pl.Int32),
+    )
+    resets = tcp.filter((flags & RST) != 0).with_columns(
+        phase=pl.when(pl.col("_fin") > 0)
+        .then(pl.lit("closing"))
+        .when((pl.col("_synack") == 0) | (pl.col("_acked") == 0))
+        .then(pl.lit("handshake"))
+        .otherwise(pl.lit("established")),
+        sender=pl.when("from_client").then(pl.lit("client")).otherwise(pl.lit("server")),
+    )
+    first = (
+        resets.sort("ts_ns", "capture", "frame")
+        .group_by("conn", maintain_order=True)
+        .agg(pl.col("phase").first(), pl.col("sender").first())
+    )
+    counts = resets.group_by("conn", "view").len().group_by("conn").agg(count=pl.col("len").max())
+    rows = first.join(counts, on="conn").join(evidence(resets), on="conn")
+    rows = rows.with_columns(
+        kind=pl.lit(KIND),
+        severity=pl.when(pl.col("phase") == "handshake")
+        .then(pl.lit(Severity.ERROR.value))
+        .otherwise(pl.lit(Severity.WARNING.value)),
+        explanation=pl.Series(
+            [WHY[p].format(sender=s) for p, s in rows.select("phase", "sender").rows()],
+            dtype=pl.String,
+        ),
+        extra=pl.Series(
+            [extra_json(phase=p, sender=s) for p, s in rows.select("phase", "sender").rows()],
+            dtype=pl.String,
+        ),
+    )
+    return findings(tables, rows)

@@ -1,0 +1,105 @@
+"""unanswered_syn: connection attempts whose SYNs got no answer at all.
+
+Definition: a connection (merged over every view and capture) with at least one SYN from the
+client and, in no view, a SYN-ACK or an RST from the server, nor an ICMP error about it (those
+are refusals: `rst` phase handshake, `icmp_unreachable`), and not answered from an unexpected
+address (`dnat_mismatch`). The captures must go on at least `unanswered_syn_min_wait_s` after
+its first SYN (a SYN at the very end of a capture had no chance to be answered; a retried one
+did). `retries` is the SYN count minus one and `intervals_s` the gaps between SYNs, in
+the view that saw the most; `backoff` is `exponential` when each gap is about twice the one
+before and the first about 1 s (Linux's SYN retransmission: 1, 2, 4, 8 s… — the kernel retrying
+one connect()), `irregular` otherwise (an application retrying). `count` is the SYN count.
+Severity error: something drops the SYNs or their answers (a NetworkPolicy, a stale endpoint,
+a dead node).
+
+Compared with Zeek: conn_state S0 ("attempt seen, no reply"), but Zeek also says S0 when only
+the capture missed the reply; here every view must miss it. Wireshark flags the repeated SYNs
+as `tcp.analysis.retransmission` and has no notion of the attempt failing.
+
+Tunables (pcapkit/detect/config.py): `unanswered_syn_min_wait_s`, `syn_backoff_tolerance`.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import polars as pl
+
+from pcapkit.codes import TcpFlags
+from pcapkit.detect.config import Config
+from pcapkit.detect.dnat_mismatch import mismatched
+from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.flows import Tables
+
+KIND = "unanswered_syn"
+NS = 1_000_000_000
+
+
+def backoff(intervals: list[float], tolerance: float) -> str | None:
+    """`exponential` (kernel), `irregular` (application), or None with a single SYN."""
+    if not intervals:
+        return None
+    first_ok = abs(intervals[0] - 1.0) <= tolerance
+    doubling = all(
+        abs(b / a - 2.0) <= 2.0 * tolerance for a, b in pairwise(intervals) if a > 0
+    )
+    return "exponential" if first_ok and doubling and min(intervals) > 0 else "irregular"
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    per_conn = tables.connections.group_by("conn").agg(
+        syns=pl.col("syn_count").max(),
+        answers=(pl.col("synack_count") + pl.col("rst_from_server")).sum(),
+    )
+    refused: set[int] = set(mismatched(tables)["conn"].to_list())
+    if "conn" in tables.icmp_errors.columns:
+        refused |= set(tables.icmp_errors["conn"].drop_nulls().to_list())
+    candidates = per_conn.filter(
+        (pl.col("syns") > 0) & (pl.col("answers") == 0) & ~pl.col("conn").is_in(list(refused))
+    )
+    syn = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
+    syns = tables.packets.filter(
+        pl.col("conn").is_in(candidates["conn"].implode()) & pl.col("from_client") & syn
+    )
+    capture_end = tables.packets.group_by("capture").agg(end=pl.col("ts_ns").max())
+    waited = (
+        syns.join(capture_end, on="capture")
+        .group_by("conn")
+        .agg(waited=pl.col("end").max() - pl.col("ts_ns").min())
+        .filter(pl.col("waited") >= config.unanswered_syn_min_wait_s * NS)
+    )
+    # The SYN times of the view that saw the most SYNs (the client's own, when present).
+    in_view = (
+        syns.sort("ts_ns")
+        .group_by("conn", "view")
+        .agg(times=pl.col("ts_ns"))
+        .sort(pl.col("times").list.len(), "view", descending=[True, False])
+        .group_by("conn", maintain_order=True)
+        .first()
+    )
+    rows = waited.join(in_view, on="conn").join(evidence(syns), on="conn")
+    extras, explanations, counts = [], [], []
+    for times in rows["times"].to_list():
+        intervals = [round((b - a) / NS, 3) for a, b in pairwise(times)]
+        kind = backoff(intervals, config.syn_backoff_tolerance)
+        extras.append(extra_json(retries=len(times) - 1, intervals_s=intervals, backoff=kind))
+        counts.append(len(times))
+        retry = {
+            "exponential": "retried with the kernel's exponential backoff",
+            "irregular": "retried at irregular intervals (the application reconnecting)",
+            None: "not retried",
+        }[kind]
+        explanations.append(
+            f"{len(times)} SYN(s) got no SYN-ACK, RST or ICMP error in any capture ({retry}): "
+            "something drops the SYNs or their answers, such as a NetworkPolicy, a stale "
+            "endpoint or an unreachable node."
+        )
+    rows = rows.with_columns(
+        kind=pl.lit(KIND),
+        severity=pl.lit(Severity.ERROR.value),
+        count=pl.Series(counts, dtype=pl.UInt32),
+        explanation=pl.Series(explanations, dtype=pl.String),
+        extra=pl.Series(extras, dtype=pl.String),
+    )
+    return findings(tables, rows)

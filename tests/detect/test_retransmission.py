@@ -1,0 +1,41 @@
+"""retransmission against the lab's truth and tshark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pcapkit.detect import retransmission
+from pcapkit.detect.config import DEFAULT
+from pcapkit.flows.schema import TcpAnalysis
+from tests.conftest import needs_tshark
+from tests.detect.tcp_samples import SCENARIOS, attempts, clients, run, scenario
+from tests.flows.tcp_oracles import table, tshark_tcp
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n not in ("lossy_underlay",
+                                                                    "mtu_blackhole")])
+def test_no_retransmission_without_loss(name: str) -> None:
+    """Healthy and refusal scenarios lose no segment: no finding (SYN retries of unanswered
+    attempts are unanswered_syn's)."""
+    assert run(retransmission, name).is_empty()
+
+
+def test_lossy_underlay_is_found_on_a_lab_connection() -> None:
+    found = run(retransmission, "lossy_underlay")
+    assert not found.is_empty()
+    assert clients(found) <= {a["client"] for a in attempts("lossy_underlay")}
+
+
+@needs_tshark()
+def test_counts_are_the_most_any_view_saw_and_equal_tshark_on_the_pod() -> None:
+    """In the client pod's own capture (one view) the classes count what tshark flags."""
+    pod = sorted(scenario("lossy_underlay").glob("pod-*.pcap"))[0]
+    found = retransmission.detect(table([pod]), DEFAULT)
+    ts = tshark_tcp(pod)
+    flagged = ts.flagged["tcp.analysis.retransmission"] | ts.flagged["tcp.analysis.out_of_order"]
+    total = sum(json.loads(e)[k] for e in found["extra"] for k in retransmission.CLASSES)
+    assert total == int(found["count"].sum()) == len(flagged)
+    assert int(found["count"].sum()) == sum(len(e) for e in found["evidence"])
+    assert TcpAnalysis.RETRANSMISSION in retransmission.CLASSES.values()

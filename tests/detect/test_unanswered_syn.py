@@ -1,0 +1,39 @@
+"""unanswered_syn against the lab's truth, and the backoff classification on numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pcapkit.detect import unanswered_syn
+from pcapkit.detect.findings import FINDINGS_SCHEMA
+from tests.detect.tcp_samples import SCENARIOS, attempts, clients, run
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_exactly_the_timed_out_attempts(name: str) -> None:
+    """Every attempt the lab saw time out waiting for the SYN's answer, and nothing else:
+    refusals by RST or ICMP (not_listening, no_endpoints, stale_endpoint's EHOSTUNREACH),
+    transfers that hung after the handshake (mtu_blackhole) and healthy connections raise
+    none."""
+    found = run(unanswered_syn, name)
+    assert found.schema == FINDINGS_SCHEMA
+    timed_out = {a["client"] for a in attempts(name, "timeout") if "SYN" in a["detail"]}
+    assert clients(found) == timed_out
+
+
+def test_policy_drop_retries_and_intervals() -> None:
+    found = run(unanswered_syn, "policy_drop")
+    for extra, count, evidence in found.select("extra", "count", "evidence").rows():
+        got = json.loads(extra)
+        assert got["retries"] == count - 1 == len(got["intervals_s"])
+        assert all(i > 0.5 for i in got["intervals_s"])
+        assert {e["capture"] for e in evidence} == set(range(5))  # every capture saw them
+
+
+def test_backoff_kinds() -> None:
+    assert unanswered_syn.backoff([1.0, 2.01, 3.98], 0.25) == "exponential"
+    assert unanswered_syn.backoff([1.02, 1.02], 0.25) == "irregular"
+    assert unanswered_syn.backoff([0.3, 0.6], 0.25) == "irregular"
+    assert unanswered_syn.backoff([], 0.25) is None
