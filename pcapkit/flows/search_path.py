@@ -11,10 +11,11 @@ Nothing here is configured: the cluster domain is learned from the names seen (t
 `svc` in names like `x.NS.svc.DOMAIN`, the most common), and each client's namespace from a pair
 of consecutive queries `X.NS.svc.DOMAIN`, `X.svc.DOMAIN` (the client's most common NS; failing
 that, the most common NS of all clients). Then, per client in time order, a query for
-`X.NS.svc.DOMAIN` starts a lookup of `X`; the following queries for `X` or `X.<anything>` are its
-next steps, until a name comes back that the lookup already asked (the next lookup) or one of
-another form, or more than `STEP_GAP_NS` passes. A query for `X` just before the start belongs to
-it too (the ndots-exceeded order). Every other query is a lookup of its own.
+`X.NS.svc.DOMAIN` starts a lookup of `X`; the following queries for `X` or `X.<anything>` are
+its next steps (queries for other names in between are lookups of their own and do not end it),
+until a name comes back that the lookup already asked (the next lookup of `X`) or more than
+`STEP_GAP_NS` passes. Queries for `X` just before the start belong to it too (the
+ndots-exceeded order), unless they ended the previous lookup.
 
 `resolved_as` is the name that answered NOERROR first in the lookup, else the name asked for;
 queries for other names are the ones a trailing dot (or a lower `ndots`) would have saved.
@@ -130,8 +131,9 @@ def _walk(
             chain_base, chain_names = name.removesuffix("." + suffix), set()
             # the ndots-exceeded order asks the name as it is first: those queries join
             j = i - 1
-            while j >= 0 and clients[j] == client and names[j] == chain_base and (
-                ts - times[j] <= STEP_GAP_NS
+            while (
+                j >= 0 and clients[j] == client and names[j] == chain_base and base[j] is None
+                and ts - times[j] <= STEP_GAP_NS
             ):
                 lookup[j], base[j] = chain, chain_base
                 j -= 1

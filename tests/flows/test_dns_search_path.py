@@ -1,0 +1,78 @@
+"""Search-path expansion: the lab's storm (truth: each lookup with the candidate names glibc
+tried, from the pod's resolv.conf) and small tables for the walk's rules."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.codes import DnsRcode, DnsType
+from pcapkit.flows.dns import dns_transactions
+from pcapkit.flows.search_path import learn
+from tests.detect.samples import needs_sample, tables, truth
+from tests.flows.frames import dns_row, table
+
+POD, DNS = "10.244.1.10", "10.96.0.10"
+NX = DnsRcode.NXDOMAIN
+
+
+@needs_sample("nxdomain_storm")
+def test_each_lab_lookup_is_one_lookup_of_the_name_asked() -> None:
+    lookups = [t for t in truth("nxdomain_storm") if t["kind"] == "lookup"]
+    dns = tables("nxdomain_storm").dns.sort("ts_ns")
+    steps = dns.group_by("lookup", maintain_order=True).agg("search_expansion_of", "qname")
+    assert steps.height == len(lookups)
+    for t, (base, names) in zip(lookups, steps.select(
+            pl.col("search_expansion_of").list.first(), pl.col("qname").list.unique(
+                maintain_order=True)).iter_rows(), strict=True):
+        assert base == t["name"]
+        assert names == t["search_expansion"]
+
+
+def _lookup(start_ms: float, port: int, names: list[tuple[str, int]]) -> list[dict]:
+    rows = []
+    for i, (name, rcode) in enumerate(names):
+        ms = start_ms + 10 * i
+        for qtype, dns_id in ((DnsType.A, 2 * i + port), (DnsType.AAAA, 2 * i + port + 1)):
+            rows += [dns_row(len(rows) + 1, ms, POD, port, DNS, dns_id, name, qtype=qtype),
+                     dns_row(len(rows) + 2, ms + 1, POD, port, DNS, dns_id, name, qtype=qtype,
+                             response=True, rcode=rcode)]
+    return rows
+
+
+SEARCHED = [("x.io.team.svc.k8s.test", NX), ("x.io.svc.k8s.test", NX), ("x.io.k8s.test", NX),
+            ("x.io.corp.example", NX), ("x.io", DnsRcode.NOERROR)]
+
+
+def test_cluster_domain_namespace_and_node_domains_are_learned() -> None:
+    dns = dns_transactions(table(_lookup(0, 4000, SEARCHED)))
+    assert dns["lookup"].n_unique() == 1
+    assert set(dns["search_expansion_of"]) == {"x.io"}
+    assert set(dns["resolved_as"]) == {"x.io"}
+    path = learn({POD: [n for n, _ in SEARCHED]})
+    assert (path.domain, path.first_suffix(POD)) == ("k8s.test", "team.svc.k8s.test")
+
+
+def test_ndots_exceeded_asks_the_name_first_and_it_joins() -> None:
+    names = [("a.b.c.d.e.f", NX), *[(f"a.b.c.d.e.f.{s}", NX) for s in
+             ("team.svc.k8s.test", "svc.k8s.test", "k8s.test")]]
+    dns = dns_transactions(table(_lookup(0, 4000, SEARCHED) + _lookup(1000, 5000, names)))
+    second = dns.filter(pl.col("client_port") == 5000)
+    assert second["lookup"].n_unique() == 1
+    assert set(second["search_expansion_of"]) == {"a.b.c.d.e.f"}
+
+
+def test_repeated_lookups_are_separate_and_other_names_stay_apart() -> None:
+    rows = (_lookup(0, 4000, SEARCHED)
+            + _lookup(100, 4100, [("web.team.svc.k8s.test", DnsRcode.NOERROR)])
+            + _lookup(200, 4200, SEARCHED))
+    dns = dns_transactions(table(rows))
+    per_port = dns.group_by("client_port").agg(pl.col("lookup").n_unique(),
+                                               pl.col("search_expansion_of").first())
+    assert per_port.sort("client_port").rows() == [
+        (4000, 1, "x.io"), (4100, 1, "web"), (4200, 1, "x.io")]
+    assert dns["lookup"].n_unique() == 3
+
+
+def test_no_cluster_names_no_expansion() -> None:
+    dns = dns_transactions(table(_lookup(0, 4000, [("www.example.org", NX)])))
+    assert dns["search_expansion_of"].is_null().all()
