@@ -1,0 +1,25 @@
+"""pcapkit: what went wrong in a Kubernetes network incident, read from tcpdump captures.
+
+    >>> import pcapkit
+    >>> result = pcapkit.analyze(["pod.pcap", "node-any.pcap"], snapshots=["cluster.json"])
+    >>> result.findings        # one row per symptom (polars)
+    >>> result.packets         # one row per packet, inner headers primary
+
+The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.detect`, `.report`.
+"""
+
+from pcapkit.api import Analysis, CaptureInfo, analyze, read_packets
+from pcapkit.errors import CaptureError, PcapkitError, SnapshotError, UsageError
+from pcapkit.version import __version__
+
+__all__ = [
+    "Analysis",
+    "CaptureError",
+    "CaptureInfo",
+    "PcapkitError",
+    "SnapshotError",
+    "UsageError",
+    "__version__",
+    "analyze",
+    "read_packets",
+]

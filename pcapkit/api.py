@@ -81,7 +81,8 @@ def analyze(
     read = [read_capture(p) for p in captures]
     frames = [decode(cap, i) for i, cap in enumerate(read)]
     packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, frame, snap) for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
+    infos = [_info(i, cap, frame, snap)
+             for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(packets)
     findings = run_detectors(tables, config)
     if snap is not None:

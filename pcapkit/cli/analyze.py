@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from pcapkit.api import analyze
-from pcapkit.decode.tunnels import register
 from pcapkit.decode.schema import Tunnel
+from pcapkit.decode.tunnels import register
 from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
@@ -27,7 +27,7 @@ class Format(StrEnum):
 def analyze_command(
     captures: Annotated[list[Path], typer.Argument(
         help="pcap/pcapng files (optionally .gz) of one incident: pod, node -i any, underlay.",
-        show_default=False)],
+        show_default=False, metavar="CAPTURE...")],
     k8s: Annotated[list[Path] | None, typer.Option(
         "--k8s", help="kubectl get pods,services,endpointslices,nodes -A -o json|yaml output "
                       "(file or directory; repeatable).")] = None,

@@ -21,11 +21,18 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 app.command("analyze")(analyze_command)
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"pcapkit {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Kubernetes-aware analysis of tcpdump captures."""
 
 
 def _fail(status: int, message: str) -> int:

@@ -13,10 +13,15 @@ if TYPE_CHECKING:
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f23;max-width:80rem}
-h1{font-size:1.4rem} .verdict{font-size:1.2rem;font-weight:600;padding:.6rem 1rem;border-radius:6px}
-.bad{background:#ffe3e3;color:#8a1010}.warn{background:#fff4d6;color:#6b4a00}.good{background:#e3f7e7;color:#0d5c22}
-table{border-collapse:collapse;margin:1rem 0;width:100%} th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
-th{background:#f5f6f8} code{font-size:.85rem} .sev-error{color:#b00020;font-weight:600}.sev-warning{color:#8a6100}
+h1{font-size:1.4rem}
+.verdict{font-size:1.2rem;font-weight:600;padding:.6rem 1rem;border-radius:6px}
+.bad{background:#ffe3e3;color:#8a1010}.warn{background:#fff4d6;color:#6b4a00}
+.good{background:#e3f7e7;color:#0d5c22}
+table{border-collapse:collapse;margin:1rem 0;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
+th,td{font-size:.9rem}
+th{background:#f5f6f8} code{font-size:.85rem}
+.sev-error{color:#b00020;font-weight:600}.sev-warning{color:#8a6100}
 """
 
 

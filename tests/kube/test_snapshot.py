@@ -90,7 +90,8 @@ def test_endpoint_state_words() -> None:
     assert endpoint_state(False, False, False) == "not-ready"
 
 
-@pytest.mark.parametrize("snap", sorted(SAMPLES.glob("*/snapshot.json")), ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("snap", sorted(SAMPLES.glob("*/snapshot.json")),
+                         ids=lambda p: p.parent.name)
 def test_lab_snapshots_load_completely(snap: Path) -> None:
     """Every object the lab wrote is read: counts agree with a plain walk of the JSON."""
     items = json.loads(snap.read_text())["items"]

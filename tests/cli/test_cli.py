@@ -1,0 +1,115 @@
+"""The `pcapkit` command as users' automation sees it: exit codes, one-line errors, JSON keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pcapkit.cli.app import run
+from tests.conftest import SAMPLES, sample_captures
+
+SAMPLE = next(iter(sample_captures()), None)
+needs_sample = pytest.mark.skipif(SAMPLE is None, reason="no lab samples recorded yet")
+
+
+def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a real subprocess, with an empty environment."""
+    exe = Path(sys.executable).with_name("pcapkit")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "empty file"),
+    (b"hello, this is not a capture at all\n", "not a pcap or pcapng capture"),
+    (b"\x1f\x8b\x08\x00garbage", "gzip"),
+    (b"\xd4\xc3\xb2\xa1\x02\x00", "pcap file header cut short"),
+])
+def test_unusable_capture_exits_2_with_one_line(tmp_path: Path, content: bytes,
+                                                problem: str) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(content)
+    _one_error_line(_cli(["analyze", str(bad)], tmp_path), str(bad), problem)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    _one_error_line(_cli(["analyze", str(tmp_path / "nope.pcap")], tmp_path), "nope.pcap",
+                    "no such file")
+    _one_error_line(_cli(["analyze", str(tmp_path)], tmp_path), str(tmp_path), "directory")
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path: Path) -> None:
+    _one_error_line(_cli(["analyze", "x.pcap", "--format", "pdf"], tmp_path), "pdf")
+    _one_error_line(_cli(["analyze"], tmp_path), "CAPTURE")
+    _one_error_line(_cli(["frobnicate"], tmp_path), "frobnicate")
+
+
+@needs_sample
+def test_bad_snapshot_exits_2(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.json"
+    snap.write_text("{nope")
+    _one_error_line(_cli(["analyze", str(SAMPLE), "--k8s", str(snap)], tmp_path), str(snap))
+
+
+@needs_sample
+def test_json_document_has_the_contract_keys(tmp_path: Path) -> None:
+    assert SAMPLE is not None
+    proc = _cli(["analyze", str(SAMPLE), "--format", "json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert set(doc) >= {"pcapkit_version", "captures", "summary", "symptoms"}
+    cap = doc["captures"][0]
+    assert set(cap) >= {"path", "format", "link_types", "packets", "first_ts", "last_ts",
+                        "vantage", "warnings"}
+    assert set(doc["summary"]) >= {"packets", "flows", "symptoms"}
+    assert doc["summary"]["packets"] == cap["packets"] > 0
+
+
+@needs_sample
+def test_cut_short_capture_is_analysed_with_a_warning(tmp_path: Path) -> None:
+    assert SAMPLE is not None
+    data = SAMPLE.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) - 7])  # tcpdump killed mid-record
+    whole = json.loads(_cli(["analyze", str(SAMPLE), "-f", "json"], tmp_path).stdout)
+    proc = _cli(["analyze", str(cut), "-f", "json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["captures"][0]["packets"] == whole["captures"][0]["packets"] - 1
+    assert any("cut short" in w for w in doc["captures"][0]["warnings"])
+
+
+@needs_sample
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown", "html"])
+def test_every_format_renders_in_process(tmp_path: Path, fmt: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"report.{fmt}"
+    snaps = [str(p) for p in SAMPLES.glob("*/snapshot.json")][:1]
+    args = ["analyze", str(SAMPLE), "--format", fmt, "--output", str(out)]
+    for s in snaps:
+        args += ["--k8s", s]
+    assert run(args) == 0
+    text = out.read_text()
+    assert text.strip()
+    if fmt == "json":
+        json.loads(text)
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = _cli(["--version"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("pcapkit ")
