@@ -60,7 +60,8 @@ def tshark_tcp(path: Path, display_filter: str | None = None) -> TsharkTcp:
         cmd += ["-e", name]
     if display_filter:
         cmd += ["-Y", display_filter]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    # Exit status 2 on a capture cut short: tshark still prints every frame before the cut.
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
     result = TsharkTcp(flagged={name: set() for name in CLASSES})
     for line in out.splitlines():
         frame_text, *values = line.split("\t")
