@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 
 from pcapkit.kube.dnat import dnat_legs
-from pcapkit.kube.names import address_names
+from pcapkit.kube.names import address_names, node_of_address
 from pcapkit.kube.snapshot import Snapshot
 
 K8S_COLUMNS = ["k8s_client", "k8s_server", "k8s_service", "k8s_endpoint",
-               "k8s_endpoint_target", "k8s_endpoint_state"]
+               "k8s_endpoint_target", "k8s_endpoint_state", "k8s_reporter"]
 
 
 def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
@@ -41,8 +41,26 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
                           pl.col("endpoint_target").alias("k8s_endpoint_target"),
                           pl.col("endpoint_state").alias("k8s_endpoint_state")),
               on=["client_ip", "client_port", "server_ip", "server_port"], how="left")
-        .with_columns(pl.coalesce("svc_by_ip", "svc_by_endpoint").alias("k8s_service"))
+        .with_columns(pl.coalesce("svc_by_ip", "svc_by_endpoint").alias("k8s_service"),
+                      _reporter_name(snap, names).alias("k8s_reporter"))
         .sort("_row")
         .drop("_row", "svc_by_ip", "svc_by_endpoint")
     )
     return out
+
+
+def _reporter_name(snap: Snapshot, names: pl.DataFrame) -> pl.Expr:
+    """Who sent an ICMP error: a known address, else the node owning it — a node answers from
+    its bridge or VXLAN address, which lies in its pod CIDR (flannel's 10.244.N.0, cni0's .1)."""
+    known = dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
+
+    def name(ip: str | None) -> str | None:
+        if ip is None:
+            return None
+        if ip in known:
+            return known[ip]
+        node = node_of_address(snap, ip)
+        return f"node {node}" if node else None
+
+    return (pl.col("extra").str.json_path_match("$.reporter")
+            .map_elements(name, return_dtype=pl.String, skip_nulls=True))
