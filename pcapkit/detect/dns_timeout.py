@@ -88,8 +88,8 @@ def _finding(socket: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
     if unanswered:
         parts.append(f"{unanswered} got no answer")
     if late:
-        waits = txns.filter("late")["latency_ns"] / 1e9
-        parts.append(f"{late} were answered only after being re-sent ({waits.max():.1f} s)")
+        wait = max(txns.filter("late")["latency_ns"].to_list()) / 1e9
+        parts.append(f"{late} were answered only after being re-sent ({wait:.1f} s)")
     text = (
         f"Of the DNS queries from {client_ip}:{client_port} to {server_ip}:{server_port} "
         f"({', '.join(names[:4])}), {' and '.join(parts)}"

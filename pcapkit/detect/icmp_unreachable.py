@@ -62,7 +62,7 @@ def _finding(key: dict[str, Any], errs: pl.DataFrame) -> dict[str, Any]:
         protocol = IpProto(proto).name.lower() if proto is not None else "ip"
     except ValueError:
         protocol = f"ip_proto {proto}"
-    mtu = errs["mtu"].drop_nulls().min()
+    mtu = min(errs["mtu"].drop_nulls().to_list(), default=None)
     overlay = _overlay(errs, key)
     return {
         "kind": KIND,

@@ -50,8 +50,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         nx = txns.filter("nx").sort("response_ts_ns")
         for first, last in storms(nx["response_ts_ns"].to_list(), config.nxdomain_min, window):
             failed = nx.slice(first, last - first + 1)
-            start = failed["asked_ns"].min()
-            end = failed["response_ts_ns"].max()
+            start, end = _span(failed)
             during = txns.filter(pl.col("asked_ns").is_between(start, end))
             rows.append(_finding(str(client), failed, during, txns))
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
@@ -88,7 +87,7 @@ def _finding(
     ).height
     base = bases.most_common(1)[0][0] if bases else None
     server = Counter(failed["server_ip"].to_list()).most_common(1)[0][0]
-    span = (failed["response_ts_ns"].max() - failed["asked_ns"].min()) / 1e9
+    start, end = _span(failed)
     return {
         "kind": KIND,
         "severity": Severity.WARNING.value,
@@ -98,10 +97,12 @@ def _finding(
         "server_ip": server,
         "server_port": failed["server_port"][0],
         "count": failed.height,
-        "first_ts_ns": failed["asked_ns"].min(),
-        "last_ts_ns": failed["response_ts_ns"].max(),
+        "first_ts_ns": start,
+        "last_ts_ns": end,
         "evidence": frames_evidence(failed, "query_frames", "response_frames"),
-        "explanation": _explain(client, failed.height, span, names, base, wasted, during.height),
+        "explanation": _explain(
+            client, failed.height, (end - start) / 1e9, names, base, wasted, during.height
+        ),
         "extra": extra_json(
             queries=during.height,
             nxdomain=failed.height,
@@ -112,6 +113,11 @@ def _finding(
             wasted_queries=wasted if base else None,
         ),
     }
+
+
+def _span(failed: pl.DataFrame) -> tuple[int, int]:
+    """From the first NXDOMAIN query to the last NXDOMAIN response, ns."""
+    return int(failed["asked_ns"].min()), int(failed["response_ts_ns"].max())  # type: ignore[arg-type]
 
 
 def _explain(

@@ -61,7 +61,7 @@ KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
 def dns_transactions(packets: pl.DataFrame) -> pl.DataFrame:
     """One row per DNS transaction (schema `DNS_TRANSACTIONS`) from a packet table."""
     transactions = _merge_views(_per_view(_messages(packets)))
-    return expand(transactions).select(DNS_TRANSACTIONS.names()).cast(dict(DNS_TRANSACTIONS))
+    return expand(transactions).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
 
 
 def _messages(packets: pl.DataFrame) -> pl.DataFrame:

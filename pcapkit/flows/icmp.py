@@ -117,7 +117,7 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
         .sort(["ts_ns", "q_src", "q_sport"], nulls_last=True)
         .with_row_index("err")
         .select(ICMP_ERRORS.names())
-        .cast(dict(ICMP_ERRORS))
+        .cast(ICMP_ERRORS)
     )
 
 
