@@ -1,9 +1,12 @@
 """unanswered_syn: connection attempts whose SYNs got no answer at all.
 
 Definition: a connection (merged over every view and capture) with at least one SYN from the
-client and, in no view, a SYN-ACK or an RST from the server, nor an ICMP error about it (those
-are refusals: `rst` phase handshake, `icmp_unreachable`), and not answered from an unexpected
-address (`dnat_mismatch`). The captures must go on at least `unanswered_syn_min_wait_s` after
+client and, in no view, a SYN-ACK or an RST from the server, and not answered from an unexpected
+address (`dnat_mismatch`). An ICMP error about the connection that arrives before the client's
+second SYN is a prompt refusal (`icmp_unreachable` alone says it: a Service without endpoints);
+one that arrives only after the SYNs were retried (a node giving up on ARP for an endpoint that
+is gone: the stale-endpoint case) leaves the retried SYNs unanswered, and both symptoms stand.
+The captures must go on at least `unanswered_syn_min_wait_s` after
 its first SYN (a SYN at the very end of a capture had no chance to be answered; a retried one
 did). `retries` is the SYN count minus one and `intervals_s` the gaps between SYNs, in
 the view that saw the most; `backoff` is `exponential` when each gap is about twice the one
@@ -47,14 +50,25 @@ def backoff(intervals: list[float], tolerance: float) -> str | None:
     return "exponential" if first_ok and doubling and min(intervals) > 0 else "irregular"
 
 
+def _refused_at_once(syns: pl.DataFrame, icmp_errors: pl.DataFrame) -> pl.Series:
+    """Connections an ICMP error answered before the client's second SYN (a view's SYN copies
+    are one SYN: the second distinct SYN time is taken per view, then the earliest)."""
+    second_syn = pl.col("ts_ns").unique().sort().get(1, null_on_oob=True).alias("second")
+    second = (syns.group_by("conn", "view").agg(second_syn)
+              .group_by("conn").agg(pl.col("second").min()))
+    first_error = icmp_errors.filter(pl.col("conn").is_not_null()).group_by("conn").agg(
+        pl.col("ts_ns").min().alias("error"))
+    prompt = first_error.join(second, on="conn", how="left").filter(
+        pl.col("second").is_null() | (pl.col("error") < pl.col("second")))
+    return prompt["conn"]
+
+
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     per_conn = tables.connections.group_by("conn").agg(
         syns=pl.col("syn_count").max(),
         answers=(pl.col("synack_count") + pl.col("rst_from_server")).sum(),
     )
     refused: set[int] = set(mismatched(tables)["conn"].to_list())
-    if "conn" in tables.icmp_errors.columns:
-        refused |= set(tables.icmp_errors["conn"].drop_nulls().to_list())
     candidates = per_conn.filter(
         (pl.col("syns") > 0) & (pl.col("answers") == 0) & ~pl.col("conn").is_in(list(refused))
     )
@@ -62,6 +76,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     syns = tables.packets.filter(
         pl.col("conn").is_in(candidates["conn"].implode()) & pl.col("from_client") & syn
     )
+    syns = syns.filter(~pl.col("conn").is_in(_refused_at_once(syns, tables.icmp_errors).implode()))
     capture_end = tables.packets.group_by("capture").agg(end=pl.col("ts_ns").max())
     waited = (
         syns.join(capture_end, on="capture")
@@ -91,7 +106,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
             None: "not retried",
         }[kind]
         explanations.append(
-            f"{len(times)} SYN(s) got no SYN-ACK, RST or ICMP error in any capture ({retry}): "
+            f"{len(times)} SYN(s) got no SYN-ACK or RST in any capture ({retry}): "
             "something drops the SYNs or their answers, such as a NetworkPolicy, a stale "
             "endpoint or an unreachable node."
         )
