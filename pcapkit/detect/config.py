@@ -22,8 +22,8 @@ class Config:
     #: unanswered_syn: the captures must go on at least this long after the first SYN (a SYN at
     #: the very end of a capture had no chance to be answered)
     unanswered_syn_min_wait_s: float = 1.0
-    #: unanswered_syn: SYN intervals each about double the previous one, the first about 1 s,
-    #: within this relative tolerance, read as the kernel's exponential backoff
+    #: unanswered_syn: relative tolerance when matching SYN intervals to the kernel's schedules
+    #: (first gap 1 s, then doubling, or 1 s gaps before doubling)
     syn_backoff_tolerance: float = 0.25
     #: zero_window: a receiver is reported when its window stayed 0 at least this long…
     zero_window_min_s: float = 0.2

@@ -10,8 +10,11 @@ The captures must go on at least `unanswered_syn_min_wait_s` after
 its first SYN (a SYN at the very end of a capture had no chance to be answered; a retried one
 did). `retries` is the SYN count minus one and `intervals_s` the gaps between SYNs, in
 the view that saw the most; `backoff` is `exponential` when each gap is about twice the one
-before and the first about 1 s (Linux's SYN retransmission: 1, 2, 4, 8 s… — the kernel retrying
-one connect()), `irregular` otherwise (an application retrying). `count` is the SYN count.
+before and the first about 1 s (Linux's classic SYN retransmission: 1, 2, 4, 8 s…), `linear`
+when the gaps are 1 s before doubling (Linux ≥ 6.7, `tcp_syn_linear_timeouts`), `irregular`
+otherwise. One connection's SYNs share an initial sequence number, so they are one connect()
+retransmitted by the kernel; an application reconnecting makes a new connection.
+`count` is the SYN count.
 Severity error: something drops the SYNs or their answers (a NetworkPolicy, a stale endpoint,
 a dead node).
 
@@ -24,7 +27,7 @@ Tunables (pcapkit/detect/config.py): `unanswered_syn_min_wait_s`, `syn_backoff_t
 
 from __future__ import annotations
 
-from itertools import pairwise
+from itertools import pairwise, takewhile
 
 import polars as pl
 
@@ -37,17 +40,26 @@ from pcapkit.flows import Tables
 
 KIND = "unanswered_syn"
 NS = 1_000_000_000
+#: Linux's default `net.ipv4.tcp_syn_linear_timeouts`: SYN retries spaced 1 s apart before doubling
+LINEAR_RETRIES = 4
 
 
 def backoff(intervals: list[float], tolerance: float) -> str | None:
-    """`exponential` (kernel), `irregular` (application), or None with a single SYN."""
+    """How the SYNs were spaced: the kernel's schedule, `exponential` (1, 2, 4… s) or `linear`
+    (1 s each: Linux ≥ 6.7 spaces its first `tcp_syn_linear_timeouts` = 4 retries linearly,
+    then doubles), else `irregular`; None with a single SYN."""
     if not intervals:
         return None
-    first_ok = abs(intervals[0] - 1.0) <= tolerance
-    doubling = all(
-        abs(b / a - 2.0) <= 2.0 * tolerance for a, b in pairwise(intervals) if a > 0
-    )
-    return "exponential" if first_ok and doubling and min(intervals) > 0 else "irregular"
+    if abs(intervals[0] - 1.0) > tolerance or min(intervals) <= 0:
+        return "irregular"
+    ratios = [b / a for a, b in pairwise(intervals)]
+    if all(abs(r - 2.0) <= 2.0 * tolerance for r in ratios):
+        return "exponential"
+    # Linear first (ratios of 1), then doubling: the ratios read 1, 1, …, 2, 2, …
+    flat = sum(1 for _ in takewhile(lambda r: abs(r - 1.0) <= tolerance, ratios))
+    if flat < LINEAR_RETRIES and all(abs(r - 2.0) <= 2.0 * tolerance for r in ratios[flat:]):
+        return "linear"
+    return "irregular"
 
 
 def _refused_at_once(syns: pl.DataFrame, icmp_errors: pl.DataFrame) -> pl.Series:
@@ -101,14 +113,16 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         extras.append(extra_json(retries=len(times) - 1, intervals_s=intervals, backoff=kind))
         counts.append(len(times))
         retry = {
-            "exponential": "retried with the kernel's exponential backoff",
-            "irregular": "retried at irregular intervals (the application reconnecting)",
+            "exponential": "the client's kernel retransmitted it with exponential backoff",
+            "linear": "the client's kernel retransmitted it every second, as Linux ≥ 6.7 does "
+                      "before backing off",
+            "irregular": "retransmitted at irregular intervals",
             None: "not retried",
         }[kind]
         explanations.append(
-            f"{len(times)} SYN(s) got no SYN-ACK or RST in any capture ({retry}): "
-            "something drops the SYNs or their answers, such as a NetworkPolicy, a stale "
-            "endpoint or an unreachable node."
+            f"{len(times)} SYN(s) got no SYN-ACK or RST in any capture; {retry}. Likely "
+            "cause: something drops the SYNs or their answers, such as a NetworkPolicy, a "
+            "stale endpoint or an unreachable node."
         )
     rows = rows.with_columns(
         kind=pl.lit(KIND),

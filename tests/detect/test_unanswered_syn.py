@@ -40,6 +40,8 @@ def test_policy_drop_retries_and_intervals() -> None:
 
 def test_backoff_kinds() -> None:
     assert unanswered_syn.backoff([1.0, 2.01, 3.98], 0.25) == "exponential"
-    assert unanswered_syn.backoff([1.02, 1.02], 0.25) == "irregular"
+    assert unanswered_syn.backoff([1.02, 1.02], 0.25) == "linear"
+    assert unanswered_syn.backoff([1.0, 1.0, 1.0, 1.0, 2.0, 4.0], 0.25) == "linear"
+    assert unanswered_syn.backoff([1.0, 1.0, 3.0], 0.25) == "irregular"
     assert unanswered_syn.backoff([0.3, 0.6], 0.25) == "irregular"
     assert unanswered_syn.backoff([], 0.25) is None
