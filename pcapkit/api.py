@@ -67,7 +67,7 @@ class Analysis:
         from pcapkit.report.markdown import render_markdown
         from pcapkit.report.text import render_text
 
-        return {"text/plain": render_text(self, width=100, color=False),
+        return {"text/plain": render_text(self),
                 "text/markdown": render_markdown(self)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -44,8 +45,8 @@ def analyze_command(
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
     result = analyze(captures, k8s or [])
-    if fmt is Format.text and output is None:
-        text = render_text(result, width=None, color=sys.stdout.isatty())
+    if fmt is Format.text and output is None and sys.stdout.isatty():
+        text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:
         text = RENDERERS[fmt.value](result)
     if output is None:

@@ -37,11 +37,16 @@ def verdict(doc: dict[str, Any]) -> tuple[str, str]:
         "bold red" if errors else "bold yellow")
 
 
-def render_text(analysis: Analysis, width: int | None = None, color: bool | None = None) -> str:
+#: width for output that is not a terminal (a file, a pipe, a ticket): lines are not wrapped
+FILE_WIDTH = 160
+
+
+def render_text(analysis: Analysis, width: int | None = None, color: bool = False) -> str:
+    """The report; `width` is the terminal's, or None for a file (long lines left unwrapped)."""
     doc = document(analysis)
     buf = io.StringIO()
-    console = Console(file=buf, width=width or 100, force_terminal=bool(color),
-                      no_color=not color, highlight=False, soft_wrap=False)
+    console = Console(file=buf, width=width or FILE_WIDTH, force_terminal=color,
+                      no_color=not color, highlight=False, soft_wrap=width is None)
     line, style = verdict(doc)
     console.print(Text(line, style=style))
     console.print()
