@@ -6,7 +6,9 @@ Definition: a TCP segment with RST set. Its phase, in the view it was seen in:
   yet acknowledged by the client;
 - `closing`: after a FIN from either side;
 - `established`: otherwise (an abort; also any RST of a connection seen without its start).
-One finding per connection, for its first RST (in time, over every view): `phase` and
+A connection whose client reset a SYN-ACK from an unexpected address is left to
+`dnat_mismatch`, which names that cause. One finding per connection, for its first RST (in
+time, over every view): `phase` and
 `sender` (client/server) in extra, `count` the most RSTs any one view saw, evidence every RST
 frame of every view. Severity error for `handshake`, warning otherwise.
 
@@ -24,6 +26,7 @@ import polars as pl
 
 from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
+from pcapkit.detect.dnat_mismatch import mismatched
 from pcapkit.detect.findings import Severity, extra_json
 from pcapkit.detect.tcp_conn import evidence, findings
 from pcapkit.flows import Tables
@@ -55,7 +58,9 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         ).cast(pl.Int32).cum_sum().over(seen_before),
         _fin=fin.cast(pl.Int32).cum_sum().over(seen_before) - fin.cast(pl.Int32),
     )
-    resets = tcp.filter((flags & RST) != 0).with_columns(
+    # The client's reset of a SYN-ACK from the wrong address is `dnat_mismatch`'s symptom.
+    explained = mismatched(tables)["conn"].implode()
+    resets = tcp.filter(((flags & RST) != 0) & ~pl.col("conn").is_in(explained)).with_columns(
         phase=pl.when(pl.col("_fin") > 0)
         .then(pl.lit("closing"))
         .when((pl.col("_synack") == 0) | (pl.col("_acked") == 0))
