@@ -21,23 +21,23 @@ class Severity(StrEnum):
 
 EVIDENCE = pl.Struct({"capture": pl.UInt16, "frame": pl.UInt32})
 
-FINDINGS_SCHEMA = pl.Schema(
-    {
-        "kind": pl.String,  # snake_case symptom name, the detector's key in DETECTORS
-        "severity": pl.Enum([s.value for s in Severity]),
-        "protocol": pl.String,  # tcp, udp, icmp, dns
-        "client_ip": pl.String,  # as the client saw it (before DNAT)
-        "client_port": pl.UInt16,
-        "server_ip": pl.String,
-        "server_port": pl.UInt16,
-        "count": pl.UInt32,  # how many occurrences (SYNs, RSTs, retransmitted segments…)
-        "first_ts_ns": pl.Int64,
-        "last_ts_ns": pl.Int64,
-        "evidence": pl.List(EVIDENCE),  # the frames that show it, in every capture
-        "explanation": pl.String,  # one plain sentence
-        "extra": pl.String,  # JSON object of kind-specific keys
-    }
-)
+#: (column, dtype, meaning), in table order
+FINDINGS_COLUMNS: list[tuple[str, pl.DataType, str]] = [
+    ("kind", pl.String(), "snake_case symptom name, the detector's key in DETECTORS"),
+    ("severity", pl.Enum([s.value for s in Severity]), "info, warning or error"),
+    ("protocol", pl.String(), "tcp, udp, icmp, dns"),
+    ("client_ip", pl.String(), "the client's address as it saw itself (before any SNAT)"),
+    ("client_port", pl.UInt16(), "the client's port (null for per-address symptoms)"),
+    ("server_ip", pl.String(), "what the client dialled: the ClusterIP, before DNAT"),
+    ("server_port", pl.UInt16(), "the port the client dialled"),
+    ("count", pl.UInt32(), "occurrences (SYNs, RSTs, segments, queries…), counted once over views"),
+    ("first_ts_ns", pl.Int64(), "first occurrence, ns since the epoch"),
+    ("last_ts_ns", pl.Int64(), "last occurrence"),
+    ("evidence", pl.List(EVIDENCE), "the frames that show it, in every capture"),
+    ("explanation", pl.String(), "one plain sentence"),
+    ("extra", pl.String(), "JSON object of kind-specific keys (phase, names, mtu…)"),
+]
+FINDINGS_SCHEMA = pl.Schema([(name, dtype) for name, dtype, _ in FINDINGS_COLUMNS])
 
 
 def empty_findings() -> pl.DataFrame:

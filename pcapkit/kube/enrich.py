@@ -8,13 +8,11 @@ from pcapkit.kube.dnat import dnat_legs
 from pcapkit.kube.names import address_names, node_of_address
 from pcapkit.kube.snapshot import Snapshot
 
-K8S_COLUMNS = ["k8s_client", "k8s_server", "k8s_service", "k8s_endpoint",
-               "k8s_endpoint_target", "k8s_endpoint_state", "k8s_reporter"]
-
 
 def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
                     snap: Snapshot) -> pl.DataFrame:
-    """Add the `k8s_*` columns (null where an address does not resolve)."""
+    """Add `k8s_client`, `k8s_server`, `k8s_service`, `k8s_endpoint`, `k8s_endpoint_target`,
+    `k8s_endpoint_state` and `k8s_reporter` (null where an address does not resolve)."""
     names = address_names(snap)
     legs = dnat_legs(packets, snap).unique(["client_ip", "client_port", "service_ip",
                                             "service_port"], keep="first", maintain_order=True)
