@@ -44,7 +44,20 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         .sort("_row")
         .drop("_row", "svc_by_ip", "svc_by_endpoint")
     )
-    return out
+    return out.with_columns(explanation=pl.concat_str(
+        "explanation", _endpoint_note(), separator=" ", ignore_nulls=True))
+
+
+def _endpoint_note() -> pl.Expr:
+    """What the snapshot adds to a symptom whose connection kube-proxy sent to an endpoint that
+    is not ready: the most common Kubernetes cause of a Service that half works."""
+    target = pl.when(pl.col("k8s_endpoint_target").is_not_null()).then(
+        pl.format(" ({})", "k8s_endpoint_target")).otherwise(pl.lit(""))
+    return (pl.when(pl.col("k8s_endpoint_state").is_not_null()
+                    & (pl.col("k8s_endpoint_state") != "ready"))
+            .then(pl.format("kube-proxy sent it to endpoint {}{}, which the EndpointSlice "
+                            "marks {}: its rules still point at a backend that is going away.",
+                            "k8s_endpoint", target, "k8s_endpoint_state")))
 
 
 def _reporter_name(snap: Snapshot, names: pl.DataFrame) -> pl.Expr:
