@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from pcapkit.flows.dns import dns_transactions
@@ -32,10 +33,14 @@ class Tables:
     views: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIEWS))
 
 
-def build_tables(packets: pl.DataFrame) -> Tables:
-    """The flow tables of a packet table (`pcapkit.decode.schema.PACKET_SCHEMA`)."""
+def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
+    """The flow tables of a packet table (`pcapkit.decode.schema.PACKET_SCHEMA`).
+
+    `compiled`: run the per-packet state machines compiled (True), as Python (False), or
+    choose by size (None, the default; `pcapkit/flows/compiled.py`). The tables are the same.
+    """
     packets, views = add_views(packets)
-    packets, connections = tcp_tables(packets)
+    packets, connections = tcp_tables(packets, compiled)
     # --- DNS transactions and ICMP errors (the DNS/ICMP half plugs in here) ---------------------
     dns = dns_transactions(packets)
     errors = icmp_errors(packets)
@@ -44,11 +49,13 @@ def build_tables(packets: pl.DataFrame) -> Tables:
     )
 
 
-def tcp_tables(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def tcp_tables(
+    packets: pl.DataFrame, compiled: bool | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The packets (with `view`) plus `conn`, `from_client`, `tcp_analysis`; CONNECTIONS."""
     all_segs = tcp_segments(packets)
     segs = all_segs.filter(~pl.col("copy"))
-    rows = connection_rows(segs)
+    rows = connection_rows(segs, compiled)
     conn_of_lconn = shared_ids(rows)
     connections = (
         rows.with_columns(conn=pl.Series(conn_of_lconn))
@@ -66,21 +73,24 @@ def tcp_tables(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         win=segs["tcp_win"].fill_null(0).to_numpy(),
         wscale=segs["tcp_wscale"].cast(pl.Int16).fill_null(-1).to_numpy(),
         seglen=segs["payload_len"].fill_null(0).to_numpy(),
+        compiled=compiled,
     )
-    # Scatter the per-segment results back to packet rows; non-TCP rows stay null.
-    per_row = pl.DataFrame(
-        {
-            "row": all_segs["row"],
-            "conn": conn_of_lconn[all_segs["lconn"].to_numpy()],
-            "from_client": all_segs["from_client"],
-        }
-    ).join(
-        pl.DataFrame({"row": segs["row"], "tcp_analysis": flags}), on="row", how="left"
-    ).with_columns(pl.col("tcp_analysis").fill_null(0))
-    out = (
-        packets.drop(PACKET_EXTRA.names()[1:], strict=False)
-        .with_row_index("row")
-        .join(per_row, on="row", how="left", maintain_order="left")
-        .drop("row")
+    # Scatter the per-segment results back to packet rows; non-TCP rows stay null, copies
+    # (rule 5 of tcp.py) get analysis 0.
+    rows_all = all_segs["row"].to_numpy()
+    tcp = np.zeros(packets.height, np.bool_)
+    tcp[rows_all] = True
+    conn = np.zeros(packets.height, np.uint32)
+    conn[rows_all] = conn_of_lconn[all_segs["lconn"].to_numpy()]
+    from_client = np.zeros(packets.height, np.bool_)
+    from_client[rows_all] = all_segs["from_client"].to_numpy()
+    analysis = np.zeros(packets.height, np.uint16)
+    analysis[segs["row"].to_numpy()] = flags
+    mask = pl.Series(tcp)
+    extra = {
+        "conn": conn, "from_client": from_client, "tcp_analysis": analysis,
+    }
+    out = packets.drop(PACKET_EXTRA.names()[1:], strict=False).with_columns(
+        pl.when(mask).then(pl.Series(name, values)).alias(name) for name, values in extra.items()
     )
     return out.cast(dict(PACKET_EXTRA)), connections

@@ -20,14 +20,17 @@ numbers) is our payload byte count, which is the same unless the capture missed 
 from __future__ import annotations
 
 from enum import IntEnum
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import TcpFlags
+from pcapkit.flows.compiled import Ints, run
 from pcapkit.flows.schema import ConnState
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+M32 = 0xFFFFFFFF
 
 
 class Endpoint(IntEnum):
@@ -42,124 +45,28 @@ class Endpoint(IntEnum):
     RESET = 6
 
 
-INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = list(Endpoint)
+# The kernel sees plain ints (numba does not know our enums).
+INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = (int(e) for e in Endpoint)
 
+#: conn_state codes written by the kernel: positions in this list
+STATES = list(ConnState)
+S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH = range(len(STATES))
 
-class _Conn:
-    """One connection's state while its packets are walked."""
+#: history letters in the order of their bit in the kernel's "seen" mask (upper case: client)
+LETTERS = "SHADFR"
+LETTER_CODES = tuple(ord(c) for c in LETTERS)
+L_S, L_H, L_A, L_D, L_F, L_R = range(len(LETTERS))
 
-    __slots__ = ("history", "last_fin", "last_rst", "last_syn", "prev", "seen", "size", "state")
-
-    def __init__(self) -> None:
-        self.state = [INACTIVE, INACTIVE]  # [responder, originator]: indexed by from_client
-        self.prev = [INACTIVE, INACTIVE]
-        self.history: list[str] = []
-        self.seen: set[str] = set()
-        self.last_syn: list[int | None] = [None, None]
-        self.last_fin: list[int | None] = [None, None]
-        self.last_rst: list[int | None] = [None, None]
-        self.size = [0, 0]
-
-    def set(self, side: int, state: Endpoint) -> None:
-        self.prev[side] = self.state[side]
-        self.state[side] = state
-
-    def letter(self, side: int, code: str) -> bool:
-        """Zeek's CheckHistory: write the letter if new; True if it had been seen before."""
-        code = code if side else code.lower()
-        if code in self.seen:
-            return True
-        self.seen.add(code)
-        self.history.append(code)
-        return False
-
-    def history_for(self, side: int, code: str, seq: int, last: list[int | None]) -> None:
-        if self.letter(side, code) and last[side] != seq:
-            self.history.append(code if side else code.lower())
-        last[side] = seq
-
-
-def _update_history(c: _Conn, side: int, flags: int, seq: int, length: int) -> None:
-    bits = ((flags & SYN) != 0) + ((flags & FIN) != 0) + ((flags & RST) != 0)
-    if bits > 1:
-        return
-    if bits == 1:
-        if flags & SYN:
-            c.history_for(side, "H" if flags & ACK else "S", seq, c.last_syn)
-        if flags & FIN:
-            c.history_for(side, "F", (seq + length) & 0xFFFFFFFF, c.last_fin)
-        if flags & RST:
-            c.history_for(side, "R", seq, c.last_rst)
-    elif length:
-        c.letter(side, "D")
-    elif flags & ACK:
-        c.letter(side, "A")
-
-
-def _update_state(c: _Conn, side: int, flags: int, length: int) -> None:
-    """Zeek's UpdateStateMachine for one packet from `side` (1 originator, 0 responder)."""
-    me, peer = c.state[side], c.state[1 - side]
-    syn, fin, rst, ack = flags & SYN, flags & FIN, flags & RST, flags & ACK
-    if me == INACTIVE:
-        if syn:
-            if side:
-                c.set(side, SYN_ACK_SENT if ack else SYN_SENT)
-            else:
-                if peer == SYN_SENT:
-                    c.set(1, ESTABLISHED)
-                c.set(0, ESTABLISHED)
-        if fin:
-            c.set(side, CLOSED)
-        if rst:
-            c.set(side, RESET)
-        if c.state[side] == INACTIVE:
-            if side == 0 and length == 0 and peer == SYN_SENT:
-                pass  # an ACK of the SYN before the SYN-ACK does not make a partial connection
-            elif ack and c.state[1 - side] == ESTABLISHED:
-                c.set(side, ESTABLISHED)  # a SYN-ACK then an ACK: the SYN was missed
-            else:
-                c.set(side, PARTIAL)
-    elif me in (SYN_SENT, SYN_ACK_SENT):
-        if fin:
-            c.set(side, CLOSED)
-        if rst:
-            c.set(side, RESET)
-    elif me in (ESTABLISHED, PARTIAL):
-        if syn and me == PARTIAL and peer == INACTIVE and not ack:
-            c.set(side, SYN_SENT)
-        if fin and not rst:
-            c.set(side, CLOSED)
-            if peer == RESET and c.prev[1 - side] == CLOSED:
-                # A FIN then an RST from the peer was a normal close after all.
-                c.set(1 - side, CLOSED)
-        if rst:
-            c.set(side, RESET)
-    elif me == CLOSED and rst and peer != CLOSED:
-        c.set(side, RESET)
-
-
-def _conn_state(c: _Conn) -> ConnState:
-    """Zeek's conn_state() for TCP."""
-    os, rs = c.state[1], c.state[0]
-    o_inactive = os in (INACTIVE, PARTIAL)
-    r_inactive = rs in (INACTIVE, PARTIAL)
-    if rs == RESET:
-        if os in (SYN_SENT, SYN_ACK_SENT) or (os == RESET and c.size == [0, 0]):
-            return ConnState.REJ
-        return ConnState.RSTRH if o_inactive else ConnState.RSTR
-    if os == RESET:
-        return ConnState.RSTOS0 if r_inactive else ConnState.RSTO
-    if rs == CLOSED and os == CLOSED:
-        return ConnState.SF
-    if os == CLOSED:
-        return ConnState.SH if r_inactive else ConnState.S2
-    if rs == CLOSED:
-        return ConnState.SHR if o_inactive else ConnState.S3
-    if os == SYN_SENT and rs == INACTIVE:
-        return ConnState.S0
-    if os == ESTABLISHED and rs == ESTABLISHED:
-        return ConnState.S1
-    return ConnState.OTH
+# One connection's state while its packets are walked: offsets in the state array; the
+# two-element fields are indexed by side (1 originator, 0 responder: `from_client`).
+STATE = 0  #: [2] endpoint state
+PREV = 2  #: [2] the state before the last change
+SEEN = 4  #: bit 2 * letter + side: the letter was written
+LAST_SYN = 5  #: [2] sequence of the last SYN / SYN-ACK letter, -1: none
+LAST_FIN = 7  #: [2] sequence after the last FIN
+LAST_RST = 9  #: [2] sequence of the last RST
+SIZE = 11  #: [2] payload bytes
+FIELDS = 13
 
 
 def zeek_state_and_history(
@@ -169,18 +76,147 @@ def zeek_state_and_history(
     seq: npt.NDArray[np.uint32],
     payload: npt.NDArray[np.uint32],
     n_conns: int,
+    compiled: bool | None = None,
 ) -> tuple[list[str], list[str]]:
     """`conn_state` and `history` per connection, from its packets in frame order.
 
     The arrays are the TCP rows sorted by (lconn, frame order); lconn runs 0..n_conns-1.
+    `compiled` as in `pcapkit.flows.tcp_analysis.analyse`.
     """
-    conns = [_Conn() for _ in range(n_conns)]
-    for k, side, f, s, n in zip(
-        lconn.tolist(), from_client.astype(np.int8).tolist(), flags.tolist(), seq.tolist(),
-        payload.tolist(), strict=True,
-    ):
-        c = conns[k]
-        c.size[side] += n
-        _update_history(c, side, f, s, n)
-        _update_state(c, side, f, n)
-    return [_conn_state(c).value for c in conns], ["".join(c.history) for c in conns]
+    letters = np.zeros(len(lconn), np.uint8)
+    states = np.zeros(n_conns, np.uint8)
+    state = np.zeros(FIELDS, np.int64)
+    run(_zeek_kernel, [lconn, from_client, flags, seq, payload, state], [letters, states],
+        compiled)
+    # Each packet wrote at most one letter: a connection's history is its packets' letters.
+    written = letters != 0
+    text = letters[written].tobytes().decode("ascii")
+    owner = lconn[written]
+    bounds = np.searchsorted(owner, np.arange(n_conns + 1)).tolist()
+    histories = [text[a:b] for a, b in pairwise(bounds)]
+    return [STATES[c].value for c in states.tolist()], histories
+
+
+def _zeek_kernel(
+    lconn: Ints, side_of: Ints, flags: Ints, seq: Ints, payload: Ints, st: Ints,
+    letters: npt.NDArray[np.uint8], states: npt.NDArray[np.uint8],
+) -> None:
+    """Zeek's history letter of each packet (ASCII, 0: none) and conn_state of each connection.
+
+    One body, no helper calls, explicit `!= 0` tests: what numba compiles (`compiled.py`)."""
+    n = len(lconn)
+    for i in range(n):
+        k = lconn[i]
+        if i == 0 or lconn[i - 1] != k:
+            for j in range(FIELDS):
+                st[j] = 0
+            for j in range(2):
+                st[LAST_SYN + j] = -1
+                st[LAST_FIN + j] = -1
+                st[LAST_RST + j] = -1
+        side = side_of[i]
+        f = flags[i]
+        length = payload[i]
+        st[SIZE + side] += length
+
+        # --- update_history: at most one letter per packet ---
+        syn, fin, rst, ack = f & SYN != 0, f & FIN != 0, f & RST != 0, f & ACK != 0
+        code = -1  # the letter
+        last = -1  # for s/h/f/r: the offset of its "last sequence" field, else -1
+        at = 0  # ... and the sequence number compared with it
+        if syn + fin + rst == 1:
+            if syn:
+                code, last, at = (L_H if ack else L_S), LAST_SYN, seq[i]
+            elif fin:
+                code, last, at = L_F, LAST_FIN, (seq[i] + length) & M32
+            else:
+                code, last, at = L_R, LAST_RST, seq[i]
+        elif syn + fin + rst == 0:
+            if length != 0:
+                code = L_D
+            elif ack:
+                code = L_A
+        if code >= 0:
+            bit = 1 << (2 * code + side)
+            letter = LETTER_CODES[code] + (0 if side != 0 else 32)
+            if st[SEEN] & bit == 0:  # Zeek's CheckHistory: written the first time
+                st[SEEN] |= bit
+                letters[i] = letter
+            elif last >= 0 and st[last + side] != at:  # s/h/f/r again at a new sequence
+                letters[i] = letter
+            if last >= 0:
+                st[last + side] = at
+
+        # --- UpdateStateMachine for this packet from `side` ---
+        me, peer = st[STATE + side], st[STATE + 1 - side]
+        if me in (INACTIVE, SYN_SENT, SYN_ACK_SENT):
+            if me == INACTIVE and syn:
+                if side != 0:
+                    st[PREV + 1] = st[STATE + 1]
+                    st[STATE + 1] = SYN_ACK_SENT if ack else SYN_SENT
+                else:
+                    if peer == SYN_SENT:
+                        st[PREV + 1] = st[STATE + 1]
+                        st[STATE + 1] = ESTABLISHED
+                    st[PREV] = st[STATE]
+                    st[STATE] = ESTABLISHED
+            if fin:
+                st[PREV + side] = st[STATE + side]
+                st[STATE + side] = CLOSED
+            if rst:
+                st[PREV + side] = st[STATE + side]
+                st[STATE + side] = RESET
+            if me == INACTIVE and st[STATE + side] == INACTIVE:
+                if side == 0 and length == 0 and peer == SYN_SENT:
+                    pass  # an ACK of the SYN before the SYN-ACK does not make a partial connection
+                elif ack and st[STATE + 1 - side] == ESTABLISHED:
+                    st[PREV + side] = st[STATE + side]  # a SYN-ACK then an ACK: SYN missed
+                    st[STATE + side] = ESTABLISHED
+                else:
+                    st[PREV + side] = st[STATE + side]
+                    st[STATE + side] = PARTIAL
+        elif me in (ESTABLISHED, PARTIAL):
+            if syn and me == PARTIAL and peer == INACTIVE and not ack:
+                st[PREV + side] = st[STATE + side]
+                st[STATE + side] = SYN_SENT
+            if fin and not rst:
+                st[PREV + side] = st[STATE + side]
+                st[STATE + side] = CLOSED
+                if peer == RESET and st[PREV + 1 - side] == CLOSED:
+                    # A FIN then an RST from the peer was a normal close after all.
+                    st[PREV + 1 - side] = st[STATE + 1 - side]
+                    st[STATE + 1 - side] = CLOSED
+            if rst:
+                st[PREV + side] = st[STATE + side]
+                st[STATE + side] = RESET
+        elif me == CLOSED and rst and peer != CLOSED:
+            st[PREV + side] = st[STATE + side]
+            st[STATE + side] = RESET
+
+        # --- Zeek's conn_state(), after the connection's last packet ---
+        if i + 1 < n and lconn[i + 1] == k:
+            continue
+        os, rs = st[STATE + 1], st[STATE]
+        o_inactive = os in (INACTIVE, PARTIAL)
+        r_inactive = rs in (INACTIVE, PARTIAL)
+        if rs == RESET:
+            if os in (SYN_SENT, SYN_ACK_SENT) or (
+                os == RESET and st[SIZE] == 0 and st[SIZE + 1] == 0
+            ):
+                states[k] = REJ
+            else:
+                states[k] = RSTRH if o_inactive else RSTR
+        elif os == RESET:
+            states[k] = RSTOS0 if r_inactive else RSTO
+        elif rs == CLOSED and os == CLOSED:
+            states[k] = SF
+        elif os == CLOSED:
+            states[k] = SH if r_inactive else S2
+        elif rs == CLOSED:
+            states[k] = SHR if o_inactive else S3
+        elif os == SYN_SENT and rs == INACTIVE:
+            states[k] = S0
+        elif os == ESTABLISHED and rs == ESTABLISHED:
+            states[k] = S1
+        else:
+            states[k] = OTH

@@ -67,9 +67,6 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     dense over all views), `from_client`, `copy` (rule 5), and the packet columns the flow stage
     needs, sorted by (lconn, row).
     """
-    a_is_src = (pl.col("src") < pl.col("dst")) | (
-        (pl.col("src") == pl.col("dst")) & (pl.col("sport") <= pl.col("dport"))
-    )
     segs = (
         packets.with_row_index("row")
         .filter(_flags.is_not_null() & pl.col("sport").is_not_null())
@@ -78,40 +75,63 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
             "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
             "ip_id",
         )
-        .with_columns(
-            a_ip=pl.when(a_is_src).then("src").otherwise("dst"),
-            a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
-            b_ip=pl.when(a_is_src).then("dst").otherwise("src"),
-            b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
-        )
-        .sort(["view", *PAIR, "row"])
     )
-    group = pl.struct("view", *PAIR).rle_id()
-    syn_seq = pl.when(IS_SYN).then(pl.col("tcp_seq"))
-    prev_syn_seq = syn_seq.forward_fill().shift(1).over("group")
-    first_in_group = pl.col("group").is_first_distinct()
+    # Addresses as codes in their text order, so that the pair is ordered and sorted as the
+    # text would be, at the cost of integers.
+    text = pl.concat([segs["src"], segs["dst"]]).unique().sort()
+    codes = pl.Enum(text)
+    segs = segs.with_columns(
+        _src=pl.col("src").cast(codes).to_physical(), _dst=pl.col("dst").cast(codes).to_physical()
+    )
+    src, dst = pl.col("_src"), pl.col("_dst")
+    a_is_src = (src < dst) | ((src == dst) & (pl.col("sport") <= pl.col("dport")))
+    segs = segs.with_columns(
+        a_ip=pl.when(a_is_src).then(src).otherwise(dst),
+        a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
+        b_ip=pl.when(a_is_src).then(dst).otherwise(src),
+        b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
+    ).sort(["view", *PAIR, "row"])
+    n = segs.height
+    index = np.arange(n)
+    # Rule 1: a group is one view's bidirectional 5-tuple; rule 2 splits it at new SYNs.
+    first_in_group = np.ones(n, np.bool_)
+    for name in ["view", *PAIR]:
+        col = segs[name].to_numpy()
+        first_in_group[1:] &= col[1:] == col[:-1]
+    first_in_group[1:] = ~first_in_group[1:]
+    group_start = np.maximum.accumulate(np.where(first_in_group, index, 0))
+    seq = segs["tcp_seq"].to_numpy()
+    is_syn = segs.select(IS_SYN).to_series().to_numpy()
+    last_syn = np.maximum.accumulate(np.where(is_syn, index, -1))
+    prev_syn = np.concatenate([[-1], last_syn])[:n]  # the last SYN before this row
+    prev_in_group = prev_syn >= group_start
     starts = first_in_group | (
-        IS_SYN & (prev_syn_seq.is_null() | (pl.col("tcp_seq") != prev_syn_seq))
+        is_syn & (~prev_in_group | (seq != seq[np.maximum(prev_syn, 0)]))
     )
-    segs = segs.with_columns(group=group).with_columns(
-        lconn=(starts.cast(pl.UInt32).cum_sum() - 1).cast(pl.UInt32)
-    )
+    lconn = np.cumsum(starts, dtype=np.int64) - 1
+    segs = segs.with_columns(lconn=pl.Series(lconn, dtype=pl.UInt32))
+    # Rule 5: the same packet again, right after itself, in the same connection.
+    after_itself = pl.col("lconn") == pl.col("lconn").shift(1)
     same = pl.all_horizontal(
-        pl.col(c).eq_missing(pl.col(c).shift(1).over("lconn")) for c in COPY_KEY
+        pl.col(c).eq_missing(pl.col(c).shift(1)) for c in ["_src", *COPY_KEY[1:]]
     )
-    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1).over("lconn")).abs() < COPY_WINDOW_NS
-    copy = same & soon
+    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
+    copy = (after_itself & same & soon).fill_null(False)
+    client_is_a = (
+        segs.group_by("lconn", maintain_order=True).agg(_client_is_a())
+        .to_series(1).to_numpy()
+    )
     return segs.with_columns(
-        from_client=_client_is_a().over("lconn") == _sender_is_a(), copy=copy.fill_null(False)
-    ).drop("group")
+        from_client=pl.Series(client_is_a[lconn]) == _sender_is_a(), copy=copy
+    ).drop(*PAIR, "_src", "_dst")
 
 
 def _sender_is_a() -> pl.Expr:
-    return (pl.col("src") == pl.col("a_ip")) & (pl.col("sport") == pl.col("a_port"))
+    return (pl.col("_src") == pl.col("a_ip")) & (pl.col("sport") == pl.col("a_port"))
 
 
 def _client_is_a() -> pl.Expr:
-    """Rule 3, evaluated per connection (use with `.over("lconn")`)."""
+    """Rule 3, evaluated per connection (an aggregation by `lconn`)."""
     sender_a = _sender_is_a()
     syn_from_a = sender_a.filter(IS_SYN).first()
     synack_from_a = sender_a.filter(IS_SYNACK).first()
@@ -131,8 +151,10 @@ def _first_where(cond: pl.Expr, col: str) -> pl.Expr:
     return pl.col(col).filter(cond).first()
 
 
-def connection_rows(segs: pl.DataFrame) -> pl.DataFrame:
-    """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn`."""
+def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.DataFrame:
+    """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn`.
+
+    `compiled` as in `pcapkit.flows.build_tables`."""
     c2s = pl.col("from_client")
     s2c = ~c2s
     payload = pl.col("payload_len").cast(pl.UInt64)
@@ -190,6 +212,7 @@ def connection_rows(segs: pl.DataFrame) -> pl.DataFrame:
         seq=segs["tcp_seq"].to_numpy(),
         payload=segs["payload_len"].fill_null(0).to_numpy(),
         n_conns=rows.height,
+        compiled=compiled,
     )
     return rows.with_columns(
         conn_state=pl.Series(states, dtype=CONNECTIONS["conn_state"]),

@@ -39,50 +39,36 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import TcpFlags
+from pcapkit.flows.compiled import Ints, run
 from pcapkit.flows.schema import TcpAnalysis
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 M32 = 0xFFFFFFFF
+HALF = 0x80000000  #: Wireshark's LT_SEQ(a, b): ((a - b) & M32) >= HALF, a before b modulo 2³²
 FAST_RETRANSMISSION_WINDOW_NS = 20_000_000  #: Wireshark: retransmission ≤ 20 ms after dup ACK
 DEFAULT_OOO_THRESHOLD_NS = 3_000_000  #: Wireshark: out-of-order threshold without an iRTT
 
+# The kernel sees the flags as plain ints (numba does not know our enums), in `TcpAnalysis` order.
+(
+    RETRANSMISSION, FAST_RETRANSMISSION, SPURIOUS_RETRANSMISSION, OUT_OF_ORDER, KEEP_ALIVE,
+    KEEP_ALIVE_ACK, WINDOW_UPDATE, ZERO_WINDOW, ZERO_WINDOW_PROBE, ZERO_WINDOW_PROBE_ACK,
+    DUPLICATE_ACK, LOST_SEGMENT, ACK_LOST_SEGMENT,
+) = (int(flag) for flag in TcpAnalysis)
 
-def _lt(a: int, b: int) -> bool:
-    """Wireshark's LT_SEQ: a before b, modulo 2³²."""
-    return ((a - b) & M32) >= 0x80000000
-
-
-def _gt(a: int, b: int) -> bool:
-    return _lt(b, a)
-
-
-class _Dir:
-    """Wireshark's per-direction analysis state (`tcp_flow_t` + `tcp_analyze_seq_info`)."""
-
-    __slots__ = (
-        "base",
-        "dupacknum",
-        "lastack",
-        "lastacktime",
-        "lastflags",
-        "maxseqtobeacked",
-        "nextseq",
-        "nextseqtime",
-        "scale",
-        "window",
-    )
-
-    def __init__(self) -> None:
-        self.base: int | None = None
-        self.nextseq = 0
-        self.nextseqtime = 0
-        self.lastack = 0
-        self.lastacktime = 0
-        self.window = -1
-        self.dupacknum = 0
-        self.maxseqtobeacked = 0
-        self.lastflags = 0
-        self.scale = 0
+# Wireshark's per-direction state (`tcp_flow_t` + `tcp_analyze_seq_info`): field offsets in a
+# direction's block of the state array; direction d (1: from the client) starts at d * FIELDS.
+BASE_KNOWN = 0  #: 1 once the relative-sequence base is known (Wireshark's "0: not yet")
+BASE = 1
+NEXTSEQ = 2
+NEXTSEQTIME = 3
+LASTACK = 4
+LASTACKTIME = 5
+WINDOW = 6
+DUPACKNUM = 7
+MAXSEQTOBEACKED = 8
+LASTFLAGS = 9
+SCALE = 10
+FIELDS = 11
 
 
 def analyse(
@@ -95,138 +81,159 @@ def analyse(
     win: npt.NDArray[np.uint16],
     wscale: npt.NDArray[np.int16],
     seglen: npt.NDArray[np.uint32],
+    compiled: bool | None = None,
 ) -> npt.NDArray[np.uint16]:
     """`TcpAnalysis` flags for each TCP row; rows sorted by (lconn, frame order).
 
-    `wscale` is the window-scale option's shift, -1 where absent.
+    `wscale` is the window-scale option's shift, -1 where absent. `compiled`: run the compiled
+    kernel (True), the Python one (False), or choose by size (None, `pcapkit.flows.compiled`).
     """
     out = np.zeros(len(lconn), np.uint16)
-    scales = _window_scales(lconn, from_client, flags, wscale)
-    current = -1
-    dirs = (_Dir(), _Dir())
-    mru_syn = 0
-    first_rtt = 0
-    for i, (k, side, t, f, s_raw, a_raw, w_raw, n) in enumerate(
-        zip(
-            lconn.tolist(), from_client.astype(np.int8).tolist(), ts_ns.tolist(),
-            flags.tolist(), seq.tolist(), ack.tolist(), win.tolist(), seglen.tolist(),
-            strict=True,
-        )
-    ):
-        if k != current:
-            current, dirs, mru_syn, first_rtt = k, (_Dir(), _Dir()), 0, 0
-            dirs[1].scale, dirs[0].scale = scales.get(k, (0, 0))
-        fwd, rev = dirs[side], dirs[1 - side]
-        # Relative sequence numbers (dissect_tcp, before the analysis).
-        if fwd.base is None:
-            fwd.base = s_raw if f & SYN else (s_raw - 1) & M32
-        if rev.base is None and f & ACK:
-            rev.base = (a_raw - 1) & M32
-        s = (s_raw - fwd.base) & M32
-        a = (a_raw - rev.base) & M32 if f & ACK and rev.base is not None else a_raw
-        w = w_raw if f & SYN else w_raw << fwd.scale
-        # The initial RTT: most recent SYN to the first ACK of the handshake.
-        if f & (SYN | ACK) == SYN:
-            mru_syn = t
-        elif f & (SYN | ACK) == ACK and first_rtt == 0 and mru_syn:
-            first_rtt = t - mru_syn
-        out[i] = _analyse_one(fwd, rev, t, f, s, a, w, n, first_rtt)
+    state = np.zeros(2 * FIELDS, np.int64)
+    run(
+        _analyse_kernel,
+        [lconn, from_client, ts_ns, flags, seq, ack, win, wscale, seglen, state],
+        [out],
+        compiled,
+    )
     return out
 
 
-def _analyse_one(
-    fwd: _Dir, rev: _Dir, t: int, f: int, seq: int, ack: int, window: int, seglen: int,
-    first_rtt: int,
-) -> int:
-    """tcp_analyze_sequence_number for one segment: its flags, and the state updated."""
-    flags = 0
-    ctl = f & (SYN | FIN | RST)
-    if seglen == 1 and seq == fwd.nextseq and rev.window == 0:
-        flags |= TcpAnalysis.ZERO_WINDOW_PROBE
-    else:
-        if window == 0 and not ctl:
-            flags |= TcpAnalysis.ZERO_WINDOW
-        if fwd.nextseq and _gt(seq, fwd.nextseq) and not f & RST:
-            flags |= TcpAnalysis.LOST_SEGMENT
-        if seglen <= 1 and seq == (fwd.nextseq - 1) & M32 and not ctl:
-            flags |= TcpAnalysis.KEEP_ALIVE
-        same = seglen == 0 and seq == fwd.nextseq and ack == fwd.lastack and not ctl
-        if same and window and window != fwd.window:
-            flags |= TcpAnalysis.WINDOW_UPDATE
-        if same and window and window == fwd.window and rev.lastflags & TcpAnalysis.KEEP_ALIVE:
-            flags |= TcpAnalysis.KEEP_ALIVE_ACK
-        elif (
-            seglen == 0 and window == 0 and window == fwd.window and seq == fwd.nextseq
-            and ack in (fwd.lastack, (fwd.lastack + 1) & M32) and not ctl
-            and rev.lastflags & TcpAnalysis.ZERO_WINDOW_PROBE
+def _analyse_kernel(
+    lconn: Ints, side_of: Ints, ts: Ints, flags: Ints, seq_raw: Ints, ack_raw: Ints,
+    win_raw: Ints, wscale: Ints, seglen: Ints, st: Ints, out: npt.NDArray[np.uint16],
+) -> None:
+    """tcp_analyze_sequence_number for every segment, `st` holding both directions' state.
+
+    One body, no helper calls, explicit `!= 0` tests: what numba compiles (`compiled.py`)."""
+    n = len(lconn)
+    current = -1
+    mru_syn = 0
+    first_rtt = 0
+    for i in range(n):
+        k = lconn[i]
+        if k != current:
+            current = k
+            mru_syn = 0
+            first_rtt = 0
+            for j in range(2 * FIELDS):
+                st[j] = 0
+            st[WINDOW] = -1
+            st[FIELDS + WINDOW] = -1
+            # Window scales: each side's first SYN's option, used only when both sides sent
+            # one (RFC 7323; Wireshark does the same). -2: no SYN seen from that side.
+            shift_s, shift_c = -2, -2
+            j = i
+            while j < n and lconn[j] == k:
+                if flags[j] & SYN != 0:
+                    if side_of[j] != 0 and shift_c == -2:
+                        shift_c = wscale[j]
+                    elif side_of[j] == 0 and shift_s == -2:
+                        shift_s = wscale[j]
+                j += 1
+            if shift_c >= 0 and shift_s >= 0:
+                st[FIELDS + SCALE] = min(shift_c, 14)
+                st[SCALE] = min(shift_s, 14)
+        f = flags[i]
+        t = ts[i]
+        length = seglen[i]
+        fw = FIELDS if side_of[i] != 0 else 0
+        rv = FIELDS - fw
+        # Relative sequence numbers (dissect_tcp, before the analysis).
+        if st[fw + BASE_KNOWN] == 0:
+            st[fw + BASE] = seq_raw[i] if f & SYN != 0 else (seq_raw[i] - 1) & M32
+            st[fw + BASE_KNOWN] = 1
+        if st[rv + BASE_KNOWN] == 0 and f & ACK != 0:
+            st[rv + BASE] = (ack_raw[i] - 1) & M32
+            st[rv + BASE_KNOWN] = 1
+        seq = (seq_raw[i] - st[fw + BASE]) & M32
+        ack = (ack_raw[i] - st[rv + BASE]) & M32 if f & ACK != 0 else ack_raw[i]
+        window = win_raw[i] if f & SYN != 0 else win_raw[i] << st[fw + SCALE]
+        # The initial RTT: most recent SYN to the first ACK of the handshake.
+        if f & (SYN | ACK) == SYN:
+            mru_syn = t
+        elif f & (SYN | ACK) == ACK and first_rtt == 0 and mru_syn != 0:
+            first_rtt = t - mru_syn
+
+        # --- tcp_analyze_sequence_number for this segment ---
+        nextseq = st[fw + NEXTSEQ]
+        lastack = st[fw + LASTACK]
+        res = 0
+        ctl = f & (SYN | FIN | RST)
+        if length == 1 and seq == nextseq and st[rv + WINDOW] == 0:
+            res |= ZERO_WINDOW_PROBE
+        else:
+            if window == 0 and ctl == 0:
+                res |= ZERO_WINDOW
+            # nextseq && GT_SEQ(seq, nextseq)
+            if nextseq != 0 and ((nextseq - seq) & M32) >= HALF and f & RST == 0:
+                res |= LOST_SEGMENT
+            if length <= 1 and seq == (nextseq - 1) & M32 and ctl == 0:
+                res |= KEEP_ALIVE
+            same = length == 0 and seq == nextseq and ack == lastack and ctl == 0
+            if same and window != 0 and window != st[fw + WINDOW]:
+                res |= WINDOW_UPDATE
+            if (
+                same and window != 0 and window == st[fw + WINDOW]
+                and st[rv + LASTFLAGS] & KEEP_ALIVE != 0
+            ):
+                res |= KEEP_ALIVE_ACK
+            elif (
+                length == 0 and window == 0 and window == st[fw + WINDOW] and seq == nextseq
+                and (ack == lastack or ack == (lastack + 1) & M32) and ctl == 0
+                and st[rv + LASTFLAGS] & ZERO_WINDOW_PROBE != 0
+            ):
+                res |= ZERO_WINDOW_PROBE_ACK
+            elif same and window != 0 and window == st[fw + WINDOW]:
+                st[fw + DUPACKNUM] += 1
+                res |= DUPLICATE_ACK
+        if ack != lastack:
+            st[fw + DUPACKNUM] = 0
+        # rev.maxseqtobeacked && GT_SEQ(ack, rev.maxseqtobeacked) && ACK
+        rmax = st[rv + MAXSEQTOBEACKED]
+        if rmax != 0 and ((rmax - ack) & M32) >= HALF and f & ACK != 0:
+            res |= ACK_LOST_SEGMENT
+            st[rv + MAXSEQTOBEACKED] = st[rv + NEXTSEQ]
+        end = (seq + length + (1 if f & (SYN | FIN) != 0 else 0)) & M32
+        if (length > 0 or f & (SYN | FIN) != 0) and res & KEEP_ALIVE == 0:
+            # Fast retransmission, out-of-order, spurious or plain retransmission, or none.
+            # A data segment starting one byte before `nextseq` is not taken for a
+            # retransmission (tshark 4.0 does so; such segments carry a keep-alive's byte
+            # followed by new data).
+            not_advanced = (
+                nextseq != 0 and ((seq - nextseq) & M32) >= HALF
+                and not (length > 0 and seq == (nextseq - 1) & M32)
+            )
+            rlastack = st[rv + LASTACK]
+            ooo_threshold = DEFAULT_OOO_THRESHOLD_NS if first_rtt == 0 else first_rtt
+            if (
+                not_advanced and st[rv + DUPACKNUM] >= 2 and rlastack == seq
+                and t - st[rv + LASTACKTIME] < FAST_RETRANSMISSION_WINDOW_NS
+            ):
+                res |= FAST_RETRANSMISSION
+            elif (
+                not_advanced and t - st[fw + NEXTSEQTIME] < ooo_threshold
+                and nextseq != end
+            ):
+                res |= OUT_OF_ORDER
+            # Already acknowledged in full: spurious, even when the capture missed the original.
+            elif (
+                length > 0 and rlastack != 0
+                and not (rlastack - ((seq + length) & M32)) & M32 >= HALF
+            ):
+                res |= SPURIOUS_RETRANSMISSION
+            elif not_advanced:
+                res |= RETRANSMISSION
+        # GT_SEQ(end, nextseq) || !nextseq
+        if (((nextseq - end) & M32) >= HALF or nextseq == 0) and res & ZERO_WINDOW_PROBE == 0:
+            st[fw + NEXTSEQ] = end
+            st[fw + NEXTSEQTIME] = t
+        if (seq == st[fw + MAXSEQTOBEACKED] or st[fw + MAXSEQTOBEACKED] == 0) and (
+            res & ZERO_WINDOW_PROBE == 0
         ):
-            flags |= TcpAnalysis.ZERO_WINDOW_PROBE_ACK
-        elif same and window and window == fwd.window:
-            fwd.dupacknum += 1
-            flags |= TcpAnalysis.DUPLICATE_ACK
-    if ack != fwd.lastack:
-        fwd.dupacknum = 0
-    if rev.maxseqtobeacked and _gt(ack, rev.maxseqtobeacked) and f & ACK:
-        flags |= TcpAnalysis.ACK_LOST_SEGMENT
-        rev.maxseqtobeacked = rev.nextseq
-    if (seglen > 0 or f & (SYN | FIN)) and not flags & TcpAnalysis.KEEP_ALIVE:
-        flags |= _retransmission_class(fwd, rev, t, f, seq, seglen, first_rtt)
-    nextseq = (seq + seglen + (1 if f & (SYN | FIN) else 0)) & M32
-    if (_gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not flags & TcpAnalysis.ZERO_WINDOW_PROBE:
-        fwd.nextseq = nextseq
-        fwd.nextseqtime = t
-    if (seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked) and not (
-        flags & TcpAnalysis.ZERO_WINDOW_PROBE
-    ):
-        fwd.maxseqtobeacked = fwd.nextseq
-    fwd.window = window
-    fwd.lastack = ack
-    fwd.lastacktime = t
-    fwd.lastflags = flags
-    return flags
-
-
-def _retransmission_class(
-    fwd: _Dir, rev: _Dir, t: int, f: int, seq: int, seglen: int, first_rtt: int
-) -> int:
-    """Fast retransmission, out-of-order, spurious or plain retransmission, or 0."""
-    # A data segment starting one byte before `nextseq` is not taken for a retransmission
-    # (tshark 4.0 does so; such segments carry a keep-alive's byte followed by new data).
-    not_advanced = (
-        bool(fwd.nextseq) and _lt(seq, fwd.nextseq)
-        and not (seglen > 0 and seq == (fwd.nextseq - 1) & M32)
-    )
-    if (
-        not_advanced and rev.dupacknum >= 2 and rev.lastack == seq
-        and t - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS
-    ):
-        return TcpAnalysis.FAST_RETRANSMISSION
-    ooo_threshold = first_rtt or DEFAULT_OOO_THRESHOLD_NS
-    end = (seq + seglen + (1 if f & (SYN | FIN) else 0)) & M32
-    if not_advanced and t - fwd.nextseqtime < ooo_threshold and fwd.nextseq != end:
-        return TcpAnalysis.OUT_OF_ORDER
-    # Already acknowledged in full: spurious, even when the capture missed the original.
-    if seglen > 0 and rev.lastack and not _gt((seq + seglen) & M32, rev.lastack):
-        return TcpAnalysis.SPURIOUS_RETRANSMISSION
-    return TcpAnalysis.RETRANSMISSION if not_advanced else 0
-
-
-def _window_scales(
-    lconn: npt.NDArray[np.uint32],
-    from_client: npt.NDArray[np.bool_],
-    flags: npt.NDArray[np.uint16],
-    wscale: npt.NDArray[np.int16],
-) -> dict[int, tuple[int, int]]:
-    """(client shift, server shift) per connection with SYNs: each side's first SYN's option,
-    used only when both sides sent one (RFC 7323; Wireshark does the same)."""
-    found: dict[int, list[int | None]] = {}
-    for i in np.flatnonzero(flags & SYN).tolist():
-        entry = found.setdefault(int(lconn[i]), [None, None])  # [server, client]
-        side = int(from_client[i])
-        if entry[side] is None:
-            entry[side] = int(wscale[i])
-    scales: dict[int, tuple[int, int]] = {}
-    for k, (server, client) in found.items():
-        if client is not None and server is not None and client >= 0 and server >= 0:
-            scales[k] = (min(client, 14), min(server, 14))
-    return scales
+            st[fw + MAXSEQTOBEACKED] = st[fw + NEXTSEQ]
+        st[fw + WINDOW] = window
+        st[fw + LASTACK] = ack
+        st[fw + LASTACKTIME] = t
+        st[fw + LASTFLAGS] = res
+        out[i] = res
