@@ -95,5 +95,7 @@ def _captures(console: Console, doc: dict[str, Any]) -> None:
     if summ["tunnels"]:
         console.print("tunnels: " + ", ".join(f"{k} {v}" for k, v in summ["tunnels"].items()))
     for c in doc["captures"]:
+        if len(c["interfaces"]) > 1:
+            console.print(f"{c['path']}: interfaces {', '.join(c['interfaces'])}")
         for w in c["warnings"]:
             console.print(f"warning: {c['path']}: {w}", style="yellow")
