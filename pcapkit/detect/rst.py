@@ -43,7 +43,9 @@ WHY = {
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    tcp = tables.packets.filter(pl.col("conn").is_not_null())
+    tcp = tables.packets.filter(pl.col("conn").is_not_null()).select(
+        "conn", "view", "capture", "frame", "ts_ns", "tcp_flags", "from_client"
+    )
     flags = pl.col("tcp_flags")
     # Per connection and view (lconn halves of one view together), in frame order: has a
     # SYN-ACK / its ACK / a FIN been seen before this packet?

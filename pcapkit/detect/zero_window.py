@@ -32,7 +32,11 @@ NS = 1_000_000_000
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     side = ["conn", "view", "from_client"]
     zero = (pl.col("tcp_analysis") & TcpAnalysis.ZERO_WINDOW) != 0
-    tcp = tables.packets.filter(pl.col("conn").is_not_null()).sort("capture", "frame")
+    tcp = (
+        tables.packets.filter(pl.col("conn").is_not_null())
+        .select(*side, "capture", "frame", "ts_ns", "tcp_analysis")
+        .sort("capture", "frame")
+    )
     # Each segment of a side ends the stall its previous segment was in, if that was a zero.
     sides = tcp.with_columns(
         zero=zero,
