@@ -1,14 +1,20 @@
 """Stage 2, decode: the records of a capture into the packet table (`PACKET_SCHEMA`).
 
-Two decoders follow the same rules (docs/packet-table.md) to the byte: `fast`, vectorised over
-the records with numpy, and `reference`, one packet at a time; the fast one hands the rows it
-does not cover to the reference one.
+Three decoders follow the same rules (docs/packet-table.md) to the byte:
+
+- `compiled`: one numba-compiled loop over the records (`pcapkit.decode.compiled`), the
+  fastest once loaded, but importing numba and loading the kernel takes ~1 s;
+- `fast`: vectorised over the records with numpy (`pcapkit.decode.fast`), no start-up cost;
+- `reference`: one packet at a time, in plain Python; the other two hand it the rows they do
+  not cover (uncommon encapsulations), and the tests hold them identical to it.
+
+`auto` (the default) takes `compiled` from `COMPILED_FROM` records on, `fast` below.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import polars as pl
@@ -20,24 +26,39 @@ from pcapkit.read.records import Capture
 
 __all__ = ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks"]
 
+Engine = Literal["auto", "compiled", "fast", "reference"]
+Decoder = Callable[[Capture, int], pl.DataFrame]
+
 #: records per chunk when streaming: ~128 MB of gathered header bytes
 CHUNK_RECORDS = 500_000
+#: records from which `auto` takes the compiled decoder: below, numba's start-up costs more
+#: than the vectorised decoder takes (bench/README.md has the measurements)
+COMPILED_FROM = 100_000
 
 
-def decode(
-    capture: Capture, capture_index: int = 0, *, engine: Literal["fast", "reference"] = "fast"
-) -> pl.DataFrame:
+def decoder(engine: Engine, records: int) -> Decoder:
+    """The decoder `engine` names (`auto`: chosen by the number of `records`)."""
+    if engine == "auto":
+        engine = "compiled" if records >= COMPILED_FROM else "fast"
+    if engine == "compiled":
+        from pcapkit.decode.compiled import decode_compiled  # imports numba: ~1 s
+
+        return decode_compiled
+    return decode_reference if engine == "reference" else decode_fast
+
+
+def decode(capture: Capture, capture_index: int = 0, *, engine: Engine = "auto") -> pl.DataFrame:
     """The packet table of `capture`: one row per record, in file order."""
-    if engine == "reference":
-        return decode_reference(capture, capture_index)
-    return decode_fast(capture, capture_index)
+    return decoder(engine, len(capture.records))(capture, capture_index)
 
 
 def decode_chunks(
-    capture: Capture, capture_index: int = 0, chunk_records: int = CHUNK_RECORDS
+    capture: Capture, capture_index: int = 0, chunk_records: int = CHUNK_RECORDS, *,
+    engine: Engine = "auto",
 ) -> Iterator[pl.DataFrame]:
     """The packet table of `capture` in frames of at most `chunk_records` rows, in order."""
     records = capture.records
+    run = decoder(engine, len(records))
     for start in range(0, len(records), chunk_records):
         part = records.take(slice(start, start + chunk_records))
-        yield decode_fast(dataclasses.replace(capture, records=part), capture_index)
+        yield run(dataclasses.replace(capture, records=part), capture_index)

@@ -1,9 +1,11 @@
-"""The fast decoder against the reference decoder, row for row, on every capture we have.
+"""The vectorised and the compiled decoders against the reference decoder, row for row, on
+every capture we have.
 
-Both follow docs/packet-table.md; the fast one hands the rows outside its common stacks to the
-reference one, so each test also checks, where the stack is common, that the vectorised layers
+All three follow docs/packet-table.md; the two fast ones hand the rows outside their common
+stacks to the reference one, so each test also checks, where the stack is common, that they
 decoded the bulk of the rows themselves: a fast path that deferred everything would pass the
-equality alone.
+equality alone. The compiled one is called whatever the capture's size (`decode` would take
+the vectorised one below `COMPILED_FROM` records).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import struct
 import tempfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from pcapkit.decode import decode
-from pcapkit.decode.fast import decode_fast_stats
+from pcapkit.decode.compiled import decode_compiled_stats
+from pcapkit.decode.fast import FastStats, decode_fast_stats
 from pcapkit.errors import CaptureError
 from pcapkit.read import Capture, read_capture
 from tests.conftest import (
@@ -64,13 +68,19 @@ def _read(path: Path) -> Capture:
         pytest.skip(f"not a capture pcapkit reads: {e}")
 
 
+def both_fast(capture: Capture) -> list[tuple[pl.DataFrame, FastStats]]:
+    """The tables of the vectorised and of the compiled decoder."""
+    return [decode_fast_stats(capture), decode_compiled_stats(capture)]
+
+
 def _check(path: Path, common: bool) -> None:
     capture = _read(path)
-    table, stats = decode_fast_stats(capture)
-    assert_frame_equal(table, decode(capture, engine="reference"))
-    assert stats.rows == table.height
-    if common and stats.rows:
-        assert stats.vectorised >= MIN_VECTORISED * stats.rows, stats
+    reference = decode(capture, engine="reference")
+    for table, stats in both_fast(capture):
+        assert_frame_equal(table, reference)
+        assert stats.rows == table.height
+        if common and stats.rows:
+            assert stats.vectorised >= MIN_VECTORISED * stats.rows, stats
 
 
 @pytest.mark.parametrize("path", sample_captures() + _test_data(), ids=_id)
@@ -158,6 +168,7 @@ def test_mutations(case: tuple[int, list[bytes]]) -> None:
         path = Path(tmp) / "mutated.pcap"
         write_pcap(path, link, packets)
         capture = read_capture(path)
-        table, _ = decode_fast_stats(capture)
-        assert_frame_equal(table, decode(capture, engine="reference"))
-        assert table.height == len(packets)
+        reference = decode(capture, engine="reference")
+        assert reference.height == len(packets)
+        for table, _ in both_fast(capture):
+            assert_frame_equal(table, reference)

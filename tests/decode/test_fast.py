@@ -1,5 +1,6 @@
-"""The fast decoder on parts of captures: chunks and arbitrary record subsets give the rows the
-whole capture's table has, so that large files can be decoded in bounded memory."""
+"""The vectorised and the compiled decoders on parts of captures: chunks and arbitrary record
+subsets give the rows the whole capture's table has, so that large files can be decoded in
+bounded memory."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit.decode
-from pcapkit.decode import PACKET_SCHEMA, decode, decode_chunks
+from pcapkit.decode import PACKET_SCHEMA, Engine, decode, decode_chunks
+from pcapkit.decode.compiled import decode_compiled_stats
 from pcapkit.decode.fast import decode_fast_stats
 from pcapkit.read import read_capture
 from tests.conftest import corpus_captures, sample_captures
 from tests.decode.test_differential import write_pcap
+
+ENGINES: list[Engine] = ["fast", "compiled"]
+STATS = {"fast": decode_fast_stats, "compiled": decode_compiled_stats}
 
 
 def _some_captures() -> list[Path]:
@@ -30,30 +35,33 @@ CAPTURES = _some_captures()
 
 
 @pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
-def test_chunks_are_the_whole(path: Path) -> None:
+def test_chunks_are_the_whole(path: Path, engine: Engine) -> None:
     capture = read_capture(path)
-    whole = decode(capture, 3)
-    chunks = list(decode_chunks(capture, 3, chunk_records=97))
+    whole = decode(capture, 3, engine="reference")
+    chunks = list(decode_chunks(capture, 3, chunk_records=97, engine=engine))
     assert len(chunks) == -(-len(capture.records) // 97)
     assert_frame_equal(pl.concat(chunks), whole)
 
 
 @pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
-def test_any_subset_of_records(path: Path) -> None:
+def test_any_subset_of_records(path: Path, engine: Engine) -> None:
     """Records in any order and subset: each row as in the whole table (same frame number)."""
     capture = read_capture(path)
-    whole = decode(capture)
+    whole = decode(capture, engine="reference")
     pick = np.random.default_rng(7).permutation(len(capture.records))[: len(capture.records) // 2]
-    part, _ = decode_fast_stats(dataclasses.replace(capture, records=capture.records.take(pick)))
+    part, _ = STATS[engine](dataclasses.replace(capture, records=capture.records.take(pick)))
     assert_frame_equal(part, whole[pick])
 
 
-def test_empty_capture(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_empty_capture(tmp_path: Path, engine: Engine) -> None:
     path = tmp_path / "empty.pcap"
     write_pcap(path, 1, [])
-    table, stats = decode_fast_stats(read_capture(path))
+    table, stats = STATS[engine](read_capture(path))
     assert table.schema == PACKET_SCHEMA
     assert (table.height, stats.rows, stats.deferred) == (0, 0, 0)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pcapkit.decode.fast.assemble import merge, to_frame
+from pcapkit.decode.fast.assemble import from_columns, merge, to_frame
 from pcapkit.decode.fast.columns import Columns
 from pcapkit.decode.fast.dns_rows import decode_dns_rows
 from pcapkit.decode.fast.gather import Headers
@@ -80,7 +80,7 @@ def decode_fast_stats(capture: Capture, capture_index: int = 0) -> tuple[pl.Data
     offset = records.offset.astype(np.int64)
     for tcp, udp in zip(tcps, udps, strict=True):
         decode_dns_rows(capture.buffer, offset, cols, tcp, udp)
-    table = to_frame(cols, records, link_type, capture_index)
+    table = to_frame(from_columns(cols), records, link_type, capture_index)
     deferred = np.flatnonzero(cols.deferred)
     if len(deferred):
         rest = dataclasses.replace(capture, records=records.take(deferred))

@@ -1,4 +1,5 @@
-"""Address columns as text: each distinct address is formatted once by `inet_ntop`.
+"""Address columns as codes into their distinct texts: each distinct address is formatted once
+by `inet_ntop`.
 
 A chunk holds few distinct addresses (a cluster's pods and nodes), so formatting the unique
 values and gathering the text by index replaces one Python call per row with one per address.
@@ -12,11 +13,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from pcapkit.decode.fast.columns import Columns, masked, nulls
+from pcapkit.decode.fast.columns import Columns, Mask
 
 
-def address_text(cols: Columns, name: str) -> pl.Series:
-    """Column `name` (IPv4 as uint32 and/or IPv6 as 16 bytes) as inet_ntop text."""
+def address_codes(cols: Columns, name: str) -> tuple[npt.NDArray[np.int64], Mask, pl.Series]:
+    """Column `name` (IPv4 as uint32 and/or IPv6 as 16 bytes) as (index into the distinct
+    texts, validity, the distinct texts as inet_ntop writes them)."""
     codes = np.full(cols.n, -1, np.int64)
     texts: list[str] = []
     if name in cols.values:
@@ -30,7 +32,4 @@ def address_text(cols: Columns, name: str) -> pl.Series:
         unique6, inverse = np.unique(raw.ravel(), return_inverse=True)
         codes[valid] = inverse + len(texts)
         texts += [socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in unique6]
-    if not texts:
-        return nulls(name, cols.n, pl.String())
-    index = masked(name, codes.astype(np.uint32), codes >= 0)
-    return pl.Series(name, texts, pl.String).gather(index)
+    return codes, codes >= 0, pl.Series(name, texts, pl.String)

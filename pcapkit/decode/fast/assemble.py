@@ -1,66 +1,94 @@
-"""The packet table from the columns the vectorised layers built, with the deferred rows'
-values taken from the reference decoder."""
+"""The packet table from the columns a decoder built, with the deferred rows' values taken
+from the reference decoder.
+
+Both fast engines hand over the same shape (`Built`): numeric columns as numpy values with a
+validity mask, and coded columns (addresses, names, enums, DNS answer lists) as indices into a
+series of their distinct values. The masks become nulls in one polars `select`, and each coded
+column is one gather of its few distinct values.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from pcapkit.decode.fast.addresses import address_text
-from pcapkit.decode.fast.columns import (
-    ADDRESSES,
-    NO_LAYER,
-    OBJECTS,
-    Columns,
-    Ints,
-    masked,
-    nulls,
-)
+from pcapkit.decode.fast.addresses import address_codes
+from pcapkit.decode.fast.columns import ADDRESSES, NO_LAYER, OBJECTS, Columns, Ints, Mask
 from pcapkit.decode.schema import PACKET_SCHEMA, Layer, Status, Tunnel
 from pcapkit.read.records import Records
 
 ENUMS = {"status": Status, "status_layer": Layer, "tunnel": Tunnel}
 
 
-def _enum(name: str, codes: np.ndarray, valid: np.ndarray) -> pl.Series:
-    dtype = PACKET_SCHEMA[name]
-    values = pl.Series(name, [v.value for v in ENUMS[name]], dtype)
-    return values.gather(masked(name, codes.astype(np.uint32), valid))
+def enum_values(name: str) -> pl.Series:
+    """The values of enum column `name`, in the order of their codes (the enum's order)."""
+    return pl.Series(name, [v.value for v in ENUMS[name]], PACKET_SCHEMA[name])
 
 
-def _objects(name: str, values: list[object], index: np.ndarray, valid: np.ndarray) -> pl.Series:
-    distinct = pl.Series(name, values, PACKET_SCHEMA[name])
-    return distinct.gather(masked(name, index.astype(np.uint32), valid))
+@dataclass
+class Built:
+    """The decoded columns of a chunk of `n` rows; a column in neither dict is all null."""
+
+    n: int
+    numeric: dict[str, tuple[np.ndarray[Any, Any], Mask]] = field(default_factory=dict)
+    #: column → (index into the distinct values, validity, distinct values)
+    coded: dict[str, tuple[np.ndarray[Any, Any], Mask, pl.Series]] = field(default_factory=dict)
+    #: columns built whole
+    series: dict[str, pl.Series] = field(default_factory=dict)
 
 
-def to_frame(cols: Columns, records: Records, link_type: Ints, capture_index: int) -> pl.DataFrame:
-    """The table of a chunk (deferred rows still as the vectorised layers left them)."""
-    n = cols.n
-    given: dict[str, np.ndarray[Any, Any]] = {
+def from_columns(cols: Columns) -> Built:
+    """What the vectorised layers built, in the shape `to_frame` takes."""
+    built = Built(cols.n)
+    built.coded["status"] = (cols.status, np.ones(cols.n, np.bool_), enum_values("status"))
+    built.coded["status_layer"] = (cols.layer, cols.layer != NO_LAYER,
+                                   enum_values("status_layer"))
+    for name in ADDRESSES:
+        built.coded[name] = address_codes(cols, name)
+    for name, values in cols.values.items():
+        valid = cols.valid[name]
+        if name in OBJECTS:
+            distinct = pl.Series(name, cols.objects[name], PACKET_SCHEMA[name])
+            built.coded[name] = (values, valid, distinct)
+        elif name in ENUMS:
+            built.coded[name] = (values, valid, enum_values(name))
+        elif name not in ADDRESSES:
+            built.numeric[name] = (values, valid)
+    return built
+
+
+def to_frame(built: Built, records: Records, link_type: Ints,
+             capture_index: int) -> pl.DataFrame:
+    """The table of a chunk (deferred rows still as the decoder left them)."""
+    n = built.n
+    data: dict[str, np.ndarray[Any, Any]] = {
         "capture": np.full(n, capture_index, np.uint16), "frame": records.frame,
         "ts_ns": records.ts_ns, "iface": records.iface, "link_type": link_type,
         "caplen": records.caplen, "origlen": records.origlen,
     }
+    exprs = [pl.col(name) for name in data]
+    columns = {**built.numeric, **{k: v[:2] for k, v in built.coded.items()}}
+    for name, (values, valid) in columns.items():
+        data[name] = values
+        if valid.all():
+            exprs.append(pl.col(name))
+        else:
+            data["\0" + name] = valid
+            exprs.append(pl.when(pl.col("\0" + name)).then(pl.col(name)).alias(name))
+    frame = pl.DataFrame(data).select(exprs)
     series: list[pl.Series] = []
     for name, dtype in PACKET_SCHEMA.items():
-        if name in given:
-            s = pl.Series(name, given[name])
-        elif name == "status":
-            s = _enum(name, cols.status, np.ones(n, np.bool_))
-        elif name == "status_layer":
-            s = _enum(name, cols.layer, cols.layer != NO_LAYER)
-        elif name in ADDRESSES:
-            s = address_text(cols, name)
-        elif (column := cols.column(name)) is None:
-            s = nulls(name, n, dtype)
-        elif name in OBJECTS:
-            s = _objects(name, cols.objects[name], *column)
-        elif name in ENUMS:
-            s = _enum(name, *column)
+        if name in built.series:
+            s = built.series[name]
+        elif name in built.coded:
+            s = built.coded[name][2].gather(frame[name].cast(pl.UInt32)).alias(name)
+        elif name in frame.columns:
+            s = frame[name]
         else:
-            s = masked(name, *column)
+            s = pl.Series(name, [], dtype).extend_constant(None, n)
         series.append(s.cast(dtype))
     return pl.DataFrame(series)
 

@@ -118,15 +118,3 @@ def require(
     if beyond.any():
         cols.defer(rows[beyond])
     return ~(short | beyond)
-
-
-def masked(name: str, values: np.ndarray[Any, Any], valid: Mask) -> pl.Series:
-    """A series of `values`, null where not `valid`."""
-    series = pl.Series(name, values)
-    if valid.all():
-        return series
-    return pl.select(pl.when(pl.Series(valid)).then(series).alias(name)).to_series()
-
-
-def nulls(name: str, n: int, dtype: pl.DataType) -> pl.Series:
-    return pl.Series(name, [], dtype).extend_constant(None, n)
