@@ -57,12 +57,11 @@ def _built(o: Out, t: Texts) -> Built:
     n = len(o.status)
     built = Built(n)
     for slot, name in enumerate(NUMERIC):
-        values, valid = o.vals[slot], o.valid[slot]
+        values, valid = o.values(slot), o.valid[slot]
         if name == "tunnel":
             built.coded[name] = (values, valid, enum_values(name))
         else:
-            built.numeric[name] = (values.view(np.int32) if name == "sll_ifindex" else values,
-                                   valid)
+            built.numeric[name] = (values, valid)
     texts = t.series()
     for slot, name in enumerate(TEXT):
         codes = o.text[slot]

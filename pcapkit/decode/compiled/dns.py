@@ -11,8 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.decode.compiled import layout as L
-from pcapkit.decode.compiled.jit import Int, kernel
-from pcapkit.decode.compiled.layout import Out
+from pcapkit.decode.compiled.jit import Int, inlined
+from pcapkit.decode.compiled.layout import Out, put
 from pcapkit.decode.compiled.texts import (
     ANSWERS,
     KIND_NAME,
@@ -44,7 +44,7 @@ QUESTION_TAIL, ANSWER_FIXED = 4, 10
 DOT, BACKSLASH, ZERO = 0x2E, 0x5C, 0x30
 
 
-@kernel
+@inlined
 def read_name(buf: npt.NDArray[np.uint8], m0: Int, mlen: Int, pos: Int,
               scratch: npt.NDArray[np.uint8]) -> tuple[int, Int, Int]:
     """The name at `pos` of the message at `m0` written into `scratch`: (NAME_* outcome,
@@ -100,12 +100,12 @@ def read_name(buf: npt.NDArray[np.uint8], m0: Int, mlen: Int, pos: Int,
     return NAME_OK, after, w
 
 
-@kernel
+@inlined
 def _u16(buf: npt.NDArray[np.uint8], a: Int) -> Int:
     return (np.int64(buf[a]) << 8) | np.int64(buf[a + 1])
 
 
-@kernel
+@inlined
 def _name_failed(o: Out, i: Int, outcome: Int) -> None:
     if outcome == NAME_TOO_LONG:
         o.deferred[i] = True
@@ -114,17 +114,18 @@ def _name_failed(o: Out, i: Int, outcome: Int) -> None:
         o.layer[i] = DNS_LAYER
 
 
-@kernel
+@inlined
 def decode_message(buf: npt.NDArray[np.uint8], m0: Int, mlen: Int, i: Int, o: Out, t: Texts,
                    scratch: npt.NDArray[np.uint8]) -> None:
     """The `dns_*` columns of row `i` from the message of `mlen` (≥ 12) bytes at `m0`."""
     flags = _u16(buf, m0 + 2)
     qdcount, ancount = _u16(buf, m0 + 4), _u16(buf, m0 + 6)
-    for slot, value in ((L.DNS_ID, _u16(buf, m0)), (L.DNS_FLAGS, flags),
-                        (L.DNS_QR, (flags & QR) >> 15), (L.DNS_RCODE, flags & RCODE_MASK),
-                        (L.DNS_QDCOUNT, qdcount), (L.DNS_ANCOUNT, ancount)):
-        o.vals[slot, i] = value
-        o.valid[slot, i] = True
+    put(o, L.DNS_ID, i, _u16(buf, m0))
+    put(o, L.DNS_FLAGS, i, flags)
+    put(o, L.DNS_QR, i, (flags & QR) >> 15)
+    put(o, L.DNS_RCODE, i, flags & RCODE_MASK)
+    put(o, L.DNS_QDCOUNT, i, qdcount)
+    put(o, L.DNS_ANCOUNT, i, ancount)
     pos = HEADER_LEN
     qname: Int = -1
     qtype: Int = 0
@@ -140,8 +141,7 @@ def decode_message(buf: npt.NDArray[np.uint8], m0: Int, mlen: Int, i: Int, o: Ou
         pos = after + QUESTION_TAIL
     if qdcount:
         o.text[L.DNS_QNAME, i] = qname
-        o.vals[L.DNS_QTYPE, i] = qtype
-        o.valid[L.DNS_QTYPE, i] = True
+        put(o, L.DNS_QTYPE, i, qtype)
     o.answered[i] = True
     o.ans_start[i] = o.ans_end[i] = t.meta[ANSWERS]
     for _ in range(min(ancount, MAX_ANSWERS)):

@@ -1,20 +1,25 @@
 """Where the compiled kernel writes a chunk's table: one row per column, one column per record.
 
-Numeric columns are the rows of one uint32 matrix (`Out.vals`) with a validity matrix beside it
-(`Out.valid`); text columns (addresses, the question name) are rows of one int32 matrix of
-codes into the distinct texts (`Texts`), -1 for null. The slot numbers below are compile-time
-constants of the kernel.
+Numeric columns are rows of three matrices by width (`Out.v8`, `v16`, `v32`: the schema's
+type, booleans as 0/1 bytes, so that the table takes them without a conversion) with one
+validity matrix beside them (`Out.valid`); text columns (addresses, the question name) are rows
+of one int32 matrix of codes into the distinct texts (`Texts`), -1 for null. The slot numbers
+below are compile-time constants of the kernel, and `put`/`get` resolve a slot's matrix at
+compile time.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
+from pcapkit.decode.compiled.jit import Int, inlined
 from pcapkit.decode.fast.columns import NO_LAYER
 from pcapkit.decode.reference import PRIMARY
+from pcapkit.decode.schema import PACKET_SCHEMA
 
 NUMERIC = (
     "direction", "sll_ifindex", "sll_pkttype", "vlan", "l3_proto", "tunnel", "tunnel_depth",
@@ -38,6 +43,12 @@ NUMERIC = (
 TEXT = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst", "dns_qname")
 OUTER_SRC, OUTER_DST, SRC, DST, ICMP_Q_SRC, ICMP_Q_DST, DNS_QNAME = range(len(TEXT))
 
+WIDE = (pl.Int32, pl.UInt32)
+#: each numeric column's width in bytes (booleans and enum codes: 1) and row in that matrix
+WIDTH = np.array([4 if isinstance(PACKET_SCHEMA[c], WIDE) else
+                  2 if isinstance(PACKET_SCHEMA[c], pl.UInt16) else 1 for c in NUMERIC], np.int64)
+ROW = np.array([int((WIDTH[:i] == WIDTH[i]).sum()) for i in range(len(NUMERIC))], np.int64)
+
 #: slots emptied when an encapsulation is removed (the reference decoder's PRIMARY columns)
 PRIMARY_NUMERIC = np.array([i for i, c in enumerate(NUMERIC) if c in PRIMARY], np.int64)
 PRIMARY_TEXT = np.array([i for i, c in enumerate(TEXT) if c in PRIMARY], np.int64)
@@ -46,7 +57,9 @@ PRIMARY_TEXT = np.array([i for i, c in enumerate(TEXT) if c in PRIMARY], np.int6
 class Out(NamedTuple):
     """The kernel's per-row output for `n` records."""
 
-    vals: npt.NDArray[np.uint32]  #: NUMERIC × n
+    v8: npt.NDArray[np.uint8]  #: the 1-byte NUMERIC columns × n
+    v16: npt.NDArray[np.uint16]
+    v32: npt.NDArray[np.uint32]
     valid: npt.NDArray[np.bool_]  #: NUMERIC × n
     text: npt.NDArray[np.int32]  #: TEXT × n, codes into `Texts`, -1: null
     status: npt.NDArray[np.uint8]  #: index in `Status`
@@ -58,12 +71,27 @@ class Out(NamedTuple):
 
     @classmethod
     def allocate(cls, n: int) -> Out:
+        rows = [int(np.count_nonzero(w == WIDTH)) for w in (1, 2, 4)]
         return cls(
-            np.zeros((len(NUMERIC), n), np.uint32), np.zeros((len(NUMERIC), n), np.bool_),
+            np.zeros((rows[0], n), np.uint8), np.zeros((rows[1], n), np.uint16),
+            np.zeros((rows[2], n), np.uint32),
+            np.zeros((len(NUMERIC), n), np.bool_),
             np.full((len(TEXT), n), -1, np.int32), np.zeros(n, np.uint8),
             np.full(n, NO_LAYER, np.uint8), np.zeros(n, np.bool_), np.zeros(n, np.bool_),
             np.zeros(n, np.int64), np.zeros(n, np.int64),
         )
+
+    def values(self, slot: int) -> np.ndarray[Any, Any]:
+        """Numeric column `slot` as the schema's numpy type."""
+        matrix = (self.v8, self.v16, None, self.v32)[WIDTH[slot] - 1]
+        assert matrix is not None
+        column: np.ndarray[Any, Any] = matrix[ROW[slot]]
+        dtype = PACKET_SCHEMA[NUMERIC[slot]]
+        if isinstance(dtype, pl.Boolean):
+            column = column.view(np.bool_)
+        elif isinstance(dtype, pl.Int32):
+            column = column.view(np.int32)
+        return column
 
     def reset(self, i: int) -> None:
         """Forget what a row that ran out of room wrote, before it is decoded again."""
@@ -71,3 +99,32 @@ class Out(NamedTuple):
         self.text[:, i] = -1
         self.status[i], self.layer[i] = 0, NO_LAYER
         self.deferred[i] = self.answered[i] = False
+
+
+@inlined
+def put(o: Out, slot: Int, i: Int, value: Int) -> None:
+    """Numeric column `slot` of row `i` is `value`."""
+    setv(o, slot, i, value)
+    o.valid[slot, i] = True
+
+
+@inlined
+def setv(o: Out, slot: Int, i: Int, value: Int) -> None:
+    """The value of numeric column `slot` of row `i`, its validity unchanged."""
+    width, row = WIDTH[slot], ROW[slot]
+    if width == 1:
+        o.v8[row, i] = value
+    elif width == 2:
+        o.v16[row, i] = value
+    else:
+        o.v32[row, i] = value
+
+
+@inlined
+def get(o: Out, slot: Int, i: Int) -> Int:
+    width, row = WIDTH[slot], ROW[slot]
+    if width == 1:
+        return np.int64(o.v8[row, i])
+    if width == 2:
+        return np.int64(o.v16[row, i])
+    return np.int64(o.v32[row, i])

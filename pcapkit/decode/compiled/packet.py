@@ -15,8 +15,8 @@ from pcapkit.codes import LinkType
 from pcapkit.decode import tunnels, vxlan
 from pcapkit.decode.compiled import layout as L
 from pcapkit.decode.compiled.dns import decode_message
-from pcapkit.decode.compiled.jit import Int, kernel
-from pcapkit.decode.compiled.layout import PRIMARY_NUMERIC, PRIMARY_TEXT, Out
+from pcapkit.decode.compiled.jit import Int, inlined, kernel
+from pcapkit.decode.compiled.layout import PRIMARY_NUMERIC, PRIMARY_TEXT, Out, get, put, setv
 from pcapkit.decode.compiled.texts import (
     ANSWERS,
     FULL,
@@ -91,23 +91,17 @@ def udp_tunnel_ports() -> npt.NDArray[np.int8]:
     return table
 
 
-@kernel
+@inlined
 def _u16(buf: Bytes, a: Int) -> Int:
     return (np.int64(buf[a]) << 8) | np.int64(buf[a + 1])
 
 
-@kernel
+@inlined
 def _u32(buf: Bytes, a: Int) -> Int:
     return (_u16(buf, a) << 16) | _u16(buf, a + 2)
 
 
-@kernel
-def _put(o: Out, slot: Int, i: Int, value: Int) -> None:
-    o.vals[slot, i] = value
-    o.valid[slot, i] = True
-
-
-@kernel
+@inlined
 def _stop(o: Out, i: Int, status: Int, layer: Int) -> None:
     o.status[i] = status
     o.layer[i] = layer
@@ -116,7 +110,7 @@ def _stop(o: Out, i: Int, status: Int, layer: Int) -> None:
 # --- link layer -----------------------------------------------------------------------------
 
 
-@kernel
+@inlined
 def _ethertype(buf: Bytes, base: Int, type_at: Int, pos: Int, limit: Int, i: Int,
                o: Out) -> tuple[Int, Int]:
     """VLAN tags from the EtherType at `type_at`: the final EtherType (-1: stop) and where its
@@ -132,14 +126,14 @@ def _ethertype(buf: Bytes, base: Int, type_at: Int, pos: Int, limit: Int, i: Int
         ethertype = _u16(buf, base + pos + 2)
         pos += TAG_LEN
     if vlan >= 0:
-        _put(o, L.VLAN, i, vlan)
+        put(o, L.VLAN, i, vlan)
     if ethertype < MIN_ETHERTYPE:
         return -1, pos
-    _put(o, L.L3_PROTO, i, ethertype)
+    put(o, L.L3_PROTO, i, ethertype)
     return ethertype, pos
 
 
-@kernel
+@inlined
 def _ethernet(buf: Bytes, base: Int, pos: Int, limit: Int, i: Int, o: Out) -> tuple[Int, Int]:
     if limit - pos < ETHER_LEN:
         _stop(o, i, TRUNCATED, LINK)
@@ -147,17 +141,17 @@ def _ethernet(buf: Bytes, base: Int, pos: Int, limit: Int, i: Int, o: Out) -> tu
     return _ethertype(buf, base, pos + 12, pos + ETHER_LEN, limit, i, o)
 
 
-@kernel
+@inlined
 def _sll_pkttype(o: Out, i: Int, pkttype: Int) -> None:
     if pkttype <= 0xFF:
-        _put(o, L.SLL_PKTTYPE, i, pkttype)
+        put(o, L.SLL_PKTTYPE, i, pkttype)
     if pkttype == SLL_OUTGOING:
-        _put(o, L.DIRECTION, i, 2)
+        put(o, L.DIRECTION, i, 2)
     elif pkttype < SLL_OUTGOING:
-        _put(o, L.DIRECTION, i, 1)
+        put(o, L.DIRECTION, i, 1)
 
 
-@kernel
+@inlined
 def _family(buf: Bytes, base: Int, big: bool) -> Int:
     """The 4-byte address family of NULL/LOOP, in whichever byte order makes it small."""
     as_big = _u32(buf, base)
@@ -169,7 +163,7 @@ def _family(buf: Bytes, base: Int, big: bool) -> Int:
     return family
 
 
-@kernel
+@inlined
 def _link(buf: Bytes, base: Int, n: Int, link_type: Int, big_endian: bool, i: Int,
           o: Out) -> tuple[Int, Int]:
     """The EtherType (-1: stop) and position of what follows the link-layer header."""
@@ -181,7 +175,7 @@ def _link(buf: Bytes, base: Int, n: Int, link_type: Int, big_endian: bool, i: In
             _stop(o, i, TRUNCATED, LINK)
             return -1, 0
         if v2:
-            _put(o, L.SLL_IFINDEX, i, _u32(buf, base + 4))
+            put(o, L.SLL_IFINDEX, i, _u32(buf, base + 4))
             _sll_pkttype(o, i, np.int64(buf[base + 10]))
             return _ethertype(buf, base, 0, SLL2_LEN, n, i, o)
         _sll_pkttype(o, i, _u16(buf, base))
@@ -195,11 +189,11 @@ def _link(buf: Bytes, base: Int, n: Int, link_type: Int, big_endian: bool, i: In
             _stop(o, i, MALFORMED, IP)
             return -1, 0
         ethertype = ETH_IPV4 if version == 4 else ETH_IPV6
-        _put(o, L.L3_PROTO, i, ethertype)
+        put(o, L.L3_PROTO, i, ethertype)
         return ethertype, 0
     if link_type in (LT_IPV4, LT_IPV6):
         ethertype = ETH_IPV4 if link_type == LT_IPV4 else ETH_IPV6
-        _put(o, L.L3_PROTO, i, ethertype)
+        put(o, L.L3_PROTO, i, ethertype)
         return ethertype, 0
     if link_type in (LT_NULL, LT_LOOP):
         if n < NULL_LEN:
@@ -213,7 +207,7 @@ def _link(buf: Bytes, base: Int, n: Int, link_type: Int, big_endian: bool, i: In
         else:
             _stop(o, i, UNSUPPORTED, LINK)
             return -1, 0
-        _put(o, L.L3_PROTO, i, ethertype)
+        put(o, L.L3_PROTO, i, ethertype)
         return ethertype, NULL_LEN
     _stop(o, i, UNSUPPORTED, LINK)
     return -1, 0
@@ -222,7 +216,7 @@ def _link(buf: Bytes, base: Int, n: Int, link_type: Int, big_endian: bool, i: In
 # --- transport layer ------------------------------------------------------------------------
 
 
-@kernel
+@inlined
 def _tcp_options(buf: Bytes, base: Int, pos: Int, end: Int, i: Int, o: Out) -> None:
     while pos < end:
         kind = buf[base + pos]
@@ -239,24 +233,24 @@ def _tcp_options(buf: Bytes, base: Int, pos: Int, end: Int, i: Int, o: Out) -> N
         a = base + pos + 2
         if kind == OPT_MSS and size == 4:
             if not o.valid[L.TCP_MSS, i]:
-                _put(o, L.TCP_MSS, i, _u16(buf, a))
+                put(o, L.TCP_MSS, i, _u16(buf, a))
         elif kind == OPT_WSCALE and size == 3:
             if not o.valid[L.TCP_WSCALE, i]:
-                _put(o, L.TCP_WSCALE, i, buf[a])
+                put(o, L.TCP_WSCALE, i, buf[a])
         elif kind == OPT_SACK_PERM and size == 2:
-            o.vals[L.TCP_SACK_PERM, i] = 1
+            setv(o, L.TCP_SACK_PERM, i, 1)
         elif kind == OPT_SACK and (size in (SACK_10, SACK_18, SACK_26, SACK_34)):
-            if o.vals[L.TCP_SACK_BLOCKS, i] == 0:
-                o.vals[L.TCP_SACK_BLOCKS, i] = (size - 2) // 8
-                _put(o, L.TCP_SACK_LEFT, i, _u32(buf, a))
-                _put(o, L.TCP_SACK_RIGHT, i, _u32(buf, a + 4))
+            if get(o, L.TCP_SACK_BLOCKS, i) == 0:
+                setv(o, L.TCP_SACK_BLOCKS, i, (size - 2) // 8)
+                put(o, L.TCP_SACK_LEFT, i, _u32(buf, a))
+                put(o, L.TCP_SACK_RIGHT, i, _u32(buf, a + 4))
         elif kind == OPT_TS and size == 10 and not o.valid[L.TCP_TS_VAL, i]:
-            _put(o, L.TCP_TS_VAL, i, _u32(buf, a))
-            _put(o, L.TCP_TS_ECR, i, _u32(buf, a + 4))
+            put(o, L.TCP_TS_VAL, i, _u32(buf, a))
+            put(o, L.TCP_TS_ECR, i, _u32(buf, a + 4))
         pos += size
 
 
-@kernel
+@inlined
 def _tcp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, i: Int, o: Out,
          t: Texts, scratch: Bytes) -> None:
     if end - pos < TCP_MIN:
@@ -269,19 +263,19 @@ def _tcp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
     if end - pos < hdr_len:
         return _stop(o, i, TRUNCATED, TCP_LAYER)
     sport, dport = _u16(buf, a), _u16(buf, a + 2)
-    _put(o, L.SPORT, i, sport)
-    _put(o, L.DPORT, i, dport)
-    _put(o, L.TCP_FLAGS, i, off_flags & 0x01FF)
-    _put(o, L.TCP_SEQ, i, _u32(buf, a + 4))
-    _put(o, L.TCP_ACK, i, _u32(buf, a + 8))
-    _put(o, L.TCP_WIN, i, _u16(buf, a + 14))
-    _put(o, L.TCP_HDR_LEN, i, hdr_len)
-    _put(o, L.TCP_SACK_PERM, i, 0)
-    _put(o, L.TCP_SACK_BLOCKS, i, 0)
+    put(o, L.SPORT, i, sport)
+    put(o, L.DPORT, i, dport)
+    put(o, L.TCP_FLAGS, i, off_flags & 0x01FF)
+    put(o, L.TCP_SEQ, i, _u32(buf, a + 4))
+    put(o, L.TCP_ACK, i, _u32(buf, a + 8))
+    put(o, L.TCP_WIN, i, _u16(buf, a + 14))
+    put(o, L.TCP_HDR_LEN, i, hdr_len)
+    put(o, L.TCP_SACK_PERM, i, 0)
+    put(o, L.TCP_SACK_BLOCKS, i, 0)
     data = pos + hdr_len
     if hdr_len > TCP_MIN:
         _tcp_options(buf, base, pos + TCP_MIN, data, i, o)
-    _put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
+    put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
     # A segment is taken to start a message; one too short for a header is a continuation.
     dns = whole and (sport == DNS_PORT or dport == DNS_PORT)
     if dns and end - data >= DNS_TCP_PREFIX + DNS_HEADER_LEN:
@@ -290,7 +284,7 @@ def _tcp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
     return None
 
 
-@kernel
+@inlined
 def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, depth: Int,
          i: Int, o: Out, t: Texts, scratch: Bytes, udp_tunnels: npt.NDArray[np.int8]) -> Int:
     """The UDP header; returns where a VXLAN header to remove starts, else -1."""
@@ -298,10 +292,10 @@ def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
         _stop(o, i, TRUNCATED, UDP_LAYER)
         return -1
     sport, dport = _u16(buf, base + pos), _u16(buf, base + pos + 2)
-    _put(o, L.SPORT, i, sport)
-    _put(o, L.DPORT, i, dport)
+    put(o, L.SPORT, i, sport)
+    put(o, L.DPORT, i, dport)
     data = pos + UDP_LEN
-    _put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
+    put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
     if not whole:
         return -1
     tunnel = udp_tunnels[dport]
@@ -323,32 +317,32 @@ def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
     return -1
 
 
-@kernel
+@inlined
 def _quoted(buf: Bytes, base: Int, after: Int, end: Int, proto: Int, src: Int, size: Int,
             i: Int, o: Out, t: Texts) -> None:
     """The IP header quoted in an ICMP error: addresses, protocol, TCP/UDP ports."""
     kind = KIND_V4 if size == 4 else KIND_V6
     o.text[L.ICMP_Q_SRC, i] = intern(t, kind, buf, base + src, size)
     o.text[L.ICMP_Q_DST, i] = intern(t, kind, buf, base + src + size, size)
-    _put(o, L.ICMP_Q_PROTO, i, proto)
+    put(o, L.ICMP_Q_PROTO, i, proto)
     if (proto in (TCP, UDP)) and end - after >= PORT_LEN:
-        _put(o, L.ICMP_Q_SPORT, i, _u16(buf, base + after))
-        _put(o, L.ICMP_Q_DPORT, i, _u16(buf, base + after + 2))
+        put(o, L.ICMP_Q_SPORT, i, _u16(buf, base + after))
+        put(o, L.ICMP_Q_DPORT, i, _u16(buf, base + after + 2))
 
 
-@kernel
+@inlined
 def _icmp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, v4: bool, i: Int, o: Out,
           t: Texts) -> None:
     if end - pos < ICMP_LEN:
         return _stop(o, i, TRUNCATED, ICMP_LAYER)
     kind, code = np.int64(buf[base + pos]), np.int64(buf[base + pos + 1])
-    _put(o, L.ICMP_TYPE, i, kind)
-    _put(o, L.ICMP_CODE, i, code)
-    _put(o, L.PAYLOAD_LEN, i, max(declared - pos - ICMP_LEN, 0))
+    put(o, L.ICMP_TYPE, i, kind)
+    put(o, L.ICMP_CODE, i, code)
+    put(o, L.PAYLOAD_LEN, i, max(declared - pos - ICMP_LEN, 0))
     quote = pos + ICMP_LEN
     if v4:
         if kind == 3 and code == 4:
-            _put(o, L.ICMP_MTU, i, _u16(buf, base + pos + 6))
+            put(o, L.ICMP_MTU, i, _u16(buf, base + pos + 6))
         error = kind == 3 or kind == 4 or kind == 5 or kind == 11 or kind == 12
         if error and end - quote >= IPV4_MIN:
             first = buf[base + quote]
@@ -358,14 +352,14 @@ def _icmp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, v4: bool, i:
                         quote + 12, 4, i, o, t)
     else:
         if kind == 2:
-            _put(o, L.ICMP_MTU, i, _u32(buf, base + pos + 4))
+            put(o, L.ICMP_MTU, i, _u32(buf, base + pos + 4))
         if 1 <= kind <= 4 and end - quote >= IPV6_LEN and buf[base + quote] >> 4 == 6:
             _quoted(buf, base, quote + IPV6_LEN, end, np.int64(buf[base + quote + 6]),
                     quote + 8, 16, i, o, t)
     return None
 
 
-@kernel
+@inlined
 def _transport(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, proto: Int, v4: bool,
                whole: bool, depth: Int, i: Int, o: Out, t: Texts, scratch: Bytes,
                udp_tunnels: npt.NDArray[np.int8]) -> Int:
@@ -384,7 +378,7 @@ def _transport(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, proto: 
 # --- network layer --------------------------------------------------------------------------
 
 
-@kernel
+@inlined
 def _ipv4(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Out, t: Texts,
           scratch: Bytes, udp_tunnels: npt.NDArray[np.int8]) -> tuple[Int, Int]:
     if limit - pos < IPV4_MIN:
@@ -411,16 +405,16 @@ def _ipv4(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Ou
     proto = np.int64(buf[a + 9])
     offset = (frag & 0x1FFF) * 8
     mf = (frag & 0x2000) != 0
-    _put(o, L.IP_VERSION, i, 4)
+    put(o, L.IP_VERSION, i, 4)
     o.text[L.SRC, i] = intern(t, KIND_V4, buf, a + 12, 4)
     o.text[L.DST, i] = intern(t, KIND_V4, buf, a + 16, 4)
-    _put(o, L.IP_PROTO, i, proto)
-    _put(o, L.IP_TTL, i, buf[a + 8])
-    _put(o, L.IP_ID, i, _u16(buf, a + 4))
-    _put(o, L.IP_LEN, i, total)
-    _put(o, L.IP_DF, i, (frag >> 14) & 1)
-    _put(o, L.IP_MF, i, 1 if mf else 0)
-    _put(o, L.IP_FRAG_OFFSET, i, offset)
+    put(o, L.IP_PROTO, i, proto)
+    put(o, L.IP_TTL, i, buf[a + 8])
+    put(o, L.IP_ID, i, _u16(buf, a + 4))
+    put(o, L.IP_LEN, i, total)
+    put(o, L.IP_DF, i, (frag >> 14) & 1)
+    put(o, L.IP_MF, i, 1 if mf else 0)
+    put(o, L.IP_FRAG_OFFSET, i, offset)
     if offset:
         return -1, 0
     end = min(declared, limit)
@@ -428,7 +422,7 @@ def _ipv4(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Ou
                       scratch, udp_tunnels), end
 
 
-@kernel
+@inlined
 def _ipv6(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Out, t: Texts,
           scratch: Bytes, udp_tunnels: npt.NDArray[np.int8]) -> tuple[Int, Int]:
     if limit - pos < IPV6_LEN:
@@ -464,16 +458,16 @@ def _ipv6(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Ou
             offset, mf, ident = frag & 0xFFF8, (frag & 1) != 0, _u32(buf, base + p + 4)
         proto = np.int64(buf[base + p])
         p += size
-    _put(o, L.IP_VERSION, i, 6)
+    put(o, L.IP_VERSION, i, 6)
     o.text[L.SRC, i] = intern(t, KIND_V6, buf, a + 8, 16)
     o.text[L.DST, i] = intern(t, KIND_V6, buf, a + 24, 16)
-    _put(o, L.IP_PROTO, i, proto)
-    _put(o, L.IP_TTL, i, buf[a + 7])
+    put(o, L.IP_PROTO, i, proto)
+    put(o, L.IP_TTL, i, buf[a + 7])
     if ident >= 0:
-        _put(o, L.IP_ID, i, ident)
-    _put(o, L.IP_LEN, i, IPV6_LEN + plen)
-    _put(o, L.IP_MF, i, 1 if mf else 0)
-    _put(o, L.IP_FRAG_OFFSET, i, offset)
+        put(o, L.IP_ID, i, ident)
+    put(o, L.IP_LEN, i, IPV6_LEN + plen)
+    put(o, L.IP_MF, i, 1 if mf else 0)
+    put(o, L.IP_FRAG_OFFSET, i, offset)
     if offset:
         return -1, 0
     return _transport(buf, base, p, end, declared, proto, False, not mf, depth, i, o, t,
@@ -483,30 +477,29 @@ def _ipv6(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Ou
 # --- the rows -------------------------------------------------------------------------------
 
 
-@kernel
+@inlined
 def _decapsulate_vxlan(buf: Bytes, base: Int, at: Int, depth: Int, i: Int, o: Out) -> None:
     """The VXLAN header at `at` is removed: the first removal fills the outer columns, then
     the primary columns are emptied for the inner packet."""
     if depth == 0:
-        _put(o, L.TUNNEL, i, VXLAN_CODE)
+        put(o, L.TUNNEL, i, VXLAN_CODE)
         o.text[L.OUTER_SRC, i] = o.text[L.SRC, i]
         o.text[L.OUTER_DST, i] = o.text[L.DST, i]
-        _put(o, L.VNI, i, _u32(buf, base + at + vxlan.VNI_OFFSET) >> 8)
-        _put(o, L.OUTER_SPORT, i, o.vals[L.SPORT, i])
-        _put(o, L.OUTER_DPORT, i, o.vals[L.DPORT, i])
+        put(o, L.VNI, i, _u32(buf, base + at + vxlan.VNI_OFFSET) >> 8)
+        put(o, L.OUTER_SPORT, i, get(o, L.SPORT, i))
+        put(o, L.OUTER_DPORT, i, get(o, L.DPORT, i))
     for slot in PRIMARY_NUMERIC:
         o.valid[slot, i] = False
-        o.vals[slot, i] = 0
     for slot in PRIMARY_TEXT:
         o.text[slot, i] = -1
-    _put(o, L.TUNNEL_DEPTH, i, depth + 1)
+    put(o, L.TUNNEL_DEPTH, i, depth + 1)
 
 
-@kernel
+@inlined
 def _row(buf: Bytes, base: Int, caplen: Int, link_type: Int, direction: Int, big_endian: bool,
          i: Int, o: Out, t: Texts, scratch: Bytes, udp_tunnels: npt.NDArray[np.int8]) -> None:
-    _put(o, L.DIRECTION, i, direction)
-    _put(o, L.TUNNEL_DEPTH, i, 0)
+    put(o, L.DIRECTION, i, direction)
+    put(o, L.TUNNEL_DEPTH, i, 0)
     ethertype, pos = _link(buf, base, caplen, link_type, big_endian, i, o)
     end = caplen
     depth = 0

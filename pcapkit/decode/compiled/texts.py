@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from pcapkit.decode.compiled.jit import Int, kernel
+from pcapkit.decode.compiled.jit import Int, inlined, kernel
 
 KIND_V4, KIND_V6, KIND_NAME = 0, 1, 2
 #: `Texts.meta` slots
@@ -93,7 +93,7 @@ def _rehash(slots: npt.NDArray[np.int32], hashes: npt.NDArray[np.uint64], entrie
         slots[s] = e
 
 
-@kernel
+@inlined
 def intern(t: Texts, kind: Int, src: npt.NDArray[np.uint8], start: Int, length: Int) -> Int:
     """The entry number of `length` bytes of `src` from `start`, added if new; -1 when full."""
     h = (FNV_OFFSET ^ np.uint64(kind)) * FNV_PRIME
@@ -128,7 +128,7 @@ def intern(t: Texts, kind: Int, src: npt.NDArray[np.uint8], start: Int, length: 
     return n
 
 
-@kernel
+@inlined
 def add_answer(t: Texts, name: Int, rtype: Int, ttl: Int, data: Int) -> None:
     """Append one DNS answer to the flat list (sets FULL when there is no room)."""
     a = t.meta[ANSWERS]

@@ -69,27 +69,28 @@ def to_frame(built: Built, records: Records, link_type: Ints,
         "ts_ns": records.ts_ns, "iface": records.iface, "link_type": link_type,
         "caplen": records.caplen, "origlen": records.origlen,
     }
-    exprs = [pl.col(name) for name in data]
+    exprs = [pl.col(name).cast(PACKET_SCHEMA[name]) for name in data]
     columns = {**built.numeric, **{k: v[:2] for k, v in built.coded.items()}}
     for name, (values, valid) in columns.items():
         data[name] = values
+        dtype = PACKET_SCHEMA[name] if name in built.numeric else pl.UInt32
         if valid.all():
-            exprs.append(pl.col(name))
+            exprs.append(pl.col(name).cast(dtype))
         else:
             data["\0" + name] = valid
-            exprs.append(pl.when(pl.col("\0" + name)).then(pl.col(name)).alias(name))
+            exprs.append(pl.when(pl.col("\0" + name)).then(pl.col(name).cast(dtype)).alias(name))
     frame = pl.DataFrame(data).select(exprs)
     series: list[pl.Series] = []
     for name, dtype in PACKET_SCHEMA.items():
         if name in built.series:
             s = built.series[name]
         elif name in built.coded:
-            s = built.coded[name][2].gather(frame[name].cast(pl.UInt32)).alias(name)
+            s = built.coded[name][2].gather(frame[name]).alias(name)
         elif name in frame.columns:
             s = frame[name]
         else:
             s = pl.Series(name, [], dtype).extend_constant(None, n)
-        series.append(s.cast(dtype))
+        series.append(s if s.dtype == dtype else s.cast(dtype))
     return pl.DataFrame(series)
 
 
