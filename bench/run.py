@@ -1,11 +1,15 @@
 """Measure, in one run on one capture, packets per second of:
 
-(a) pcapkit read + fast decode, (b) pcapkit's whole `analyze`, (c) a plain dpkt loop down to the
-TCP/UDP ports, (d) `tshark -q -z expert`, (e) `tcpdump -r FILE -w /dev/null` (libpcap's bare
-read loop), (f) the reference decoder on a 20k-packet slice.
+(a) pcapkit read + decode with the engine `decode` picks, and with each fast engine forced:
+(a1) the compiled kernel, (a2) the numpy vectorised layers, plus (a3) the compiled kernel's
+start-up in a fresh process (import numba, load the cached kernel, decode 1 packet);
+(b) pcapkit's whole `analyze`, (c) a plain dpkt loop down to the TCP/UDP ports,
+(d) `tshark -q -z expert`, (e) `tcpdump -r FILE -w /dev/null` (libpcap's bare read loop),
+(f) the reference decoder on a 20k-packet slice.
 
 The process is pinned to one core and polars to one thread, so (a), (b) and (c) are one-core
-figures; the in-process ones are the best of 3 runs (`time.perf_counter`).
+figures; the in-process ones are the best of 5 runs (`time.perf_counter`), the machine's load
+average is printed with them.
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ from pathlib import Path
 
 import dpkt
 
-from pcapkit.decode import decode
+from pcapkit.decode import COMPILED_FROM, decode, decoder
+from pcapkit.decode.compiled import decode_compiled_stats
 from pcapkit.decode.fast import decode_fast_stats
 from pcapkit.read import read_capture
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "bench" / "data" / "node-any.pcap"
 REFERENCE_SLICE = 20_000
-RUNS = 3
+RUNS = 5
 
 
 def best_of(f: Callable[[], object], runs: int = RUNS) -> float:
@@ -63,6 +68,29 @@ def dpkt_loop(path: Path) -> int:
     return ports
 
 
+#: a fresh process: the compiled kernel's start-up, once its cache is written
+STARTUP = """
+import sys, time
+start = time.perf_counter()
+from pcapkit.decode import decode
+from pcapkit.read import read_capture
+capture = read_capture(sys.argv[1])
+capture.records = capture.records.take(slice(0, 1))
+decode(capture, engine=sys.argv[2])
+print(time.perf_counter() - start)
+"""
+
+
+def startup(path: Path) -> float:
+    """Seconds a fresh process takes to import pcapkit and numba and decode one packet with
+    the (cached) compiled kernel, less the same with the numpy decoder."""
+    def run(engine: str) -> float:
+        out = subprocess.run([sys.executable, "-c", STARTUP, str(path), engine], check=True,
+                             cwd=REPO, capture_output=True, text=True).stdout
+        return float(out.split()[-1])
+    return min(run("compiled") for _ in range(3)) - min(run("fast") for _ in range(3))
+
+
 def ensure_capture(path: Path) -> None:
     if path.exists() or path != DEFAULT:
         return
@@ -80,11 +108,21 @@ def main(argv: list[str] | None = None) -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     capture = read_capture(path)
     n = len(capture.records)
-    _, stats = decode_fast_stats(capture)
+    fresh = "compiled" if n >= COMPILED_FROM else "fast"
+    _, compiled = decode_compiled_stats(capture)  # compiled (or loaded from its cache) first
+    _, vectorised = decode_fast_stats(capture)
+    engine = decoder("auto", n).__name__
     rows: list[tuple[str, int, float | None, str]] = []
-    rows.append(("(a) pcapkit read + decode (fast)", n,
-                 best_of(lambda: decode(read_capture(path))),
-                 f"{stats.vectorised} rows vectorised, {stats.deferred} deferred"))
+    rows.append(("(a) pcapkit read + decode", n, best_of(lambda: decode(read_capture(path))),
+                 f"engine: {engine} (a fresh process: {fresh})"))
+    rows.append(("(a1) read + decode, compiled kernel", n,
+                 best_of(lambda: decode_compiled_stats(read_capture(path))),
+                 f"{compiled.deferred} rows deferred to the reference decoder"))
+    rows.append(("(a2) read + decode, numpy layers", n,
+                 best_of(lambda: decode_fast_stats(read_capture(path))),
+                 f"{vectorised.deferred} rows deferred to the reference decoder"))
+    rows.append(("(a3) compiled kernel start-up", 0, startup(path),
+                 "fresh process, cached kernel, minus numpy's"))
     try:
         from pcapkit.api import analyze
     except ImportError:
@@ -99,14 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     part = dataclasses.replace(capture, records=capture.records.take(slice(0, REFERENCE_SLICE)))
     rows.append((f"(f) reference decoder, first {len(part.records)}", len(part.records),
                  best_of(lambda: decode(part, engine="reference"), 1), "one run"))
-    print(f"{path}: {n} packets, one core\n")
+    print(f"{path}: {n} packets, one core, load average {os.getloadavg()[0]:.2f}\n")
     print(f"{'measure':42} {'packets':>9} {'seconds':>8} {'packets/s':>11}  note")
     rates: dict[str, float] = {}
     for name, count, seconds, note in rows:
         if seconds is None:
             print(f"{name:42} {count:>9} {'-':>8} {'-':>11}  {note}")
             continue
-        rates[name[:3]] = count / seconds
+        if not count:
+            print(f"{name:42} {'':>9} {seconds:>8.3f} {'':>11}  {note}")
+            continue
+        rates[name.split()[0]] = count / seconds
         print(f"{name:42} {count:>9} {seconds:>8.3f} {count / seconds:>11,.0f}  {note}")
     print(f"\npcapkit (a) / dpkt (c): {rates['(a)'] / rates['(c)']:.1f}x; "
-          f"pcapkit (a) / tshark (d): {rates['(a)'] / rates['(d)']:.1f}x")
+          f"pcapkit (a) / tshark (d): {rates['(a)'] / rates['(d)']:.1f}x; "
+          f"pcapkit (a) / tcpdump (e): {rates['(a)'] / rates['(e)']:.2f}x; "
+          f"analyze (b) / tshark (d): {rates.get('(b)', 0) / rates['(d)']:.1f}x")

@@ -8,12 +8,14 @@ Three decoders follow the same rules (docs/packet-table.md) to the byte:
 - `reference`: one packet at a time, in plain Python; the other two hand it the rows they do
   not cover (uncommon encapsulations), and the tests hold them identical to it.
 
-`auto` (the default) takes `compiled` from `COMPILED_FROM` records on, `fast` below.
+`auto` (the default) takes `compiled` from `COMPILED_FROM` records on, or whenever the kernel
+is already loaded in the process (its start-up paid), and `fast` otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Iterator
 from typing import Literal
 
@@ -31,15 +33,17 @@ Decoder = Callable[[Capture, int], pl.DataFrame]
 
 #: records per chunk when streaming: ~128 MB of gathered header bytes
 CHUNK_RECORDS = 500_000
-#: records from which `auto` takes the compiled decoder: below, numba's start-up costs more
-#: than the vectorised decoder takes (bench/README.md has the measurements)
-COMPILED_FROM = 100_000
+#: records from which `auto` takes the compiled decoder in a process that has not loaded it:
+#: its start-up (~0.7 s) is repaid at ~1.3 µs saved per record (bench/README.md)
+COMPILED_FROM = 400_000
+COMPILED_MODULE = "pcapkit.decode.compiled"
 
 
 def decoder(engine: Engine, records: int) -> Decoder:
     """The decoder `engine` names (`auto`: chosen by the number of `records`)."""
     if engine == "auto":
-        engine = "compiled" if records >= COMPILED_FROM else "fast"
+        loaded = COMPILED_MODULE in sys.modules
+        engine = "compiled" if loaded or records >= COMPILED_FROM else "fast"
     if engine == "compiled":
         from pcapkit.decode.compiled import decode_compiled  # imports numba: ~1 s
 

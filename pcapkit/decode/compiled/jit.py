@@ -1,7 +1,9 @@
 """How every function of the kernel is compiled.
 
-- `cache=True`: compiled once per install, into `__pycache__` beside these modules (numba falls
-  back to compiling in memory when that directory is not writable).
+- `cache=True`: compiled once per install (~1 min), into `__pycache__` beside these modules, or
+  when that is not writable into numba's user-wide cache (`~/.cache/numba`, `NUMBA_CACHE_DIR`).
+  When neither is writable numba refuses `cache=True` outright; the kernel is then compiled in
+  memory, on every run.
 - `nogil=True`: chunks of one capture, or several captures, may be decoded on threads.
 - `forceinline=True` (`inlined`, every function but the entry points): LLVM inlines the layer
   functions into the loop, so that no call passes the output arrays (two named tuples of
@@ -25,16 +27,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: a scalar in the kernel: numba computes in int64, which numpy types as np.int64
 Int = int | np.integer[Any]
 
-_njit = numba.njit(cache=True, nogil=True, _nrt=False)  # type: ignore[call-overload]
-_inline = numba.njit(cache=True, nogil=True, _nrt=False,  # type: ignore[call-overload]
-                     forceinline=True)
+
+
+def _jit(function: F, forceinline: bool) -> F:
+    options: dict[str, Any] = {"nogil": True, "_nrt": False, "forceinline": forceinline}
+    try:
+        return cast(F, numba.njit(cache=True, **options)(function))
+    except RuntimeError as e:  # "cannot cache function …: no locator available"
+        if "cannot cache" not in str(e):
+            raise
+        return cast(F, numba.njit(cache=False, **options)(function))
 
 
 def kernel(function: F) -> F:
     """An entry point of the kernel, compiled as above (the same signature to type checkers)."""
-    return cast(F, _njit(function))
+    return _jit(function, forceinline=False)
 
 
 def inlined(function: F) -> F:
     """A function of the kernel inlined into its callers."""
-    return cast(F, _inline(function))
+    return _jit(function, forceinline=True)
