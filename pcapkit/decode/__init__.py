@@ -34,8 +34,9 @@ Decoder = Callable[[Capture, int], pl.DataFrame]
 #: records per chunk when streaming: ~128 MB of gathered header bytes
 CHUNK_RECORDS = 500_000
 #: records from which `auto` takes the compiled decoder in a process that has not loaded it:
-#: its start-up (~0.7 s) is repaid at ~1.3 µs saved per record (bench/README.md)
-COMPILED_FROM = 400_000
+#: its start-up (~0.7 s: import numba, load and link the cached kernel) is repaid at ~1.3 µs
+#: saved per record (bench/README.md)
+COMPILED_FROM = 500_000
 COMPILED_MODULE = "pcapkit.decode.compiled"
 
 
