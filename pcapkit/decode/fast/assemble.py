@@ -71,6 +71,8 @@ def to_frame(built: Built, records: Records, link_type: Ints,
     }
     exprs = [pl.col(name).cast(PACKET_SCHEMA[name]) for name in data]
     columns = {**built.numeric, **{k: v[:2] for k, v in built.coded.items()}}
+    # a column with no value at all is left out: all null below, without a gather
+    columns = {name: column for name, column in columns.items() if column[1].any()}
     for name, (values, valid) in columns.items():
         data[name] = values
         dtype = PACKET_SCHEMA[name] if name in built.numeric else pl.UInt32
@@ -84,7 +86,7 @@ def to_frame(built: Built, records: Records, link_type: Ints,
     for name, dtype in PACKET_SCHEMA.items():
         if name in built.series:
             s = built.series[name]
-        elif name in built.coded:
+        elif name in built.coded and name in frame.columns:
             s = built.coded[name][2].gather(frame[name]).alias(name)
         elif name in frame.columns:
             s = frame[name]
