@@ -32,7 +32,7 @@ system-deps:
 	  else echo "warning: missing$$missing; tests that need them will skip"; fi; \
 	fi
 
-test: venv system-deps
+test: venv system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 samples: venv system-deps

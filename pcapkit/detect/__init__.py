@@ -45,5 +45,5 @@ def run_detectors(tables: Tables, config: Config = DEFAULT) -> pl.DataFrame:
     frames = [detect(tables, config) for detect in DETECTORS.values()]
     if not frames:
         return empty_findings()
-    out = pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(dict(FINDINGS_SCHEMA)) for f in frames])
+    out = pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(FINDINGS_SCHEMA) for f in frames])
     return out.sort(["severity", "first_ts_ns"], descending=[True, False])

@@ -50,5 +50,5 @@ def findings(tables: Tables, per_conn: pl.DataFrame) -> pl.DataFrame:
         .with_columns(protocol=pl.lit("tcp"))
         .sort("first_ts_ns", "conn")
         .select(FINDINGS_SCHEMA.names())
-        .cast(dict(FINDINGS_SCHEMA))
+        .cast(FINDINGS_SCHEMA)
     )

@@ -60,7 +60,7 @@ def tcp_tables(
     connections = (
         rows.with_columns(conn=pl.Series(conn_of_lconn))
         .select(CONNECTIONS.names())
-        .cast(dict(CONNECTIONS))
+        .cast(CONNECTIONS)
         .sort("conn", "view")
     )
     flags = analyse(
@@ -93,4 +93,4 @@ def tcp_tables(
     out = packets.drop(PACKET_EXTRA.names()[1:], strict=False).with_columns(
         pl.when(mask).then(pl.Series(name, values)).alias(name) for name, values in extra.items()
     )
-    return out.cast(dict(PACKET_EXTRA)), connections
+    return out.cast(PACKET_EXTRA), connections

@@ -23,7 +23,7 @@ def add_views(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .sort(VIEW_KEY, nulls_last=False)
         .with_row_index("view")
         .select(VIEWS.names())
-        .cast(dict(VIEWS))
+        .cast(VIEWS)
     )
     # `nulls_equal` because sll_ifindex is null for every link type but LINUX_SLL2.
     with_view = packets.join(

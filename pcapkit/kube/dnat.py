@@ -66,4 +66,4 @@ def dnat_legs(packets: pl.DataFrame, snap: Snapshot) -> pl.DataFrame:
                                 "endpoint_ip", "endpoint_port", "endpoint_target",
                                 "endpoint_state"),
                     on=["client_ip", "client_port", "protocol", "service"], how="inner")
-    return legs.select(LEGS.names()).cast(dict(LEGS)).unique(maintain_order=True)
+    return legs.select(LEGS.names()).cast(LEGS).unique(maintain_order=True)

@@ -63,7 +63,7 @@ def _endpoint_note() -> pl.Expr:
 def _reporter_name(snap: Snapshot, names: pl.DataFrame) -> pl.Expr:
     """Who sent an ICMP error: a known address, else the node owning it — a node answers from
     its bridge or VXLAN address, which lies in its pod CIDR (flannel's 10.244.N.0, cni0's .1)."""
-    known = dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
+    known: dict[str, str] = dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
 
     def name(ip: str | None) -> str | None:
         if ip is None:

@@ -30,7 +30,7 @@ def address_names(snap: Snapshot) -> pl.DataFrame:
         pl.col("cluster_ip").alias("ip"), pl.lit("service").alias("kind"),
         pl.format("{}/{}", "namespace", "name").alias("name"))
     return (pl.concat([nodes, pods, services]).unique("ip", keep="first", maintain_order=True)
-            .cast(dict(NAMES)))
+            .cast(NAMES))
 
 
 def node_of_address(snap: Snapshot, ip: str) -> str | None:
