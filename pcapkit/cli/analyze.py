@@ -13,6 +13,7 @@ import typer
 from pcapkit.api import analyze
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
+from pcapkit.detect.config import DEFAULT, with_settings
 from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
@@ -38,13 +39,18 @@ def analyze_command(
     vxlan_port: Annotated[list[int] | None, typer.Option(
         "--vxlan-port", help="Also decode VXLAN on this UDP port (8472 and 4789 always are).",
     )] = None,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="NAME=VALUE",
+        help="Change a detector threshold (see pcapkit/detect/config.py), e.g. "
+             "--set nxdomain_min=10.")] = None,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     for port in vxlan_port or []:
         if not 0 < port < 65536:
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
-    result = analyze(captures, k8s or [])
+    config = with_settings(DEFAULT, settings or [])
+    result = analyze(captures, k8s or [], config)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

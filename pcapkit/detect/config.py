@@ -6,7 +6,9 @@ the CLI's `--set name=value`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+
+from pcapkit.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,27 @@ class Config:
     #: dns_error: the rcodes reported (names of `pcapkit.codes.DnsRcode`)
     dns_error_rcodes: tuple[str, ...] = ("SERVFAIL", "REFUSED")
 
-    pass
-
 
 DEFAULT = Config()
+
+
+def with_settings(config: Config, settings: list[str]) -> Config:
+    """`config` with `name=value` settings applied (the CLI's `--set`); values are read as the
+    field's type, tuples as comma-separated lists. Unknown names and bad values: `UsageError`."""
+    types = {f.name: f.type for f in fields(Config)}
+    changes: dict[str, object] = {}
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        name = name.strip()
+        if not sep or name not in types:
+            known = ", ".join(sorted(types))
+            raise UsageError(f"--set {setting}: expected NAME=VALUE with NAME one of {known}")
+        kind = str(types[name])
+        try:
+            if kind.startswith("tuple"):
+                changes[name] = tuple(v.strip() for v in text.split(",") if v.strip())
+            else:
+                changes[name] = {"int": int, "float": float}[kind](text)
+        except ValueError:
+            raise UsageError(f"--set {setting}: {text!r} is not a valid {kind}") from None
+    return replace(config, **changes)  # type: ignore[arg-type]

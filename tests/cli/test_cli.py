@@ -113,3 +113,17 @@ def test_every_format_renders_in_process(tmp_path: Path, fmt: str,
 def test_version(tmp_path: Path) -> None:
     proc = _cli(["--version"], tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("pcapkit ")
+
+
+def test_set_changes_a_threshold(tmp_path: Path) -> None:
+    pod = next((SAMPLES / "nxdomain_storm").glob("pod-*.pcap"))
+    default = json.loads(_cli(["analyze", str(pod), "-f", "json"], tmp_path).stdout)
+    (storm,) = [s for s in default["symptoms"] if s["kind"] == "nxdomain_storm"]
+    # One more NXDOMAIN than the storm had is needed now: the same capture is no storm.
+    raised = _cli(["analyze", str(pod), "-f", "json", "--set",
+                   f"nxdomain_min={storm['nxdomain'] + 1}"], tmp_path)
+    assert raised.returncode == 0, raised.stderr
+    assert not [s for s in json.loads(raised.stdout)["symptoms"] if s["kind"] == "nxdomain_storm"]
+    _one_error_line(_cli(["analyze", str(pod), "--set", "nxdomain_min=many"], tmp_path),
+                    "nxdomain_min=many")
+    _one_error_line(_cli(["analyze", str(pod), "--set", "no_such=1"], tmp_path), "no_such")
