@@ -82,8 +82,11 @@ def _node_name(packets: pl.DataFrame, snap: Snapshot | None) -> str | None:
             # No node address on the wire (traffic that stayed on one node): the node whose pod
             # CIDR holds the addresses seen is the one whose bridge the packets crossed.
             every = packets.select(pl.concat_list("src", "dst").list.unique().alias("ip"))
-            by_address = every.explode("ip").with_columns(
-                pl.col("ip").map_elements(lambda ip: _owner(snap, ip), return_dtype=pl.String))
+            every = every.explode("ip").drop_nulls()
+            # CIDR lookups once per distinct address, not once per packet.
+            owners = {ip: _owner(snap, ip) for ip in every["ip"].unique().to_list()}
+            by_address = every.select(
+                pl.col("ip").replace_strict(owners, default=None, return_dtype=pl.String))
         addrs = by_address
     counts = _ranked(addrs)
     if counts.is_empty():
@@ -91,6 +94,6 @@ def _node_name(packets: pl.DataFrame, snap: Snapshot | None) -> str | None:
     return " or ".join(str(ip) for ip in counts.filter(pl.col("len") == counts["len"][0])["ip"])
 
 
-def _owner(snap: Snapshot, ip: str | None) -> str | None:
-    node = node_of_address(snap, ip) if ip else None
+def _owner(snap: Snapshot, ip: str) -> str | None:
+    node = node_of_address(snap, ip)
     return f"node {node}" if node else None
