@@ -18,6 +18,7 @@ from pcapkit.flows import Tables, build_tables
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.read import Capture, read_capture
+from pcapkit.report.summary import PacketCounts
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Analysis:
     tables: Tables
     findings: pl.DataFrame
     snapshot: Snapshot | None
+    counts: PacketCounts  #: the summary's packet, flow, protocol and tunnel counts
 
     @property
     def connections(self) -> pl.DataFrame:
@@ -87,7 +89,7 @@ def analyze(
     findings = run_detectors(tables, config)
     if snap is not None:
         findings = enrich_findings(findings, packets, snap)
-    return Analysis(infos, packets, tables, findings, snap)
+    return Analysis(infos, packets, tables, findings, snap, PacketCounts.of(packets))
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:

@@ -21,6 +21,8 @@ TABLES: list[tuple[str, str, list[tuple[str, pl.DataType, str]]]] = [
      flows.PACKET_COLUMNS),
     ("Views", "`pcapkit.flows.schema.VIEW_COLUMNS`: one interface of one capture",
      flows.VIEW_COLUMNS),
+    ("Capture spans", "`pcapkit.flows.schema.SPAN_COLUMNS`: one row per capture",
+     flows.SPAN_COLUMNS),
     ("TCP connections", "`pcapkit.flows.schema.CONNECTION_COLUMNS`", flows.CONNECTION_COLUMNS),
     ("DNS transactions", "`pcapkit.flows.schema.DNS_COLUMNS`", flows.DNS_COLUMNS),
     ("ICMP errors", "`pcapkit.flows.schema.ICMP_COLUMNS`", flows.ICMP_COLUMNS),

@@ -6,7 +6,7 @@ docstring. `DETECTORS` lists them all; the key is the symptom `kind`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import polars as pl
 
@@ -40,10 +40,29 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
-def run_detectors(tables: Tables, config: Config = DEFAULT) -> pl.DataFrame:
-    """All detectors' findings, worst first."""
-    frames = [detect(tables, config) for detect in DETECTORS.values()]
+def run_detectors(tables: Tables, config: Config = DEFAULT,
+                  kinds: Collection[str] = tuple(DETECTORS)) -> pl.DataFrame:
+    """The findings of the detectors named in `kinds` (all by default), worst first."""
+    frames = [DETECTORS[kind](tables, config) for kind in kinds]
+    return worst_first(frames)
+
+
+def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Findings frames as one, worst first; ties in the order of `DETECTORS`, then of the
+    endpoints, so that the order does not depend on how the findings were gathered."""
     if not frames:
         return empty_findings()
     out = pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(FINDINGS_SCHEMA) for f in frames])
-    return out.sort(["severity", "first_ts_ns"], descending=[True, False])
+    rank = pl.col("kind").replace_strict(list(DETECTORS), list(range(len(DETECTORS))),
+                                         default=len(DETECTORS), return_dtype=pl.UInt32)
+    return out.sort(
+        [pl.col("severity"), "first_ts_ns", rank, "client_ip", "client_port", "server_ip",
+         "server_port", "last_ts_ns"],
+        descending=[True, False, False, False, False, False, False, False],
+        nulls_last=True, maintain_order=True,
+    )
+
+
+#: Detectors whose findings are each about one TCP connection, from its packets: they can run
+#: on any set of whole connections (a shard) with the same result as on the whole capture.
+PER_CONNECTION = ("retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch")

@@ -43,7 +43,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     dns = tables.dns.filter(pl.col("queries") > 0)
     if dns.is_empty():
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    captures_end = tables.packets["ts_ns"].max()
+    captures_end = tables.spans["last_ts_ns"].max()
     wait = int(config.dns_timeout_min_wait_s * 1e9)
     dns = dns.with_columns(
         (~pl.col("answered") & (pl.col("query_ts_ns") + wait <= captures_end)).alias("unanswered"),

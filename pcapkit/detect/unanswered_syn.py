@@ -89,7 +89,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         pl.col("conn").is_in(candidates["conn"].implode()) & pl.col("from_client") & syn
     )
     syns = syns.filter(~pl.col("conn").is_in(_refused_at_once(syns, tables.icmp_errors).implode()))
-    capture_end = tables.packets.group_by("capture").agg(end=pl.col("ts_ns").max())
+    capture_end = tables.spans.select("capture", end="last_ts_ns")
     waited = (
         syns.join(capture_end, on="capture")
         .group_by("conn")

@@ -16,7 +16,7 @@ import polars as pl
 
 from pcapkit.flows.dns import dns_transactions
 from pcapkit.flows.icmp import icmp_errors
-from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA, VIEWS
+from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA, SPANS, VIEWS
 from pcapkit.flows.tcp import connection_rows, shared_ids, tcp_segments
 from pcapkit.flows.tcp_analysis import analyse
 from pcapkit.flows.views import add_views
@@ -31,6 +31,7 @@ class Tables:
     dns: pl.DataFrame  #: one row per DNS transaction
     icmp_errors: pl.DataFrame  #: one row per ICMP error, with the flow it reports on
     views: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIEWS))
+    spans: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SPANS))
 
 
 def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
@@ -45,7 +46,19 @@ def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
     dns = dns_transactions(packets)
     errors = icmp_errors(packets)
     return Tables(
-        packets=packets, connections=connections, dns=dns, icmp_errors=errors, views=views
+        packets=packets, connections=connections, dns=dns, icmp_errors=errors, views=views,
+        spans=capture_spans(packets),
+    )
+
+
+def capture_spans(packets: pl.DataFrame) -> pl.DataFrame:
+    """The SPANS table of a packet table: each capture's first and last timestamp."""
+    return (
+        packets.group_by("capture")
+        .agg(first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max(),
+             packets=pl.len())
+        .sort("capture")
+        .cast(SPANS)
     )
 
 

@@ -157,14 +157,14 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
     exploded = {"keep_nulls": False, "empty_as_null": False}
     return (
         per_view.lazy()
-        .sort([*KEY, "start_ns"], nulls_last=True)
+        .sort([*KEY, "start_ns"], nulls_last=True, maintain_order=True)
         .with_columns(new_key.cast(pl.UInt32).cum_sum().alias("_key"))
         .with_columns(
             (reach.is_null() | (pl.col("start_ns") > reach)).cast(pl.UInt32).cum_sum()
             .over("_key").alias("txn_in_key")
         )
         .drop("_key")
-        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True)
+        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True, maintain_order=True)
         .group_by([*KEY, "txn_in_key"], maintain_order=True)
         .agg(
             pl.col("query_ts_ns").min(),
@@ -194,7 +194,8 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             (pl.col("queries").cast(pl.Int64) - 1).clip(lower_bound=0).alias("resent"),
             pl.min_horizontal("query_ts_ns", "response_ts_ns").alias("ts_ns"),
         )
-        .sort(["ts_ns", "client_ip", "client_port", "dns_id"])
+        .sort(["ts_ns", "client_ip", "client_port", "dns_id", *KEY, "txn_in_key"],
+              nulls_last=True)
         .with_row_index("txn")
         .collect()
     )

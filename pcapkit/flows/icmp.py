@@ -114,7 +114,7 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
     names = _names(errors)
     return (
         _tie_to_flows(errors.join(names, on=["ip_version", "icmp_type", "icmp_code"]), packets)
-        .sort(["ts_ns", "q_src", "q_sport"], nulls_last=True)
+        .sort(["ts_ns", *KEY, "burst", "copy"], nulls_last=True)
         .with_row_index("err")
         .select(ICMP_ERRORS.names())
         .cast(ICMP_ERRORS)
@@ -151,8 +151,11 @@ def _tie_to_flows(errors: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
         return out.with_columns(pl.lit(None, pl.UInt32).alias("conn"))
     last_before = (
         flow_packets.filter(pl.col("conn").is_not_null())
-        .select(*client, "ts_ns", "conn")
-        .sort("ts_ns")
+        .select(*client, "ts_ns", "conn", "capture", "frame")
+        # the last packet before the error, whatever order the packets came in: ties in time
+        # go to the later (capture, frame)
+        .sort("ts_ns", "capture", "frame")
+        .drop("capture", "frame")
         .collect()
         .rename({v: k for k, v in quoted.items()})
     )

@@ -28,6 +28,16 @@ VIEW_COLUMNS: list[tuple[str, pl.DataType, str]] = [
 ]
 VIEWS: pl.Schema = _schema(VIEW_COLUMNS)
 
+#: One row per capture: when it starts and ends. Detectors that ask "did the capture go on long
+#: enough after this?" read it, so that they need no packet table of their own.
+SPAN_COLUMNS: list[tuple[str, pl.DataType, str]] = [
+    ("capture", pl.UInt16(), "the capture"),
+    ("first_ts_ns", pl.Int64(), "its first packet"),
+    ("last_ts_ns", pl.Int64(), "its last packet"),
+    ("packets", pl.UInt64(), "its packets"),
+]
+SPANS: pl.Schema = _schema(SPAN_COLUMNS)
+
 
 # --- columns added to the packet table --------------------------------------------------------
 

@@ -26,19 +26,73 @@ class Vantage:
     name: str | None  #: `pod ns/name`, `node NAME`, or an address; None when nothing says
 
 
+@dataclass(frozen=True)
+class AddressCounts:
+    """What the vantage is read from, in a form that adds up over a capture's chunks: packet
+    counts, and how many packets each address appears in, per `role`:
+
+    - `any`: source or destination (innermost headers), every packet;
+    - `out`: source of outgoing packets (`direction` OUTBOUND);
+    - `t_any`, `t_out`: the same over encapsulated packets only;
+    - `t_outer`: underlay source or destination of encapsulated packets.
+    """
+
+    packets: int
+    tunneled: int
+    counts: pl.DataFrame  #: role, ip, n
+
+    @staticmethod
+    def of(packets: pl.DataFrame) -> AddressCounts:
+        tunneled = packets.filter(pl.col("tunnel").is_not_null())
+        out = pl.col("direction") == Direction.OUTBOUND
+        parts = [
+            _each("any", packets, "src", "dst"),
+            _each("out", packets.filter(out), "src"),
+            _each("t_any", tunneled, "src", "dst"),
+            _each("t_out", tunneled.filter(out), "outer_src"),
+            _each("t_outer", tunneled, "outer_src", "outer_dst"),
+        ]
+        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)))
+
+    @staticmethod
+    def merge(parts: list[AddressCounts]) -> AddressCounts:
+        return AddressCounts(sum(p.packets for p in parts), sum(p.tunneled for p in parts),
+                             _sum(pl.concat([p.counts for p in parts])))
+
+    def role(self, name: str) -> pl.DataFrame:
+        """ip, n for one role."""
+        return self.counts.filter(pl.col("role") == name).select("ip", "n")
+
+
+def _each(role: str, packets: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Packets per address over `columns` (an address twice in one packet counts once)."""
+    ip = pl.concat_list(*columns).list.unique()
+    return (packets.select(ip.alias("ip")).explode("ip").drop_nulls().group_by("ip")
+            .agg(n=pl.len().cast(pl.UInt64)).select(pl.lit(role).alias("role"), "ip", "n"))
+
+
+def _sum(counts: pl.DataFrame) -> pl.DataFrame:
+    return counts.group_by("role", "ip").agg(pl.col("n").sum()).sort("role", "ip")
+
+
 def vantage_of(packets: pl.DataFrame, link_types: list[int], snap: Snapshot | None) -> Vantage:
     """The vantage of one capture's packets."""
-    if packets.is_empty():
+    return vantage_from(AddressCounts.of(packets), link_types, snap)
+
+
+def vantage_from(counts: AddressCounts, link_types: list[int],
+                 snap: Snapshot | None) -> Vantage:
+    """The vantage of one capture, from its address counts."""
+    if not counts.packets:
         return Vantage("interface", None)
     if any(lt in COOKED for lt in link_types):
-        return Vantage("node-any", _node_name(packets, snap))
-    if packets.filter(pl.col("tunnel").is_not_null()).height * 2 > packets.height:
-        return Vantage("node-underlay", _node_name(packets, snap))
-    counts = _ranked(packets.select(pl.concat_list("src", "dst").list.unique().alias("ip"))
-                     .explode("ip"))
-    if counts.is_empty():
+        return Vantage("node-any", _node_name(counts, snap))
+    if counts.tunneled * 2 > counts.packets:
+        return Vantage("node-underlay", _node_name(counts, snap))
+    ranked = _ranked(counts.role("any"))
+    if ranked.is_empty():
         return Vantage("interface", None)
-    busiest = str(counts["ip"][0])
+    busiest = str(ranked["ip"][0])
     if snap is not None:
         pod = snap.pods.filter((pl.col("ip") == busiest) & ~pl.col("host_network"))
         if pod.height:
@@ -50,14 +104,15 @@ def vantage_of(packets: pl.DataFrame, link_types: list[int], snap: Snapshot | No
 
 
 def _ranked(addrs: pl.DataFrame) -> pl.DataFrame:
-    """Addresses by the number of packets they appear in, most first (ties by address)."""
+    """Addresses (`ip`, `n` packets) by the number of packets they appear in, most first (ties
+    by address)."""
     # Multicast, broadcast, link-local and unspecified addresses say nothing about the host.
     noise = pl.col("ip").str.contains(r"^(ff|fe[89ab]|::$|22[4-9]\.|23\d\.|255\.|0\.0\.0\.0)")
-    return (addrs.drop_nulls().filter(~noise).group_by("ip").len()
+    return (addrs.drop_nulls().filter(~noise).group_by("ip").agg(len=pl.col("n").sum())
             .sort(["len", "ip"], descending=[True, False]))
 
 
-def _node_name(packets: pl.DataFrame, snap: Snapshot | None) -> str | None:
+def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     """The node a node-side capture belongs to.
 
     Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
@@ -66,32 +121,27 @@ def _node_name(packets: pl.DataFrame, snap: Snapshot | None) -> str | None:
     (two nodes on one underlay) are all named, since nothing in the packets tells them apart.
     """
     # The underlay headers name nodes; inner ones mostly name pods and Services.
-    tunneled = packets.filter(pl.col("tunnel").is_not_null())
-    if tunneled.height:
-        packets = tunneled
-    src, dst = ("outer_src", "outer_dst") if tunneled.height else ("src", "dst")
-    outgoing = packets.filter(pl.col("direction") == Direction.OUTBOUND)
-    if outgoing.height:
-        addrs = outgoing.select(pl.col(src).alias("ip"))
-    else:
-        addrs = packets.select(pl.concat_list(src, dst).list.unique().alias("ip")).explode("ip")
+    prefix = "t_" if counts.tunneled else ""
+    addrs = counts.role(f"{prefix}out")
+    if addrs.is_empty():
+        addrs = counts.role("t_outer" if counts.tunneled else "any")
     if snap is not None:
         names = snap.nodes.select("ip", pl.format("node {}", "name").alias("node"))
-        by_address = addrs.join(names, on="ip", how="inner").select(pl.col("node").alias("ip"))
+        by_address = addrs.join(names, on="ip", how="inner").select(pl.col("node").alias("ip"),
+                                                                    "n")
         if by_address.is_empty():
             # No node address on the wire (traffic that stayed on one node): the node whose pod
             # CIDR holds the addresses seen is the one whose bridge the packets crossed.
-            every = packets.select(pl.concat_list("src", "dst").list.unique().alias("ip"))
-            every = every.explode("ip").drop_nulls()
+            every = counts.role(f"{prefix}any")
             # CIDR lookups once per distinct address, not once per packet.
-            owners = {ip: _owner(snap, ip) for ip in every["ip"].unique().to_list()}
+            owners = {ip: _owner(snap, ip) for ip in every["ip"].to_list()}
             by_address = every.select(
-                pl.col("ip").replace_strict(owners, default=None, return_dtype=pl.String))
+                pl.col("ip").replace_strict(owners, default=None, return_dtype=pl.String), "n")
         addrs = by_address
-    counts = _ranked(addrs)
-    if counts.is_empty():
+    ranked = _ranked(addrs)
+    if ranked.is_empty():
         return None
-    return " or ".join(str(ip) for ip in counts.filter(pl.col("len") == counts["len"][0])["ip"])
+    return " or ".join(str(ip) for ip in ranked.filter(pl.col("len") == ranked["len"][0])["ip"])
 
 
 def _owner(snap: Snapshot, ip: str) -> str | None:

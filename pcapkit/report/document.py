@@ -67,6 +67,6 @@ def document(analysis: Analysis) -> dict[str, Any]:
     return {
         "pcapkit_version": __version__,
         "captures": captures,
-        "summary": summary(analysis.packets, findings),
+        "summary": summary(analysis.counts, findings),
         "symptoms": [symptom(r, paths) for r in findings.iter_rows(named=True)],
     }

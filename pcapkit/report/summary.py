@@ -2,25 +2,73 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 #: IP protocol numbers named in summaries; others print as `ip-proto-N`.
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sctp"}
+#: fixed, so that every process (a worker of a pool or a Dask cluster) hashes alike
+FLOW_KEY_SEED = 0x70636B74
 
 
-def flow_count(packets: pl.DataFrame) -> int:
-    """Distinct bidirectional 5-tuples (innermost headers) over all captures: a connection seen
-    in several captures, or on several interfaces of one, counts once."""
+@dataclass(frozen=True)
+class PacketCounts:
+    """What a summary says of the packet table, in a form that adds up over chunks."""
+
+    packets: int
+    #: one hash per distinct bidirectional 5-tuple (innermost headers): a connection seen in
+    #: several captures, or on several interfaces of one, counts once. 64-bit hashes instead
+    #: of the texts keep a busy capture's millions of flows in a few MB.
+    flow_keys: pl.Series
+    protocols: dict[str, int]  #: packets per transport protocol, `dns`, `non-ip`, `undecoded`
+    tunnels: dict[str, int]  #: encapsulated packets per tunnel kind and port, e.g. `vxlan/8472`
+
+    @staticmethod
+    def of(packets: pl.DataFrame) -> PacketCounts:
+        return PacketCounts(packets.height, _flow_keys(packets), protocol_counts(packets),
+                            tunnel_counts(packets))
+
+    @staticmethod
+    def merge(parts: list[PacketCounts]) -> PacketCounts:
+        keys = pl.concat([p.flow_keys for p in parts]) if parts else _flow_keys(pl.DataFrame())
+        protocols: Counter[str] = Counter()
+        tunnels: Counter[str] = Counter()
+        for p in parts:
+            protocols.update(p.protocols)
+            tunnels.update(p.tunnels)
+        return PacketCounts(sum(p.packets for p in parts), keys.unique(),
+                            _ordered(protocols), dict(sorted(tunnels.items())))
+
+    @property
+    def flows(self) -> int:
+        return self.flow_keys.len()
+
+
+def _ordered(protocols: Counter[str]) -> dict[str, int]:
+    """Protocol counts in `protocol_counts`' order: by protocol number, then the tail."""
+    tail = ["dns", "non-ip", "undecoded"]
+    numbers = {name: number for number, name in PROTO_NAMES.items()}
+
+    def rank(name: str) -> tuple[int, int]:
+        if name in tail:
+            return (1, tail.index(name))
+        return (0, numbers.get(name) or int(name.removeprefix("ip-proto-")))
+
+    return {k: protocols[k] for k in sorted(protocols, key=rank) if protocols[k]}
+
+
+def _flow_keys(packets: pl.DataFrame) -> pl.Series:
+    if packets.is_empty():
+        return pl.Series("key", [], pl.UInt64)
     ip = packets.filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
-    if ip.is_empty():
-        return 0
     a = pl.format("{}|{}", "src", pl.col("sport").fill_null(0))
     b = pl.format("{}|{}", "dst", pl.col("dport").fill_null(0))
-    key = ip.select(pl.min_horizontal(a, b).alias("lo"), pl.max_horizontal(a, b).alias("hi"),
+    key = pl.struct(pl.min_horizontal(a, b).alias("lo"), pl.max_horizontal(a, b).alias("hi"),
                     "ip_proto")
-    return key.unique().height
+    return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).to_series().unique()
 
 
 def protocol_counts(packets: pl.DataFrame) -> dict[str, int]:
@@ -53,11 +101,11 @@ def symptom_counts(findings: pl.DataFrame) -> dict[str, int]:
     return dict(findings.group_by("kind").len().sort("kind").iter_rows())
 
 
-def summary(packets: pl.DataFrame, findings: pl.DataFrame) -> dict[str, Any]:
+def summary(counts: PacketCounts, findings: pl.DataFrame) -> dict[str, Any]:
     return {
-        "packets": packets.height,
-        "flows": flow_count(packets),
+        "packets": counts.packets,
+        "flows": counts.flows,
         "symptoms": symptom_counts(findings),
-        "protocols": protocol_counts(packets),
-        "tunnels": tunnel_counts(packets),
+        "protocols": counts.protocols,
+        "tunnels": counts.tunnels,
     }
