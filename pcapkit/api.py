@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,16 +10,28 @@ from typing import Any
 
 import polars as pl
 
+from pcapkit import engine
 from pcapkit.codes import LinkType
 from pcapkit.decode import decode
 from pcapkit.decode.schema import empty_packets
 from pcapkit.detect import run_detectors
 from pcapkit.detect.config import DEFAULT, Config
+from pcapkit.engine.executor import executor
+from pcapkit.engine.tasks import warm_up
 from pcapkit.flows import Tables, build_tables
-from pcapkit.kube import Snapshot, load_snapshot, vantage_of
+from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
+from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.read import Capture, read_capture
+from pcapkit.read.source import release
 from pcapkit.report.summary import PacketCounts
+
+#: bytes of capture from which `analyze` streams the captures rather than holding them whole:
+#: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
+#: than a chunked run, and the workers' start-up (~1 s) is repaid
+STREAM_FROM_BYTES = 150 << 20
+
+Progress = engine.Progress
 
 
 @dataclass(frozen=True)
@@ -45,11 +58,21 @@ class Analysis:
     people. `findings` has one row per symptom (schema: `pcapkit.detect.findings`)."""
 
     captures: list[CaptureInfo]
-    packets: pl.DataFrame
     tables: Tables
     findings: pl.DataFrame
     snapshot: Snapshot | None
     counts: PacketCounts  #: the summary's packet, flow, protocol and tunnel counts
+    #: the packet table, when the analysis held it whole (see `packets`)
+    decoded: pl.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def packets(self) -> pl.DataFrame:
+        """One row per packet of every capture (schema: `pcapkit.decode.schema`). A streamed
+        analysis never held them whole: they are decoded again on first use."""
+        if self.decoded is None:
+            frames = [decode(read_capture(c.path), c.index) for c in self.captures]
+            self.decoded = pl.concat(frames) if frames else empty_packets()
+        return self.decoded
 
     @property
     def connections(self) -> pl.DataFrame:
@@ -77,19 +100,65 @@ def analyze(
     captures: Sequence[str | Path],
     snapshots: Sequence[str | Path] = (),
     config: Config = DEFAULT,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    chunk_records: int | None = None,
+    shards: int | None = None,
+    spill_dir: str | None = None,
+    progress: Progress | None = None,
 ) -> Analysis:
-    """Read, decode, follow flows and detect symptoms in the captures of one incident."""
+    """Read, decode, follow flows and detect symptoms in the captures of one incident.
+
+    Captures of `STREAM_FROM_BYTES` or more in all are streamed (`pcapkit.engine`): decoded
+    chunk by chunk on `workers` local processes (default: every core; 1: this process only) or
+    on the Dask cluster `scheduler` names (`tcp://HOST:PORT`, or `local:N` to start one), with
+    rows spilled to a temporary directory under `spill_dir` (default: the system's; it must be
+    shared with a remote cluster's workers). Giving any of `workers`, `scheduler`,
+    `chunk_records` or `shards` streams smaller captures too. The result is the same either way.
+    """
     snap = load_snapshot(snapshots) if snapshots else None
-    read = [read_capture(p) for p in captures]
+    tuned = (workers, scheduler, chunk_records, shards)
+    if _size(captures) < STREAM_FROM_BYTES and all(t is None for t in tuned):
+        return _in_memory([read_capture(p) for p in captures], snap, config)
+    pool = executor(workers, scheduler)
+    try:
+        pool.start(warm_up)  # the workers start up while this process reads the captures
+        read = [read_capture(p) for p in captures]
+        for cap in read:
+            release(cap.buffer)  # the workers read the file: no need to keep its pages here
+        streamed = engine.run(read, config, pool, chunk_records=chunk_records, shards=shards,
+                              tuples=snap is not None, spill_dir=spill_dir, progress=progress)
+    finally:
+        pool.close()
+    findings = streamed.findings
+    if snap is not None and streamed.tuples is not None:
+        findings = enrich_findings(findings, streamed.tuples, snap)
+    infos = [_info(i, cap, counts, snap, warnings)
+             for i, (cap, counts, warnings)
+             in enumerate(zip(read, streamed.addresses, streamed.warnings, strict=True))]
+    return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
+
+
+def _size(paths: Sequence[str | Path]) -> int:
+    """Bytes of the capture files (0 for one that cannot be read: `read_capture` says why)."""
+    total = 0
+    for p in paths:
+        with contextlib.suppress(OSError):
+            total += Path(p).stat().st_size
+    return total
+
+
+def _in_memory(read: list[Capture], snap: Snapshot | None, config: Config) -> Analysis:
     frames = [decode(cap, i) for i, cap in enumerate(read)]
     packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, frame, snap)
+    infos = [_info(i, cap, AddressCounts.of(frame), snap, [])
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(packets)
     findings = run_detectors(tables, config)
     if snap is not None:
         findings = enrich_findings(findings, packets, snap)
-    return Analysis(infos, packets, tables, findings, snap, PacketCounts.of(packets))
+    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:
@@ -97,9 +166,10 @@ def read_packets(path: str | Path) -> pl.DataFrame:
     return decode(read_capture(path))
 
 
-def _info(index: int, cap: Capture, packets: pl.DataFrame, snap: Snapshot | None) -> CaptureInfo:
+def _info(index: int, cap: Capture, addresses: AddressCounts, snap: Snapshot | None,
+          warnings: list[str]) -> CaptureInfo:
     ts = cap.records.ts_ns
-    v = vantage_of(packets, cap.link_types, snap)
+    v = vantage_from(addresses, cap.link_types, snap)
     return CaptureInfo(
         index=index, path=cap.path, format=cap.format, compressed=cap.compressed,
         link_types=[LinkType.name_of(lt) for lt in cap.link_types],
@@ -107,5 +177,5 @@ def _info(index: int, cap: Capture, packets: pl.DataFrame, snap: Snapshot | None
         packets=len(cap.records),
         first_ts=float(ts.min()) / 1e9 if len(ts) else None,
         last_ts=float(ts.max()) / 1e9 if len(ts) else None,
-        vantage=v.name, vantage_kind=v.kind, warnings=list(cap.warnings),
+        vantage=v.name, vantage_kind=v.kind, warnings=[*cap.warnings, *warnings],
     )

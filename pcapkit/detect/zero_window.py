@@ -54,7 +54,8 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         )
     )
     per_conn = (
-        per_side.sort("zero_windows", "stall_ns", descending=True)
+        per_side.sort(["zero_windows", "stall_ns", "view", "from_client"],
+                      descending=[True, True, False, False])
         .group_by("conn", maintain_order=True)
         .agg(
             count=pl.col("zero_windows").first(),

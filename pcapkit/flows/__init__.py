@@ -66,16 +66,39 @@ def tcp_tables(
     packets: pl.DataFrame, compiled: bool | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The packets (with `view`) plus `conn`, `from_client`, `tcp_analysis`; CONNECTIONS."""
-    all_segs = tcp_segments(packets)
-    segs = all_segs.filter(~pl.col("copy"))
-    rows = connection_rows(segs, compiled)
+    segs, rows = view_connections(packets, compiled)
     conn_of_lconn = shared_ids(rows)
-    connections = (
-        rows.with_columns(conn=pl.Series(conn_of_lconn))
-        .select(CONNECTIONS.names())
-        .cast(CONNECTIONS)
-        .sort("conn", "view")
+    connections = connections_table(rows, conn_of_lconn)
+    # Scatter the per-segment results back to packet rows; non-TCP rows stay null.
+    rows_all = segs["row"].to_numpy()
+    tcp = np.zeros(packets.height, np.bool_)
+    tcp[rows_all] = True
+    conn = np.zeros(packets.height, np.uint32)
+    conn[rows_all] = conn_of_lconn[segs["lconn"].to_numpy()]
+    from_client = np.zeros(packets.height, np.bool_)
+    from_client[rows_all] = segs["from_client"].to_numpy()
+    analysis = np.zeros(packets.height, np.uint16)
+    analysis[rows_all] = segs["tcp_analysis"].to_numpy()
+    mask = pl.Series(tcp)
+    extra = {
+        "conn": conn, "from_client": from_client, "tcp_analysis": analysis,
+    }
+    out = packets.drop(PACKET_EXTRA.names()[1:], strict=False).with_columns(
+        pl.when(mask).then(pl.Series(name, values)).alias(name) for name, values in extra.items()
     )
+    return out.cast(PACKET_EXTRA), connections
+
+
+def view_connections(
+    packets: pl.DataFrame, compiled: bool | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Everything about TCP that one view's packets settle, before ids are shared across views:
+    the segments (`tcp_segments`, plus `tcp_analysis`: Wireshark's flags, 0 on copies) and one
+    row per per-view connection (`connection_rows`, indexed by `lconn`)."""
+    all_segs = tcp_segments(packets)
+    original = ~all_segs["copy"].to_numpy()
+    segs = all_segs.filter(pl.Series(original))
+    rows = connection_rows(segs, compiled)
     flags = analyse(
         lconn=segs["lconn"].to_numpy(),
         from_client=segs["from_client"].to_numpy(),
@@ -88,22 +111,17 @@ def tcp_tables(
         seglen=segs["payload_len"].fill_null(0).to_numpy(),
         compiled=compiled,
     )
-    # Scatter the per-segment results back to packet rows; non-TCP rows stay null, copies
-    # (rule 5 of tcp.py) get analysis 0.
-    rows_all = all_segs["row"].to_numpy()
-    tcp = np.zeros(packets.height, np.bool_)
-    tcp[rows_all] = True
-    conn = np.zeros(packets.height, np.uint32)
-    conn[rows_all] = conn_of_lconn[all_segs["lconn"].to_numpy()]
-    from_client = np.zeros(packets.height, np.bool_)
-    from_client[rows_all] = all_segs["from_client"].to_numpy()
-    analysis = np.zeros(packets.height, np.uint16)
-    analysis[segs["row"].to_numpy()] = flags
-    mask = pl.Series(tcp)
-    extra = {
-        "conn": conn, "from_client": from_client, "tcp_analysis": analysis,
-    }
-    out = packets.drop(PACKET_EXTRA.names()[1:], strict=False).with_columns(
-        pl.when(mask).then(pl.Series(name, values)).alias(name) for name, values in extra.items()
+    # Copies (rule 5 of tcp.py) are left out of the analysis: 0.
+    analysis = np.zeros(all_segs.height, np.uint16)
+    analysis[original] = flags
+    return all_segs.with_columns(tcp_analysis=pl.Series(analysis)), rows
+
+
+def connections_table(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataFrame:
+    """CONNECTIONS from the per-view rows and the shared id of each."""
+    return (
+        rows.with_columns(conn=pl.Series(conn_of_lconn))
+        .select(CONNECTIONS.names())
+        .cast(CONNECTIONS)
+        .sort("conn", "view")
     )
-    return out.cast(PACKET_EXTRA), connections

@@ -42,7 +42,7 @@ from __future__ import annotations
 import polars as pl
 
 from pcapkit.codes import IpProto
-from pcapkit.decode.schema import Status
+from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import expand
 from pcapkit.flows.views import VIEW_KEY
@@ -60,7 +60,25 @@ KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
 
 def dns_transactions(packets: pl.DataFrame) -> pl.DataFrame:
     """One row per DNS transaction (schema `DNS_TRANSACTIONS`) from a packet table."""
-    transactions = _merge_views(_per_view(_messages(packets)))
+    return numbered([client_transactions(packets)])
+
+
+def client_transactions(packets: pl.DataFrame) -> pl.DataFrame:
+    """The transactions of a packet table, not yet numbered nor grouped into lookups. Every
+    message of a transaction has the same client side, so any set of packets holding all the
+    messages of its clients (ip, port) gives the same rows as the whole table."""
+    return _merge_views(_per_view(_messages(packets)))
+
+
+def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """DNS_TRANSACTIONS from `client_transactions` of parts of the packets whose client sides
+    do not overlap: numbered in time order, and grouped into lookups."""
+    transactions = (
+        pl.concat(parts or [client_transactions(empty_packets())])
+        .sort(["ts_ns", "client_ip", "client_port", "dns_id", *KEY, "txn_in_key"],
+              nulls_last=True)
+        .with_row_index("txn")
+    )
     return expand(transactions).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
 
 
@@ -194,8 +212,5 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             (pl.col("queries").cast(pl.Int64) - 1).clip(lower_bound=0).alias("resent"),
             pl.min_horizontal("query_ts_ns", "response_ts_ns").alias("ts_ns"),
         )
-        .sort(["ts_ns", "client_ip", "client_port", "dns_id", *KEY, "txn_in_key"],
-              nulls_last=True)
-        .with_row_index("txn")
         .collect()
     )

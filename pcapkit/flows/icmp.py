@@ -29,6 +29,7 @@ from pcapkit.codes import (
     IpProto,
     TimeExceededCode,
 )
+from pcapkit.decode.schema import empty_packets
 from pcapkit.flows.dns import CROSS_VIEW_TOLERANCE_NS
 from pcapkit.flows.schema import ICMP_ERRORS
 from pcapkit.flows.views import VIEW_KEY
@@ -50,7 +51,25 @@ CODE_ENUMS: dict[tuple[int, int], type[IcmpUnreachCode | Icmp6UnreachCode | Time
 }
 
 QUOTED = ["q_src", "q_dst", "q_proto", "q_sport", "q_dport"]
+#: a flow's sending socket, as an error's quoted header names it
+SOCKET = ["src", "sport", "ip_proto"]
 KEY = ["ip_version", "icmp_type", "icmp_code", "q_proto", "q_src", "q_sport"]
+
+
+def _is_error() -> pl.Expr:
+    is_error = pl.lit(False)
+    for version, types in ERROR_TYPES.items():
+        proto = IpProto.ICMP if version == 4 else IpProto.ICMPV6
+        is_error = is_error | (
+            (pl.col("ip_version") == version)
+            & (pl.col("ip_proto") == proto)
+            & pl.col("icmp_type").is_in(types)
+        )
+    return is_error
+
+
+#: the packet rows that are ICMP errors
+IS_ERROR = _is_error()
 
 
 def type_name(version: int, icmp_type: int) -> str:
@@ -73,17 +92,17 @@ def code_name(version: int, icmp_type: int, code: int) -> str:
 
 def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
     """One row per ICMP error (schema `ICMP_ERRORS`) from a packet table."""
-    is_error = pl.lit(False)
-    for version, types in ERROR_TYPES.items():
-        proto = IpProto.ICMP if version == 4 else IpProto.ICMPV6
-        is_error = is_error | (
-            (pl.col("ip_version") == version)
-            & (pl.col("ip_proto") == proto)
-            & pl.col("icmp_type").is_in(types)
-        )
+    errors = error_copies(packets.filter(IS_ERROR))
+    last = last_before(packets, errors) if "conn" in packets.columns else None
+    return tied(errors, socket_counts(packets), last)
+
+
+def error_copies(packets: pl.DataFrame) -> pl.DataFrame:
+    """The ICMP errors of packets holding every error copy (`IS_ERROR` rows), merged over views,
+    not yet tied to their flows."""
     copies = (
         packets.lazy()
-        .filter(is_error)
+        .filter(IS_ERROR)
         .select(
             *VIEW_KEY, "frame", "ts_ns", "ip_version", "icmp_type", "icmp_code",
             pl.col("src").alias("reporter"), pl.col("dst").alias("reported_to"),
@@ -111,10 +130,71 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
         )
         .collect()
     )
-    names = _names(errors)
+    return errors.join(_names(errors), on=["ip_version", "icmp_type", "icmp_code"])
+
+
+def socket_counts(packets: pl.DataFrame) -> pl.DataFrame:
+    """Per sending socket (`src`, `sport`, `ip_proto`) of every non-ICMP packet: the first
+    encapsulation its packets came through and how many it sent. Adds up over parts of the
+    packets taken in order (`merge_socket_counts`)."""
     return (
-        _tie_to_flows(errors.join(names, on=["ip_version", "icmp_type", "icmp_code"]), packets)
-        .sort(["ts_ns", *KEY, "burst", "copy"], nulls_last=True)
+        packets.lazy().filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null())
+        .group_by(SOCKET, maintain_order=True)
+        .agg(pl.col("tunnel").cast(pl.String).drop_nulls().first().alias("flow_tunnel"),
+             pl.len().alias("flow_packets"))
+        .collect()
+    )
+
+
+def merge_socket_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """`socket_counts` of the whole from those of its parts, given in packet order."""
+    return pl.concat(parts or [socket_counts(empty_packets())]).group_by(
+        SOCKET, maintain_order=True).agg(
+        pl.col("flow_tunnel").drop_nulls().first(), pl.col("flow_packets").sum())
+
+
+def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
+    """For each error, the last TCP packet (with its `conn`) its quoted socket sent before it:
+    `src`, `sport`, `ip_proto`, `ts_ns`, `capture`, `frame`, `conn`. Over parts of the packets,
+    the rows of every part together give the same ties (`tied` takes the latest)."""
+    sent = (
+        packets.filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()
+                       & pl.col("conn").is_not_null())
+        .select(*SOCKET, "ts_ns", "capture", "frame", "conn")
+        .sort("ts_ns", "capture", "frame")
+    )
+    asked = errors.select(pl.col("q_src").alias("src"), pl.col("q_sport").alias("sport"),
+                          pl.col("q_proto").alias("ip_proto"), "ts_ns").drop_nulls().unique()
+    return (
+        asked.sort("ts_ns")
+        .join_asof(sent.with_columns(at=pl.col("ts_ns")), on="ts_ns", by=SOCKET,
+                   strategy="backward", check_sortedness=False)
+        .drop_nulls("at")
+        .select(*SOCKET, pl.col("at").alias("ts_ns"), "capture", "frame", "conn")
+        .unique()
+    )
+
+
+def tied(errors: pl.DataFrame, sockets: pl.DataFrame,
+         last: pl.DataFrame | None) -> pl.DataFrame:
+    """ICMP_ERRORS: the errors with their quoted flow's tunnel and packets (`socket_counts`)
+    and TCP connection (the `conn` of the latest of `last_before`'s rows before each)."""
+    quoted = {"q_src": "src", "q_sport": "sport", "q_proto": "ip_proto"}
+    out = errors.join(
+        sockets.rename({v: k for k, v in quoted.items()}), on=list(quoted), how="left",
+        nulls_equal=False,
+    )
+    if last is None:
+        out = out.with_columns(pl.lit(None, pl.UInt32).alias("conn"))
+    else:
+        # the last packet before the error, whatever order the packets came in: ties in time
+        # go to the later (capture, frame)
+        before = (last.sort("ts_ns", "capture", "frame").drop("capture", "frame")
+                  .rename({v: k for k, v in quoted.items()}))
+        out = out.sort("ts_ns").join_asof(before, on="ts_ns", by=list(quoted),
+                                          strategy="backward", check_sortedness=False)
+    return (
+        out.sort(["ts_ns", *KEY, "burst", "copy"], nulls_last=True)
         .with_row_index("err")
         .select(ICMP_ERRORS.names())
         .cast(ICMP_ERRORS)
@@ -127,38 +207,4 @@ def _names(errors: pl.DataFrame) -> pl.DataFrame:
     return kinds.with_columns(
         pl.Series("type_name", [type_name(v, t) for v, t, _ in rows], pl.String),
         pl.Series("code_name", [code_name(v, t, c) for v, t, c in rows], pl.String),
-    )
-
-
-def _tie_to_flows(errors: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
-    """Add the quoted flow's tunnel (any of its packets encapsulated) and TCP connection."""
-    client = ["src", "sport", "ip_proto"]
-    quoted = {"q_src": "src", "q_sport": "sport", "q_proto": "ip_proto"}
-    flow_packets = packets.lazy().filter(
-        pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()
-    )
-    flows = (
-        flow_packets.group_by(client)
-        .agg(pl.col("tunnel").cast(pl.String).drop_nulls().first().alias("flow_tunnel"),
-             pl.len().alias("flow_packets"))
-        .collect()
-    )
-    out = errors.join(
-        flows.rename({v: k for k, v in quoted.items()}), on=list(quoted), how="left",
-        nulls_equal=False,
-    )
-    if "conn" not in packets.columns:
-        return out.with_columns(pl.lit(None, pl.UInt32).alias("conn"))
-    last_before = (
-        flow_packets.filter(pl.col("conn").is_not_null())
-        .select(*client, "ts_ns", "conn", "capture", "frame")
-        # the last packet before the error, whatever order the packets came in: ties in time
-        # go to the later (capture, frame)
-        .sort("ts_ns", "capture", "frame")
-        .drop("capture", "frame")
-        .collect()
-        .rename({v: k for k, v in quoted.items()})
-    )
-    return out.sort("ts_ns").join_asof(
-        last_before, on="ts_ns", by=list(quoted), strategy="backward", check_sortedness=False
     )

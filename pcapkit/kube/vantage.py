@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pcapkit.codes import LinkType
+from pcapkit.decode.schema import empty_packets
 from pcapkit.kube.names import node_of_address
 from pcapkit.kube.snapshot import Snapshot
 from pcapkit.read.records import Direction
@@ -56,6 +57,8 @@ class AddressCounts:
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
+        if not parts:
+            return AddressCounts.of(empty_packets())
         return AddressCounts(sum(p.packets for p in parts), sum(p.tunneled for p in parts),
                              _sum(pl.concat([p.counts for p in parts])))
 
@@ -66,9 +69,14 @@ class AddressCounts:
 
 def _each(role: str, packets: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """Packets per address over `columns` (an address twice in one packet counts once)."""
-    ip = pl.concat_list(*columns).list.unique()
-    return (packets.select(ip.alias("ip")).explode("ip").drop_nulls().group_by("ip")
-            .agg(n=pl.len().cast(pl.UInt64)).select(pl.lit(role).alias("role"), "ip", "n"))
+    counts = [packets.group_by(pl.col(c).alias("ip")).agg(n=pl.len().cast(pl.Int64))
+              for c in columns]
+    if len(columns) == 2:  # a packet from an address to itself counts once
+        a, b = columns
+        same = packets.filter(pl.col(a) == pl.col(b))
+        counts.append(same.group_by(pl.col(a).alias("ip")).agg(n=-pl.len().cast(pl.Int64)))
+    return (pl.concat(counts).drop_nulls("ip").group_by("ip").agg(pl.col("n").sum())
+            .select(pl.lit(role).alias("role"), "ip", pl.col("n").cast(pl.UInt64)))
 
 
 def _sum(counts: pl.DataFrame) -> pl.DataFrame:

@@ -14,8 +14,8 @@ import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
-from pcapkit.read.source import Source
-from pcapkit.read.walk import WalkEnd, find_records
+from pcapkit.read.source import Source, release
+from pcapkit.read.walk import WalkEnd, find_records_windowed
 
 #: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
 MAGICS: dict[int, tuple[bool, bool, int]] = {
@@ -49,7 +49,17 @@ def read_pcap(src: Source) -> Capture:
     )
     buf = np.frombuffer(data, np.uint8)
     max_caplen = max(snaplen, MAX_CAPLEN)
-    offsets, _pos, why = find_records(buf, FILE_HEADER_LEN, big, header_len, 8, max_caplen)
+    # The walk touches every page of the file: walked a window at a time, each window's
+    # pages are let go once its record headers are read, so that a capture of many GB is not
+    # all resident at once.
+    parts, why = [], WalkEnd.CLEAN
+    for offsets, reached, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
+                                                       max_caplen):
+        parts.append((offsets, _record_fields(buf, offsets, big)))
+        release(data, reached)
+        why = end
+    offsets = np.concatenate([o for o, _ in parts])
+    fields = tuple(np.concatenate([f[i] for _, f in parts]) for i in range(4))
     warnings = list(src.warnings)
     n = len(offsets)
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
@@ -58,7 +68,6 @@ def read_pcap(src: Source) -> Capture:
     elif why == WalkEnd.TOO_LONG:
         warnings.append(f"frame {n + 1} declares a captured length above {max_caplen} bytes; "
                         f"read the {n} records before it")
-    fields = _record_fields(buf, offsets, big)
     ts_sec, ts_frac, caplen, origlen = fields
     unit = 1 if nano else 1000
     records = Records(
@@ -80,8 +89,11 @@ def read_pcap(src: Source) -> Capture:
 def _record_fields(
     buf: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], big: bool
 ) -> tuple[npt.NDArray[np.uint32], ...]:
-    """The four 32-bit fields of every record header, gathered at once."""
-    dt = np.dtype(">u4" if big else "<u4")
-    idx = offsets[:, None] + np.arange(16)[None, :]
-    raw = buf[idx].reshape(-1).view(dt).reshape(-1, 4).astype(np.uint32)
-    return raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3]
+    """The four 32-bit fields of every record header. `words[i]` is the (unaligned) 32-bit
+    word at byte i, so each field is one gather."""
+    if len(buf) < 4:
+        empty = np.zeros(0, np.uint32)
+        return empty, empty, empty, empty
+    words = np.ndarray(shape=(len(buf) - 3,), dtype=np.dtype(">u4" if big else "<u4"),
+                       buffer=buf, strides=(1,))
+    return tuple(words[offsets + at].astype(np.uint32) for at in (0, 4, 8, 12))

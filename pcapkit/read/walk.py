@@ -8,7 +8,7 @@ run the very same source compiled by numba.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -80,6 +80,36 @@ def _walker(size: int) -> Callable[..., tuple[int, int, int]]:
 
         _compiled = numba.njit(cache=True, nogil=True)(walk_records)
     return _compiled
+
+
+#: bytes walked at a time by `find_records_windowed`
+WINDOW_BYTES = 64 << 20
+
+
+def find_records_windowed(
+    buf: npt.NDArray[np.uint8],
+    start: int,
+    big_endian: bool,
+    header_len: int,
+    caplen_at: int,
+    max_caplen: int,
+) -> Iterator[tuple[npt.NDArray[np.int64], int, WalkEnd]]:
+    """`find_records`, a window of the buffer at a time: (offsets found, position reached, why
+    it stopped) after each window, so that the caller can use the records and let go of the
+    pages behind them before the next. The last tuple's `why` is the walk's end."""
+    pos, window = start, WINDOW_BYTES
+    while True:
+        limit = min(buf.shape[0], pos + window)
+        offsets, reached, why = find_records(buf[:limit], pos, big_endian, header_len,
+                                             caplen_at, max_caplen)
+        more = limit < buf.shape[0] and why in (WalkEnd.SHORT_HEADER, WalkEnd.SHORT_DATA,
+                                                WalkEnd.CLEAN)
+        yield offsets, reached, WalkEnd.FULL if more else why
+        if not more:
+            return
+        if reached == pos:  # one record longer than the window
+            window *= 2
+        pos = reached
 
 
 def find_records(

@@ -64,10 +64,17 @@ def _flow_keys(packets: pl.DataFrame) -> pl.Series:
     if packets.is_empty():
         return pl.Series("key", [], pl.UInt64)
     ip = packets.filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
-    a = pl.format("{}|{}", "src", pl.col("sport").fill_null(0))
-    b = pl.format("{}|{}", "dst", pl.col("dport").fill_null(0))
-    key = pl.struct(pl.min_horizontal(a, b).alias("lo"), pl.max_horizontal(a, b).alias("hi"),
-                    "ip_proto")
+    sport, dport = pl.col("sport").fill_null(0), pl.col("dport").fill_null(0)
+    # The endpoints in a canonical order, so that both directions give one key.
+    src, dst = pl.col("src"), pl.col("dst")
+    a_first = (src < dst) | ((src == dst) & (sport <= dport))
+    key = pl.struct(
+        pl.when(a_first).then("src").otherwise("dst").alias("a"),
+        pl.when(a_first).then(sport).otherwise(dport).alias("a_port"),
+        pl.when(a_first).then("dst").otherwise("src").alias("b"),
+        pl.when(a_first).then(dport).otherwise(sport).alias("b_port"),
+        "ip_proto",
+    )
     return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).to_series().unique()
 
 

@@ -1,0 +1,192 @@
+"""The streaming engine: an incident's captures analysed chunk by chunk, in bounded memory, on
+every core or on a Dask cluster, with the same result as the in-memory pipeline.
+
+The stages are the pipeline's own (read → decode → flows → detect); what changes is how the
+packets move between them. Every result pcapkit computes is either a count that adds up, or
+something settled by the packets of one key, so:
+
+1. **Decode** (per chunk of records, in parallel): each chunk's packet table is split at once
+   into TCP segments, DNS messages and ICMP errors, each written to the shard its key names
+   (`shards`), and into counts that add up (views, summary, vantage, sockets). The packet table
+   itself is never held whole.
+2. **Per-view connections and DNS transactions** (per shard, in parallel): `view_connections`
+   and `client_transactions` on each shard's rows, which hold every packet of their keys.
+3. **Shared ids** (here): `shared_ids` over the per-view connection rows of every shard (one row
+   per connection per view: small), the ICMP errors tied to them, DNS transactions numbered.
+4. **Detectors** (per shard, in parallel): the per-connection detectors on the connections that
+   lie wholly in one shard; the few spanning shards (a NAT leg in another shard) are gathered
+   and run here, with the detectors that read only the flow tables.
+
+Memory is bounded by the chunk and shard sizes and by the per-connection and per-transaction
+tables, not by the number of packets.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import polars as pl
+
+from pcapkit.decode import COMPILED_FROM, Engine
+from pcapkit.decode.schema import PACKET_SCHEMA
+from pcapkit.detect import DETECTORS, PER_CONNECTION, run_detectors, worst_first
+from pcapkit.detect.config import Config
+from pcapkit.engine import spill
+from pcapkit.engine.chunks import plan
+from pcapkit.engine.executor import Executor
+from pcapkit.engine.tasks import (
+    ICMP_SCHEMA,
+    SPANNING,
+    ChunkFacts,
+    ConnectionsJob,
+    DecodeJob,
+    DetectJob,
+    DnsJob,
+    decode_chunk,
+    per_connection,
+    shard_connections,
+    shard_findings,
+    shard_transactions,
+)
+from pcapkit.flows import Tables, connections_table
+from pcapkit.flows.dns import numbered
+from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
+from pcapkit.flows.schema import PACKET_EXTRA, SPANS
+from pcapkit.flows.tcp import shared_ids
+from pcapkit.flows.views import views_table
+from pcapkit.kube.vantage import AddressCounts
+from pcapkit.read.records import Capture
+from pcapkit.report.summary import PacketCounts
+
+#: records per chunk: a chunk's packet table is ~45 MB
+CHUNK_RECORDS = 250_000
+#: records per shard, about: what one worker holds while it settles connections
+SHARD_RECORDS = 500_000
+
+#: called as work completes: stage, bytes decoded so far, bytes in all, packets decoded so far
+Progress = Callable[[str, int, int, int], None]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What the engine hands back to `pcapkit.analyze`."""
+
+    tables: Tables  #: `packets` empty: the packets were never held whole
+    findings: pl.DataFrame  #: not yet named with the snapshot
+    counts: PacketCounts
+    addresses: list[AddressCounts]  #: per capture
+    warnings: list[list[str]]  #: per capture: chunks that could not be decoded
+    tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples, when asked for
+
+
+def run(captures: list[Capture], config: Config, pool: Executor, *,
+        chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
+        spill_dir: str | None = None, progress: Progress | None = None) -> Streamed:
+    """Analyse `captures` (read, not decoded) with the jobs run by `pool`."""
+    records = sum(len(c.records) for c in captures)
+    chunk_records = chunk_records or CHUNK_RECORDS
+    shards = shards or max(pool.workers, math.ceil(records / SHARD_RECORDS))
+    engine: Engine = "compiled" if records >= COMPILED_FROM else "auto"
+    root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
+    try:
+        jobs = (DecodeJob(chunk, root, shards, engine, tuples)
+                for i, capture in enumerate(captures)
+                for chunk in plan(capture, i, chunk_records))
+        facts = list(_decoded(pool.map(decode_chunk, jobs), captures, progress))
+        return _reduce(captures, facts, root, shards, config, pool, progress)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _decoded(results: Iterator[ChunkFacts], captures: list[Capture],
+             progress: Progress | None) -> Iterator[ChunkFacts]:
+    total = sum(len(c.buffer) for c in captures)
+    done = packets = 0
+    for facts in results:
+        done += facts.bytes
+        packets += facts.counts.packets
+        if progress:
+            progress("decode", done, total, packets)
+        yield facts
+
+
+def _stage(name: str, results: Iterable[T], progress: Progress | None,
+           captures: list[Capture], packets: int) -> list[T]:
+    total = sum(len(c.buffer) for c in captures)
+    out = []
+    for r in results:
+        out.append(r)
+        if progress:
+            progress(name, total, total, packets)
+    return out
+
+
+def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards: int,
+            config: Config, pool: Executor, progress: Progress | None) -> Streamed:
+    counts = PacketCounts.merge([f.counts for f in facts])
+    views = views_table([f.views for f in facts])
+    errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
+    found = _stage("flows", pool.map(shard_connections, (
+        ConnectionsJob(root, s, views, errors) for s in range(shards))), progress, captures,
+        counts.packets)
+    dns = numbered(_stage("dns", pool.map(shard_transactions, (
+        DnsJob(root, s) for s in range(shards))), progress, captures, counts.packets))
+    # Per-view connection rows of all shards, numbered as one table.
+    heights = [f.rows.height for f in found]
+    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
+    rows = pl.concat([
+        f.rows.with_columns((pl.col("lconn").cast(pl.Int64) + int(offsets[i])).cast(pl.UInt32))
+        for i, f in enumerate(found)])
+    conn_of_lconn = shared_ids(rows)
+    last = pl.concat([
+        f.last.with_columns(conn=pl.Series(
+            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
+            dtype=pl.UInt32))
+        for i, f in enumerate(found)])
+    sockets = merge_socket_counts([f.sockets for f in facts])
+    tables = Tables(
+        packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
+        connections=connections_table(rows, conn_of_lconn), dns=dns,
+        icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(captures))
+    # A connection spans shards when its per-view rows lie in more than one.
+    shard_of_lconn = np.repeat(np.arange(shards), heights)
+    n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
+    low = np.full(n_conns, shards, np.int64)
+    high = np.full(n_conns, -1, np.int64)
+    np.minimum.at(low, conn_of_lconn, shard_of_lconn)
+    np.maximum.at(high, conn_of_lconn, shard_of_lconn)
+    spanning = low != high
+    lean = Tables(packets=tables.packets, connections=tables.connections,
+                  dns=tables.dns.clear(), icmp_errors=tables.icmp_errors, views=views,
+                  spans=tables.spans)
+    local = _stage("detect", pool.map(shard_findings, (
+        DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]], spanning, lean, config)
+        for s in range(shards))), progress, captures, counts.packets)
+    spanned = spill.read_all(root, "spanning", shards, SPANNING)
+    others = [k for k in DETECTORS if k not in PER_CONNECTION]
+    findings = worst_first([
+        *local, per_connection(lean, spanned, config), run_detectors(tables, config, others)])
+    by_capture: list[list[ChunkFacts]] = [[] for _ in captures]
+    for f in facts:
+        by_capture[f.capture].append(f)
+    tuples = [f.tuples for f in facts if f.tuples is not None]
+    return Streamed(
+        tables=tables, findings=findings, counts=counts,
+        addresses=[AddressCounts.merge([f.addresses for f in part]) for part in by_capture],
+        warnings=[[f.warning for f in part if f.warning] for part in by_capture],
+        tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
+    )
+
+
+def _spans(captures: list[Capture]) -> pl.DataFrame:
+    rows = [(i, int(c.records.ts_ns.min()), int(c.records.ts_ns.max()), len(c.records))
+            for i, c in enumerate(captures) if len(c.records)]
+    return pl.DataFrame(rows, schema=SPANS, orient="row")

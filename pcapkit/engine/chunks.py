@@ -1,0 +1,70 @@
+"""Chunks: a capture's records cut into runs that a worker decodes on its own.
+
+A chunk names the byte range of its records in the capture file, so that a worker (a local
+process, or a Dask worker on another machine that mounts the same path) reads just those bytes.
+A gzip-compressed capture cannot be read from the middle: its chunks carry their bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pcapkit.decode.schema import Tunnel
+from pcapkit.decode.tunnels import UDP_TUNNELS, register
+from pcapkit.read.records import Capture, Interface, Records
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Records `records` of capture number `capture`, the `seq`-th run of its file."""
+
+    capture: int
+    seq: int
+    path: str
+    format: str
+    interfaces: tuple[Interface, ...]
+    big_endian: bool
+    records: Records  #: offsets relative to `start`
+    start: int  #: first byte of the run in the (decompressed) file
+    end: int  #: one past its last byte
+    data: bytes | None  #: the run's bytes, when a worker cannot read them from `path`
+    #: UDP ports decoded as tunnels in the process that planned the chunk (`--vxlan-port`)
+    udp_tunnels: tuple[tuple[int, Tunnel], ...]
+
+    @property
+    def bytes(self) -> int:
+        return self.end - self.start
+
+
+def plan(capture: Capture, index: int, chunk_records: int) -> Iterator[Chunk]:
+    """The chunks of `capture` (number `index` among those analysed), in file order."""
+    records = capture.records
+    tunnels = tuple(sorted(UDP_TUNNELS.items()))
+    for seq, first in enumerate(range(0, len(records), chunk_records)):
+        run = records.take(slice(first, first + chunk_records))
+        start = int(run.offset.min())
+        end = int((run.offset + run.caplen).max())
+        data = bytes(capture.buffer[start:end]) if capture.compressed else None
+        yield Chunk(
+            capture=index, seq=seq, path=capture.path, format=capture.format,
+            interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
+            records=dataclasses.replace(run, offset=run.offset - start), start=start, end=end,
+            data=data, udp_tunnels=tunnels,
+        )
+
+
+def load(chunk: Chunk) -> Capture:
+    """The chunk as a capture of its own (its records only), in the worker's process."""
+    for port, tunnel in chunk.udp_tunnels:
+        register(port, tunnel)
+    data = chunk.data
+    if data is None:
+        with open(chunk.path, "rb") as f:
+            f.seek(chunk.start)
+            data = f.read(chunk.bytes)
+    return Capture(
+        path=chunk.path, format=chunk.format, compressed=chunk.data is not None, buffer=data,
+        interfaces=list(chunk.interfaces), records=chunk.records, big_endian=chunk.big_endian,
+    )

@@ -1,0 +1,150 @@
+"""Where the engine's jobs run: in this process, in a pool of local processes, or on a Dask
+cluster. Each keeps at most a few jobs in flight per worker (a job can carry a chunk's bytes),
+and yields results in job order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+from pcapkit.errors import UsageError
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+#: jobs in flight per worker: enough to keep each busy while results are gathered
+IN_FLIGHT = 2
+
+
+class Executor(Protocol):
+    workers: int
+
+    def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]: ...
+
+    def start(self, fn: Callable[[], object]) -> None:
+        """Run `fn` once on each worker, now, without waiting: their start-up."""
+
+    def close(self) -> None: ...
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def executor(workers: int | None, scheduler: str | None) -> Executor:
+    """`scheduler` (`tcp://HOST:PORT`, or `local:N` for a Dask LocalCluster of N processes)
+    when given, else `workers` local processes (all cores when None; 1: this process)."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    n = cores() if workers is None else workers
+    if n < 1:
+        raise UsageError(f"--workers {n}: give at least 1")
+    return Inline() if n == 1 else Pool(n)
+
+
+class Inline:
+    """Every job in this process, one after the other."""
+
+    workers = 1
+
+    def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        return map(fn, jobs)
+
+    def start(self, fn: Callable[[], object]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _windowed(submit: Callable[[J], Any], jobs: Iterable[J], window: int) -> Iterator[Any]:
+    """Futures of `jobs`, submitted at most `window` ahead of the one waited for."""
+    it = iter(jobs)
+    pending = deque(submit(j) for j in islice(it, window))
+    while pending:
+        yield pending.popleft()
+        pending.extend(submit(j) for j in islice(it, 1))
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's process group: the parent stops the run
+    # and ends the workers, which must not each print a traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Pool:
+    """Local worker processes (started fresh: a fork would copy polars' thread pools)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_sigint)
+
+    def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        futures: Iterator[Future[R]] = _windowed(
+            lambda j: self._pool.submit(fn, j), jobs, IN_FLIGHT * self.workers)
+        return (f.result() for f in futures)
+
+    def start(self, fn: Callable[[], object]) -> None:
+        for _ in range(self.workers):
+            self._pool.submit(fn)
+
+    def close(self) -> None:
+        # No waiting on jobs still queued (an interrupted run): end the workers outright.
+        # `ProcessPoolExecutor` has no public way to until Python 3.14's `terminate_workers`.
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join()
+
+
+class DaskExecutor:
+    """A Dask distributed cluster: an existing scheduler, or a LocalCluster started here."""
+
+    def __init__(self, scheduler: str) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'pcapkit[dask]'") from None
+        self._cluster: Any = None
+        if scheduler.startswith("local:"):
+            try:
+                n = int(scheduler.removeprefix("local:"))
+            except ValueError:
+                raise UsageError(f"--scheduler {scheduler}: local:N needs a number") from None
+            if n < 1:
+                raise UsageError(f"--scheduler {scheduler}: give at least 1 worker")
+            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                         dashboard_address=None)
+            self._client = Client(self._cluster)
+        else:
+            try:
+                self._client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as e:
+                raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+
+    def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        futures = _windowed(lambda j: self._client.submit(fn, j, pure=False), jobs,
+                            IN_FLIGHT * self.workers)
+        return (f.result() for f in futures)
+
+    def start(self, fn: Callable[[], object]) -> None:
+        self._client.run(fn, wait=False)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,68 @@
+"""Which shard each row goes to, and which columns it takes there.
+
+Rows are sharded so that each shard holds everything one computation needs:
+
+- `tcp`: TCP segments, by the endpoint with the higher port (the client's ephemeral port, most
+  often). Per-view connections are settled by the pair of endpoints, which any function of the
+  pair keeps together; this one also keeps a ClusterIP connection's two legs (client →
+  ClusterIP, client → pod, the same client port) in one shard, so that few connections span
+  shards.
+- `dns`: DNS messages, by their client side (address and port), the DNS transaction key.
+- `icmp`: ICMP errors, all in shard 0: they are few, and merged across views by what they quote.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pcapkit.flows.icmp import IS_ERROR
+from pcapkit.flows.views import VIEW_KEY
+
+#: fixed, so that every process (a pool's worker, a Dask worker) shards alike
+SEED = 0x5043_4B54
+
+TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
+               "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id"]
+DNS_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_proto", "status", "src", "dst", "sport", "dport",
+               "dns_id", "dns_qr", "dns_flags", "dns_rcode", "dns_qname", "dns_qtype",
+               "dns_answers"]
+ICMP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_version", "ip_proto", "icmp_type", "icmp_code",
+                "src", "dst", "icmp_mtu", "icmp_q_src", "icmp_q_dst", "icmp_q_proto",
+                "icmp_q_sport", "icmp_q_dport", "tunnel"]
+#: what the per-connection detectors read of a packet, besides its `conn`
+DETECT_COLUMNS = ["view", "capture", "frame", "ts_ns", "tcp_flags", "from_client",
+                  "tcp_analysis", "payload_len"]
+
+IS_TCP = pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
+IS_DNS = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()
+
+
+def _endpoint(ip: str, port: str) -> pl.Expr:
+    return pl.struct(pl.col(ip).alias("ip"), pl.col(port).alias("port"))
+
+
+def tcp_shard(shards: int) -> pl.Expr:
+    """The shard of a TCP row: its endpoint with the higher port (ties: the higher address)."""
+    src_side = (pl.col("sport") > pl.col("dport")) | (
+        (pl.col("sport") == pl.col("dport")) & (pl.col("src") >= pl.col("dst")))
+    key = pl.when(src_side).then(_endpoint("src", "sport")).otherwise(_endpoint("dst", "dport"))
+    return (key.hash(SEED) % shards).cast(pl.UInt32)
+
+
+def dns_shard(shards: int) -> pl.Expr:
+    """The shard of a DNS message: its client side (a response's destination)."""
+    key = pl.when(pl.col("dns_qr")).then(_endpoint("dst", "dport")).otherwise(
+        _endpoint("src", "sport"))
+    return (key.hash(SEED) % shards).cast(pl.UInt32)
+
+
+def tcp_rows(packets: pl.DataFrame) -> pl.DataFrame:
+    return packets.filter(IS_TCP).select(TCP_COLUMNS)
+
+
+def dns_rows(packets: pl.DataFrame) -> pl.DataFrame:
+    return packets.filter(IS_DNS).select(DNS_COLUMNS)
+
+
+def icmp_rows(packets: pl.DataFrame) -> pl.DataFrame:
+    return packets.filter(IS_ERROR).select(ICMP_COLUMNS)

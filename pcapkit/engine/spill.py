@@ -1,0 +1,48 @@
+"""The spill directory: each shard's rows, written by the chunks that hold them.
+
+`DIR/FAMILY/SHARD/CAPTURE-SEQ.arrow`, Arrow IPC files. A shard's rows are read back in file
+order (capture, then chunk), which is the order of the whole packet table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+#: the kinds of rows that are sharded, each by its own key (`pcapkit.engine.shards`)
+FAMILIES = ("tcp", "dns", "icmp", "annotated", "spanning")
+
+
+def write(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
+    folder = Path(root) / family / f"{shard:05d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.write_ipc(folder / f"{name}.arrow", compression="uncompressed")
+
+
+def write_parts(root: str, family: str, name: str, frame: pl.DataFrame, shard: pl.Expr,
+                shards: int) -> None:
+    """Write the rows of `frame` into the shards `shard` (an expression of them) names."""
+    if frame.is_empty():
+        return
+    if shards == 1:
+        write(root, family, 0, name, frame)
+        return
+    parts = frame.with_columns(shard.alias("_shard")).partition_by(
+        "_shard", as_dict=True, maintain_order=True, include_key=False)
+    for (key,), part in parts.items():
+        write(root, family, int(str(key)), name, part)
+
+
+def read(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:
+    """A shard's rows, in packet order (an empty frame of `schema` when it has none)."""
+    folder = Path(root) / family / f"{shard:05d}"
+    files = sorted(folder.glob("*.arrow")) if folder.is_dir() else []
+    if not files:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([pl.read_ipc(f) for f in files], rechunk=False)
+
+
+def read_all(root: str, family: str, shards: int, schema: pl.Schema) -> pl.DataFrame:
+    """Every shard's rows of `family`, shard after shard."""
+    return pl.concat([read(root, family, s, schema) for s in range(shards)], rechunk=False)

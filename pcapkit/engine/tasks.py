@@ -1,0 +1,178 @@
+"""What a worker does: the functions the engine maps over chunks and shards.
+
+Each takes one picklable job and returns small results (counts, per-connection rows, findings);
+packet rows travel between steps through the spill directory only. Top-level functions, so
+that a process pool or a Dask cluster can run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from pcapkit.decode import Engine, decode
+from pcapkit.decode.schema import PACKET_SCHEMA, empty_packets
+from pcapkit.detect import PER_CONNECTION, run_detectors
+from pcapkit.detect.config import Config
+from pcapkit.engine import chunks, shards, spill
+from pcapkit.engine.chunks import Chunk
+from pcapkit.flows import Tables, view_connections
+from pcapkit.flows.dns import client_transactions
+from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
+from pcapkit.flows.schema import PACKET_EXTRA
+from pcapkit.flows.views import view_counts, with_views
+from pcapkit.kube.vantage import AddressCounts
+from pcapkit.report.summary import PacketCounts
+
+TUPLE = ["src", "sport", "ip_proto", "dst", "dport"]
+
+
+def _schema(columns: list[str]) -> pl.Schema:
+    return pl.Schema({c: PACKET_SCHEMA[c] for c in columns})
+
+
+TCP_SCHEMA = _schema(shards.TCP_COLUMNS)
+DNS_SCHEMA = _schema(shards.DNS_COLUMNS)
+ICMP_SCHEMA = _schema(shards.ICMP_COLUMNS)
+
+
+def warm_up() -> None:
+    """Load what decoding needs (numba and the compiled kernel), ahead of the first chunk."""
+    import pcapkit.decode.compiled  # noqa: F401
+
+
+# --- decoding a chunk ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecodeJob:
+    chunk: Chunk
+    spill: str
+    shards: int
+    engine: Engine
+    tuples: bool  #: gather the TCP/UDP 5-tuples (for DNAT legs, with a snapshot)
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    """What a chunk adds to the whole besides its spilled rows."""
+
+    capture: int
+    seq: int
+    bytes: int
+    views: pl.DataFrame  #: `view_counts`
+    counts: PacketCounts
+    addresses: AddressCounts
+    sockets: pl.DataFrame  #: `socket_counts`
+    tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples
+    warning: str | None = None  #: why the chunk could not be decoded, if it could not
+
+
+def decode_chunk(job: DecodeJob) -> ChunkFacts:
+    chunk = job.chunk
+    try:
+        packets = decode(chunks.load(chunk), chunk.capture, engine=job.engine)
+    except Exception as e:  # a chunk that sinks the decoder is reported, not fatal
+        frames = chunk.records.frame
+        first, last = (int(frames[0]), int(frames[-1])) if len(frames) else (0, 0)
+        return _facts(job, empty_packets(), f"frames {first}-{last} could not be decoded "
+                                            f"({type(e).__name__}: {e}); left out")
+    name = f"{chunk.capture:05d}-{chunk.seq:07d}"
+    spill.write_parts(job.spill, "tcp", name, shards.tcp_rows(packets),
+                      shards.tcp_shard(job.shards), job.shards)
+    spill.write_parts(job.spill, "dns", name, shards.dns_rows(packets),
+                      shards.dns_shard(job.shards), job.shards)
+    spill.write_parts(job.spill, "icmp", name, shards.icmp_rows(packets), pl.lit(0), 1)
+    return _facts(job, packets, None)
+
+
+def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkFacts:
+    tuples = None
+    if job.tuples:
+        tuples = packets.filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
+            maintain_order=True)
+    return ChunkFacts(
+        capture=job.chunk.capture, seq=job.chunk.seq, bytes=job.chunk.bytes,
+        views=view_counts(packets), counts=PacketCounts.of(packets),
+        addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
+        warning=warning,
+    )
+
+
+# --- per-view TCP connections of a shard -----------------------------------------------------
+
+@dataclass(frozen=True)
+class ConnectionsJob:
+    spill: str
+    shard: int
+    views: pl.DataFrame
+    errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
+
+
+@dataclass(frozen=True)
+class ShardConnections:
+    shard: int
+    rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
+    last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
+
+
+def shard_connections(job: ConnectionsJob) -> ShardConnections:
+    packets = with_views(spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA), job.views)
+    segs, rows = view_connections(packets)
+    spill.write(job.spill, "annotated", job.shard, "all",
+                segs.select("lconn", *shards.DETECT_COLUMNS))
+    sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
+        ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
+    return ShardConnections(job.shard, rows, last_before(sent, job.errors))
+
+
+# --- per-connection detectors of a shard -----------------------------------------------------
+
+@dataclass(frozen=True)
+class DetectJob:
+    spill: str
+    shard: int
+    conn_of_lconn: npt.NDArray[np.uint32]  #: the shard's lconn → conn
+    spanning: npt.NDArray[np.bool_]  #: by conn: has packets in other shards too
+    tables: Tables  #: every table but the packets (connections of this shard's conns only)
+    config: Config
+
+
+def shard_findings(job: DetectJob) -> pl.DataFrame:
+    """Findings of the per-connection detectors on the shard's connections that lie wholly in
+    it; the rows of the others are spilled to `spanning`, for `spanning_findings`."""
+    annotated = spill.read(job.spill, "annotated", job.shard, ANNOTATED)
+    conn = job.conn_of_lconn[annotated["lconn"].to_numpy()]
+    packets = annotated.select(pl.Series("conn", conn, pl.UInt32), *shards.DETECT_COLUMNS)
+    away = pl.Series(job.spanning[conn])
+    spill.write(job.spill, "spanning", job.shard, "all", packets.filter(away))
+    local = packets.filter(~away)
+    return per_connection(job.tables, local, job.config)
+
+
+def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """The per-connection detectors' findings on whole connections' packets."""
+    conns = packets["conn"].unique().implode()
+    part = Tables(
+        packets=packets, connections=tables.connections.filter(pl.col("conn").is_in(conns)),
+        dns=tables.dns, icmp_errors=tables.icmp_errors, views=tables.views, spans=tables.spans)
+    return run_detectors(part, config, PER_CONNECTION)
+
+
+_TYPES: dict[str, pl.DataType] = {**PACKET_SCHEMA, **PACKET_EXTRA}
+ANNOTATED = pl.Schema([("lconn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
+SPANNING = pl.Schema([("conn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
+
+
+# --- DNS transactions of a shard -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DnsJob:
+    spill: str
+    shard: int
+
+
+def shard_transactions(job: DnsJob) -> pl.DataFrame:
+    return client_transactions(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA))

@@ -1,0 +1,85 @@
+"""The streaming engine gives the in-memory pipeline's document exactly, whatever the chunk
+and shard sizes: on every lab scenario (all its captures and its snapshot together), on every
+capture of the public corpora, with worker processes, and with chunks of one packet, so that a
+chunk boundary falls inside every handshake, retransmission and DNS resend there is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pcapkit
+from pcapkit.errors import CaptureError
+from tests.conftest import SAMPLES, corpus_captures, needs_corpus
+
+SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
+CORPUS = corpus_captures()
+BATCH = 40
+
+
+def _captures(scenario: Path) -> list[Path]:
+    return sorted(p for p in scenario.iterdir() if p.suffix in {".pcap", ".pcapng"})
+
+
+def _document(captures: list[Path], snapshots: list[Path], **streaming: Any) -> str:
+    result = pcapkit.analyze(captures, snapshots, **streaming)
+    return json.dumps(result.to_dict(), sort_keys=True)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (64_000, 16), (10**9, 1), (251, 2)])
+def test_streamed_equals_in_memory(scenario: Path, chunk: int, shards: int) -> None:
+    captures, snapshot = _captures(scenario), [scenario / "snapshot.json"]
+    whole = _document(captures, snapshot)
+    streamed = _document(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("scenario", ["stale_endpoint", "nxdomain_storm", "lossy_underlay",
+                                      "dns_timeout"])
+def test_one_packet_chunks(scenario: str) -> None:
+    """A chunk per packet: every connection, retransmission and DNS resend is cut."""
+    folder = SAMPLES / scenario
+    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
+    streamed = _document(captures, snapshot, workers=1, chunk_records=1, shards=5)
+    assert streamed == _document(captures, snapshot)
+
+
+def test_worker_processes() -> None:
+    folder = SAMPLES / "healthy"
+    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
+    streamed = _document(captures, snapshot, workers=2, chunk_records=500, shards=4)
+    assert streamed == _document(captures, snapshot)
+
+
+def test_gzip_chunks_carry_their_bytes(tmp_path: Path) -> None:
+    import gzip
+
+    folder = SAMPLES / "lossy_underlay"
+    captures = []
+    for p in _captures(folder):
+        gz = tmp_path / (p.name + ".gz")
+        gz.write_bytes(gzip.compress(p.read_bytes()))
+        captures.append(gz)
+    streamed = _document(captures, [], workers=1, chunk_records=300, shards=3)
+    assert streamed == _document(captures, [])
+
+
+@needs_corpus()
+@pytest.mark.parametrize("start", range(0, max(len(CORPUS), 1), BATCH))
+def test_corpus_streamed_equals_in_memory(start: int) -> None:
+    for path in CORPUS[start:start + BATCH]:
+        try:
+            whole = _document([path], [])
+        except CaptureError:
+            continue
+        assert _document([path], [], workers=1, chunk_records=13, shards=3) == whole, path
+
+
+def test_spill_directory_is_removed(tmp_path: Path) -> None:
+    folder = SAMPLES / "no_endpoints"
+    pcapkit.analyze(_captures(folder), workers=1, chunk_records=50, spill_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
