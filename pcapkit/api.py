@@ -114,11 +114,11 @@ def analyze(
     chunk by chunk on `workers` local processes (default: every core; 1: this process only) or
     on the Dask cluster `scheduler` names (`tcp://HOST:PORT`, or `local:N` to start one), with
     rows spilled to a temporary directory under `spill_dir` (default: the system's; it must be
-    shared with a remote cluster's workers). Giving any of `workers`, `scheduler`,
-    `chunk_records` or `shards` streams smaller captures too. The result is the same either way.
+    shared with a remote cluster's workers). Giving `scheduler`, `chunk_records` or `shards`
+    streams smaller captures too. The result is the same either way.
     """
     snap = load_snapshot(snapshots) if snapshots else None
-    tuned = (workers, scheduler, chunk_records, shards)
+    tuned = (scheduler, chunk_records, shards)
     if _size(captures) < STREAM_FROM_BYTES and all(t is None for t in tuned):
         return _in_memory([read_capture(p) for p in captures], snap, config)
     pool = executor(workers, scheduler)

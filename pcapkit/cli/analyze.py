@@ -43,6 +43,25 @@ def analyze_command(
         "--set", metavar="NAME=VALUE",
         help="Change a detector threshold (see pcapkit/detect/config.py), e.g. "
              "--set nxdomain_min=10.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, envvar="PCAPKIT_WORKERS",
+        help="Worker processes for large captures (from 150 MB in all, which are streamed chunk "
+             "by chunk in bounded memory). Default: every core; 1: this process only. Also "
+             "the PCAPKIT_WORKERS environment variable.",
+        show_default=False)] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS",
+        help="Run on a Dask cluster instead: tcp://HOST:8786 (its workers must read the "
+             "captures and --spill-dir at the same paths), or local:N to start N local Dask "
+             "workers. Needs pip install 'pcapkit\\[dask]'.")] = None,
+    spill_dir: Annotated[Path | None, typer.Option(
+        "--spill-dir", help="Where a streamed analysis keeps its intermediate rows (a "
+                            "temporary folder, removed after; default: the system's temp "
+                            "folder). With --scheduler tcp://..., a folder every worker shares.",
+        show_default=False)] = None,
+    chunk_records: Annotated[int | None, typer.Option(
+        "--chunk-records", min=1, hidden=True,
+        help="Records per decoded chunk (tuning and tests).")] = None,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     for port in vxlan_port or []:
@@ -50,7 +69,9 @@ def analyze_command(
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
     config = with_settings(DEFAULT, settings or [])
-    result = analyze(captures, k8s or [], config)
+    result = analyze(captures, k8s or [], config, workers=workers, scheduler=scheduler,
+                     chunk_records=chunk_records,
+                     spill_dir=str(spill_dir) if spill_dir is not None else None)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

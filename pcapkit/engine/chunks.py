@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import UDP_TUNNELS, register
 from pcapkit.read.records import Capture, Interface, Records
+from pcapkit.read.source import open_file
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def load(chunk: Chunk) -> Capture:
         register(port, tunnel)
     data = chunk.data
     if data is None:
-        with open(chunk.path, "rb") as f:
+        with open_file(chunk.path) as f:
             f.seek(chunk.start)
             data = f.read(chunk.bytes)
     return Capture(

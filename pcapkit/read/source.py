@@ -10,6 +10,7 @@ import mmap
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from pcapkit.errors import CaptureError
 
@@ -27,8 +28,40 @@ class Source:
     warnings: list[str]
 
 
+def is_url(path: str | Path) -> bool:
+    """An fsspec URL (`s3://bucket/key`, `gs://…`, `file://…`) rather than a local path."""
+    return "://" in str(path)
+
+
+def open_file(path: str | Path) -> BinaryIO:
+    """The file at `path`, or at an fsspec URL (the optional `fsspec` package, which
+    `pcapkit[dask]` brings, with the file system's own package: s3fs, gcsfs…)."""
+    if not is_url(path):
+        return Path(path).open("rb")
+    try:
+        import fsspec
+    except ImportError:
+        raise CaptureError(path, "a URL needs fsspec: pip install 'pcapkit[dask]'") from None
+    try:
+        return cast(BinaryIO, fsspec.open(str(path), "rb").open())
+    except (ImportError, ValueError) as e:
+        raise CaptureError(path, f"cannot open this URL: {e}") from None
+
+
 def open_source(path: str | Path) -> Source:
     """Read `path` into memory (mmap for plain files), decompressing gzip."""
+    if is_url(path):
+        try:
+            with open_file(path) as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise CaptureError(path, "no such file") from None
+        if raw[:2] == GZIP_MAGIC:
+            data, warnings = _gunzip(raw)
+            return Source(str(path), data, True, warnings)
+        if not raw:
+            raise CaptureError(path, "empty file")
+        return Source(str(path), raw, False, [])
     p = Path(path)
     try:
         with p.open("rb") as f:

@@ -93,11 +93,12 @@ def find_records_windowed(
     header_len: int,
     caplen_at: int,
     max_caplen: int,
+    window: int = WINDOW_BYTES,
 ) -> Iterator[tuple[npt.NDArray[np.int64], int, WalkEnd]]:
     """`find_records`, a window of the buffer at a time: (offsets found, position reached, why
     it stopped) after each window, so that the caller can use the records and let go of the
     pages behind them before the next. The last tuple's `why` is the walk's end."""
-    pos, window = start, WINDOW_BYTES
+    pos = start
     while True:
         limit = min(buf.shape[0], pos + window)
         offsets, reached, why = find_records(buf[:limit], pos, big_endian, header_len,

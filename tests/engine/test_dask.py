@@ -1,0 +1,67 @@
+"""Dask distributed: a real `LocalCluster` of two worker processes runs the decoding, per-shard
+flow and detector work, and `analyze` gathers the same document as the local run; the CLI's
+`--scheduler` (an existing cluster's address, and `local:N`) as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pcapkit
+from tests.conftest import REPO, SAMPLES
+
+distributed = pytest.importorskip("distributed", reason="pip install 'pcapkit[dask]'")
+
+SCENARIOS = ["stale_endpoint", "nxdomain_storm", "hairpin", "lossy_underlay"]
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close()
+
+
+def _captures(name: str) -> list[Path]:
+    return sorted(p for p in (SAMPLES / name).iterdir() if p.suffix in {".pcap", ".pcapng"})
+
+
+def _document(captures: list[Path], snapshots: list[Path], **kw: object) -> str:
+    return json.dumps(pcapkit.analyze(captures, snapshots, **kw).to_dict(),  # type: ignore[arg-type]
+                      sort_keys=True)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_cluster_gives_the_local_document(scheduler: str, name: str) -> None:
+    """A multi-capture incident (pod, nodes' -i any, underlay, pcapng) with its snapshot."""
+    captures, snapshot = _captures(name), [SAMPLES / name / "snapshot.json"]
+    on_cluster = _document(captures, snapshot, scheduler=scheduler, chunk_records=301, shards=3)
+    assert on_cluster == _document(captures, snapshot)
+
+
+def test_cli_local_cluster(tmp_path: Path) -> None:
+    name = "no_endpoints"
+    captures = [str(p) for p in _captures(name)]
+    snapshot = str(SAMPLES / name / "snapshot.json")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pcapkit", "analyze", *captures, "--k8s", snapshot,
+         "--format", "json", "--scheduler", "local:2"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == json.loads(_document([Path(c) for c in captures],
+                                                          [Path(snapshot)]))
+
+
+def test_unreachable_scheduler_is_a_usage_error() -> None:
+    with pytest.raises(pcapkit.UsageError, match="cannot connect"):
+        pcapkit.analyze(_captures("no_endpoints"), scheduler="tcp://127.0.0.1:9")

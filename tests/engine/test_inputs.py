@@ -1,0 +1,64 @@
+"""What the engine reads: fsspec URLs (workers read their chunk's byte range themselves), the
+pcap reader's windowed walk, and a chunk that cannot be decoded (reported, not fatal)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pcapkit
+from pcapkit.engine import tasks
+from pcapkit.engine.chunks import plan
+from pcapkit.read import read_capture
+from pcapkit.read.walk import find_records, find_records_windowed
+from tests.conftest import SAMPLES, sample_captures
+
+fsspec = pytest.importorskip("fsspec", reason="pip install 'pcapkit[dask]'")
+
+
+def test_fsspec_url_equals_local_file() -> None:
+    local = SAMPLES / "stale_endpoint" / "node-worker-1-any.pcap"
+    with fsspec.open("memory://incident/node.pcap", "wb") as f:
+        f.write(local.read_bytes())
+    url = pcapkit.analyze(["memory://incident/node.pcap"], workers=1, chunk_records=40)
+    whole = pcapkit.analyze([local])
+    doc_url, doc_local = url.to_dict(), whole.to_dict()
+    assert doc_url["captures"][0]["path"] == "memory://incident/node.pcap"
+    for doc in (doc_url, doc_local):
+        for c in doc["captures"]:
+            c.pop("path")
+        for s in doc["symptoms"]:
+            for e in s["evidence"]:
+                e.pop("capture")
+    assert json.dumps(doc_url, sort_keys=True) == json.dumps(doc_local, sort_keys=True)
+
+
+@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_windowed_walk_finds_every_record(path: Path) -> None:
+    buf = np.frombuffer(path.read_bytes(), np.uint8)
+    whole, end, why = find_records(buf, 24, False, 16, 8, 262144)
+    windows = list(find_records_windowed(buf, 24, False, 16, 8, 262144, window=997))
+    assert len(windows) > 1
+    assert np.array_equal(np.concatenate([w[0] for w in windows]), whole)
+    assert windows[-1][1:] == (end, why)
+
+
+def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
+    """The file changed under a running analysis: the chunk's bytes are gone."""
+    source = SAMPLES / "healthy" / "node-worker-1-any.pcap"
+    copy = tmp_path / "node.pcap"
+    copy.write_bytes(source.read_bytes())
+    capture = read_capture(copy)
+    last = list(plan(capture, 0, 100))[-1]
+    copy.write_bytes(source.read_bytes()[:last.start])
+    facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False))
+    first, final = int(last.records.frame[0]), int(last.records.frame[-1])
+    assert facts.warning is not None
+    assert facts.warning.startswith(f"frames {first}-{final} could not be decoded")
+    assert facts.counts.packets == 0
+    assert dataclasses.replace(last, data=b"\0" * last.bytes).records is last.records
