@@ -17,6 +17,6 @@ The layout, and how to query it: docs/store.md.
 """
 
 from pcapkit.store.load import is_store, load
-from pcapkit.store.save import save
+from pcapkit.store.save import check_target, convert, save
 
-__all__ = ["is_store", "load", "save"]
+__all__ = ["check_target", "convert", "is_store", "load", "save"]

@@ -139,5 +139,6 @@ def _capture_info(doc: dict[str, Any]) -> CaptureInfo:
 def _config(doc: dict[str, Any]) -> Config:
     """The stored thresholds (JSON lists back to tuples); fields this version lacks are left
     out, fields the store lacks keep their defaults."""
-    values = {f.name: doc[f.name] for f in fields(Config) if f.name in doc}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    values: dict[str, Any] = {f.name: tuple(doc[f.name]) if isinstance(doc[f.name], list)
+                              else doc[f.name] for f in fields(Config) if f.name in doc}
+    return Config(**values)

@@ -9,11 +9,12 @@ back as its first columns.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
-from pcapkit.api import Analysis
+from pcapkit.api import Analysis, analyze
 from pcapkit.decode.tunnels import UDP_TUNNELS
 from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.errors import StoreError, UsageError
@@ -29,6 +30,16 @@ from pcapkit.store.layout import (
     whole_file,
 )
 from pcapkit.version import __version__
+
+
+def convert(captures: Sequence[str | Path], directory: str | Path,
+            snapshots: Sequence[str | Path] = (), *, overwrite: bool = False) -> Analysis:
+    """Analyse `captures` (with the default thresholds) and save the result in `directory`,
+    which is checked first, before any decoding."""
+    check_target(directory, overwrite)
+    result = analyze(captures, snapshots)
+    save(result, directory, overwrite=overwrite)
+    return result
 
 
 def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
@@ -80,8 +91,10 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
     return root
 
 
-def _prepare(root: Path, overwrite: bool) -> None:
-    """An empty directory at `root`, or `StoreError` saying why not."""
+def check_target(directory: str | Path, overwrite: bool = False) -> set[str]:
+    """Whether a store may be written to `directory`: `StoreError` saying why not, else the
+    names of the previous store's entries that writing will replace."""
+    root = Path(directory)
     if root.exists() and not root.is_dir():
         raise StoreError(root, "exists and is not a directory")
     entries = {p.name for p in root.iterdir()} if root.is_dir() else set()
@@ -93,6 +106,12 @@ def _prepare(root: Path, overwrite: bool) -> None:
     if entries and not overwrite:
         what = "a pcapkit store" if MANIFEST in entries else "an unfinished pcapkit store"
         raise StoreError(root, f"already holds {what}; --overwrite replaces it")
+    return entries
+
+
+def _prepare(root: Path, overwrite: bool) -> None:
+    """An empty directory at `root`, or `StoreError` saying why not."""
+    entries = check_target(root, overwrite)
     try:
         # The manifest goes first: a store half deleted is no store.
         for name in sorted(entries, key=lambda e: e != MANIFEST):
