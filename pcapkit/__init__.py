@@ -7,7 +7,8 @@
     >>> pcapkit.save(result, "incident.store")     # Parquet tables, queryable by DuckDB too
     >>> again = pcapkit.load("incident.store")    # no decoding; the captures need not exist
 
-The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.detect`, `.report`.
+The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.detect`, `.report`;
+`pcapkit.store` keeps an analysis's tables on disk as Parquet.
 """
 
 from pcapkit.api import Analysis, CaptureInfo, analyze, read_packets
