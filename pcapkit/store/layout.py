@@ -125,10 +125,20 @@ class Manifest:
                 config=_config(doc["config"]),
                 snapshot_sources=None if snapshot is None else tuple(snapshot["sources"]),
                 udp_tunnels={int(p): str(t) for p, t in doc["udp_tunnels"].items()},
-                tables=dict(doc["tables"]),
+                tables=_tables(doc["tables"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise StoreError(path, f"store manifest is damaged ({type(e).__name__}: {e})") from None
+
+
+def _tables(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each table's `rows` and `columns`, checked (the partitioned tables need their columns)."""
+    tables = {str(name): {"rows": int(t["rows"]), "columns": [str(c) for c in t["columns"]]}
+              for name, t in doc.items()}
+    for name in (*PARTITIONED, *WHOLE):
+        if name not in tables:
+            raise KeyError(name)
+    return tables
 
 
 def _capture_info(doc: dict[str, Any]) -> CaptureInfo:

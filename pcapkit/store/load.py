@@ -98,25 +98,30 @@ def store_argument(paths: Sequence[Path], vxlan_ports: Sequence[int] | None = No
     return dirs[0]
 
 
-def _read(path: Path) -> pl.DataFrame:
+def _read(path: Path, partition: int | None = None,
+          columns: list[str] | None = None) -> pl.DataFrame:
+    """One Parquet file; a partition's with its `capture` column put back, in `columns` order."""
     try:
-        return pl.read_parquet(path)
+        frame = pl.read_parquet(path)
     except FileNotFoundError:
         raise StoreError(path, "missing: the store is incomplete") from None
     except (OSError, pl.exceptions.PolarsError) as e:
         raise StoreError(path, f"unreadable Parquet file: {e}") from None
+    if partition is None or columns is None:
+        return frame
+    frame = frame.with_columns(pl.lit(partition, pl.UInt16).alias(PARTITION_KEY))
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise StoreError(path, f"lacks the column {missing[0]!r} the manifest lists")
+    return frame.select(columns)
 
 
 def _read_partitioned(root: Path, table: str, captures: int, manifest: Manifest
                       ) -> pl.DataFrame:
     """Every capture's partition, in capture order, with the partition column put back."""
     columns = manifest.tables[table]["columns"]
-    parts = [
-        _read(partition_file(root, table, capture))
-        .with_columns(pl.lit(capture, pl.UInt16).alias(PARTITION_KEY))
-        .select(columns)
-        for capture in range(captures)
-    ]
+    parts = [_read(partition_file(root, table, capture), capture, columns)
+             for capture in range(captures)]
     return pl.concat(parts, rechunk=False)
 
 

@@ -97,7 +97,10 @@ def check_target(directory: str | Path, overwrite: bool = False) -> set[str]:
     root = Path(directory)
     if root.exists() and not root.is_dir():
         raise StoreError(root, "exists and is not a directory")
-    entries = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    try:
+        entries = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    except OSError as e:
+        raise StoreError(root, f"cannot read the directory: {e.strerror or e}") from None
     foreign = entries - ENTRIES - {f".{MANIFEST}.tmp"}
     if foreign:
         shown = ", ".join(sorted(foreign)[:3]) + (", …" if len(foreign) > 3 else "")

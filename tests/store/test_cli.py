@@ -93,7 +93,7 @@ def test_analyze_dir_errors_exit_2_with_one_line(tmp_path: Path) -> None:
                    "nope.json")
 
 
-@pytest.mark.parametrize("damage", ["manifest", "version", "partition", "parquet"])
+@pytest.mark.parametrize("damage", ["manifest", "version", "tables", "partition", "parquet"])
 def test_damaged_store_exits_2_with_one_line(tmp_path: Path, damage: str) -> None:
     store = tmp_path / "store"
     pcapkit.store.convert(captures("no_endpoints"), store)
@@ -106,6 +106,11 @@ def test_damaged_store_exits_2_with_one_line(tmp_path: Path, damage: str) -> Non
         doc = json.loads(manifest.read_text())
         manifest.write_text(json.dumps({**doc, "format_version": 99}))
         needles = [str(store), "format 99"]
+    elif damage == "tables":
+        doc = json.loads(manifest.read_text())
+        del doc["tables"]["packets"]["columns"]
+        manifest.write_text(json.dumps(doc))
+        needles = [str(manifest), "damaged"]
     elif damage == "partition":
         part.unlink()
         needles = [str(part), "missing"]

@@ -83,3 +83,15 @@ def test_overwrite_replaces_a_store(tmp_path: Path) -> None:
         pcapkit.save(second, tmp_path / "s")
     pcapkit.save(second, tmp_path / "s", overwrite=True)
     assert_same(pcapkit.load(tmp_path / "s"), second)
+
+
+def test_capture_without_packets(tmp_path: Path) -> None:
+    """A capture with no packets (tcpdump stopped at once) has its partitions, empty."""
+    caps = captures("no_endpoints")
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(caps[0].read_bytes()[:24])  # the pcap file header alone
+    want = pcapkit.analyze([empty, *caps], [snapshot("no_endpoints")])
+    assert want.captures[0].packets == 0
+    pcapkit.save(want, tmp_path / "s")
+    assert_same(pcapkit.load(tmp_path / "s"), want)
+    assert_same(pcapkit.load(tmp_path / "s", [snapshot("no_endpoints")]), want)
