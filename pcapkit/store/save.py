@@ -75,8 +75,9 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
             for kind in SNAPSHOT_KINDS:
                 frame = getattr(snap, kind)
                 frame.write_parquet(snapshot_file(root, kind))
-    except OSError as e:
-        raise StoreError(root, f"cannot write the store: {e.strerror or e}") from None
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise StoreError(root, f"cannot write the store: {getattr(e, 'strerror', None) or e}"
+                         ) from None
     columns = {"packets": tables.packets.columns, "connections": tables.connections.columns,
                "views": tables.views.columns, "dns": tables.dns.columns,
                "icmp_errors": tables.icmp_errors.columns, "findings": analysis.findings.columns}
