@@ -4,12 +4,16 @@
     >>> result = pcapkit.analyze(["pod.pcap", "node-any.pcap"], snapshots=["cluster.json"])
     >>> result.findings        # one row per symptom (polars)
     >>> result.packets         # one row per packet, inner headers primary
+    >>> pcapkit.save(result, "incident.store")     # Parquet tables, queryable by DuckDB too
+    >>> again = pcapkit.load("incident.store")    # no decoding; the captures need not exist
 
-The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.detect`, `.report`.
+The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.detect`, `.report`;
+`pcapkit.store` keeps an analysis's tables on disk as Parquet.
 """
 
 from pcapkit.api import Analysis, CaptureInfo, analyze, read_packets
-from pcapkit.errors import CaptureError, PcapkitError, SnapshotError, UsageError
+from pcapkit.errors import CaptureError, PcapkitError, SnapshotError, StoreError, UsageError
+from pcapkit.store import load, save
 from pcapkit.version import __version__
 
 __all__ = [
@@ -18,8 +22,11 @@ __all__ = [
     "CaptureInfo",
     "PcapkitError",
     "SnapshotError",
+    "StoreError",
     "UsageError",
     "__version__",
     "analyze",
+    "load",
     "read_packets",
+    "save",
 ]

@@ -107,6 +107,7 @@ def analyze(
     shards: int | None = None,
     spill_dir: str | None = None,
     progress: Progress | None = None,
+    stream: bool | None = None,
 ) -> Analysis:
     """Read, decode, follow flows and detect symptoms in the captures of one incident.
 
@@ -115,11 +116,15 @@ def analyze(
     on the Dask cluster `scheduler` names (`tcp://HOST:PORT`, or `local:N` to start one), with
     rows spilled to a temporary directory under `spill_dir` (default: the system's; it must be
     shared with a remote cluster's workers). Giving `scheduler`, `chunk_records` or `shards`
-    streams smaller captures too. The result is the same either way.
+    streams smaller captures too; `stream` True or False decides it outright. The result is the
+    same either way, but for `packets`, which a streamed analysis decodes again on first use,
+    and `tables.packets`, which it leaves empty.
     """
     snap = load_snapshot(snapshots) if snapshots else None
-    tuned = (scheduler, chunk_records, shards)
-    if _size(captures) < STREAM_FROM_BYTES and all(t is None for t in tuned):
+    if stream is None:
+        tuned = (scheduler, chunk_records, shards)
+        stream = _size(captures) >= STREAM_FROM_BYTES or any(t is not None for t in tuned)
+    if not stream:
         return _in_memory([read_capture(p) for p in captures], snap, config)
     pool = executor(workers, scheduler)
     try:

@@ -4,6 +4,8 @@
     ├── CaptureError          a capture file that cannot be read at all (not a capture,
     │                         unreadable header, no such file)
     ├── SnapshotError         a Kubernetes snapshot that cannot be read
+    ├── StoreError            a directory that is not a pcapkit store, or one that cannot be
+    │                         written there (`pcapkit convert`, `pcapkit.load`)
     └── UsageError            arguments that do not fit together
 
 Malformed *packets* are never exceptions: they are rows whose `status` says how far decoding
@@ -31,6 +33,15 @@ class CaptureError(PcapkitError):
 
 class SnapshotError(PcapkitError):
     """A Kubernetes snapshot that cannot be read."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class StoreError(PcapkitError):
+    """A directory that is not a readable pcapkit store, or where one cannot be written."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)

@@ -12,7 +12,7 @@ from pcapkit.flows.schema import CONNECTIONS, DNS_TRANSACTIONS
 from tests.conftest import SAMPLES
 
 EXPORTED = ["Analysis", "CaptureError", "CaptureInfo", "PcapkitError", "SnapshotError",
-            "UsageError", "__version__", "analyze", "read_packets"]
+            "StoreError", "UsageError", "__version__", "analyze", "load", "read_packets", "save"]
 
 
 def test_exported_members() -> None:
@@ -20,7 +20,8 @@ def test_exported_members() -> None:
     public = {name for name in dir(pcapkit) if not name.startswith("_")}
     # Stage subpackages are importable by path but are not the API's front door.
     assert public - set(EXPORTED) <= {"api", "cli", "codes", "decode", "detect", "errors",
-                                      "engine", "flows", "kube", "read", "report", "version"}
+                                      "engine", "flows", "kube", "read", "report", "store",
+                                      "version"}
 
 
 def test_analyze_returns_documented_frames() -> None:

@@ -34,7 +34,8 @@ TABLES: list[tuple[str, str, list[tuple[str, pl.DataType, str]]]] = [
 def render() -> str:
     out = ["# The tables between stages", "",
            "Generated from the schemas in the code (`tests/test_docs.py` keeps it current). "
-           "Every stage takes and returns polars DataFrames with these columns.", ""]
+           "Every stage takes and returns polars DataFrames with these columns. "
+           "`pcapkit convert` stores them as Parquet: [store.md](store.md).", ""]
     for title, where, columns in TABLES:
         out += [f"## {title}", "", where, "", "| column | type | meaning |", "|---|---|---|"]
         out += [f"| `{name}` | {dtype} | {meaning.replace('|', '/')} |"

@@ -1,4 +1,6 @@
-"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE]`."""
+"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE]`.
+
+`pcapkit analyze DIR` reads a store `pcapkit convert` wrote, instead of captures."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pcapkit.detect.config import DEFAULT, with_settings
 from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
+from pcapkit.store.load import load, store_argument
 
 
 class Format(StrEnum):
@@ -28,7 +31,8 @@ class Format(StrEnum):
 
 def analyze_command(
     captures: Annotated[list[Path], typer.Argument(
-        help="pcap/pcapng files (optionally .gz) of one incident: pod, node -i any, underlay.",
+        help="pcap/pcapng files (optionally .gz) of one incident: pod, node -i any, underlay; "
+             "or one directory written by pcapkit convert.",
         show_default=False, metavar="CAPTURE...")],
     k8s: Annotated[list[Path] | None, typer.Option(
         "--k8s", help="kubectl get pods,services,endpointslices,nodes -A -o json|yaml output "
@@ -69,9 +73,13 @@ def analyze_command(
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
     config = with_settings(DEFAULT, settings or [])
-    result = analyze(captures, k8s or [], config, workers=workers, scheduler=scheduler,
-                     chunk_records=chunk_records,
-                     spill_dir=str(spill_dir) if spill_dir is not None else None)
+    store = store_argument(captures, vxlan_port)  # a directory `pcapkit convert` wrote
+    if store is not None:
+        result = load(store, k8s or [], config)
+    else:
+        result = analyze(captures, k8s or [], config, workers=workers, scheduler=scheduler,
+                         chunk_records=chunk_records,
+                         spill_dir=str(spill_dir) if spill_dir is not None else None)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

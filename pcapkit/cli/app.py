@@ -13,12 +13,14 @@ import traceback
 import typer
 
 from pcapkit.cli.analyze import analyze_command
+from pcapkit.cli.convert import convert_command
 from pcapkit.errors import PcapkitError
 from pcapkit.version import __version__
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Kubernetes-aware analysis of tcpdump captures.")
 app.command("analyze")(analyze_command)
+app.command("convert")(convert_command)
 
 
 def _print_version(value: bool) -> None:

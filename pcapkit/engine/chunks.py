@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import UDP_TUNNELS, register
+from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import open_file
 
@@ -65,6 +66,10 @@ def load(chunk: Chunk) -> Capture:
         with open_file(chunk.path) as f:
             f.seek(chunk.start)
             data = f.read(chunk.bytes)
+        if len(data) < chunk.bytes:
+            # The decoders trust the records' offsets: never hand them a shorter buffer.
+            raise CaptureError(chunk.path, f"bytes {chunk.start + len(data)}-{chunk.end} are "
+                                           "gone: the file changed during the analysis")
     return Capture(
         path=chunk.path, format=chunk.format, compressed=chunk.data is not None, buffer=data,
         interfaces=list(chunk.interfaces), records=chunk.records, big_endian=chunk.big_endian,

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from pcapkit.cli.app import run
-from tests.conftest import SAMPLES, sample_captures
+from tests.conftest import REPO, SAMPLES, sample_captures
 
 SAMPLE = next(iter(sample_captures()), None)
 needs_sample = pytest.mark.skipif(SAMPLE is None, reason="no lab samples recorded yet")
 
 
 def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a real subprocess, with an empty environment."""
+    """The installed console script, as a real subprocess, with an empty environment but for
+    PYTHONPATH: this checkout's pcapkit, whichever checkout the venv was installed from."""
     exe = Path(sys.executable).with_name("pcapkit")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env,
                           timeout=120, cwd=tmp_path)
 
