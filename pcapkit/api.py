@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.flows import Tables, build_tables
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
+from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture
 
 
@@ -75,24 +77,58 @@ def analyze(
     captures: Sequence[str | Path],
     snapshots: Sequence[str | Path] = (),
     config: Config = DEFAULT,
+    progress: bool | Progress = False,
 ) -> Analysis:
-    """Read, decode, follow flows and detect symptoms in the captures of one incident."""
-    snap = load_snapshot(snapshots) if snapshots else None
-    read = [read_capture(p) for p in captures]
-    frames = [decode(cap, i) for i, cap in enumerate(read)]
-    packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, frame, snap)
-             for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
-    tables = build_tables(packets)
-    findings = run_detectors(tables, config)
-    if snap is not None:
-        findings = enrich_findings(findings, packets, snap)
-    return Analysis(infos, packets, tables, findings, snap)
+    """Read, decode, follow flows and detect symptoms in the captures of one incident.
+
+    `progress=True` draws a progress bar on stderr when the analysis takes more than a second
+    (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
+    """
+    with _reporter(progress) as report:
+        total = sum(_size(p) for p in captures)
+        if snapshots:
+            report(Stage.KUBE, 0, total, 0)
+        snap = load_snapshot(snapshots) if snapshots else None
+        read: list[Capture] = []
+        frames: list[pl.DataFrame] = []
+        done = n_packets = 0
+        for i, path in enumerate(captures):
+            report(Stage.READ, done, total, n_packets)
+            read.append(read_capture(path))
+            report(Stage.DECODE, done, total, n_packets)
+            frames.append(decode(read[-1], i))
+            done, n_packets = done + _size(path), n_packets + frames[-1].height
+        report(Stage.FLOWS, done, total, n_packets)
+        packets = pl.concat(frames) if frames else empty_packets()
+        infos = [_info(i, cap, frame, snap)
+                 for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
+        tables = build_tables(packets)
+        report(Stage.DETECT, done, total, n_packets)
+        findings = run_detectors(tables, config)
+        if snap is not None:
+            findings = enrich_findings(findings, packets, snap)
+        return Analysis(infos, packets, tables, findings, snap)
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:
     """One capture's packet table (schema: `pcapkit.decode.schema`)."""
     return decode(read_capture(path))
+
+
+def _reporter(progress: bool | Progress) -> AbstractContextManager[Progress]:
+    if progress is True:
+        from pcapkit.cli.progress import progress_display  # rich, only when asked for
+
+        return progress_display(True)
+    return nullcontext(NO_PROGRESS if isinstance(progress, bool) else progress)
+
+
+def _size(path: str | Path) -> int:
+    """Bytes on disk, for progress only: 0 when unreadable (reading it will say why)."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def _info(index: int, cap: Capture, packets: pl.DataFrame, snap: Snapshot | None) -> CaptureInfo:

@@ -1,4 +1,4 @@
-"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE]`."""
+"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE] [--quiet]`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from pcapkit.api import analyze
+from pcapkit.cli.progress import progress_display
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
 from pcapkit.detect.config import DEFAULT, with_settings
@@ -43,6 +44,9 @@ def analyze_command(
         "--set", metavar="NAME=VALUE",
         help="Change a detector threshold (see pcapkit/detect/config.py), e.g. "
              "--set nxdomain_min=10.")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (it shows on a terminal after a second).",
+    )] = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     for port in vxlan_port or []:
@@ -50,7 +54,8 @@ def analyze_command(
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
     config = with_settings(DEFAULT, settings or [])
-    result = analyze(captures, k8s or [], config)
+    with progress_display(enabled=not quiet and sys.stderr.isatty()) as progress:
+        result = analyze(captures, k8s or [], config, progress=progress)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

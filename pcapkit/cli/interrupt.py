@@ -1,0 +1,153 @@
+"""Ctrl-C: exit 130 with one line, whatever the analysis was doing, and leave no process behind.
+
+Python turns SIGINT into `KeyboardInterrupt` only between bytecodes of the main thread: a long
+numba kernel or polars query finishes first. So `watch_interrupts()` also has a watchdog
+thread woken by the signal itself (`signal.set_wakeup_fd`). If the main thread has not
+claimed the interrupt within `GRACE_S`, the watchdog reports it, ends the child processes and
+leaves with `os._exit(130)`. Whichever side claims first does the reporting, exactly once.
+
+Children (a `ProcessPoolExecutor`'s or `multiprocessing` pool's workers, a fork server,
+whatever they started in turn) are found through /proc as the descendants of this process,
+sent SIGTERM, then SIGKILL after `TERM_WAIT_S`. Forked children ignore SIGINT, so a Ctrl-C sent
+to the whole terminal process group leaves the parent to end them, and no worker prints a
+traceback of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+#: Seconds the main thread has to handle an interrupt before the watchdog does.
+GRACE_S = 0.5
+#: Seconds children have to exit after SIGTERM before they get SIGKILL.
+TERM_WAIT_S = 1.0
+
+_claim = threading.Lock()
+_watching = False
+
+
+def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
+    """From the main thread of a command-line process (never a library): on SIGINT, make sure
+    the process exits with `status` soon, after `report()` and with its children ended."""
+    global _watching
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    os.register_at_fork(after_in_child=_in_forked_child)
+    _watching = True
+    threading.Thread(target=_watchdog, args=(read_fd, report, status), daemon=True,
+                     name="pcapkit-interrupt-watchdog").start()
+
+
+def claim() -> bool:
+    """True for the one caller that reports the interrupt; False when the watchdog already
+    is (it is about to end the process). Always True when nothing is being watched."""
+    if not _watching:
+        return True
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
+    return _claim.acquire(blocking=False)
+
+
+def wait_for_exit() -> None:
+    """Block while the watchdog, which claimed the interrupt, ends the process."""
+    threading.Event().wait()
+
+
+def _watchdog(read_fd: int, report: Callable[[], None], status: int) -> None:
+    while True:
+        select.select([read_fd], [], [])
+        if signal.SIGINT in os.read(read_fd, 512):
+            break
+    time.sleep(GRACE_S)
+    if not _claim.acquire(blocking=False):
+        return  # the main thread is handling it
+    try:
+        report()
+        end_children()
+    finally:
+        os._exit(status)
+
+
+def _in_forked_child() -> None:
+    """A forked worker leaves Ctrl-C to its parent, and does not inherit the watchdog."""
+    global _watching
+    _watching = False
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # forked from a thread other than the main one: nothing was inherited
+        pass
+
+
+def end_children() -> None:
+    """SIGTERM every descendant process, then SIGKILL those still there after `TERM_WAIT_S`."""
+    pids = descendants(os.getpid())
+    pids |= {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+    _signal_all(pids, signal.SIGTERM)
+    deadline = time.monotonic() + TERM_WAIT_S
+    while pids and time.monotonic() < deadline:
+        pids = {p for p in pids if _alive(p)}
+        if pids:
+            time.sleep(0.02)
+    _signal_all(pids, signal.SIGKILL)
+    for p in pids:
+        _reap(p)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (children, their children...), read from /proc; empty where
+    there is no /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal_all(pids: set[int], sig: signal.Signals) -> None:
+    for p in pids:
+        with contextlib.suppress(OSError):  # already gone
+            os.kill(p, sig)
+
+
+def _alive(pid: int) -> bool:
+    """Still running: not gone, not a zombie (a zombie child of ours is reaped here)."""
+    if _reap(pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def _reap(pid: int) -> bool:
+    """Collect `pid` if it is an exited child of ours; True when it was."""
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child (a grandchild), or already collected
+        return False
+    return done == pid
