@@ -49,15 +49,15 @@ def read_pcap(src: Source) -> Capture:
     )
     buf = np.frombuffer(data, np.uint8)
     max_caplen = max(snaplen, MAX_CAPLEN)
-    offsets, _pos, why = find_records(buf, FILE_HEADER_LEN, big, header_len, 8, max_caplen)
+    offsets, pos, why = find_records(buf, FILE_HEADER_LEN, big, header_len, 8, max_caplen)
     warnings = list(src.warnings)
     n = len(offsets)
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
-        warnings.append(f"capture cut short: last record (frame {n + 1}) is incomplete; "
-                        f"read the {n} whole records before it")
+        warnings.append(f"capture cut short at byte {pos}: the record there (frame {n + 1}) is "
+                        f"incomplete; read the {n} whole records before it")
     elif why == WalkEnd.TOO_LONG:
-        warnings.append(f"frame {n + 1} declares a captured length above {max_caplen} bytes; "
-                        f"read the {n} records before it")
+        warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
+                        f"{max_caplen} bytes; read the {n} records before it")
     fields = _record_fields(buf, offsets, big)
     ts_sec, ts_frac, caplen, origlen = fields
     unit = 1 if nano else 1000
