@@ -47,6 +47,11 @@ def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
                      name="pcapkit-interrupt-watchdog").start()
 
 
+def watching() -> bool:
+    """Whether this process watches for interrupts (it is the `pcapkit` command)."""
+    return _watching
+
+
 def claim() -> bool:
     """True for the one caller that reports the interrupt; False when the watchdog already
     is (it is about to end the process). Always True when nothing is being watched."""
