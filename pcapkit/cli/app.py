@@ -95,5 +95,6 @@ def main() -> None:
         status = run()
     except KeyboardInterrupt:  # between run()'s handlers and here
         status = _interrupted()
+    interrupt.ending()
     interrupt.end_children()
     sys.exit(status)

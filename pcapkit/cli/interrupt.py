@@ -30,7 +30,8 @@ GRACE_S = 0.5
 #: Seconds children have to exit after SIGTERM before they get SIGKILL.
 TERM_WAIT_S = 1.0
 
-_claim = threading.Lock()
+_claim_lock = threading.Lock()
+_claimed_by: int | None = None  #: the thread that reports the interrupt, or ends normally
 _watching = False
 
 
@@ -38,6 +39,8 @@ def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
     """From the main thread of a command-line process (never a library): on SIGINT, make sure
     the process exits with `status` soon, after `report()` and with its children ended."""
     global _watching
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only: nothing to watch from here
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
@@ -53,13 +56,28 @@ def watching() -> bool:
 
 
 def claim() -> bool:
-    """True for the one caller that reports the interrupt; False when the watchdog already
-    is (it is about to end the process). Always True when nothing is being watched."""
+    """True for the thread that reports the interrupt; False when the watchdog already does
+    (it is about to end the process). Always True when nothing is being watched."""
     if not _watching:
         return True
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
-    return _claim.acquire(blocking=False)
+    return _take()
+
+
+def ending() -> None:
+    """The command is done (its status is known): a Ctrl-C now changes nothing. If one came
+    too late for the main thread, the watchdog has claimed it: wait for it to exit."""
+    if _watching and not claim():
+        wait_for_exit()
+
+
+def _take() -> bool:
+    global _claimed_by
+    with _claim_lock:
+        if _claimed_by is None:
+            _claimed_by = threading.get_ident()
+        return _claimed_by == threading.get_ident()
 
 
 def wait_for_exit() -> None:
@@ -73,8 +91,8 @@ def _watchdog(read_fd: int, report: Callable[[], None], status: int) -> None:
         if signal.SIGINT in os.read(read_fd, 512):
             break
     time.sleep(GRACE_S)
-    if not _claim.acquire(blocking=False):
-        return  # the main thread is handling it
+    if not _take():
+        return  # the main thread is handling it, or has finished
     try:
         report()
         end_children()

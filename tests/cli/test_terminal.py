@@ -205,3 +205,36 @@ def test_the_subprocesses_run_this_checkout() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=cli_env(REPO), cwd="/",
                          capture_output=True, text=True, check=True).stdout
     assert Path(out).parent.parent == REPO
+
+
+#: The main thread stuck in compiled code (as in a numba decode kernel, or a polars query),
+#: where Python cannot raise KeyboardInterrupt until it returns: the watchdog ends the process.
+STUCK = """
+import sys
+import numba
+from pcapkit.cli import interrupt
+
+@numba.njit(nogil=True)
+def spin(n):
+    x = 1
+    for i in range(n):
+        x = (x * 1103515245 + 12345 + i) % 2147483647
+    return x
+
+spin(10)  # compiled before the clock starts
+interrupt.watch_interrupts(lambda: sys.stderr.write("pcapkit: interrupted\\n"), 130)
+print("spinning", file=sys.stderr, flush=True)
+print(spin(10**12))  # minutes of work
+"""
+
+
+def test_ctrl_c_in_compiled_code_still_exits_at_once(tmp_path: Path) -> None:
+    run = Run([], tmp_path, tty=False, cmd=[sys.executable, "-c", STUCK])
+    run.wait_for(re.compile(b"spinning\n"))
+    time.sleep(0.3)
+    run.proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    assert run.finish(30) == 130
+    assert time.monotonic() - sent < 10  # the watchdog's grace, not the minutes of the loop
+    assert run.stderr.decode() == "spinning\n" + INTERRUPTED
+    assert run.stdout == b""
