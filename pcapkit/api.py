@@ -85,7 +85,8 @@ def analyze(
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
     """
     with _reporter(progress) as report:
-        total = sum(_size(p) for p in captures)
+        sizes = [_size(p) for p in captures]
+        total = sum(sizes)
         if snapshots:
             report(Stage.KUBE, 0, total, 0)
         snap = load_snapshot(snapshots) if snapshots else None
@@ -97,7 +98,7 @@ def analyze(
             read.append(read_capture(path))
             report(Stage.DECODE, done, total, n_packets)
             frames.append(decode(read[-1], i))
-            done, n_packets = done + _size(path), n_packets + frames[-1].height
+            done, n_packets = done + sizes[i], n_packets + frames[-1].height
         report(Stage.FLOWS, done, total, n_packets)
         packets = pl.concat(frames) if frames else empty_packets()
         infos = [_info(i, cap, frame, snap)

@@ -15,11 +15,10 @@ import pytest
 
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import SAMPLES
-from tests.read.test_damage import PCAPNG, pcap_records, pcapng_blocks
+from tests.read.layout import EPB, PCAPNG, pcap_records, pcapng_blocks
 
 #: a capture with symptoms (RSTs, unanswered SYNs) well before its end
 PCAP = SAMPLES / "stale_endpoint" / "pod-client-7c9f8b6d5-h2m4k.pcap"
-EPB = 6
 
 
 def analyze(tmp_path: Path, *captures: Path) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Each is read up to the damage, every record before it is kept exactly as in the intact file, and
 one warning names the byte offset where the damage starts. The damage is written here, byte by
-byte, into committed samples; where each record and block starts is worked out here too, by a
-walk independent of the reader's.
+byte, into committed samples; where each record and block starts is worked out by a walk
+independent of the reader's (`tests/read/layout.py`).
 """
 
 from __future__ import annotations
@@ -17,31 +17,9 @@ from polars.testing import assert_frame_equal
 from pcapkit import read_packets
 from pcapkit.read import Capture, read_capture
 from tests.conftest import SAMPLES
+from tests.read.layout import EPB, PCAPNG, RECORD_HEADER, pcap_records, pcapng_blocks
 
 PCAP = SAMPLES / "stale_endpoint" / "node-worker-1-any.pcap"
-PCAPNG = SAMPLES / "healthy" / "node-worker-1-multi.pcapng"
-PCAP_HEADER, RECORD_HEADER = 24, 16
-EPB = 6
-
-
-def pcap_records(data: bytes) -> list[int]:
-    """Where each record header of an intact little-endian pcap starts."""
-    starts, pos = [], PCAP_HEADER
-    while pos < len(data):
-        starts.append(pos)
-        (caplen,) = struct.unpack_from("<I", data, pos + 8)
-        pos += RECORD_HEADER + caplen
-    return starts
-
-
-def pcapng_blocks(data: bytes) -> list[tuple[int, int]]:
-    """(offset, type) of each block of an intact little-endian pcapng."""
-    blocks, pos = [], 0
-    while pos < len(data):
-        btype, blen = struct.unpack_from("<II", data, pos)
-        blocks.append((pos, btype))
-        pos += blen
-    return blocks
 
 
 def rows(capture: Capture) -> list[tuple[int, ...]]:
