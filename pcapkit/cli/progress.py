@@ -35,13 +35,10 @@ _active_lock = threading.Lock()
 def progress_display(enabled: bool, delay: float = DELAY_S) -> Iterator[Progress]:
     """A progress callback drawing a bar on stderr after `delay` seconds, if `enabled` and
     stderr is a terminal (or a notebook); `NO_PROGRESS` otherwise."""
-    if not enabled:
+    if not enabled or not _can_draw():
         yield NO_PROGRESS
         return
     display = _Display(delay)
-    if not display.visible:
-        yield NO_PROGRESS
-        return
     with _active_lock:
         _active.add(display)
     try:
@@ -51,6 +48,16 @@ def progress_display(enabled: bool, delay: float = DELAY_S) -> Iterator[Progress
         display.close()
         with _active_lock:
             _active.discard(display)
+
+
+def _can_draw() -> bool:
+    """stderr is a terminal, or this is a notebook. Not rich's `is_terminal`: FORCE_COLOR in a
+    CI job must not bring animations into its log."""
+    if sys.stderr.isatty():
+        return True
+    from rich.console import Console
+
+    return Console(stderr=True).is_jupyter
 
 
 def close_displays() -> None:
@@ -68,10 +75,7 @@ class _Display:
         from rich.console import Console
         from rich.progress import Progress
 
-        console = Console(stderr=True)
-        # Not rich's is_terminal: FORCE_COLOR in a CI log must not bring animations there.
-        self.visible = sys.stderr.isatty() or console.is_jupyter
-        self._progress = Progress(*_columns(), console=console, transient=True,
+        self._progress = Progress(*_columns(), console=Console(stderr=True), transient=True,
                                   redirect_stdout=False, redirect_stderr=False)
         self._task = self._progress.add_task("start", total=None, rate=0.0)
         self._t0 = time.monotonic()
