@@ -88,13 +88,14 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    """The console script: `run()`, with Ctrl-C handled wherever it lands and the children of
-    this process (worker pools) ended before it exits."""
+    """The console script: `run()`, with Ctrl-C handled wherever it lands (`interrupt`) and the
+    children of this process (worker pools) ended before it exits."""
     interrupt.watch_interrupts(_say_interrupted, INTERRUPTED)
     try:
         status = run()
     except KeyboardInterrupt:  # between run()'s handlers and here
         status = _interrupted()
-    interrupt.ending()
+    finally:
+        interrupt.ending()  # from here on Ctrl-C changes nothing (or waits for the watchdog)
     interrupt.end_children()
     sys.exit(status)

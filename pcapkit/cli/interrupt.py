@@ -1,10 +1,15 @@
 """Ctrl-C: exit 130 with one line, whatever the analysis was doing, and leave no process behind.
 
-Python turns SIGINT into `KeyboardInterrupt` only between bytecodes of the main thread: a long
-numba kernel or polars query finishes first. So `watch_interrupts()` also has a watchdog
-thread woken by the signal itself (`signal.set_wakeup_fd`). If the main thread has not
-claimed the interrupt within `GRACE_S`, the watchdog reports it, ends the child processes and
-leaves with `os._exit(130)`. Whichever side claims first does the reporting, exactly once.
+`KeyboardInterrupt` cannot do this. Python raises it only between bytecodes of the main thread,
+so a long numba kernel or polars query finishes first; and it can land inside a library's
+callback, which may swallow it or turn it into another error (polars reports "Exception ignored"
+and raises a `TypeError`: exit 1, two tracebacks). So in the command, `watch_interrupts()` makes
+SIGINT raise nothing: the signal itself (`signal.set_wakeup_fd`) wakes a watchdog thread, which
+erases the progress bar, writes the one line, mutes stdout and stderr, ends the child
+processes and leaves with `os._exit(130)`. The analysis has nothing to clean up: it writes no
+file until the report.
+Exactly one side reports: the watchdog, or the main thread when it finished first (`ending`).
+Library use (`run()` in-process, the Python API) keeps Python's `KeyboardInterrupt`.
 
 Children (a `ProcessPoolExecutor`'s or `multiprocessing` pool's workers, a fork server,
 whatever they started in turn) are found through /proc as the descendants of this process,
@@ -20,19 +25,21 @@ import multiprocessing
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-#: Seconds the main thread has to handle an interrupt before the watchdog does.
-GRACE_S = 0.5
 #: Seconds children have to exit after SIGTERM before they get SIGKILL.
 TERM_WAIT_S = 1.0
+#: Seconds, after that, that SIGKILL has to take effect before the command gives up on them.
+KILL_WAIT_S = 1.0
 
 _claim_lock = threading.Lock()
 _claimed_by: int | None = None  #: the thread that reports the interrupt, or ends normally
 _watching = False
+_ending_children = False
 
 
 def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
@@ -44,10 +51,15 @@ def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
     signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, _noted)
     os.register_at_fork(after_in_child=_in_forked_child)
     _watching = True
     threading.Thread(target=_watchdog, args=(read_fd, report, status), daemon=True,
                      name="pcapkit-interrupt-watchdog").start()
+
+
+def _noted(signum: int, frame: object) -> None:
+    """SIGINT in the main thread: nothing to do there (the watchdog has been woken)."""
 
 
 def watching() -> bool:
@@ -90,19 +102,26 @@ def _watchdog(read_fd: int, report: Callable[[], None], status: int) -> None:
         select.select([read_fd], [], [])
         if signal.SIGINT in os.read(read_fd, 512):
             break
-    time.sleep(GRACE_S)
     if not _take():
-        return  # the main thread is handling it, or has finished
+        return  # the main thread has finished: its status stands
     try:
         report()
+        sys.stderr.flush()
+        # The main thread runs on meanwhile: whatever it says now (a worker pool found broken,
+        # the end of a report) is not said.
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
         end_children()
     finally:
         os._exit(status)
 
 
 def _in_forked_child() -> None:
-    """A forked worker leaves Ctrl-C to its parent, and does not inherit the watchdog."""
+    """A forked worker leaves Ctrl-C to its parent, and does not inherit the watchdog. One
+    forked while the children are being ended (a pool replacing a worker that died) leaves at
+    once."""
     global _watching
+    if _ending_children:
+        os._exit(0)
     _watching = False
     try:
         signal.set_wakeup_fd(-1)
@@ -112,18 +131,23 @@ def _in_forked_child() -> None:
 
 
 def end_children() -> None:
-    """SIGTERM every descendant process, then SIGKILL those still there after `TERM_WAIT_S`."""
-    pids = descendants(os.getpid())
-    pids |= {p.pid for p in multiprocessing.active_children() if p.pid is not None}
-    _signal_all(pids, signal.SIGTERM)
-    deadline = time.monotonic() + TERM_WAIT_S
-    while pids and time.monotonic() < deadline:
+    """End every descendant process: SIGTERM, then SIGKILL for those still there after
+    `TERM_WAIT_S`. The descendants are looked for again and again until none is left (or
+    `KILL_WAIT_S` more have passed), since a pool replaces the workers it sees die."""
+    global _ending_children
+    _ending_children = True
+    me, termed = os.getpid(), set[int]()
+    start = time.monotonic()
+    while time.monotonic() - start < TERM_WAIT_S + KILL_WAIT_S:
+        pids = descendants(me)
+        pids |= {p.pid for p in multiprocessing.active_children() if p.pid is not None}
         pids = {p for p in pids if _alive(p)}
-        if pids:
-            time.sleep(0.02)
-    _signal_all(pids, signal.SIGKILL)
-    for p in pids:
-        _reap(p)
+        if not pids:
+            return
+        late = time.monotonic() - start > TERM_WAIT_S
+        _signal_all(pids if late else pids - termed, signal.SIGKILL if late else signal.SIGTERM)
+        termed |= pids
+        time.sleep(0.02)
 
 
 def descendants(pid: int) -> set[int]:

@@ -114,7 +114,8 @@ def test_progress_bar_on_a_terminal_only(big: list[str], tmp_path: Path) -> None
     args = ["analyze", *big, "--format", "json"]
     on_tty = Run(args, tmp_path, tty=True)
     piped = Run(args, tmp_path, tty=False)
-    assert on_tty.finish() == 0 and piped.finish() == 0
+    assert on_tty.finish() == 0, on_tty.stderr[-3000:]
+    assert piped.finish() == 0, piped.stderr.decode()
     assert BAR.search(on_tty.stderr), on_tty.stderr[-2000:]
     assert piped.stderr == b""
     # The bar draws on stderr only, and erases itself: the report is byte for byte the same.
@@ -125,7 +126,7 @@ def test_progress_bar_on_a_terminal_only(big: list[str], tmp_path: Path) -> None
 def test_quiet_silences_the_bar(big: list[str], tmp_path: Path) -> None:
     run = Run(["analyze", *big, "--quiet", "--format", "json"], tmp_path, tty=True)
     started = time.monotonic()
-    assert run.finish() == 0
+    assert run.finish() == 0, run.stderr.decode()[-3000:]
     assert time.monotonic() - started > 1.5  # long enough that the bar would have shown
     assert run.stderr == b""
 
@@ -135,7 +136,7 @@ def test_ctrl_c_exits_130_with_one_line(big: list[str], tmp_path: Path) -> None:
     time.sleep(1.5)
     assert run.proc.poll() is None, "the analysis ended before it could be interrupted"
     run.proc.send_signal(signal.SIGINT)
-    assert run.finish(30) == 130
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
     assert run.stderr.decode() == INTERRUPTED
     assert run.stdout == b""
     run.no_process_left()
@@ -145,7 +146,7 @@ def test_ctrl_c_on_a_terminal_erases_the_bar(big: list[str], tmp_path: Path) -> 
     run = Run(["analyze", *big, *big], tmp_path, tty=True)
     run.wait_for(BAR)
     os.killpg(run.proc.pid, signal.SIGINT)  # as the terminal sends it: to the whole group
-    assert run.finish(30) == 130
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
     assert b"Traceback" not in run.stderr
     # The bar's line is erased (cursor up, erase line), then the one line.
     assert run.stderr.endswith(b"\x1b[2K" + INTERRUPTED.encode().replace(b"\n", b"\r\n"))
@@ -156,7 +157,7 @@ def test_ctrl_c_on_a_terminal_erases_the_bar(big: list[str], tmp_path: Path) -> 
 #: started once the command watches for interrupts (as the engine's is, inside `analyze`), and
 #: its workers are busy when Ctrl-C comes.
 WITH_WORKERS = """
-import sys, threading, time
+import signal, sys, threading, time
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pcapkit.cli import app, interrupt
@@ -167,6 +168,13 @@ def start_pool():
     ctx = mp.get_context("fork")
     if sys.argv[1] == "executor":
         pool = ProcessPoolExecutor(2, mp_context=ctx)
+        for _ in range(4):
+            pool.submit(time.sleep, 600)
+    elif sys.argv[1] == "spawned":  # fresh interpreters: they must ignore Ctrl-C themselves
+        pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"),
+                                   initializer=signal.signal,
+                                   initargs=(signal.SIGINT, signal.SIG_IGN))
+        list(pool.map(abs, [1, 2]))  # both started
         for _ in range(4):
             pool.submit(time.sleep, 600)
     else:
@@ -182,7 +190,7 @@ app.main()
 """
 
 
-@pytest.mark.parametrize("pool", ["executor", "pool"])
+@pytest.mark.parametrize("pool", ["executor", "pool", "spawned"])
 @pytest.mark.parametrize("group", [False, True], ids=["kill-pid", "ctrl-c-group"])
 def test_ctrl_c_ends_worker_processes(big: list[str], tmp_path: Path, pool: str,
                                       group: bool) -> None:
@@ -195,7 +203,7 @@ def test_ctrl_c_ends_worker_processes(big: list[str], tmp_path: Path, pool: str,
         os.killpg(run.proc.pid, signal.SIGINT)
     else:
         run.proc.send_signal(signal.SIGINT)
-    assert run.finish(30) == 130
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
     assert run.stderr.decode() == "workers up\n" + INTERRUPTED
     run.no_process_left()
 
@@ -234,7 +242,7 @@ def test_ctrl_c_in_compiled_code_still_exits_at_once(tmp_path: Path) -> None:
     time.sleep(0.3)
     run.proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
-    assert run.finish(30) == 130
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
     assert time.monotonic() - sent < 10  # the watchdog's grace, not the minutes of the loop
     assert run.stderr.decode() == "spinning\n" + INTERRUPTED
     assert run.stdout == b""
