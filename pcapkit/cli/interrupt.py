@@ -7,15 +7,17 @@ and raises a `TypeError`: exit 1, two tracebacks). So in the command, `watch_int
 SIGINT raise nothing: the signal itself (`signal.set_wakeup_fd`) wakes a watchdog thread, which
 erases the progress bar, writes the one line, mutes stdout and stderr, ends the child
 processes and leaves with `os._exit(130)`. The analysis has nothing to clean up: it writes no
-file until the report.
-Exactly one side reports: the watchdog, or the main thread when it finished first (`ending`).
-Library use (`run()` in-process, the Python API) keeps Python's `KeyboardInterrupt`.
+file until the report. Exactly one side speaks last: the watchdog, or the main thread when it
+finished first (`ending`). Library use (`run()` in-process, the Python API) keeps Python's
+`KeyboardInterrupt`.
 
 Children (a `ProcessPoolExecutor`'s or `multiprocessing` pool's workers, a fork server,
 whatever they started in turn) are found through /proc as the descendants of this process,
-sent SIGTERM, then SIGKILL after `TERM_WAIT_S`. Forked children ignore SIGINT, so a Ctrl-C sent
-to the whole terminal process group leaves the parent to end them, and no worker prints a
-traceback of its own.
+sent SIGTERM, then SIGKILL after `TERM_WAIT_S`, and looked for again until none is left: pools
+replace workers that die. Forked children ignore SIGINT, so a Ctrl-C sent to the whole
+terminal process group leaves the parent to end them, and no worker prints a traceback of its
+own. Workers started by `spawn` or `forkserver` are fresh interpreters: their pool should make
+them ignore SIGINT too (`initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)`).
 """
 
 from __future__ import annotations
