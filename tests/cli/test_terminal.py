@@ -123,6 +123,17 @@ def test_progress_bar_on_a_terminal_only(big: list[str], tmp_path: Path) -> None
     assert b'"pcapkit_version"' in on_tty.stdout
 
 
+def test_the_api_draws_the_bar_when_asked(big: list[str], tmp_path: Path) -> None:
+    code = ("import sys, pcapkit; r = pcapkit.analyze(sys.argv[1:], progress={}); "
+            "print(r.packets.height)")
+    asked = Run([], tmp_path, tty=True, cmd=[sys.executable, "-c", code.format(True), *big])
+    default = Run([], tmp_path, tty=True, cmd=[sys.executable, "-c", code.format(False), *big])
+    assert asked.finish() == 0 and default.finish() == 0, asked.stderr + default.stderr
+    assert BAR.search(asked.stderr), asked.stderr[-2000:]
+    assert default.stderr == b""
+    assert asked.stdout == default.stdout
+
+
 def test_quiet_silences_the_bar(big: list[str], tmp_path: Path) -> None:
     run = Run(["analyze", *big, "--quiet", "--format", "json"], tmp_path, tty=True)
     started = time.monotonic()
