@@ -85,30 +85,34 @@ def analyze(
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
     """
     with _reporter(progress) as report:
-        sizes = [_size(p) for p in captures]
-        total = sum(sizes)
-        if snapshots:
-            report(Stage.KUBE, 0, total, 0)
-        snap = load_snapshot(snapshots) if snapshots else None
-        read: list[Capture] = []
-        frames: list[pl.DataFrame] = []
-        done = n_packets = 0
-        for i, path in enumerate(captures):
-            report(Stage.READ, done, total, n_packets)
-            read.append(read_capture(path))
-            report(Stage.DECODE, done, total, n_packets)
-            frames.append(decode(read[-1], i))
-            done, n_packets = done + sizes[i], n_packets + frames[-1].height
-        report(Stage.FLOWS, done, total, n_packets)
-        packets = pl.concat(frames) if frames else empty_packets()
-        infos = [_info(i, cap, frame, snap)
-                 for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
-        tables = build_tables(packets)
-        report(Stage.DETECT, done, total, n_packets)
-        findings = run_detectors(tables, config)
-        if snap is not None:
-            findings = enrich_findings(findings, packets, snap)
-        return Analysis(infos, packets, tables, findings, snap)
+        return _analyze(captures, snapshots, config, report)
+
+
+def _analyze(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
+             report: Progress) -> Analysis:
+    sizes = [_size(p) for p in captures]
+    total, done, n_packets = sum(sizes), 0, 0
+    if snapshots:
+        report(Stage.KUBE, 0, total, 0)
+    snap = load_snapshot(snapshots) if snapshots else None
+    read: list[Capture] = []
+    frames: list[pl.DataFrame] = []
+    for i, path in enumerate(captures):
+        report(Stage.READ, done, total, n_packets)
+        read.append(read_capture(path))
+        report(Stage.DECODE, done, total, n_packets)
+        frames.append(decode(read[-1], i))
+        done, n_packets = done + sizes[i], n_packets + frames[-1].height
+    report(Stage.FLOWS, done, total, n_packets)
+    packets = pl.concat(frames) if frames else empty_packets()
+    infos = [_info(i, cap, frame, snap)
+             for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
+    tables = build_tables(packets)
+    report(Stage.DETECT, done, total, n_packets)
+    findings = run_detectors(tables, config)
+    if snap is not None:
+        findings = enrich_findings(findings, packets, snap)
+    return Analysis(infos, packets, tables, findings, snap)
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:
