@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pcapkit.flows import Tables, build_tables
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.vantage import AddressCounts, vantage_from
+from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture
 from pcapkit.read.source import release
 from pcapkit.report.summary import PacketCounts
@@ -30,8 +32,6 @@ from pcapkit.report.summary import PacketCounts
 #: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
 #: than a chunked run, and the workers' start-up (~1 s) is repaid
 STREAM_FROM_BYTES = 150 << 20
-
-Progress = engine.Progress
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def analyze(
     chunk_records: int | None = None,
     shards: int | None = None,
     spill_dir: str | None = None,
-    progress: Progress | None = None,
+    progress: bool | Progress = False,
     stream: bool | None = None,
 ) -> Analysis:
     """Read, decode, follow flows and detect symptoms in the captures of one incident.
@@ -119,21 +119,38 @@ def analyze(
     streams smaller captures too; `stream` True or False decides it outright. The result is the
     same either way, but for `packets`, which a streamed analysis decodes again on first use,
     and `tables.packets`, which it leaves empty.
+
+    `progress=True` draws a progress bar on stderr when the analysis takes more than a second
+    (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
     """
-    snap = load_snapshot(snapshots) if snapshots else None
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
         stream = _size(captures) >= STREAM_FROM_BYTES or any(t is not None for t in tuned)
-    if not stream:
-        return _in_memory([read_capture(p) for p in captures], snap, config)
+    with _reporter(progress) as report:
+        if not stream:
+            return _in_memory(captures, snapshots, config, report)
+        return _streamed(captures, snapshots, config, report, workers=workers,
+                         scheduler=scheduler, chunk_records=chunk_records, shards=shards,
+                         spill_dir=spill_dir)
+
+
+def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
+              report: Progress, *, workers: int | None, scheduler: str | None,
+              chunk_records: int | None, shards: int | None,
+              spill_dir: str | None) -> Analysis:
+    total = _size(captures)
     pool = executor(workers, scheduler)
     try:
         pool.start(warm_up)  # the workers start up while this process reads the captures
-        read = [read_capture(p) for p in captures]
-        for cap in read:
-            release(cap.buffer)  # the workers read the file: no need to keep its pages here
+        snap = _snapshot(snapshots, report, total)
+        read = []
+        for path in captures:
+            report(Stage.READ, 0, total, 0)
+            read.append(read_capture(path))
+            release(read[-1].buffer)  # the workers read the file: no need to keep its pages
         streamed = engine.run(read, config, pool, chunk_records=chunk_records, shards=shards,
-                              tuples=snap is not None, spill_dir=spill_dir, progress=progress)
+                              tuples=snap is not None, spill_dir=spill_dir,
+                              progress=report, total_bytes=total)
     finally:
         pool.close()
     findings = streamed.findings
@@ -145,25 +162,54 @@ def analyze(
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
 
 
+def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
+               report: Progress) -> Analysis:
+    sizes = [_size([p]) for p in captures]
+    total, done, n_packets = sum(sizes), 0, 0
+    snap = _snapshot(snapshots, report, total)
+    read: list[Capture] = []
+    frames: list[pl.DataFrame] = []
+    for i, path in enumerate(captures):
+        report(Stage.READ, done, total, n_packets)
+        read.append(read_capture(path))
+        report(Stage.DECODE, done, total, n_packets)
+        frames.append(decode(read[-1], i))
+        done, n_packets = done + sizes[i], n_packets + frames[-1].height
+    report(Stage.FLOWS, done, total, n_packets)
+    packets = pl.concat(frames) if frames else empty_packets()
+    infos = [_info(i, cap, AddressCounts.of(frame), snap, [])
+             for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
+    tables = build_tables(packets)
+    report(Stage.DETECT, done, total, n_packets)
+    findings = run_detectors(tables, config)
+    if snap is not None:
+        findings = enrich_findings(findings, packets, snap)
+    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
+
+
+def _snapshot(snapshots: Sequence[str | Path], report: Progress, total: int) -> Snapshot | None:
+    if not snapshots:
+        return None
+    report(Stage.KUBE, 0, total, 0)
+    return load_snapshot(snapshots)
+
+
+def _reporter(progress: bool | Progress) -> AbstractContextManager[Progress]:
+    if progress is True:
+        from pcapkit.cli.progress import progress_display  # rich, only when asked for
+
+        return progress_display(True)
+    return nullcontext(NO_PROGRESS if isinstance(progress, bool) else progress)
+
+
 def _size(paths: Sequence[str | Path]) -> int:
-    """Bytes of the capture files (0 for one that cannot be read: `read_capture` says why)."""
+    """Bytes of the capture files on disk (0 for one that cannot be read: reading it will say
+    why)."""
     total = 0
     for p in paths:
         with contextlib.suppress(OSError):
             total += Path(p).stat().st_size
     return total
-
-
-def _in_memory(read: list[Capture], snap: Snapshot | None, config: Config) -> Analysis:
-    frames = [decode(cap, i) for i, cap in enumerate(read)]
-    packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, AddressCounts.of(frame), snap, [])
-             for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
-    tables = build_tables(packets)
-    findings = run_detectors(tables, config)
-    if snap is not None:
-        findings = enrich_findings(findings, packets, snap)
-    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:

@@ -3,12 +3,16 @@ has the documented schemas."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import polars as pl
+from polars.testing import assert_frame_equal
 
 import pcapkit
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect.findings import FINDINGS_SCHEMA
 from pcapkit.flows.schema import CONNECTIONS, DNS_TRANSACTIONS
+from pcapkit.progress import Stage
 from tests.conftest import SAMPLES
 
 EXPORTED = ["Analysis", "CaptureError", "CaptureInfo", "PcapkitError", "SnapshotError",
@@ -20,8 +24,8 @@ def test_exported_members() -> None:
     public = {name for name in dir(pcapkit) if not name.startswith("_")}
     # Stage subpackages are importable by path but are not the API's front door.
     assert public - set(EXPORTED) <= {"api", "cli", "codes", "decode", "detect", "errors",
-                                      "engine", "flows", "kube", "read", "report", "store",
-                                      "version"}
+                                      "engine", "flows", "kube", "progress", "read",
+                                      "report", "store", "version"}
 
 
 def test_analyze_returns_documented_frames() -> None:
@@ -35,3 +39,25 @@ def test_analyze_returns_documented_frames() -> None:
     assert {c for c in result.findings.columns if c.startswith("k8s_")}
     assert result.packets.height == sum(c.packets for c in result.captures)
     assert isinstance(pcapkit.read_packets(result.captures[0].path), pl.DataFrame)
+
+
+def test_progress_callback_follows_its_protocol() -> None:
+    folder = SAMPLES / "no_endpoints"
+    captures = sorted(folder.glob("*.pcap"))
+    calls: list[tuple[str, int, int, int]] = []
+
+    def record(stage: str, done_bytes: int, total_bytes: int, packets: int) -> None:
+        calls.append((stage, done_bytes, total_bytes, packets))
+
+    result = pcapkit.analyze(captures, [folder / "snapshot.json"], progress=record)
+    total = sum(p.stat().st_size for p in captures)
+    stages = [c[0] for c in calls]
+    assert stages[0] == Stage.KUBE and stages[-1] == Stage.DETECT
+    assert stages.count(Stage.READ) == stages.count(Stage.DECODE) == len(captures)
+    assert {c[2] for c in calls} == {total}
+    for before, after in pairwise(calls):
+        assert before[1] <= after[1] and before[3] <= after[3]
+    assert calls[-1][1] == total and calls[-1][3] == result.packets.height
+    # The default reports nothing, and a quiet analysis is the same analysis.
+    assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).findings,
+                       result.findings)

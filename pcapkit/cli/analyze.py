@@ -1,4 +1,4 @@
-"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE]`.
+"""`pcapkit analyze CAPTURE... [--k8s SNAPSHOT]... [--format F] [--output FILE] [--quiet]`.
 
 `pcapkit analyze DIR` reads a store `pcapkit convert` wrote, instead of captures."""
 
@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from pcapkit.api import analyze
+from pcapkit.cli.progress import progress_display
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
 from pcapkit.detect.config import DEFAULT, with_settings
@@ -66,6 +67,9 @@ def analyze_command(
     chunk_records: Annotated[int | None, typer.Option(
         "--chunk-records", min=1, hidden=True,
         help="Records per decoded chunk (tuning and tests).")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar (it shows on a terminal after a second).",
+    )] = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     for port in vxlan_port or []:
@@ -77,9 +81,11 @@ def analyze_command(
     if store is not None:
         result = load(store, k8s or [], config)
     else:
-        result = analyze(captures, k8s or [], config, workers=workers, scheduler=scheduler,
-                         chunk_records=chunk_records,
-                         spill_dir=str(spill_dir) if spill_dir is not None else None)
+        with progress_display(enabled=not quiet and sys.stderr.isatty()) as progress:
+            result = analyze(captures, k8s or [], config, workers=workers,
+                             scheduler=scheduler, chunk_records=chunk_records,
+                             spill_dir=str(spill_dir) if spill_dir is not None else None,
+                             progress=progress)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

@@ -1,7 +1,8 @@
 """The `pcapkit` command. Commands parse arguments, call the API and render; no analysis here.
 
 Exit status (the outside contract): 0 analysed, 2 unusable input or arguments (one line on
-stderr naming the file and the problem), 1 an internal error.
+stderr naming the file and the problem), 1 an internal error, 130 interrupted (Ctrl-C: the
+line `pcapkit: interrupted`, no traceback, no worker process left running).
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import traceback
 
 import typer
 
+from pcapkit.cli import interrupt
 from pcapkit.cli.analyze import analyze_command
 from pcapkit.cli.convert import convert_command
+from pcapkit.cli.progress import close_displays
 from pcapkit.errors import PcapkitError
 from pcapkit.version import __version__
+
+#: The exit status of an interrupted run (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Kubernetes-aware analysis of tcpdump captures.")
@@ -42,16 +48,32 @@ def _fail(status: int, message: str) -> int:
     return status
 
 
+def _say_interrupted() -> None:
+    close_displays()
+    _fail(INTERRUPTED, "interrupted")
+
+
+def _interrupted() -> int:
+    if not interrupt.claim():
+        interrupt.wait_for_exit()  # the watchdog has it: it reports and ends the process
+    _say_interrupted()
+    return INTERRUPTED
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status instead of exiting (for tests and `main`)."""
     try:
-        app(args=argv, prog_name="pcapkit", standalone_mode=False)
+        status = app(args=argv, prog_name="pcapkit", standalone_mode=False)
+        if status == INTERRUPTED:  # click turns KeyboardInterrupt into Exit(130) and returns
+            return _interrupted()
+    except KeyboardInterrupt:
+        return _interrupted()
     except PcapkitError as e:
         return _fail(2, str(e))
     except typer.Exit as e:
         return int(e.exit_code or 0)
     except typer.Abort:
-        return _fail(130, "interrupted")
+        return _interrupted()
     except typer.TyperException as e:  # usage errors: exit_code 2
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `pcapkit`: the help is the answer
             sys.stderr.write(e.format_message() + "\n")
@@ -68,4 +90,14 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    """The console script: `run()`, with Ctrl-C handled wherever it lands (`interrupt`) and the
+    children of this process (worker pools) ended before it exits."""
+    interrupt.watch_interrupts(_say_interrupted, INTERRUPTED)
+    try:
+        status = run()
+    except KeyboardInterrupt:  # between run()'s handlers and here
+        status = _interrupted()
+    finally:
+        interrupt.ending()  # from here on Ctrl-C changes nothing (or waits for the watchdog)
+    interrupt.end_children()
+    sys.exit(status)

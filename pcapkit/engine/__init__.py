@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -61,6 +61,7 @@ from pcapkit.flows.schema import PACKET_EXTRA, SPANS
 from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import views_table
 from pcapkit.kube.vantage import AddressCounts
+from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.records import Capture
 from pcapkit.report.summary import PacketCounts
 
@@ -68,9 +69,6 @@ from pcapkit.report.summary import PacketCounts
 CHUNK_RECORDS = 250_000
 #: records per shard, about: what one worker holds while it settles connections
 SHARD_RECORDS = 500_000
-
-#: called as work completes: stage, bytes decoded so far, bytes in all, packets decoded so far
-Progress = Callable[[str, int, int, int], None]
 
 T = TypeVar("T")
 
@@ -89,8 +87,11 @@ class Streamed:
 
 def run(captures: list[Capture], config: Config, pool: Executor, *,
         chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
-        spill_dir: str | None = None, progress: Progress | None = None) -> Streamed:
-    """Analyse `captures` (read, not decoded) with the jobs run by `pool`."""
+        spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
+        total_bytes: int | None = None) -> Streamed:
+    """Analyse `captures` (read, not decoded) with the jobs run by `pool`. `progress` is called
+    as chunks and shards complete, with bytes counted of `total_bytes` (the files' sizes on
+    disk; default: their decompressed sizes)."""
     records = sum(len(c.records) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
     shards = shards or max(pool.workers, math.ceil(records / SHARD_RECORDS))
@@ -100,45 +101,47 @@ def run(captures: list[Capture], config: Config, pool: Executor, *,
         jobs = (DecodeJob(chunk, root, shards, engine, tuples)
                 for i, capture in enumerate(captures)
                 for chunk in plan(capture, i, chunk_records))
-        facts = list(_decoded(pool.map(decode_chunk, jobs), captures, progress))
-        return _reduce(captures, facts, root, shards, config, pool, progress)
+        meter = _Meter(progress, captures, total_bytes)
+        facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs)]
+        return _reduce(captures, facts, root, shards, config, pool, meter)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _decoded(results: Iterator[ChunkFacts], captures: list[Capture],
-             progress: Progress | None) -> Iterator[ChunkFacts]:
-    total = sum(len(c.buffer) for c in captures)
-    done = packets = 0
-    for facts in results:
-        done += facts.bytes
-        packets += facts.counts.packets
-        if progress:
-            progress("decode", done, total, packets)
-        yield facts
+class _Meter:
+    """Progress in the protocol's terms: bytes on disk, however the chunks count theirs."""
 
+    def __init__(self, progress: Progress, captures: list[Capture],
+                 total_bytes: int | None) -> None:
+        self.progress = progress
+        self.buffered = sum(len(c.buffer) for c in captures)
+        self.total = self.buffered if total_bytes is None else total_bytes
+        self.done = self.packets = 0
 
-def _stage(name: str, results: Iterable[T], progress: Progress | None,
-           captures: list[Capture], packets: int) -> list[T]:
-    total = sum(len(c.buffer) for c in captures)
-    out = []
-    for r in results:
-        out.append(r)
-        if progress:
-            progress(name, total, total, packets)
-    return out
+    def decoded(self, facts: ChunkFacts) -> ChunkFacts:
+        self.done += facts.bytes
+        self.packets += facts.counts.packets
+        on_disk = self.total * self.done // max(self.buffered, 1)
+        self.progress(Stage.DECODE, on_disk, self.total, self.packets)
+        return facts
+
+    def each(self, stage: Stage, results: Iterable[T]) -> list[T]:
+        out = []
+        for r in results:
+            out.append(r)
+            self.progress(stage, self.total, self.total, self.packets)
+        return out
 
 
 def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards: int,
-            config: Config, pool: Executor, progress: Progress | None) -> Streamed:
+            config: Config, pool: Executor, meter: _Meter) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
-    found = _stage("flows", pool.map(shard_connections, (
-        ConnectionsJob(root, s, views, errors) for s in range(shards))), progress, captures,
-        counts.packets)
-    dns = numbered(_stage("dns", pool.map(shard_transactions, (
-        DnsJob(root, s) for s in range(shards))), progress, captures, counts.packets))
+    found = meter.each(Stage.FLOWS, pool.map(shard_connections, (
+        ConnectionsJob(root, s, views, errors) for s in range(shards))))
+    dns = numbered(meter.each(Stage.FLOWS, pool.map(shard_transactions, (
+        DnsJob(root, s) for s in range(shards)))))
     # Per-view connection rows of all shards, numbered as one table.
     heights = [f.rows.height for f in found]
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
@@ -167,9 +170,9 @@ def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards:
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns.clear(), icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
-    local = _stage("detect", pool.map(shard_findings, (
+    local = meter.each(Stage.DETECT, pool.map(shard_findings, (
         DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]], spanning, lean, config)
-        for s in range(shards))), progress, captures, counts.packets)
+        for s in range(shards))))
     spanned = spill.read_all(root, "spanning", shards, SPANNING)
     others = [k for k in DETECTORS if k not in PER_CONNECTION]
     findings = worst_first([

@@ -52,22 +52,22 @@ def read_pcap(src: Source) -> Capture:
     # The walk touches every page of the file: walked a window at a time, each window's
     # pages are let go once its record headers are read, so that a capture of many GB is not
     # all resident at once.
-    parts, why = [], WalkEnd.CLEAN
-    for offsets, reached, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
-                                                       max_caplen):
+    parts, why, pos = [], WalkEnd.CLEAN, FILE_HEADER_LEN
+    for offsets, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
+                                                   max_caplen):
         parts.append((offsets, _record_fields(buf, offsets, big)))
-        release(data, reached)
+        release(data, pos)
         why = end
     offsets = np.concatenate([o for o, _ in parts])
     fields = tuple(np.concatenate([f[i] for _, f in parts]) for i in range(4))
     warnings = list(src.warnings)
     n = len(offsets)
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
-        warnings.append(f"capture cut short: last record (frame {n + 1}) is incomplete; "
-                        f"read the {n} whole records before it")
+        warnings.append(f"capture cut short at byte {pos}: the record there (frame {n + 1}) is "
+                        f"incomplete; read the {n} whole records before it")
     elif why == WalkEnd.TOO_LONG:
-        warnings.append(f"frame {n + 1} declares a captured length above {max_caplen} bytes; "
-                        f"read the {n} records before it")
+        warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
+                        f"{max_caplen} bytes; read the {n} records before it")
     ts_sec, ts_frac, caplen, origlen = fields
     unit = 1 if nano else 1000
     records = Records(

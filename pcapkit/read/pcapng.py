@@ -2,8 +2,13 @@
 
 Read here: SHB (either byte order, several sections), IDB (link type, snaplen, `if_name`,
 `if_description`, `if_tsresol`, `if_tsoffset`), EPB (with `epb_flags` direction and comments),
-SPB, and the obsolete Packet Block. Every other block is skipped by its length. Interfaces are
-numbered across the whole file so that the interface ids of later sections do not collide.
+SPB, and the obsolete Packet Block. Every other block is skipped by its length (with a warning
+when its type is in no registry: a corrupt type field). Interfaces are numbered across the whole
+file so that the interface ids of later sections do not collide.
+
+Damage ends the reading where it starts, keeping every record before it: a block cut short, or
+whose length is invalid or disagrees with its trailing copy, adds a warning naming its byte
+offset (in the decompressed data, for a gzip file) and the number of records read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_TSOFFSET = 2, 3, 9, 14
 EPB_FLAGS = 2
 #: Wireshark's limit on one block; a larger declared length is corruption, not data.
 MAX_BLOCK_LEN = 16 * 1024 * 1024
+#: Block types the pcapng registry assigns (ranges): IDB..DSB, Hone, Sysdig, custom blocks.
+KNOWN = ((0x00000001, 0x0000000A), (0x00000101, 0x00000102), (0x00000201, 0x0000021F),
+         (0x00000BAD, 0x00000BAD), (0x40000BAD, 0x40000BAD))
+#: Types with the top bit set are reserved for local use.
+LOCAL_USE = 0x80000000
 
 
 def is_pcapng(data: bytes | memoryview) -> bool:
@@ -92,7 +102,7 @@ def read_pcapng(src: Source) -> Capture:
     first = True
     while pos < size:
         if pos + 12 > size:
-            warnings.append(_cut(len(recs.ts)))
+            warnings.append(_cut(pos, len(recs.ts)))
             break
         raw_type = int.from_bytes(data[pos : pos + 4], "little")
         if raw_type == SHB:
@@ -104,21 +114,32 @@ def read_pcapng(src: Source) -> Capture:
             else:
                 if first:
                     raise CaptureError(src.path, "pcapng section header has no byte-order magic")
-                warnings.append(f"unreadable section header at byte {pos}; stopped there")
+                warnings.append(_corrupt(pos, "section header without byte-order magic",
+                                         len(recs.ts)))
                 break
             section_base = len(ifaces)
         btype, blen = struct.unpack_from(order + "II", data, pos)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
             if first:
                 raise CaptureError(src.path, f"pcapng block length {blen} is invalid")
-            warnings.append(f"block at byte {pos} declares invalid length {blen}; stopped there")
+            warnings.append(_corrupt(pos, f"invalid block length {blen}", len(recs.ts)))
             break
         if pos + blen > size:
-            warnings.append(_cut(len(recs.ts)))
+            warnings.append(_cut(pos, len(recs.ts)))
+            break
+        (trailer,) = struct.unpack_from(order + "I", data, pos + blen - 4)
+        if trailer != blen:  # where the next block starts is unknown: stop, as wiretap does
+            if first:
+                raise CaptureError(src.path, f"pcapng section header lengths {blen} and "
+                                             f"{trailer} disagree")
+            warnings.append(_corrupt(pos, f"block lengths {blen} and {trailer} disagree",
+                                     len(recs.ts)))
             break
         body, end = pos + 8, pos + blen - 4
         first = False
-        if btype == SHB:
+        if not _known(btype):
+            warnings.append(f"block at byte {pos} has unknown type 0x{btype:08x}; skipped")
+        elif btype == SHB:
             comments += [_text(v) for c, v in _options(data, body + 16, end, order)
                          if c == OPT_COMMENT]
         elif btype == IDB and end - body >= 8:
@@ -181,8 +202,19 @@ def read_pcapng(src: Source) -> Capture:
     )
 
 
-def _cut(n: int) -> str:
-    return f"capture cut short: last block is incomplete; read the {n} whole records before it"
+def _known(btype: int) -> bool:
+    """A block type of the pcapng registry, or one reserved for local use; any other is a
+    corrupt type field (the block is still skipped by its length, which its trailer confirms)."""
+    return btype == SHB or btype & LOCAL_USE != 0 or any(lo <= btype <= hi for lo, hi in KNOWN)
+
+
+def _cut(pos: int, n: int) -> str:
+    return (f"capture cut short at byte {pos}: the block there is incomplete; read the {n} "
+            f"whole records before it")
+
+
+def _corrupt(pos: int, what: str, n: int) -> str:
+    return f"corrupt block at byte {pos} ({what}); read the {n} records before it"
 
 
 def _records(recs: _Builder, ifaces: list[_Iface]) -> Records:

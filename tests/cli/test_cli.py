@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pcapkit.cli.app import run
-from tests.conftest import REPO, SAMPLES, sample_captures
+from tests.cli.spawn import PCAPKIT, cli_env
+from tests.conftest import SAMPLES, sample_captures
 
 SAMPLE = next(iter(sample_captures()), None)
 needs_sample = pytest.mark.skipif(SAMPLE is None, reason="no lab samples recorded yet")
 
 
 def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a real subprocess, with an empty environment but for
-    PYTHONPATH: this checkout's pcapkit, whichever checkout the venv was installed from."""
-    exe = Path(sys.executable).with_name("pcapkit")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=tmp_path)
+    """The installed console script, as a real subprocess, with an empty environment."""
+    return subprocess.run([PCAPKIT, *args], capture_output=True, text=True,
+                          env=cli_env(tmp_path), timeout=120, cwd=tmp_path)
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
