@@ -24,8 +24,7 @@ from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
-from pcapkit.read import Capture, read_capture
-from pcapkit.read.source import release
+from pcapkit.read import Capture, read_capture, scan_capture
 from pcapkit.report.summary import PacketCounts
 
 #: bytes of capture from which `analyze` streams the captures rather than holding them whole:
@@ -143,12 +142,9 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     try:
         pool.start(warm_up)  # the workers start up while this process reads the captures
         snap = _snapshot(snapshots, report, total)
-        read = []
-        for path in captures:
-            report(Stage.READ, 0, total, 0)
-            read.append(read_capture(path))
-            release(read[-1].buffer)  # the workers read the file: no need to keep its pages
-        streamed = engine.run(read, config, pool, chunk_records=chunk_records, shards=shards,
+        report(Stage.READ, 0, total, 0)
+        scans = [scan_capture(path) for path in captures]
+        streamed = engine.run(scans, config, pool, chunk_records=chunk_records, shards=shards,
                               tuples=snap is not None, spill_dir=spill_dir,
                               progress=report, total_bytes=total)
     finally:
@@ -156,9 +152,11 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     findings = streamed.findings
     if snap is not None and streamed.tuples is not None:
         findings = enrich_findings(findings, streamed.tuples, snap)
-    infos = [_info(i, cap, counts, snap, warnings)
-             for i, (cap, counts, warnings)
-             in enumerate(zip(read, streamed.addresses, streamed.warnings, strict=True))]
+    infos = [_info(i, cap, (seen.records, seen.first_ts_ns, seen.last_ts_ns), counts, snap,
+                   warnings)
+             for i, ((cap, _), seen, counts, warnings)
+             in enumerate(zip(scans, streamed.seen, streamed.addresses, streamed.warnings,
+                              strict=True))]
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
 
 
@@ -177,7 +175,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
         done, n_packets = done + sizes[i], n_packets + frames[-1].height
     report(Stage.FLOWS, done, total, n_packets)
     packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, AddressCounts.of(frame), snap, [])
+    infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [])
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(packets)
     report(Stage.DETECT, done, total, n_packets)
@@ -217,16 +215,22 @@ def read_packets(path: str | Path) -> pl.DataFrame:
     return decode(read_capture(path))
 
 
-def _info(index: int, cap: Capture, addresses: AddressCounts, snap: Snapshot | None,
-          warnings: list[str]) -> CaptureInfo:
+def _span(cap: Capture) -> tuple[int, int | None, int | None]:
+    """A capture's records, first and last timestamp (ns)."""
     ts = cap.records.ts_ns
+    return len(ts), (int(ts.min()) if len(ts) else None), (int(ts.max()) if len(ts) else None)
+
+
+def _info(index: int, cap: Capture, span: tuple[int, int | None, int | None],
+          addresses: AddressCounts, snap: Snapshot | None, warnings: list[str]) -> CaptureInfo:
+    records, first, last = span
     v = vantage_from(addresses, cap.link_types, snap)
     return CaptureInfo(
         index=index, path=cap.path, format=cap.format, compressed=cap.compressed,
         link_types=[LinkType.name_of(lt) for lt in cap.link_types],
         interfaces=[i.name or f"#{i.index}" for i in cap.interfaces],
-        packets=len(cap.records),
-        first_ts=float(ts.min()) / 1e9 if len(ts) else None,
-        last_ts=float(ts.max()) / 1e9 if len(ts) else None,
+        packets=records,
+        first_ts=first / 1e9 if first is not None else None,
+        last_ts=last / 1e9 if last is not None else None,
         vantage=v.name, vantage_kind=v.kind, warnings=[*cap.warnings, *warnings],
     )

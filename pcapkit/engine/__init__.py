@@ -26,14 +26,14 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
-from pcapkit.decode import COMPILED_FROM, Engine
+from pcapkit.decode import Engine
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect import DETECTORS, PER_CONNECTION, run_detectors, worst_first
 from pcapkit.detect.config import Config
@@ -62,13 +62,17 @@ from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import views_table
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
-from pcapkit.read.records import Capture
+from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
 #: records per chunk: a chunk's packet table is ~45 MB
 CHUNK_RECORDS = 250_000
-#: records per shard, about: what one worker holds while it settles connections
-SHARD_RECORDS = 500_000
+#: capture bytes per shard, about (~500k packets): what one worker holds while it settles
+#: connections
+SHARD_BYTES = 64 << 20
+#: capture bytes from which chunks are decoded by the compiled kernel whatever their size: its
+#: start-up (~0.5 s per worker) is repaid from ~500k packets
+COMPILED_FROM_BYTES = 64 << 20
 
 T = TypeVar("T")
 
@@ -81,29 +85,56 @@ class Streamed:
     findings: pl.DataFrame  #: not yet named with the snapshot
     counts: PacketCounts
     addresses: list[AddressCounts]  #: per capture
+    seen: list[Seen]  #: per capture: its records
     warnings: list[list[str]]  #: per capture: chunks that could not be decoded
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples, when asked for
 
 
-def run(captures: list[Capture], config: Config, pool: Executor, *,
+@dataclass
+class Seen:
+    """A capture's records, counted as they are planned into chunks."""
+
+    records: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+
+    def add(self, records: Records) -> None:
+        if len(records):
+            first, last = int(records.ts_ns.min()), int(records.ts_ns.max())
+            self.first_ts_ns = first if self.first_ts_ns is None else min(self.first_ts_ns, first)
+            self.last_ts_ns = last if self.last_ts_ns is None else max(self.last_ts_ns, last)
+        self.records += len(records)
+
+
+def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Executor, *,
         chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
         total_bytes: int | None = None) -> Streamed:
-    """Analyse `captures` (read, not decoded) with the jobs run by `pool`. `progress` is called
-    as chunks and shards complete, with bytes counted of `total_bytes` (the files' sizes on
-    disk; default: their decompressed sizes)."""
-    records = sum(len(c.records) for c in captures)
+    """Analyse the captures of `scans` (`pcapkit.read.scan_capture`: their records come as
+    they are found, and are cut into chunks as they come) with the jobs run by `pool`.
+    `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
+    (the files' sizes on disk; default: their decompressed sizes)."""
+    captures = [capture for capture, _ in scans]
+    size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
-    shards = shards or max(pool.workers, math.ceil(records / SHARD_RECORDS))
-    engine: Engine = "compiled" if records >= COMPILED_FROM else "auto"
+    shards = shards or max(pool.workers, math.ceil(size / SHARD_BYTES))
+    engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
+    seen = [Seen() for _ in scans]
+
+    def jobs(root: str) -> Iterator[DecodeJob]:
+        for i, (capture, windows) in enumerate(scans):
+            seq = 0
+            for records in windows:
+                seen[i].add(records)
+                for chunk in plan(capture, i, records, chunk_records, seq):
+                    seq += 1
+                    yield DecodeJob(chunk, root, shards, engine, tuples)
+
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     try:
-        jobs = (DecodeJob(chunk, root, shards, engine, tuples)
-                for i, capture in enumerate(captures)
-                for chunk in plan(capture, i, chunk_records))
-        meter = _Meter(progress, captures, total_bytes)
-        facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs)]
-        return _reduce(captures, facts, root, shards, config, pool, meter)
+        meter = _Meter(progress, size, total_bytes)
+        facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
+        return _reduce(captures, seen, facts, root, shards, config, pool, meter)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -111,10 +142,9 @@ def run(captures: list[Capture], config: Config, pool: Executor, *,
 class _Meter:
     """Progress in the protocol's terms: bytes on disk, however the chunks count theirs."""
 
-    def __init__(self, progress: Progress, captures: list[Capture],
-                 total_bytes: int | None) -> None:
+    def __init__(self, progress: Progress, buffered: int, total_bytes: int | None) -> None:
         self.progress = progress
-        self.buffered = sum(len(c.buffer) for c in captures)
+        self.buffered = buffered
         self.total = self.buffered if total_bytes is None else total_bytes
         self.done = self.packets = 0
 
@@ -133,7 +163,8 @@ class _Meter:
         return out
 
 
-def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards: int,
+def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], root: str,
+            shards: int,
             config: Config, pool: Executor, meter: _Meter) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
@@ -158,7 +189,7 @@ def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards:
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections_table(rows, conn_of_lconn), dns=dns,
-        icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(captures))
+        icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(seen))
     # A connection spans shards when its per-view rows lie in more than one.
     shard_of_lconn = np.repeat(np.arange(shards), heights)
     n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
@@ -184,12 +215,12 @@ def _reduce(captures: list[Capture], facts: list[ChunkFacts], root: str, shards:
     return Streamed(
         tables=tables, findings=findings, counts=counts,
         addresses=[AddressCounts.merge([f.addresses for f in part]) for part in by_capture],
+        seen=seen,
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
     )
 
 
-def _spans(captures: list[Capture]) -> pl.DataFrame:
-    rows = [(i, int(c.records.ts_ns.min()), int(c.records.ts_ns.max()), len(c.records))
-            for i, c in enumerate(captures) if len(c.records)]
+def _spans(seen: list[Seen]) -> pl.DataFrame:
+    rows = [(i, s.first_ts_ns, s.last_ts_ns, s.records) for i, s in enumerate(seen) if s.records]
     return pl.DataFrame(rows, schema=SPANS, orient="row")

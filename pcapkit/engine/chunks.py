@@ -40,11 +40,12 @@ class Chunk:
         return self.end - self.start
 
 
-def plan(capture: Capture, index: int, chunk_records: int) -> Iterator[Chunk]:
-    """The chunks of `capture` (number `index` among those analysed), in file order."""
-    records = capture.records
+def plan(capture: Capture, index: int, records: Records, chunk_records: int,
+         first_seq: int = 0) -> Iterator[Chunk]:
+    """The chunks of `records` of `capture` (number `index` among those analysed), in file
+    order, numbered from `first_seq`."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
-    for seq, first in enumerate(range(0, len(records), chunk_records)):
+    for seq, first in enumerate(range(0, len(records), chunk_records), first_seq):
         run = records.take(slice(first, first + chunk_records))
         start = int(run.offset.min())
         end = int((run.offset + run.caplen).max())

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 from pcapkit.errors import CaptureError
-from pcapkit.read.pcap import is_pcap, read_pcap
+from pcapkit.read.pcap import is_pcap, scan_pcap
 from pcapkit.read.pcapng import is_pcapng, read_pcapng
 from pcapkit.read.records import Capture, Direction, Interface, Records
 from pcapkit.read.source import open_source
 
-__all__ = ["Capture", "Direction", "Interface", "Records", "read_capture"]
+__all__ = ["Capture", "Direction", "Interface", "Records", "read_capture", "scan_capture"]
 
 
 def read_capture(path: str | Path) -> Capture:
     """Read one capture file; raises `CaptureError` when it is not a capture at all."""
+    capture, windows = scan_capture(path)
+    return dataclasses.replace(capture, records=Records.concat(list(windows)))
+
+
+def scan_capture(path: str | Path) -> tuple[Capture, Iterator[Records]]:
+    """One capture file's metadata (`records` empty) and its records, a part at a time: a
+    window of a pcap file's bytes at a time; a pcapng or compressed file's all at once. The
+    capture's `warnings` are complete once the records are."""
     src = open_source(path)
     if is_pcap(src.data):
-        return read_pcap(src)
+        return scan_pcap(src)
     if is_pcapng(src.data):
-        return read_pcapng(src)
+        capture = read_pcapng(src)
+        return dataclasses.replace(capture, records=Records.empty()), iter([capture.records])
     what = "gzip-compressed data that is not" if src.compressed else "not"
     if len(src.data) < 4:
         if src.compressed and src.warnings:

@@ -8,6 +8,7 @@ The magic number gives the byte order and the timestamp unit: 0xa1b2c3d4 microse
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import Source, release
-from pcapkit.read.walk import WalkEnd, find_records_windowed
+from pcapkit.read.walk import WINDOW_BYTES, WalkEnd, find_records_windowed
 
 #: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
 MAGICS: dict[int, tuple[bool, bool, int]] = {
@@ -37,8 +38,11 @@ def is_pcap(data: bytes | memoryview) -> bool:
     return len(data) >= 4 and int.from_bytes(data[:4], "little") in MAGICS
 
 
-def read_pcap(src: Source) -> Capture:
-    """Parse a classic pcap file from its bytes."""
+def scan_pcap(src: Source, window: int = WINDOW_BYTES) -> tuple[Capture, Iterator[Records]]:
+    """A pcap file's metadata (its `records` empty) and its records, a window of the file at
+    a time: the walk touches every page of the file, and each window's pages are let go once
+    its record headers are read, so that a capture of many GB is never all resident. The
+    capture's `warnings` are complete once the windows are."""
     data = src.data
     big, nano, header_len = MAGICS[int.from_bytes(data[:4], "little")]
     if len(data) < FILE_HEADER_LEN:
@@ -47,43 +51,43 @@ def read_pcap(src: Source) -> Capture:
     _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
         order + "HHiIII", data, 4
     )
-    buf = np.frombuffer(data, np.uint8)
-    max_caplen = max(snaplen, MAX_CAPLEN)
-    # The walk touches every page of the file: walked a window at a time, each window's
-    # pages are let go once its record headers are read, so that a capture of many GB is not
-    # all resident at once.
-    parts, why, pos = [], WalkEnd.CLEAN, FILE_HEADER_LEN
-    for offsets, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
-                                                   max_caplen):
-        parts.append((offsets, _record_fields(buf, offsets, big)))
-        release(data, pos)
-        why = end
-    offsets = np.concatenate([o for o, _ in parts])
-    fields = tuple(np.concatenate([f[i] for _, f in parts]) for i in range(4))
-    warnings = list(src.warnings)
-    n = len(offsets)
-    if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
-        warnings.append(f"capture cut short at byte {pos}: the record there (frame {n + 1}) is "
-                        f"incomplete; read the {n} whole records before it")
-    elif why == WalkEnd.TOO_LONG:
-        warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
-                        f"{max_caplen} bytes; read the {n} records before it")
-    ts_sec, ts_frac, caplen, origlen = fields
-    unit = 1 if nano else 1000
-    records = Records(
-        frame=np.arange(1, n + 1, dtype=np.uint32),
-        ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
-        iface=np.zeros(n, np.uint16),
-        offset=offsets + header_len,
-        caplen=caplen,
-        origlen=origlen,
-        direction=np.zeros(n, np.uint8),
-    )
     iface = Interface(index=0, link_type=network & LINKTYPE_MASK, snaplen=snaplen)
-    return Capture(
+    capture = Capture(
         path=src.path, format="pcap", compressed=src.compressed, buffer=data,
-        interfaces=[iface], records=records, warnings=warnings, big_endian=big,
+        interfaces=[iface], records=Records.empty(), warnings=list(src.warnings),
+        big_endian=big,
     )
+    return capture, _windows(capture, header_len, nano, max(snaplen, MAX_CAPLEN), window)
+
+
+def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
+             window: int) -> Iterator[Records]:
+    data, big = capture.buffer, capture.big_endian
+    buf = np.frombuffer(data, np.uint8)
+    unit = 1 if nano else 1000
+    n, why, pos = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
+    for offsets, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
+                                                   max_caplen, window):
+        why = end
+        ts_sec, ts_frac, caplen, origlen = _record_fields(buf, offsets, big)
+        count = len(offsets)
+        yield Records(
+            frame=np.arange(n + 1, n + count + 1, dtype=np.uint32),
+            ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
+            iface=np.zeros(count, np.uint16),
+            offset=offsets + header_len,
+            caplen=caplen,
+            origlen=origlen,
+            direction=np.zeros(count, np.uint8),
+        )
+        n += count
+        release(data, pos)
+    if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
+        capture.warnings.append(f"capture cut short at byte {pos}: the record there (frame "
+                                f"{n + 1}) is incomplete; read the {n} whole records before it")
+    elif why == WalkEnd.TOO_LONG:
+        capture.warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
+                                f"{max_caplen} bytes; read the {n} records before it")
 
 
 def _record_fields(

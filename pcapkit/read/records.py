@@ -7,7 +7,7 @@ itself (memory-mapped) or its decompressed bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 
 import numpy as np
@@ -59,6 +59,16 @@ class Records:
             origlen=np.zeros(0, np.uint32),
             direction=np.zeros(0, np.uint8),
         )
+
+    @classmethod
+    def concat(cls, parts: list[Records]) -> Records:
+        """The records of `parts`, one after the other."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
 
     def take(self, index: npt.NDArray[np.intp] | slice) -> Records:
         """A subset of the records, in the order given."""

@@ -53,7 +53,7 @@ def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
     copy = tmp_path / "node.pcap"
     copy.write_bytes(source.read_bytes())
     capture = read_capture(copy)
-    last = list(plan(capture, 0, 100))[-1]
+    last = list(plan(capture, 0, capture.records, 100))[-1]
     copy.write_bytes(source.read_bytes()[:last.start])
     facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False))
     first, final = int(last.records.frame[0]), int(last.records.frame[-1])
