@@ -61,6 +61,7 @@ class Source:
     """One scan of the source capture: its bytes and the offsets copies rewrite."""
 
     data: npt.NDArray[np.uint8]
+    linktype: int
     endian: str
     units: int  # timestamp units per second
     records: npt.NDArray[np.int64]  # offset of each record header; one past the end last
@@ -113,7 +114,7 @@ def scan(path: Path) -> Source:
         at = start + caplen
     records.append(at)
     data = np.frombuffer(raw, dtype=np.uint8)[:at]
-    return Source(data, endian, units, np.array(records, dtype=np.int64),
+    return Source(data, linktype, endian, units, np.array(records, dtype=np.int64),
                   np.array(ports, dtype=np.int64))
 
 
@@ -231,6 +232,28 @@ def make(source_path: Path, out: Path, packets: int) -> int:
     source = scan(source_path)
     copies = -(-packets // source.packets)
     return write(source, out, copies, packets)
+
+
+def cooked_v1(source_path: Path, out: Path) -> None:
+    """Rewrite a Linux cooked v2 capture (`tcpdump -i any -y LINUX_SLL2`) with v1 headers, for
+    tools that read only v1 (tcptrace 6.6.7): same packets, 4 bytes shorter each."""
+    src = scan(source_path)
+    raw, endian = src.data.tobytes(), src.endian
+    if src.linktype != SLL2:
+        raise ValueError(f"{source_path}: link type {src.linktype}, not Linux cooked v2")
+    head = struct.Struct(f"{endian}IIII")
+    parts = [raw[:20], struct.pack(f"{endian}I", SLL)]
+    for at, end in zip(src.records[:-1].tolist(), src.records[1:].tolist(), strict=True):
+        sec, frac, caplen, origlen = head.unpack_from(raw, at)
+        if caplen < 20:
+            parts += [raw[at:end]]  # too short to hold a v2 header: kept as it is
+            continue
+        v2 = raw[at + 16:at + 36]
+        # v2: protocol, reserved, ifindex, hatype, pkttype, halen, address[8]
+        # v1: pkttype, hatype, halen, address[8], protocol
+        v1 = bytes([0, v2[10]]) + v2[8:10] + bytes([0, v2[11]]) + v2[12:20] + v2[0:2]
+        parts += [head.pack(sec, frac, caplen - 4, origlen - 4), v1, raw[at + 36:end]]
+    out.write_bytes(b"".join(parts))
 
 
 def main(argv: list[str] | None = None) -> None:
