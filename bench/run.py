@@ -398,6 +398,7 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> None:
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(13, 5.5))
     colors = plt.get_cmap("tab10")
     for i, m in enumerate(MEASURES):
+        labelled = False
         for workload, style in zip(WORKLOADS, ("-", "--"), strict=True):
             rows = [r for r in results if r.measure == m.name and r.workload == workload
                     and r.rate is not None and r.rss_mb is not None]
@@ -408,7 +409,8 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> None:
             ts = [r.size / r.rate if r.rate else 0.0 for r in rows]
             kw: dict[str, Any] = {"color": colors(i), "linestyle": style, "marker": "o",
                                   "markersize": 3}
-            ax_t.plot(xs, ts, label=f"{m.name} ({workload})", **kw)
+            ax_t.plot(xs, ts, label=None if labelled else m.name, **kw)
+            labelled = True
             if m.slice is None:
                 ax_m.plot(xs, [r.rss_mb for r in rows], **kw)
     for ax, what in ((ax_t, "seconds (slices extrapolated)"), (ax_m, "peak RSS, MB")):
@@ -417,7 +419,7 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("packets in the capture")
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
-    ax_t.legend(fontsize=6.5, ncol=2, loc="upper left")
+    ax_t.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"pcapkit bench: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB; "
                  "solid: dns workload, dashed: bulk", fontsize=9)
     fig.tight_layout()
