@@ -8,8 +8,12 @@ DEMO   := samples/stale_endpoint
 # iptables (the lab), chromium (the HTML report).
 APT_PACKAGES := tshark tcpdump iproute2 iptables procps
 TOOLS        := tshark tcpdump dumpcap ip iptables editcap
+# ... and those `make bench` measures pcapkit against; GNU time reports each one's peak RSS.
+BENCH_APT    := tshark tcpdump tcptrace time
+BENCH_TOOLS  := tshark tcpdump tcptrace /usr/bin/time
+BENCH_STAMP  := $(VENV)/.bench-installed
 
-.PHONY: demo test venv system-deps samples bench lint clean
+.PHONY: demo test venv system-deps bench-deps samples bench lint clean
 
 venv: $(STAMP)
 
@@ -38,7 +42,22 @@ test: venv system-deps lint
 samples: venv system-deps
 	$(BIN)/python -m samples.lab record
 
-bench: venv system-deps
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+	@missing=""; for t in $(BENCH_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BENCH_APT) >/dev/null; \
+	  else echo "warning: missing$$missing; the bench shows them as not installed"; fi; \
+	fi
+
+# ~20 minutes: builds its captures (up to ~10 GB in bench/data/, git-ignored; recording the two
+# lab captures they are copied from needs root), measures, writes bench/plot.png.
+bench: venv system-deps bench-deps
 	$(BIN)/python -m bench
 
 lint: venv
