@@ -328,14 +328,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _ratio(r: Result, tshark: Result | None) -> str:
+    """`r`'s packets/s over tshark's on the same capture."""
+    if not (tshark and tshark.rate and r.rate):
+        return "—"
+    x = r.rate / tshark.rate
+    return f"{x:.0f}x" if x >= 10 else f"{x:.1f}x" if x >= 0.95 else f"{x:.2g}x"
+
+
+def _si(x: float) -> str:
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.0f}k" if x >= 1e4 else f"{x:,.0f}"
+
+
 def _cell(r: Result, tshark: Result | None) -> tuple[str, str, str, str]:
     if r.status != "ok" or r.rate is None:
         return r.status, "", "", ""
-    vs = f"{r.rate / tshark.rate:.1f}x" if tshark and tshark.rate else "—"
     seconds = f"{r.seconds:.2f}"
     if r.packets < r.size:
         seconds = f"{r.seconds:.2f} (slice {r.packets:,}; all ~{r.size / r.rate:,.0f})"
-    return seconds, f"{r.rate:,.0f}", f"{r.rss_mb:,.0f}", vs
+    return seconds, f"{r.rate:,.0f}", f"{r.rss_mb:,.0f}", _ratio(r, tshark)
 
 
 def table(results: list[Result]) -> list[str]:
@@ -354,32 +365,41 @@ def table(results: list[Result]) -> list[str]:
 
 
 def markdown(results: list[Result], info: dict[str, Any]) -> str:
-    """bench/README.md's tables: one per workload, a row per measure, a column per size."""
+    """bench/README.md's tables: one per workload, a row per measure, a column per size; a
+    cell is seconds · packets/s · peak RSS · packets/s against tshark's."""
     out = []
     for workload in dict.fromkeys(r.workload for r in results):
-        sizes = list(dict.fromkeys(r.size for r in results if r.workload == workload))
+        sizes, notes = [], []
+        for size in dict.fromkeys(r.size for r in results if r.workload == workload):
+            statuses = {r.status for r in results if (r.workload, r.size) == (workload, size)}
+            if len(statuses) == 1 and statuses != {"ok"}:
+                notes.append(f"{label(size)} packets: {statuses.pop()}.")
+            else:
+                sizes.append(size)
         out.append(f"### {workload}\n")
         out.append("| measure | " + " | ".join(f"{label(s)} packets" for s in sizes) + " |")
         out.append("|---|" + "---:|" * len(sizes))
         for m in MEASURES:
+            rows = [_find(results, workload, s, m.name) for s in sizes]
+            if len({r.status for r in rows if r}) == 1 and rows[0] and rows[0].status != "ok":
+                out.append(f"| {m.name} | {rows[0].status} |" + " |" * (len(sizes) - 1))
+                continue
             cells = []
-            for s in sizes:
-                r = _find(results, workload, s, m.name)
-                if r is None:
-                    cells.append("")
+            for s, r in zip(sizes, rows, strict=True):
+                if r is None or r.status != "ok" or r.rate is None or r.seconds is None:
+                    cells.append(r.status if r else "")
                     continue
                 tshark = _find(results, workload, s, "tshark -q -z expert")
-                _, rate, rss, vs = _cell(r, tshark)
-                if r.status != "ok" or r.rate is None:
-                    cells.append(r.status)
-                    continue
-                slice_mark = "¹" if r.packets < r.size else ""
-                ratio = f", **{vs}**" if vs not in ("—", "1.0x") else ""
-                cells.append(f"{r.seconds:.2f} s{slice_mark}, {rate}/s, {rss} MB{ratio}")
+                mark = "¹" if r.packets < r.size else ""
+                vs = "—" if m.name.startswith("tshark") else _ratio(r, tshark)
+                ratio = "" if vs == "—" else f" · **{vs}**"
+                cells.append(f"{r.seconds:.2f} s{mark} · {_si(r.rate)}/s · "
+                             f"{r.rss_mb or 0:,.0f} MB{ratio}")
             out.append(f"| {m.name} | " + " | ".join(cells) + " |")
-        out.append("")
-    out.append("¹ on a slice (the first packets), seconds of the whole process; packets/s over "
-               "its own loop.")
+        out.extend(["", *notes, ""] if notes else [""])
+    out.append("Each cell: wall seconds · packets/s · peak RSS · packets/s against tshark's on the "
+               "same capture. ¹ on a slice (the first packets, the same in every size: measured "
+               "once), seconds of the whole process; packets/s over the tool's own loop.")
     return "\n".join(out) + "\n"
 
 
