@@ -15,8 +15,8 @@ scaled by packets, say it would pass either. scapy and pyshark run on a slice of
 packets and their rate is extrapolated from their own loop's time. A pcapkit variant whose flag
 this pcapkit lacks (exit 2, "No such option") is shown as n/a.
 
-Writes the table to stdout, bench/data/results.json, bench/data/results.md (the tables of
-bench/README.md) and bench/plot.png.
+Writes the table to stdout, bench/data/results.json, bench/data/results.md (the tables, also
+written into bench/README.md between its `bench:results` markers) and bench/plot.png.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from bench import copies
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
 PLOT = REPO / "bench" / "plot.png"
+README = REPO / "bench" / "README.md"
+MARK, END_MARK = "<!-- bench:results -->", "<!-- /bench:results -->"
 
 WORKLOADS = {
     "dns": "node-any.pcap",  # short HTTP connections and their lookups, 30 % DNS
@@ -505,13 +507,28 @@ def main(argv: list[str] | None = None) -> None:
     report(results, info)
 
 
+def _machine_line(info: dict[str, Any]) -> str:
+    v = info["versions"]
+    return (f"Measured on {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Linux "
+            f"{info['kernel']}, Python {info['python']}, a VM shared with other work: load "
+            f"average {info['load_before'][0]:.1f} before the run, "
+            f"{info.get('load_after', [0])[0]:.1f} after; {info.get('minutes', '?')} minutes. "
+            f"{v['tshark'].split(' (Git')[0]}, tcptrace 6.6.7, {v['tcpdump']}, dpkt "
+            f"{v['dpkt']}, scapy {v['scapy']}, pyshark {v['pyshark']}, polars {v['polars']}.")
+
+
 def report(results: list[Result], info: dict[str, Any]) -> None:
     print(f"\n{info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Linux "
           f"{info['kernel']}, Python {info['python']}; load average "
           f"{info['load_before'][0]:.2f} before, {info.get('load_after', [0])[0]:.2f} after; "
           f"{info.get('minutes', '?')} minutes\n")
     print("\n".join(table(results)))
-    (DATA / "results.md").write_text(markdown(results, info))
+    tables = f"{_machine_line(info)}\n\n{markdown(results, info)}"
+    (DATA / "results.md").write_text(tables)
+    text = README.read_text()
+    start, end = text.find(MARK), text.find(END_MARK)
+    if 0 <= start < end:
+        README.write_text(f"{text[:start + len(MARK)]}\n{tables}{text[end:]}")
     try:
         plot(results, info, PLOT)
     except ImportError:
