@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench import copies
 
@@ -114,6 +114,8 @@ class Result:
     seconds: float | None = None  # wall, whole process
     loop_seconds: float | None = None  # the tool's own loop (in-Python tools)
     rss_mb: float | None = None
+    cpu_seconds: float | None = None  # user + system, the tool's and its children's
+    load: float | None = None  # the machine's 1-minute load average as it started
 
     @property
     def rate(self) -> float | None:
@@ -154,17 +156,25 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
-def run_one(argv: list[str], one_core: bool, cap_rss: int) -> tuple[str, float, int, str]:
-    """Run `argv` to its end, or until a cap; (status, wall seconds, peak RSS bytes, stdout)."""
+class Run(NamedTuple):
+    status: str
+    seconds: float  # wall
+    cpu: float | None  # user + system seconds of the tool and the children it waited for
+    peak: int  # bytes
+    stdout: str
+
+
+def run_one(argv: list[str], one_core: bool, cap_rss: int) -> Run:
+    """Run `argv` to its end, or until a cap."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cpu = min(os.sched_getaffinity(0))
     if one_core:
         env |= {"POLARS_MAX_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
-            tempfile.NamedTemporaryFile("w+") as maxrss:
+            tempfile.NamedTemporaryFile("w+") as report:
         # GNU time forks the tool from a small process: the tool's own ru_maxrss would start
         # from this (large) process's, which a fork copies and exec keeps as its high-water mark
-        timed = [TIME, "-f", "%M", "-o", maxrss.name, *argv] if TIME else argv
+        timed = [TIME, "-f", "%M %U %S", "-o", report.name, *argv] if TIME else argv
         start = time.perf_counter()
         proc = subprocess.Popen(
             timed, cwd=REPO, env=env, stdout=out, stderr=err, text=True, start_new_session=True,
@@ -189,21 +199,26 @@ def run_one(argv: list[str], one_core: bool, cap_rss: int) -> tuple[str, float, 
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-        reported = maxrss.read().split()
-    if TIME and reported and reported[-1].isdigit():
-        peak = max(peak, int(reported[-1]) * 1024)
+        reported = (report.read().strip().splitlines() or [""])[-1].split()
+    cpu_seconds = None
+    if len(reported) == 3:
+        peak = max(peak, int(reported[0]) * 1024)
+        cpu_seconds = float(reported[1]) + float(reported[2])
     if TIME and proc.returncode and stderr.startswith("Command exited with non-zero status"):
         stderr = stderr.split("\n", 1)[-1]
     if not TIME:
         peak = max(peak, usage.ru_maxrss * 1024)
+        cpu_seconds = usage.ru_utime + usage.ru_stime
     if killed:
-        return killed, seconds, peak, stdout
-    if proc.returncode == 2 and "No such option" in stderr:
-        return "n/a (flag not available)", seconds, peak, stdout
-    if proc.returncode != 0:
+        status_text = killed
+    elif proc.returncode == 2 and "No such option" in stderr:
+        status_text = "n/a (flag not available)"
+    elif proc.returncode != 0:
         last = (stderr.strip().splitlines() or ["no message"])[-1][:80]
-        return f"failed (exit {proc.returncode}: {last})", seconds, peak, stdout
-    return "ok", seconds, peak, stdout
+        status_text = f"failed (exit {proc.returncode}: {last})"
+    else:
+        status_text = "ok"
+    return Run(status_text, seconds, cpu_seconds, peak, stdout)
 
 
 def measure(m: Measure, workload: str, size: int, path: Path, earlier: list[Result],
@@ -234,11 +249,13 @@ def measure(m: Measure, workload: str, size: int, path: Path, earlier: list[Resu
         if rss > cap_rss:
             result.status = f"skipped (RSS ~{rss / 2**30:.0f} GB)"
             return result
-    status, seconds, peak, stdout = run_one(m.argv(path), m.one_core, cap_rss)
-    result.status, result.seconds, result.rss_mb = status, seconds, peak / 2**20
+    result.load = os.getloadavg()[0]
+    run = run_one(m.argv(path), m.one_core, cap_rss)
+    result.status, result.seconds, result.cpu_seconds = run.status, run.seconds, run.cpu
+    result.rss_mb = run.peak / 2**20
     result.packets = min(size, m.slice) if m.slice else size
-    if status == "ok" and stdout.split() and m.argv(path)[1:3] == ["-m", "bench.loops"]:
-        count, loop = stdout.split()[-2:]
+    if run.status == "ok" and run.stdout.split() and m.argv(path)[1:3] == ["-m", "bench.loops"]:
+        count, loop = run.stdout.split()[-2:]
         result.packets, result.loop_seconds = int(count), float(loop)
     return result
 
@@ -342,27 +359,22 @@ def _si(x: float) -> str:
     return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.0f}k" if x >= 1e4 else f"{x:,.0f}"
 
 
-def _cell(r: Result, tshark: Result | None) -> tuple[str, str, str, str]:
-    if r.status != "ok" or r.rate is None:
-        return r.status, "", "", ""
-    seconds = f"{r.seconds:.2f}"
-    if r.packets < r.size:
-        seconds = f"{r.seconds:.2f} (slice {r.packets:,}; all ~{r.size / r.rate:,.0f})"
-    return seconds, f"{r.rate:,.0f}", f"{r.rss_mb:,.0f}", _ratio(r, tshark)
-
-
 def table(results: list[Result]) -> list[str]:
     """The one table: workload × size × measure."""
-    lines = [f"{'workload':8} {'packets':>7}  {'measure':30} {'seconds':>10} {'packets/s':>11} "
-             f"{'RSS MB':>7} {'vs tshark':>9}"]
+    lines = [f"{'workload':8} {'packets':>7}  {'measure':30} {'seconds':>8} {'CPU s':>8} "
+             f"{'packets/s':>10} {'RSS MB':>7} {'vs tshark':>9} {'load':>5}  note"]
     for r in results:
-        tshark = _find(results, r.workload, r.size, "tshark -q -z expert")
-        seconds, rate, rss, vs = _cell(r, tshark)
-        if r.status != "ok":
-            lines.append(f"{r.workload:8} {label(r.size):>7}  {r.measure:30} {seconds}")
+        head = f"{r.workload:8} {label(r.size):>7}  {r.measure:30}"
+        if r.status != "ok" or r.rate is None or r.seconds is None:
+            lines.append(f"{head} {r.status}")
             continue
-        lines.append(f"{r.workload:8} {label(r.size):>7}  {r.measure:30} {seconds:>10} "
-                     f"{rate:>11} {rss:>7} {vs:>9}")
+        tshark = _find(results, r.workload, r.size, "tshark -q -z expert")
+        cpu = f"{r.cpu_seconds:.2f}" if r.cpu_seconds is not None else "?"
+        load = f"{r.load:.1f}" if r.load is not None else "?"
+        note = (f"slice of {r.packets:,}: all ~{r.size / r.rate:,.0f} s"
+                if r.packets < r.size else "")
+        lines.append(f"{head} {r.seconds:>8.2f} {cpu:>8} {r.rate:>10,.0f} {r.rss_mb or 0:>7,.0f} "
+                     f"{_ratio(r, tshark):>9} {load:>5}  {note}")
     return lines
 
 
