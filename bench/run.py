@@ -478,8 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     if args.plot_only:
         doc = json.loads((DATA / "results.json").read_text())
-        results = [Result(**r) for r in doc["results"]]
-        report(results, doc["machine"])
+        report([Result(**r) for r in doc["results"]], doc["machine"])
         return
     info = machine()
     cap_rss = int(CAP_RSS * _meminfo("MemTotal"))
