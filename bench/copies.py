@@ -22,7 +22,7 @@ clients do. Input: pcap (either byte order, micro- or nanosecond), link types Et
 Linux cooked v1 and v2, raw IP; IPv4 (first fragments) and IPv6 (common extension headers).
 
 The source is scanned once in Python for the offsets of the fields to rewrite; each copy is then
-a numpy gather/scatter over those offsets (~60 ms per 400k-packet copy).
+a numpy gather/scatter over those offsets (~0.2 s of CPU per 400k-packet, 48 MB copy).
 """
 
 from __future__ import annotations
@@ -72,12 +72,10 @@ class Source:
         return len(self.records) - 1
 
     def timestamps(self) -> npt.NDArray[np.int64]:
-        sec, frac = self._ts_fields()
+        """Each record's time in `units` since the epoch."""
+        heads = self.records[:-1]
+        sec, frac = _u32(self.data, heads, self.endian), _u32(self.data, heads + 4, self.endian)
         return sec * self.units + frac
-
-    def _ts_fields(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        return _u32(self.data, self.records[:-1], self.endian), _u32(
-            self.data, self.records[:-1] + 4, self.endian)
 
 
 def _u32(data: npt.NDArray[np.uint8], at: npt.NDArray[np.int64], endian: str) -> npt.NDArray[
@@ -199,9 +197,7 @@ def write(source: Source, out: Path, copies: int, packets: int | None = None,
     returns the number of packets written."""
     ts = source.timestamps()
     span = int(ts.max() - ts.min()) + int(GAP_SECONDS * source.units) if len(ts) else 0
-    sec, frac = source._ts_fields()
-    total = sec * source.units + frac
-    hi = source.data[source.ports].astype(np.uint16) << 8 | source.data[source.ports + 1]
+    ports = source.data[source.ports].astype(np.uint16) << 8 | source.data[source.ports + 1]
     written = 0
     limit = copies * source.packets if packets is None else packets
     with out.open("wb") as f:
@@ -214,10 +210,10 @@ def write(source: Source, out: Path, copies: int, packets: int | None = None,
             chunk = source.data[:end].copy()
             if k:
                 inside = source.ports < end
-                at, shifted = source.ports[inside], port_table(k, shift)[hi[inside]]
+                at, shifted = source.ports[inside], port_table(k, shift)[ports[inside]]
                 chunk[at] = (shifted >> 8).astype(np.uint8)
                 chunk[at + 1] = (shifted & 0xFF).astype(np.uint8)
-                moved = total[:take] + k * span
+                moved = ts[:take] + k * span
                 heads = source.records[:take]
                 _put_u32(chunk, heads, moved // source.units, source.endian)
                 _put_u32(chunk, heads + 4, moved % source.units, source.endian)
@@ -266,10 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     size.add_argument("--packets", type=int, help="as many copies as needed, the last one cut")
     args = parser.parse_args(argv)
     source = scan(args.source)
-    if args.copies is not None:
-        n = write(source, args.out, args.copies)
-    else:
-        n = write(source, args.out, -(-args.packets // source.packets), args.packets)
+    copies = args.copies if args.copies is not None else -(-args.packets // source.packets)
+    n = write(source, args.out, copies, args.packets)
     print(f"{args.out}: {n} packets ({source.packets} per copy, {len(source.ports)} port "
           f"fields shifted per copy)", file=sys.stderr)
 
