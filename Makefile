@@ -8,8 +8,12 @@ DEMO   := samples/stale_endpoint
 # iptables (the lab), chromium (the HTML report).
 APT_PACKAGES := tshark tcpdump iproute2 iptables procps
 TOOLS        := tshark tcpdump dumpcap ip iptables editcap
+# ... and those `make bench` measures pcapkit against; GNU time reports each one's peak RSS.
+BENCH_APT    := tshark tcpdump tcptrace time
+BENCH_TOOLS  := tshark tcpdump tcptrace /usr/bin/time
+BENCH_STAMP  := $(VENV)/.bench-installed
 
-.PHONY: demo test venv system-deps samples bench lint clean
+.PHONY: demo test venv system-deps bench-deps samples bench lint clean
 
 venv: $(STAMP)
 
@@ -22,15 +26,21 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/pcapkit analyze $(wildcard $(DEMO)/*.pcap) --k8s $(DEMO)/snapshot.json
 
+# $(call apt-install,TOOLS,PACKAGES,WARNING): as root, apt-get install PACKAGES when one of
+# TOOLS is missing; otherwise print WARNING.
+define apt-install
+@missing=""; for t in $(1); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    echo "installing Debian packages for:$$missing"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+  else echo "warning: missing$$missing; $(3)"; fi; \
+fi
+endef
+
 # Installs what the tests need when it is missing (as root, with apt-get), then runs them all.
 system-deps:
-	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
-	  else echo "warning: missing$$missing; tests that need them will skip"; fi; \
-	fi
+	$(call apt-install,$(TOOLS),$(APT_PACKAGES),tests that need them will skip)
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
@@ -38,7 +48,16 @@ test: venv system-deps lint
 samples: venv system-deps
 	$(BIN)/python -m samples.lab record
 
-bench: venv system-deps
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+	$(call apt-install,$(BENCH_TOOLS),$(BENCH_APT),the bench shows them as not installed)
+
+# ~10 minutes: builds its captures (up to ~15 GB in bench/data/, git-ignored; recording the two
+# lab captures they are copied from needs root), measures, writes bench/plot.png.
+bench: venv system-deps bench-deps
 	$(BIN)/python -m bench
 
 lint: venv

@@ -1,8 +1,4 @@
-"""`python -m bench [CAPTURE]`: see bench/README.md."""
-
-import os
-
-os.environ.setdefault("POLARS_MAX_THREADS", "1")  # one core: set before polars is imported
+"""`python -m bench`: see bench/run.py and bench/README.md."""
 
 from bench.run import main
 

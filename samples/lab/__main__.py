@@ -1,4 +1,5 @@
-"""`python -m samples.lab record [--scenario a,b]... [--out DIR]`, `bench FILE`, `cleanup`."""
+"""`python -m samples.lab record [--scenario a,b]... [--out DIR]`, `bench FILE [--load L]`,
+`cleanup`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from samples.lab.netns import PREFIX, REPO, cleanup
 from samples.lab.record import bench, record
-from samples.lab.scenarios import SCENARIOS
+from samples.lab.scenarios import BENCH_LOADS, SCENARIOS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--run-id", help="name the run's namespaces pklab-RUN_ID-* (default: random)")
     ben = sub.add_parser("bench", help="record the benchmark capture (>= 200k packets) to FILE")
     ben.add_argument("file", type=Path)
+    ben.add_argument("--load", choices=sorted(BENCH_LOADS), default="dns",
+                     help="dns: short HTTP connections and their lookups; bulk: TCP uploads "
+                          "across the VXLAN overlay (default: dns)")
     sub.add_parser("cleanup", help=f"remove what crashed runs left behind ({PREFIX}* namespaces)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cleanup":
         cleanup(PREFIX)
     elif args.command == "bench":
-        print(bench(args.file))
+        print(bench(args.file, args.load))
     else:
         runs = [spec.split(",") for spec in args.scenario or list(SCENARIOS)]
         unknown = {name for run in runs for name in run} - set(SCENARIOS)

@@ -17,10 +17,11 @@ from samples.lab.capture import Recording, Vantage
 from samples.lab.cluster import EXTERNAL_HOST_IP, Cluster
 from samples.lab.netns import Lab
 from samples.lab.readme import readme
-from samples.lab.scenarios import BENCH, Client, Scenario, compose
+from samples.lab.scenarios import BENCH_LOADS, Client, Scenario, compose
 from samples.lab.snapshot import snapshot
 
 SERVER_MODULES = {"http": "servers", "blob": "servers", "dns": "dns_server"}
+BENCH_RATE = "100mbit"
 RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
 
 
@@ -123,16 +124,30 @@ def record(scenarios: Sequence[Scenario], folder: Path, run_id: str | None = Non
     return folder
 
 
-def bench(path: Path) -> Path:
-    """Record the bench load into `path` (`tcpdump -i any` on worker-1), its truth beside it."""
+def bench(path: Path, load: str = "dns") -> Path:
+    """Record a bench load (`BENCH_LOADS`) into `path` (`tcpdump -i any` on worker-1), its truth
+    beside it.
+
+    The client pods segment their own TCP (`gso_max_segs 1`), as a pod whose veth has
+    segmentation offload off does: the capture shows wire-size segments, one per MSS, on the
+    veth, cni0, flannel.1 and (encapsulated) eth0, not 64 KB GSO super-segments. Their eth0 is
+    shaped to `BENCH_RATE` (a token bucket) so that tcpdump keeps up: unshaped, the bulk load
+    sends faster than tcpdump writes, and the kernel drops most of the capture.
+    """
+    scenario = BENCH_LOADS[load]
     path.parent.mkdir(parents=True, exist_ok=True)
     truth = path.with_name(path.stem + "-truth.jsonl")
     truth.unlink(missing_ok=True)
-    cluster = compose([BENCH])
+    cluster = compose([scenario])
     with Lab() as lab:
-        start(lab, cluster, [BENCH], truth)
+        start(lab, cluster, [scenario], truth)
+        for pod in {c.pod for c in scenario.clients if c.pod}:
+            ns = cluster.pod(pod).name
+            lab.sh(ns, "ip", "link", "set", "eth0", "gso_max_segs", "1")
+            lab.sh(ns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", BENCH_RATE,
+                   "burst", "32kb", "latency", "100ms")
         node = cluster.nodes[0].name
         with Recording(lab, path.parent, [Vantage(node, ("any",), path.name)]):
-            run_clients(lab, cluster, BENCH, truth, 20000)
+            run_clients(lab, cluster, scenario, truth, 20000)
             time.sleep(1.0)
     return path

@@ -468,7 +468,8 @@ SCENARIOS: dict[str, Scenario] = {
     ]
 }
 
-# Not a sample: many short HTTP connections and lookups, for pcapkit's benchmarks.
+# Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
+# Many short HTTP connections, each after its lookup of `web`: DNS-heavy.
 BENCH = Scenario(
     "bench",
     "base cluster",
@@ -476,3 +477,13 @@ BENCH = Scenario(
     (Client(CLIENT, (http("web", 80, WEB, 900, gap=0.0),), parallel=8),),
     {"web": OK},
 )
+# Bulk TCP across the overlay: the client on worker-1 uploads 2 x 4 x 8 MB to the blob pod on
+# worker-2 through its Service, so every segment crosses flannel.1 (VXLAN, UDP 8472).
+BENCH_BULK = Scenario(
+    "bench_bulk",
+    "base cluster",
+    "load",
+    (Client(CLIENT, (blob("put", "blob", 8_000_000, 4, gap=0.0, timeout=30.0),), parallel=2),),
+    {"blob": OK},
+)
+BENCH_LOADS = {"dns": BENCH, "bulk": BENCH_BULK}
