@@ -12,6 +12,8 @@ Copy k of the source is the source with
   The shift is a bijection of the ports ≥ 1024 outside `SERVER_PORTS`: port p becomes the one
   `k * SHIFT` places further in that list (wrapping), so one port maps to one port in every
   vantage point's copy of a packet, and copy k's flows are not copy 0's;
+- every TCP sequence and acknowledgement number (SACK edges too) moved by k × `SEQ_SHIFT`, so
+  that copies of one connection do not share its initial sequence numbers;
 - every timestamp moved by k × (the source's time span + 1 ms), so copy k follows copy k-1 and
   the file stays in the source's order.
 
@@ -45,6 +47,10 @@ TUNNEL_PORTS = {8472: "vxlan", 4789: "vxlan", 6081: "geneve"}
 #: places a client port moves per copy in the list of movable ports (prime, > the ~7,200 client
 #: ports of the lab's bench load, so a few copies never overlap)
 SHIFT = 7919
+#: added to every TCP sequence and acknowledgement number per copy: copies of one connection
+#: must not share initial sequence numbers, which pcapkit (rightly) takes for one connection
+#: seen through NAT when they meet the same server
+SEQ_SHIFT = 0x9E3779B1
 GAP_SECONDS = 0.001  # between the end of one copy and the start of the next
 
 ETHERNET, RAW, SLL, SLL2 = 1, 101, 113, 276
@@ -57,6 +63,14 @@ ICMP_ERRORS = {(1, 3), (1, 11), (1, 12), (58, 1), (58, 2), (58, 3), (58, 4)}
 
 
 @dataclass
+class Fields:
+    """Offsets found by the scan: client ports, and TCP sequence numbers."""
+
+    ports: list[int]
+    seqs: list[int]
+
+
+@dataclass
 class Source:
     """One scan of the source capture: its bytes and the offsets copies rewrite."""
 
@@ -66,6 +80,7 @@ class Source:
     units: int  # timestamp units per second
     records: npt.NDArray[np.int64]  # offset of each record header; one past the end last
     ports: npt.NDArray[np.int64]  # offset of each port field to shift (big-endian u16)
+    seqs: npt.NDArray[np.int64]  # offset of each TCP sequence-number field (big-endian u32)
 
     @property
     def packets(self) -> int:
@@ -100,7 +115,7 @@ def scan(path: Path) -> Source:
         raise ValueError(f"{path}: link type {linktype} is not supported")
     header = struct.Struct(f"{endian}IIII")
     records: list[int] = []
-    ports: list[int] = []
+    found = Fields([], [])
     at, end = 24, len(raw)
     while at + 16 <= end:
         caplen = header.unpack_from(raw, at)[2]
@@ -108,15 +123,15 @@ def scan(path: Path) -> Source:
             break  # a record cut short: the copies end before it
         records.append(at)
         start = at + 16
-        _link(raw, start, start + caplen, linktype, ports)
+        _link(raw, start, start + caplen, linktype, found)
         at = start + caplen
     records.append(at)
     data = np.frombuffer(raw, dtype=np.uint8)[:at]
     return Source(data, linktype, endian, units, np.array(records, dtype=np.int64),
-                  np.array(ports, dtype=np.int64))
+                  np.array(found.ports, dtype=np.int64), np.array(found.seqs, dtype=np.int64))
 
 
-def _link(buf: bytes, at: int, end: int, linktype: int, out: list[int]) -> None:
+def _link(buf: bytes, at: int, end: int, linktype: int, out: Fields) -> None:
     if linktype == ETHERNET:
         _ethernet(buf, at, end, out)
     elif linktype == SLL2:
@@ -129,7 +144,7 @@ def _link(buf: bytes, at: int, end: int, linktype: int, out: list[int]) -> None:
         _ip(buf, at, end, 0x86DD if buf[at] >> 4 == 6 else 0x0800, out)
 
 
-def _ethernet(buf: bytes, at: int, end: int, out: list[int]) -> None:
+def _ethernet(buf: bytes, at: int, end: int, out: Fields) -> None:
     at += 12
     while at + 2 <= end:
         ethertype = int.from_bytes(buf[at:at + 2])
@@ -140,7 +155,7 @@ def _ethernet(buf: bytes, at: int, end: int, out: list[int]) -> None:
         return
 
 
-def _ip(buf: bytes, at: int, end: int, ethertype: int, out: list[int]) -> None:
+def _ip(buf: bytes, at: int, end: int, ethertype: int, out: Fields) -> None:
     """The offsets of the client ports below the IP header at `at`, appended to `out`."""
     if ethertype == 0x0800 and at + 20 <= end and buf[at] >> 4 == 4:
         if int.from_bytes(buf[at + 6:at + 8]) & 0x1FFF:
@@ -158,7 +173,9 @@ def _ip(buf: bytes, at: int, end: int, ethertype: int, out: list[int]) -> None:
         return
     if proto in (6, 17) and l4 + 4 <= end:
         sport, dport = int.from_bytes(buf[l4:l4 + 2]), int.from_bytes(buf[l4 + 2:l4 + 4])
-        out.extend(_client_ports(l4, sport, dport))
+        out.ports.extend(_client_ports(l4, sport, dport))
+        if proto == 6:
+            out.seqs.extend(_sequence_fields(buf, l4, end))
         tunnel = TUNNEL_PORTS.get(dport) if proto == 17 else None
         if tunnel == "vxlan" and l4 + 16 <= end and buf[l4 + 8] & 0x08:
             _ethernet(buf, l4 + 16, end, out)
@@ -171,6 +188,27 @@ def _ip(buf: bytes, at: int, end: int, ethertype: int, out: list[int]) -> None:
     elif (proto, buf[l4] if l4 < end else -1) in ICMP_ERRORS and l4 + 8 < end:
         # the quoted packet: its header sits after the 8-byte ICMP header
         _ip(buf, l4 + 8, end, 0x0800 if proto == 1 else 0x86DD, out)
+
+
+def _sequence_fields(buf: bytes, l4: int, end: int) -> list[int]:
+    """The offsets of a TCP header's sequence numbers: seq, ack and SACK block edges (those
+    present: a header quoted in an ICMP error holds only its first 8 bytes)."""
+    found = [at for at in (l4 + 4, l4 + 8) if at + 4 <= end]
+    header_end = min(end, l4 + (buf[l4 + 12] >> 4) * 4) if l4 + 13 <= end else l4
+    at = l4 + 20
+    while at < header_end:
+        kind = buf[at]
+        if kind == 0:
+            break
+        if kind == 1:
+            at += 1
+            continue
+        if at + 2 > header_end or buf[at + 1] < 2:
+            break
+        if kind == 5:  # SACK: pairs of 32-bit edges
+            found.extend(e for e in range(at + 2, at + buf[at + 1], 4) if e + 4 <= header_end)
+        at += buf[at + 1]
+    return found
 
 
 def _client_ports(l4: int, sport: int, dport: int) -> list[int]:
@@ -213,6 +251,8 @@ def write(source: Source, out: Path, copies: int, packets: int | None = None,
                 at, shifted = source.ports[inside], port_table(k, shift)[ports[inside]]
                 chunk[at] = (shifted >> 8).astype(np.uint8)
                 chunk[at + 1] = (shifted & 0xFF).astype(np.uint8)
+                at = source.seqs[source.seqs < end]
+                _put_u32(chunk, at, (_u32(chunk, at, ">") + k * SEQ_SHIFT) % (1 << 32), ">")
                 moved = ts[:take] + k * span
                 heads = source.records[:take]
                 _put_u32(chunk, heads, moved // source.units, source.endian)

@@ -17,6 +17,9 @@ from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import open_file
 
+#: bytes of capture per chunk, at most (about): what a worker reads and decodes at once
+CHUNK_BYTES = 64 << 20
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -41,10 +44,14 @@ class Chunk:
 
 
 def plan(capture: Capture, index: int, records: Records, chunk_records: int,
-         first_seq: int = 0) -> Iterator[Chunk]:
+         first_seq: int = 0, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """The chunks of `records` of `capture` (number `index` among those analysed), in file
-    order, numbered from `first_seq`."""
+    order, numbered from `first_seq`: `chunk_records` records, or fewer when they would span
+    more than `chunk_bytes` of the file (full-size frames are ~10x a DNS packet)."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
+    if len(records):
+        span = int(records.offset[-1] + records.caplen[-1] - records.offset[0])
+        chunk_records = max(1, min(chunk_records, chunk_bytes * len(records) // max(span, 1)))
     for seq, first in enumerate(range(0, len(records), chunk_records), first_seq):
         run = records.take(slice(first, first + chunk_records))
         start = int(run.offset.min())

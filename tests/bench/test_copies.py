@@ -43,6 +43,8 @@ def test_copies_are_distinct_flows(source: Path, tmp_path: Path) -> None:
     many = pcapkit.analyze([_copies(source, tmp_path)])
     assert len(many.packets) == COPIES * len(one.packets)
     assert len(one.connections) and len(many.connections) == COPIES * len(one.connections)
+    # ... each its own connection: copies do not share initial sequence numbers
+    assert many.connections["conn"].n_unique() == COPIES * one.connections["conn"].n_unique()
     assert len(many.dns) == COPIES * len(one.dns)
     assert len(_flows(many.connections)) == COPIES * len(_flows(one.connections))
     assert len(_lookups(many.dns)) == COPIES * len(_lookups(one.dns))
