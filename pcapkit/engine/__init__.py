@@ -67,9 +67,8 @@ from pcapkit.report.summary import PacketCounts
 
 #: records per chunk: a chunk's packet table is ~45 MB
 CHUNK_RECORDS = 250_000
-#: capture bytes per shard, about (~500k packets): what one worker holds while it settles
-#: connections
-SHARD_BYTES = 64 << 20
+#: packets per shard, about: what one worker holds while it settles connections
+SHARD_RECORDS = 500_000
 #: capture bytes from which chunks are decoded by the compiled kernel whatever their size: its
 #: start-up (~0.5 s per worker) is repaid from ~500k packets
 COMPILED_FROM_BYTES = 64 << 20
@@ -117,26 +116,40 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
-    shards = shards or max(pool.workers, math.ceil(size / SHARD_BYTES))
+    fixed = shards
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
     seen = [Seen() for _ in scans]
+
+    count = [fixed or 0]
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
             seq = 0
             for records in windows:
                 seen[i].add(records)
+                if not count[0]:  # the first records tell how large a packet is, on average
+                    count[0] = _shards(records, size, pool.workers)
                 for chunk in plan(capture, i, records, chunk_records, seq):
                     seq += 1
-                    yield DecodeJob(chunk, root, shards, engine, tuples)
+                    yield DecodeJob(chunk, root, count[0], engine, tuples)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     try:
         meter = _Meter(progress, size, total_bytes)
         facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
-        return _reduce(captures, seen, facts, root, shards, config, pool, meter)
+        return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _shards(records: Records, size: int, workers: int) -> int:
+    """Shards for `size` bytes of captures whose packets are like `records`: at least two per
+    worker, so that one large shard does not hold the others up."""
+    if not len(records):
+        return 2 * workers
+    span = int(records.offset[-1] + records.caplen[-1] - records.offset[0]) + 1
+    packets = size * len(records) // span
+    return max(2 * workers, math.ceil(packets / SHARD_RECORDS))
 
 
 class _Meter:
