@@ -219,6 +219,25 @@ def test_ctrl_c_ends_worker_processes(big: list[str], tmp_path: Path, pool: str,
     run.no_process_left()
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["kill-pid", "ctrl-c-group"])
+def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Path,
+                                                   group: bool) -> None:
+    """pcapkit's own engine: a streamed analysis on two worker processes, interrupted while
+    they decode."""
+    args = ["analyze", *big, *big, "--workers", "2", "--chunk-records", "2000"]
+    run = Run(args, tmp_path, tty=True)
+    run.wait_for(re.compile(rb"decode.*pkt/s"))
+    assert len(run.session()) >= 3  # pcapkit and its two workers
+    if group:
+        os.killpg(run.proc.pid, signal.SIGINT)
+    else:
+        run.proc.send_signal(signal.SIGINT)
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
+    assert b"Traceback" not in run.stderr
+    assert run.stderr.endswith(INTERRUPTED.encode().replace(b"\n", b"\r\n"))
+    run.no_process_left()
+
+
 def test_the_subprocesses_run_this_checkout() -> None:
     code = "import pcapkit, sys; sys.stdout.write(pcapkit.__file__)"
     out = subprocess.run([sys.executable, "-c", code], env=cli_env(REPO), cwd="/",
