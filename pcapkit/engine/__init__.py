@@ -23,6 +23,7 @@ tables, not by the number of packets.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -116,11 +117,9 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
-    fixed = shards
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
     seen = [Seen() for _ in scans]
-
-    count = [fixed or 0]
+    count = [shards or 0]  # set by the first records when not given
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
@@ -177,8 +176,7 @@ class _Meter:
 
 
 def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], root: str,
-            shards: int,
-            config: Config, pool: Executor, meter: _Meter) -> Streamed:
+            shards: int, config: Config, pool: Executor, meter: _Meter) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
@@ -215,8 +213,8 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
                   dns=tables.dns.clear(), icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
     local = meter.each(Stage.DETECT, pool.map(shard_findings, (
-        DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]], spanning, lean, config)
-        for s in range(shards))))
+        DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
+        for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards)))))
     spanned = spill.read_all(root, "spanning", shards, SPANNING)
     others = [k for k in DETECTORS if k not in PER_CONNECTION]
     findings = worst_first([
@@ -232,6 +230,12 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
     )
+
+
+def _with_connections(tables: Tables, conns: np.ndarray) -> Tables:
+    """`tables` with the connection rows of `conns` only: what a shard's job needs of them."""
+    rows = tables.connections.filter(pl.col("conn").is_in(pl.Series(conns).implode()))
+    return dataclasses.replace(tables, connections=rows)
 
 
 def _spans(seen: list[Seen]) -> pl.DataFrame:
