@@ -132,7 +132,7 @@ class DaskExecutor:
         else:
             try:
                 self._client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as e:
+            except (OSError, TimeoutError, ValueError) as e:  # ValueError: not an address
                 raise UsageError(f"--scheduler {scheduler}: cannot connect ({e})") from None
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 

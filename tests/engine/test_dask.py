@@ -62,6 +62,7 @@ def test_cli_local_cluster(tmp_path: Path) -> None:
                                                           [Path(snapshot)]))
 
 
-def test_unreachable_scheduler_is_a_usage_error() -> None:
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "no-port-here"])
+def test_unreachable_scheduler_is_a_usage_error(address: str) -> None:
     with pytest.raises(pcapkit.UsageError, match="cannot connect"):
-        pcapkit.analyze(_captures("no_endpoints"), scheduler="tcp://127.0.0.1:9")
+        pcapkit.analyze(_captures("no_endpoints"), scheduler=address)
