@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +16,7 @@ from typing import Annotated
 import typer
 
 from pcapkit.api import analyze
+from pcapkit.cli import interrupt
 from pcapkit.cli.progress import progress_display
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
@@ -21,6 +25,22 @@ from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
 from pcapkit.store.load import load, store_argument
+
+
+@contextmanager
+def _spill_folder(parent: Path | None) -> Iterator[str]:
+    """A folder of this run's own for a streamed analysis's spill, removed when the command
+    ends, interrupted or not."""
+    try:
+        folder = tempfile.mkdtemp(prefix="pcapkit-", dir=parent)
+    except OSError as e:
+        raise UsageError(f"--spill-dir {parent}: cannot create a folder there: "
+                         f"{e.strerror or e}") from None
+    interrupt.remove_on_interrupt(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Format(StrEnum):
@@ -81,11 +101,11 @@ def analyze_command(
     if store is not None:
         result = load(store, k8s or [], config)
     else:
-        with progress_display(enabled=not quiet and sys.stderr.isatty()) as progress:
+        with (progress_display(enabled=not quiet and sys.stderr.isatty()) as progress,
+              _spill_folder(spill_dir) as spill):
             result = analyze(captures, k8s or [], config, workers=workers,
                              scheduler=scheduler, chunk_records=chunk_records,
-                             spill_dir=str(spill_dir) if spill_dir is not None else None,
-                             progress=progress)
+                             spill_dir=spill, progress=progress)
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

@@ -6,10 +6,10 @@ callback, which may swallow it or turn it into another error (polars reports "Ex
 and raises a `TypeError`: exit 1, two tracebacks). So in the command, `watch_interrupts()` makes
 SIGINT raise nothing: the signal itself (`signal.set_wakeup_fd`) wakes a watchdog thread, which
 erases the progress bar, writes the one line, mutes stdout and stderr, ends the child
-processes and leaves with `os._exit(130)`. The analysis has nothing to clean up: it writes no
-file until the report. Exactly one side speaks last: the watchdog, or the main thread when it
-finished first (`ending`). Library use (`run()` in-process, the Python API) keeps Python's
-`KeyboardInterrupt`.
+processes, removes the folders the command registered (`remove_on_interrupt`: a streamed
+analysis's spill directory) and leaves with `os._exit(130)`. Exactly one side speaks last: the
+watchdog, or the main thread when it finished first (`ending`). Library use (`run()`
+in-process, the Python API) keeps Python's `KeyboardInterrupt`.
 
 Children (a `ProcessPoolExecutor`'s or `multiprocessing` pool's workers, a fork server,
 whatever they started in turn) are found through /proc as the descendants of this process,
@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing
 import os
 import select
+import shutil
 import signal
 import sys
 import threading
@@ -42,6 +43,7 @@ _claim_lock = threading.Lock()
 _claimed_by: int | None = None  #: the thread that reports the interrupt, or ends normally
 _watching = False
 _ending_children = False
+_folders: list[str] = []  #: removed on an interrupt, once the children are ended
 
 
 def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
@@ -58,6 +60,12 @@ def watch_interrupts(report: Callable[[], None], status: int = 130) -> None:
     _watching = True
     threading.Thread(target=_watchdog, args=(read_fd, report, status), daemon=True,
                      name="pcapkit-interrupt-watchdog").start()
+
+
+def remove_on_interrupt(folder: str) -> None:
+    """Remove `folder` (and what it holds) if the command is interrupted: `os._exit` runs no
+    `finally` of the main thread's."""
+    _folders.append(folder)
 
 
 def _noted(signum: int, frame: object) -> None:
@@ -113,6 +121,8 @@ def _watchdog(read_fd: int, report: Callable[[], None], status: int) -> None:
         # the end of a report) is not said.
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
         end_children()
+        for folder in _folders:  # no worker writes there any more
+            shutil.rmtree(folder, ignore_errors=True)
     finally:
         os._exit(status)
 

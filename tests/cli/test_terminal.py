@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 SEED = SAMPLES / "nxdomain_storm" / "pod-client-7c9f8b6d5-h2m4k.pcap"
 #: the big capture (the seed's records over and over, ~10 MB) is given this many times
 TIMES = 5
-BAR = re.compile(rb"(read|decode|flows|detect) .*\d+(\.\d)?/\d+(\.\d)? MB.* pkt/s.*\d:\d\d:\d\d")
+BAR = re.compile(rb"(read|decode|flows|detect).*\d+(\.\d)?/\d+(\.\d)? MB.* pkt/s.*\d:\d\d:\d\d")
 INTERRUPTED = "pcapkit: interrupted\n"
 
 
@@ -223,8 +223,11 @@ def test_ctrl_c_ends_worker_processes(big: list[str], tmp_path: Path, pool: str,
 def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Path,
                                                    group: bool) -> None:
     """pcapkit's own engine: a streamed analysis on two worker processes, interrupted while
-    they decode."""
-    args = ["analyze", *big, *big, "--workers", "2", "--chunk-records", "2000"]
+    they decode; its spill directory goes too."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    args = ["analyze", *big, *big, "--workers", "2", "--chunk-records", "2000",
+            "--spill-dir", str(spill)]
     run = Run(args, tmp_path, tty=True)
     run.wait_for(re.compile(rb"decode.*pkt/s"))
     assert len(run.session()) >= 3  # pcapkit and its two workers
@@ -236,6 +239,7 @@ def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Pat
     assert b"Traceback" not in run.stderr
     assert run.stderr.endswith(INTERRUPTED.encode().replace(b"\n", b"\r\n"))
     run.no_process_left()
+    assert list(spill.iterdir()) == []
 
 
 def test_the_subprocesses_run_this_checkout() -> None:
