@@ -30,8 +30,9 @@ MAGICS: dict[int, tuple[bool, bool, int]] = {
 FILE_HEADER_LEN = 24
 #: libpcap refuses records larger than this (unless the snaplen is larger still).
 MAX_CAPLEN = 262144
-#: bits 0-25 of the header's link-type field are the link type; the rest is FCS information.
-LINKTYPE_MASK = 0x03FFFFFF
+#: bits 0-15 of the header's link-type field are the link type (libpcap's `LT_LINKTYPE`); bits
+#: 16-25 are reserved and the rest is FCS information, all ignored here as libpcap does.
+LINKTYPE_MASK = 0x0000FFFF
 
 
 def is_pcap(data: bytes | memoryview) -> bool:

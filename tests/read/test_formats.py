@@ -216,3 +216,15 @@ def test_pcapng_with_two_interfaces_and_link_types(two_interfaces: Path) -> None
     frames = frames_of(capture)
     assert frames == tshark_frames(two_interfaces)
     assert {iface for iface, *_ in frames} == {0, 1}
+
+
+def test_reserved_link_type_bits_are_ignored_as_libpcap_does(tmp_path: Path) -> None:
+    """The header's 32-bit link-type field holds the link type in its low 16 bits; bits 16-25
+    are reserved (libpcap's LT_LINKTYPE masks them off). A set reserved bit is not a link type
+    of 65,537 (which once failed the decoder's 16-bit column)."""
+    sample = Path(__file__).resolve().parents[2] / "samples" / "not_listening"
+    data = bytearray((sample / "pod-client-7c9f8b6d5-h2m4k.pcap").read_bytes())
+    data[22] |= 0x01  # bit 16 of the little-endian link-type field
+    path = tmp_path / "reserved.pcap"
+    path.write_bytes(bytes(data))
+    assert read_capture(path).link_types == [LinkType.EN10MB]
