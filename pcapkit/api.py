@@ -122,22 +122,22 @@ def analyze(
     `progress=True` draws a progress bar on stderr when the analysis takes more than a second
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
     """
+    total = _size(captures)
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
-        stream = _size(captures) >= STREAM_FROM_BYTES or any(t is not None for t in tuned)
+        stream = total >= STREAM_FROM_BYTES or any(t is not None for t in tuned)
     with _reporter(progress) as report:
         if not stream:
             return _in_memory(captures, snapshots, config, report)
-        return _streamed(captures, snapshots, config, report, workers=workers,
+        return _streamed(captures, snapshots, config, report, total, workers=workers,
                          scheduler=scheduler, chunk_records=chunk_records, shards=shards,
                          spill_dir=spill_dir)
 
 
 def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
-              report: Progress, *, workers: int | None, scheduler: str | None,
+              report: Progress, total: int, *, workers: int | None, scheduler: str | None,
               chunk_records: int | None, shards: int | None,
               spill_dir: str | None) -> Analysis:
-    total = _size(captures)
     pool = executor(workers, scheduler)
     try:
         pool.start(warm_up)  # the workers start up while this process reads the captures

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import polars as pl
 
-#: the kinds of rows that are sharded, each by its own key (`pcapkit.engine.shards`)
-FAMILIES = ("tcp", "dns", "icmp", "annotated", "spanning")
-
 
 def write(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
     folder = Path(root) / family / f"{shard:05d}"

@@ -60,7 +60,6 @@ class ChunkFacts:
     """What a chunk adds to the whole besides its spilled rows."""
 
     capture: int
-    seq: int
     bytes: int
     views: pl.DataFrame  #: `view_counts`
     counts: PacketCounts
@@ -94,7 +93,7 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
         tuples = packets.filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
             maintain_order=True)
     return ChunkFacts(
-        capture=job.chunk.capture, seq=job.chunk.seq, bytes=job.chunk.bytes,
+        capture=job.chunk.capture, bytes=job.chunk.bytes,
         views=view_counts(packets), counts=PacketCounts.of(packets),
         addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
         warning=warning,
@@ -113,7 +112,6 @@ class ConnectionsJob:
 
 @dataclass(frozen=True)
 class ShardConnections:
-    shard: int
     rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
 
@@ -125,7 +123,7 @@ def shard_connections(job: ConnectionsJob) -> ShardConnections:
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    return ShardConnections(job.shard, rows, last_before(sent, job.errors))
+    return ShardConnections(rows, last_before(sent, job.errors))
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------

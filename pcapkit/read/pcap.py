@@ -16,7 +16,7 @@ import numpy.typing as npt
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import Source, release
-from pcapkit.read.walk import WINDOW_BYTES, WalkEnd, find_records_windowed
+from pcapkit.read.walk import WalkEnd, find_records_windowed
 
 #: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
 MAGICS: dict[int, tuple[bool, bool, int]] = {
@@ -39,7 +39,7 @@ def is_pcap(data: bytes | memoryview) -> bool:
     return len(data) >= 4 and int.from_bytes(data[:4], "little") in MAGICS
 
 
-def scan_pcap(src: Source, window: int = WINDOW_BYTES) -> tuple[Capture, Iterator[Records]]:
+def scan_pcap(src: Source) -> tuple[Capture, Iterator[Records]]:
     """A pcap file's metadata (its `records` empty) and its records, a window of the file at
     a time: the walk touches every page of the file, and each window's pages are let go once
     its record headers are read, so that a capture of many GB is never all resident. The
@@ -58,17 +58,17 @@ def scan_pcap(src: Source, window: int = WINDOW_BYTES) -> tuple[Capture, Iterato
         interfaces=[iface], records=Records.empty(), warnings=list(src.warnings),
         big_endian=big,
     )
-    return capture, _windows(capture, header_len, nano, max(snaplen, MAX_CAPLEN), window)
+    return capture, _windows(capture, header_len, nano, max(snaplen, MAX_CAPLEN))
 
 
-def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
-             window: int) -> Iterator[Records]:
+def _windows(capture: Capture, header_len: int, nano: bool,
+             max_caplen: int) -> Iterator[Records]:
     data, big = capture.buffer, capture.big_endian
     buf = np.frombuffer(data, np.uint8)
     unit = 1 if nano else 1000
     n, why, pos = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
     for offsets, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
-                                                   max_caplen, window):
+                                                   max_caplen):
         why = end
         ts_sec, ts_frac, caplen, origlen = _record_fields(buf, offsets, big)
         count = len(offsets)
