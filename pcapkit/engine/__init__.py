@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode import Engine
@@ -49,6 +50,7 @@ from pcapkit.engine.tasks import (
     DecodeJob,
     DetectJob,
     DnsJob,
+    ShardConnections,
     decode_chunk,
     per_connection,
     shard_connections,
@@ -184,24 +186,15 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         ConnectionsJob(root, s, views, errors) for s in range(shards))))
     dns = numbered(meter.each(Stage.FLOWS, pool.map(shard_transactions, (
         DnsJob(root, s) for s in range(shards)))))
-    # Per-view connection rows of all shards, numbered as one table.
-    heights = [f.rows.height for f in found]
-    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
-    rows = pl.concat([
-        f.rows.with_columns((pl.col("lconn").cast(pl.Int64) + int(offsets[i])).cast(pl.UInt32))
-        for i, f in enumerate(found)])
-    conn_of_lconn = shared_ids(rows)
-    last = pl.concat([
-        f.last.with_columns(conn=pl.Series(
-            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
-            dtype=pl.UInt32))
-        for i, f in enumerate(found)])
+    connections, conn_of_lconn, heights, last = _connections(found)
+    del found  # the per-view rows live on in `connections` only
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
-        connections=connections_table(rows, conn_of_lconn), dns=dns,
+        connections=connections, dns=dns,
         icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(seen))
     # A connection spans shards when its per-view rows lie in more than one.
+    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
     n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
     low = np.full(n_conns, shards, np.int64)
@@ -230,6 +223,24 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
     )
+
+
+def _connections(found: list[ShardConnections]) -> tuple[
+        pl.DataFrame, npt.NDArray[np.uint32], list[int], pl.DataFrame]:
+    """The CONNECTIONS table of every shard's per-view rows, numbered as one table; each row's
+    `conn`; the shards' row counts; and the `last_before` rows, by `conn`."""
+    heights = [f.rows.height for f in found]
+    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
+    rows = pl.concat([
+        f.rows.with_columns((pl.col("lconn").cast(pl.Int64) + int(offsets[i])).cast(pl.UInt32))
+        for i, f in enumerate(found)])
+    conn_of_lconn = shared_ids(rows)
+    last = pl.concat([
+        f.last.with_columns(conn=pl.Series(
+            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
+            dtype=pl.UInt32))
+        for i, f in enumerate(found)])
+    return connections_table(rows, conn_of_lconn), conn_of_lconn, heights, last
 
 
 def _with_connections(tables: Tables, conns: np.ndarray) -> Tables:
