@@ -46,16 +46,14 @@ from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
     SPANNING,
     ChunkFacts,
-    ConnectionsJob,
     DecodeJob,
     DetectJob,
-    DnsJob,
-    ShardConnections,
+    FlowsJob,
+    ShardFlows,
     decode_chunk,
     per_connection,
-    shard_connections,
     shard_findings,
-    shard_transactions,
+    shard_flows,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.dns import numbered
@@ -182,12 +180,11 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
-    found = meter.each(Stage.FLOWS, pool.map(shard_connections, (
-        ConnectionsJob(root, s, views, errors) for s in range(shards))))
-    dns = numbered(meter.each(Stage.FLOWS, pool.map(shard_transactions, (
-        DnsJob(root, s) for s in range(shards)))))
+    found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
+        FlowsJob(root, s, views, errors) for s in range(shards))))
+    dns = numbered([f.transactions for f in found])
     connections, conn_of_lconn, heights, last = _connections(found)
-    del found  # the per-view rows live on in `connections` only
+    del found  # the per-view rows live on in `connections`, the transactions in `dns`
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
@@ -225,7 +222,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     )
 
 
-def _connections(found: list[ShardConnections]) -> tuple[
+def _connections(found: list[ShardFlows]) -> tuple[
         pl.DataFrame, npt.NDArray[np.uint32], list[int], pl.DataFrame]:
     """The CONNECTIONS table of every shard's per-view rows, numbered as one table; each row's
     `conn`; the shards' row counts; and the `last_before` rows, by `conn`."""

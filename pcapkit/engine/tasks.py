@@ -100,10 +100,10 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
     )
 
 
-# --- per-view TCP connections of a shard -----------------------------------------------------
+# --- per-view TCP connections and DNS transactions of a shard --------------------------------
 
 @dataclass(frozen=True)
-class ConnectionsJob:
+class FlowsJob:
     spill: str
     shard: int
     views: pl.DataFrame
@@ -111,19 +111,21 @@ class ConnectionsJob:
 
 
 @dataclass(frozen=True)
-class ShardConnections:
+class ShardFlows:
     rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
+    transactions: pl.DataFrame  #: `client_transactions`
 
 
-def shard_connections(job: ConnectionsJob) -> ShardConnections:
+def shard_flows(job: FlowsJob) -> ShardFlows:
     packets = with_views(spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA), job.views)
     segs, rows = view_connections(packets)
     spill.write(job.spill, "annotated", job.shard, "all",
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    return ShardConnections(rows, last_before(sent, job.errors))
+    transactions = client_transactions(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA))
+    return ShardFlows(rows, last_before(sent, job.errors), transactions)
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------
@@ -162,15 +164,3 @@ def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.
 _TYPES: dict[str, pl.DataType] = {**PACKET_SCHEMA, **PACKET_EXTRA}
 ANNOTATED = pl.Schema([("lconn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
 SPANNING = pl.Schema([("conn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
-
-
-# --- DNS transactions of a shard -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DnsJob:
-    spill: str
-    shard: int
-
-
-def shard_transactions(job: DnsJob) -> pl.DataFrame:
-    return client_transactions(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA))
