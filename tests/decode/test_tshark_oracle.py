@@ -49,7 +49,7 @@ ZEEK_TUNNEL_PATTERNS = (
 )
 #: the tunnels those captures carry IP in (PPTP's carries only PPP's own LCP: not removed), and
 #: those whose key (`vni`) tshark shows
-DECAPSULATED = {"vxlan", "geneve", "erspan", "mpls", "vntag", "teredo", "gtp_u", "pppoe"}
+DECAPSULATED = {"vxlan", "geneve", "gre", "erspan", "mpls", "vntag", "teredo", "gtp_u", "pppoe"}
 KEYED = {"vxlan", "geneve", "erspan", "mpls", "gtp_u", "pppoe"}
 DNS_PORT = 53
 
