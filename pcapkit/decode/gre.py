@@ -5,11 +5,13 @@
     version 1: | payload length (16) | call id (16) | [ sequence ] [ acknowledgment if A ]
 
 Version 1 always has the key field (payload length and call id) and carries PPP (0x880B).
+GRE-in-UDP (RFC 8086) is the same header as a UDP payload, to port 4754.
 """
 
 from __future__ import annotations
 
 HEADER_LEN = 4
+UDP_PORTS = (4754,)
 FLAG_CHECKSUM = 0x8000
 FLAG_KEY = 0x2000
 FLAG_SEQUENCE = 0x1000

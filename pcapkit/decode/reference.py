@@ -381,8 +381,9 @@ def _udp(pkt: bytes, pos: int, end: int, declared: int, row: Row, depth: int,
             tunnel = Tunnel.TEREDO
     if tunnel is not None:
         if depth < tunnels.MAX_DEPTH:
-            found = UDP_PARSERS[tunnel](pkt, data, end, tunnel)
-            _enter(pkt, (tunnel, *found), end, row, (sport, dport))
+            parsed = _gre(pkt, data, end) if tunnel == Tunnel.GRE else (
+                tunnel, *UDP_PARSERS[tunnel](pkt, data, end, tunnel))
+            _enter(pkt, parsed, end, row, (sport, dport))
         return None
     if dns:
         if end - data < DNS_HEADER_LEN:

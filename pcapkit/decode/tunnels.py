@@ -7,7 +7,7 @@ here by default. A cluster with a custom port calls `register(port, Tunnel.VXLAN
 
 from __future__ import annotations
 
-from pcapkit.decode import erspan, flannel, geneve, gtp, mpls, pppoe, teredo, vntag, vxlan
+from pcapkit.decode import erspan, flannel, geneve, gre, gtp, mpls, pppoe, teredo, vntag, vxlan
 from pcapkit.decode.schema import Tunnel
 
 #: UDP destination ports
@@ -19,6 +19,7 @@ UDP_TUNNELS: dict[int, Tunnel] = {
     **{port: Tunnel.GTP_U for port in gtp.PORTS},
     **{port: Tunnel.TEREDO for port in teredo.PORTS},
     **{port: Tunnel.MPLS for port in mpls.UDP_PORTS},
+    **{port: Tunnel.GRE for port in gre.UDP_PORTS},
 }
 
 #: UDP source ports, looked up when the destination port is no tunnel's (nor DNS's): protocols

@@ -46,6 +46,7 @@ TUNNEL_PATTERNS = (
 ZEEK_TUNNEL_PATTERNS = (
     "core.vntag/*.pcap", "core.vlan-mpls/*.pcap", "core.tunnels.teredo/*.pcap",
     "core.tunnels.gtp.*/*.pcap", "core.erspan*/*.pcap", "core.pppoe-over-qinq/*.pcap",
+    "core.tunnels.gre-over-udp/*.pcap",
 )
 #: the tunnels those captures carry IP in (PPTP's carries only PPP's own LCP: not removed), and
 #: those whose key (`vni`) tshark shows

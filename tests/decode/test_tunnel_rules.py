@@ -147,6 +147,9 @@ CASES: list[tuple[str, bytes, dict[str, Any]]] = [
      over_ip(udp(mpls(77) + INNER, sport=50000, dport=6635), 17),
      {"tunnel": "mpls", "vni": 77, "outer_src": "192.0.2.1", "outer_dport": 6635,
       "src": "10.244.1.5"}),
+    ("gre in udp",
+     over_ip(udp(struct.pack(">HHI", 0x2000, 0x0800, 9) + INNER, sport=50000, dport=4754), 17),
+     {"tunnel": "gre", "vni": 9, "outer_dport": 4754, "src": "10.244.1.5"}),
     ("vntag, then a VLAN tag", frame(0x8926, b"\x80\x05\x00\x00" + struct.pack(
         ">HHH", 0x8100, 12, 0x0800) + INNER),
      {"tunnel": "vntag", "vlan": 12, "src": "10.244.1.5", "vni": None}),

@@ -62,7 +62,7 @@ FOLLOWS: dict[str, frozenset[str]] = {
     "ipv6.dstopts": frozenset({"ipv6", "ipv6.hopopts", "ipv6.routing"}),
     "ipv6.fraghdr": frozenset({"ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts"}),
     "ah": frozenset({"ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts"}),
-    "gre": frozenset({"ip", "ipv6"}),
+    "gre": frozenset({"ip", "ipv6", "udp"}),
     "udp": frozenset({"ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts",
                       "ipv6.fraghdr", "ah"}),
     "vxlan": frozenset({"udp"}),
