@@ -20,7 +20,19 @@ import numpy as np
 import polars as pl
 
 from pcapkit.codes import LinkType
-from pcapkit.decode import geneve, gre, tunnels, vxlan
+from pcapkit.decode import (
+    erspan,
+    geneve,
+    gre,
+    gtp,
+    mpls,
+    ppp,
+    pppoe,
+    teredo,
+    tunnels,
+    vntag,
+    vxlan,
+)
 from pcapkit.decode.addresses import ipv4_text, ipv6_text
 from pcapkit.decode.dns_message import HEADER_LEN as DNS_HEADER_LEN
 from pcapkit.decode.dns_message import decode_dns
@@ -87,20 +99,36 @@ def _stop(row: Row, status: str, layer: Layer) -> None:
 
 
 def _ethertype(pkt: bytes, type_at: int, pos: int, limit: int, row: Row) -> tuple[int, int]:
-    """Walk VLAN tags from the EtherType at `type_at`; the final EtherType and its payload start.
+    """Walk VLAN tags and link-layer shims (MPLS, VNTag, PPPoE) from the EtherType at
+    `type_at`; the final EtherType and its payload start.
 
-    Returns EtherType -1 when decoding ends here (a tag cut short, or an 802.3 length).
+    Returns EtherType -1 when decoding ends here (a tag or shim cut short, an 802.3 length).
     """
     ethertype = U16.unpack_from(pkt, type_at)[0]
     vlan = None
-    while ethertype in VLAN_TAGS:
-        if pos + TAG_LEN > limit:
-            _stop(row, TRUNCATED, Layer.LINK)
-            return -1, pos
-        tci, ethertype = UDP_PORTS.unpack_from(pkt, pos)
-        if vlan is None:
-            vlan = tci & 0x0FFF
-        pos += TAG_LEN
+    while True:
+        shim = tunnels.ETHER_TUNNELS.get(ethertype)
+        if ethertype in VLAN_TAGS:
+            if pos + TAG_LEN > limit:
+                _stop(row, TRUNCATED, Layer.LINK)
+                return -1, pos
+            tci, ethertype = UDP_PORTS.unpack_from(pkt, pos)
+            if vlan is None:
+                vlan = tci & 0x0FFF
+            pos += TAG_LEN
+        elif shim is not None and row["tunnel_depth"] < tunnels.MAX_DEPTH:
+            inner, after, key = SHIMS[shim](pkt, pos, limit)
+            if inner is None:  # a payload not decoded: the shim's EtherType is the last
+                break
+            if inner < 0:
+                row["vlan"] = vlan
+                row["l3_proto"] = ethertype
+                _stop(row, TRUNCATED, Layer.TUNNEL)
+                return -1, pos
+            _mark(row, shim, key, None)
+            ethertype, pos = inner, after
+        else:
+            break
     row["vlan"] = vlan
     if ethertype < MIN_ETHERTYPE:
         return -1, pos
@@ -268,10 +296,10 @@ def _transport(
         _icmp(pkt, pos, end, declared, version, row)
     elif whole and depth < tunnels.MAX_DEPTH and proto in tunnels.IP_TUNNELS:
         if tunnels.IP_TUNNELS[proto] == Tunnel.GRE:
-            _gre(pkt, pos, end, row, depth)
+            _enter(pkt, _gre(pkt, pos, end), end, row, None)
         else:
             inner = ETH_IPV4 if proto == 4 else ETH_IPV6
-            _decapsulate(pkt, pos, end, inner, row, depth, Tunnel.IPIP, None, None)
+            _decapsulate(pkt, pos, end, inner, row, Tunnel.IPIP, None, None)
 
 
 def _tcp_options(pkt: bytes, pos: int, end: int, row: Row) -> None:
@@ -346,11 +374,18 @@ def _udp(pkt: bytes, pos: int, end: int, declared: int, row: Row, depth: int,
     if not whole:
         return None
     tunnel = tunnels.UDP_TUNNELS.get(dport)
+    dns = sport == DNS_PORT or dport == DNS_PORT
+    if tunnel is None and not dns:
+        tunnel = tunnels.UDP_SOURCE_TUNNELS.get(sport)
+        if tunnel is None and _teredo_like(pkt, data, end, declared):
+            tunnel = Tunnel.TEREDO
     if tunnel is not None:
         if depth < tunnels.MAX_DEPTH:
-            _udp_tunnel(pkt, data, end, row, depth, tunnel, (sport, dport))
+            parsed = _gre(pkt, data, end) if tunnel == Tunnel.GRE else (
+                tunnel, *UDP_PARSERS[tunnel](pkt, data, end, tunnel))
+            _enter(pkt, parsed, end, row, (sport, dport))
         return None
-    if sport == DNS_PORT or dport == DNS_PORT:
+    if dns:
         if end - data < DNS_HEADER_LEN:
             return _stop(row, TRUNCATED, Layer.DNS)
         decode_dns(pkt[data:end], row)
@@ -397,70 +432,248 @@ def _quoted(
 # --- encapsulations -------------------------------------------------------------------------
 
 
-def _udp_tunnel(
-    pkt: bytes, pos: int, end: int, row: Row, depth: int, tunnel: Tunnel, ports: tuple[int, int]
-) -> None:
+#: what a tunnel parser found: the inner packet's EtherType (None: a payload not decoded, the
+#: row stays the outer packet; CUT: the header is cut short), where it starts, and the key
+#: that goes to `vni`
+Found = tuple[int | None, int, int | None]
+CUT = -1
+KEEP: Found = (None, 0, None)
+CUT_SHORT: Found = (CUT, 0, None)
+
+
+def _by_version(pkt: bytes, pos: int, end: int) -> int | None:
+    """A payload whose type no header gives: IPv4 or IPv6 by its version nibble."""
+    if pos >= end:
+        return CUT
+    version = pkt[pos] >> 4
+    return ETH_IPV4 if version == 4 else ETH_IPV6 if version == 6 else None
+
+
+def _vxlan_geneve(pkt: bytes, pos: int, end: int, tunnel: Tunnel) -> Found:
     if end - pos < vxlan.HEADER_LEN:  # also Geneve's fixed header: both are 8 bytes
-        return _stop(row, TRUNCATED, Layer.TUNNEL)
+        return CUT_SHORT
     vni = U32.unpack_from(pkt, pos + vxlan.VNI_OFFSET)[0] >> 8
     if tunnel == Tunnel.VXLAN:
-        inner: int | None = ETH_TEB
-        size = vxlan.HEADER_LEN
-    elif tunnel == Tunnel.VXLAN_GPE:
+        return ETH_TEB, pos + vxlan.HEADER_LEN, vni
+    if tunnel == Tunnel.VXLAN_GPE:
         inner = vxlan.GPE_NEXT_PROTO.get(pkt[pos + vxlan.GPE_NEXT_PROTO_OFFSET])
-        size = vxlan.HEADER_LEN
+        return inner, pos + vxlan.HEADER_LEN, vni
+    size = geneve.HEADER_LEN + (pkt[pos] & geneve.OPTLEN_MASK) * 4
+    if end - pos < size:
+        return CUT_SHORT
+    proto = U16.unpack_from(pkt, pos + geneve.PROTOCOL_OFFSET)[0]
+    return (proto if proto in (ETH_TEB, ETH_IPV4, ETH_IPV6) else None), pos + size, vni
+
+
+def _flannel(pkt: bytes, pos: int, end: int, tunnel: Tunnel) -> Found:
+    return _by_version(pkt, pos, end), pos, None
+
+
+def _mpls(pkt: bytes, pos: int, end: int, tunnel: Tunnel = Tunnel.MPLS) -> Found:
+    """The label stack down to its bottom entry; the top label is the key."""
+    label = None
+    while True:
+        if end - pos < mpls.ENTRY_LEN:
+            return CUT_SHORT
+        entry = U32.unpack_from(pkt, pos)[0]
+        if label is None:
+            label = entry >> mpls.LABEL_SHIFT
+        pos += mpls.ENTRY_LEN
+        if pkt[pos - mpls.ENTRY_LEN + mpls.BOTTOM_BYTE] & mpls.BOTTOM_MASK:
+            return _by_version(pkt, pos, end), pos, label
+
+
+def _vntag(pkt: bytes, pos: int, end: int) -> Found:
+    if end - pos < vntag.HEADER_LEN:
+        return CUT_SHORT
+    return U16.unpack_from(pkt, pos + vntag.HEADER_LEN - 2)[0], pos + vntag.HEADER_LEN, None
+
+
+def _ppp(pkt: bytes, pos: int, end: int) -> tuple[int | None, int]:
+    """The PPP protocol field (after address and control bytes, if sent), as an EtherType."""
+    if pkt[pos : min(pos + 2, end)] == ppp.ADDRESS_CONTROL:
+        pos += 2
+    if pos >= end:
+        return CUT, pos
+    if pkt[pos] & 1:  # a compressed, one-byte protocol field
+        return ppp.INNER.get(pkt[pos]), pos + 1
+    if end - pos < 2:
+        return CUT, pos
+    return ppp.INNER.get(U16.unpack_from(pkt, pos)[0]), pos + 2
+
+
+def _pppoe(pkt: bytes, pos: int, end: int) -> Found:
+    if end - pos < pppoe.HEADER_LEN:
+        return CUT_SHORT
+    inner, after = _ppp(pkt, pos + pppoe.HEADER_LEN, end)
+    return inner, after, U16.unpack_from(pkt, pos + pppoe.SESSION_OFFSET)[0]
+
+
+def _gtp(pkt: bytes, pos: int, end: int, tunnel: Tunnel) -> Found:
+    """A G-PDU's header and extension headers; the TEID is the key."""
+    if end - pos < gtp.HEADER_LEN:
+        return CUT_SHORT
+    flags = pkt[pos]
+    if (flags >> gtp.VERSION_SHIFT != gtp.VERSION or not flags & gtp.FLAG_PT
+            or pkt[pos + gtp.MESSAGE_OFFSET] != gtp.G_PDU):
+        return KEEP
+    teid = U32.unpack_from(pkt, pos + gtp.TEID_OFFSET)[0]
+    p = pos + gtp.HEADER_LEN
+    if flags & gtp.OPTIONAL_FLAGS:
+        p += gtp.OPTIONAL_LEN
+        if p > end:
+            return CUT_SHORT
+        next_type = pkt[pos + gtp.NEXT_TYPE_OFFSET]
+        while next_type:
+            if p >= end:
+                return CUT_SHORT
+            size = pkt[p] * 4
+            if size == 0:  # an extension of length 0 cannot be walked past
+                return KEEP
+            if p + size > end:
+                return CUT_SHORT
+            next_type = pkt[p + size - 1]
+            p += size
+    return _by_version(pkt, p, end), p, teid
+
+
+def _teredo_headers(pkt: bytes, pos: int, end: int) -> int:
+    """Where the IPv6 packet starts, past the optional headers; -1 when they are cut short."""
+    if end - pos >= 2 and U16.unpack_from(pkt, pos)[0] == teredo.AUTH:
+        if end - pos < 4:
+            return CUT
+        pos += teredo.AUTH_FIXED_LEN + pkt[pos + 2] + pkt[pos + 3]
+    if end - pos >= 2 and U16.unpack_from(pkt, pos)[0] == teredo.ORIGIN:
+        pos += teredo.ORIGIN_LEN
+    return pos if pos <= end else CUT
+
+
+def _teredo(pkt: bytes, pos: int, end: int, tunnel: Tunnel) -> Found:
+    after = _teredo_headers(pkt, pos, end)
+    if after < 0:
+        return CUT_SHORT
+    inner = _by_version(pkt, after, end)
+    return (None if inner == ETH_IPV4 else inner), after, None
+
+
+def _teredo_like(pkt: bytes, pos: int, end: int, declared: int) -> bool:
+    """A whole IPv6 packet to or from a Teredo address filling the datagram (see `teredo`)."""
+    at = _teredo_headers(pkt, pos, end)
+    if at < 0 or end - at < IPV6_LEN or pkt[at] >> 4 != teredo.IP_VERSION:
+        return False
+    if at + IPV6_LEN + U16.unpack_from(pkt, at + 4)[0] != declared:
+        return False
+    return teredo.PREFIX in (pkt[at + 8 : at + 12], pkt[at + 24 : at + 28])
+
+
+def _erspan(pkt: bytes, pos: int, end: int, proto: int, sequenced: bool) -> Found:
+    """The ERSPAN header of a type I, II or III packet; the session id is the key."""
+    if proto == erspan.TYPE_II_PROTO:
+        if not sequenced:  # type I: the mirrored frame right after GRE
+            return ETH_TEB, pos, None
+        size = erspan.TYPE_II_LEN
     else:
-        size = geneve.HEADER_LEN + (pkt[pos] & geneve.OPTLEN_MASK) * 4
-        if end - pos < size:
-            return _stop(row, TRUNCATED, Layer.TUNNEL)
-        inner = U16.unpack_from(pkt, pos + geneve.PROTOCOL_OFFSET)[0]
-        if inner not in (ETH_TEB, ETH_IPV4, ETH_IPV6):
-            inner = None
-    if inner is None:  # a payload we do not decode: the row stays the outer packet
-        return None
-    return _decapsulate(pkt, pos + size, end, inner, row, depth, tunnel, vni, ports)
+        size = erspan.TYPE_III_LEN
+        if end - pos >= size and pkt[pos + erspan.FLAGS_OFFSET] & erspan.SUBHEADER_BIT:
+            size += erspan.SUBHEADER_LEN
+    if end - pos < size:
+        return CUT_SHORT
+    frame_type = pkt[pos + erspan.FRAME_TYPE_OFFSET] >> erspan.FRAME_TYPE_SHIFT
+    if proto == erspan.TYPE_III_PROTO and frame_type & erspan.FRAME_TYPE_MASK:
+        return KEEP
+    session = U16.unpack_from(pkt, pos + erspan.SESSION_OFFSET)[0] & erspan.SESSION_MASK
+    return ETH_TEB, pos + size, session
 
 
-def _gre(pkt: bytes, pos: int, end: int, row: Row, depth: int) -> None:
+def _pptp(pkt: bytes, pos: int, end: int, flags: int, proto: int) -> Found:
+    """PPTP's enhanced GRE header and the PPP frame in it; the call id is the key."""
+    if proto != gre.PPTP_PROTO or not flags & gre.FLAG_KEY:
+        return KEEP
+    size = gre.HEADER_LEN + 4 + (4 if flags & gre.FLAG_SEQUENCE else 0) + (
+        4 if flags & gre.FLAG_ACK else 0)
+    if end - pos < size:
+        return CUT_SHORT
+    call = U16.unpack_from(pkt, pos + gre.HEADER_LEN + gre.CALL_ID_OFFSET)[0]
+    if U16.unpack_from(pkt, pos + gre.HEADER_LEN)[0] == 0:  # an acknowledgment alone
+        return KEEP
+    inner, after = _ppp(pkt, pos + size, end)
+    return inner, after, call
+
+
+def _gre(pkt: bytes, pos: int, end: int) -> tuple[Tunnel, int | None, int, int | None]:
+    """What a GRE packet carries, as (tunnel kind, *`Found`)."""
     if end - pos < gre.HEADER_LEN:
-        return _stop(row, TRUNCATED, Layer.TUNNEL)
-    flags, inner = UDP_PORTS.unpack_from(pkt, pos)
-    if flags & gre.VERSION_MASK:
-        return None
+        return (Tunnel.GRE, *CUT_SHORT)
+    flags, proto = UDP_PORTS.unpack_from(pkt, pos)
+    version = flags & gre.VERSION_MASK
+    if version == gre.PPTP_VERSION:
+        return (Tunnel.PPTP, *_pptp(pkt, pos, end, flags, proto))
+    if version:
+        return (Tunnel.GRE, *KEEP)
     key_at = pos + gre.HEADER_LEN + (4 if flags & gre.FLAG_CHECKSUM else 0)
     after_key = key_at + (4 if flags & gre.FLAG_KEY else 0)
     size = after_key - pos + (4 if flags & gre.FLAG_SEQUENCE else 0)
     if end - pos < size:
-        return _stop(row, TRUNCATED, Layer.TUNNEL)
-    if inner not in gre.INNER:
-        return None
+        return (Tunnel.GRE, *CUT_SHORT)
+    kind = tunnels.GRE_TUNNELS.get(proto)
+    if kind == Tunnel.ERSPAN:
+        sequenced = bool(flags & gre.FLAG_SEQUENCE)
+        return (kind, *_erspan(pkt, pos + size, end, proto, sequenced))
+    if proto not in gre.INNER:
+        return (Tunnel.GRE, *KEEP)
     key = U32.unpack_from(pkt, key_at)[0] if flags & gre.FLAG_KEY else None
-    return _decapsulate(pkt, pos + size, end, inner, row, depth, Tunnel.GRE, key, None)
+    return Tunnel.GRE, proto, pos + size, key
+
+
+UDP_PARSERS = {
+    Tunnel.VXLAN: _vxlan_geneve, Tunnel.VXLAN_GPE: _vxlan_geneve, Tunnel.GENEVE: _vxlan_geneve,
+    Tunnel.FLANNEL_UDP: _flannel, Tunnel.GTP_U: _gtp, Tunnel.TEREDO: _teredo,
+    Tunnel.MPLS: _mpls,
+}
+#: link-layer shims, by `tunnels.ETHER_TUNNELS`: the next EtherType and where its payload starts
+SHIMS = {Tunnel.MPLS: _mpls, Tunnel.VNTAG: _vntag, Tunnel.PPPOE: _pppoe}
+
+
+def _enter(pkt: bytes, found: tuple[Tunnel, int | None, int, int | None], end: int, row: Row,
+           ports: tuple[int, int] | None) -> None:
+    """Remove the encapsulation a parser found, or leave the row the outer packet."""
+    tunnel, inner, pos, key = found
+    if inner is None:
+        return None
+    if inner < 0:
+        return _stop(row, TRUNCATED, Layer.TUNNEL)
+    return _decapsulate(pkt, pos, end, inner, row, tunnel, key, ports)
+
+
+def _mark(row: Row, tunnel: Tunnel, key: int | None, ports: tuple[int, int] | None) -> None:
+    """Count one encapsulation removed; the first one removed fills the `outer_*`, `vni` and
+    `tunnel` columns (the underlay's addresses: none for a link-layer shim)."""
+    depth = row["tunnel_depth"]
+    if depth == 0:
+        row["tunnel"] = tunnel.value
+        row["outer_src"] = row.get("src")
+        row["outer_dst"] = row.get("dst")
+        row["vni"] = key
+        if ports is not None:
+            row["outer_sport"], row["outer_dport"] = ports
+    row["tunnel_depth"] = depth + 1
 
 
 def _decapsulate(
-    pkt: bytes, pos: int, end: int, inner: int, row: Row, depth: int, tunnel: Tunnel,
-    vni: int | None, ports: tuple[int, int] | None,
+    pkt: bytes, pos: int, end: int, inner: int, row: Row, tunnel: Tunnel, key: int | None,
+    ports: tuple[int, int] | None,
 ) -> None:
-    """Remove one encapsulation: the first one removed fills the `outer_*`, `vni`, `tunnel`
-    columns; the primary columns are emptied to describe the inner packet."""
-    if depth == 0:
-        row["tunnel"] = tunnel.value
-        row["outer_src"] = row["src"]
-        row["outer_dst"] = row["dst"]
-        row["vni"] = vni
-        if ports is not None:
-            row["outer_sport"], row["outer_dport"] = ports
+    """Remove one encapsulation: the primary columns are emptied to describe the inner packet
+    (an Ethernet frame or an IP packet, by `inner`'s EtherType)."""
+    _mark(row, tunnel, key, ports)
     kept = {k: v for k, v in row.items() if k not in PRIMARY}
     row.clear()
     row.update(kept)
-    depth += 1
-    row["tunnel_depth"] = depth
     if inner == ETH_TEB:
         inner, pos = _ethernet(pkt, pos, end, row)
     else:
         row["l3_proto"] = inner
-    _network(pkt, pos, end, inner, row, depth)
+    _network(pkt, pos, end, inner, row, row["tunnel_depth"])
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -475,7 +688,7 @@ def decode_packet(pkt: bytes, link_type: int, big_endian: bool = False,
     row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
     ethertype, pos = _link(pkt, link_type, big_endian, row)
     if ethertype >= 0:
-        _network(pkt, pos, len(pkt), ethertype, row, 0)
+        _network(pkt, pos, len(pkt), ethertype, row, row["tunnel_depth"])
     return row
 
 

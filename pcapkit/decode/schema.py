@@ -1,9 +1,9 @@
 """The packet table: one row per captured packet, the decode stage's output.
 
-Primary columns describe the *innermost* packet: for a VXLAN/Geneve/GRE/IP-in-IP packet they
-are the pod-to-pod headers, and the underlay's appear in the `outer_*` columns, so that later
-stages see pod traffic the same way whatever the vantage. The exact decoding rules are in
-docs/packet-table.md; both decoders (fast and reference) follow them to the byte.
+Primary columns describe the *innermost* packet: for a packet in any of the `Tunnel`
+encapsulations they are the pod-to-pod headers, and the underlay's appear in the `outer_*`
+columns, so that later stages see pod traffic the same way whatever the vantage. The exact
+decoding rules are in docs/packet-table.md; every decoder follows them to the byte.
 """
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ class Tunnel(StrEnum):
     GENEVE = "geneve"
     GRE = "gre"
     IPIP = "ipip"
+    FLANNEL_UDP = "flannel_udp"  #: flannel's UDP backend: a bare IP packet in UDP 8285
+    GTP_U = "gtp_u"
+    TEREDO = "teredo"
+    MPLS = "mpls"  #: a label stack after EtherType 0x8847, or in UDP 6635
+    VNTAG = "vntag"
+    PPPOE = "pppoe"  #: PPPoE session carrying PPP
+    ERSPAN = "erspan"  #: types I, II and III, in GRE
+    PPTP = "pptp"  #: PPTP's enhanced GRE (version 1) carrying PPP
 
 
 DNS_ANSWER = pl.Struct(
@@ -70,7 +78,8 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("outer_dst", pl.String(), "destination address of the outermost IP header"),
     ("outer_sport", pl.UInt16(), "outermost UDP source port (UDP tunnels)"),
     ("outer_dport", pl.UInt16(), "outermost UDP destination port (UDP tunnels)"),
-    ("vni", pl.UInt32(), "VNI of the outermost VXLAN/GPE/Geneve header, or GRE key"),
+    ("vni", pl.UInt32(), "VNI of the outermost VXLAN/GPE/Geneve header, or its key: GRE key, "
+                          "GTP TEID, MPLS label, ERSPAN session, PPPoE session, PPTP call id"),
     ("ip_version", pl.UInt8(), "4 or 6"),
     ("src", pl.String(), "source address (inet_ntop text)"),
     ("dst", pl.String(), "destination address"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pcapkit.decode import tunnels
 from pcapkit.decode.reference import decode_reference
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.errors import CaptureError
@@ -98,10 +99,13 @@ def test_statuses_are_plausible(decoded: dict[Path, pl.DataFrame | None]) -> Non
     # Only link types pcapkit does not decode are unsupported.
     unsupported = rows.filter(pl.col("status") == "unsupported")
     assert set(unsupported["status_layer"].unique().to_list()) == {"link"}
-    # Tunnel rows carry the underlay and a depth; the others none.
+    # Tunnel rows carry the underlay (but for a link-layer shim, outermost: there is none) and
+    # a depth; the others none.
     tunnelled = rows.filter(pl.col("tunnel").is_not_null())
     assert tunnelled.height > 0
-    assert tunnelled["outer_src"].null_count() == 0
+    shims = pl.col("tunnel").is_in([t.value for t in tunnels.ETHER_TUNNELS.values()])
+    assert tunnelled.filter(~shims)["outer_src"].null_count() == 0
+    assert tunnelled.filter(shims & pl.col("outer_src").is_null()).height > 0
     assert (tunnelled["tunnel_depth"] >= 1).all()
     assert (rows.filter(pl.col("tunnel").is_null())["tunnel_depth"] == 0).all()
 

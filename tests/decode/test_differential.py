@@ -109,6 +109,10 @@ SEED_CORPUS = (
     "q-in-q.pcap", "ipv6-fragmented-dns.pcap", "various_gre.pcap", "geneve.pcap", "babel.pcap",
     "tcp-http-with-padding.pcap", "connect-with-header.pcap", "resp_1_benchmark.pcap",
     "tcp-syslog.pcap", "babel_rtt.pcap", "ssh.pcap",
+    # the encapsulations the reference decoder removes for the other two
+    "erspan-type-i-4.pcap", "erspan-type-ii-2.pcap", "erspan-type-iii-ft-0.pcap",
+    "mpls-over-udp.pcap", "pptp.pcap", "pppoes.pcap", "mixed-vlan-mpls.pcap", "vntag.pcap",
+    "Teredo.pcap", "gtp6_gtp_0x32.pcap", "gtp7_ipv6.pcap", "pppoe-over-qinq.pcap",
 )
 PER_KIND = 3
 

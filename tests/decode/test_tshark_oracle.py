@@ -28,17 +28,30 @@ from pcapkit.errors import CaptureError
 from pcapkit.read import read_capture
 from tests.conftest import (
     TCPDUMP_CORPUS,
+    ZEEK_CORPUS,
     corpus_captures,
     needs_corpus,
     needs_tshark,
     sample_captures,
 )
-from tests.decode.tshark_fields import IP_LAYERS, Frame, Inner, innermost, read_tshark
+from tests.decode.tshark_fields import IP_LAYERS, KEYS, Frame, Inner, innermost, read_tshark
 
 pytestmark = [needs_tshark(), pytest.mark.tshark]
 
 #: the corpus captures that carry the tunnels pcapkit removes
-TUNNEL_PATTERNS = ("vxlan*.pcap", "geneve*.pcap", "gso-*.pcap", "bigtcp-*.pcap")
+TUNNEL_PATTERNS = (
+    "vxlan*.pcap", "geneve*.pcap", "gso-*.pcap", "bigtcp-*.pcap", "erspan-type-*.pcap",
+    "mpls-over-udp.pcap", "pppoes.pcap", "pptp.pcap",
+)
+ZEEK_TUNNEL_PATTERNS = (
+    "core.vntag/*.pcap", "core.vlan-mpls/*.pcap", "core.tunnels.teredo/*.pcap",
+    "core.tunnels.gtp.*/*.pcap", "core.erspan*/*.pcap", "core.pppoe-over-qinq/*.pcap",
+    "core.tunnels.gre-over-udp/*.pcap",
+)
+#: the tunnels those captures carry IP in (PPTP's carries only PPP's own LCP: not removed), and
+#: those whose key (`vni`) tshark shows
+DECAPSULATED = {"vxlan", "geneve", "gre", "erspan", "mpls", "vntag", "teredo", "gtp_u", "pppoe"}
+KEYED = {"vxlan", "geneve", "erspan", "mpls", "gtp_u", "pppoe"}
 DNS_PORT = 53
 
 Row = dict[str, Any]
@@ -73,8 +86,8 @@ def expected(frame: Frame, inner: Inner, row: Row) -> Row:
         want["dns_qname"] = "." if name == "<Root>" else name
         if frame.get("dns.flags.rcode") is not None:  # tshark prints it for responses only
             want["dns_rcode"] = _num(frame.get("dns.flags.rcode"))
-    if row["tunnel"] in ("vxlan", "geneve"):
-        want["vni"] = _num(frame.get(f"{row['tunnel']}.vni"), 0)
+    if row["tunnel"] in KEYS:
+        want["vni"] = _num(frame.get(KEYS[row["tunnel"]]), 0)
     return want
 
 
@@ -98,8 +111,8 @@ DIFFERENCES = {
         lambda f, i, r, d: r["status"] != "ok" and all(r[c] is None for c in d),
     ),
     "tshark decapsulates more": Difference(
-        "tshark removes encapsulations the doc leaves as payload (GTP, ERSPAN, PPPoE, MPLS, "
-        "Teredo, NSH, GRE carrying WCCP, IPv6 carrying Ethernet…)",
+        "tshark removes encapsulations the doc leaves as payload (NSH, GRE carrying WCCP or "
+        "Cisco metadata, PPP and MPLS on a PPP link, IPv6 carrying Ethernet…)",
         _tshark_decapsulates,
     ),
     "udp length 0": Difference(
@@ -123,6 +136,12 @@ DIFFERENCES = {
         "one) or a message tshark rejects whole (a compression loop)",
         lambda f, i, r, d: "dns" not in f.layers and r["status_layer"] == "dns"
         and set(d) <= {"dns_id", "dns_qname"},
+    ),
+    "tunnel in a first fragment": Difference(
+        "tshark decodes the tunnel in the first fragment of a fragmented datagram (GTP-U's, "
+        "whose underlay fragments); the doc decodes neither DNS nor tunnels in fragments",
+        lambda f, i, r, d: bool(r["ip_mf"]) and r["tunnel"] is None
+        and sum(x in IP_LAYERS for x in f.layers) > 1,
     ),
     "dns in a first fragment": Difference(
         "tshark decodes DNS in the first fragment of a fragmented datagram; the doc decodes "
@@ -212,14 +231,17 @@ def test_corpus_frames_agree_with_tshark(corpus: Comparison) -> None:
 @needs_corpus()
 def test_tunnel_captures_agree_with_tshark(corpus: Comparison) -> None:
     tunnel_files = {p for pattern in TUNNEL_PATTERNS for p in TCPDUMP_CORPUS.glob(pattern)}
+    tunnel_files |= {p for pattern in ZEEK_TUNNEL_PATTERNS for p in ZEEK_CORPUS.glob(pattern)}
     tally = corpus.tally(tunnel_files)
     assert tally["unexplained"] == 0
-    vni_checked = [
+    agreed = [
         r for r, s, v in zip(corpus.rows, corpus.source, corpus.verdicts, strict=True)
-        if s in tunnel_files and v is None and r["vni"] is not None
+        if s in tunnel_files and v is None and r["tunnel"] is not None
     ]
-    # The VXLAN/Geneve frames tshark can follow agree on VNI and inner 5-tuple.
-    assert {r["tunnel"] for r in vni_checked} == {"vxlan", "geneve"}
+    # The frames of every tunnel agree with tshark on the inner packet, and on the key where
+    # the tunnel has one.
+    assert {r["tunnel"] for r in agreed} == DECAPSULATED
+    assert {r["tunnel"] for r in agreed if r["vni"] is not None} == KEYED
 
 
 def test_sample_frames_agree_with_tshark(tmp_path: Path) -> None:

@@ -18,34 +18,51 @@ FIELDS = (
     "tcp.srcport", "tcp.dstport", "tcp.flags", "udp.srcport", "udp.dstport",
     "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
     "dns.id", "dns.flags.rcode", "dns.qry.name", "vxlan.vni", "geneve.vni",
-    "ipv6.plen", "udp.length", "gre.proto",
+    "ipv6.plen", "udp.length", "gre.proto", "gtp.teid", "mpls.label", "erspan.spanid",
+    "pppoe.session_id", "gre.key.call_id",
 )
+#: the tshark field holding what pcapkit puts in `vni`, by `tunnel` (the outermost's: the first
+#: occurrence)
+KEYS = {
+    "vxlan": "vxlan.vni", "geneve": "geneve.vni", "gtp_u": "gtp.teid", "mpls": "mpls.label",
+    "erspan": "erspan.spanid", "pppoe": "pppoe.session_id", "pptp": "gre.key.call_id",
+}
 #: tshark settings that make it dissect each frame on its own, as pcapkit does: no reassembly
-#: (a DNS answer split over TCP segments, IP fragments), VXLAN on the Linux port too.
+#: (a DNS answer split over TCP segments, IP fragments), VXLAN on the Linux port too, flannel's
+#: UDP backend (a bare IP packet on 8285), Teredo off its port (its heuristic).
 OPTIONS = (
     "-o", "tcp.desegment_tcp_streams:FALSE", "-o", "ip.defragment:FALSE",
     "-o", "ipv6.defragment:FALSE", "-o", "tcp.analyze_sequence_numbers:FALSE",
-    "-d", "udp.port==8472,vxlan",
+    "-d", "udp.port==8472,vxlan", "-d", "udp.port==8285,ip",
+    "-o", "teredo.heuristic_teredo:TRUE",
 )
 AGGREGATOR = "\x1f"
 
 #: which layer may follow which on pcapkit's way to the innermost IP header (`""`: the first)
 FOLLOWS: dict[str, frozenset[str]] = {
-    "eth": frozenset({"", "vxlan", "geneve", "gre"}),
+    "eth": frozenset({"", "vxlan", "geneve", "gre", "erspan"}),
     "sll": frozenset({""}),
     "null": frozenset({""}),
     "loop": frozenset({""}),
     "raw": frozenset({""}),
-    "ethertype": frozenset({"eth", "sll", "vlan"}),
+    "ethertype": frozenset({"eth", "sll", "vlan", "vntag"}),
     "vlan": frozenset({"ethertype", "vlan"}),
+    "vntag": frozenset({"ethertype"}),
+    "mpls": frozenset({"ethertype", "udp", "mpls"}),
+    "pppoes": frozenset({"ethertype"}),
+    "ppp": frozenset({"pppoes", "gre"}),
+    "erspan": frozenset({"gre"}),
+    "gtp": frozenset({"udp"}),
+    "teredo": frozenset({"udp"}),
     "ip": frozenset({"", "raw", "null", "loop", "sll", "ethertype", "vlan", "ip", "ipv6", "gre",
-                     "geneve", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ah"}),
+                     "geneve", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ah", "mpls",
+                     "ppp", "gtp", "teredo", "udp"}),
     "ipv6.hopopts": frozenset({"ipv6"}),
     "ipv6.routing": frozenset({"ipv6", "ipv6.hopopts", "ipv6.dstopts"}),
     "ipv6.dstopts": frozenset({"ipv6", "ipv6.hopopts", "ipv6.routing"}),
     "ipv6.fraghdr": frozenset({"ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts"}),
     "ah": frozenset({"ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts"}),
-    "gre": frozenset({"ip", "ipv6"}),
+    "gre": frozenset({"ip", "ipv6", "udp"}),
     "udp": frozenset({"ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts",
                       "ipv6.fraghdr", "ah"}),
     "vxlan": frozenset({"udp"}),
@@ -53,9 +70,10 @@ FOLLOWS: dict[str, frozenset[str]] = {
 }
 FOLLOWS["ipv6"] = FOLLOWS["ip"]
 FOLLOWS["tcp"] = FOLLOWS["udp"]
-TUNNELS = ("vxlan", "geneve", "gre")
-#: GRE payload types pcapkit decapsulates (RFC 2784 protocol types = EtherTypes)
-GRE_INNER = (0x0800, 0x86DD, 0x6558)
+TUNNELS = ("vxlan", "geneve", "gre", "erspan")
+#: GRE payload types pcapkit decapsulates (RFC 2784 protocol types = EtherTypes): IP, Ethernet,
+#: ERSPAN, PPP (PPTP)
+GRE_INNER = (0x0800, 0x86DD, 0x6558, 0x88BE, 0x22EB, 0x880B)
 IP_LAYERS = ("ip", "ipv6")
 TRANSPORTS = ("tcp", "udp")
 

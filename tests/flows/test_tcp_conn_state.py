@@ -6,8 +6,12 @@ Every Zeek test whose conn.log has conn_state and history for TCP; rows matched 
   pcapkit/flows/conn_state.py) are removed from Zeek's before comparing;
 - a 5-tuple Zeek logs more than once was split by Zeek on time (inactivity timeout, or a
   packet after a connection's close was reported): pcapkit splits only on a new SYN;
-- captures whose TCP is inside encapsulations pcapkit does not remove (PPPoE, MPLS, PBB, GTP,
-  AYIYA, Teredo) give pcapkit no such connection.
+- captures whose TCP is inside encapsulations pcapkit does not remove (`NOT_DECAPSULATED`) give
+  pcapkit no such connection; those pcapkit removes (MPLS in VLAN, PPPoE over Q-in-Q, GTP-U,
+  Teredo off its port, GRE in UDP) must give every one of theirs;
+- where the underlay of a tunnel is fragmented (`FRAGMENTED_UNDERLAY`), Zeek reassembles it and
+  pcapkit does not (docs/packet-table.md): the connection is found, but without the segments
+  that travelled in fragments, so its history is not compared.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from tests.conftest import ZEEK_CORPUS
 from tests.flows.tcp_oracles import table
 
 NOT_WRITTEN = re.compile("[tgcwiqxTGCWIQX^]")
+#: Zeek tests whose TCP is in an encapsulation pcapkit leaves as payload: 802.1ah PBB, AYIYA,
+#: Aruba's GRE (0x8200, 802.11 frames)
+NOT_DECAPSULATED = {"core.pbb", "core.tunnels.ayiya", "core.tunnels.gre-aruba-amsdu"}
+FRAGMENTED_UNDERLAY = {"core.tunnels.gtp.outer_ip_frag"}
 Key = tuple[str, int, str, int]
 
 
@@ -50,7 +58,8 @@ def _key(r: dict[str, str]) -> Key:
 
 @pytest.mark.skipif(not ZEEK_CORPUS.is_dir(), reason="Zeek corpus not found")
 def test_conn_state_and_history_equal_zeeks() -> None:
-    compared = agreed = split_by_time = not_decoded = 0
+    compared = agreed = split_by_time = 0
+    not_decoded: set[str] = set()
     for folder, rows in _zeek_rows().items():
         captures = sorted(p for p in folder.iterdir()
                           if p.suffix not in {".log", ".json", ".txt", ".md"})
@@ -67,14 +76,17 @@ def test_conn_state_and_history_equal_zeeks() -> None:
                 continue
             if key not in ours:
                 assert (key[2], key[3], key[0], key[1]) not in ours, f"roles differ: {key}"
-                not_decoded += 1
+                not_decoded.add(folder.name)
+                continue
+            if folder.name in FRAGMENTED_UNDERLAY:
                 continue
             compared += 1
             expected = (r["conn_state"], NOT_WRITTEN.sub("", r["history"]))
             assert expected in ours[key], (folder.name, key, expected, ours[key])
             agreed += 1
-    assert compared == agreed >= 90
-    assert split_by_time < 30 and not_decoded < 15
+    assert compared == agreed >= 102
+    assert split_by_time < 30
+    assert not_decoded == NOT_DECAPSULATED
 
 
 @pytest.mark.skipif(not ZEEK_CORPUS.is_dir(), reason="Zeek corpus not found")

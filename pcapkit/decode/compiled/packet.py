@@ -2,8 +2,9 @@
 
 One function per layer, as in the reference decoder and after the rules of
 docs/packet-table.md; values go to the `layout.Out` arrays, addresses and names to `texts`.
-Encapsulations other than VXLAN (VXLAN-GPE, Geneve, GRE, IP-in-IP) and names longer than
-`texts.MAX_TEXT` mark the row deferred: the reference decoder does those rows.
+Encapsulations other than VXLAN (the other UDP tunnels, by either port; a datagram that may be
+Teredo off its port; GRE, IP-in-IP; link-layer shims) and names longer than `texts.MAX_TEXT`
+mark the row deferred: the reference decoder does those rows.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import LinkType
-from pcapkit.decode import tunnels, vxlan
+from pcapkit.decode import teredo, tunnels, vxlan
 from pcapkit.decode.compiled import layout as L
 from pcapkit.decode.compiled.dns import decode_message
 from pcapkit.decode.compiled.jit import Int, inlined, kernel
@@ -69,9 +70,11 @@ LINK, IP, TCP_LAYER = LAYER_CODE[Layer.LINK], LAYER_CODE[Layer.IP], LAYER_CODE[L
 UDP_LAYER, ICMP_LAYER = LAYER_CODE[Layer.UDP], LAYER_CODE[Layer.ICMP]
 TUNNEL_LAYER, DNS_LAYER = LAYER_CODE[Layer.TUNNEL], LAYER_CODE[Layer.DNS]
 VXLAN_CODE = list(Tunnel).index(Tunnel.VXLAN)
-#: `udp_tunnels` values: what a UDP destination port carries
-NOT_TUNNEL, VXLAN_PORT, OTHER_TUNNEL = 0, 1, 2
+#: `udp_tunnels` values: what a UDP destination port carries (low bits), and a flag for a
+#: source port that carries a tunnel
+NOT_TUNNEL, VXLAN_PORT, OTHER_TUNNEL, DESTINATION_BITS, SOURCE_TUNNEL = 0, 1, 2, 3, 4
 IP_TUNNEL_4, IP_TUNNEL_41, IP_TUNNEL_47 = sorted(tunnels.IP_TUNNELS)
+SHIM_MPLS, SHIM_PPPOE, SHIM_VNTAG = sorted(tunnels.ETHER_TUNNELS)
 EN10MB, LINUX_SLL, LINUX_SLL2 = int(LinkType.EN10MB), int(LinkType.LINUX_SLL), \
     int(LinkType.LINUX_SLL2)
 RAW, RAW_12, RAW_14 = int(LinkType.RAW), int(LinkType.RAW_12), int(LinkType.RAW_14)
@@ -79,6 +82,7 @@ LT_IPV4, LT_IPV6 = int(LinkType.IPV4), int(LinkType.IPV6)
 LT_NULL, LT_LOOP = int(LinkType.NULL), int(LinkType.LOOP)
 TAG_8100, TAG_88A8, TAG_9100 = 0x8100, 0x88A8, 0x9100
 SACK_10, SACK_18, SACK_26, SACK_34 = 10, 18, 26, 34
+TEREDO_VERSION = teredo.IP_VERSION
 
 Bytes = npt.NDArray[np.uint8]
 
@@ -88,6 +92,8 @@ def udp_tunnel_ports() -> npt.NDArray[np.int8]:
     table = np.zeros(1 << 16, np.int8)
     for port, kind in tunnels.UDP_TUNNELS.items():
         table[port] = VXLAN_PORT if kind == Tunnel.VXLAN else OTHER_TUNNEL
+    for port in tunnels.UDP_SOURCE_TUNNELS:
+        table[port] |= SOURCE_TUNNEL
     return table
 
 
@@ -125,6 +131,9 @@ def _ethertype(buf: Bytes, base: Int, type_at: Int, pos: Int, limit: Int, i: Int
             vlan = _u16(buf, base + pos) & 0x0FFF
         ethertype = _u16(buf, base + pos + 2)
         pos += TAG_LEN
+    if ethertype in (SHIM_MPLS, SHIM_PPPOE, SHIM_VNTAG):
+        o.deferred[i] = True
+        return -1, pos
     if vlan >= 0:
         put(o, L.VLAN, i, vlan)
     if ethertype < MIN_ETHERTYPE:
@@ -298,7 +307,7 @@ def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
     put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
     if not whole:
         return -1
-    tunnel = udp_tunnels[dport]
+    tunnel = udp_tunnels[dport] & DESTINATION_BITS
     if tunnel != NOT_TUNNEL:
         if depth >= MAX_DEPTH:
             return -1
@@ -309,12 +318,27 @@ def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
             _stop(o, i, TRUNCATED, TUNNEL_LAYER)
             return -1
         return data
-    if sport == DNS_PORT or dport == DNS_PORT:
+    dns = sport == DNS_PORT or dport == DNS_PORT
+    if not dns and (udp_tunnels[sport] & SOURCE_TUNNEL or _teredo_candidate(
+            buf, base, data, end, declared)):
+        o.deferred[i] = True
+        return -1
+    if dns:
         if end - data < DNS_HEADER_LEN:
             _stop(o, i, TRUNCATED, DNS_LAYER)
         else:
             decode_message(buf, base + data, end - data, i, o, t, scratch)
     return -1
+
+
+@inlined
+def _teredo_candidate(buf: Bytes, base: Int, data: Int, end: Int, declared: Int) -> bool:
+    """A payload that may be Teredo off its port (a superset: the reference decoder decides):
+    IPv6-sized, starting with an IPv6 version nibble or an optional header's zero byte."""
+    if declared - data < IPV6_LEN or end <= data:
+        return False
+    first = np.int64(buf[base + data])
+    return bool(first >> 4 == TEREDO_VERSION or first == 0)
 
 
 @inlined

@@ -5,8 +5,9 @@ Each layer is decoded for all the rows that reach it at once (`link` â†’ `ip` â†
 every record gathered into one matrix (`gather`). The rows outside the common stacks are left
 to the reference decoder and merged back in frame order, an explicit, cheap test per layer:
 
-- a third VLAN tag; IPv6 extension headers; IP-in-IP and GRE; UDP tunnels other than VXLAN
-  (VXLAN-GPE, Geneve) and any tunnel inside a tunnel;
+- a third VLAN tag or a link-layer shim (MPLS, VNTag, PPPoE); IPv6 extension headers; IP-in-IP
+  and GRE; UDP tunnels other than VXLAN (by destination or source port), a UDP payload that may
+  be Teredo off its port, and any tunnel inside a tunnel;
 - a header that reaches past the gathered bytes (`gather.WIDTH`), or an ICMP error whose quote
   might.
 

@@ -1,7 +1,8 @@
 """Link layers: where the network header starts in each row, and its EtherType.
 
 EN10MB, LINUX_SLL, LINUX_SLL2 (each with up to two VLAN tags), RAW/IPV4/IPV6, NULL/LOOP and
-unknown link types are decoded here; a frame with a third VLAN tag is deferred.
+unknown link types are decoded here; a frame with a third VLAN tag or a link-layer shim
+(`pcapkit.decode.tunnels.ETHER_TUNNELS`) is deferred.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import LinkType
+from pcapkit.decode import tunnels
 from pcapkit.decode.fast.columns import Columns, Ints, Mask, require
 from pcapkit.decode.fast.gather import Headers
 from pcapkit.decode.schema import Layer, Status
@@ -21,6 +23,7 @@ ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 MIN_ETHERTYPE = 0x0600
 MAX_TAGS = 2  #: tags walked here; a third one defers the row
+SHIMS = np.array(sorted(tunnels.ETHER_TUNNELS), np.int64)
 RAW_TYPES = (LinkType.RAW, LinkType.RAW_12, LinkType.RAW_14)
 NULL_IPV6 = (10, 23, 24, 28, 30)
 SLL_OUTGOING = 4
@@ -68,7 +71,8 @@ def ethertype_walk(hdr: Headers, cols: Columns, rows: Ints, type_at: Ints | int,
         ethertype[walked] = hdr.uint(tag_rows, tag_pos + 2, 2)
         pos = np.where(walked, pos + TAG_LEN, pos)
         rows, ethertype, vlan, pos, end = (a[keep] for a in (rows, ethertype, vlan, pos, end))
-    deep = np.isin(ethertype, VLAN_TAGS)
+    # a third tag, or a shim (MPLS, VNTag, PPPoE): the reference decoder walks on
+    deep = np.isin(ethertype, VLAN_TAGS) | np.isin(ethertype, SHIMS)
     if deep.any():
         cols.defer(rows[deep])
         rows, ethertype, vlan, pos, end = (a[~deep] for a in (rows, ethertype, vlan, pos, end))

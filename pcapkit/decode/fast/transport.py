@@ -26,6 +26,7 @@ class Payload:
     rows: Ints
     start: Ints
     end: Ints  #: parse end
+    declared: Ints  #: the IP header's end
     sport: Ints
     dport: Ints
     whole: Mask
@@ -58,7 +59,7 @@ def _tcp(hdr: Headers, cols: Columns, t: Transport) -> Payload:
     cols.put("payload_len", rows, np.maximum(t.declared - data, 0))
     opts = hdr_len > TCP_MIN
     walk_options(hdr, cols, rows[opts], start[opts] + TCP_MIN, data[opts])
-    return Payload(rows, data, end, sport, dport, t.whole)
+    return Payload(rows, data, end, t.declared, sport, dport, t.whole)
 
 
 def _udp(hdr: Headers, cols: Columns, t: Transport) -> Payload:
@@ -70,7 +71,7 @@ def _udp(hdr: Headers, cols: Columns, t: Transport) -> Payload:
     cols.put("dport", rows, dport)
     data = start + UDP_LEN
     cols.put("payload_len", rows, np.maximum(t.declared - data, 0))
-    return Payload(rows, data, t.end, sport, dport, t.whole)
+    return Payload(rows, data, t.end, t.declared, sport, dport, t.whole)
 
 
 def _icmp(hdr: Headers, cols: Columns, t: Transport) -> None:
