@@ -10,7 +10,10 @@ both are kept in `server_ips`, and `server_ip` is the destination of the earlies
 query, the address the client sent to.
 
 Within one view (an interface of a capture, see `pcapkit.flows`), messages with the same key are
-taken in time order: a query starts a new transaction when it is the first message of its key,
+taken in time order, leaving out copies (a message of the same key, direction and IP id less
+than `COPY_WINDOW_NS` after the previous one: a Linux cooked v1 `-i any` view shows a message
+once per interface it crossed, see `pcapkit.flows.views`). A query starts a new transaction
+when it is the first message of its key,
 when a response came after the previous query, or when it comes more than `RESEND_WINDOW_NS`
 after the previous message; otherwise it is a copy sent again (`queries` counts the copies). A
 response joins the transaction open before it; one with no query before it is a transaction of
@@ -45,7 +48,7 @@ from pcapkit.codes import IpProto
 from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import expand
-from pcapkit.flows.views import VIEW_KEY
+from pcapkit.flows.views import VIEW_KEY, seen_again
 
 #: a copy of a query more than this after the previous message of its key starts a new
 #: transaction. Resolvers give up well before: glibc waits `timeout` (5 s) × `attempts` (2).
@@ -112,8 +115,11 @@ def _messages(packets: pl.DataFrame) -> pl.DataFrame:
             pl.col("dns_rcode").alias("rcode"),
             pl.col("dns_answers").alias("answers"),
             pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+            "ip_id",
         )
         .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
+        .filter(~seen_again([*VIEW_KEY, *KEY, "is_response", "ip_id"]))
+        .drop("ip_id")
         .collect()
     )
 
