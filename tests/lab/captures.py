@@ -39,9 +39,10 @@ def link_types(path: Path) -> set[int]:
 
 def expected_link_types(path: Path) -> set[int]:
     """The link types the lab's vantage points give: Ethernet NICs, SLL2 for `-i any`, v1 for
-    `-i any` asked as LINUX_SLL (`-any-v1`)."""
+    `-i any` asked as LINUX_SLL (`-any-v1`) and in `dumpcap -i eth0 -i any` (`-dumpcap`)."""
     if path.suffix == ".pcapng":
-        return {LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2}
+        cooked = LINKTYPE_LINUX_SLL if path.stem.endswith("-dumpcap") else LINKTYPE_LINUX_SLL2
+        return {LINKTYPE_ETHERNET, cooked}
     if path.stem.endswith("-any-v1"):
         return {LINKTYPE_LINUX_SLL}
     return {LINKTYPE_LINUX_SLL2} if path.stem.endswith("-any") else {LINKTYPE_ETHERNET}

@@ -42,6 +42,20 @@ def v1_from_v2(source: Path, out: Path) -> Path:
     return out
 
 
+def recorded_v1(folder: Path) -> list[Path]:
+    """The lab's v1 captures in `folder`: each node's `-i any` taken as v1, and `dumpcap -i eth0
+    -i any` (v1 as dumpcap takes `any` unasked)."""
+    return sorted([*folder.glob("node-*-any-v1.pcap"), *folder.glob("node-*-dumpcap.pcapng")])
+
+
+def sll2_twins(v1: Path) -> list[Path]:
+    """The SLL2 captures taken at the same time as the lab's v1 capture `v1`, of the same
+    interfaces: the node's `-i any` (and, for the dumpcap pcapng, its eth0)."""
+    node = v1.name.rpartition("-any-v1.pcap")[0] or v1.name.rpartition("-dumpcap.pcapng")[0]
+    eth0 = [v1.with_name(f"{node}-eth0.pcap")] if v1.suffix == ".pcapng" else []
+    return [v1.with_name(f"{node}-any.pcap"), *eth0]
+
+
 def symptoms(captures: list[Path], snapshot: Path) -> list[tuple[Any, ...]]:
     """The symptoms of an analysis, as the fields two vantages of one incident share."""
     doc = analyze(captures, [snapshot]).to_dict()

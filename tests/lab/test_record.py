@@ -20,7 +20,7 @@ from samples.lab.record import record
 from samples.lab.scenarios import SCENARIOS
 from tests.conftest import REPO
 from tests.lab.captures import expected_link_types, link_types
-from tests.lab.cooked import symptoms
+from tests.lab.cooked import recorded_v1, sll2_twins, symptoms
 
 QUICK = ("healthy", "no_endpoints", "not_listening", "nxdomain_storm")
 TOOLS = ("ip", "iptables", "tcpdump", "dumpcap")
@@ -47,11 +47,10 @@ def test_rerecorded_outcome_matches_the_fault(name: str, tmp_path: Path) -> None
         assert capture.stat().st_size > 24, capture
         assert link_types(capture) == expected_link_types(capture), capture
     snapshot = folder / "snapshot.json"
-    recorded_v1 = sorted(folder.glob("node-*-any-v1.pcap"))
-    assert recorded_v1
-    for v1 in recorded_v1:
-        sll2 = v1.with_name(v1.name.replace("-any-v1", "-any"))
-        assert symptoms([v1], snapshot) == symptoms([sll2], snapshot), v1.name
+    v1s = recorded_v1(folder)
+    assert len(v1s) == 2 + SCENARIOS[name].dumpcap_any
+    for v1 in v1s:
+        assert symptoms([v1], snapshot) == symptoms(sll2_twins(v1), snapshot), v1.name
     if name == "nxdomain_storm":
         storms = [t for t in lines if t["kind"] == "lookup" and t["name"] == "checkout.example.net"]
         assert storms and all(len(t["search_expansion"]) == 4 for t in storms)
