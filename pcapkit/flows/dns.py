@@ -7,7 +7,8 @@ transaction keyed by its *client side* (transport, client address and port), DNS
 deliberately not in the key: a pod asks the kube-dns ClusterIP, and kube-proxy's DNAT makes the
 node's post-DNAT legs (cni0, flannel.1, the underlay) show the CoreDNS pod's address instead;
 both are kept in `server_ips`, and `server_ip` is the destination of the earliest copy of the
-query, the address the client sent to.
+query, the address the client sent to (copies with the same timestamp: the one the capture wrote
+first, as the kernel handed them over, not the one whose interface has the lower index).
 
 Within one view (an interface of a capture, see `pcapkit.flows`), messages with the same key are
 taken in time order, leaving out copies (a message of the same key, direction and IP id less
@@ -142,6 +143,7 @@ def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             *(pl.col(c).first() for c in group),
             pl.col("ts_ns").min().alias("start_ns"),
+            pl.col("frame").first().alias("first_frame"),
             pl.col("ts_ns").max().alias("end_ns"),
             query_ts.min().alias("query_ts_ns"),
             first_response_ts.alias("response_ts_ns"),
@@ -188,7 +190,8 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             .over("_key").alias("txn_in_key")
         )
         .drop("_key")
-        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True, maintain_order=True)
+        .sort([*KEY, "txn_in_key", earliest, "start_ns", "capture", "first_frame"],
+              nulls_last=True, maintain_order=True)
         .group_by([*KEY, "txn_in_key"], maintain_order=True)
         .agg(
             pl.col("query_ts_ns").min(),
