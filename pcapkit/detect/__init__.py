@@ -6,7 +6,6 @@ docstring. `DETECTORS` lists them all; the key is the symptom `kind`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection
 
 import polars as pl
@@ -25,7 +24,6 @@ from pcapkit.detect import (
 from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, empty_findings
 from pcapkit.flows import Tables
-from pcapkit.flows.views import first_copies
 
 Detector = Callable[[Tables, Config], pl.DataFrame]
 
@@ -44,10 +42,7 @@ DETECTORS: dict[str, Detector] = {
 
 def run_detectors(tables: Tables, config: Config = DEFAULT,
                   kinds: Collection[str] = tuple(DETECTORS)) -> pl.DataFrame:
-    """The findings of the detectors named in `kinds` (all by default), worst first.
-
-    Detectors count each TCP packet once per view: copies of it are left out (`first_copies`)."""
-    tables = dataclasses.replace(tables, packets=first_copies(tables.packets))
+    """The findings of the detectors named in `kinds` (all by default), worst first."""
     frames = [DETECTORS[kind](tables, config) for kind in kinds]
     return worst_first(frames)
 

@@ -68,7 +68,8 @@ class TcpAnalysis(IntFlag):
 
 PACKET_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("view", pl.UInt32(), "the packet's view (capture, iface, sll_ifindex, tunnel), see VIEWS"),
-    ("conn", pl.UInt32(), "TCP connection id, shared by its copies in every view and capture"),
+    ("conn", pl.UInt32(), "TCP connection id, shared by its copies in every view and capture "
+     "(null for a copy of a packet within its view, `pcapkit.flows.views.tcp_copies`)"),
     ("from_client", pl.Boolean(), "TCP: sent by the connection's client (null for non-TCP)"),
     ("tcp_analysis", pl.UInt16(), "TCP: Wireshark's analysis flags (`TcpAnalysis` bits), per view"),
 ]

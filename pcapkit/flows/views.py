@@ -83,13 +83,23 @@ def seen_again(key: list[str]) -> pl.Expr:
     return (gap < COPY_WINDOW_NS).fill_null(False)
 
 
-def first_copies(packets: pl.DataFrame) -> pl.DataFrame:
-    """The packets without the TCP copies: a packet of a connection seen again in the same view
-    (`TCP_COPY_KEY`, `seen_again`), whichever 5-tuple it was seen under. One view of a v1
-    capture holds a connection under two 5-tuples when a node rewrites it (a pod's veth sees
-    the ClusterIP, the underlay the pod behind it): each keeps its own packets for the
-    per-segment analysis, but each packet counts once. Needs `conn` and `from_client`
-    (`pcapkit.flows.tcp_tables`); rows without a `conn` are kept. Returned in capture order."""
+def tcp_copies(packets: pl.DataFrame) -> pl.Series:
+    """For each row of `packets`, whether it is a copy of a TCP packet of its connection seen
+    earlier in the same view (`TCP_COPY_KEY`, `seen_again`), whichever 5-tuple it was seen
+    under. One view of a v1 capture holds a connection under two 5-tuples when a node rewrites
+    it (a pod's veth sees the ClusterIP, the underlay the pod behind it): each keeps its own
+    packets for the per-segment analysis, but each packet counts once. Needs `conn`,
+    `from_client`, `capture`, `frame`; rows without a `conn` are not copies."""
     key = ["conn", "view", *TCP_COPY_KEY]
-    in_order = packets.sort("capture", "frame", maintain_order=True)
-    return in_order.filter(~(pl.col("conn").is_not_null() & seen_again(key)))
+    return (
+        packets.select("capture", "frame", "ts_ns", *key)
+        .with_row_index("_row")
+        .sort("capture", "frame", maintain_order=True)
+        .select("_row", copy=pl.col("conn").is_not_null() & seen_again(key))
+        .sort("_row")["copy"]
+    )
+
+
+def first_copies(packets: pl.DataFrame) -> pl.DataFrame:
+    """The packets without the TCP copies (`tcp_copies`)."""
+    return packets.filter(~tcp_copies(packets))

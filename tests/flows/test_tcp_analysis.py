@@ -68,8 +68,11 @@ def copies(packets: pl.DataFrame, segments_only: bool = False) -> set[int]:
     them with the same sender, segment and IP id, within 1 ms (pcapkit/flows/tcp.py rule 5).
     tshark calls those with data, SYN or FIN retransmissions (and empty ones duplicate ACKs);
     we call them copies."""
-    tcp = packets.filter(pl.col("conn").is_not_null()).sort("view", "conn", "capture", "frame")
-    group = ["view", "conn", *COPY_KEY]
+    # By the packet's own headers, not `conn` (which copies do not get): one sender's segment
+    # again towards the same receiver.
+    tcp = packets.filter(pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
+                         ).sort("view", "capture", "frame")
+    group = ["view", "dst", "dport", *COPY_KEY]
     soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(group)).abs() < COPY_WINDOW_NS
     segment = (pl.col("payload_len") > 0) | ((pl.col("tcp_flags") & (SYN | FIN)) != 0)
     return set(tcp.filter(soon & (segment if segments_only else True))["frame"].to_list())
