@@ -29,7 +29,7 @@ Rules, in order:
    same 5-tuple whose time spans overlap.
 5. **Copies within a view.** A packet seen again in the same connection (same sender,
    sequence, acknowledgement, flags, length and IP id, less than `COPY_WINDOW_NS` later,
-   `pcapkit.flows.views.seen_again`: a bridge capture shows each packet entering from one port
+   `pcapkit.flows.views.repeated`: a bridge capture shows each packet entering from one port
    and leaving by another; a Linux cooked v1 `-i any` capture shows it once per interface it
    crossed, other packets of the connection possibly in between) is one packet: the later ones
    are marked `copy` and left out of the connection's counts and of the per-segment analysis.
@@ -47,7 +47,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.schema import CONNECTIONS
-from pcapkit.flows.views import seen_again
+from pcapkit.flows.views import repeated
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
@@ -111,8 +111,8 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     )
     lconn = np.cumsum(starts, dtype=np.int64) - 1
     segs = segs.with_columns(lconn=pl.Series(lconn, dtype=pl.UInt32))
-    # Rule 5: the same packet again in the same connection (rows in capture order).
-    copy = seen_again(["lconn", "_src", *COPY_KEY[1:]])
+    # Rule 5: the same packet again in the same connection.
+    copy = pl.Series(repeated(segs, ["lconn", "_src", *COPY_KEY[1:]]))
     client_is_a = (
         segs.group_by("lconn", maintain_order=True).agg(_client_is_a())
         .to_series(1).to_numpy()

@@ -23,6 +23,8 @@ the copies out.
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import empty_packets
@@ -91,13 +93,20 @@ def tcp_copies(packets: pl.DataFrame) -> pl.Series:
     packets for the per-segment analysis, but each packet counts once. Needs `conn`,
     `from_client`, `capture`, `frame`; rows without a `conn` are not copies."""
     key = ["conn", "view", *TCP_COPY_KEY]
-    return (
-        packets.select("capture", "frame", "ts_ns", *key)
-        .with_row_index("_row")
-        .sort("capture", "frame", maintain_order=True)
-        .select("_row", copy=pl.col("conn").is_not_null() & seen_again(key))
-        .sort("_row")["copy"]
-    )
+    return pl.Series("copy", repeated(packets, key) & packets["conn"].is_not_null().to_numpy())
+
+
+def repeated(rows: pl.DataFrame, key: list[str]) -> npt.NDArray[np.bool_]:
+    """`seen_again` on a frame in any order, as one array: each key's rows in capture order
+    (`capture`, `frame`) by one sort, each compared with the one before it (cheaper than a
+    window over many key columns, on a busy capture's every TCP packet)."""
+    ordered = rows.select("capture", "frame", "ts_ns", *key).with_row_index("_row").sort(
+        [*key, "capture", "frame"], nulls_last=True)
+    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key)
+    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
+    found = np.zeros(rows.height, np.bool_)
+    found[ordered.filter(same & soon)["_row"].to_numpy()] = True
+    return found
 
 
 def first_copies(packets: pl.DataFrame) -> pl.DataFrame:
