@@ -25,13 +25,13 @@ TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp
                "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id"]
 DNS_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_proto", "status", "src", "dst", "sport", "dport",
                "dns_id", "dns_qr", "dns_flags", "dns_rcode", "dns_qname", "dns_qtype",
-               "dns_answers"]
+               "dns_answers", "ip_id"]
 ICMP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_version", "ip_proto", "icmp_type", "icmp_code",
                 "src", "dst", "icmp_mtu", "icmp_q_src", "icmp_q_dst", "icmp_q_proto",
-                "icmp_q_sport", "icmp_q_dport", "tunnel"]
+                "icmp_q_sport", "icmp_q_dport", "ip_id"]
 #: what the per-connection detectors read of a packet, besides its `conn`
 DETECT_COLUMNS = ["view", "capture", "frame", "ts_ns", "tcp_flags", "from_client",
-                  "tcp_analysis", "payload_len"]
+                  "tcp_analysis", "payload_len", "tcp_seq", "tcp_ack", "ip_id"]
 
 IS_TCP = pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
 IS_DNS = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()

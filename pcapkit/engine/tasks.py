@@ -23,7 +23,7 @@ from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.dns import client_transactions
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
-from pcapkit.flows.views import view_counts, with_views
+from pcapkit.flows.views import first_copies, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.report.summary import PacketCounts
 
@@ -153,7 +153,9 @@ def shard_findings(job: DetectJob) -> pl.DataFrame:
 
 
 def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """The per-connection detectors' findings on whole connections' packets."""
+    """The per-connection detectors' findings on whole connections' packets, their copies left
+    out as `pcapkit.flows.tcp_tables` leaves them out of the in-memory packet table."""
+    packets = first_copies(packets)
     conns = packets["conn"].unique().implode()
     part = Tables(
         packets=packets, connections=tables.connections.filter(pl.col("conn").is_in(conns)),

@@ -19,7 +19,7 @@ from pcapkit.flows.icmp import icmp_errors
 from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA, SPANS, VIEWS
 from pcapkit.flows.tcp import connection_rows, shared_ids, tcp_segments
 from pcapkit.flows.tcp_analysis import analyse
-from pcapkit.flows.views import add_views
+from pcapkit.flows.views import add_views, tcp_copies
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,15 @@ def tcp_tables(
     segs, rows = view_connections(packets, compiled)
     conn_of_lconn = shared_ids(rows)
     connections = connections_table(rows, conn_of_lconn)
-    # Scatter the per-segment results back to packet rows; non-TCP rows stay null.
+    # Scatter the per-segment results back to packet rows; non-TCP rows stay null, and so do
+    # copies of a packet within its view (`tcp_copies`): each packet counts once there.
     rows_all = segs["row"].to_numpy()
+    conn_all = conn_of_lconn[segs["lconn"].to_numpy()]
+    copies = tcp_copies(segs.with_columns(conn=pl.Series(conn_all))).to_numpy()
     tcp = np.zeros(packets.height, np.bool_)
-    tcp[rows_all] = True
+    tcp[rows_all[~copies]] = True
     conn = np.zeros(packets.height, np.uint32)
-    conn[rows_all] = conn_of_lconn[segs["lconn"].to_numpy()]
+    conn[rows_all] = conn_all
     from_client = np.zeros(packets.height, np.bool_)
     from_client[rows_all] = segs["from_client"].to_numpy()
     analysis = np.zeros(packets.height, np.uint16)

@@ -7,10 +7,14 @@ transaction keyed by its *client side* (transport, client address and port), DNS
 deliberately not in the key: a pod asks the kube-dns ClusterIP, and kube-proxy's DNAT makes the
 node's post-DNAT legs (cni0, flannel.1, the underlay) show the CoreDNS pod's address instead;
 both are kept in `server_ips`, and `server_ip` is the destination of the earliest copy of the
-query, the address the client sent to.
+query, the address the client sent to (copies with the same timestamp: the one the capture wrote
+first, as the kernel handed them over, not the one whose interface has the lower index).
 
 Within one view (an interface of a capture, see `pcapkit.flows`), messages with the same key are
-taken in time order: a query starts a new transaction when it is the first message of its key,
+taken in time order, leaving out copies (a message of the same key, direction and IP id less
+than `COPY_WINDOW_NS` after the previous one: a Linux cooked v1 `-i any` view shows a message
+once per interface it crossed, see `pcapkit.flows.views`). A query starts a new transaction
+when it is the first message of its key,
 when a response came after the previous query, or when it comes more than `RESEND_WINDOW_NS`
 after the previous message; otherwise it is a copy sent again (`queries` counts the copies). A
 response joins the transaction open before it; one with no query before it is a transaction of
@@ -45,7 +49,7 @@ from pcapkit.codes import IpProto
 from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import expand
-from pcapkit.flows.views import VIEW_KEY
+from pcapkit.flows.views import VIEW_KEY, seen_again
 
 #: a copy of a query more than this after the previous message of its key starts a new
 #: transaction. Resolvers give up well before: glibc waits `timeout` (5 s) × `attempts` (2).
@@ -112,8 +116,11 @@ def _messages(packets: pl.DataFrame) -> pl.DataFrame:
             pl.col("dns_rcode").alias("rcode"),
             pl.col("dns_answers").alias("answers"),
             pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+            "ip_id",
         )
         .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
+        .filter(~seen_again([*VIEW_KEY, *KEY, "is_response", "ip_id"]))
+        .drop("ip_id")
         .collect()
     )
 
@@ -136,6 +143,7 @@ def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             *(pl.col(c).first() for c in group),
             pl.col("ts_ns").min().alias("start_ns"),
+            pl.col("frame").first().alias("first_frame"),
             pl.col("ts_ns").max().alias("end_ns"),
             query_ts.min().alias("query_ts_ns"),
             first_response_ts.alias("response_ts_ns"),
@@ -182,7 +190,8 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             .over("_key").alias("txn_in_key")
         )
         .drop("_key")
-        .sort([*KEY, "txn_in_key", earliest, "start_ns"], nulls_last=True, maintain_order=True)
+        .sort([*KEY, "txn_in_key", earliest, "start_ns", "capture", "first_frame"],
+              nulls_last=True, maintain_order=True)
         .group_by([*KEY, "txn_in_key"], maintain_order=True)
         .agg(
             pl.col("query_ts_ns").min(),

@@ -14,7 +14,9 @@ not compared) and lie within `CROSS_VIEW_TOLERANCE_NS`; the k-th copy in each vi
 k-th in the others, so that a burst of errors in one view stays a burst. The `reporter` is the
 source of the earliest copy, nearest where the error was made; the quoted destination is taken
 from the copy seen last, nearest the client (the error travels towards it), which shows it as
-the client addressed it (a ClusterIP rather than the pod behind it).
+the client addressed it (a ClusterIP rather than the pod behind it). Within one view, an error
+seen again (same key and IP id within `COPY_WINDOW_NS`: a Linux cooked v1 `-i any` view shows it
+once per interface it crossed) goes with the error it repeats.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pcapkit.codes import (
 from pcapkit.decode.schema import empty_packets
 from pcapkit.flows.dns import CROSS_VIEW_TOLERANCE_NS
 from pcapkit.flows.schema import ICMP_ERRORS
-from pcapkit.flows.views import VIEW_KEY
+from pcapkit.flows.views import VIEW_KEY, seen_again
 
 #: ICMP types that quote the packet they report on, per IP version.
 ERROR_TYPES = {
@@ -108,24 +110,30 @@ def error_copies(packets: pl.DataFrame) -> pl.DataFrame:
             pl.col("src").alias("reporter"), pl.col("dst").alias("reported_to"),
             pl.col("icmp_mtu").alias("mtu"),
             *(pl.col(f"icmp_{c}").alias(c) for c in QUOTED),
-            pl.col("tunnel").cast(pl.String),
+            "ip_id",
         )
         .sort([*KEY, "ts_ns", "frame"], nulls_last=True)
     )
     gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(KEY)
+    same = [*VIEW_KEY, *KEY, "ip_id"]
     last = ["reported_to", "q_dst", "q_dport", "mtu"]
     errors = (
         copies.with_columns((gap.is_null() | (gap > CROSS_VIEW_TOLERANCE_NS)).cum_sum().over(KEY)
                             .alias("burst"))
-        .with_columns(pl.int_range(pl.len()).over([*KEY, "burst", *VIEW_KEY]).alias("copy"))
+        # The k-th error of a view, numbered by its first frame there: its copies
+        # within the view (seen again, the same IP id) go with it.
+        .with_columns((~seen_again(same)).cum_sum().over(same).alias("_seen"))
+        .with_columns(pl.col("frame").min().over([*same, "_seen"]).alias("_first"))
+        .with_columns((pl.col("_first").rank("dense").over([*KEY, "burst", *VIEW_KEY]) - 1)
+                      .alias("copy"))
         .group_by([*KEY, "burst", "copy"])
         .agg(
             pl.col("ts_ns").min(),
             pl.col("reporter").sort_by("ts_ns").first(),
             *(pl.col(c).sort_by("ts_ns").last() for c in last),
             pl.col("reporter").unique().sort().alias("reporters"),
-            pl.col("tunnel").drop_nulls().first(),
-            pl.len().alias("views"),
+            pl.col("tunnel").drop_nulls().first().cast(pl.String),
+            pl.struct(*VIEW_KEY).n_unique().alias("views"),
             pl.struct("capture", "frame").sort().alias("frames"),
         )
         .collect()

@@ -8,7 +8,7 @@ from enum import IntFlag, StrEnum
 
 import polars as pl
 
-from pcapkit.decode.schema import DNS_ANSWER
+from pcapkit.decode.schema import DNS_ANSWER, PACKET_SCHEMA
 
 
 def _schema(columns: list[tuple[str, pl.DataType, str]]) -> pl.Schema:
@@ -17,12 +17,14 @@ def _schema(columns: list[tuple[str, pl.DataType, str]]) -> pl.Schema:
 
 # --- views ----------------------------------------------------------------------------------
 
-#: One row per view: one interface of one capture, where each packet is seen at most once.
+#: One row per view: one interface of one capture, where each packet is seen at most once, its
+#: encapsulated packets apart (`pcapkit.flows.views`).
 VIEW_COLUMNS: list[tuple[str, pl.DataType, str]] = [
-    ("view", pl.UInt32(), "view id, numbered in (capture, iface, sll_ifindex) order from 0"),
+    ("view", pl.UInt32(), "view id, numbered in (capture, iface, sll_ifindex, tunnel) order"),
     ("capture", pl.UInt16(), "the capture the view belongs to"),
     ("iface", pl.UInt16(), "interface index in the file (pcapng IDB order; 0 for pcap)"),
     ("sll_ifindex", pl.Int32(), "LINUX_SLL2 interface index (null for other link types)"),
+    ("tunnel", PACKET_SCHEMA["tunnel"], "the encapsulation its packets were seen in, if any"),
     ("link_type", pl.UInt16(), "link-layer header type of the interface"),
     ("packets", pl.UInt32(), "packets in the view"),
 ]
@@ -65,8 +67,9 @@ class TcpAnalysis(IntFlag):
 
 
 PACKET_COLUMNS: list[tuple[str, pl.DataType, str]] = [
-    ("view", pl.UInt32(), "the packet's view (capture, iface, sll_ifindex), see VIEWS"),
-    ("conn", pl.UInt32(), "TCP connection id, shared by its copies in every view and capture"),
+    ("view", pl.UInt32(), "the packet's view (capture, iface, sll_ifindex, tunnel), see VIEWS"),
+    ("conn", pl.UInt32(), "TCP connection id, shared by its copies in every view and capture "
+     "(null for a copy of a packet within its view, `pcapkit.flows.views.tcp_copies`)"),
     ("from_client", pl.Boolean(), "TCP: sent by the connection's client (null for non-TCP)"),
     ("tcp_analysis", pl.UInt16(), "TCP: Wireshark's analysis flags (`TcpAnalysis` bits), per view"),
 ]

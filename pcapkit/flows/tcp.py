@@ -27,12 +27,15 @@ Rules, in order:
    DNAT-return mismatch (its SYN to the ClusterIP, the pod's SYN-ACK from the pod IP). Rows
    with neither ISN (the capture started mid-connection) join rows of *other* views with the
    same 5-tuple whose time spans overlap.
-5. **Copies within a view.** A packet seen twice in a row on one interface (same sender,
-   sequence, acknowledgement, flags, length and IP id, less than 1 ms apart: a bridge capture
-   shows each packet entering from one port and leaving by another; the lab's `-i any` bridge
-   ports show it outgoing then incoming) is one packet: the second is marked `copy` and left
-   out of the connection's counts and of the per-segment analysis. tshark, reading that
-   interface, calls the second a retransmission.
+5. **Copies within a view.** A packet seen again in the same connection (same sender,
+   sequence, acknowledgement, flags, length and IP id, less than `COPY_WINDOW_NS` later,
+   `pcapkit.flows.views.repeated`: a bridge capture shows each packet entering from one port
+   and leaving by another; a Linux cooked v1 `-i any` capture shows it once per interface it
+   crossed, other packets of the connection possibly in between) is one packet: the later ones
+   are marked `copy` and left out of the connection's counts and of the per-segment analysis.
+   tshark, reading that interface, calls them retransmissions. (The same packet under another
+   5-tuple of the view, before or after a NAT, is left to `first_copies`: it is a connection
+   row of its own here.)
 """
 
 from __future__ import annotations
@@ -45,14 +48,12 @@ from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.schema import CONNECTIONS
+from pcapkit.flows.views import repeated
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
-#: what makes a packet the same packet again (rule 5)
+#: what makes a packet the same packet again within a connection (rule 5)
 COPY_KEY = ["src", "sport", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
-#: ... seen again this soon (no TCP retransmits within 1 ms: the minimum RTO is 200 ms, and a
-#: fast retransmission waits for duplicate ACKs in between)
-COPY_WINDOW_NS = 1_000_000
 
 _flags = pl.col("tcp_flags")
 IS_SYN = (_flags & (SYN | ACK)) == SYN
@@ -111,13 +112,8 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     )
     lconn = np.cumsum(starts, dtype=np.int64) - 1
     segs = segs.with_columns(lconn=pl.Series(lconn, dtype=pl.UInt32))
-    # Rule 5: the same packet again, right after itself, in the same connection.
-    after_itself = pl.col("lconn") == pl.col("lconn").shift(1)
-    same = pl.all_horizontal(
-        pl.col(c).eq_missing(pl.col(c).shift(1)) for c in ["_src", *COPY_KEY[1:]]
-    )
-    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
-    copy = (after_itself & same & soon).fill_null(False)
+    # Rule 5: the same packet again in the same connection.
+    copy = pl.Series(repeated(segs, ["lconn", "_src", *COPY_KEY[1:]]))
     client_is_a = (
         segs.group_by("lconn", maintain_order=True).agg(_client_is_a())
         .to_series(1).to_numpy()

@@ -4,16 +4,41 @@ A pod's capture is one view. A node's `tcpdump -i any` (LINUX_SLL2) shows one pa
 interface it crossed (the pod's veth, cni0, flannel.1, and eth0 VXLAN-encapsulated, which
 decodes to the same inner packet), so each interface index is its own view. A pcapng file's
 interfaces are views too. Per-segment analysis compares packets only within a view.
+
+A Linux cooked v1 capture (LINUX_SLL: `dumpcap -i any`, `tshark -i any`, Wireshark's "any") has
+no interface index, and nothing else in its header tells the interfaces apart: the packet type
+and source link address are the same on a pod's veth and on the bridge it enters (both "host",
+the pod's MAC), and on the bridge and the veth it leaves by (both "outgoing", the bridge's
+MAC); and splitting by them would put the two directions of one interface in two views. What
+does tell interfaces apart, in any capture, is encapsulation: a packet seen inside VXLAN,
+Geneve, GRE or IP-in-IP was on an underlay interface, the same packet seen bare on another
+(the tunnel device, a bridge, a veth), so a view's encapsulated packets are a view of their own
+(`tunnel` in the key). Otherwise a v1 interface is one view, in which a packet is seen once per
+interface it crossed. Those
+copies are told apart from resends by `seen_again`: the same packet (for TCP, the same sender,
+sequence, acknowledgement, flags, length and IP id) again within `COPY_WINDOW_NS`. TCP
+(`pcapkit.flows.tcp`, rule 5, and `first_copies` for the detectors), DNS and ICMP errors leave
+the copies out.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import empty_packets
 from pcapkit.flows.schema import VIEWS
 
-VIEW_KEY = ["capture", "iface", "sll_ifindex"]
+VIEW_KEY = ["capture", "iface", "sll_ifindex", "tunnel"]
+
+#: Copies of one packet on a host's interfaces are microseconds apart. Nothing is sent again
+#: this soon: TCP's minimum RTO is 200 ms and a fast retransmission waits for three duplicate
+#: ACKs (and carries a new IPv4 id), a resolver waits a second or more before asking again.
+COPY_WINDOW_NS = 1_000_000
+#: what makes a TCP packet of a connection the same packet again (its IPv4 id and segment; the
+#: addresses and ports are not compared: DNAT and SNAT change them between interfaces)
+TCP_COPY_KEY = ["from_client", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
 
 
 def add_views(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -43,8 +68,47 @@ def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
 
 def with_views(packets: pl.DataFrame, views: pl.DataFrame) -> pl.DataFrame:
     """The packets with the `view` column of their view key."""
-    # `nulls_equal` because sll_ifindex is null for every link type but LINUX_SLL2.
+    # `nulls_equal` because sll_ifindex is null for every link type but LINUX_SLL2, and tunnel
+    # for packets not encapsulated.
     return packets.join(
         views.select([*VIEW_KEY, "view"]), on=VIEW_KEY, how="left", nulls_equal=True,
         maintain_order="left",
     )
+
+
+def seen_again(key: list[str]) -> pl.Expr:
+    """True for a row whose `key` the row before it in the same `key` had less than
+    `COPY_WINDOW_NS` earlier: a copy of that packet. The rows of each key must be in capture
+    order (a `-i any` capture's timestamps may step back a little between CPUs: the gap is
+    taken either way)."""
+    gap = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).over(key).abs()
+    return (gap < COPY_WINDOW_NS).fill_null(False)
+
+
+def tcp_copies(packets: pl.DataFrame) -> pl.Series:
+    """For each row of `packets`, whether it is a copy of a TCP packet of its connection seen
+    earlier in the same view (`TCP_COPY_KEY`, `seen_again`), whichever 5-tuple it was seen
+    under. One view of a v1 capture holds a connection under two 5-tuples when a node rewrites
+    it (a pod's veth sees the ClusterIP, the underlay the pod behind it): each keeps its own
+    packets for the per-segment analysis, but each packet counts once. Needs `conn`,
+    `from_client`, `capture`, `frame`; rows without a `conn` are not copies."""
+    key = ["conn", "view", *TCP_COPY_KEY]
+    return pl.Series("copy", repeated(packets, key) & packets["conn"].is_not_null().to_numpy())
+
+
+def repeated(rows: pl.DataFrame, key: list[str]) -> npt.NDArray[np.bool_]:
+    """`seen_again` on a frame in any order, as one array: each key's rows in capture order
+    (`capture`, `frame`) by one sort, each compared with the one before it (cheaper than a
+    window over many key columns, on a busy capture's every TCP packet)."""
+    ordered = rows.select("capture", "frame", "ts_ns", *key).with_row_index("_row").sort(
+        [*key, "capture", "frame"], nulls_last=True)
+    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key)
+    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
+    found = np.zeros(rows.height, np.bool_)
+    found[ordered.filter(same & soon)["_row"].to_numpy()] = True
+    return found
+
+
+def first_copies(packets: pl.DataFrame) -> pl.DataFrame:
+    """The packets without the TCP copies (`tcp_copies`)."""
+    return packets.filter(~tcp_copies(packets))

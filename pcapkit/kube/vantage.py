@@ -41,6 +41,9 @@ class AddressCounts:
     packets: int
     tunneled: int
     counts: pl.DataFrame  #: role, ip, n
+    #: packets between addresses that say nothing about the host (`_noise`): IPv6 link-local
+    #: chatter (MLD reports, router solicitations) of interfaces coming up
+    chatter: int = 0
 
     @staticmethod
     def of(packets: pl.DataFrame) -> AddressCounts:
@@ -53,14 +56,16 @@ class AddressCounts:
             _each("t_out", tunneled.filter(out), "outer_src"),
             _each("t_outer", tunneled, "outer_src", "outer_dst"),
         ]
-        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)))
+        chatter = packets.filter(_noise("src") & _noise("dst")).height
+        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter)
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
         if not parts:
             return AddressCounts.of(empty_packets())
         return AddressCounts(sum(p.packets for p in parts), sum(p.tunneled for p in parts),
-                             _sum(pl.concat([p.counts for p in parts])))
+                             _sum(pl.concat([p.counts for p in parts])),
+                             sum(p.chatter for p in parts))
 
     def role(self, name: str) -> pl.DataFrame:
         """ip, n for one role."""
@@ -95,7 +100,8 @@ def vantage_from(counts: AddressCounts, link_types: list[int],
         return Vantage("interface", None)
     if any(lt in COOKED for lt in link_types):
         return Vantage("node-any", _node_name(counts, snap))
-    if counts.tunneled * 2 > counts.packets:
+    # Mostly encapsulated, the chatter of interfaces coming up aside: an underlay NIC.
+    if counts.tunneled * 2 > counts.packets - counts.chatter:
         return Vantage("node-underlay", _node_name(counts, snap))
     ranked = _ranked(counts.role("any"))
     if ranked.is_empty():
@@ -111,12 +117,16 @@ def vantage_from(counts: AddressCounts, link_types: list[int],
     return Vantage("interface", busiest)
 
 
+def _noise(column: str) -> pl.Expr:
+    """Multicast, broadcast, link-local and unspecified addresses: they say nothing about the
+    host."""
+    return pl.col(column).str.contains(r"^(ff|fe[89ab]|::$|22[4-9]\.|23\d\.|255\.|0\.0\.0\.0)")
+
+
 def _ranked(addrs: pl.DataFrame) -> pl.DataFrame:
     """Addresses (`ip`, `n` packets) by the number of packets they appear in, most first (ties
     by address)."""
-    # Multicast, broadcast, link-local and unspecified addresses say nothing about the host.
-    noise = pl.col("ip").str.contains(r"^(ff|fe[89ab]|::$|22[4-9]\.|23\d\.|255\.|0\.0\.0\.0)")
-    return (addrs.drop_nulls().filter(~noise).group_by("ip").agg(len=pl.col("n").sum())
+    return (addrs.drop_nulls().filter(~_noise("ip")).group_by("ip").agg(len=pl.col("n").sum())
             .sort(["len", "ip"], descending=[True, False]))
 
 

@@ -1,5 +1,7 @@
 """Captures taken the way engineers take them: tcpdump in a pod or on a node, dumpcap on several
-NICs.
+NICs. A node's `-i any` is taken twice: as `tcpdump -i any` writes it (LINUX_SLL2, with each
+packet's interface index) and as `dumpcap -i any`, `tshark -i any` and Wireshark write it
+(LINUX_SLL, v1: no interface index).
 
 Each capture runs inside one namespace with packet-buffered output, and is stopped with SIGINT and
 waited for, so the file ends on a whole packet and the tool's own statistics line is kept.
@@ -23,6 +25,8 @@ class Vantage:
     ns: str
     interfaces: tuple[str, ...]
     file: str
+    #: the link type asked for `any`: LINUX_SLL2 (tcpdump's default) or LINUX_SLL (v1)
+    cooked: str = "LINUX_SLL2"
 
     @property
     def command(self) -> list[str]:
@@ -30,12 +34,12 @@ class Vantage:
             # dumpcap writes one pcapng interface block per -i, each with its own link type.
             args = ["dumpcap", "-q"]
             for iface in self.interfaces:
-                args += ["-i", iface] + (["-y", "LINUX_SLL2"] if iface == "any" else [])
+                args += ["-i", iface] + (["-y", self.cooked] if iface == "any" else [])
             return args
         (iface,) = self.interfaces
         # -Z root: Debian's tcpdump drops to user tcpdump, who may not write into samples/.
         args = ["tcpdump", "-i", iface, "-s", "0", "-U", "-n", "-Z", "root"]
-        return args + (["-y", "LINUX_SLL2"] if iface == "any" else [])
+        return args + (["-y", self.cooked] if iface == "any" else [])
 
 
 class Recording:

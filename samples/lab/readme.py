@@ -48,8 +48,12 @@ def readme(cluster: Cluster, scenarios: Sequence[Scenario], folder: Path) -> str
         "- `pod-*.pcap`: tcpdump -i eth0 in the client pod (Ethernet)",
         "- `node-*-any.pcap`: tcpdump -i any on a node (LINUX_SLL2: veth, cni0, the VXLAN "
         "device and, encapsulated, eth0)",
+        "- `node-*-any-v1.pcap`: the same, taken at the same time as Linux cooked v1 (LINUX_SLL, "
+        "as `dumpcap -i any` writes it: no interface index)",
         "- `node-*-eth0.pcap`: the node's underlay NIC only (VXLAN-encapsulated pod traffic)",
         "- `node-*-multi.pcapng` (when present): dumpcap on eth0, cni0 and any in one file",
+        "- `node-*-dumpcap.pcapng` (when present): `dumpcap -i eth0 -i any`, any as dumpcap takes "
+        "it unasked (Linux cooked v1)",
         "- `snapshot.json`: `kubectl get pods,services,endpointslices,nodes -A -o json` of the lab",
         "- `truth.jsonl`: every attempt, lookup and fault, as it happened",
         "",

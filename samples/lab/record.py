@@ -26,7 +26,8 @@ RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
 
 
 def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
-    """Each client pod's eth0, each node's `-i any` and underlay eth0, and dumpcap if asked."""
+    """Each client pod's eth0, each node's `-i any` (SLL2 and v1) and underlay eth0, and the
+    dumpcap pcapngs asked for."""
     pods = {c.pod for s in scenarios for c in s.clients if c.pod}
     found = [
         Vantage(cluster.pod(p).name, ("eth0",), f"pod-{cluster.pod(p).name}.pcap")
@@ -35,11 +36,16 @@ def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
     for node in cluster.nodes:
         found += [
             Vantage(node.name, ("any",), f"node-{node.name}-any.pcap"),
+            Vantage(node.name, ("any",), f"node-{node.name}-any-v1.pcap", cooked="LINUX_SLL"),
             Vantage(node.name, ("eth0",), f"node-{node.name}-eth0.pcap"),
         ]
     if any(s.multi_capture for s in scenarios):
         first = cluster.nodes[0].name
         found.append(Vantage(first, ("eth0", "cni0", "any"), f"node-{first}-multi.pcapng"))
+    if any(s.dumpcap_any for s in scenarios):
+        first = cluster.nodes[0].name
+        found.append(Vantage(first, ("eth0", "any"), f"node-{first}-dumpcap.pcapng",
+                             cooked="LINUX_SLL"))
     return found
 
 

@@ -76,6 +76,8 @@ class Scenario:
     faults: Callable[[Cluster], list[Fault]] = lambda cluster: []
     change: Callable[[Cluster], None] = lambda cluster: None
     multi_capture: bool = False  # also a dumpcap pcapng of several interfaces on worker-1
+    #: also `dumpcap -i eth0 -i any` on worker-1, as dumpcap takes `any` unasked: Linux cooked v1
+    dumpcap_any: bool = False
 
 
 def http(target: str, port: int, service: str | None, count: int, **more: Any) -> dict[str, Any]:
@@ -368,6 +370,7 @@ SCENARIOS: dict[str, Scenario] = {
             {"nolisten": {"refused"}},
             faults=_nolisten_fault,
             change=_add_nolisten,
+            dumpcap_any=True,
         ),
         Scenario(
             "policy_drop",
@@ -423,6 +426,7 @@ SCENARIOS: dict[str, Scenario] = {
             ),
             {"dns:web": {"ok", "timeout", "nxdomain"}, "dns:blob": {"ok", "timeout", "nxdomain"}},
             faults=_dns_drop,
+            dumpcap_any=True,
         ),
         Scenario(
             "mtu_blackhole",

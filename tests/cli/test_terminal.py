@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.copies import make, scan
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import REPO, SAMPLES
 
@@ -37,10 +38,11 @@ INTERRUPTED = "pcapkit: interrupted\n"
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Arguments for an analysis that runs for a few seconds (more on a busy machine)."""
-    data = SEED.read_bytes()
+    """Arguments for an analysis that runs for a few seconds (more on a busy machine): 500
+    distinct copies of a capture (bench/copies.py), not the same packets 500 times over, which
+    are copies of one another (one timestamp) and analysed as such, in no time."""
     path = tmp_path_factory.mktemp("big") / "big.pcap"
-    path.write_bytes(data[:24] + data[24:] * 500)
+    make(SEED, path, 500 * scan(SEED).packets)
     return [str(path)] * TIMES
 
 

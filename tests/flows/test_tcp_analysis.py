@@ -16,7 +16,8 @@ import pytest
 
 from pcapkit.errors import CaptureError
 from pcapkit.flows.schema import TcpAnalysis
-from pcapkit.flows.tcp import COPY_KEY, COPY_WINDOW_NS
+from pcapkit.flows.tcp import COPY_KEY
+from pcapkit.flows.views import COPY_WINDOW_NS
 from tests.conftest import SAMPLES, TCPDUMP_CORPUS, ZEEK_CORPUS, needs_corpus, needs_tshark
 from tests.flows.tcp_oracles import (
     CLASSES,
@@ -63,16 +64,18 @@ def _single_vantage_samples() -> list[Path]:
 
 
 def copies(packets: pl.DataFrame, segments_only: bool = False) -> set[int]:
-    """Frames that repeat the previous packet of their connection in their view within 1 ms
-    (pcapkit/flows/tcp.py rule 5). tshark calls those with data, SYN or FIN retransmissions
-    (and empty ones duplicate ACKs); we call them copies."""
-    tcp = packets.filter(pl.col("conn").is_not_null()).sort("view", "conn", "capture", "frame")
-    group = ["view", "conn"]
-    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1).over(group))
-                             for c in COPY_KEY)
+    """Frames that repeat an earlier packet of their connection in their view, the one before
+    them with the same sender, segment and IP id, within 1 ms (pcapkit/flows/tcp.py rule 5).
+    tshark calls those with data, SYN or FIN retransmissions (and empty ones duplicate ACKs);
+    we call them copies."""
+    # By the packet's own headers, not `conn` (which copies do not get): one sender's segment
+    # again towards the same receiver.
+    tcp = packets.filter(pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
+                         ).sort("view", "capture", "frame")
+    group = ["view", "dst", "dport", *COPY_KEY]
     soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1).over(group)).abs() < COPY_WINDOW_NS
     segment = (pl.col("payload_len") > 0) | ((pl.col("tcp_flags") & (SYN | FIN)) != 0)
-    return set(tcp.filter(same & soon & (segment if segments_only else True))["frame"].to_list())
+    return set(tcp.filter(soon & (segment if segments_only else True))["frame"].to_list())
 
 
 def _assert_same(path: Path) -> dict[str, int]:

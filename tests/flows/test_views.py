@@ -1,10 +1,12 @@
-"""Views: one per interface of each capture, counted against tshark."""
+"""Views: one per interface of each capture (its encapsulated packets apart), counted against
+tshark."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.conftest import SAMPLES, needs_tshark
@@ -18,8 +20,10 @@ ANY = sorted(SAMPLES.glob("*/node-*-any.pcap"))[:2]
 @pytest.mark.parametrize("path", ANY, ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_any_capture_has_one_view_per_interface(path: Path) -> None:
     views = table([path]).views
-    per_ifindex = Counter(int(row[0]) for row in tshark(path, "frame", "sll.ifindex"))
-    assert dict(zip(views["sll_ifindex"], views["packets"], strict=True)) == per_ifindex
+    rows = tshark(path, "frame", "sll.ifindex", "vxlan.vni")
+    per_view = Counter((int(ifindex), bool(vni)) for ifindex, vni in rows)
+    ours = views.select("sll_ifindex", pl.col("tunnel").is_not_null(), "packets").rows()
+    assert {(ifindex, tunneled): n for ifindex, tunneled, n in ours} == per_view
     assert views["view"].to_list() == list(range(views.height))
 
 

@@ -1,5 +1,5 @@
 """Each lab capture's vantage, read from its packets, against where the lab took it (the file
-name the lab gave it: `pod-NAME`, `node-NAME-any`, `node-NAME-eth0`)."""
+name the lab gave it: `pod-NAME`, `node-NAME-any`, `node-NAME-any-v1`, `node-NAME-eth0`)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def test_vantage_matches_where_the_lab_captured(path: Path) -> None:
         pod = stem.removeprefix("pod-")
         ns = snap.pods.filter(snap.pods["name"] == pod)["namespace"][0]
         assert (v.kind, v.name) == ("pod", f"pod {ns}/{pod}")
-    elif stem.endswith("-any"):
-        node = stem.removeprefix("node-").removesuffix("-any")
+    elif stem.endswith(("-any", "-any-v1")):
+        node = stem.removeprefix("node-").removesuffix("-v1").removesuffix("-any")
         assert (v.kind, v.name) == ("node-any", f"node {node}")
     elif stem.endswith("-eth0"):
         node = stem.removeprefix("node-").removesuffix("-eth0")

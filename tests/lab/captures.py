@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL = 113
 LINKTYPE_LINUX_SLL2 = 276
 PCAPNG_SHB, PCAPNG_IDB = 0x0A0D0D0A, 0x00000001
 PCAP_MAGICS = {
@@ -37,9 +38,13 @@ def link_types(path: Path) -> set[int]:
 
 
 def expected_link_types(path: Path) -> set[int]:
-    """The link types the lab's vantage points give: Ethernet NICs, SLL2 for `-i any`."""
+    """The link types the lab's vantage points give: Ethernet NICs, SLL2 for `-i any`, v1 for
+    `-i any` asked as LINUX_SLL (`-any-v1`) and in `dumpcap -i eth0 -i any` (`-dumpcap`)."""
     if path.suffix == ".pcapng":
-        return {LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2}
+        cooked = LINKTYPE_LINUX_SLL if path.stem.endswith("-dumpcap") else LINKTYPE_LINUX_SLL2
+        return {LINKTYPE_ETHERNET, cooked}
+    if path.stem.endswith("-any-v1"):
+        return {LINKTYPE_LINUX_SLL}
     return {LINKTYPE_LINUX_SLL2} if path.stem.endswith("-any") else {LINKTYPE_ETHERNET}
 
 

@@ -1,5 +1,6 @@
 """Re-record a quick subset of the lab (root only) and check the outcome against the truth, the
-captures' link types, and that teardown leaves nothing behind, also after Ctrl-C."""
+captures' link types, that a node's Linux cooked v1 capture gives the symptoms of its SLL2 one,
+and that teardown leaves nothing behind, also after Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from samples.lab.record import record
 from samples.lab.scenarios import SCENARIOS
 from tests.conftest import REPO
 from tests.lab.captures import expected_link_types, link_types
+from tests.lab.cooked import recorded_v1, sll2_twins, symptoms
 
 QUICK = ("healthy", "no_endpoints", "not_listening", "nxdomain_storm")
 TOOLS = ("ip", "iptables", "tcpdump", "dumpcap")
@@ -44,6 +46,11 @@ def test_rerecorded_outcome_matches_the_fault(name: str, tmp_path: Path) -> None
     for capture in captures:
         assert capture.stat().st_size > 24, capture
         assert link_types(capture) == expected_link_types(capture), capture
+    snapshot = folder / "snapshot.json"
+    v1s = recorded_v1(folder)
+    assert len(v1s) == 2 + SCENARIOS[name].dumpcap_any
+    for v1 in v1s:
+        assert symptoms([v1], snapshot) == symptoms(sll2_twins(v1), snapshot), v1.name
     if name == "nxdomain_storm":
         storms = [t for t in lines if t["kind"] == "lookup" and t["name"] == "checkout.example.net"]
         assert storms and all(len(t["search_expansion"]) == 4 for t in storms)
