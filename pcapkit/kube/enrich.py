@@ -59,6 +59,10 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
                           pl.col("endpoint_state").alias("leg_state")),
               on=["client_ip", "client_port", *SERVER], how="left")
         .join(_behind(targets), on=SERVER, how="left")
+        .join(_undnated(findings), on=["client_ip", "client_port", *SERVER], how="left")
+        .with_columns(  # no endpoint behind a Service its node never DNATed
+            *(pl.when(pl.col("undnated").is_null()).then(c).alias(c)
+              for c in ("only", "only_target", "only_state", "candidates")))
         .with_columns(
             *(pl.coalesce(f"leg{s}", f"direct{s}", f"only{s}").alias(c)
               for c, s in zip(ENDPOINT, ("", "_target", "_state"), strict=True)),
@@ -72,10 +76,18 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         .sort("_row")
     )
     explanation = pl.concat_str(_named_reporter(), _endpoint_note(), _candidates_note(snap),
-                                _node_note(), separator=" ", ignore_nulls=True)
+                                _node_note(), _host_network_note(snap), separator=" ",
+                                ignore_nulls=True)
     return out.with_columns(explanation=explanation).drop(
         "_row", "svc_by_ip", "svc_by_endpoint", "leg", "leg_target", "leg_state", "direct",
-        "direct_target", "direct_state", "only", "only_target", "only_state", "candidates")
+        "direct_target", "direct_state", "only", "only_target", "only_state", "candidates",
+        "undnated")
+
+
+def _undnated(findings: pl.DataFrame) -> pl.DataFrame:
+    """Connections a detector found never DNATed (kube-proxy missing on the client's node)."""
+    return (findings.filter(pl.col("kind").is_in(NODE_KINDS))
+            .select("client_ip", "client_port", *SERVER, undnated=pl.lit(True)).unique())
 
 
 def _direct(snap: Snapshot) -> pl.DataFrame:
@@ -137,7 +149,29 @@ def _candidates_note(snap: Snapshot) -> pl.Expr:
 
 def _node_note() -> pl.Expr:
     return pl.when(pl.col("k8s_node").is_not_null() & pl.col("k8s_service").is_not_null()).then(
-        pl.format("kube-proxy on {} has no rules for Service {}.", "k8s_node", "k8s_service"))
+        pl.format("That node is {}, and the Service {}.", "k8s_node", "k8s_service"))
+
+
+def _host_network_note(snap: Snapshot) -> pl.Expr:
+    """hostNetwork pods share their node's address: say so where the client (or a server no
+    EndpointSlice names) is such an address, rather than guess which pod it was."""
+    shared = (snap.pods.filter(pl.col("host_network"))
+              .group_by("ip").agg(pl.format("pod {}/{}", "namespace", "name").sort()
+                                  .str.join(", ").alias("pods")))
+    pods: dict[str, str] = dict(zip(shared["ip"].to_list(), shared["pods"].to_list(),
+                                    strict=True))
+
+    def note(ip: str) -> str | None:
+        if ip not in pods:
+            return None
+        return (f"{ip} is a node's own address, which hostNetwork pods share ({pods[ip]}): "
+                "the packets cannot tell which of them, or the node itself, sent them.")
+
+    client = pl.col("client_ip").map_elements(note, return_dtype=pl.String, skip_nulls=True)
+    server = pl.when(pl.col("k8s_endpoint_target").is_null()).then(
+        pl.col("server_ip").map_elements(note, return_dtype=pl.String, skip_nulls=True))
+    both = pl.concat_str(client, server, separator=" ", ignore_nulls=True)
+    return pl.when(both != "").then(both)
 
 
 def _client_node(snap: Snapshot, column: str) -> pl.Expr:

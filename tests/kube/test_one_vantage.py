@@ -17,15 +17,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from pcapkit.api import analyze
 from samples.lab import truth
 from samples.lab.scenarios import SCENARIOS
-from tests.conftest import SAMPLES
+from tests.conftest import REPO, SAMPLES
 from tests.lab.captures import tshark
 
 Doc = dict[str, Any]
+SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
 ALONE = [p for name in sorted(SCENARIOS) for p in sorted((SAMPLES / name).glob("*.pcap"))]
 
 
@@ -96,6 +98,7 @@ def test_one_capture_alone_finds_and_names_what_it_can(capture: Path) -> None:
     injected = {kind for t in lines if t["kind"] == "fault" for kind in t["symptoms"]}
     attempts = {t["client"]: t for t in lines if t["kind"] == "attempt"}
     alone = analyze([capture], [folder / "snapshot.json"]).to_dict()
+    jsonschema.validate(alone, SCHEMA)
     found = {(s["kind"], s["client"]): s for s in alone["symptoms"]}
     vxlan_port = 4789 if folder.name == "vxlan_4789" else 8472
     checked = 0
@@ -144,8 +147,9 @@ def test_pod_capture_lists_candidates_when_the_service_has_several(tmp_path: Pat
     path.write_text(json.dumps(snapshot))
     (pod,) = folder.glob("pod-*.pcap")
     failed = [t["client"] for t in truth.load(folder) if t["kind"] == "attempt"]
-    symptoms = [s for s in analyze([pod], [path]).to_dict()["symptoms"]
-                if s["kind"] == "unanswered_syn"]
+    doc = analyze([pod], [path]).to_dict()
+    jsonschema.validate(doc, SCHEMA)
+    symptoms = [s for s in doc["symptoms"] if s["kind"] == "unanswered_syn"]
     assert sorted(s["client"] for s in symptoms) == sorted(failed)
     want = sorted(f"{a} ({s})" for a, s, _ in endpoints(snapshot, "default/blob"))
     assert len(want) == 3
