@@ -152,3 +152,16 @@ def test_host_network_pods_are_named_as_the_node(missing: Path, tmp_path: Path) 
     for s in found:
         assert s["k8s"]["client"] == f"node {node}"
         assert f"hostNetwork pods share (pod kube-system/kube-proxy-{node})" in s["explanation"]
+
+
+@pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
+def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, chunk: int,
+                                   shards: int) -> None:
+    """The new detector runs per shard in the streaming engine: the same document, for all
+    captures together and for the node capture that alone shows the fault."""
+    for folder in (missing, socket_lb):
+        snapshot = [folder / "snapshot.json"]
+        for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
+            whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
+            streamed = analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
+            assert json.dumps(streamed.to_dict(), sort_keys=True) == whole
