@@ -54,7 +54,7 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         .join(_direct(snap), on=SERVER, how="left")
         .join(legs.select("client_ip", "client_port", pl.col("service_ip").alias("server_ip"),
                           pl.col("service_port").alias("server_port"),
-                          pl.format("{}:{}", "endpoint_ip", "endpoint_port").alias("leg"),
+                          _endpoint_text().alias("leg"),
                           pl.col("endpoint_target").alias("leg_target"),
                           pl.col("endpoint_state").alias("leg_state")),
               on=["client_ip", "client_port", *SERVER], how="left")
@@ -84,6 +84,13 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         "undnated")
 
 
+def _endpoint_text() -> pl.Expr:
+    """`ip:port` of an endpoint as the contract writes addresses (`[v6]:port`)."""
+    ip = pl.col("endpoint_ip")
+    shown = pl.when(ip.str.contains(":")).then(pl.format("[{}]", ip)).otherwise(ip)
+    return pl.format("{}:{}", shown, "endpoint_port")
+
+
 def _undnated(findings: pl.DataFrame) -> pl.DataFrame:
     """Connections a detector found never DNATed (kube-proxy missing on the client's node)."""
     return (findings.filter(pl.col("kind").is_in(NODE_KINDS))
@@ -96,7 +103,7 @@ def _direct(snap: Snapshot) -> pl.DataFrame:
     return endpoint_rows(snap).select(
         pl.col("endpoint_ip").alias("server_ip"), pl.col("endpoint_port").alias("server_port"),
         pl.col("service").alias("svc_by_endpoint"),
-        pl.format("{}:{}", "endpoint_ip", "endpoint_port").alias("direct"),
+        _endpoint_text().alias("direct"),
         pl.col("endpoint_target").alias("direct_target"),
         pl.col("endpoint_state").alias("direct_state"),
     ).unique(SERVER, keep="first", maintain_order=True)
@@ -111,7 +118,7 @@ def _behind(targets: pl.DataFrame) -> pl.DataFrame:
     return (
         targets.unique(["service_ip", "service_port", "endpoint_ip", "endpoint_port"],
                        keep="first", maintain_order=True)
-        .with_columns(pl.format("{}:{}", "endpoint_ip", "endpoint_port").alias("address"))
+        .with_columns(_endpoint_text().alias("address"))
         .group_by(pl.col("service_ip").alias("server_ip"),
                   pl.col("service_port").alias("server_port"), maintain_order=True)
         .agg(
