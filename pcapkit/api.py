@@ -16,7 +16,7 @@ from pcapkit.codes import LinkType
 from pcapkit.decode import decode
 from pcapkit.decode.schema import empty_packets
 from pcapkit.detect import run_detectors
-from pcapkit.detect.config import DEFAULT, Config
+from pcapkit.detect.config import DEFAULT, Config, for_snapshot
 from pcapkit.engine.executor import executor
 from pcapkit.engine.tasks import warm_up
 from pcapkit.flows import Tables, build_tables
@@ -144,7 +144,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
         snap = _snapshot(snapshots, report, total)
         report(Stage.READ, 0, total, 0)
         scans = [scan_capture(path) for path in captures]
-        streamed = engine.run(scans, config, pool, chunk_records=chunk_records, shards=shards,
+        streamed = engine.run(scans, for_snapshot(config, snap), pool,
+                              chunk_records=chunk_records, shards=shards,
                               tuples=snap is not None, spill_dir=spill_dir,
                               progress=report, total_bytes=total)
     finally:
@@ -179,7 +180,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(packets)
     report(Stage.DETECT, done, total, n_packets)
-    findings = run_detectors(tables, config)
+    findings = run_detectors(tables, for_snapshot(config, snap))
     if snap is not None:
         findings = enrich_findings(findings, packets, snap)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)

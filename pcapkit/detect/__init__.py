@@ -15,6 +15,7 @@ from pcapkit.detect import (
     dns_error,
     dns_timeout,
     icmp_unreachable,
+    kube_proxy_missing,
     nxdomain_storm,
     retransmission,
     rst,
@@ -33,6 +34,7 @@ DETECTORS: dict[str, Detector] = {
     "unanswered_syn": unanswered_syn.detect,
     "zero_window": zero_window.detect,
     "dnat_mismatch": dnat_mismatch.detect,
+    "kube_proxy_missing": kube_proxy_missing.detect,
     "nxdomain_storm": nxdomain_storm.detect,
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,
@@ -65,4 +67,5 @@ def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
 
 #: Detectors whose findings are each about one TCP connection, from its packets: they can run
 #: on any set of whole connections (a shard) with the same result as on the whole capture.
-PER_CONNECTION = ("retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch")
+PER_CONNECTION = ("retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch",
+                  "kube_proxy_missing")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from pcapkit.errors import UsageError
+from pcapkit.kube.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,26 @@ class Config:
     #: dns_error: the rcodes reported (names of `pcapkit.codes.DnsRcode`)
     dns_error_rcodes: tuple[str, ...] = ("SERVFAIL", "REFUSED")
 
+    # --- Kubernetes dataplane detectors -------------------------------------------------------
+
+    #: kube_proxy_missing: the Service address ranges (kube-apiserver's
+    #: `--service-cluster-ip-range`; kubeadm's default). A snapshot's ClusterIPs are added to
+    #: them (`for_snapshot`), so that other ranges need no setting when a snapshot is given.
+    kube_service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
+
 
 DEFAULT = Config()
+
+
+def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
+    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`."""
+    if snap is None:
+        return config
+    ips = snap.services["cluster_ip"].drop_nulls().unique().sort().to_list()
+    known = set(config.kube_service_cidrs)
+    extra = tuple(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
+    return replace(config, kube_service_cidrs=(*config.kube_service_cidrs,
+                                               *(c for c in extra if c not in known)))
 
 
 def with_settings(config: Config, settings: list[str]) -> Config:

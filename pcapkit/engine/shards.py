@@ -22,7 +22,7 @@ from pcapkit.flows.views import VIEW_KEY
 SEED = 0x5043_4B54
 
 TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
-               "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id"]
+               "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl"]
 DNS_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_proto", "status", "src", "dst", "sport", "dport",
                "dns_id", "dns_qr", "dns_flags", "dns_rcode", "dns_qname", "dns_qtype",
                "dns_answers", "ip_id"]
@@ -31,7 +31,7 @@ ICMP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_version", "ip_proto", "icmp_typ
                 "icmp_q_sport", "icmp_q_dport", "ip_id"]
 #: what the per-connection detectors read of a packet, besides its `conn`
 DETECT_COLUMNS = ["view", "capture", "frame", "ts_ns", "tcp_flags", "from_client",
-                  "tcp_analysis", "payload_len", "tcp_seq", "tcp_ack", "ip_id"]
+                  "tcp_analysis", "payload_len", "tcp_seq", "tcp_ack", "ip_id", "ip_ttl"]
 
 IS_TCP = pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
 IS_DNS = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()

@@ -75,7 +75,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         .select(
             "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport",
             "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
-            "ip_id",
+            "ip_id", "ip_ttl",
         )
     )
     # Addresses as codes in their text order, so that the pair is ordered and sorted as the

@@ -18,7 +18,7 @@ from pcapkit.api import Analysis, CaptureInfo
 from pcapkit.codes import LinkType
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect import run_detectors
-from pcapkit.detect.config import Config
+from pcapkit.detect.config import Config, for_snapshot
 from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
@@ -72,7 +72,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
                     for c, (_, part) in zip(captures, by_capture(packets, n), strict=True)]
     run_config = manifest.config if config is None else config
     if snapshots or run_config != manifest.config:
-        findings = run_detectors(tables, run_config)
+        findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
             findings = enrich_findings(findings, packets, snap)
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from samples.lab.netns import PREFIX, REPO, cleanup
 from samples.lab.record import bench, record
-from samples.lab.scenarios import BENCH_LOADS, SCENARIOS
+from samples.lab.scenarios import BENCH_LOADS, SCENARIOS, VARIANTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="A[,B...]",
         help="one run per use; a comma list combines scenarios in one run (default: each "
-        f"scenario alone: {', '.join(SCENARIOS)})",
+        f"scenario alone: {', '.join(SCENARIOS)}; also: {', '.join(VARIANTS)})",
     )
     rec.add_argument("--out", type=Path, default=REPO / "samples")
     rec.add_argument("--run-id", help="name the run's namespaces pklab-RUN_ID-* (default: random)")
@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         print(bench(args.file, args.load))
     else:
         runs = [spec.split(",") for spec in args.scenario or list(SCENARIOS)]
-        unknown = {name for run in runs for name in run} - set(SCENARIOS)
+        known = SCENARIOS | VARIANTS
+        unknown = {name for run in runs for name in run} - set(known)
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         for names in runs:
-            scenarios = [SCENARIOS[n] for n in names]
+            scenarios = [known[n] for n in names]
             folder = record(scenarios, args.out / "+".join(names), args.run_id)
             print(folder, flush=True)
     return 0

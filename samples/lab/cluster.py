@@ -124,6 +124,9 @@ class Cluster:
     pod_mtu: int = UNDERLAY_MTU - VXLAN_OVERHEAD  # the CNI's MTU; too large in `mtu_blackhole`
     # Names outside the cluster that the lab's DNS answers itself (it never forwards upstream).
     external_names: dict[str, str] = field(default_factory=dict)
+    # Socket-level load balancing (Cilium's kube-proxy replacement): each pod DNATs its own
+    # connections to a Service before they leave it, so no capture shows the ClusterIP.
+    socket_lb: bool = False
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

@@ -107,7 +107,7 @@ def _service_port(
     svc = chain("KUBE-SVC-", name, proto)
     nat += [
         f":{svc} - [0:0]",
-        f'-A KUBE-SERVICES {ip} -m comment --comment "{name} cluster IP" {match} -j {svc}',
+        f"-A {portal(service, port)}",
         f'-A {svc} ! -s {CLUSTER_CIDR} {ip} -m comment --comment "{name} cluster IP" {match} '
         "-j KUBE-MARK-MASQ",
     ]
@@ -135,6 +135,15 @@ def _service_port(
             f'-A {sep} -p {proto} -m comment --comment "{name}" -m {proto} '
             f"-j DNAT --to-destination {address}",
         ]
+
+
+def portal(service: Service, port: ServicePort) -> str:
+    """The nat KUBE-SERVICES rule that sends a Service port's ClusterIP to its KUBE-SVC chain
+    (without `-A`: the `kube_proxy_missing` scenario deletes it with `-D`)."""
+    name = f"{service.ref}:{port.name}"
+    proto = port.protocol.lower()
+    return (f'KUBE-SERVICES -d {service.cluster_ip}/32 -m comment --comment "{name} cluster IP" '
+            f"-p {proto} -m {proto} --dport {port.port} -j {chain('KUBE-SVC-', name, proto)}")
 
 
 def _restore(lines: list[str]) -> str:

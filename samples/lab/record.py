@@ -55,6 +55,13 @@ def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path
     rules = kubeproxy.rules(cluster)
     for node in cluster.nodes:
         lab.sh(node.name, "iptables-restore", "--noflush", input=rules)
+    if cluster.socket_lb:
+        # kube-proxy's rules in the pod's own namespace: its OUTPUT chain DNATs a connection
+        # to an endpoint before the first packet reaches the pod's eth0, as Cilium's
+        # socket-level load balancer rewrites connect().
+        for pod in cluster.pods:
+            if not pod.terminating:
+                lab.sh(pod.name, "iptables-restore", "--noflush", input=rules)
     records = json.dumps(cluster.dns_records())
     for pod in cluster.pods:
         if pod.process and not pod.terminating:

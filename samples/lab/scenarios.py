@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from samples.lab import kubeproxy
 from samples.lab.cluster import (
     BLOB,
     CLIENT,
@@ -471,6 +472,50 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ]
 }
+
+def _socket_lb(cluster: Cluster) -> None:
+    cluster.socket_lb = True
+
+
+def _no_blob_portal(cluster: Cluster) -> list[Fault]:
+    blob_svc = cluster.service("default/blob")
+    (port,) = blob_svc.ports
+    return [
+        Fault(
+            "kube_proxy_missing",
+            "node worker-1, service default/blob",
+            f"kube-proxy on worker-1 has no rule for {blob_svc.cluster_ip}:{port.port} (its "
+            "KUBE-SERVICES jump is deleted): the client's SYNs leave worker-1 un-DNATed, "
+            "masqueraded by flannel, towards the underlay's gateway, which drops them",
+            ("unanswered_syn", "kube_proxy_missing"),
+            (("worker-1", "nat", f"-D {kubeproxy.portal(blob_svc, port)}"),),
+        )
+    ]
+
+
+#: socket-level load balancing, as Cilium's kube-proxy replacement does it; a flavour to combine
+#: with a scenario (`record --scenario socket_lb,stale_endpoint`)
+SOCKET_LB = Scenario(
+    "socket_lb",
+    "socket-level load balancing, as Cilium's kube-proxy replacement does it: kube-proxy's "
+    "rules also in each pod's own namespace, whose OUTPUT chain DNATs",
+    "the pods' own captures show connections to endpoint addresses, never a ClusterIP",
+    (),
+    {},
+    change=_socket_lb,
+)
+KUBE_PROXY_MISSING = Scenario(
+    "kube_proxy_missing",
+    "kube-proxy on worker-1 lost the rule for Service default/blob (10.96.0.30:9000)",
+    "the client's SYNs to 10.96.0.30:9000 leave worker-1 by eth0, not VXLAN, still to the "
+    "ClusterIP and masqueraded to 172.18.0.11; nothing answers, the client times out",
+    (Client(CLIENT, (blob("get", "blob", 2000, 3),)),),
+    {"blob": {"timeout"}},
+    faults=_no_blob_portal,
+)
+#: Lab variants that are not committed samples: the tests record them afresh (as root), alone
+#: or combined with a scenario (tests/lab/test_variants.py).
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from samples.lab.scenarios import SCENARIOS, compose
+from samples.lab.scenarios import SCENARIOS, VARIANTS, compose
 
 KINDS = {"attempt", "lookup", "fault"}
 OUTCOMES = {"ok", "refused", "timeout", "error", "nxdomain"}
@@ -25,7 +25,7 @@ def problems(lines: list[dict[str, Any]]) -> list[str]:
     """Every way `lines` departs from its scenarios' `expect` (for single-scenario runs)."""
     found = []
     for name in {line["scenario"] for line in lines}:
-        scenario = SCENARIOS[name]
+        scenario = (SCENARIOS | VARIANTS)[name]
         mine = [line for line in lines if line["scenario"] == name]
         faults = {line["fault"] for line in mine if line["kind"] == "fault"}
         declared = {f.fault for f in scenario.faults(compose([scenario]))}

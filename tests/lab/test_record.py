@@ -4,9 +4,7 @@ and that teardown leaves nothing behind, also after Ctrl-C."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,18 +19,10 @@ from samples.lab.scenarios import SCENARIOS
 from tests.conftest import REPO
 from tests.lab.captures import expected_link_types, link_types
 from tests.lab.cooked import recorded_v1, sll2_twins, symptoms
+from tests.lab.needs import LAB
 
 QUICK = ("healthy", "no_endpoints", "not_listening", "nxdomain_storm")
-TOOLS = ("ip", "iptables", "tcpdump", "dumpcap")
-
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="lab needs root to create network namespaces"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in TOOLS),
-        reason=f"lab needs {', '.join(TOOLS)} (make system-deps installs them)",
-    ),
-]
+pytestmark = LAB
 
 
 @pytest.mark.parametrize("name", QUICK)

@@ -1,0 +1,167 @@
+"""The lab's variants that are no committed sample (`VARIANTS`), recorded afresh (root only) and
+analysed one capture at a time and all together, against the truth the run wrote and tshark's
+reading of the captures:
+
+- `kube_proxy_missing`: worker-1's kube-proxy lost Service default/blob's rule. The node's
+  `-i any` and its underlay NIC each show the SYNs leaving un-DNATed and name node and Service;
+  the client pod's capture, which cannot see that, still finds the unanswered SYNs.
+- `socket_lb` with `stale_endpoint`: the pod DNATs its own connections (Cilium's socket-level
+  load balancing), so its capture never shows the ClusterIP; the findings still name the
+  Service, through the EndpointSlice, and the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapkit.api import analyze
+from samples.lab import netns, truth
+from samples.lab.record import record
+from samples.lab.scenarios import SCENARIOS, VARIANTS
+from tests.lab.captures import tshark
+from tests.lab.needs import LAB
+
+FAILED = {"refused", "timeout", "error"}
+
+pytestmark = LAB
+
+
+def _record(names: list[str], root: Path) -> Path:
+    run_id = secrets.token_hex(3)
+    known = SCENARIOS | VARIANTS
+    folder = record([known[n] for n in names], root / "+".join(names), run_id)
+    assert netns.leftovers(netns.PREFIX + run_id + "-") == []
+    assert truth.problems(truth.load(folder)) == []
+    return folder
+
+
+@pytest.fixture(scope="module")
+def missing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["kube_proxy_missing"], tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def socket_lb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["socket_lb", "stale_endpoint"], tmp_path_factory.mktemp("lab"))
+
+
+def _symptoms(folder: Path, *names: str) -> list[dict[str, Any]]:
+    captures = [folder / n for n in names] or sorted(folder.glob("*.pcap"))
+    doc = analyze(captures, [folder / "snapshot.json"]).to_dict()
+    return list(doc["symptoms"])
+
+
+def _failed(folder: Path) -> list[dict[str, Any]]:
+    return [t for t in truth.load(folder) if t["kind"] == "attempt" and t["outcome"] in FAILED]
+
+
+def _fault(folder: Path, name: str) -> dict[str, Any]:
+    return next(t for t in truth.load(folder) if t["kind"] == "fault" and t["fault"] == name)
+
+
+def test_all_captures_find_exactly_the_injected_faults(missing: Path, socket_lb: Path) -> None:
+    for folder in (missing, socket_lb):
+        injected = {k for t in truth.load(folder) if t["kind"] == "fault" for k in t["symptoms"]}
+        found = _symptoms(folder)
+        assert {s["kind"] for s in found} == injected
+        for attempt in _failed(folder):
+            got = {s["kind"] for s in found if s["client"] == attempt["client"]}
+            assert got == injected, attempt
+
+
+def test_node_any_alone_names_the_node_and_the_service(missing: Path) -> None:
+    fault = _fault(missing, "kube_proxy_missing")
+    node = fault["where"].split(",")[0]  # "node worker-1"
+    capture = f"node-{node.removeprefix('node ')}-any.pcap"
+    found = {s["client"]: s for s in _symptoms(missing, capture)
+             if s["kind"] == "kube_proxy_missing"}
+    for attempt in _failed(missing):
+        s = found[attempt["client"]]
+        assert s["server"] == attempt["resolved"]
+        assert s["k8s"]["node"] == node and s["k8s"]["service"] == attempt["service"]
+        assert "endpoint" not in s["k8s"] and "endpoint_candidates" not in s["k8s"]
+        assert f"That node is {node}" in s["explanation"]
+
+
+def test_underlay_alone_sees_the_clusterip_leave(missing: Path) -> None:
+    node = _fault(missing, "kube_proxy_missing")["where"].split(",")[0]
+    capture = f"node-{node.removeprefix('node ')}-eth0.pcap"
+    service_ip, _, port = _failed(missing)[0]["resolved"].rpartition(":")
+    # tshark: the SYNs on the underlay, still to the ClusterIP (masqueraded, so new ports)
+    syns = tshark(missing / capture, f"ip.dst=={service_ip} && tcp.dstport=={port} && "
+                  "tcp.flags.syn==1 && tcp.flags.ack==0", "ip.src", "tcp.srcport")
+    sockets = {f"{ip}:{p}" for ip, p in syns}
+    assert len(sockets) == len(_failed(missing))
+    found = [s for s in _symptoms(missing, capture) if s["kind"] == "kube_proxy_missing"]
+    assert {s["client"] for s in found} == sockets
+    for s in found:
+        assert s["k8s"]["node"] == node and s["k8s"]["client"] == node
+        assert s["k8s"]["service"] == _failed(missing)[0]["service"]
+
+
+def test_pod_alone_finds_the_unanswered_syns(missing: Path) -> None:
+    (pod,) = missing.glob("pod-*.pcap")
+    found = _symptoms(missing, pod.name)
+    assert {s["kind"] for s in found} == {"unanswered_syn"}  # the pod cannot see where they went
+    for attempt in _failed(missing):
+        (s,) = [s for s in found if s["client"] == attempt["client"]]
+        assert s["server"] == attempt["resolved"]
+        assert s["k8s"]["service"] == attempt["service"]
+
+
+def test_socket_lb_pod_capture_names_the_service_and_endpoint(socket_lb: Path) -> None:
+    (pod,) = socket_lb.glob("pod-*.pcap")
+    failed = _failed(socket_lb)
+    service_ip = failed[0]["resolved"].rpartition(":")[0]
+    assert not tshark(pod, f"ip.addr=={service_ip}"), "the pod's capture shows the ClusterIP"
+    endpoint = _fault(socket_lb, "stale_endpoint")["where"].split()[1]
+    found = _symptoms(socket_lb, pod.name)
+    for attempt in failed:
+        (s,) = [s for s in found if s["kind"] == "unanswered_syn"
+                and s["client"] == attempt["client"]]
+        assert s["server"] == endpoint  # what the pod's packets say it dialled
+        k8s = s["k8s"]
+        assert k8s["service"] == attempt["service"] and k8s["endpoint"] == endpoint
+        assert k8s["endpoint_state"] == "terminating"
+
+
+def test_host_network_pods_are_named_as_the_node(missing: Path, tmp_path: Path) -> None:
+    """The underlay shows the node's masqueraded address; with a hostNetwork pod on that node,
+    the client is still the node, and the explanation says the pod shares it."""
+    node = _fault(missing, "kube_proxy_missing")["where"].split(",")[0].removeprefix("node ")
+    doc = json.loads((missing / "snapshot.json").read_text())
+    (node_obj,) = [i for i in doc["items"] if i["kind"] == "Node"
+                   and i["metadata"]["name"] == node]
+    address = next(a["address"] for a in node_obj["status"]["addresses"]
+                   if a["type"] == "InternalIP")
+    doc["items"].append({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"namespace": "kube-system", "name": f"kube-proxy-{node}"},
+        "spec": {"nodeName": node, "hostNetwork": True},
+        "status": {"phase": "Running", "podIP": address, "podIPs": [{"ip": address}]},
+    })
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_text(json.dumps(doc))
+    found = analyze([missing / f"node-{node}-eth0.pcap"], [snapshot]).to_dict()["symptoms"]
+    assert found
+    for s in found:
+        assert s["k8s"]["client"] == f"node {node}"
+        assert f"hostNetwork pods share (pod kube-system/kube-proxy-{node})" in s["explanation"]
+
+
+@pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
+def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, chunk: int,
+                                   shards: int) -> None:
+    """The new detector runs per shard in the streaming engine: the same document, for all
+    captures together and for the node capture that alone shows the fault."""
+    for folder in (missing, socket_lb):
+        snapshot = [folder / "snapshot.json"]
+        for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
+            whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
+            streamed = analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
+            assert json.dumps(streamed.to_dict(), sort_keys=True) == whole
