@@ -1,5 +1,5 @@
-"""`python -m samples.lab record [--scenario a,b]... [--out DIR]`, `bench FILE [--load L]`,
-`cleanup`."""
+"""`python -m samples.lab record [--scenario a,b]... [--out DIR] [--kube-proxy MODE]`,
+`bench FILE [--load L]`, `cleanup`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from samples.lab.netns import PREFIX, REPO, cleanup
+from samples.lab.proxymodes import MODES
 from samples.lab.record import bench, record
 from samples.lab.scenarios import BENCH_LOADS, SCENARIOS
 
@@ -26,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec.add_argument("--out", type=Path, default=REPO / "samples")
     rec.add_argument("--run-id", help="name the run's namespaces pklab-RUN_ID-* (default: random)")
+    rec.add_argument("--kube-proxy", choices=sorted(MODES), default="iptables",
+                     help="kube-proxy's mode: the rules that carry the Services (default: "
+                          "iptables)")
     ben = sub.add_parser("bench", help="record the benchmark capture (>= 200k packets) to FILE")
     ben.add_argument("file", type=Path)
     ben.add_argument("--load", choices=sorted(BENCH_LOADS), default="dns",
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         for names in runs:
             scenarios = [SCENARIOS[n] for n in names]
-            folder = record(scenarios, args.out / "+".join(names), args.run_id)
+            folder = record(scenarios, args.out / "+".join(names), args.run_id, args.kube_proxy)
             print(folder, flush=True)
     return 0
 
