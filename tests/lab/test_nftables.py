@@ -1,7 +1,7 @@
 """kube-proxy's nftables mode (`record --kube-proxy nftables`), recorded afresh (root only): the
 Services are carried by the `ip kube-proxy` table alone, and every scenario gives what its truth
-says and what the iptables mode's committed sample gives: the same symptom kinds, Services and
-endpoints."""
+says (read by tshark and by pcapkit) and what the iptables mode's committed sample gives: the same
+symptom kinds, Services and endpoints."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from samples.lab.scenarios import SCENARIOS, compose
 from tests.conftest import SAMPLES
 from tests.lab.findings import assert_findings_match_truth, findings
 from tests.lab.test_record import pytestmark as RECORDING  # root, ip, iptables, tcpdump
+from tests.lab.test_samples import EVIDENCE
 
 #: dns_timeout waits 5 s per unanswered query, 20 to 50 s a run: left to the iptables samples
 SLOW = {"dns_timeout"}
@@ -76,5 +77,6 @@ def test_nftables_run_finds_what_the_truth_says(name: str, tmp_path: Path) -> No
     lines = truth.load(folder)
     assert truth.problems(lines) == []
     assert "--kube-proxy nftables" in (folder / "README.md").read_text()
+    EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
     assert_findings_match_truth(folder, name)
     assert _summary(findings(folder)) == _summary(findings(SAMPLES / name))
