@@ -1,5 +1,5 @@
-"""`python -m samples.lab record [--scenario a,b]... [--out DIR]`, `bench FILE [--load L]`,
-`cleanup`."""
+"""`python -m samples.lab record [--scenario a,b]... [--out DIR] [--kube-proxy MODE]`,
+`bench FILE [--load L]`, `cleanup`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from samples.lab.netns import PREFIX, REPO, cleanup
+from samples.lab.proxymodes import MODES
 from samples.lab.record import bench, record
 from samples.lab.scenarios import BENCH_LOADS, SCENARIOS, VARIANTS
 
@@ -26,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec.add_argument("--out", type=Path, default=REPO / "samples")
     rec.add_argument("--run-id", help="name the run's namespaces pklab-RUN_ID-* (default: random)")
+    rec.add_argument("--kube-proxy", choices=sorted(MODES), default="iptables",
+                     help="kube-proxy's mode: the rules that carry the Services (default: "
+                          "iptables)")
     ben = sub.add_parser("bench", help="record the benchmark capture (>= 200k packets) to FILE")
     ben.add_argument("file", type=Path)
     ben.add_argument("--load", choices=sorted(BENCH_LOADS), default="dns",
@@ -45,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         unknown = {name for run in runs for name in run} - set(known)
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        if args.kube_proxy != "iptables" and any("kube_proxy_missing" in run for run in runs):
+            # its fault deletes one of kube-proxy's iptables rules (kubeproxy.portal)
+            parser.error("kube_proxy_missing is recorded with --kube-proxy iptables only")
         for names in runs:
             scenarios = [known[n] for n in names]
-            folder = record(scenarios, args.out / "+".join(names), args.run_id)
+            folder = record(scenarios, args.out / "+".join(names), args.run_id, args.kube_proxy)
             print(folder, flush=True)
     return 0
 

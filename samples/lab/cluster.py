@@ -120,6 +120,7 @@ class Cluster:
     pods: list[Pod]
     services: list[Service]
     vxlan: Vxlan = Vxlan()
+    kube_proxy: str = "iptables"  # kube-proxy's mode, a key of proxymodes.MODES
     overlay_mtu: int = UNDERLAY_MTU - VXLAN_OVERHEAD
     pod_mtu: int = UNDERLAY_MTU - VXLAN_OVERHEAD  # the CNI's MTU; too large in `mtu_blackhole`
     # Names outside the cluster that the lab's DNS answers itself (it never forwards upstream).

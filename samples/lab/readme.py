@@ -14,11 +14,13 @@ from samples.lab.scenarios import Scenario
 def readme(cluster: Cluster, scenarios: Sequence[Scenario], folder: Path) -> str:
     lines = [json.loads(line) for line in (folder / "truth.jsonl").read_text().splitlines()]
     title = " + ".join(s.name for s in scenarios)
+    mode = "" if cluster.kube_proxy == "iptables" else f" --kube-proxy {cluster.kube_proxy}"
     out = [
         f"# Sample `{title}`",
         "",
         "Recorded by `python -m samples.lab record --scenario "
-        f"{','.join(s.name for s in scenarios)}` (see `samples/lab/README.md` for the lab).",
+        f"{','.join(s.name for s in scenarios)}{mode}` (see `samples/lab/README.md` for the "
+        "lab).",
         "",
     ]
     for s in scenarios:

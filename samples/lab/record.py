@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from samples.lab import dataplane, kubeproxy
+from samples.lab import dataplane
 from samples.lab.capture import Recording, Vantage
 from samples.lab.cluster import EXTERNAL_HOST_IP, Cluster
 from samples.lab.netns import Lab
+from samples.lab.proxymodes import MODES
 from samples.lab.readme import readme
 from samples.lab.scenarios import BENCH_LOADS, Client, Scenario, compose
 from samples.lab.snapshot import snapshot
@@ -52,16 +53,16 @@ def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
 def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path) -> dict[str, str]:
     """Build the dataplane, program kube-proxy, start the pods' programs, inject the faults."""
     macs = dataplane.build(lab, cluster)
-    rules = kubeproxy.rules(cluster)
+    mode = MODES[cluster.kube_proxy]
     for node in cluster.nodes:
-        lab.sh(node.name, "iptables-restore", "--noflush", input=rules)
+        lab.sh(node.name, *mode.load, input=mode.rules(cluster, node))
     if cluster.socket_lb:
         # kube-proxy's rules in the pod's own namespace: its OUTPUT chain DNATs a connection
         # to an endpoint before the first packet reaches the pod's eth0, as Cilium's
         # socket-level load balancer rewrites connect().
         for pod in cluster.pods:
             if not pod.terminating:
-                lab.sh(pod.name, "iptables-restore", "--noflush", input=rules)
+                lab.sh(pod.name, *mode.load, input=mode.rules(cluster, cluster.node(pod.node)))
     records = json.dumps(cluster.dns_records())
     for pod in cluster.pods:
         if pod.process and not pod.terminating:
@@ -114,15 +115,21 @@ def _client(
     return lab.spawn(ns, sys.executable, "-m", "samples.lab.client", json.dumps(spec))
 
 
-def record(scenarios: Sequence[Scenario], folder: Path, run_id: str | None = None) -> Path:
-    """Record one run of `scenarios` (combined) into `folder`; returns the folder."""
+def record(
+    scenarios: Sequence[Scenario],
+    folder: Path,
+    run_id: str | None = None,
+    kube_proxy: str = "iptables",
+) -> Path:
+    """Record one run of `scenarios` (combined) into `folder`, the Services programmed by
+    kube-proxy's `kube_proxy` mode (`proxymodes.MODES`); returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for pattern in RECORDED:
         for old in folder.glob(pattern):
             old.unlink()
     truth = folder / "truth.jsonl"
     truth.touch()
-    cluster = compose(scenarios)
+    cluster = compose(scenarios, kube_proxy)
     started = datetime.now(UTC)
     with Lab(run_id) as lab:
         macs = start(lab, cluster, scenarios, truth)

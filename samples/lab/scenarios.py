@@ -29,6 +29,7 @@ from samples.lab.cluster import (
     base_cluster,
 )
 from samples.lab.dataplane import UNDERLAY
+from samples.lab.proxymodes import MODES
 
 EXTERNAL = None  # a Client whose pod is None runs on the external host on the underlay
 
@@ -38,7 +39,9 @@ class Fault:
     """One injected fault: the truth line it writes, and the iptables rules that make it.
 
     `rules` are (namespace, table, iptables arguments). `symptoms` are the pcapkit symptom kinds
-    the fault must produce (contract.md), for the detector tests.
+    the fault must produce (contract.md), for the detector tests. `programmed` are (namespace,
+    command) lines of kube-proxy's own program that make the fault, quoted in the truth's `rules`
+    but not run again (kube-proxy's program ran them).
     """
 
     fault: str
@@ -46,6 +49,7 @@ class Fault:
     detail: str
     symptoms: tuple[str, ...]
     rules: tuple[tuple[str, str, str], ...] = ()
+    programmed: tuple[tuple[str, str], ...] = ()
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -54,7 +58,8 @@ class Fault:
             "where": self.where,
             "detail": self.detail,
             "symptoms": list(self.symptoms),
-            "rules": [f"{ns}: iptables -t {table} {args}" for ns, table, args in self.rules],
+            "rules": [f"{ns}: iptables -t {table} {args}" for ns, table, args in self.rules]
+            + [f"{ns}: {command}" for ns, command in self.programmed],
         }
 
 
@@ -133,6 +138,12 @@ def _add_nolisten(cluster: Cluster) -> None:
     )
 
 
+def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
+    """kube-proxy's commands for Service `ref`, on every node, as its mode quotes them."""
+    quoted = MODES[cluster.kube_proxy].quote(cluster, cluster.service(ref))
+    return tuple((node.name, command) for node in cluster.nodes for command in quoted)
+
+
 def _reject_rules(cluster: Cluster) -> list[Fault]:
     svc = cluster.service("default/orphan")
     return [
@@ -140,8 +151,9 @@ def _reject_rules(cluster: Cluster) -> list[Fault]:
             "no_endpoints",
             "service default/orphan",
             f"no pod matches app=orphan; kube-proxy on every node REJECTs {svc.cluster_ip}:80 "
-            "with icmp-port-unreachable (filter KUBE-SERVICES)",
+            f"with icmp-port-unreachable ({MODES[cluster.kube_proxy].rejects})",
             ("icmp_unreachable",),
+            programmed=_programmed(cluster, svc.ref),
         )
     ]
 
@@ -155,6 +167,7 @@ def _stale_fault(cluster: Cluster) -> list[Fault]:
             "serving=true, terminating=true) but its network is already gone; kube-proxy still "
             "DNATs to it, and worker-2 answers with ICMP host unreachable once ARP fails",
             ("unanswered_syn", "icmp_unreachable"),
+            programmed=_programmed(cluster, "default/stale"),
         )
     ]
 
@@ -287,7 +300,7 @@ def _hairpin(cluster: Cluster) -> list[Fault]:
             "hairpin",
             f"pod {BLOB}",
             "the pod reaches itself through its own Service; kube-proxy DNATs back to the pod and "
-            "masquerades (KUBE-SEP -s <pod IP> -j KUBE-MARK-MASQ) to worker-2's cni0 address",
+            f"masquerades ({MODES[cluster.kube_proxy].hairpin}) to worker-2's cni0 address",
             (),
         )
     ]
@@ -297,9 +310,11 @@ def _calico_vxlan(cluster: Cluster) -> None:
     cluster.vxlan = Vxlan(device="vxlan.calico", vni=4096, port=4789)
 
 
-def compose(scenarios: Sequence[Scenario]) -> Cluster:
-    """The base cluster with every scenario's change applied."""
+def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
+    """The base cluster, its Services programmed by kube-proxy's `kube_proxy` mode, with every
+    scenario's change applied."""
     cluster = base_cluster()
+    cluster.kube_proxy = kube_proxy
     for scenario in scenarios:
         scenario.change(cluster)
     return cluster

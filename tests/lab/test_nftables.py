@@ -1,0 +1,82 @@
+"""kube-proxy's nftables mode (`record --kube-proxy nftables`), recorded afresh (root only): the
+Services are carried by the `ip kube-proxy` table alone, and every scenario gives what its truth
+says (read by tshark and by pcapkit) and what the iptables mode's committed sample gives: the same
+symptom kinds, Services and endpoints."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+import pytest
+
+from samples.lab import netns, truth
+from samples.lab.netns import Lab
+from samples.lab.record import record, start
+from samples.lab.scenarios import SCENARIOS, compose
+from tests.conftest import SAMPLES
+from tests.lab.findings import assert_findings_match_truth, findings
+from tests.lab.test_record import pytestmark as RECORDING  # root, ip, iptables, tcpdump
+from tests.lab.test_samples import EVIDENCE
+
+#: dns_timeout waits 5 s per unanswered query, 20 to 50 s a run: left to the iptables samples
+SLOW = {"dns_timeout"}
+
+pytestmark = [
+    *RECORDING,
+    pytest.mark.skipif(
+        shutil.which("nft") is None,
+        reason="kube-proxy's nftables mode needs nft (make system-deps installs nftables)",
+    ),
+]
+
+
+def test_services_are_in_the_kube_proxy_table_only(tmp_path: Path) -> None:
+    scenarios = [SCENARIOS["no_endpoints"], SCENARIOS["stale_endpoint"]]
+    cluster = compose(scenarios, "nftables")
+    with Lab() as lab:
+        start(lab, cluster, scenarios, tmp_path / "truth.jsonl")
+        tables = {n.name: lab.sh(n.name, "nft", "list", "table", "ip", "kube-proxy")
+                  for n in cluster.nodes}
+        for node in cluster.nodes:
+            assert "KUBE-" not in lab.sh(node.name, "iptables-save")
+    for node in cluster.nodes:
+        table = tables[node.name]
+        for service in cluster.services:
+            assert f"{service.cluster_ip} . tcp" in table, service
+        assert "numgen random mod 2 vmap" in table  # web's two endpoints
+        assert "dnat to 10.244.2.99:8080" in table  # the terminating endpoint is still used
+        assert node.underlay_ip in table  # nodeport-ips: the node's own address
+    # The faults' truth quotes kube-proxy's commands that make them: each chain it names is
+    # in that node's table, the orphan's ClusterIP in no-endpoint-services.
+    faults = {t["fault"]: t["rules"] for t in truth.load(tmp_path)}
+    assert any("no-endpoint-services { 10.96.0.40 . tcp . 80" in r for r in faults["no_endpoints"])
+    quoted = [r for rules in faults.values() for r in rules]
+    assert quoted and all(": nft " in r for r in quoted)
+    for rule in quoted:
+        node, _, command = rule.partition(": nft ")
+        if command.startswith("add chain"):
+            assert command.split()[4] in tables[node], rule
+    assert netns.leftovers(lab.prefix) == []
+
+
+def _summary(symptoms: list[dict[str, object]]) -> set[tuple[object, ...]]:
+    return {
+        (s["kind"], k8s.get("service"), k8s.get("endpoint"))
+        for s in symptoms
+        if isinstance(k8s := s.get("k8s", {}), dict)
+    }
+
+
+@pytest.mark.parametrize("name", sorted(set(SCENARIOS) - SLOW))
+def test_nftables_run_finds_what_the_truth_says(name: str, tmp_path: Path) -> None:
+    run_id = secrets.token_hex(3)
+    folder = record([SCENARIOS[name]], tmp_path / name, run_id, kube_proxy="nftables")
+    assert netns.leftovers(netns.PREFIX + run_id + "-") == []
+    lines = truth.load(folder)
+    assert truth.problems(lines) == []
+    assert "--kube-proxy nftables" in (folder / "README.md").read_text()
+    EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
+    assert_findings_match_truth(folder, name)
+    assert _summary(findings(folder)) == _summary(findings(SAMPLES / name))
