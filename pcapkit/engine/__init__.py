@@ -56,6 +56,7 @@ from pcapkit.engine.tasks import (
     shard_transactions,
 )
 from pcapkit.flows import Tables, connections_table
+from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.dns import numbered
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.schema import PACKET_EXTRA, SPANS
@@ -88,6 +89,7 @@ class Streamed:
     seen: list[Seen]  #: per capture: its records
     warnings: list[list[str]]  #: per capture: chunks that could not be decoded
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples, when asked for
+    clocks: Clocks
 
 
 @dataclass
@@ -179,11 +181,14 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
             shards: int, config: Config, pool: Executor, meter: _Meter) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
-    errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
+    # Every timestamp read back from the spill is brought onto the first capture's clock.
+    clocks = Clocks.of(merge_sightings([f.sightings for f in facts]), len(captures))
+    shift = clocks.shift
+    errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_connections, (
-        ConnectionsJob(root, s, views, errors) for s in range(shards))))
+        ConnectionsJob(root, s, views, errors, shift) for s in range(shards))))
     dns = numbered(meter.each(Stage.FLOWS, pool.map(shard_transactions, (
-        DnsJob(root, s) for s in range(shards)))))
+        DnsJob(root, s, shift) for s in range(shards)))))
     # Per-view connection rows of all shards, numbered as one table.
     heights = [f.rows.height for f in found]
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
@@ -200,7 +205,8 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections_table(rows, conn_of_lconn), dns=dns,
-        icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(seen))
+        icmp_errors=tied(errors, sockets, last), views=views,
+        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"))
     # A connection spans shards when its per-view rows lie in more than one.
     shard_of_lconn = np.repeat(np.arange(shards), heights)
     n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
@@ -229,6 +235,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         seen=seen,
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
+        clocks=clocks,
     )
 
 

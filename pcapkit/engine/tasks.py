@@ -20,6 +20,7 @@ from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
+from pcapkit.flows.clocks import sightings, with_clock
 from pcapkit.flows.dns import client_transactions
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
@@ -66,6 +67,7 @@ class ChunkFacts:
     addresses: AddressCounts
     sockets: pl.DataFrame  #: `socket_counts`
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples
+    sightings: pl.DataFrame  #: `pcapkit.flows.clocks.sightings`
     warning: str | None = None  #: why the chunk could not be decoded, if it could not
 
 
@@ -96,6 +98,7 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
         capture=job.chunk.capture, bytes=job.chunk.bytes,
         views=view_counts(packets), counts=PacketCounts.of(packets),
         addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
+        sightings=sightings(packets),
         warning=warning,
     )
 
@@ -108,6 +111,7 @@ class ConnectionsJob:
     shard: int
     views: pl.DataFrame
     errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
+    shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,8 @@ class ShardConnections:
 
 
 def shard_connections(job: ConnectionsJob) -> ShardConnections:
-    packets = with_views(spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA), job.views)
+    read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
+    packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
     segs, rows = view_connections(packets)
     spill.write(job.spill, "annotated", job.shard, "all",
                 segs.select("lconn", *shards.DETECT_COLUMNS))
@@ -170,7 +175,9 @@ SPANNING = pl.Schema([("conn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DE
 class DnsJob:
     spill: str
     shard: int
+    shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
 
 
 def shard_transactions(job: DnsJob) -> pl.DataFrame:
-    return client_transactions(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA))
+    read = spill.read(job.spill, "dns", job.shard, DNS_SCHEMA)
+    return client_transactions(with_clock(read, job.shift, "ts_ns"))
