@@ -61,7 +61,7 @@ from pcapkit.flows.dns import numbered
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.schema import PACKET_EXTRA, SPANS
 from pcapkit.flows.tcp import shared_ids
-from pcapkit.flows.views import views_table
+from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.records import Capture, Records
@@ -187,8 +187,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_connections, (
         ConnectionsJob(root, s, views, errors, shift) for s in range(shards))))
-    dns = numbered(meter.each(Stage.FLOWS, pool.map(shard_transactions, (
-        DnsJob(root, s, shift) for s in range(shards)))))
+    dns_parts = meter.each(Stage.FLOWS, pool.map(shard_transactions, (
+        DnsJob(root, s, shift) for s in range(shards))))
+    dns = numbered([transactions for transactions, _ in dns_parts])
     # Per-view connection rows of all shards, numbered as one table.
     heights = [f.rows.height for f in found]
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
@@ -206,7 +207,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections_table(rows, conn_of_lconn), dns=dns,
         icmp_errors=tied(errors, sockets, last), views=views,
-        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"))
+        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
+        sources=sources_table([f.sources for f in facts], views),
+        dns_views=dns_views_table([rows for _, rows in dns_parts], views))
     # A connection spans shards when its per-view rows lie in more than one.
     shard_of_lconn = np.repeat(np.arange(shards), heights)
     n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0

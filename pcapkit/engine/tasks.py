@@ -21,10 +21,10 @@ from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import sightings, with_clock
-from pcapkit.flows.dns import client_transactions
+from pcapkit.flows.dns import client_transactions, view_rows
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
-from pcapkit.flows.views import view_counts, with_views
+from pcapkit.flows.views import source_counts, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.report.summary import PacketCounts
 
@@ -63,6 +63,7 @@ class ChunkFacts:
     capture: int
     bytes: int
     views: pl.DataFrame  #: `view_counts`
+    sources: pl.DataFrame  #: `source_counts`
     counts: PacketCounts
     addresses: AddressCounts
     sockets: pl.DataFrame  #: `socket_counts`
@@ -96,7 +97,8 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
             maintain_order=True)
     return ChunkFacts(
         capture=job.chunk.capture, bytes=job.chunk.bytes,
-        views=view_counts(packets), counts=PacketCounts.of(packets),
+        views=view_counts(packets), sources=source_counts(packets),
+        counts=PacketCounts.of(packets),
         addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
         sightings=sightings(packets),
         warning=warning,
@@ -178,6 +180,7 @@ class DnsJob:
     shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
 
 
-def shard_transactions(job: DnsJob) -> pl.DataFrame:
-    read = spill.read(job.spill, "dns", job.shard, DNS_SCHEMA)
-    return client_transactions(with_clock(read, job.shift, "ts_ns"))
+def shard_transactions(job: DnsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`client_transactions` and `view_rows` of the shard's DNS messages."""
+    read = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
+    return client_transactions(read), view_rows(read)

@@ -70,6 +70,17 @@ def client_transactions(packets: pl.DataFrame) -> pl.DataFrame:
     return _merge_views(_per_view(_messages(packets)))
 
 
+def view_rows(packets: pl.DataFrame) -> pl.DataFrame:
+    """DNS_VIEW_ROWS of a packet table: per view, client side and server side, the messages
+    each way. Like `client_transactions`, any set of packets holding all the messages of its
+    clients gives the same rows as the whole table."""
+    response = pl.col("is_response")
+    return (_messages(packets)
+            .group_by(*VIEW_KEY, "proto", "client_ip", "client_port", "server_ip", "server_port")
+            .agg(packets_c2s=(~response).sum(), packets_s2c=response.sum(),
+                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max()))
+
+
 def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """DNS_TRANSACTIONS from `client_transactions` of parts of the packets whose client sides
     do not overlap: numbered in time order, and grouped into lookups."""
