@@ -23,8 +23,7 @@ from pcapkit.flows import Tables, build_tables
 from pcapkit.flows.clocks import Clocks, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
-from pcapkit.kube.path import with_paths
-from pcapkit.kube.places import places
+from pcapkit.kube.path import locate
 from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
@@ -162,7 +161,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
              for i, ((cap, _), seen, counts, warnings)
              in enumerate(zip(scans, streamed.seen, streamed.addresses, streamed.warnings,
                               strict=True))]
-    findings = _located(findings, streamed.tables, infos, snap)
+    findings = locate(findings, streamed.tables, list(infos), snap)
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
 
 
@@ -189,15 +188,8 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     findings = run_detectors(tables, config)
     if snap is not None:
         findings = enrich_findings(findings, packets, snap)
-    findings = _located(findings, tables, infos, snap)
+    findings = locate(findings, tables, list(infos), snap)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
-
-
-def _located(findings: pl.DataFrame, tables: Tables, infos: list[CaptureInfo],
-             snap: Snapshot | None) -> pl.DataFrame:
-    """The findings with the path of their connection, and where it died."""
-    where = places(tables.views, tables.sources, list(infos), snap)
-    return with_paths(findings, tables, where, list(infos), snap)
 
 
 def _snapshot(snapshots: Sequence[str | Path], report: Progress, total: int) -> Snapshot | None:

@@ -33,7 +33,7 @@ import polars as pl
 
 from pcapkit.flows import Tables
 from pcapkit.kube.names import address_names, node_of_address
-from pcapkit.kube.places import Site, site_nodes
+from pcapkit.kube.places import Site, places, site_nodes
 from pcapkit.kube.snapshot import Snapshot
 
 #: positions on the client's node, from the pod outwards; the endpoint's node mirrors them
@@ -86,6 +86,14 @@ class Ends:
         if node is not None and node == self.endpoint_node:
             return LAST - CLIENT_SIDE[kind]
         return BETWEEN
+
+
+def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
+           snap: Snapshot | None) -> pl.DataFrame:
+    """The findings with the path of their conversation, and where it died (`with_paths` over
+    the `places` of the tables' views)."""
+    return with_paths(findings, tables, places(tables.views, tables.sources, sites, snap), sites,
+                      snap)
 
 
 def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sites: list[Site],
