@@ -208,7 +208,9 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     # A veth delivers straight into its pod: reaching the endpoint's veth, with no capture in
     # the pod, is arriving.
     if not ahead or (len(ahead) == 1 and ahead[0][2] == "pod" and ahead[0][0] not in covered):
-        return _thinned(path if forward else path[::-1], count, kind, what, direction, namer)
+        along = path if forward else path[::-1]
+        return (_thinned(along, count, kind, what, direction, namer)
+                or _unseen_loss(along, count, kind, what, direction, ends, covered, namer))
     nxt = next((p for p in ahead if p[0] in covered), None)
     target = nxt or ahead[0]
     span = [p for p in ahead if sign * p[0] <= sign * target[0]]
@@ -237,9 +239,34 @@ def _thinned(path: list[dict[str, Any]], count: str, kind: str, what: str, direc
     return None
 
 
+def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
+                 direction: str, ends: Ends, covered: dict[float, int],
+                 namer: _Namer) -> tuple[dict[str, Any], str] | None:
+    """A DNS server answers every query it gets: when the first place that saw responses saw
+    fewer than the queries some place saw, the others were lost before it, where no capture
+    looked."""
+    if kind != "dns_timeout" or direction != "s2c":
+        return None
+    first = next(r for r in along if r[count])
+    asked = max(r["packets_c2s"] for r in along)
+    if first[count] >= asked:
+        return None
+    behind = [p for p in ends.expected()[::-1] if p[0] > first["position"]]
+    if not behind:
+        return None
+    gaps = sorted({p[1] for p in behind if p[0] not in covered and p[1]})
+    nodes = {p[1] for p in behind} | {first["node"]}
+    node = first["node"] if len(nodes) == 1 and not gaps else None
+    what = f"{what}s ({asked - first[count]} of {asked})"
+    origin = namer.expected_label(behind[0], covered.get(behind[0][0]), ends)
+    return _verdict(what, direction, origin, namer.label(first), node, between_nodes=False,
+                    missing=gaps, seen=False)
+
+
 def _verdict(what: str, direction: str, after: str, before: str, node: str | None, *,
-             between_nodes: bool, missing: list[str]) -> tuple[dict[str, Any], str]:
-    text = f"The {what} last seen at {after} never reached {before}"
+             between_nodes: bool, missing: list[str],
+             seen: bool = True) -> tuple[dict[str, Any], str]:
+    text = f"The {what} {'last seen at' if seen else 'sent from'} {after} never reached {before}"
     if node is not None:
         text += f": dropped on node {node} between the two."
     elif between_nodes:

@@ -23,9 +23,14 @@ from tests.conftest import SAMPLES
 DIED = {"unanswered_syn", "icmp_unreachable", "dns_timeout"}
 
 
-def _document(name: str) -> dict[str, Any]:
+def _document(name: str, without: str | None = None) -> dict[str, Any]:
+    """The report on the scenario's captures, less those whose vantage names `without`."""
     folder = SAMPLES / name
     captures = sorted(p for p in folder.iterdir() if p.suffix in {".pcap", ".pcapng"})
+    if without is not None:
+        doc = analyze(captures, [folder / "snapshot.json"]).to_dict()
+        kept = {c["path"] for c in doc["captures"] if without not in (c["vantage"] or "")}
+        captures = [p for p in captures if str(p) in kept]
     return analyze(captures, [folder / "snapshot.json"]).to_dict()
 
 
@@ -95,3 +100,22 @@ def test_path_lists_the_places_that_saw_it(name: str) -> None:
         client_pod = s.get("k8s", {}).get("client")
         if client_pod in pods:
             assert path[0]["capture"] == pods[client_pod]
+
+
+@pytest.mark.parametrize("name", ["policy_drop", "dns_timeout"])
+def test_without_the_faulty_nodes_captures_it_says_which_would_tell(name: str) -> None:
+    """The captures of the node where the lab put the fault left out (its `-i any`; the underlay
+    captures cannot tell whose they are): the node is not guessed, and the explanation asks for
+    that node's capture."""
+    lines = truth.load(SAMPLES / name)
+    fault = next(t for t in lines if t["kind"] == "fault" and set(t["symptoms"]) & DIED)
+    doc = _document(name)
+    client_ip = next(s for s in doc["symptoms"] if s["kind"] in fault["symptoms"])["client"]
+    node, _ = _expected(fault, _pod_nodes(name)[client_ip.rsplit(":", 1)[0]])
+    partial = _document(name, without=f"node {node}")
+    assert all(c["vantage"] != f"node {node}" for c in partial["captures"])
+    symptoms = [s for s in partial["symptoms"] if s["kind"] in fault["symptoms"]]
+    assert symptoms
+    for s in symptoms:
+        assert s["died_at"]["node"] is None
+        assert f"on node {node}: `tcpdump -i any" in s["explanation"]
