@@ -53,6 +53,7 @@ class Ends:
     """Who talks to whom: the client and the endpoint, their nodes and whether they are pods."""
 
     client_ip: str
+    dialled_ip: str  #: the server address as the client sent to it (a ClusterIP before DNAT)
     endpoint_ip: str
     client_node: str | None
     endpoint_node: str | None
@@ -106,7 +107,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     namer = _Namer(snap, sites)
     rows_of = convs.partition_by("conv", as_dict=True)
     by_view = (convs.group_by("conv", "view")
-               .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min())
+               .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
+                    servers=pl.struct("server_ip", "server_port").unique().sort())
                .join(places, on="view", how="left").partition_by("conv", as_dict=True))
     spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
         pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
@@ -133,8 +135,9 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         if f["kind"] in FAILED:
             died = _died_at(path, ends, namer, f["kind"])
             if died is not None:
-                extra["died_at"], note = died
-                note += f" Seen at: {_route(path, died[0]['direction'])}."
+                extra["died_at"], verdict = died
+                route = _route(path, died[0]["direction"])
+                note = f"{_dnat(path, ends)}{verdict} Seen at: {route}."
         extras.append(json.dumps(extra, sort_keys=True))
         notes.append(note)
     return findings.with_columns(
@@ -160,6 +163,21 @@ def conversations(connections: pl.DataFrame, dns_views: pl.DataFrame) -> pl.Data
     dns = udp.select((socket + DNS_FROM).alias("conv"), pl.lit("udp").alias("protocol"),
                      *columns)
     return pl.concat([tcp, dns.cast(tcp.schema)])
+
+
+def _dnat(path: list[dict[str, Any]], ends: Ends) -> str:
+    """Where DNAT happened: the first place, from the client, that saw the endpoint's address
+    after one that saw the address the client dialled."""
+    dialled = False
+    for r in path:
+        ips = {(s["server_ip"], s["server_port"]) for s in r["servers"]}
+        chosen = [port for ip, port in ips if ip == ends.endpoint_ip]
+        if chosen and dialled and ends.endpoint_ip != ends.dialled_ip:
+            where = f" on node {r['node']}" if r["node"] else ""
+            ip = f"[{ends.endpoint_ip}]" if ":" in ends.endpoint_ip else ends.endpoint_ip
+            return f"It was DNATed to {ip}:{chosen[0]}{where}. "
+        dialled = dialled or any(ip == ends.dialled_ip for ip, _ in ips)
+    return ""
 
 
 def _route(path: list[dict[str, Any]], direction: str) -> str:
@@ -263,12 +281,22 @@ def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
                     missing=gaps, seen=False)
 
 
+def _routed(after: str, before: str) -> str:
+    """What lies between a bridge and an overlay device (either way): the node routes the packet,
+    through its FORWARD chain, where NetworkPolicies and kube-proxy's rejects live."""
+    kinds = {k for k in ("bridge", "overlay device") if k in after or k in before}
+    if len(kinds) == 2:
+        return (" (the node routes it there: its FORWARD chain, where NetworkPolicies and "
+                "firewall rules drop, or its routes and neighbours)")
+    return ""
+
+
 def _verdict(what: str, direction: str, after: str, before: str, node: str | None, *,
              between_nodes: bool, missing: list[str],
              seen: bool = True) -> tuple[dict[str, Any], str]:
     text = f"The {what} {'last seen at' if seen else 'sent from'} {after} never reached {before}"
     if node is not None:
-        text += f": dropped on node {node} between the two."
+        text += f": dropped on node {node} between the two{_routed(after, before)}."
     elif between_nodes:
         text += ": lost on the network between the two nodes."
     elif missing:
@@ -303,7 +331,9 @@ class _Namer:
         servers = [s for s in rows["server_ip"].to_list() if s not in self.services]
         endpoint = servers[0] if servers else str(rows["server_ip"][0])
         known = endpoint not in self.services
-        return Ends(client, endpoint, self.node(client), self.node(endpoint) if known else None,
+        dialled = [s for s in rows["server_ip"].to_list() if s in self.services]
+        return Ends(client, dialled[0] if dialled else endpoint, endpoint, self.node(client),
+                    self.node(endpoint) if known else None,
                     client in self.pods, endpoint in self.pods)
 
     def covered(self, ends: Ends,
