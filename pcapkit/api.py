@@ -20,7 +20,7 @@ from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.engine.executor import executor
 from pcapkit.engine.tasks import warm_up
 from pcapkit.flows import Tables, build_tables
-from pcapkit.flows.clocks import Clocks, sightings, with_clock
+from pcapkit.flows.clocks import Clocks, merge_sightings, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
@@ -180,7 +180,9 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
         done, n_packets = done + sizes[i], n_packets + frames[-1].height
     report(Stage.FLOWS, done, total, n_packets)
     packets = pl.concat(frames) if frames else empty_packets()
-    clocks = Clocks.of(sightings(packets), len(read))
+    # One capture has one clock: nothing to match.
+    sights = sightings(packets) if len(read) > 1 else merge_sightings([])
+    clocks = Clocks.of(sights, len(read))
     infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [], clocks)
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(with_clock(packets, clocks.shift, "ts_ns"))

@@ -132,7 +132,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                     count[0] = _shards(records, size, pool.workers)
                 for chunk in plan(capture, i, records, chunk_records, seq):
                     seq += 1
-                    yield DecodeJob(chunk, root, count[0], engine, tuples)
+                    yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     try:

@@ -20,7 +20,7 @@ from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
-from pcapkit.flows.clocks import sightings, with_clock
+from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import client_transactions, view_rows
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
@@ -54,6 +54,7 @@ class DecodeJob:
     shards: int
     engine: Engine
     tuples: bool  #: gather the TCP/UDP 5-tuples (for DNAT legs, with a snapshot)
+    clocks: bool  #: gather the clocks' sightings (several captures to put on one clock)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
         views=view_counts(packets), sources=source_counts(packets),
         counts=PacketCounts.of(packets),
         addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
-        sightings=sightings(packets),
+        sightings=sightings(packets) if job.clocks else merge_sightings([]),
         warning=warning,
     )
 

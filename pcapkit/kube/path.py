@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 
 import polars as pl
@@ -235,7 +234,7 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     nodes = {last["node"], *(p[1] for p in span)}
     gaps = sorted({p[1] for p in span if p[0] not in covered and p[1]})
     node = last["node"] if len(nodes) == 1 else None
-    before = namer.expected_label(target, covered.get(target[0]), ends)
+    before = namer.expected_label(target, ends)
     return _verdict(what, direction, namer.label(last), before, node,
                     between_nodes=not gaps and nxt is not None, missing=gaps)
 
@@ -276,7 +275,7 @@ def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
     nodes = {p[1] for p in behind} | {first["node"]}
     node = first["node"] if len(nodes) == 1 and not gaps else None
     what = f"{what}s ({asked - first[count]} of {asked})"
-    origin = namer.expected_label(behind[0], covered.get(behind[0][0]), ends)
+    origin = namer.expected_label(behind[0], ends)
     return _verdict(what, direction, origin, namer.label(first), node, between_nodes=False,
                     missing=gaps, seen=False)
 
@@ -367,19 +366,16 @@ class _Namer:
             what += f" of {self.names.get(r['pod_ip'], r['pod_ip'])}"
         which = r["interface"] or (f"ifindex {r['ifindex']}" if r["ifindex"] is not None
                                    else None)
-        file = PurePath(site.path).name
-        return f"{where} {what} ({which} in {file})" if which else f"{where} {what} ({file})"
+        return f"{where} {what} ({which})" if which else f"{where} {what}"
 
-    def expected_label(self, place: tuple[float, str | None, str], capture: int | None,
-                       ends: Ends) -> str:
+    def expected_label(self, place: tuple[float, str | None, str], ends: Ends) -> str:
         position, node, kind = place
         ip = ends.client_ip if position < BETWEEN else ends.endpoint_ip
         if kind == "pod":
             return f"{self.names.get(ip, ip)} eth0"
         what = KIND_TEXT[kind] + (f" of {self.names.get(ip, ip)}" if kind == "veth" else "")
         where = f"node {node} " if node else ""
-        seen_in = f" ({PurePath(self.sites[capture].path).name})" if capture is not None else ""
-        return f"{where}{what}{seen_in}"
+        return f"{where}{what}"
 
     def entry(self, r: dict[str, Any]) -> dict[str, Any]:
         site = self.sites[r["capture"]]
