@@ -103,7 +103,7 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     convs = conversations(tables.connections, tables.dns_views)
     if findings.is_empty() or convs.is_empty():
         return findings
-    namer = _Namer(snap, sites)
+    namer = _Namer(snap, sites, places)
     rows_of = convs.partition_by("conv", as_dict=True)
     by_view = (convs.group_by("conv", "view")
                .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
@@ -309,9 +309,10 @@ def _verdict(what: str, direction: str, after: str, before: str, node: str | Non
 class _Namer:
     """Labels for places, and what the captures cover."""
 
-    def __init__(self, snap: Snapshot | None, sites: list[Site]) -> None:
+    def __init__(self, snap: Snapshot | None, sites: list[Site], places: pl.DataFrame) -> None:
         self.snap = snap
         self.sites = sites
+        self.places = places.sort("view").rows(named=True)
         names = address_names(snap) if snap is not None else None
         self.names: dict[str, str] = (
             dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
@@ -373,6 +374,11 @@ class _Namer:
         ip = ends.client_ip if position < BETWEEN else ends.endpoint_ip
         if kind == "pod":
             return f"{self.names.get(ip, ip)} eth0"
+        # The view a capture has of that place, when one has (it saw other packets there).
+        view = next((r for r in self.places if r["node"] == node and r["kind"] == kind
+                     and (kind != "veth" or r["pod_ip"] == ip)), None)
+        if node is not None and view is not None:
+            return self.label(view)
         what = KIND_TEXT[kind] + (f" of {self.names.get(ip, ip)}" if kind == "veth" else "")
         where = f"node {node} " if node else ""
         return f"{where}{what}"
