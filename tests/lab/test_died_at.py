@@ -87,7 +87,8 @@ def test_died_at_names_the_node_of_the_injected_fault(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(n for n in SCENARIOS if (SAMPLES / n).is_dir()))
 def test_path_lists_the_places_that_saw_it(name: str) -> None:
     """Every connection symptom's path starts at the client's own pod capture (when there is
-    one), lists only places that saw the conversation, and every capture its evidence cites."""
+    one), lists only places that saw the conversation, and every capture its evidence cites, in
+    the order each capture's own clock saw the request cross them."""
     doc = _document(name)
     pods = {c["vantage"]: c["path"] for c in doc["captures"] if c["vantage_kind"] == "pod"}
     for s in doc["symptoms"]:
@@ -100,6 +101,11 @@ def test_path_lists_the_places_that_saw_it(name: str) -> None:
         client_pod = s.get("k8s", {}).get("client")
         if client_pod in pods:
             assert path[0]["capture"] == pods[client_pod]
+        # Within one capture (one clock) the request reached the places in path order: the
+        # order read from what the places are agrees with the order the kernel stamped them.
+        for capture in {p["capture"] for p in path}:
+            stamps = [p["first_ts"] for p in path if p["capture"] == capture and p["c2s"]]
+            assert stamps == sorted(stamps), (capture, s["client"])
 
 
 @pytest.mark.parametrize("name", ["policy_drop", "dns_timeout"])
