@@ -74,8 +74,8 @@ class Ends:
             return far
         return near + far
 
-    def position(self, kind: str, node: str | None, nodes: list[str],
-                 pod_ip: str | None) -> float:
+    def position(self, kind: str, node: str | None, pod_ip: str | None) -> float:
+        """Where a place of `kind` on `node` (of the pod at `pod_ip`) lies on this path."""
         if kind in ("pod", "veth") and pod_ip is not None:
             if pod_ip == self.client_ip:
                 return CLIENT_SIDE[kind]
@@ -125,7 +125,7 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
             continue
         ends = namer.ends(rows_of[(conv,)])
         path = sorted(({**r, "position": ends.position(r["kind"] or "interface", r["node"],
-                                                        r["nodes"] or [], r["pod_ip"])}
+                                                        r["pod_ip"])}
                        for r in by_view[(conv,)].iter_rows(named=True)),
                       key=lambda r: (r["position"], r["first_ts_ns"]))
         extra = json.loads(f["extra"] or "{}")
