@@ -23,9 +23,10 @@ matches (two resends each seen once) must not move the result.
 packets (a maximum spanning tree). A capture sharing no packet with the first one's group is
 aligned with its own group (for comparisons within it) and has no offset to report.
 
-**Sampling.** Every TCP SYN, FIN and RST and every DNS message, and one in `SAMPLE_ONE_IN` of the
-other packets (chosen by a hash of the key, so alike in every capture and every chunking): enough
-matches to take medians from, few enough rows to gather from every chunk of a large capture.
+**Sampling.** Every TCP SYN and SYN-ACK (each connection's first packets, that every place on
+its path sees), and one in `SAMPLE_ONE_IN` of the other TCP and UDP packets (chosen by a hash of
+the key's numbers, so alike in every capture and every chunking): enough matches to take medians
+from, few enough rows to gather from every chunk of a large capture.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ KEY = ["src", "sport", "dst", "dport", "ip_proto", "ip_id", "tcp_seq", "tcp_ack"
 #: copies of one packet in one capture lie this close (one passage through a node takes
 #: microseconds; a retransmission waits 200 ms at least)
 ONE_PASSAGE_NS = 10_000_000
+SAMPLE_KEY = ["sport", "dport", "ip_id", "tcp_seq", "tcp_ack", "payload_len"]
 SAMPLE_ONE_IN = 16
 #: fixed, so that every process samples alike
 SEED = 0x434C_4B53
@@ -53,15 +55,16 @@ SIGHTINGS = pl.Schema({
     "tcp_ack": pl.UInt32, "tcp_flags": pl.UInt16, "payload_len": pl.UInt32, "dns_id": pl.UInt16,
     "first_ns": pl.Int64, "last_ns": pl.Int64,
 })
-_CONTROL = int(TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST)
+_CONTROL = int(TcpFlags.SYN)
 
 
 def sightings(packets: pl.DataFrame) -> pl.DataFrame:
     """SIGHTINGS of a packet table (or a chunk of one): the sampled TCP/UDP packets, each key's
     earliest and latest copy per capture. Chunks' sightings add up with `merge_sightings`."""
     keyed = packets.filter(pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17]))
-    control = ((pl.col("tcp_flags") & _CONTROL) != 0) | pl.col("dns_id").is_not_null()
-    sampled = pl.struct(KEY).hash(SEED) % SAMPLE_ONE_IN == 0
+    control = (pl.col("tcp_flags") & _CONTROL) != 0
+    # Hashed by the key's numbers only: the same for every copy, and cheaper than its text.
+    sampled = pl.struct(SAMPLE_KEY).hash(SEED) % SAMPLE_ONE_IN == 0
     chosen = keyed.filter(control.fill_null(False) | sampled)
     return _grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns"))
 

@@ -75,10 +75,11 @@ def view_rows(packets: pl.DataFrame) -> pl.DataFrame:
     each way. Like `client_transactions`, any set of packets holding all the messages of its
     clients gives the same rows as the whole table."""
     response = pl.col("is_response")
-    return (_messages(packets)
+    return (_sides(packets)
             .group_by(*VIEW_KEY, "proto", "client_ip", "client_port", "server_ip", "server_port")
             .agg(packets_c2s=(~response).sum(), packets_s2c=response.sum(),
-                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max()))
+                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max())
+            .collect())
 
 
 def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -95,6 +96,20 @@ def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _messages(packets: pl.DataFrame) -> pl.DataFrame:
     """DNS messages with their client and server sides named, in key and time order."""
+    return (
+        _sides(packets, "frame", "dns_id", pl.col("dns_qname").alias("qname"),
+               pl.col("dns_qname").str.to_lowercase().alias("qkey"),
+               pl.col("dns_qtype").alias("qtype"), pl.col("dns_flags").alias("flags"),
+               pl.col("dns_rcode").alias("rcode"), pl.col("dns_answers").alias("answers"),
+               pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"))
+        .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
+        .collect()
+    )
+
+
+def _sides(packets: pl.DataFrame, *columns: str | pl.Expr) -> pl.LazyFrame:
+    """The DNS messages of a packet table: view, time, transport, client and server sides,
+    whether it is a response, and `columns`."""
     response = pl.col("dns_qr")
     return (
         packets.lazy()
@@ -107,25 +122,16 @@ def _messages(packets: pl.DataFrame) -> pl.DataFrame:
             & pl.col("ip_proto").is_in([IpProto.TCP, IpProto.UDP])
         )
         .select(
-            *VIEW_KEY, "frame", "ts_ns",
+            *VIEW_KEY, "ts_ns",
             pl.when(pl.col("ip_proto") == IpProto.TCP).then(pl.lit("tcp")).otherwise(pl.lit("udp"))
             .alias("proto"),
             pl.when(response).then("dst").otherwise("src").alias("client_ip"),
             pl.when(response).then("dport").otherwise("sport").alias("client_port"),
             pl.when(response).then("src").otherwise("dst").alias("server_ip"),
             pl.when(response).then("sport").otherwise("dport").alias("server_port"),
-            "dns_id",
-            pl.col("dns_qname").alias("qname"),
-            pl.col("dns_qname").str.to_lowercase().alias("qkey"),
-            pl.col("dns_qtype").alias("qtype"),
             response.alias("is_response"),
-            pl.col("dns_flags").alias("flags"),
-            pl.col("dns_rcode").alias("rcode"),
-            pl.col("dns_answers").alias("answers"),
-            pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+            *columns,
         )
-        .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
-        .collect()
     )
 
 
