@@ -21,7 +21,8 @@ the endpoint's node. What a view is comes from general facts, first that applies
    single pod but more often to a Service's ClusterIP (before DNAT, which happens as the bridge
    receives), is that pod's `veth` (a veth whose frames are addressed to itself shows no packet
    type 3);
-6. otherwise `interface`: a place whose role nothing tells.
+6. otherwise `interface`: a place whose role nothing tells (so is a Linux cooked v1 `-i any`'s
+   unencapsulated view: v1 has no interface index, so every interface of the node is in it).
 
 The node is the capture's (its vantage: the node of a `-i any` or underlay capture, the node of a
 pod's capture from the snapshot); an underlay capture whose packets cannot tell which of two
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from pcapkit.codes import LinkType
 from pcapkit.kube.snapshot import Snapshot
 
 PLACES = pl.Schema([
@@ -134,6 +136,9 @@ def _kind(view: dict[str, int], name: str | None, site: Site, sources: pl.DataFr
         return "pod", (pod["ip"][0] if pod.height else None), set()
     if view["tunneled"] * 2 > view["packets"]:
         return "underlay", None, set()
+    if view["link_type"] == LinkType.LINUX_SLL:
+        # A cooked v1 `-i any` names no interface: one view holds them all, no one role.
+        return "interface", None, set()
     inbound = sources.filter(pl.col("direction") == 1).sort("packets", "src",
                                                             descending=[True, False])
     if name is not None:
