@@ -59,22 +59,29 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
 
 
 def _raced(dns: pl.DataFrame, config: Config) -> pl.Series:
-    """Per transaction: the unlucky half of an A/AAAA pair sent together on one socket."""
-    first_try = (pl.col("answered") & (pl.col("answered_after") == 1)).alias("first_try")
-    side = [*SOCKET, "txn", "query_ts_ns", first_try]
-    pairs = (
-        dns.filter(pl.col("qtype") == DnsType.A).select(side)
-        .join(dns.filter(pl.col("qtype") == DnsType.AAAA).select(side), on=SOCKET, suffix="_6")
-        .filter(
-            (pl.col("query_ts_ns") - pl.col("query_ts_ns_6")).abs()
-            <= int(config.dns_race_max_gap_ms * 1e6)
-        )
-    )
-    unlucky = pl.concat([
-        pairs.filter(pl.col("first_try_6") & ~pl.col("first_try"))["txn"],
-        pairs.filter(pl.col("first_try") & ~pl.col("first_try_6"))["txn_6"],
-    ])
-    return dns["txn"].is_in(unlucky.implode())
+    """Per transaction: the unlucky half of an A/AAAA pair sent together on one socket: a
+    query not answered at its first try, with a query of the other type on its socket, sent
+    within the race gap, that was."""
+    first_try = pl.col("answered") & (pl.col("answered_after") == 1)
+    gap = int(config.dns_race_max_gap_ms * 1e6)
+    unlucky = [
+        _sent_near(dns.filter((pl.col("qtype") == mine) & ~first_try),
+                   dns.filter((pl.col("qtype") == other) & first_try), gap)
+        for mine, other in ((DnsType.A, DnsType.AAAA), (DnsType.AAAA, DnsType.A))
+    ]
+    return dns["txn"].is_in(pl.concat(unlucky).implode())
+
+
+def _sent_near(queries: pl.DataFrame, others: pl.DataFrame, gap_ns: int) -> pl.Series:
+    """The `txn` of each of `queries` with one of `others` sent on its socket within `gap_ns`:
+    each query meets only its nearest other, so a socket that sends thousands of queries
+    costs no more than their number."""
+    side = [*SOCKET, "query_ts_ns"]
+    near = queries.select(*side, "txn").sort("query_ts_ns").join_asof(
+        others.select(side, near_ts=pl.col("query_ts_ns")).sort("query_ts_ns"),
+        on="query_ts_ns", by=SOCKET, strategy="nearest", tolerance=gap_ns,
+        check_sortedness=False)  # sorted just above; polars cannot check within `by` groups
+    return near.filter(pl.col("near_ts").is_not_null())["txn"]
 
 
 def _finding(socket: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:

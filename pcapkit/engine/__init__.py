@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode import Engine
@@ -45,15 +46,14 @@ from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
     SPANNING,
     ChunkFacts,
-    ConnectionsJob,
     DecodeJob,
     DetectJob,
-    DnsJob,
+    FlowsJob,
+    ShardFlows,
     decode_chunk,
     per_connection,
-    shard_connections,
     shard_findings,
-    shard_transactions,
+    shard_flows,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
@@ -185,32 +185,21 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     clocks = Clocks.of(merge_sightings([f.sightings for f in facts]), len(captures))
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
-    found = meter.each(Stage.FLOWS, pool.map(shard_connections, (
-        ConnectionsJob(root, s, views, errors, shift) for s in range(shards))))
-    dns_parts = meter.each(Stage.FLOWS, pool.map(shard_transactions, (
-        DnsJob(root, s, shift) for s in range(shards))))
-    dns = numbered([transactions for transactions, _ in dns_parts])
-    # Per-view connection rows of all shards, numbered as one table.
-    heights = [f.rows.height for f in found]
-    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
-    rows = pl.concat([
-        f.rows.with_columns((pl.col("lconn").cast(pl.Int64) + int(offsets[i])).cast(pl.UInt32))
-        for i, f in enumerate(found)])
-    conn_of_lconn = shared_ids(rows)
-    last = pl.concat([
-        f.last.with_columns(conn=pl.Series(
-            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
-            dtype=pl.UInt32))
-        for i, f in enumerate(found)])
+    found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
+        FlowsJob(root, s, views, errors, shift) for s in range(shards))))
+    dns = numbered([f.transactions for f in found])
+    dns_views = dns_views_table([f.dns_views for f in found], views)
+    connections, conn_of_lconn, heights, last = _connections(found)
+    del found  # the per-view rows live on in `connections`, the transactions in `dns`
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
-        connections=connections_table(rows, conn_of_lconn), dns=dns,
+        connections=connections, dns=dns,
         icmp_errors=tied(errors, sockets, last), views=views,
         spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
-        sources=sources_table([f.sources for f in facts], views),
-        dns_views=dns_views_table([rows for _, rows in dns_parts], views))
+        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views)
     # A connection spans shards when its per-view rows lie in more than one.
+    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
     n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
     low = np.full(n_conns, shards, np.int64)
@@ -240,6 +229,24 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
         clocks=clocks,
     )
+
+
+def _connections(found: list[ShardFlows]) -> tuple[
+        pl.DataFrame, npt.NDArray[np.uint32], list[int], pl.DataFrame]:
+    """The CONNECTIONS table of every shard's per-view rows, numbered as one table; each row's
+    `conn`; the shards' row counts; and the `last_before` rows, by `conn`."""
+    heights = [f.rows.height for f in found]
+    offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
+    rows = pl.concat([
+        f.rows.with_columns((pl.col("lconn").cast(pl.Int64) + int(offsets[i])).cast(pl.UInt32))
+        for i, f in enumerate(found)])
+    conn_of_lconn = shared_ids(rows)
+    last = pl.concat([
+        f.last.with_columns(conn=pl.Series(
+            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
+            dtype=pl.UInt32))
+        for i, f in enumerate(found)])
+    return connections_table(rows, conn_of_lconn), conn_of_lconn, heights, last
 
 
 def _with_connections(tables: Tables, conns: np.ndarray) -> Tables:

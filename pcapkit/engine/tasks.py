@@ -106,10 +106,10 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
     )
 
 
-# --- per-view TCP connections of a shard -----------------------------------------------------
+# --- per-view TCP connections and DNS transactions of a shard --------------------------------
 
 @dataclass(frozen=True)
-class ConnectionsJob:
+class FlowsJob:
     spill: str
     shard: int
     views: pl.DataFrame
@@ -118,12 +118,14 @@ class ConnectionsJob:
 
 
 @dataclass(frozen=True)
-class ShardConnections:
+class ShardFlows:
     rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
+    transactions: pl.DataFrame  #: `client_transactions`
+    dns_views: pl.DataFrame  #: `pcapkit.flows.dns.view_rows`
 
 
-def shard_connections(job: ConnectionsJob) -> ShardConnections:
+def shard_flows(job: FlowsJob) -> ShardFlows:
     read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
     packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
     segs, rows = view_connections(packets)
@@ -131,7 +133,9 @@ def shard_connections(job: ConnectionsJob) -> ShardConnections:
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    return ShardConnections(rows, last_before(sent, job.errors))
+    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
+    return ShardFlows(rows, last_before(sent, job.errors), client_transactions(dns),
+                      view_rows(dns))
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------
@@ -170,18 +174,3 @@ def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.
 _TYPES: dict[str, pl.DataType] = {**PACKET_SCHEMA, **PACKET_EXTRA}
 ANNOTATED = pl.Schema([("lconn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
 SPANNING = pl.Schema([("conn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
-
-
-# --- DNS transactions of a shard -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DnsJob:
-    spill: str
-    shard: int
-    shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
-
-
-def shard_transactions(job: DnsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`client_transactions` and `view_rows` of the shard's DNS messages."""
-    read = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
-    return client_transactions(read), view_rows(read)

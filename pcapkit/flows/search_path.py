@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import numpy as np
 import polars as pl
 
 #: a step of an expansion follows the previous one's answer, or its timeout: glibc waits at most
@@ -79,12 +80,15 @@ def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
 
 
 def expand(dns: pl.DataFrame) -> pl.DataFrame:
-    """`dns` (DNS transactions) with `lookup`, `search_expansion_of` and `resolved_as` added.
+    """`dns` (DNS transactions, in time order) with `lookup`, `search_expansion_of` and
+    `resolved_as` added.
 
     `lookup` numbers the application lookups; `search_expansion_of` is the name the application
     asked for when the lookup went through the search path (null otherwise).
     """
-    ordered = dns.with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
+    # The walk needs three columns in (client, time) order; the rows stay where they are.
+    ordered = dns.select("client_ip", "ts_ns", "qname").with_row_index("_row").sort(
+        ["client_ip", "ts_ns", "_row"])
     clients = ordered["client_ip"].to_list()
     names = [(n or "").lower() for n in ordered["qname"].to_list()]
     by_client: dict[str, list[str]] = {}
@@ -94,18 +98,20 @@ def expand(dns: pl.DataFrame) -> pl.DataFrame:
             steps.append(name)
     path = learn(by_client)
     lookup, base = _walk(path, clients, names, ordered["ts_ns"].to_list())
-    walked = ordered.with_columns(
-        pl.Series("lookup", lookup, pl.UInt32), pl.Series("search_expansion_of", base, pl.String)
+    rows = ordered["_row"].to_numpy()
+    back = np.empty_like(rows)  # the sorted position of each row
+    back[rows] = np.arange(len(rows), dtype=rows.dtype)
+    walked = dns.with_columns(
+        pl.Series("lookup", lookup, pl.UInt32).gather(back),
+        pl.Series("search_expansion_of", base, pl.String).gather(back),
     )
+    # A client's rows are in time order in `dns` too (numbered by time), so `first` is its
+    # first answer.
     noerror = (pl.col("answered") & (pl.col("rcode") == NOERROR)).fill_null(False)
     first_answer = pl.col("qname").filter(noerror).first().over("lookup")
-    return (
-        walked.with_columns(
-            pl.coalesce(first_answer, pl.col("search_expansion_of"), pl.col("qname"))
-            .alias("resolved_as")
-        )
-        .sort("_row")
-        .drop("_row")
+    return walked.with_columns(
+        pl.coalesce(first_answer, pl.col("search_expansion_of"), pl.col("qname"))
+        .alias("resolved_as")
     )
 
 

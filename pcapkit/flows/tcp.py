@@ -42,6 +42,7 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.codes import TcpFlags
+from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.schema import CONNECTIONS
 
@@ -224,42 +225,50 @@ def shared_ids(rows: pl.DataFrame) -> npt.NDArray[np.uint32]:
     """Rule 4: a `conn` id for each row of `rows` (indexed by `lconn`), shared across views.
 
     Ids are dense, numbered in order of each connection's first packet."""
-    merger = _Merger(rows["view"].to_list())
     # The client's ISN as this row knows it: its SYN's, else what the server's answer to it
     # (SYN-ACK, or RST refusing it) acknowledges.
     keyed = rows.with_columns(
         isn=pl.coalesce("client_isn", (pl.col("answer_ack").cast(pl.Int64) - 1) % (1 << 32))
     )
-    strong = (
+    strong = components(keyed, (
         ["client_ip", "client_port", "isn"],
         ["server_ip", "server_port", "isn"],
         ["client_ip", "client_port", "server_isn"],
-    )
-    for key in strong:
-        groups = keyed.drop_nulls(key).group_by(key, maintain_order=True).agg("lconn")
-        for members in groups["lconn"].to_list():
-            for other in members[1:]:
-                merger.union(members[0], other, strong=True)
-    # Same 5-tuple (either orientation), time spans overlapping, one of the two without a SYN
-    # or SYN-ACK: merged only between different views.
+    ))
+    root = _weak_merges(keyed, strong)
+    # Dense ids in order of each connection's earliest (capture, frame).
+    position = pl.col("capture").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")
+    order = rows.select(root=pl.Series(root), position=position).with_columns(
+        first=pl.col("position").min().over("root"))
+    return (order["first"].rank("dense").cast(pl.Int64) - 1).cast(pl.UInt32).to_numpy()
+
+
+def _weak_merges(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`strong` (each row's strong component) with the weak merges made: rows with neither ISN
+    join rows of *other* views with the same 5-tuple (either orientation) whose time spans
+    overlap. Few rows take part, so this is plain Python over them alone."""
     ends = keyed.select(
-        "lconn", "first_ts_ns", "last_ts_ns",
+        "first_ts_ns", "last_ts_ns", "view", strong=pl.Series(strong),
         weak=pl.col("isn").is_null() & pl.col("server_isn").is_null(),
         lo=pl.min_horizontal(_endpoint("client"), _endpoint("server")),
         hi=pl.max_horizontal(_endpoint("client"), _endpoint("server")),
-    )
-    for group in ends.filter(pl.col("weak").any().over("lo", "hi")).partition_by("lo", "hi"):
-        spans = group.select("lconn", "first_ts_ns", "last_ts_ns", "weak").rows()
+    ).with_row_index("lconn").filter(pl.col("weak").any().over("lo", "hi"))
+    if not ends.height:
+        return strong
+    # Each strong component's views, for the components that take part.
+    involved = pl.DataFrame({"strong": strong, "view": keyed["view"]}).filter(
+        pl.col("strong").is_in(ends["strong"].unique().implode()))
+    views = {c: set(v) for c, v in involved.group_by("strong").agg(pl.col("view").unique())
+             .iter_rows()}
+    merger = _Merger(views)
+    for group in ends.partition_by("lo", "hi"):
+        spans = group.select("strong", "first_ts_ns", "last_ts_ns", "weak").rows()
         for i, (a, first_a, last_a, weak_a) in enumerate(spans):
             for b, first_b, last_b, weak_b in spans[:i]:
                 if (weak_a or weak_b) and first_a <= last_b and first_b <= last_a:
-                    merger.union(b, a, strong=False)
-    # Dense ids in order of each connection's earliest (capture, frame).
-    position = pl.col("capture").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")
-    order = rows.select(
-        root=pl.Series([merger.find(i) for i in range(rows.height)]), position=position
-    ).with_columns(first=pl.col("position").min().over("root"))
-    return (order["first"].rank("dense").cast(pl.Int64) - 1).cast(pl.UInt32).to_numpy()
+                    merger.union(b, a)
+    return np.array([merger.find(int(c)) for c in strong], dtype=np.int64) if merger.merged \
+        else strong
 
 
 def _endpoint(side: str) -> pl.Expr:
@@ -268,20 +277,25 @@ def _endpoint(side: str) -> pl.Expr:
 
 
 class _Merger:
-    """Union-find over connection rows; weak merges refuse to join two rows of one view."""
+    """Union-find over strong components; a merge refuses to join two components that hold
+    rows of one view."""
 
-    def __init__(self, views: list[int]) -> None:
-        self.parent = list(range(len(views)))
-        self.views: list[set[int]] = [{v} for v in views]
+    def __init__(self, views: dict[int, set[int]]) -> None:
+        self.parent = {c: c for c in views}
+        self.views = views
+        self.merged = False
 
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
+    def find(self, c: int) -> int:
+        root = c
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while c != root:  # path compression
+            self.parent[c], c = root, self.parent[c]
+        return root
 
-    def union(self, a: int, b: int, strong: bool) -> None:
+    def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
-        if ra != rb and (strong or not self.views[ra] & self.views[rb]):
+        if ra != rb and not self.views[ra] & self.views[rb]:
             self.parent[rb] = ra
             self.views[ra] |= self.views[rb]
+            self.merged = True

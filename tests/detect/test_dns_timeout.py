@@ -77,3 +77,23 @@ def test_unanswered_needs_the_capture_to_go_on() -> None:
     later = [*last, dns_row(2, wait_ms + 1, POD, 4001, DNS, 12, "other", response=True)]
     findings = dns_timeout.detect(build_tables(table(later)), DEFAULT)
     assert json.loads(findings["extra"][0])["unanswered"] == 1
+
+
+def test_one_race_among_many_queries_of_one_socket() -> None:
+    """A forwarder's socket sends thousands of A/AAAA pairs, all answered at once but one: only
+    that pair is the race (each query is paired with the other type's queries sent near it,
+    never with every query of the socket)."""
+    rows, frame = [], 0
+    for pair in range(2000):
+        at = pair * 100.0  # ms: pairs 100 ms apart, far beyond the race gap
+        for qtype, txid in ((DnsType.A, 2 * pair), (DnsType.AAAA, 2 * pair + 1)):
+            rows.append(dns_row(frame := frame + 1, at, POD, 4000, DNS, txid, "x", qtype=qtype))
+            if pair != 700 or qtype == DnsType.A:  # the AAAA of pair 700 is lost, then re-sent
+                rows.append(dns_row(frame := frame + 1, at + 1, POD, 4000, DNS, txid, "x",
+                                    qtype=qtype, response=True))
+    rows.append(dns_row(frame + 1, 70_000 + 5000, POD, 4000, DNS, 1401, "x", qtype=DnsType.AAAA))
+    rows.append(dns_row(frame + 2, 70_000 + 5001, POD, 4000, DNS, 1401, "x", qtype=DnsType.AAAA,
+                        response=True))
+    findings = dns_timeout.detect(build_tables(table(rows)), DEFAULT)
+    assert findings.height == 1 and findings["count"][0] == 1
+    assert json.loads(findings["extra"][0])["conntrack_race"] is True
