@@ -20,8 +20,10 @@ from pcapkit.detect.config import DEFAULT, Config, for_snapshot
 from pcapkit.engine.executor import executor
 from pcapkit.engine.tasks import warm_up
 from pcapkit.flows import Tables, build_tables
+from pcapkit.flows.clocks import Clocks, merge_sightings, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
+from pcapkit.kube.path import locate
 from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
@@ -48,6 +50,8 @@ class CaptureInfo:
     last_ts: float | None
     vantage: str | None
     vantage_kind: str
+    #: this capture's clock minus the first capture's, from packets both saw (`flows/clocks.py`)
+    clock_offset_s: float | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -154,10 +158,11 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     if snap is not None and streamed.tuples is not None:
         findings = enrich_findings(findings, streamed.tuples, snap)
     infos = [_info(i, cap, (seen.records, seen.first_ts_ns, seen.last_ts_ns), counts, snap,
-                   warnings)
+                   warnings, streamed.clocks)
              for i, ((cap, _), seen, counts, warnings)
              in enumerate(zip(scans, streamed.seen, streamed.addresses, streamed.warnings,
                               strict=True))]
+    findings = locate(findings, streamed.tables, list(infos), snap)
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
 
 
@@ -176,13 +181,17 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
         done, n_packets = done + sizes[i], n_packets + frames[-1].height
     report(Stage.FLOWS, done, total, n_packets)
     packets = pl.concat(frames) if frames else empty_packets()
-    infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [])
+    # One capture has one clock: nothing to match.
+    sights = sightings(packets) if len(read) > 1 else merge_sightings([])
+    clocks = Clocks.of(sights, len(read))
+    infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [], clocks)
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
-    tables = build_tables(packets)
+    tables = build_tables(with_clock(packets, clocks.shift, "ts_ns"))
     report(Stage.DETECT, done, total, n_packets)
     findings = run_detectors(tables, for_snapshot(config, snap))
     if snap is not None:
         findings = enrich_findings(findings, packets, snap)
+    findings = locate(findings, tables, list(infos), snap)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
 
 
@@ -223,8 +232,10 @@ def _span(cap: Capture) -> tuple[int, int | None, int | None]:
 
 
 def _info(index: int, cap: Capture, span: tuple[int, int | None, int | None],
-          addresses: AddressCounts, snap: Snapshot | None, warnings: list[str]) -> CaptureInfo:
+          addresses: AddressCounts, snap: Snapshot | None, warnings: list[str],
+          clocks: Clocks) -> CaptureInfo:
     records, first, last = span
+    offset = clocks.offsets[index]
     v = vantage_from(addresses, cap.link_types, snap)
     return CaptureInfo(
         index=index, path=cap.path, format=cap.format, compressed=cap.compressed,
@@ -233,5 +244,7 @@ def _info(index: int, cap: Capture, span: tuple[int, int | None, int | None],
         packets=records,
         first_ts=first / 1e9 if first is not None else None,
         last_ts=last / 1e9 if last is not None else None,
-        vantage=v.name, vantage_kind=v.kind, warnings=[*cap.warnings, *warnings],
+        vantage=v.name, vantage_kind=v.kind,
+        clock_offset_s=offset / 1e9 if offset is not None else None,
+        warnings=[*cap.warnings, *warnings],
     )

@@ -23,8 +23,13 @@ TABLES: list[tuple[str, str, list[tuple[str, pl.DataType, str]]]] = [
      flows.VIEW_COLUMNS),
     ("Capture spans", "`pcapkit.flows.schema.SPAN_COLUMNS`: one row per capture",
      flows.SPAN_COLUMNS),
+    ("View sources", "`pcapkit.flows.schema.SOURCE_COLUMNS`: per view, direction, source and "
+     "destination (what tells a veth, a bridge and an overlay device apart)",
+     flows.SOURCE_COLUMNS),
     ("TCP connections", "`pcapkit.flows.schema.CONNECTION_COLUMNS`", flows.CONNECTION_COLUMNS),
     ("DNS transactions", "`pcapkit.flows.schema.DNS_COLUMNS`", flows.DNS_COLUMNS),
+    ("DNS per view", "`pcapkit.flows.schema.DNS_VIEW_COLUMNS`: a DNS conversation's rows, one "
+     "per view (what its path is made of)", flows.DNS_VIEW_COLUMNS),
     ("ICMP errors", "`pcapkit.flows.schema.ICMP_COLUMNS`", flows.ICMP_COLUMNS),
     ("Findings", "`pcapkit.detect.findings.FINDINGS_COLUMNS`: one row per symptom; the "
      "Python API adds `k8s_*` columns when a snapshot is given", FINDINGS_COLUMNS),

@@ -5,7 +5,11 @@ rows.
 A connection (`conn`) has one CONNECTIONS row per view. The client's view of the endpoints is
 the row of the view that saw the connection first (earliest `first_ts_ns`, then lowest view):
 the client's own capture, or the node interface nearest it, before DNAT rewrote the server's
-address to a pod's.
+address to a pod's. Across captures that order rests on the clocks' estimated offsets, which are
+only as good as the delays are symmetric (microseconds off); a capture that saw the connection
+under two sets of endpoints (the node that DNATed it, its veth and then its bridge) orders them
+on its own clock, exactly. So the endpoints that some capture saw after others are passed over
+whenever the connection has endpoints no capture saw second.
 """
 
 from __future__ import annotations
@@ -20,8 +24,16 @@ ENDPOINTS = ["client_ip", "client_port", "server_ip", "server_port"]
 
 def as_client_saw(tables: Tables) -> pl.DataFrame:
     """conn → client_ip, client_port, server_ip, server_port (from the earliest view)."""
+    rows = tables.connections
+    firsts = rows.group_by("conn", "capture", *ENDPOINTS).agg(pl.col("first_ts_ns").min())
+    later = (
+        firsts.filter(pl.col("first_ts_ns") > pl.col("first_ts_ns").min().over("conn", "capture"))
+        .select("conn", *ENDPOINTS).unique()
+        .with_columns(later=pl.lit(True))
+    )
     return (
-        tables.connections.sort("first_ts_ns", "view")
+        rows.join(later, on=["conn", *ENDPOINTS], how="left", nulls_equal=True)
+        .sort(pl.col("later").is_not_null(), "first_ts_ns", "view")
         .group_by("conn", maintain_order=True)
         .first()
         .select("conn", *ENDPOINTS)

@@ -56,11 +56,12 @@ from pcapkit.engine.tasks import (
     shard_flows,
 )
 from pcapkit.flows import Tables, connections_table
+from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.dns import numbered
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.schema import PACKET_EXTRA, SPANS
 from pcapkit.flows.tcp import shared_ids
-from pcapkit.flows.views import views_table
+from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.records import Capture, Records
@@ -88,6 +89,7 @@ class Streamed:
     seen: list[Seen]  #: per capture: its records
     warnings: list[list[str]]  #: per capture: chunks that could not be decoded
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples, when asked for
+    clocks: Clocks
 
 
 @dataclass
@@ -130,7 +132,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                     count[0] = _shards(records, size, pool.workers)
                 for chunk in plan(capture, i, records, chunk_records, seq):
                     seq += 1
-                    yield DecodeJob(chunk, root, count[0], engine, tuples)
+                    yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     try:
@@ -179,17 +181,23 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
             shards: int, config: Config, pool: Executor, meter: _Meter) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
-    errors = error_copies(spill.read(root, "icmp", 0, ICMP_SCHEMA))
+    # Every timestamp read back from the spill is brought onto the first capture's clock.
+    clocks = Clocks.of(merge_sightings([f.sightings for f in facts]), len(captures))
+    shift = clocks.shift
+    errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
-        FlowsJob(root, s, views, errors) for s in range(shards))))
+        FlowsJob(root, s, views, errors, shift) for s in range(shards))))
     dns = numbered([f.transactions for f in found])
+    dns_views = dns_views_table([f.dns_views for f in found], views)
     connections, conn_of_lconn, heights, last = _connections(found)
     del found  # the per-view rows live on in `connections`, the transactions in `dns`
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections, dns=dns,
-        icmp_errors=tied(errors, sockets, last), views=views, spans=_spans(seen))
+        icmp_errors=tied(errors, sockets, last), views=views,
+        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
+        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views)
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
@@ -219,6 +227,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         seen=seen,
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
+        clocks=clocks,
     )
 
 

@@ -20,10 +20,11 @@ from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
-from pcapkit.flows.dns import client_transactions
+from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
+from pcapkit.flows.dns import client_transactions, view_rows
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
-from pcapkit.flows.views import first_copies, view_counts, with_views
+from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.report.summary import PacketCounts
 
@@ -53,6 +54,7 @@ class DecodeJob:
     shards: int
     engine: Engine
     tuples: bool  #: gather the TCP/UDP 5-tuples (for DNAT legs, with a snapshot)
+    clocks: bool  #: gather the clocks' sightings (several captures to put on one clock)
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,12 @@ class ChunkFacts:
     capture: int
     bytes: int
     views: pl.DataFrame  #: `view_counts`
+    sources: pl.DataFrame  #: `source_counts`
     counts: PacketCounts
     addresses: AddressCounts
     sockets: pl.DataFrame  #: `socket_counts`
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples
+    sightings: pl.DataFrame  #: `pcapkit.flows.clocks.sightings`
     warning: str | None = None  #: why the chunk could not be decoded, if it could not
 
 
@@ -94,8 +98,10 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
             maintain_order=True)
     return ChunkFacts(
         capture=job.chunk.capture, bytes=job.chunk.bytes,
-        views=view_counts(packets), counts=PacketCounts.of(packets),
+        views=view_counts(packets), sources=source_counts(packets),
+        counts=PacketCounts.of(packets),
         addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
+        sightings=sightings(packets) if job.clocks else merge_sightings([]),
         warning=warning,
     )
 
@@ -108,6 +114,7 @@ class FlowsJob:
     shard: int
     views: pl.DataFrame
     errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
+    shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
 
 
 @dataclass(frozen=True)
@@ -115,17 +122,20 @@ class ShardFlows:
     rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
     transactions: pl.DataFrame  #: `client_transactions`
+    dns_views: pl.DataFrame  #: `pcapkit.flows.dns.view_rows`
 
 
 def shard_flows(job: FlowsJob) -> ShardFlows:
-    packets = with_views(spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA), job.views)
+    read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
+    packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
     segs, rows = view_connections(packets)
     spill.write(job.spill, "annotated", job.shard, "all",
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    transactions = client_transactions(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA))
-    return ShardFlows(rows, last_before(sent, job.errors), transactions)
+    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
+    return ShardFlows(rows, last_before(sent, job.errors), client_transactions(dns),
+                      view_rows(dns))
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------

@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from pcapkit.flows.dns import dns_transactions
+from pcapkit.flows.dns import dns_transactions, view_rows
 from pcapkit.flows.icmp import icmp_errors
-from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA, SPANS, VIEWS
+from pcapkit.flows.schema import (
+    CONNECTIONS,
+    DNS_VIEW_ROWS,
+    PACKET_EXTRA,
+    SPANS,
+    VIEW_SOURCES,
+    VIEWS,
+)
 from pcapkit.flows.tcp import connection_rows, shared_ids, tcp_segments
 from pcapkit.flows.tcp_analysis import analyse
-from pcapkit.flows.views import add_views, tcp_copies
+from pcapkit.flows.views import add_views, dns_views_table, tcp_copies
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class Tables:
     icmp_errors: pl.DataFrame  #: one row per ICMP error, with the flow it reports on
     views: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIEWS))
     spans: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SPANS))
+    sources: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIEW_SOURCES))
+    dns_views: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DNS_VIEW_ROWS))
 
 
 def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
@@ -40,14 +49,15 @@ def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
     `compiled`: run the per-packet state machines compiled (True), as Python (False), or
     choose by size (None, the default; `pcapkit/flows/compiled.py`). The tables are the same.
     """
-    packets, views = add_views(packets)
+    packets, views, sources = add_views(packets)
     packets, connections = tcp_tables(packets, compiled)
     # --- DNS transactions and ICMP errors (the DNS/ICMP half plugs in here) ---------------------
     dns = dns_transactions(packets)
     errors = icmp_errors(packets)
     return Tables(
         packets=packets, connections=connections, dns=dns, icmp_errors=errors, views=views,
-        spans=capture_spans(packets),
+        spans=capture_spans(packets), sources=sources,
+        dns_views=dns_views_table([view_rows(packets)], views),
     )
 
 

@@ -74,6 +74,18 @@ def client_transactions(packets: pl.DataFrame) -> pl.DataFrame:
     return _merge_views(_per_view(_messages(packets)))
 
 
+def view_rows(packets: pl.DataFrame) -> pl.DataFrame:
+    """DNS_VIEW_ROWS of a packet table: per view, client side and server side, the messages
+    each way. Like `client_transactions`, any set of packets holding all the messages of its
+    clients gives the same rows as the whole table."""
+    response = pl.col("is_response")
+    return (_sides(packets)
+            .group_by(*VIEW_KEY, "proto", "client_ip", "client_port", "server_ip", "server_port")
+            .agg(packets_c2s=(~response).sum(), packets_s2c=response.sum(),
+                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max())
+            .collect())
+
+
 def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """DNS_TRANSACTIONS from `client_transactions` of parts of the packets whose client sides
     do not overlap: numbered in time order, and grouped into lookups."""
@@ -88,6 +100,17 @@ def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
 
 def _messages(packets: pl.DataFrame) -> pl.DataFrame:
     """DNS messages with their client and server sides named, in key and time order."""
+    return _sides(
+        packets, pl.col("dns_qname").alias("qname"), pl.col("dns_flags").alias("flags"),
+        pl.col("dns_rcode").alias("rcode"), pl.col("dns_answers").alias("answers"),
+        pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+    ).collect()
+
+
+def _sides(packets: pl.DataFrame, *columns: str | pl.Expr) -> pl.LazyFrame:
+    """The DNS messages of a packet table, copies left out: view, time, frame, transport,
+    client and server sides, id, question, whether it is a response, and `columns`; in key and
+    time order."""
     response = pl.col("dns_qr")
     return (
         packets.lazy()
@@ -108,20 +131,15 @@ def _messages(packets: pl.DataFrame) -> pl.DataFrame:
             pl.when(response).then("src").otherwise("dst").alias("server_ip"),
             pl.when(response).then("sport").otherwise("dport").alias("server_port"),
             "dns_id",
-            pl.col("dns_qname").alias("qname"),
             pl.col("dns_qname").str.to_lowercase().alias("qkey"),
             pl.col("dns_qtype").alias("qtype"),
             response.alias("is_response"),
-            pl.col("dns_flags").alias("flags"),
-            pl.col("dns_rcode").alias("rcode"),
-            pl.col("dns_answers").alias("answers"),
-            pl.struct(pl.col("capture"), pl.col("frame")).alias("ref"),
+            *columns,
             "ip_id",
         )
         .sort([*VIEW_KEY, *KEY, "ts_ns", "frame"], nulls_last=True)
         .filter(~seen_again([*VIEW_KEY, *KEY, "is_response", "ip_id"]))
         .drop("ip_id")
-        .collect()
     )
 
 

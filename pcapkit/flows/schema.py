@@ -27,8 +27,23 @@ VIEW_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("tunnel", PACKET_SCHEMA["tunnel"], "the encapsulation its packets were seen in, if any"),
     ("link_type", pl.UInt16(), "link-layer header type of the interface"),
     ("packets", pl.UInt32(), "packets in the view"),
+    ("tunneled", pl.UInt32(), "packets that came encapsulated (an underlay NIC carries them)"),
+    ("other_host", pl.UInt32(), "IP packets received for another host's link address (SLL "
+                                "packet type 3): a bridge port, such as a pod's veth, shows them"),
 ]
 VIEWS: pl.Schema = _schema(VIEW_COLUMNS)
+
+#: Per view, which addresses send the unencapsulated IP packets it received and sent, to whom:
+#: whether the node's own pods send into it (a veth, the bridge) or out of it (the overlay
+#: device) tells what the interface is (`pcapkit/kube/places.py`).
+SOURCE_COLUMNS: list[tuple[str, pl.DataType, str]] = [
+    ("view", pl.UInt32(), "the view"),
+    ("direction", pl.UInt8(), "1 inbound, 2 outbound"),
+    ("src", pl.String(), "source address"),
+    ("dst", pl.String(), "destination address (before or after DNAT, as seen there)"),
+    ("packets", pl.UInt32(), "packets"),
+]
+VIEW_SOURCES: pl.Schema = _schema(SOURCE_COLUMNS)
 
 #: One row per capture: when it starts and ends. Detectors that ask "did the capture go on long
 #: enough after this?" read it, so that they need no packet table of their own.
@@ -170,6 +185,23 @@ DNS_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("response_frames", pl.List(FRAME), "every response, in every view"),
 ]
 DNS_TRANSACTIONS: pl.Schema = _schema(DNS_COLUMNS)
+
+#: Per view, DNS client side and server side: the messages each way (what a DNS conversation's
+#: path is made of, as CONNECTIONS rows are a TCP connection's).
+DNS_VIEW_COLUMNS: list[tuple[str, pl.DataType, str]] = [
+    ("view", pl.UInt32(), "the view"),
+    ("capture", pl.UInt16(), "the view's capture"),
+    ("proto", pl.String(), "udp or tcp"),
+    ("client_ip", pl.String(), "the querying address"),
+    ("client_port", pl.UInt16(), "the querying port"),
+    ("server_ip", pl.String(), "the server side as this view sees it (after DNAT if any)"),
+    ("server_port", pl.UInt16(), "its port"),
+    ("packets_c2s", pl.UInt32(), "queries (every copy)"),
+    ("packets_s2c", pl.UInt32(), "responses"),
+    ("first_ts_ns", pl.Int64(), "first message here"),
+    ("last_ts_ns", pl.Int64(), "last message here"),
+]
+DNS_VIEW_ROWS: pl.Schema = _schema(DNS_VIEW_COLUMNS)
 
 # --- ICMP_ERRORS (owned by the DNS/ICMP half) --------------------------------------------------
 

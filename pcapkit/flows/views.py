@@ -28,7 +28,8 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import empty_packets
-from pcapkit.flows.schema import VIEWS
+from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
+from pcapkit.read.records import Direction
 
 VIEW_KEY = ["capture", "iface", "sll_ifindex", "tunnel"]
 
@@ -39,18 +40,22 @@ COPY_WINDOW_NS = 1_000_000
 #: what makes a TCP packet of a connection the same packet again (its IPv4 id and segment; the
 #: addresses and ports are not compared: DNAT and SNAT change them between interfaces)
 TCP_COPY_KEY = ["from_client", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
+#: SLL packet type: received, addressed to another host's link address
+OTHERHOST = 3
 
 
-def add_views(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The packets with a `view` column, and the VIEWS table."""
+def add_views(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The packets with a `view` column, the VIEWS table and the VIEW_SOURCES table."""
     views = views_table([view_counts(packets)])
-    return with_views(packets, views), views
+    return with_views(packets, views), views, sources_table([source_counts(packets)], views)
 
 
 def view_counts(packets: pl.DataFrame) -> pl.DataFrame:
     """Packets per view key, with the view's link type: what `views_table` adds up."""
     return packets.group_by(VIEW_KEY, maintain_order=True).agg(
-        pl.col("link_type").first(), pl.len().alias("packets"))
+        pl.col("link_type").first(), pl.len().alias("packets"),
+        tunneled=pl.col("tunnel").is_not_null().sum(),
+        other_host=((pl.col("sll_pkttype") == OTHERHOST) & pl.col("src").is_not_null()).sum())
 
 
 def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
@@ -58,12 +63,36 @@ def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat(counts or [view_counts(empty_packets())]).group_by(VIEW_KEY,
                                                                      maintain_order=True)
-        .agg(pl.col("link_type").first(), pl.col("packets").sum())
+        .agg(pl.col("link_type").first(), pl.col("packets", "tunneled", "other_host").sum())
         .sort(VIEW_KEY, nulls_last=False)
         .with_row_index("view")
         .select(VIEWS.names())
         .cast(VIEWS)
     )
+
+
+def source_counts(packets: pl.DataFrame) -> pl.DataFrame:
+    """Unencapsulated IP packets per view key, direction, source and destination: what
+    `sources_table` adds up (only where the capture records directions)."""
+    known = pl.col("direction").is_in([Direction.INBOUND, Direction.OUTBOUND])
+    return (packets.filter(pl.col("tunnel").is_null() & pl.col("src").is_not_null() & known)
+            .group_by(*VIEW_KEY, "direction", "src", "dst").agg(packets=pl.len()))
+
+
+def sources_table(counts: list[pl.DataFrame], views: pl.DataFrame) -> pl.DataFrame:
+    """The VIEW_SOURCES table from `source_counts` of every part of the packets."""
+    parts = counts or [source_counts(empty_packets())]
+    summed = pl.concat(parts).group_by(*VIEW_KEY, "direction", "src", "dst").agg(
+        pl.col("packets").sum())
+    return (with_views(summed, views).select(VIEW_SOURCES.names()).cast(VIEW_SOURCES)
+            .sort("view", "direction", "src", "dst"))
+
+
+def dns_views_table(rows: list[pl.DataFrame], views: pl.DataFrame) -> pl.DataFrame:
+    """DNS_VIEW_ROWS from `pcapkit.flows.dns.view_rows` of parts of the packets whose DNS client
+    sides do not overlap."""
+    return (with_views(pl.concat(rows), views).select(DNS_VIEW_ROWS.names()).cast(DNS_VIEW_ROWS)
+            .sort("client_ip", "client_port", "view", "server_ip", "server_port", "proto"))
 
 
 def with_views(packets: pl.DataFrame, views: pl.DataFrame) -> pl.DataFrame:

@@ -21,8 +21,12 @@ from pcapkit.detect import run_detectors
 from pcapkit.detect.config import Config, for_snapshot
 from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
+from pcapkit.flows.clocks import Clocks, sightings, with_clock
+from pcapkit.flows.dns import view_rows
+from pcapkit.flows.views import dns_views_table, source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
+from pcapkit.kube.path import locate
 from pcapkit.report.summary import PacketCounts
 from pcapkit.store.layout import (
     MANIFEST,
@@ -51,7 +55,9 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     root = Path(directory)
     manifest = Manifest.read(root)
     n = len(manifest.captures)
-    flow_packets = _read_partitioned(root, "packets", n, manifest)
+    stored = _read_partitioned(root, "packets", n, manifest)
+    packets = stored.select(PACKET_SCHEMA.names())
+    flow_packets = with_clock(stored, Clocks.of(sightings(packets), n).shift, "ts_ns")
     tables = Tables(
         packets=flow_packets,
         # Rows of one view are in one partition, in their stored order: a stable sort restores
@@ -60,10 +66,11 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
             "conn", "view", maintain_order=True),
         dns=_read(whole_file(root, "dns")),
         icmp_errors=_read(whole_file(root, "icmp_errors")),
-        views=_read(whole_file(root, "views")),
+        views=(views := _read(whole_file(root, "views"))),
         spans=capture_spans(flow_packets),
+        sources=sources_table([source_counts(flow_packets)], views),
+        dns_views=dns_views_table([view_rows(flow_packets)], views),
     )
-    packets = flow_packets.select(PACKET_SCHEMA.names())
     captures = manifest.captures
     snap = _stored_snapshot(root, manifest)
     if snapshots:
@@ -75,6 +82,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
             findings = enrich_findings(findings, packets, snap)
+        findings = locate(findings, tables, list(captures), snap)
     else:
         findings = _read(whole_file(root, "findings"))
     return Analysis(captures, tables, findings, snap, PacketCounts.of(packets), packets)

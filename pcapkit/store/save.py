@@ -63,7 +63,10 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
     _prepare(root, overwrite)
     try:
         counts = {
-            "packets": _write_partitioned(tables.packets, root, "packets", n),
+            # The packets as captured: the flow tables' timestamps are on the first capture's
+            # clock (`pcapkit/flows/clocks.py`), which `load` finds again from them.
+            "packets": _write_partitioned(
+                tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets", n),
             "connections": _write_partitioned(tables.connections, root, "connections", n),
         }
         for name, frame in (("views", tables.views), ("dns", tables.dns),

@@ -31,7 +31,7 @@ def test_fsspec_url_equals_local_file() -> None:
         for c in doc["captures"]:
             c.pop("path")
         for s in doc["symptoms"]:
-            for e in s["evidence"]:
+            for e in s["evidence"] + s.get("path", []):
                 e.pop("capture")
     assert json.dumps(doc_url, sort_keys=True) == json.dumps(doc_local, sort_keys=True)
 
@@ -55,7 +55,7 @@ def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
     capture = read_capture(copy)
     last = list(plan(capture, 0, capture.records, 100))[-1]
     copy.write_bytes(source.read_bytes()[:last.start])
-    facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False))
+    facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False, False))
     first, final = int(last.records.frame[0]), int(last.records.frame[-1])
     assert facts.warning is not None
     assert facts.warning.startswith(f"frames {first}-{final} could not be decoded")

@@ -1,0 +1,157 @@
+"""Capture clocks: how far each capture's clock is from the first capture's.
+
+Captures from different nodes are stamped by different clocks, off by milliseconds to seconds.
+Wherever captures are ordered or compared (a connection's legs, the places along its path, an
+ICMP error and the packet it answers), timestamps are first brought onto the first capture's
+clock by subtracting each capture's offset.
+
+**Same packet.** A packet seen in two captures is provably the same packet when its inner
+5-tuple, IP id, TCP sequence, acknowledgement, flags and payload length agree (`KEY`: NAT changes
+the 5-tuple, so only copies on the same side of a NAT match), and each capture saw it only once:
+its copies on several interfaces of one capture (a node's `-i any` shows one packet on the veth,
+the bridge, the VXLAN device and the NIC) lie within `ONE_PASSAGE_NS` of each other. A key seen
+twice further apart in one capture (a resent query with the same id) proves nothing there.
+
+**Offset.** For two captures, the difference of their earliest sightings of each matched packet,
+split by the packet's direction of travel (from the lower or the higher endpoint): the median of
+each direction, and the mean of the two medians when both exist, so that the one-way delay
+cancels when it is the same both ways (NTP's assumption); with one direction only, its median
+(off by the one-way delay, microseconds on a cluster network). Medians, because a few false
+matches (two resends each seen once) must not move the result.
+
+**Chaining.** Offsets are chained from the first capture along the pairs with the most matched
+packets (a maximum spanning tree). A capture sharing no packet with the first one's group is
+aligned with its own group (for comparisons within it) and has no offset to report.
+
+**Sampling.** Every TCP SYN and SYN-ACK (each connection's first packets, that every place on
+its path sees), and one in `SAMPLE_ONE_IN` of the other TCP and UDP packets (chosen by a hash of
+the key's numbers, so alike in every capture and every chunking): enough matches to take medians
+from, few enough rows to gather from every chunk of a large capture.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import polars as pl
+
+from pcapkit.codes import TcpFlags
+
+#: what makes two sightings the same packet
+KEY = ["src", "sport", "dst", "dport", "ip_proto", "ip_id", "tcp_seq", "tcp_ack", "tcp_flags",
+       "payload_len", "dns_id"]
+#: copies of one packet in one capture lie this close (one passage through a node takes
+#: microseconds; a retransmission waits 200 ms at least)
+ONE_PASSAGE_NS = 10_000_000
+SAMPLE_KEY = ["sport", "dport", "ip_id", "tcp_seq", "tcp_ack", "payload_len"]
+SAMPLE_ONE_IN = 16
+#: fixed, so that every process samples alike
+SEED = 0x434C_4B53
+
+SIGHTINGS = pl.Schema({
+    "capture": pl.UInt16, "src": pl.String, "sport": pl.UInt16, "dst": pl.String,
+    "dport": pl.UInt16, "ip_proto": pl.UInt8, "ip_id": pl.UInt32, "tcp_seq": pl.UInt32,
+    "tcp_ack": pl.UInt32, "tcp_flags": pl.UInt16, "payload_len": pl.UInt32, "dns_id": pl.UInt16,
+    "first_ns": pl.Int64, "last_ns": pl.Int64,
+})
+_CONTROL = int(TcpFlags.SYN)
+
+
+def sightings(packets: pl.DataFrame) -> pl.DataFrame:
+    """SIGHTINGS of a packet table (or a chunk of one): the sampled TCP/UDP packets, each key's
+    earliest and latest copy per capture. Chunks' sightings add up with `merge_sightings`."""
+    keyed = packets.filter(pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17]))
+    control = (pl.col("tcp_flags") & _CONTROL) != 0
+    # Hashed by the key's numbers only: the same for every copy, and cheaper than its text.
+    sampled = pl.struct(SAMPLE_KEY).hash(SEED) % SAMPLE_ONE_IN == 0
+    chosen = keyed.filter(control.fill_null(False) | sampled)
+    return _grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns"))
+
+
+def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The sightings of the whole from those of its parts."""
+    return _grouped(pl.concat(parts) if parts else pl.DataFrame(schema=SIGHTINGS))
+
+
+def _grouped(rows: pl.DataFrame) -> pl.DataFrame:
+    return (rows.group_by("capture", *KEY)
+            .agg(pl.col("first_ns").min(), pl.col("last_ns").max())
+            .select(SIGHTINGS.names()).cast(SIGHTINGS))
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Each capture's clock, from its sightings (see the module docstring)."""
+
+    #: the capture's clock minus the first capture's, ns (None: it shares no packet with the
+    #: first capture's group)
+    offsets: list[int | None]
+    #: what to subtract from each capture's timestamps to bring them onto one clock: its offset
+    #: from the first capture of its group (0 for a capture alone)
+    shift: list[int]
+
+    @staticmethod
+    def of(sights: pl.DataFrame, captures: int) -> Clocks:
+        aligned = _aligned(sights, captures)
+        return Clocks(offsets=[offset if root == 0 else None for offset, root in aligned],
+                      shift=[offset for offset, _ in aligned])
+
+
+def with_clock(frame: pl.DataFrame, shift: list[int], *columns: str) -> pl.DataFrame:
+    """`frame` with `shift[capture]` subtracted from the timestamp `columns`."""
+    if not any(shift):
+        return frame
+    by_capture = pl.col("capture").cast(pl.Int64).replace_strict(
+        list(range(len(shift))), shift, default=0, return_dtype=pl.Int64)
+    return frame.with_columns((pl.col(c) - by_capture).alias(c) for c in columns)
+
+
+def _aligned(sights: pl.DataFrame, captures: int) -> list[tuple[int, int]]:
+    """(offset from the group's root, root) per capture."""
+    pairs = pair_offsets(sights)
+    edges: dict[int, list[tuple[int, int, int]]] = {i: [] for i in range(captures)}
+    for a, b, n, offset in pairs.iter_rows():
+        edges[a].append((b, n, offset))
+        edges[b].append((a, n, -offset))
+    out: list[tuple[int, int] | None] = [None] * captures
+    for root in range(captures):
+        if out[root] is not None:
+            continue
+        # Prim's algorithm: the best-matched pair reaching a capture not yet placed, first.
+        out[root] = (0, root)
+        heap = [(-n, root, b, offset) for b, n, offset in edges[root]]
+        heapq.heapify(heap)
+        while heap:
+            _, a, b, offset = heapq.heappop(heap)
+            placed = out[a]
+            if out[b] is not None or placed is None:
+                continue
+            out[b] = (placed[0] + offset, root)
+            for c, n, off in edges[b]:
+                if out[c] is None:
+                    heapq.heappush(heap, (-n, b, c, off))
+    return [o if o is not None else (0, i) for i, o in enumerate(out)]
+
+
+def pair_offsets(sights: pl.DataFrame) -> pl.DataFrame:
+    """Per pair of captures `a` < `b`: `n` matched packets and `offset` (b's clock minus a's,
+    ns)."""
+    once = sights.filter(pl.col("last_ns") - pl.col("first_ns") < ONE_PASSAGE_NS)
+    a = once.select("capture", *KEY, "first_ns")
+    matched = a.join(a, on=KEY, nulls_equal=True, suffix="_b").filter(
+        pl.col("capture") < pl.col("capture_b"))
+    forward = pl.concat_str("src", pl.col("sport").cast(pl.String), separator="|") < \
+        pl.concat_str("dst", pl.col("dport").cast(pl.String), separator="|")
+    directions = (
+        matched.group_by(pl.col("capture").alias("a"), pl.col("capture_b").alias("b"),
+                         forward.alias("forward"))
+        .agg(n=pl.len(), median=(pl.col("first_ns_b") - pl.col("first_ns")).median())
+    )
+    return (
+        directions.group_by("a", "b")
+        .agg(pl.col("n").sum(), offset=pl.col("median").mean().floor().cast(pl.Int64))
+        .sort("a", "b")
+        .select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64), pl.col("n").cast(pl.Int64),
+                "offset")
+    )

@@ -1,0 +1,403 @@
+"""Where along its path a conversation went, and where it stopped.
+
+**The path.** The places (`pcapkit/kube/places.py`) that saw a connection, each with the packets
+of each direction it saw there, in path order from the client outwards. The order comes from
+what each place is and where: on the client's node its pod's `eth0`, its veth, the bridge, the
+overlay device, the underlay NIC; then the same in reverse on the endpoint's node (the node of the
+address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A place
+nothing locates (an underlay capture that could be either node's, an `interface` of unknown role)
+sits between the two nodes' places, or after its node's bridge; places at one position are
+ordered by their first packet, on the first capture's clock (`pcapkit/flows/clocks.py`).
+
+**Where it died.** A conversation failed when a SYN went unanswered, an ICMP error answered it,
+or a DNS query timed out. The failing direction is the one that never arrived: the answer
+(SYN-ACK, DNS response) when some place saw one, else the request. It died after the last place
+that saw that direction and before the next place that should have seen it: the next place a
+capture covers (a node's `-i any` covers its veths, bridge, overlay device and underlay NIC; a
+pod's capture, its `eth0`; an underlay capture, its NIC). The node is named when everything
+between those two places is on one node; when the two are on different nodes it was lost on the
+underlay between them, unless a node in between has no capture: then nothing places it, and the
+explanation says which capture would. A failing direction seen all the way along (an ICMP error
+about some packets of a connection whose others got through) has no `died_at`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from pcapkit.flows import Tables
+from pcapkit.kube.names import address_names, node_of_address
+from pcapkit.kube.places import Site, places, site_nodes
+from pcapkit.kube.snapshot import Snapshot
+
+#: positions on the client's node, from the pod outwards; the endpoint's node mirrors them
+CLIENT_SIDE = {"pod": 0.0, "veth": 1.0, "bridge": 2.0, "interface": 2.5, "any": 2.5,
+               "overlay": 3.0, "underlay": 4.0}
+LAST = 9.0  #: the endpoint pod
+BETWEEN = 4.5  #: between the two nodes: a place that could be either's
+#: places that are no one interface of known role
+VAGUE = {"interface", "any", None}
+KIND_TEXT = {"pod": "eth0", "veth": "veth", "bridge": "bridge", "interface": "interface",
+             "any": "interfaces (cooked v1 -i any)",
+             "overlay": "overlay device", "underlay": "underlay NIC"}
+#: symptoms of a conversation that failed, and what its two directions carry
+FAILED = {"unanswered_syn": ("SYN", "SYN-ACK"), "icmp_unreachable": ("packet", "answer"),
+          "dns_timeout": ("query", "response")}
+
+
+@dataclass(frozen=True)
+class Ends:
+    """Who talks to whom: the client and the endpoint, their nodes and whether they are pods."""
+
+    client_ip: str
+    dialled_ip: str  #: the server address as the client sent to it (a ClusterIP before DNAT)
+    endpoint_ip: str
+    client_node: str | None
+    endpoint_node: str | None
+    client_pod: bool
+    endpoint_pod: bool
+
+    def expected(self) -> list[tuple[float, str | None, str]]:
+        """(position, node, kind) of every place the conversation should cross, client first."""
+        near = [(CLIENT_SIDE[k], self.client_node, k) for k in
+                (["pod", "veth", "bridge"] if self.client_pod else []) + ["overlay", "underlay"]]
+        far = [(LAST - CLIENT_SIDE[k], self.endpoint_node, k) for k in
+               ["underlay", "overlay"] + (["bridge", "veth", "pod"] if self.endpoint_pod else [])]
+        if self.client_node is not None and self.client_node == self.endpoint_node:
+            return [p for p in near + far if p[2] in ("pod", "veth", "bridge")
+                    and (p[2] != "bridge" or p[0] < BETWEEN)]
+        if self.endpoint_node is None and self.client_node is not None:
+            return near
+        if self.client_node is None and self.endpoint_node is not None:
+            return far
+        return near + far
+
+    def position(self, kind: str, node: str | None, pod_ip: str | None) -> float:
+        """Where a place of `kind` on `node` (of the pod at `pod_ip`) lies on this path."""
+        if kind in ("pod", "veth") and pod_ip is not None:
+            if pod_ip == self.client_ip:
+                return CLIENT_SIDE[kind]
+            if pod_ip == self.endpoint_ip:
+                return LAST - CLIENT_SIDE[kind]
+        if node is not None and node == self.client_node:
+            return CLIENT_SIDE[kind]
+        if node is not None and node == self.endpoint_node:
+            return LAST - CLIENT_SIDE[kind]
+        return BETWEEN
+
+
+def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
+           snap: Snapshot | None) -> pl.DataFrame:
+    """The findings with the path of their conversation, and where it died (`with_paths` over
+    the `places` of the tables' views)."""
+    return with_paths(findings, tables, places(tables.views, tables.sources, sites, snap), sites,
+                      snap)
+
+
+def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sites: list[Site],
+               snap: Snapshot | None) -> pl.DataFrame:
+    """`findings` whose TCP and UDP symptoms carry `path` (and `died_at` when the conversation
+    failed) in `extra`, with a sentence on where it died added to the explanation."""
+    convs = conversations(tables.connections, tables.dns_views)
+    if findings.is_empty() or convs.is_empty():
+        return findings
+    namer = _Namer(snap, sites, places)
+    rows_of = convs.partition_by("conv", as_dict=True)
+    by_view = (convs.group_by("conv", "view")
+               .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
+                    servers=pl.struct("server_ip", "server_port").unique().sort())
+               .join(places, on="view", how="left").partition_by("conv", as_dict=True))
+    spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
+        pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
+    by_tuple: dict[tuple[Any, ...], set[int]] = {}
+    for key in convs.select("protocol", *TUPLE, "conv").unique().rows():
+        by_tuple.setdefault(key[:-1], set()).add(key[-1])
+    extras: list[str | None] = []
+    notes: list[str | None] = []
+    for f in findings.iter_rows(named=True):
+        candidates = by_tuple.get((f["protocol"], *(f[c] for c in TUPLE)), set())
+        conv = _conv_of(f, candidates, spans)
+        if conv is None:
+            extras.append(f["extra"])
+            notes.append(None)
+            continue
+        ends = namer.ends(rows_of[(conv,)])
+        path = sorted(({**r, "position": ends.position(r["kind"] or "interface", r["node"],
+                                                        r["pod_ip"])}
+                       for r in by_view[(conv,)].iter_rows(named=True)),
+                      key=lambda r: (r["position"], r["first_ts_ns"], r["view"]))
+        extra = json.loads(f["extra"] or "{}")
+        extra["path"] = [namer.entry(r) for r in path]
+        note = None
+        if f["kind"] in FAILED:
+            died = _died_at(path, ends, namer, f["kind"])
+            if died is not None:
+                extra["died_at"], verdict = died
+                route = _route(path, died[0]["direction"])
+                note = f"{_dnat(path, ends)}{verdict} Seen at: {route}."
+        extras.append(json.dumps(extra, sort_keys=True))
+        notes.append(note)
+    return findings.with_columns(
+        extra=pl.Series(extras, dtype=pl.String),
+        explanation=pl.concat_str("explanation", pl.Series(notes, dtype=pl.String),
+                                  separator=" ", ignore_nulls=True))
+
+
+TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
+#: DNS conversations are numbered after the TCP connections
+DNS_FROM = 1 << 32
+
+
+def conversations(connections: pl.DataFrame, dns_views: pl.DataFrame) -> pl.DataFrame:
+    """Per-view rows of every conversation: TCP connections (by `conn`) and DNS over UDP (by the
+    client's socket, which DNAT leaves alone), numbered `conv`."""
+    columns = ["view", "capture", *TUPLE, "packets_c2s", "packets_s2c", "first_ts_ns",
+               "last_ts_ns"]
+    tcp = connections.select(pl.col("conn").cast(pl.Int64).alias("conv"),
+                             pl.lit("tcp").alias("protocol"), *columns)
+    udp = dns_views.filter(pl.col("proto") == "udp")
+    socket = pl.struct("client_ip", "client_port").rank("dense").cast(pl.Int64)
+    dns = udp.select((socket + DNS_FROM).alias("conv"), pl.lit("udp").alias("protocol"),
+                     *columns)
+    return pl.concat([tcp, dns.cast(tcp.schema)])
+
+
+def _dnat(path: list[dict[str, Any]], ends: Ends) -> str:
+    """Where DNAT happened: the first place, from the client, that saw the endpoint's address
+    after one that saw the address the client dialled."""
+    dialled = False
+    for r in path:
+        ips = {(s["server_ip"], s["server_port"]) for s in r["servers"]}
+        chosen = [port for ip, port in ips if ip == ends.endpoint_ip]
+        if chosen and dialled and ends.endpoint_ip != ends.dialled_ip:
+            where = f" on node {r['node']}" if r["node"] else ""
+            ip = f"[{ends.endpoint_ip}]" if ":" in ends.endpoint_ip else ends.endpoint_ip
+            return f"It was DNATed to {ip}:{chosen[0]}{where}. "
+        dialled = dialled or any(ip == ends.dialled_ip for ip, _ in ips)
+    return ""
+
+
+def _route(path: list[dict[str, Any]], direction: str) -> str:
+    """The places that saw the failing direction, short, in path order."""
+    seen = [r for r in path if r[f"packets_{direction}"]]
+    steps: list[str] = []
+    for r in seen:
+        kind = r["kind"] or "interface"
+        where = r["node"] or " or ".join(r["nodes"] or []) or "?"
+        step = "pod eth0" if kind == "pod" else f"{where} {KIND_TEXT[kind]}"
+        if not steps or steps[-1] != step:
+            steps.append(step)
+    return " → ".join(steps)
+
+
+def _conv_of(f: dict[str, Any], candidates: set[int],
+             spans: dict[int, tuple[int, int]]) -> int | None:
+    """The conversation a symptom is about: of those with the client's 4-tuple as some view saw
+    it, the earliest whose span meets the symptom's."""
+    if not candidates or f["first_ts_ns"] is None:
+        return None
+    meets = [c for c in candidates
+             if spans[c][0] <= f["last_ts_ns"] and spans[c][1] >= f["first_ts_ns"]]
+    return min(meets or candidates, key=lambda c: (spans[c][0], c))
+
+
+def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
+             kind: str) -> tuple[dict[str, Any], str] | None:
+    """`died_at` and the sentence that says it, or None when the failing direction arrived."""
+    # An ICMP error answers the packet it quotes, the client's; a missing answer failed on its
+    # way back when some place saw one.
+    answered = kind != "icmp_unreachable" and any(r["packets_s2c"] for r in path)
+    direction = "s2c" if answered else "c2s"
+    forward = direction == "c2s"
+    sign = 1 if forward else -1
+    count = f"packets_{direction}"
+    seen = [r for r in path if r[count]]
+    if not seen:
+        return None
+    # A place whose role is unknown, or that is several (a cooked v1 view), says where the
+    # packet was only when no place that is one interface saw it.
+    seen = [r for r in seen if r["kind"] not in VAGUE] or seen
+    what = FAILED[kind][0 if forward else 1]
+    expected = ends.expected()
+    covered = namer.covered(ends, expected)
+    last = max(seen, key=lambda r: (sign * r["position"], sign * r["first_ts_ns"]))
+    ahead = sorted((p for p in expected if sign * p[0] > sign * last["position"]),
+                   key=lambda p: sign * p[0])
+    # A veth delivers straight into its pod: reaching the endpoint's veth, with no capture in
+    # the pod, is arriving.
+    if not ahead or (len(ahead) == 1 and ahead[0][2] == "pod" and ahead[0][0] not in covered):
+        along = path if forward else path[::-1]
+        exact = [r for r in along if r["kind"] not in VAGUE]
+        along = exact if any(r[count] for r in exact) else along
+        return (_thinned(along, count, kind, what, direction, namer)
+                or _unseen_loss(along, count, kind, what, direction, ends, covered, namer))
+    nxt = next((p for p in ahead if p[0] in covered), None)
+    target = nxt or ahead[0]
+    span = [p for p in ahead if sign * p[0] <= sign * target[0]]
+    nodes = {last["node"], *(p[1] for p in span)}
+    gaps = sorted({p[1] for p in span if p[0] not in covered and p[1]})
+    node = last["node"] if len(nodes) == 1 else None
+    before = namer.expected_label(target, ends)
+    return _verdict(what, direction, namer.label(last), before, node,
+                    between_nodes=not gaps and nxt is not None, missing=gaps)
+
+
+def _thinned(path: list[dict[str, Any]], count: str, kind: str, what: str, direction: str,
+             namer: _Namer) -> tuple[dict[str, Any], str] | None:
+    """For a symptom that says some packets were lost (a DNS response never received, an ICMP
+    error) while others got through: the first place, along the failing direction, where
+    fewer of its packets were seen than at the place before."""
+    if kind == "unanswered_syn":
+        return None
+    for here, there in itertools.pairwise(path):
+        if there[count] < here[count] and there["position"] != here["position"]:
+            node = here["node"] if here["node"] == there["node"] else None
+            what = f"{what}s ({here[count] - there[count]} of {here[count]})"
+            return _verdict(what, direction, namer.label(here), namer.label(there), node,
+                            between_nodes=node is None and bool(here["node"] and there["node"]),
+                            missing=[])
+    return None
+
+
+def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
+                 direction: str, ends: Ends, covered: dict[float, int],
+                 namer: _Namer) -> tuple[dict[str, Any], str] | None:
+    """A DNS server answers every query it gets: when the first place that saw responses saw
+    fewer than the queries some place saw, the others were lost before it, where no capture
+    looked."""
+    if kind != "dns_timeout" or direction != "s2c":
+        return None
+    first = next(r for r in along if r[count])
+    asked = max(r["packets_c2s"] for r in along)
+    if first[count] >= asked:
+        return None
+    behind = [p for p in ends.expected()[::-1] if p[0] > first["position"]]
+    if not behind:
+        return None
+    gaps = sorted({p[1] for p in behind if p[0] not in covered and p[1]})
+    nodes = {p[1] for p in behind} | {first["node"]}
+    node = first["node"] if len(nodes) == 1 and not gaps else None
+    what = f"{what}s ({asked - first[count]} of {asked})"
+    origin = namer.expected_label(behind[0], ends)
+    return _verdict(what, direction, origin, namer.label(first), node, between_nodes=False,
+                    missing=gaps, seen=False)
+
+
+def _routed(after: str, before: str) -> str:
+    """What lies between a bridge and an overlay device (either way): the node routes the packet,
+    through its FORWARD chain, where NetworkPolicies and kube-proxy's rejects live."""
+    kinds = {k for k in ("bridge", "overlay device") if k in after or k in before}
+    if len(kinds) == 2:
+        return (" (the node routes it there: its FORWARD chain, where NetworkPolicies and "
+                "firewall rules drop, or its routes and neighbours)")
+    return ""
+
+
+def _verdict(what: str, direction: str, after: str, before: str, node: str | None, *,
+             between_nodes: bool, missing: list[str],
+             seen: bool = True) -> tuple[dict[str, Any], str]:
+    text = f"The {what} {'last seen at' if seen else 'sent from'} {after} never reached {before}"
+    if node is not None:
+        text += f": dropped on node {node} between the two{_routed(after, before)}."
+    elif between_nodes:
+        text += ": lost on the network between the two nodes."
+    elif missing:
+        commands = "; ".join(f"on node {n}: `tcpdump -i any -w {n}-any.pcap`" for n in missing)
+        text += f"; a capture would tell where ({commands})."
+    else:
+        text += "; nothing the captures show places it."
+    return {"node": node, "direction": direction, "after": after, "before": before}, text
+
+
+class _Namer:
+    """Labels for places, and what the captures cover."""
+
+    def __init__(self, snap: Snapshot | None, sites: list[Site], places: pl.DataFrame) -> None:
+        self.snap = snap
+        self.sites = sites
+        self.places = places.sort("view").rows(named=True)
+        names = address_names(snap) if snap is not None else None
+        self.names: dict[str, str] = (
+            dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
+            if names is not None else {})
+        self.pods: set[str] = set() if snap is None else set(
+            snap.pods.filter(~pl.col("host_network"))["ip"].drop_nulls().to_list())
+        self.services: set[str] = set() if snap is None else set(
+            snap.services["cluster_ip"].drop_nulls().to_list())
+
+    def node(self, ip: str) -> str | None:
+        return node_of_address(self.snap, ip) if self.snap is not None else None
+
+    def ends(self, rows: pl.DataFrame) -> Ends:
+        rows = rows.sort("first_ts_ns", "view")
+        client = str(rows["client_ip"][0])
+        servers = [s for s in rows["server_ip"].to_list() if s not in self.services]
+        endpoint = servers[0] if servers else str(rows["server_ip"][0])
+        known = endpoint not in self.services
+        dialled = [s for s in rows["server_ip"].to_list() if s in self.services]
+        return Ends(client, dialled[0] if dialled else endpoint, endpoint, self.node(client),
+                    self.node(endpoint) if known else None,
+                    client in self.pods, endpoint in self.pods)
+
+    def covered(self, ends: Ends,
+                expected: list[tuple[float, str | None, str]]) -> dict[float, int]:
+        """Expected positions some capture covers, each with the capture that covers it."""
+        out: dict[float, int] = {}
+        for i, site in enumerate(self.sites):
+            nodes = site_nodes(site, self.snap)
+            for position, node, kind in expected:
+                if kind == "pod":
+                    pod = self.names.get(ends.client_ip if position < BETWEEN else ends.endpoint_ip)
+                    hit = site.vantage_kind == "pod" and pod is not None and site.vantage == pod
+                elif site.vantage_kind == "node-any":
+                    hit = node is not None and nodes == [node]
+                else:
+                    hit = (site.vantage_kind == "node-underlay" and kind == "underlay"
+                           and node is not None and nodes == [node])
+                if hit:
+                    out.setdefault(position, i)
+        return out
+
+    def label(self, r: dict[str, Any]) -> str:
+        kind = r["kind"] or "interface"
+        site = self.sites[r["capture"]]
+        if kind == "pod":
+            return f"{site.vantage} eth0"
+        where = f"node {r['node']}" if r["node"] else " or ".join(
+            f"node {n}" for n in r["nodes"] or []) or site.vantage or site.path
+        what = KIND_TEXT[kind]
+        if kind == "veth" and r["pod_ip"]:
+            what += f" of {self.names.get(r['pod_ip'], r['pod_ip'])}"
+        which = r["interface"] or (f"ifindex {r['ifindex']}" if r["ifindex"] is not None
+                                   else None)
+        return f"{where} {what} ({which})" if which else f"{where} {what}"
+
+    def expected_label(self, place: tuple[float, str | None, str], ends: Ends) -> str:
+        position, node, kind = place
+        ip = ends.client_ip if position < BETWEEN else ends.endpoint_ip
+        if kind == "pod":
+            return f"{self.names.get(ip, ip)} eth0"
+        # The view a capture has of that place, when one has (it saw other packets there).
+        view = next((r for r in self.places if r["node"] == node and r["kind"] == kind
+                     and (kind != "veth" or r["pod_ip"] == ip)), None)
+        if node is not None and view is not None:
+            return self.label(view)
+        what = KIND_TEXT[kind] + (f" of {self.names.get(ip, ip)}" if kind == "veth" else "")
+        where = f"node {node} " if node else ""
+        return f"{where}{what}"
+
+    def entry(self, r: dict[str, Any]) -> dict[str, Any]:
+        site = self.sites[r["capture"]]
+        entry = {
+            "capture": site.path, "interface": r["interface"], "vantage": site.vantage,
+            "c2s": r["packets_c2s"], "s2c": r["packets_s2c"], "first_ts": r["first_ts_ns"] / 1e9,
+            "place": r["kind"], "node": r["node"], "label": self.label(r),
+        }
+        if r["ifindex"] is not None:
+            entry["ifindex"] = r["ifindex"]
+        return entry

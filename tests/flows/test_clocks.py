@@ -1,0 +1,88 @@
+"""Capture clocks: a capture whose clock is off by seconds (shifted for real with `editcap -t`)
+has its offset found, to within a millisecond, and gives the same findings, paths and places of
+death as the captures on one clock. The lab's captures share one clock (network namespaces of
+one host), so the offsets found there are the one-way delays: well under a millisecond."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pcapkit
+from tests.conftest import SAMPLES
+
+SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
+pytestmark = pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap not installed")
+
+
+def _captures(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in {".pcap", ".pcapng"})
+
+
+def _shifted(folder: Path, into: Path, seconds: dict[str, float]) -> list[Path]:
+    """The scenario's captures in `into`, those named in `seconds` shifted by editcap."""
+    out = []
+    for p in _captures(folder):
+        target = into / p.name
+        if p.name in seconds:
+            subprocess.run(["editcap", "-t", str(seconds[p.name]), str(p), str(target)],
+                           check=True, capture_output=True)
+        else:
+            shutil.copy(p, target)
+        out.append(target)
+    return out
+
+
+def _report(captures: list[Path], snapshot: Path, **streaming: Any) -> dict[str, Any]:
+    return pcapkit.analyze(captures, [snapshot], **streaming).to_dict()
+
+
+def _symptoms(doc: dict[str, Any]) -> str:
+    """The symptoms with capture paths reduced to file names (the copies live elsewhere)."""
+    text = json.dumps(doc["symptoms"], sort_keys=True)
+    for c in doc["captures"]:
+        text = text.replace(json.dumps(c["path"]), json.dumps(Path(c["path"]).name))
+    return text
+
+
+def test_lab_offsets_are_delays() -> None:
+    folder = SAMPLES / "policy_drop"
+    doc = _report(_captures(folder), folder / "snapshot.json")
+    offsets = [c["clock_offset_s"] for c in doc["captures"]]
+    assert offsets[0] == 0
+    assert all(o is not None and abs(o) < 1e-3 for o in offsets), offsets
+
+
+def test_shift_by_editcap_is_found(tmp_path: Path) -> None:
+    """The brief's test: one capture 3.7 s ahead; its offset is found to within 1 ms, and the
+    findings (with their paths and places of death) are those of the unshifted captures."""
+    folder = SAMPLES / "policy_drop"
+    name = "node-worker-2-any.pcap"
+    shifted = _report(_shifted(folder, tmp_path, {name: 3.7}), folder / "snapshot.json")
+    plain = _report(_captures(folder), folder / "snapshot.json")
+    offset = {Path(c["path"]).name: c["clock_offset_s"] for c in shifted["captures"]}
+    assert offset[name] == pytest.approx(3.7, abs=1e-3)
+    assert _symptoms(shifted) == _symptoms(plain)
+    streamed = _report(_shifted(folder, tmp_path, {name: 3.7}), folder / "snapshot.json",
+                       workers=1, chunk_records=11, shards=3)
+    assert streamed["captures"] == shifted["captures"]
+    assert _symptoms(streamed) == _symptoms(plain)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_shifted_captures_give_the_same_findings(scenario: Path, tmp_path: Path) -> None:
+    """Every capture but the first off by a different few seconds, some behind, some ahead."""
+    names = [p.name for p in _captures(scenario)]
+    seconds = {n: (-1) ** i * (1.25 + 0.9 * i) for i, n in enumerate(names) if i}
+    shifted = _report(_shifted(scenario, tmp_path, seconds), scenario / "snapshot.json")
+    plain = _report(_captures(scenario), scenario / "snapshot.json")
+    for c, p in zip(shifted["captures"], plain["captures"], strict=True):
+        if p["clock_offset_s"] is not None:
+            expected = p["clock_offset_s"] + seconds.get(Path(c["path"]).name, 0)
+            assert c["clock_offset_s"] == pytest.approx(expected, abs=1e-6), c["path"]
+    assert _symptoms(shifted) == _symptoms(plain)
