@@ -22,9 +22,12 @@ from pcapkit.flows import Tables
 ENDPOINTS = ["client_ip", "client_port", "server_ip", "server_port"]
 
 
-def as_client_saw(tables: Tables) -> pl.DataFrame:
-    """conn → client_ip, client_port, server_ip, server_port (from the earliest view)."""
+def as_client_saw(tables: Tables, conns: pl.Series | None = None) -> pl.DataFrame:
+    """conn → client_ip, client_port, server_ip, server_port (from the earliest view), for every
+    connection or those in `conns`."""
     rows = tables.connections
+    if conns is not None:
+        rows = rows.filter(pl.col("conn").is_in(conns.implode()))
     firsts = rows.group_by("conn", "capture", *ENDPOINTS).agg(pl.col("first_ts_ns").min())
     later = (
         firsts.filter(pl.col("first_ts_ns") > pl.col("first_ts_ns").min().over("conn", "capture"))
@@ -58,7 +61,7 @@ def findings(tables: Tables, per_conn: pl.DataFrame) -> pl.DataFrame:
     """The findings frame of per-connection rows holding every findings column but the
     endpoints (and `protocol`), which come from `as_client_saw`."""
     return (
-        per_conn.join(as_client_saw(tables), on="conn", how="left")
+        per_conn.join(as_client_saw(tables, per_conn["conn"]), on="conn", how="left")
         .with_columns(protocol=pl.lit("tcp"))
         .sort("first_ts_ns", "conn")
         .select(FINDINGS_SCHEMA.names())

@@ -21,7 +21,7 @@ from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
-from pcapkit.flows.dns import client_transactions, view_rows
+from pcapkit.flows.dns import client_flows
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.schema import PACKET_EXTRA
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
@@ -134,8 +134,7 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
     dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
-    return ShardFlows(rows, last_before(sent, job.errors), client_transactions(dns),
-                      view_rows(dns))
+    return ShardFlows(rows, last_before(sent, job.errors), *client_flows(dns))
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------

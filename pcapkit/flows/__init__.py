@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from pcapkit.flows.dns import dns_transactions, view_rows
+from pcapkit.flows.dns import client_flows, numbered
 from pcapkit.flows.icmp import icmp_errors
 from pcapkit.flows.schema import (
     CONNECTIONS,
@@ -52,12 +52,12 @@ def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
     packets, views, sources = add_views(packets)
     packets, connections = tcp_tables(packets, compiled)
     # --- DNS transactions and ICMP errors (the DNS/ICMP half plugs in here) ---------------------
-    dns = dns_transactions(packets)
+    transactions, dns_views = client_flows(packets)
     errors = icmp_errors(packets)
     return Tables(
-        packets=packets, connections=connections, dns=dns, icmp_errors=errors, views=views,
-        spans=capture_spans(packets), sources=sources,
-        dns_views=dns_views_table([view_rows(packets)], views),
+        packets=packets, connections=connections, dns=numbered([transactions]),
+        icmp_errors=errors, views=views, spans=capture_spans(packets), sources=sources,
+        dns_views=dns_views_table([dns_views], views),
     )
 
 

@@ -78,12 +78,22 @@ def view_rows(packets: pl.DataFrame) -> pl.DataFrame:
     """DNS_VIEW_ROWS of a packet table: per view, client side and server side, the messages
     each way. Like `client_transactions`, any set of packets holding all the messages of its
     clients gives the same rows as the whole table."""
+    return _view_rows(_messages(packets))
+
+
+def client_flows(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`client_transactions` and `view_rows` of a packet table, from one pass over its
+    messages."""
+    msgs = _messages(packets)
+    return _merge_views(_per_view(msgs)), _view_rows(msgs)
+
+
+def _view_rows(msgs: pl.DataFrame) -> pl.DataFrame:
     response = pl.col("is_response")
-    return (_sides(packets)
-            .group_by(*VIEW_KEY, "proto", "client_ip", "client_port", "server_ip", "server_port")
+    return (msgs.group_by(*VIEW_KEY, "proto", "client_ip", "client_port", "server_ip",
+                          "server_port")
             .agg(packets_c2s=(~response).sum(), packets_s2c=response.sum(),
-                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max())
-            .collect())
+                 first_ts_ns=pl.col("ts_ns").min(), last_ts_ns=pl.col("ts_ns").max()))
 
 
 def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
