@@ -81,7 +81,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     if snapshots or run_config != manifest.config:
         findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
-            findings = enrich_findings(findings, packets, snap)
+            findings = enrich_findings(findings, packets, snap, tables.connections)
         findings = locate(findings, tables, list(captures), snap)
     else:
         findings = _read(whole_file(root, "findings"))

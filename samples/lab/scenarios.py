@@ -102,12 +102,18 @@ def blob(op: str, target: str, size: int, count: int, **more: Any) -> dict[str, 
 
 
 def _backend(
-    cluster: Cluster, name: str, ip: str, pod: str, pod_ip: str, **pod_fields: Any
+    cluster: Cluster,
+    name: str,
+    ip: str,
+    pod: str,
+    pod_ip: str,
+    node_port: int | None = None,
+    **pod_fields: Any,
 ) -> None:
-    """Add a Service `name` (port http 80 → targetPort http) and its one pod on worker-2."""
-    cluster.services.append(
-        Service("default", name, ip, (ServicePort("http", 80, "http"),), {"app": name})
-    )
+    """Add a Service `name` (port http 80 → targetPort http, and `node_port` when given) and its
+    one pod on worker-2."""
+    port = ServicePort("http", 80, "http", node_port=node_port)
+    cluster.services.append(Service("default", name, ip, (port,), {"app": name}))
     labels = {"app": name, "pod-template-hash": pod.split("-")[1]}
     cluster.pods.append(Pod("default", pod, "worker-2", pod_ip, labels, HTTP_PORTS, **pod_fields))
 
@@ -136,6 +142,37 @@ def _add_nolisten(cluster: Cluster) -> None:
         "10.244.2.30",
         process=Process("http", 8081),
     )
+
+
+SHOP_NODE_PORT = 30081
+
+
+def _add_shop(cluster: Cluster) -> None:
+    # A NodePort Service whose only endpoint is on worker-2 and listens on the wrong port.
+    _backend(
+        cluster,
+        "shop",
+        "10.96.0.70",
+        "shop-5f7b8c9d4-k3m7x",
+        "10.244.2.40",
+        node_port=SHOP_NODE_PORT,
+        process=Process("http", 8081),
+    )
+
+
+def _shop_refuses(cluster: Cluster) -> list[Fault]:
+    entry = cluster.node("worker-1")
+    return [
+        Fault(
+            "nodeport_refused",
+            "endpoint 10.244.2.40:8080 of service default/shop on node worker-2",
+            f"the external host connects to {entry.underlay_ip}:{SHOP_NODE_PORT} (NodePort of "
+            "default/shop on worker-1, externalTrafficPolicy Cluster); worker-1 DNATs to the only "
+            f"endpoint 10.244.2.40:8080 on worker-2 and masquerades to its {cluster.vxlan.device} "
+            f"address {entry.vtep_ip}; the pod listens on 8081, so it answers RST",
+            ("rst",),
+        )
+    ]
 
 
 def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
@@ -476,6 +513,29 @@ SCENARIOS: dict[str, Scenario] = {
             (Client(BLOB, (blob("get", "blob", 4000, 3),)),),
             {"blob": OK},
             faults=_hairpin,
+        ),
+        Scenario(
+            "nodeport",
+            "Service default/shop (10.96.0.70:80 → targetPort http=8080, NodePort "
+            f"{SHOP_NODE_PORT}, externalTrafficPolicy Cluster) whose only pod, on worker-2 at "
+            "10.244.2.40, listens on 8081; the external host (172.18.0.100) calls worker-1's "
+            "NodePort, the client pod the ClusterIP",
+            f"the external SYN to 172.18.0.11:{SHOP_NODE_PORT} enters worker-1's eth0, leaves its "
+            "flannel.1 DNATed to 10.244.2.40:8080 and masqueraded to 10.244.1.0 (a new source "
+            "port, the same sequence number and IP id), crosses the underlay as VXLAN to "
+            "worker-2, and the pod answers RST, which worker-1 un-NATs back to the external "
+            "host; the client pod's SYNs to 10.96.0.70:80 are refused the same way",
+            (
+                Client(
+                    EXTERNAL,
+                    (http("172.18.0.11", SHOP_NODE_PORT, "default/shop", 3,
+                          node_port=f"node worker-1:{SHOP_NODE_PORT}"),),
+                ),
+                Client(CLIENT, (http("shop", 80, "default/shop", 2),)),
+            ),
+            {"172.18.0.11": {"refused"}, "shop": {"refused"}},
+            faults=_shop_refuses,
+            change=_add_shop,
         ),
         Scenario(
             "vxlan_4789",
