@@ -100,6 +100,8 @@ class Service:
     cluster_ip: str
     ports: tuple[ServicePort, ...]
     selector: dict[str, str]
+    #: for a NodePort: "Cluster" (any endpoint, masqueraded) or "Local" (this node's only)
+    external_traffic_policy: str = "Cluster"
 
     @property
     def ref(self) -> str:

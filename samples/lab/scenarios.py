@@ -588,9 +588,55 @@ KUBE_PROXY_MISSING = Scenario(
     {"blob": {"timeout"}},
     faults=_no_blob_portal,
 )
+EDGE_NODE_PORT = 30082
+
+
+def _add_edge(cluster: Cluster) -> None:
+    # A healthy NodePort Service with externalTrafficPolicy Local, its only pod on worker-2.
+    _backend(cluster, "edge", "10.96.0.80", "edge-7d5c9b8f6-q2w8r", "10.244.2.50",
+             node_port=EDGE_NODE_PORT, process=Process("http", 8080))
+    cluster.service("default/edge").external_traffic_policy = "Local"
+
+
+def _edge_dropped(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "external_traffic_local",
+            "node worker-1, service default/edge",
+            f"default/edge has externalTrafficPolicy Local and its only endpoint runs on "
+            f"worker-2: kube-proxy on worker-1 DROPs new connections to its NodePort "
+            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\")",
+            ("external_traffic_local", "unanswered_syn"),
+        )
+    ]
+
+
+#: externalTrafficPolicy Local on a node without a local endpoint: the external host calls
+#: the NodePort of both workers; only worker-2, which runs the endpoint, answers
+EXTERNAL_TRAFFIC_LOCAL = Scenario(
+    "external_traffic_local",
+    f"Service default/edge (10.96.0.80:80, NodePort {EDGE_NODE_PORT}, externalTrafficPolicy "
+    "Local) whose only pod runs on worker-2",
+    f"the external host's SYNs to 172.18.0.11:{EDGE_NODE_PORT} reach worker-1's eth0 and go no "
+    "further: worker-1 has no local endpoint and drops them, the client times out; those to "
+    f"172.18.0.12:{EDGE_NODE_PORT} are DNATed on worker-2 to its local pod, unmasqueraded, and "
+    "complete",
+    (
+        Client(
+            EXTERNAL,
+            (http("172.18.0.11", EDGE_NODE_PORT, "default/edge", 2, timeout=3.5,
+                  node_port=f"node worker-1:{EDGE_NODE_PORT}"),
+             http("172.18.0.12", EDGE_NODE_PORT, "default/edge", 2,
+                  node_port=f"node worker-2:{EDGE_NODE_PORT}")),
+        ),
+    ),
+    {"172.18.0.11": {"timeout"}, "172.18.0.12": OK},
+    faults=_edge_dropped,
+    change=_add_edge,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
-VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING)}
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -137,7 +137,7 @@ def _service(service: Service, created: str) -> Obj:
         "type": service.type,
     }
     if service.type == "NodePort":
-        spec["externalTrafficPolicy"] = "Cluster"
+        spec["externalTrafficPolicy"] = service.external_traffic_policy
     labels = {"k8s-app": "kube-dns"} if service.name == "kube-dns" else {"app": service.name}
     return {
         "apiVersion": "v1",
