@@ -80,7 +80,8 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
         .sort("_row")
     )
     explanation = pl.concat_str(_named_reporter(), _endpoint_note(), _candidates_note(snap),
-                                _node_note(), _host_network_note(snap), separator=" ",
+                                _node_note(), _door_note(), _host_network_note(snap),
+                                separator=" ",
                                 ignore_nulls=True)
     return out.with_columns(explanation=explanation).drop(
         "_row", "svc_by_ip", "svc_by_door", "svc_by_endpoint", "leg", "leg_target", "leg_state",
@@ -167,6 +168,18 @@ def _candidates_note(snap: Snapshot) -> pl.Expr:
         "on {}, or on its underlay NIC, would show which one kube-proxy chose.",
         "k8s_service", pl.col("k8s_endpoint_candidates").list.len(),
         pl.col("k8s_endpoint_candidates").list.join(", "), where))
+
+
+def _door_note() -> pl.Expr:
+    """Where a connection from outside the cluster came in: the client as it sent, the node
+    and nodePort (or LoadBalancer address) it dialled, and the endpoint it was sent on to."""
+    door = pl.coalesce(pl.format("NodePort {}", "k8s_node_port"),
+                       pl.format("LoadBalancer address {}:{}", "server_ip", "server_port"))
+    onward = pl.when(pl.col("k8s_endpoint").is_not_null()).then(
+        pl.format(", which sent it on to endpoint {}", "k8s_endpoint")).otherwise(pl.lit(""))
+    return pl.when(pl.col("k8s_external_client").is_not_null()).then(pl.format(
+        "It came from {}, outside the cluster, to {} of Service {}{}.",
+        "k8s_external_client", door, "k8s_service", onward))
 
 
 def _node_note() -> pl.Expr:

@@ -6,7 +6,8 @@ SPEC_JSON: {"scenario", "client_pod" ("ns/name" or null for the external host), 
 (path of truth.jsonl), "first_port", "actions": [...]}. An action is
 {"op": "http" | "get" | "put" | "lookup", "target": name or IP, "port", "service" ("ns/name"),
  "size", "count", "gap", "timeout", "node_port" ("node NAME:PORT" when `target:port` is a
-NodePort; the truth then names it and the external client)}: `http` GETs /bytes/SIZE,
+NodePort; the truth then names it and the external client), "load_balancer" (likewise,
+"ip:port" of a LoadBalancer)}: `http` GETs /bytes/SIZE,
 `get`/`put` talk to the blob server, `lookup` only resolves. Names go through the pod's own
 glibc resolver (getaddrinfo, so resolv.conf's search path and ndots:5 apply), and each lookup is
 logged too. Each connection binds its local port explicitly (first_port, first_port+1, …) so
@@ -125,8 +126,10 @@ def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
         service=action.get("service"),
         protocol="tcp",
     )
-    if "node_port" in action:  # a NodePort: the node and port dialled, and who dialled them
-        record |= {"node_port": action["node_port"], "external_client": record["client"]}
+    # A NodePort or a LoadBalancer address: the node and port (or address) dialled, and who.
+    for door in ("node_port", "load_balancer"):
+        if door in action:
+            record |= {door: action[door], "external_client": record["client"]}
     if _is_ip(target):
         address: str | None = target
     else:

@@ -2,7 +2,8 @@
 
 Chain names, comments, the 0x4000 masquerade mark and the `statistic` probabilities 1/n, 1/(n-1), …
 follow kube-proxy (pkg/proxy/iptables/proxier.go, v1.28+): KUBE-SERVICES → KUBE-SVC-<hash> →
-KUBE-SEP-<hash> DNAT; NodePorts through KUBE-NODEPORTS → KUBE-EXT-<hash> (masquerade) → KUBE-SVC;
+KUBE-SEP-<hash> DNAT; NodePorts through KUBE-NODEPORTS, and LoadBalancer IPs from KUBE-SERVICES,
+→ KUBE-EXT-<hash> (masquerade) → KUBE-SVC;
 a REJECT in the filter table's KUBE-SERVICES for a Service without endpoints; and a per-endpoint
 `-s <pod IP> -j KUBE-MARK-MASQ` so a pod reaching itself through its Service (hairpin) is SNATed.
 With `externalTrafficPolicy: Local`, KUBE-EXT sends pods' traffic to KUBE-SVC and the rest to
@@ -131,6 +132,9 @@ def _service_port(
             f"--dport {port.node_port} -j {ext}"
         )
         nat.append(f":{ext} - [0:0]")
+        if service.load_balancer_ip:
+            nat.append(f"-A KUBE-SERVICES -d {service.load_balancer_ip}/32 -m comment --comment "
+                       f'"{name} loadbalancer IP" {match} -j {ext}')
         if service.external_traffic_policy == "Local":
             _local_ext(node, name, proto, port, endpoints, ext, svc, nat, filt)
         else:

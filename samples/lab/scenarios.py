@@ -145,6 +145,7 @@ def _add_nolisten(cluster: Cluster) -> None:
 
 
 SHOP_NODE_PORT = 30081
+SHOP_BALANCER = "172.18.0.200"
 
 
 def _add_shop(cluster: Cluster) -> None:
@@ -158,6 +159,7 @@ def _add_shop(cluster: Cluster) -> None:
         node_port=SHOP_NODE_PORT,
         process=Process("http", 8081),
     )
+    cluster.service("default/shop").load_balancer_ip = SHOP_BALANCER
 
 
 def _shop_refuses(cluster: Cluster) -> list[Fault]:
@@ -169,7 +171,9 @@ def _shop_refuses(cluster: Cluster) -> list[Fault]:
             f"the external host connects to {entry.underlay_ip}:{SHOP_NODE_PORT} (NodePort of "
             "default/shop on worker-1, externalTrafficPolicy Cluster); worker-1 DNATs to the only "
             f"endpoint 10.244.2.40:8080 on worker-2 and masquerades to its {cluster.vxlan.device} "
-            f"address {entry.vtep_ip}; the pod listens on 8081, so it answers RST",
+            f"address {entry.vtep_ip}; the pod listens on 8081, so it answers RST. The same "
+            f"through the Service's LoadBalancer address {SHOP_BALANCER}:80, routed to "
+            "worker-1",
             ("rst",),
         )
     ]
@@ -516,10 +520,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "nodeport",
-            "Service default/shop (10.96.0.70:80 → targetPort http=8080, NodePort "
-            f"{SHOP_NODE_PORT}, externalTrafficPolicy Cluster) whose only pod, on worker-2 at "
-            "10.244.2.40, listens on 8081; the external host (172.18.0.100) calls worker-1's "
-            "NodePort, the client pod the ClusterIP",
+            "Service default/shop (type LoadBalancer: 10.96.0.70:80 → targetPort http=8080, "
+            f"NodePort {SHOP_NODE_PORT}, ingress IP {SHOP_BALANCER} routed to worker-1, "
+            "externalTrafficPolicy Cluster) whose only pod, on worker-2 at 10.244.2.40, listens "
+            "on 8081; the external host (172.18.0.100) calls worker-1's NodePort and the "
+            "LoadBalancer address, the client pod the ClusterIP",
             f"the external SYN to 172.18.0.11:{SHOP_NODE_PORT} enters worker-1's eth0, leaves its "
             "flannel.1 DNATed to 10.244.2.40:8080 and masqueraded to 10.244.1.0 (a new source "
             "port, the same sequence number and IP id), crosses the underlay as VXLAN to "
@@ -529,11 +534,13 @@ SCENARIOS: dict[str, Scenario] = {
                 Client(
                     EXTERNAL,
                     (http("172.18.0.11", SHOP_NODE_PORT, "default/shop", 3,
-                          node_port=f"node worker-1:{SHOP_NODE_PORT}"),),
+                          node_port=f"node worker-1:{SHOP_NODE_PORT}"),
+                     http(SHOP_BALANCER, 80, "default/shop", 2,
+                          load_balancer=f"{SHOP_BALANCER}:80")),
                 ),
                 Client(CLIENT, (http("shop", 80, "default/shop", 2),)),
             ),
-            {"172.18.0.11": {"refused"}, "shop": {"refused"}},
+            {"172.18.0.11": {"refused"}, SHOP_BALANCER: {"refused"}, "shop": {"refused"}},
             faults=_shop_refuses,
             change=_add_shop,
         ),

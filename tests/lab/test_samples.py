@@ -173,13 +173,14 @@ def _hairpin(folder: Path, lines: Lines) -> None:
 
 
 def _nodeport(folder: Path, lines: Lines) -> None:
-    """Each refused NodePort connection: its SYN entered worker-1 from the external client to
-    the node's address and nodePort, and left it DNATed to the endpoint and masqueraded to
-    flannel.1's address, with the same sequence number and IP id; the endpoint's RST came
-    back to the external client from the NodePort."""
+    """Each refused NodePort or LoadBalancer connection: its SYN entered worker-1 from the
+    external client to the node's address and nodePort (the LoadBalancer address and port),
+    and left it DNATed to the endpoint and masqueraded to flannel.1's address, with the same
+    sequence number and IP id; the endpoint's RST came back to the external client from the
+    address and port it dialled."""
     entry = folder / "node-worker-1-any.pcap"
     for a in attempts(lines, "refused"):
-        if "node_port" not in a:
+        if "external_client" not in a:
             continue
         ip, _, node_port = a["resolved"].rpartition(":")
         syn = "tcp.flags.syn==1 && tcp.flags.ack==0"
