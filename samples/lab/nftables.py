@@ -7,9 +7,11 @@ Table, chain, set and map names, comments, hooks and priorities follow kube-prox
 an endpoint with `numgen random mod N vmap` and goes to `endpoint-<hash>-…__<ip>/<port>`, which
 `dnat`s. NodePorts and LoadBalancer IPs go through `external-<hash>-…` (masquerade mark). A
 Service without endpoints is an element of `no-endpoint-services` (and `no-endpoint-nodeports`)
-whose verdict is `goto reject-chain`, consulted by the `filter-*` chains for new connections; `masquerading`
-(mark 0x4000, `masquerade fully-random`) is kube-proxy's own, in `nat-postrouting`. Unlike the
-iptables mode, the rules differ per node: `nodeport-ips` holds the node's own address.
+whose verdict is `goto reject-chain`, consulted by the `filter-*` chains for new connections;
+`masquerading` (mark 0x4000, `masquerade fully-random`) is kube-proxy's own, in
+`nat-postrouting`. Unlike the iptables mode, the rules differ per node: `nodeport-ips` holds the
+node's own address. externalTrafficPolicy Local is not rendered here (every NodePort is
+Cluster): the `external_traffic_local` variant is recorded in iptables mode only.
 """
 
 from __future__ import annotations
