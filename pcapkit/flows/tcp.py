@@ -261,28 +261,39 @@ def _nat_stitches(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDA
     The legs share the client's ISN and its SYN's IP id, and their first packets lie within
     `NAT_WINDOW_NS`: two bucketings of time, the second shifted by half a window, put any two
     rows less than half a window apart into one bucket of at least one of them, and rows a
-    window or more apart into none."""
+    window or more apart into none. Only rows whose (ISN, IP id) more than one strong
+    component holds take part: the NATed connections, a few of the rows."""
     half = NAT_WINDOW_NS // 2
     rows = keyed.select(
         "client_ip", "isn", "syn_ip_id", strong=pl.Series(strong),
         early=pl.col("first_ts_ns") // NAT_WINDOW_NS,
         late=(pl.col("first_ts_ns") + half) // NAT_WINDOW_NS,
-    )
-    known = pl.col("isn").is_not_null() & pl.col("syn_ip_id").is_not_null()
+    ).drop_nulls(["isn", "syn_ip_id"])
+    sent = ["isn", "syn_ip_id"]
+    shared = (rows.select(*sent, "strong").unique().group_by(sent).len()
+              .filter(pl.col("len") > 1).drop("len"))
+    rows = rows.join(shared, on=sent, how="semi")
+    if rows.is_empty():
+        return strong
     stitches, keys = [pl.col("strong")], [["strong"]]
     for bucket in ("early", "late"):
-        key = ["isn", "syn_ip_id", bucket]
-        legs = pl.col("strong").n_unique().over(key)
+        key = [*sent, bucket]
         # A client address in two of the stitch's connections: not one connection's legs.
-        alone = pl.struct("client_ip", "strong").n_unique().over(key) == pl.col(
-            "client_ip").n_unique().over(key)
-        ok = known & (legs > 1) & (legs <= NAT_LEGS) & alone
+        fits = rows.group_by(key).agg(
+            legs=pl.col("strong").n_unique(),
+            alone=pl.struct("client_ip", "strong").n_unique() == pl.col("client_ip").n_unique(),
+        ).filter((pl.col("legs") > 1) & (pl.col("legs") <= NAT_LEGS) & pl.col("alone"))
+        rows = rows.join(fits.select(*key, pl.lit(True).alias(f"{bucket}_fits")), on=key,
+                         how="left")
+        ok = pl.col(f"{bucket}_fits").fill_null(False)
         stitches += [pl.when(ok).then(pl.col(k)).alias(f"{bucket}_{k}") for k in key]
         keys.append([f"{bucket}_{k}" for k in key])
     stitched = rows.select(stitches)
-    if stitched["early_isn"].null_count() + stitched["late_isn"].null_count() == 2 * rows.height:
-        return strong
-    return components(stitched, keys)
+    joined = stitched["strong"].to_numpy()[components(stitched, keys)]
+    # Every row of a strong component that took part takes its stitch's label.
+    label = np.arange(len(strong), dtype=np.int64)
+    label[stitched["strong"].to_numpy()] = joined
+    return label[strong]
 
 
 def _weak_merges(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
