@@ -4,7 +4,10 @@
 of each direction it saw there, in path order from the client outwards. The order comes from
 what each place is and where: on the client's node its pod's `eth0`, its veth, the bridge, the
 overlay device, the underlay NIC; then the same in reverse on the endpoint's node (the node of the
-address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A place
+address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A
+client outside the cluster that dialled a node's NodePort starts at that node, whose places are
+ordered by their first packet (in by the underlay NIC, out by the overlay device and, encapsulated,
+the same NIC), then the endpoint's node as above. A place
 nothing locates (an underlay capture that could be either node's, an `interface` of unknown role)
 sits between the two nodes' places, or after its node's bridge; places at one position are
 ordered by their first packet, on the first capture's clock (`pcapkit/flows/clocks.py`).
