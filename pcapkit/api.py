@@ -156,7 +156,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
         pool.close()
     findings = streamed.findings
     if snap is not None and streamed.tuples is not None:
-        findings = enrich_findings(findings, streamed.tuples, snap)
+        findings = enrich_findings(findings, streamed.tuples, snap, streamed.tables.connections)
     infos = [_info(i, cap, (seen.records, seen.first_ts_ns, seen.last_ts_ns), counts, snap,
                    warnings, streamed.clocks)
              for i, ((cap, _), seen, counts, warnings)
@@ -190,7 +190,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     report(Stage.DETECT, done, total, n_packets)
     findings = run_detectors(tables, for_snapshot(config, snap))
     if snap is not None:
-        findings = enrich_findings(findings, packets, snap)
+        findings = enrich_findings(findings, packets, snap, tables.connections)
     findings = locate(findings, tables, list(infos), snap)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
 

@@ -14,6 +14,7 @@ from pcapkit.detect import (
     dnat_mismatch,
     dns_error,
     dns_timeout,
+    external_traffic_local,
     icmp_unreachable,
     kube_proxy_missing,
     nxdomain_storm,
@@ -35,6 +36,7 @@ DETECTORS: dict[str, Detector] = {
     "zero_window": zero_window.detect,
     "dnat_mismatch": dnat_mismatch.detect,
     "kube_proxy_missing": kube_proxy_missing.detect,
+    "external_traffic_local": external_traffic_local.detect,
     "nxdomain_storm": nxdomain_storm.detect,
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,
@@ -68,4 +70,4 @@ def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
 #: Detectors whose findings are each about one TCP connection, from its packets: they can run
 #: on any set of whole connections (a shard) with the same result as on the whole capture.
 PER_CONNECTION = ("retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch",
-                  "kube_proxy_missing")
+                  "kube_proxy_missing", "external_traffic_local")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import polars as pl
+
 from pcapkit.errors import UsageError
+from pcapkit.kube.dnat import endpoint_rows, front_doors
 from pcapkit.kube.snapshot import Snapshot
 
 
@@ -57,20 +60,43 @@ class Config:
     #: `--service-cluster-ip-range`; kubeadm's default). A snapshot's ClusterIPs are added to
     #: them (`for_snapshot`), so that other ranges need no setting when a snapshot is given.
     kube_service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
+    #: external_traffic_local: the NodePorts whose node drops them, each
+    #: `ip:port|NODE|NAMESPACE/SERVICE|NODE,NODE` (the node's address and nodePort of a Service
+    #: with externalTrafficPolicy Local, that node, the Service, the nodes running its ready
+    #: endpoints); filled from the snapshot (`for_snapshot`)
+    local_node_ports: tuple[str, ...] = ()
 
 
 DEFAULT = Config()
 
 
 def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
-    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`."""
+    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`, and its
+    `local_node_ports`."""
     if snap is None:
         return config
     ips = snap.services["cluster_ip"].drop_nulls().unique().sort().to_list()
     known = set(config.kube_service_cidrs)
     extra = tuple(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
     return replace(config, kube_service_cidrs=(*config.kube_service_cidrs,
-                                               *(c for c in extra if c not in known)))
+                                               *(c for c in extra if c not in known)),
+                   local_node_ports=(*config.local_node_ports, *_dropping_node_ports(snap)))
+
+
+def _dropping_node_ports(snap: Snapshot) -> list[str]:
+    """`local_node_ports` entries: each node address:nodePort of a Service with
+    externalTrafficPolicy Local on a node that runs no ready endpoint of it."""
+    doors = front_doors(snap).filter(pl.col("node").is_not_null()
+                                     & (pl.col("external_traffic_policy") == "Local"))
+    ready = endpoint_rows(snap).filter(pl.col("ready")).select(
+        "namespace", "svc_name", "port_name", "endpoint_node")
+    joined = doors.join(ready, on=["namespace", "svc_name", "port_name"], how="left",
+                        nulls_equal=True)
+    per_door = joined.group_by("service_ip", "service_port", "node", "service").agg(
+        local=(pl.col("endpoint_node") == pl.col("node")).any(),
+        where=pl.col("endpoint_node").drop_nulls().unique().sort().str.join(","))
+    return sorted(f"{ip}:{port}|{node}|{service}|{where}" for ip, port, node, service, local, where
+                  in per_door.iter_rows() if not local)
 
 
 def with_settings(config: Config, settings: list[str]) -> Config:

@@ -27,6 +27,14 @@ Rules, in order:
    DNAT-return mismatch (its SYN to the ClusterIP, the pod's SYN-ACK from the pod IP). Rows
    with neither ISN (the capture started mid-connection) join rows of *other* views with the
    same 5-tuple whose time spans overlap.
+   **Both ends rewritten** (a NodePort or LoadBalancer connection that kube-proxy DNATs to an
+   endpoint and masquerades, with `externalTrafficPolicy: Cluster`, to the node's own or its
+   `flannel.1` address; a pod reaching itself through its Service): no address or port is
+   left in common, only what NAT never touches: the client's ISN and its SYN's IP id. Rows
+   sharing both, whose first packets lie within `NAT_WINDOW_NS` of each other, are one
+   connection (`_nat_stitches`). Such a stitch joins at most `NAT_LEGS` connections, and
+   never two that hold the same client address: a scanner or flood that sends one fixed
+   sequence number and IP id to many ports stays many connections.
 5. **Copies within a view.** A packet seen again in the same connection (same sender,
    sequence, acknowledgement, flags, length and IP id, less than `COPY_WINDOW_NS` later,
    `pcapkit.flows.views.repeated`: a bridge capture shows each packet entering from one port
@@ -52,6 +60,12 @@ from pcapkit.flows.views import repeated
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
+#: how close in time (first packets, each on its capture's clock) the legs of one connection
+#: across a NAT that rewrote both ends must be: the same SYN crosses a node in microseconds,
+#: and this leaves room for captures whose clocks are up to a second apart (rule 4)
+NAT_WINDOW_NS = 2_000_000_000
+#: the most connections one NAT stitch joins: pre-NAT, post-NAT, and one more NAT on the way
+NAT_LEGS = 3
 #: what makes a packet the same packet again within a connection (rule 5)
 COPY_KEY = ["src", "sport", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
 
@@ -149,7 +163,8 @@ def _first_where(cond: pl.Expr, col: str) -> pl.Expr:
 
 
 def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.DataFrame:
-    """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn`.
+    """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn` and
+    `syn_ip_id` (the IP id of the client's first SYN, for `shared_ids`).
 
     `compiled` as in `pcapkit.flows.build_tables`."""
     c2s = pl.col("from_client")
@@ -185,6 +200,7 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
             bytes_c2s=payload.filter(c2s).sum(),
             bytes_s2c=payload.filter(s2c).sum(),
             client_isn=_first_where(IS_SYN & c2s, "tcp_seq"),
+            syn_ip_id=_first_where(IS_SYN & c2s, "ip_id"),
             server_isn=_first_where(IS_SYNACK & s2c, "tcp_seq"),
             answer_ack=pl.coalesce(
                 _first_where(IS_SYNACK & s2c, "tcp_ack"),
@@ -231,12 +247,53 @@ def shared_ids(rows: pl.DataFrame) -> npt.NDArray[np.uint32]:
         ["server_ip", "server_port", "isn"],
         ["client_ip", "client_port", "server_isn"],
     ))
-    root = _weak_merges(keyed, strong)
+    root = _weak_merges(keyed, _nat_stitches(keyed, strong))
     # Dense ids in order of each connection's earliest (capture, frame).
     position = pl.col("capture").cast(pl.Int64) * (1 << 32) + pl.col("first_frame")
     order = rows.select(root=pl.Series(root), position=position).with_columns(
         first=pl.col("position").min().over("root"))
     return (order["first"].rank("dense").cast(pl.Int64) - 1).cast(pl.UInt32).to_numpy()
+
+
+def _nat_stitches(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`strong` with the legs of connections whose both ends a NAT rewrote joined (rule 4).
+
+    The legs share the client's ISN and its SYN's IP id, and their first packets lie within
+    `NAT_WINDOW_NS`: two bucketings of time, the second shifted by half a window, put any two
+    rows less than half a window apart into one bucket of at least one of them, and rows a
+    window or more apart into none. Only rows whose (ISN, IP id) more than one strong
+    component holds take part: the NATed connections, a few of the rows."""
+    half = NAT_WINDOW_NS // 2
+    rows = keyed.select(
+        "client_ip", "isn", "syn_ip_id", strong=pl.Series(strong),
+        early=pl.col("first_ts_ns") // NAT_WINDOW_NS,
+        late=(pl.col("first_ts_ns") + half) // NAT_WINDOW_NS,
+    ).drop_nulls(["isn", "syn_ip_id"])
+    sent = ["isn", "syn_ip_id"]
+    shared = (rows.select(*sent, "strong").unique().group_by(sent).len()
+              .filter(pl.col("len") > 1).drop("len"))
+    rows = rows.join(shared, on=sent, how="semi")
+    if rows.is_empty():
+        return strong
+    stitches, keys = [pl.col("strong")], [["strong"]]
+    for bucket in ("early", "late"):
+        key = [*sent, bucket]
+        # A client address in two of the stitch's connections: not one connection's legs.
+        fits = rows.group_by(key).agg(
+            legs=pl.col("strong").n_unique(),
+            alone=pl.struct("client_ip", "strong").n_unique() == pl.col("client_ip").n_unique(),
+        ).filter((pl.col("legs") > 1) & (pl.col("legs") <= NAT_LEGS) & pl.col("alone"))
+        rows = rows.join(fits.select(*key, pl.lit(True).alias(f"{bucket}_fits")), on=key,
+                         how="left")
+        ok = pl.col(f"{bucket}_fits").fill_null(False)
+        stitches += [pl.when(ok).then(pl.col(k)).alias(f"{bucket}_{k}") for k in key]
+        keys.append([f"{bucket}_{k}" for k in key])
+    stitched = rows.select(stitches)
+    joined = stitched["strong"].to_numpy()[components(stitched, keys)]
+    # Every row of a strong component that took part takes its stitch's label.
+    label = np.arange(len(strong), dtype=np.int64)
+    label[stitched["strong"].to_numpy()] = joined
+    return label[strong]
 
 
 def _weak_merges(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

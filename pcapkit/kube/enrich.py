@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pcapkit.kube.dnat import dnat_legs, endpoint_rows, service_targets
+from pcapkit.kube.dnat import dnat_legs, endpoint_rows, front_doors, nat_legs, service_targets
 from pcapkit.kube.names import address_names, node_of_address
 from pcapkit.kube.snapshot import Snapshot
 
@@ -29,18 +29,19 @@ ENDPOINT = ["k8s_endpoint", "k8s_endpoint_target", "k8s_endpoint_state"]
 NODE_KINDS = ("kube_proxy_missing",)
 
 
-def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
-                    snap: Snapshot) -> pl.DataFrame:
+def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapshot,
+                    connections: pl.DataFrame) -> pl.DataFrame:
     """Add `k8s_client`, `k8s_server`, `k8s_service`, `k8s_endpoint`, `k8s_endpoint_target`,
-    `k8s_endpoint_state`, `k8s_endpoint_candidates`, `k8s_reporter` and `k8s_node` (null where
-    nothing resolves).
+    `k8s_endpoint_state`, `k8s_endpoint_candidates`, `k8s_reporter`, `k8s_node`,
+    `k8s_node_port` and `k8s_external_client` (null where nothing resolves).
 
     `packets` needs the columns `src`, `sport`, `ip_proto`, `dst`, `dport` only (the streaming
-    engine passes the distinct 5-tuples)."""
+    engine passes the distinct 5-tuples); `connections` is the flow stage's CONNECTIONS."""
     names = address_names(snap)
     targets = service_targets(snap)
-    legs = dnat_legs(packets, snap).unique(["client_ip", "client_port", "service_ip",
-                                            "service_port"], keep="first", maintain_order=True)
+    legs = pl.concat([dnat_legs(packets, snap), nat_legs(connections, snap)]).unique(
+        ["client_ip", "client_port", "service_ip", "service_port"], keep="first",
+        maintain_order=True)
     svc_names = names.filter(pl.col("kind") == "service").select(
         pl.col("ip").alias("server_ip"), pl.col("name").alias("svc_by_ip"))
     out = (
@@ -51,6 +52,7 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
             pl.col("ip").alias("server_ip"), pl.col("name").alias("k8s_server")),
               on="server_ip", how="left")
         .join(svc_names, on="server_ip", how="left")
+        .join(_outside_doors(snap), on=SERVER, how="left")
         .join(_direct(snap), on=SERVER, how="left")
         .join(legs.select("client_ip", "client_port", pl.col("service_ip").alias("server_ip"),
                           pl.col("service_port").alias("server_port"),
@@ -66,7 +68,9 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         .with_columns(
             *(pl.coalesce(f"leg{s}", f"direct{s}", f"only{s}").alias(c)
               for c, s in zip(ENDPOINT, ("", "_target", "_state"), strict=True)),
-            pl.coalesce("svc_by_ip", "svc_by_endpoint").alias("k8s_service"),
+            pl.coalesce("svc_by_ip", "svc_by_door", "svc_by_endpoint").alias("k8s_service"),
+            pl.when(pl.col("svc_by_door").is_not_null() & pl.col("k8s_client").is_null())
+            .then(pl.format("{}:{}", "client_ip", "client_port")).alias("k8s_external_client"),
             _reporter_name(snap, names).alias("k8s_reporter"),
             pl.when(pl.col("kind").is_in(NODE_KINDS))
             .then(_client_node(snap, "client_ip")).alias("k8s_node"))
@@ -76,12 +80,13 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame,
         .sort("_row")
     )
     explanation = pl.concat_str(_named_reporter(), _endpoint_note(), _candidates_note(snap),
-                                _node_note(), _host_network_note(snap), separator=" ",
+                                _node_note(), _door_note(), _host_network_note(snap),
+                                separator=" ",
                                 ignore_nulls=True)
     return out.with_columns(explanation=explanation).drop(
-        "_row", "svc_by_ip", "svc_by_endpoint", "leg", "leg_target", "leg_state", "direct",
-        "direct_target", "direct_state", "only", "only_target", "only_state", "candidates",
-        "undnated")
+        "_row", "svc_by_ip", "svc_by_door", "svc_by_endpoint", "leg", "leg_target", "leg_state",
+        "direct", "direct_target", "direct_state", "only", "only_target", "only_state",
+        "candidates", "undnated")
 
 
 def _endpoint_text() -> pl.Expr:
@@ -95,6 +100,17 @@ def _undnated(findings: pl.DataFrame) -> pl.DataFrame:
     """Connections a detector found never DNATed (kube-proxy missing on the client's node)."""
     return (findings.filter(pl.col("kind").is_in(NODE_KINDS))
             .select("client_ip", "client_port", *SERVER, undnated=pl.lit(True)).unique())
+
+
+def _outside_doors(snap: Snapshot) -> pl.DataFrame:
+    """server ip:port → the Service reached there from outside the cluster (a node's address
+    with a nodePort, a LoadBalancer ingress IP with its port), and `k8s_node_port`
+    (`node NAME:PORT`) for a NodePort."""
+    cluster_ips = snap.services["cluster_ip"].drop_nulls().implode()
+    return front_doors(snap).filter(~pl.col("service_ip").is_in(cluster_ips)).select(
+        pl.col("service_ip").alias("server_ip"), pl.col("service_port").alias("server_port"),
+        pl.col("service").alias("svc_by_door"), pl.col("node_port").alias("k8s_node_port"),
+    ).unique(SERVER, keep="first", maintain_order=True)
 
 
 def _direct(snap: Snapshot) -> pl.DataFrame:
@@ -152,6 +168,18 @@ def _candidates_note(snap: Snapshot) -> pl.Expr:
         "on {}, or on its underlay NIC, would show which one kube-proxy chose.",
         "k8s_service", pl.col("k8s_endpoint_candidates").list.len(),
         pl.col("k8s_endpoint_candidates").list.join(", "), where))
+
+
+def _door_note() -> pl.Expr:
+    """Where a connection from outside the cluster came in: the client as it sent, the node
+    and nodePort (or LoadBalancer address) it dialled, and the endpoint it was sent on to."""
+    door = pl.coalesce(pl.format("NodePort {}", "k8s_node_port"),
+                       pl.format("LoadBalancer address {}:{}", "server_ip", "server_port"))
+    onward = pl.when(pl.col("k8s_endpoint").is_not_null()).then(
+        pl.format(", which sent it on to endpoint {}", "k8s_endpoint")).otherwise(pl.lit(""))
+    return pl.when(pl.col("k8s_external_client").is_not_null()).then(pl.format(
+        "It came from {}, outside the cluster, to {} of Service {}{}.",
+        "k8s_external_client", door, "k8s_service", onward))
 
 
 def _node_note() -> pl.Expr:

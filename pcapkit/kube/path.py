@@ -4,7 +4,10 @@
 of each direction it saw there, in path order from the client outwards. The order comes from
 what each place is and where: on the client's node its pod's `eth0`, its veth, the bridge, the
 overlay device, the underlay NIC; then the same in reverse on the endpoint's node (the node of the
-address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A place
+address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A
+client outside the cluster that dialled a node's NodePort starts at that node, whose places are
+ordered by their first packet (in by the underlay NIC, out by the overlay device and, encapsulated,
+the same NIC), then the endpoint's node as above. A place
 nothing locates (an underlay capture that could be either node's, an `interface` of unknown role)
 sits between the two nodes' places, or after its node's bridge; places at one position are
 ordered by their first packet, on the first capture's clock (`pcapkit/flows/clocks.py`).
@@ -31,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from pcapkit.flows import Tables
+from pcapkit.kube.dnat import front_doors
 from pcapkit.kube.names import address_names, node_of_address
 from pcapkit.kube.places import Site, places, site_nodes
 from pcapkit.kube.snapshot import Snapshot
@@ -38,6 +42,10 @@ from pcapkit.kube.snapshot import Snapshot
 #: positions on the client's node, from the pod outwards; the endpoint's node mirrors them
 CLIENT_SIDE = {"pod": 0.0, "veth": 1.0, "bridge": 2.0, "interface": 2.5, "any": 2.5,
                "overlay": 3.0, "underlay": 4.0}
+#: where the places of the node a client outside the cluster dialled (a NodePort) lie: all at
+#: one position, so ordered by their first packet, since the request crosses one NIC twice
+#: (in plain, out encapsulated to the endpoint's node) with the overlay device in between
+ENTRY = 0.5
 LAST = 9.0  #: the endpoint pod
 BETWEEN = 4.5  #: between the two nodes: a place that could be either's
 #: places that are no one interface of known role
@@ -61,13 +69,19 @@ class Ends:
     endpoint_node: str | None
     client_pod: bool
     endpoint_pod: bool
+    #: the node whose own address a client outside the cluster dialled (a NodePort), else None
+    entry_node: str | None = None
 
     def expected(self) -> list[tuple[float, str | None, str]]:
         """(position, node, kind) of every place the conversation should cross, client first."""
         near = [(CLIENT_SIDE[k], self.client_node, k) for k in
                 (["pod", "veth", "bridge"] if self.client_pod else []) + ["overlay", "underlay"]]
-        far = [(LAST - CLIENT_SIDE[k], self.endpoint_node, k) for k in
-               ["underlay", "overlay"] + (["bridge", "veth", "pod"] if self.endpoint_pod else [])]
+        if self.client_node is None and self.entry_node is not None:
+            near = [(ENTRY, self.entry_node, "underlay")]
+            if self.endpoint_node is None:
+                return near
+            return near + self._far(skip=self.entry_node == self.endpoint_node)
+        far = self._far(skip=False)
         if self.client_node is not None and self.client_node == self.endpoint_node:
             return [p for p in near + far if p[2] in ("pod", "veth", "bridge")
                     and (p[2] != "bridge" or p[0] < BETWEEN)]
@@ -76,6 +90,12 @@ class Ends:
         if self.client_node is None and self.endpoint_node is not None:
             return far
         return near + far
+
+    def _far(self, skip: bool) -> list[tuple[float, str | None, str]]:
+        """The endpoint node's places, from the underlay in (`skip`: from its bridge)."""
+        kinds = ([] if skip else ["underlay", "overlay"]) + (
+            ["bridge", "veth", "pod"] if self.endpoint_pod else [])
+        return [(LAST - CLIENT_SIDE[k], self.endpoint_node, k) for k in kinds]
 
     def position(self, kind: str, node: str | None, pod_ip: str | None) -> float:
         """Where a place of `kind` on `node` (of the pod at `pod_ip`) lies on this path."""
@@ -86,6 +106,9 @@ class Ends:
                 return LAST - CLIENT_SIDE[kind]
         if node is not None and node == self.client_node:
             return CLIENT_SIDE[kind]
+        if node is not None and node == self.entry_node and (
+                node != self.endpoint_node or kind not in ("bridge", "veth", "pod")):
+            return ENTRY
         if node is not None and node == self.endpoint_node:
             return LAST - CLIENT_SIDE[kind]
         return BETWEEN
@@ -339,6 +362,12 @@ class _Namer:
             snap.pods.filter(~pl.col("host_network"))["ip"].drop_nulls().to_list())
         self.services: set[str] = set() if snap is None else set(
             snap.services["cluster_ip"].drop_nulls().to_list())
+        #: node address:nodePort and LoadBalancer IP:port → the node dialled (None for a
+        #: LoadBalancer IP)
+        self.doors: dict[tuple[str, int], str | None] = {} if snap is None else {
+            (ip, port): node for ip, port, node in front_doors(snap).filter(
+                ~pl.col("service_ip").is_in(list(self.services)))
+            .select("service_ip", "service_port", "node").iter_rows()}
 
     def node(self, ip: str) -> str | None:
         return node_of_address(self.snap, ip) if self.snap is not None else None
@@ -346,13 +375,17 @@ class _Namer:
     def ends(self, rows: pl.DataFrame) -> Ends:
         rows = rows.sort("first_ts_ns", "view")
         client = str(rows["client_ip"][0])
-        servers = [s for s in rows["server_ip"].to_list() if s not in self.services]
+        sides = rows.select("server_ip", "server_port").rows()
+        doors = [d for d in sides if d in self.doors]
+        servers = [s for s, p in sides if s not in self.services and (s, p) not in self.doors]
         endpoint = servers[0] if servers else str(rows["server_ip"][0])
-        known = endpoint not in self.services
-        dialled = [s for s in rows["server_ip"].to_list() if s in self.services]
-        return Ends(client, dialled[0] if dialled else endpoint, endpoint, self.node(client),
+        known = endpoint not in self.services and not (doors and endpoint == doors[0][0])
+        dialled = [s for s, p in sides if s in self.services or (s, p) in self.doors]
+        client_node = self.node(client)
+        return Ends(client, dialled[0] if dialled else endpoint, endpoint, client_node,
                     self.node(endpoint) if known else None,
-                    client in self.pods, endpoint in self.pods)
+                    client in self.pods, endpoint in self.pods,
+                    self.doors[doors[0]] if doors and client_node is None else None)
 
     def covered(self, ends: Ends,
                 expected: list[tuple[float, str | None, str]]) -> dict[float, int]:

@@ -20,9 +20,11 @@ from pcapkit.errors import SnapshotError
 PODS = pl.Schema({"namespace": pl.String, "name": pl.String, "node": pl.String,
                   "ip": pl.String, "host_network": pl.Boolean, "phase": pl.String,
                   "deleting": pl.Boolean})
-SERVICES = pl.Schema({"namespace": pl.String, "name": pl.String, "type": pl.String,
-                      "cluster_ip": pl.String, "port": pl.UInt16, "target_port": pl.String,
-                      "node_port": pl.UInt16, "protocol": pl.String, "port_name": pl.String})
+SERVICES = pl.Schema({"namespace": pl.String(), "name": pl.String(), "type": pl.String(),
+                      "cluster_ip": pl.String(), "port": pl.UInt16(), "target_port": pl.String(),
+                      "node_port": pl.UInt16(), "protocol": pl.String(), "port_name": pl.String(),
+                      "external_traffic_policy": pl.String(),
+                      "load_balancer_ips": pl.List(pl.String())})
 ENDPOINTS = pl.Schema({"namespace": pl.String, "service": pl.String, "slice": pl.String,
                        "ip": pl.String, "port": pl.UInt16, "port_name": pl.String,
                        "protocol": pl.String, "ready": pl.Boolean, "serving": pl.Boolean,
@@ -145,6 +147,8 @@ def _service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
         spec = svc.get("spec") or {}
         ips = [ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")]
                if ip and ip != "None"]
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        balancers = [i["ip"] for i in ingress if isinstance(i, dict) and i.get("ip")]
         for ip in ips or [None]:
             for port in spec.get("ports") or [{}]:
                 rows.append({
@@ -154,6 +158,8 @@ def _service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                     else None),
                     "node_port": port.get("nodePort"), "protocol": port.get("protocol", "TCP"),
                     "port_name": port.get("name"),
+                    "external_traffic_policy": spec.get("externalTrafficPolicy"),
+                    "load_balancer_ips": balancers,
                 })
     return rows
 

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 K8S_KEYS = {"k8s_client": "client", "k8s_service": "service", "k8s_endpoint": "endpoint",
             "k8s_endpoint_target": "endpoint_target", "k8s_endpoint_state": "endpoint_state",
             "k8s_endpoint_candidates": "endpoint_candidates", "k8s_server": "server",
-            "k8s_reporter": "reporter", "k8s_node": "node"}
+            "k8s_reporter": "reporter", "k8s_node": "node", "k8s_node_port": "node_port",
+            "k8s_external_client": "external_client"}
 
 
 def endpoint_text(ip: str | None, port: int | None) -> str | None:

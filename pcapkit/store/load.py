@@ -27,6 +27,7 @@ from pcapkit.flows.views import dns_views_table, source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
+from pcapkit.kube.snapshot import ENDPOINTS, NODES, PODS, SERVICES
 from pcapkit.report.summary import PacketCounts
 from pcapkit.store.layout import (
     MANIFEST,
@@ -81,7 +82,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     if snapshots or run_config != manifest.config:
         findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
-            findings = enrich_findings(findings, packets, snap)
+            findings = enrich_findings(findings, packets, snap, tables.connections)
         findings = locate(findings, tables, list(captures), snap)
     else:
         findings = _read(whole_file(root, "findings"))
@@ -135,10 +136,19 @@ def _read_partitioned(root: Path, table: str, captures: int, manifest: Manifest
     return pl.concat(parts, rechunk=False)
 
 
+SNAPSHOT_SCHEMAS = {"pods": PODS, "services": SERVICES, "endpoints": ENDPOINTS, "nodes": NODES}
+
+
 def _stored_snapshot(root: Path, manifest: Manifest) -> Snapshot | None:
     if manifest.snapshot_sources is None:
         return None
     frames = {kind: _read(snapshot_file(root, kind)) for kind in SNAPSHOT_KINDS}
+    # A store written before a column was added to the snapshot's frames (a Service's
+    # externalTrafficPolicy, its LoadBalancer IPs) reads it as unknown.
+    frames = {kind: frame.with_columns(pl.lit(None, dtype).alias(name)
+                                       for name, dtype in SNAPSHOT_SCHEMAS[kind].items()
+                                       if name not in frame.columns)
+              for kind, frame in frames.items()}
     return Snapshot(**frames, sources=manifest.snapshot_sources)
 
 

@@ -5,11 +5,13 @@
 SPEC_JSON: {"scenario", "client_pod" ("ns/name" or null for the external host), "ip", "truth"
 (path of truth.jsonl), "first_port", "actions": [...]}. An action is
 {"op": "http" | "get" | "put" | "lookup", "target": name or IP, "port", "service" ("ns/name"),
- "size", "count", "gap", "timeout"}: `http` GETs /bytes/SIZE, `get`/`put` talk to the blob server,
-`lookup` only resolves. Names go through the pod's own glibc resolver (getaddrinfo, so
-resolv.conf's search path and ndots:5 apply), and each lookup is logged too. Each connection binds
-its local port explicitly (first_port, first_port+1, …) so that refused and timed-out attempts
-still name a known client ip:port.
+ "size", "count", "gap", "timeout", "node_port" ("node NAME:PORT" when `target:port` is a
+NodePort; the truth then names it and the external client), "load_balancer" (likewise,
+"ip:port" of a LoadBalancer)}: `http` GETs /bytes/SIZE,
+`get`/`put` talk to the blob server, `lookup` only resolves. Names go through the pod's own
+glibc resolver (getaddrinfo, so resolv.conf's search path and ndots:5 apply), and each lookup is
+logged too. Each connection binds its local port explicitly (first_port, first_port+1, …) so
+that refused and timed-out attempts still name a known client ip:port.
 """
 
 from __future__ import annotations
@@ -124,6 +126,10 @@ def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
         service=action.get("service"),
         protocol="tcp",
     )
+    # A NodePort or a LoadBalancer address: the node and port (or address) dialled, and who.
+    for door in ("node_port", "load_balancer"):
+        if door in action:
+            record |= {door: action[door], "external_client": record["client"]}
     if _is_ip(target):
         address: str | None = target
     else:

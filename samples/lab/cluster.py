@@ -100,6 +100,10 @@ class Service:
     cluster_ip: str
     ports: tuple[ServicePort, ...]
     selector: dict[str, str]
+    #: for a NodePort: "Cluster" (any endpoint, masqueraded) or "Local" (this node's only)
+    external_traffic_policy: str = "Cluster"
+    #: a LoadBalancer's ingress IP (status.loadBalancer.ingress), routed to a node, or None
+    load_balancer_ip: str | None = None
 
     @property
     def ref(self) -> str:
@@ -107,6 +111,8 @@ class Service:
 
     @property
     def type(self) -> str:
+        if self.load_balancer_ip:
+            return "LoadBalancer"
         return "NodePort" if any(p.node_port for p in self.ports) else "ClusterIP"
 
     @property

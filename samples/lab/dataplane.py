@@ -34,6 +34,12 @@ def build(lab: Lab, cluster: Cluster) -> dict[str, str]:
     lab.add_ns(EXTERNAL)
     _underlay_port(lab, EXTERNAL, "ux", f"{EXTERNAL_HOST_IP}/24")
     lab.sh(EXTERNAL, "ip", "addr", "add", f"{ROUTER_IP}/24", "dev", "eth0")
+    # A LoadBalancer's ingress IP is routed to the first node, as a load balancer speaking BGP
+    # (MetalLB's BGP mode, a cloud's) sends it to one node, whose kube-proxy takes it from there.
+    for service in cluster.services:
+        if service.load_balancer_ip:
+            lab.sh(EXTERNAL, "ip", "route", "add", service.load_balancer_ip, "via",
+                   cluster.nodes[0].underlay_ip)
     macs = {n.name: _link_mac(lab, n.name, cluster.vxlan.device) for n in cluster.nodes}
     _overlay_routes(lab, cluster, macs)
     for index, pod in enumerate(p for p in cluster.pods if not p.terminating):

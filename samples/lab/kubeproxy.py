@@ -2,9 +2,14 @@
 
 Chain names, comments, the 0x4000 masquerade mark and the `statistic` probabilities 1/n, 1/(n-1), …
 follow kube-proxy (pkg/proxy/iptables/proxier.go, v1.28+): KUBE-SERVICES → KUBE-SVC-<hash> →
-KUBE-SEP-<hash> DNAT; NodePorts through KUBE-NODEPORTS → KUBE-EXT-<hash> (masquerade) → KUBE-SVC;
+KUBE-SEP-<hash> DNAT; NodePorts through KUBE-NODEPORTS, and LoadBalancer IPs from KUBE-SERVICES,
+→ KUBE-EXT-<hash> (masquerade) → KUBE-SVC;
 a REJECT in the filter table's KUBE-SERVICES for a Service without endpoints; and a per-endpoint
 `-s <pod IP> -j KUBE-MARK-MASQ` so a pod reaching itself through its Service (hairpin) is SNATed.
+With `externalTrafficPolicy: Local`, KUBE-EXT sends pods' traffic to KUBE-SVC and the rest to
+KUBE-SVL-<hash> (this node's endpoints, no masquerade); a node without one DROPs its NodePort in
+the filter table's KUBE-EXTERNAL-SERVICES ("has no local endpoints"), so the rules differ per
+node.
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from samples.lab.cluster import CLUSTER_CIDR, Cluster, Pod, Service, ServicePort, target_port
+from samples.lab.cluster import (
+    CLUSTER_CIDR,
+    Cluster,
+    Node,
+    Pod,
+    Service,
+    ServicePort,
+    target_port,
+)
 
 MASQ_MARK = "0x4000/0x4000"
 BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
@@ -32,8 +45,8 @@ def proxied_endpoints(cluster: Cluster, service: Service) -> list[Pod]:
     return ready or [p for p in pods if p.terminating]
 
 
-def rules(cluster: Cluster) -> str:
-    """The nat and filter tables kube-proxy writes; the same on every node of this cluster."""
+def rules(cluster: Cluster, node: Node) -> str:
+    """The nat and filter tables kube-proxy writes on `node`."""
     nat = [
         ":KUBE-SERVICES - [0:0]",
         ":KUBE-NODEPORTS - [0:0]",
@@ -70,7 +83,7 @@ def rules(cluster: Cluster) -> str:
     nodeports: list[str] = []
     for service in cluster.services:
         for port in service.ports:
-            _service_port(cluster, service, port, nat, filt, nodeports)
+            _service_port(cluster, node, service, port, nat, filt, nodeports)
     nat += nodeports
     nat.append(
         '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be '
@@ -81,6 +94,7 @@ def rules(cluster: Cluster) -> str:
 
 def _service_port(
     cluster: Cluster,
+    node: Node,
     service: Service,
     port: ServicePort,
     nat: list[str],
@@ -117,12 +131,42 @@ def _service_port(
             f'-A KUBE-NODEPORTS -p {proto} -m comment --comment "{name}" -m {proto} '
             f"--dport {port.node_port} -j {ext}"
         )
-        nat += [
-            f":{ext} - [0:0]",
-            f'-A {ext} -m comment --comment "masquerade traffic for {name} external destinations" '
-            "-j KUBE-MARK-MASQ",
-            f"-A {ext} -j {svc}",
-        ]
+        nat.append(f":{ext} - [0:0]")
+        if service.load_balancer_ip:
+            nat.append(f"-A KUBE-SERVICES -d {service.load_balancer_ip}/32 -m comment --comment "
+                       f'"{name} loadbalancer IP" {match} -j {ext}')
+        if service.external_traffic_policy == "Local":
+            _local_ext(node, name, proto, port, endpoints, ext, svc, nat, filt)
+        else:
+            nat += [
+                f'-A {ext} -m comment --comment "masquerade traffic for {name} external '
+                'destinations" -j KUBE-MARK-MASQ',
+                f"-A {ext} -j {svc}",
+            ]
+    _endpoint_chains(svc, name, proto, port, endpoints, nat)
+
+
+def _local_ext(node: Node, name: str, proto: str, port: ServicePort, endpoints: list[Pod],
+               ext: str, svc: str, nat: list[str], filt: list[str]) -> None:
+    """KUBE-EXT for `externalTrafficPolicy: Local`: pods go to every endpoint, outside clients
+    to this node's own (KUBE-SVL, unmasqueraded); none here: the filter table DROPs."""
+    local = [p for p in endpoints if p.node == node.name]
+    nat.append(f'-A {ext} -s {CLUSTER_CIDR} -m comment --comment "pod traffic for {name} '
+               f'external destinations" -j {svc}')
+    if not local:
+        filt.append(
+            f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no local endpoints" '
+            f"-m addrtype --dst-type LOCAL -p {proto} -m {proto} --dport {port.node_port} "
+            "-j DROP")
+        return
+    svl = chain("KUBE-SVL-", name, proto)
+    nat += [f":{svl} - [0:0]", f"-A {ext} -j {svl}"]
+    _endpoint_chains(svl, name, proto, port, local, nat)
+
+
+def _endpoint_chains(svc: str, name: str, proto: str, port: ServicePort, endpoints: list[Pod],
+                     nat: list[str]) -> None:
+    """`svc` picking one of `endpoints` at random, and each endpoint's KUBE-SEP chain."""
     for i, pod in enumerate(endpoints):
         address = f"{pod.ip}:{target_port(pod, port)}"
         sep = chain("KUBE-SEP-", name, proto, address)
@@ -149,6 +193,7 @@ def portal(service: Service, port: ServicePort) -> str:
 def _restore(lines: list[str]) -> str:
     """iptables-restore input: every `:CHAIN` declared before use, and the jumps from built-in
     chains inserted at their top, in order, as kube-proxy prepends them (ahead of flannel's)."""
+    lines = list(dict.fromkeys(lines))  # a KUBE-SEP chain both KUBE-SVC and KUBE-SVL use
     declared = [line for line in lines if line.startswith(":")]
     position: dict[str, int] = {}
     rules = []

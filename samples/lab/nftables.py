@@ -5,11 +5,13 @@ Table, chain, set and map names, comments, hooks and priorities follow kube-prox
 `ip daddr . meta l4proto . th dport` in the `service-ips` verdict map (and the node's address in
 `service-nodeports`), which jumps to `service-<hash>-<ns>/<name>/<proto>/<port>`; that chain picks
 an endpoint with `numgen random mod N vmap` and goes to `endpoint-<hash>-…__<ip>/<port>`, which
-`dnat`s. NodePorts go through `external-<hash>-…` (masquerade mark). A Service without endpoints
-is an element of `no-endpoint-services` (and `no-endpoint-nodeports`) whose verdict is
-`goto reject-chain`, consulted by the `filter-*` chains for new connections; `masquerading`
-(mark 0x4000, `masquerade fully-random`) is kube-proxy's own, in `nat-postrouting`. Unlike the
-iptables mode, the rules differ per node: `nodeport-ips` holds the node's own address.
+`dnat`s. NodePorts and LoadBalancer IPs go through `external-<hash>-…` (masquerade mark). A
+Service without endpoints is an element of `no-endpoint-services` (and `no-endpoint-nodeports`)
+whose verdict is `goto reject-chain`, consulted by the `filter-*` chains for new connections;
+`masquerading` (mark 0x4000, `masquerade fully-random`) is kube-proxy's own, in
+`nat-postrouting`. Unlike the iptables mode, the rules differ per node: `nodeport-ips` holds the
+node's own address. externalTrafficPolicy Local is not rendered here (every NodePort is
+Cluster): the `external_traffic_local` variant is recorded in iptables mode only.
 """
 
 from __future__ import annotations
@@ -149,4 +151,7 @@ def service_commands(cluster: Cluster, service: Service) -> list[str]:
             lines.append(
                 f"add element {t} service-nodeports {{ {proto} . {port.node_port} : goto {ext} }}"
             )
+        if port.node_port and service.load_balancer_ip:  # LoadBalancer IPs go external too
+            balancer = f"{service.load_balancer_ip} . {proto} . {port.port}"
+            lines.append(f"add element {t} service-ips {{ {balancer} : goto {ext} }}")
     return lines

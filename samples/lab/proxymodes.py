@@ -33,7 +33,7 @@ MODES = {
         Mode(
             "iptables",
             ("iptables-restore", "--noflush"),
-            lambda cluster, node: kubeproxy.rules(cluster),
+            kubeproxy.rules,
             "filter KUBE-SERVICES",
             "KUBE-SEP -s <pod IP> -j KUBE-MARK-MASQ",
             lambda cluster, service: (),

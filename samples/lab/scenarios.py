@@ -102,12 +102,18 @@ def blob(op: str, target: str, size: int, count: int, **more: Any) -> dict[str, 
 
 
 def _backend(
-    cluster: Cluster, name: str, ip: str, pod: str, pod_ip: str, **pod_fields: Any
+    cluster: Cluster,
+    name: str,
+    ip: str,
+    pod: str,
+    pod_ip: str,
+    node_port: int | None = None,
+    **pod_fields: Any,
 ) -> None:
-    """Add a Service `name` (port http 80 → targetPort http) and its one pod on worker-2."""
-    cluster.services.append(
-        Service("default", name, ip, (ServicePort("http", 80, "http"),), {"app": name})
-    )
+    """Add a Service `name` (port http 80 → targetPort http, and `node_port` when given) and its
+    one pod on worker-2."""
+    port = ServicePort("http", 80, "http", node_port=node_port)
+    cluster.services.append(Service("default", name, ip, (port,), {"app": name}))
     labels = {"app": name, "pod-template-hash": pod.split("-")[1]}
     cluster.pods.append(Pod("default", pod, "worker-2", pod_ip, labels, HTTP_PORTS, **pod_fields))
 
@@ -136,6 +142,41 @@ def _add_nolisten(cluster: Cluster) -> None:
         "10.244.2.30",
         process=Process("http", 8081),
     )
+
+
+SHOP_NODE_PORT = 30081
+SHOP_BALANCER = "172.18.0.200"
+
+
+def _add_shop(cluster: Cluster) -> None:
+    # A NodePort Service whose only endpoint is on worker-2 and listens on the wrong port.
+    _backend(
+        cluster,
+        "shop",
+        "10.96.0.70",
+        "shop-5f7b8c9d4-k3m7x",
+        "10.244.2.40",
+        node_port=SHOP_NODE_PORT,
+        process=Process("http", 8081),
+    )
+    cluster.service("default/shop").load_balancer_ip = SHOP_BALANCER
+
+
+def _shop_refuses(cluster: Cluster) -> list[Fault]:
+    entry = cluster.node("worker-1")
+    return [
+        Fault(
+            "nodeport_refused",
+            "endpoint 10.244.2.40:8080 of service default/shop on node worker-2",
+            f"the external host connects to {entry.underlay_ip}:{SHOP_NODE_PORT} (NodePort of "
+            "default/shop on worker-1, externalTrafficPolicy Cluster); worker-1 DNATs to the only "
+            f"endpoint 10.244.2.40:8080 on worker-2 and masquerades to its {cluster.vxlan.device} "
+            f"address {entry.vtep_ip}; the pod listens on 8081, so it answers RST. The same "
+            f"through the Service's LoadBalancer address {SHOP_BALANCER}:80, routed to "
+            "worker-1",
+            ("rst",),
+        )
+    ]
 
 
 def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
@@ -478,6 +519,32 @@ SCENARIOS: dict[str, Scenario] = {
             faults=_hairpin,
         ),
         Scenario(
+            "nodeport",
+            "Service default/shop (type LoadBalancer: 10.96.0.70:80 → targetPort http=8080, "
+            f"NodePort {SHOP_NODE_PORT}, ingress IP {SHOP_BALANCER} routed to worker-1, "
+            "externalTrafficPolicy Cluster) whose only pod, on worker-2 at 10.244.2.40, listens "
+            "on 8081; the external host (172.18.0.100) calls worker-1's NodePort and the "
+            "LoadBalancer address, the client pod the ClusterIP",
+            f"the external SYN to 172.18.0.11:{SHOP_NODE_PORT} enters worker-1's eth0, leaves its "
+            "flannel.1 DNATed to 10.244.2.40:8080 and masqueraded to 10.244.1.0 (a new source "
+            "port, the same sequence number and IP id), crosses the underlay as VXLAN to "
+            "worker-2, and the pod answers RST, which worker-1 un-NATs back to the external "
+            "host; the client pod's SYNs to 10.96.0.70:80 are refused the same way",
+            (
+                Client(
+                    EXTERNAL,
+                    (http("172.18.0.11", SHOP_NODE_PORT, "default/shop", 3,
+                          node_port=f"node worker-1:{SHOP_NODE_PORT}"),
+                     http(SHOP_BALANCER, 80, "default/shop", 2,
+                          load_balancer=f"{SHOP_BALANCER}:80")),
+                ),
+                Client(CLIENT, (http("shop", 80, "default/shop", 2),)),
+            ),
+            {"172.18.0.11": {"refused"}, SHOP_BALANCER: {"refused"}, "shop": {"refused"}},
+            faults=_shop_refuses,
+            change=_add_shop,
+        ),
+        Scenario(
             "vxlan_4789",
             "the overlay as Calico's VXLAN: device vxlan.calico, VNI 4096, UDP 4789",
             "as `healthy`, with cross-node traffic encapsulated in VXLAN on UDP 4789, VNI 4096",
@@ -528,9 +595,55 @@ KUBE_PROXY_MISSING = Scenario(
     {"blob": {"timeout"}},
     faults=_no_blob_portal,
 )
+EDGE_NODE_PORT = 30082
+
+
+def _add_edge(cluster: Cluster) -> None:
+    # A healthy NodePort Service with externalTrafficPolicy Local, its only pod on worker-2.
+    _backend(cluster, "edge", "10.96.0.80", "edge-7d5c9b8f6-q2w8r", "10.244.2.50",
+             node_port=EDGE_NODE_PORT, process=Process("http", 8080))
+    cluster.service("default/edge").external_traffic_policy = "Local"
+
+
+def _edge_dropped(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "external_traffic_local",
+            "node worker-1, service default/edge",
+            f"default/edge has externalTrafficPolicy Local and its only endpoint runs on "
+            f"worker-2: kube-proxy on worker-1 DROPs new connections to its NodePort "
+            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\")",
+            ("external_traffic_local", "unanswered_syn"),
+        )
+    ]
+
+
+#: externalTrafficPolicy Local on a node without a local endpoint: the external host calls
+#: the NodePort of both workers; only worker-2, which runs the endpoint, answers
+EXTERNAL_TRAFFIC_LOCAL = Scenario(
+    "external_traffic_local",
+    f"Service default/edge (10.96.0.80:80, NodePort {EDGE_NODE_PORT}, externalTrafficPolicy "
+    "Local) whose only pod runs on worker-2",
+    f"the external host's SYNs to 172.18.0.11:{EDGE_NODE_PORT} reach worker-1's eth0 and go no "
+    "further: worker-1 has no local endpoint and drops them, the client times out; those to "
+    f"172.18.0.12:{EDGE_NODE_PORT} are DNATed on worker-2 to its local pod, unmasqueraded, and "
+    "complete",
+    (
+        Client(
+            EXTERNAL,
+            (http("172.18.0.11", EDGE_NODE_PORT, "default/edge", 2, timeout=3.5,
+                  node_port=f"node worker-1:{EDGE_NODE_PORT}"),
+             http("172.18.0.12", EDGE_NODE_PORT, "default/edge", 2,
+                  node_port=f"node worker-2:{EDGE_NODE_PORT}")),
+        ),
+    ),
+    {"172.18.0.11": {"timeout"}, "172.18.0.12": OK},
+    faults=_edge_dropped,
+    change=_add_edge,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
-VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING)}
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

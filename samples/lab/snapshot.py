@@ -136,15 +136,16 @@ def _service(service: Service, created: str) -> Obj:
         "sessionAffinity": "None",
         "type": service.type,
     }
-    if service.type == "NodePort":
-        spec["externalTrafficPolicy"] = "Cluster"
+    if service.type in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = service.external_traffic_policy
     labels = {"k8s-app": "kube-dns"} if service.name == "kube-dns" else {"app": service.name}
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta("Service", service.name, service.namespace, created, labels=labels),
         "spec": spec,
-        "status": {"loadBalancer": {}},
+        "status": {"loadBalancer": {"ingress": [{"ip": service.load_balancer_ip, "ipMode": "VIP"}]}
+                   if service.load_balancer_ip else {}},
     }
 
 

@@ -1,7 +1,8 @@
 """What a lab run must make pcapkit find, judged by the run's truth and the cluster the lab built:
 exactly the injected faults' symptom kinds, every failed connection named with one of them, no
 failure on a connection that worked, and the Service and endpoint each symptom names are the ones
-the client dialled and the lab gave that Service."""
+the client dialled and the lab gave that Service (and, for a NodePort, the node and port dialled
+and the external client)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def assert_findings_match_truth(folder: Path, scenario: str) -> None:
             continue
         k8s = s.get("k8s", {})
         assert k8s.get("service") == attempt["service"], (s, attempt)
+        # A NodePort's connection is named by the node and port dialled and the outside client.
+        assert k8s.get("node_port") == attempt.get("node_port"), (s, attempt)
+        assert k8s.get("external_client") == attempt.get("external_client"), (s, attempt)
         only = endpoints[attempt["service"]]
         if len(only) == 1:
             assert k8s.get("endpoint") in only, (s, attempt)

@@ -172,6 +172,28 @@ def _hairpin(folder: Path, lines: Lines) -> None:
     assert len(tshark(pod_capture(folder), masqueraded)) == len(attempts(lines))
 
 
+def _nodeport(folder: Path, lines: Lines) -> None:
+    """Each refused NodePort or LoadBalancer connection: its SYN entered worker-1 from the
+    external client to the node's address and nodePort (the LoadBalancer address and port),
+    and left it DNATed to the endpoint and masqueraded to flannel.1's address, with the same
+    sequence number and IP id; the endpoint's RST came back to the external client from the
+    address and port it dialled."""
+    entry = folder / "node-worker-1-any.pcap"
+    for a in attempts(lines, "refused"):
+        if "external_client" not in a:
+            continue
+        ip, _, node_port = a["resolved"].rpartition(":")
+        syn = "tcp.flags.syn==1 && tcp.flags.ack==0"
+        ((seq, ip_id),) = tshark(entry, f"{syn} && tcp.srcport=={port(a)} && ip.dst=={ip}",
+                                 "tcp.seq_raw", "ip.id")
+        left = tshark(entry, f"{syn} && tcp.seq_raw=={seq} && ip.id=={ip_id} && "
+                      "ip.src==10.244.1.0 && ip.dst==10.244.2.40 && tcp.dstport==8080")
+        assert left, a
+        rst = f"tcp.flags.reset==1 && ip.src=={ip} && tcp.srcport=={node_port} && " \
+              f"tcp.dstport=={port(a)}"
+        assert tshark(entry, rst), a
+
+
 def _calico_port(folder: Path, lines: Lines) -> None:
     assert tshark(
         folder / "node-worker-1-eth0.pcap",
@@ -192,6 +214,7 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "mtu_blackhole": _blackhole,
     "hairpin": _hairpin,
     "vxlan_4789": _calico_port,
+    "nodeport": _nodeport,
 }
 
 

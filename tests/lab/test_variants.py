@@ -8,6 +8,9 @@ reading of the captures:
 - `socket_lb` with `stale_endpoint`: the pod DNATs its own connections (Cilium's socket-level
   load balancing), so its capture never shows the ClusterIP; the findings still name the
   Service, through the EndpointSlice, and the endpoint.
+- `external_traffic_local`: a Service with externalTrafficPolicy Local whose only endpoint
+  runs on worker-2; the external host's connections to worker-1's NodePort are dropped there
+  and named so (node, Service, where the endpoints are), those to worker-2's complete.
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ def missing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["external_traffic_local"], tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
 def socket_lb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _record(["socket_lb", "stale_endpoint"], tmp_path_factory.mktemp("lab"))
 
@@ -64,8 +72,9 @@ def _fault(folder: Path, name: str) -> dict[str, Any]:
     return next(t for t in truth.load(folder) if t["kind"] == "fault" and t["fault"] == name)
 
 
-def test_all_captures_find_exactly_the_injected_faults(missing: Path, socket_lb: Path) -> None:
-    for folder in (missing, socket_lb):
+def test_all_captures_find_exactly_the_injected_faults(missing: Path, socket_lb: Path,
+                                                       local: Path) -> None:
+    for folder in (missing, socket_lb, local):
         injected = {k for t in truth.load(folder) if t["kind"] == "fault" for k in t["symptoms"]}
         found = _symptoms(folder)
         assert {s["kind"] for s in found} == injected
@@ -155,13 +164,52 @@ def test_host_network_pods_are_named_as_the_node(missing: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
-def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, chunk: int,
+def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path, chunk: int,
                                    shards: int) -> None:
     """The new detector runs per shard in the streaming engine: the same document, for all
     captures together and for the node capture that alone shows the fault."""
-    for folder in (missing, socket_lb):
+    for folder in (missing, socket_lb, local):
         snapshot = [folder / "snapshot.json"]
         for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
             whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
             streamed = analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
             assert json.dumps(streamed.to_dict(), sort_keys=True) == whole
+
+
+def test_local_policy_drop_names_node_service_and_endpoints(local: Path) -> None:
+    """Each connection to the NodePort of the node without a local endpoint is named by the
+    truth's external client and node port, the Service, the node (the fault's) and where the
+    endpoints run (the snapshot's EndpointSlice); the connections to the other node's
+    NodePort show nothing."""
+    fault = _fault(local, "external_traffic_local")
+    node = fault["where"].split(",")[0]  # "node worker-1"
+    doc = json.loads((local / "snapshot.json").read_text())
+    where = sorted({e["nodeName"] for i in doc["items"] if i["kind"] == "EndpointSlice"
+                    and i["metadata"]["labels"]["kubernetes.io/service-name"] == "edge"
+                    for e in i["endpoints"]})
+    found = _symptoms(local)
+    attempts = [t for t in truth.load(local) if t["kind"] == "attempt"]
+    for attempt in attempts:
+        mine = [s for s in found if s["client"] == attempt["client"]]
+        if attempt["outcome"] == "ok":
+            assert mine == [], attempt
+            continue
+        (s,) = [s for s in mine if s["kind"] == "external_traffic_local"]
+        assert s["server"] == attempt["resolved"] and s["node"] == node
+        k8s = s["k8s"]
+        assert (k8s["service"], k8s["node_port"], k8s["external_client"]) == (
+            attempt["service"], attempt["node_port"], attempt["external_client"])
+        assert f"on {node}" in s["explanation"] and f"run on {','.join(where)}" in s[
+            "explanation"]
+
+
+def test_local_policy_keeps_the_client_address(local: Path) -> None:
+    """tshark: worker-1 never sends the dropped SYNs on (nothing leaves for the endpoint), and
+    worker-2 delivers the others to its pod from the external client's own address."""
+    endpoint = "10.244.2.50"
+    assert not tshark(local / "node-worker-1-any.pcap", f"ip.dst=={endpoint}")
+    for attempt in (t for t in truth.load(local) if t["kind"] == "attempt"
+                    and t["outcome"] == "ok"):
+        ip, _, port = attempt["client"].rpartition(":")
+        syn = f"tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src=={ip} && tcp.srcport=={port}"
+        assert tshark(local / "node-worker-2-any.pcap", f"{syn} && ip.dst=={endpoint}")

@@ -52,10 +52,15 @@ def test_summary_counts_match_symptoms(scenario_doc: tuple[Path, dict[str, objec
 
 def test_client_is_pre_dnat_and_k8s_names_resolve(
         scenario_doc: tuple[Path, dict[str, object]]) -> None:
-    """`server` is what the client dialled: for a Service, the ClusterIP, never the endpoint."""
+    """`server` is what the client dialled: for a Service, the ClusterIP (or, from outside
+    the cluster, a node's address or a LoadBalancer's), never the endpoint."""
     folder, doc = scenario_doc
     snap = json.loads((folder / "snapshot.json").read_text())["items"]
     cluster_ips = {i["spec"].get("clusterIP") for i in snap if i["kind"] == "Service"}
+    cluster_ips |= {a["address"] for i in snap if i["kind"] == "Node"
+                    for a in i["status"]["addresses"] if a["type"] == "InternalIP"}
+    cluster_ips |= {g["ip"] for i in snap if i["kind"] == "Service"
+                    for g in i["status"]["loadBalancer"].get("ingress", [])}
     for s in doc["symptoms"]:  # type: ignore[attr-defined]
         k8s = s.get("k8s", {})
         if "endpoint" in k8s:  # the DNAT leg was found: the client dialled the ClusterIP
