@@ -11,9 +11,11 @@ from collections.abc import Callable, Collection
 import polars as pl
 
 from pcapkit.detect import (
+    arp_unanswered,
     dnat_mismatch,
     dns_error,
     dns_timeout,
+    icmp_echo_unanswered,
     icmp_unreachable,
     kube_proxy_missing,
     nxdomain_storm,
@@ -29,6 +31,8 @@ from pcapkit.flows import Tables
 Detector = Callable[[Tables, Config], pl.DataFrame]
 
 DETECTORS: dict[str, Detector] = {
+    "arp_unanswered": arp_unanswered.detect,
+    "icmp_echo_unanswered": icmp_echo_unanswered.detect,
     "retransmission": retransmission.detect,
     "rst": rst.detect,
     "unanswered_syn": unanswered_syn.detect,

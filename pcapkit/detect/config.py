@@ -51,6 +51,15 @@ class Config:
     #: dns_error: the rcodes reported (names of `pcapkit.codes.DnsRcode`)
     dns_error_rcodes: tuple[str, ...] = ("SERVFAIL", "REFUSED")
 
+    # --- pod connectivity detectors ----------------------------------------------------------
+
+    #: icmp_echo_unanswered, arp_unanswered: a request counts only when the captures go on at
+    #: least this long after its first copy (one at the very end had no chance to be answered)
+    probe_min_wait_s: float = 1.0
+    #: arp_unanswered: unanswered requests from one host for one address before it is reported
+    #: (the kernel's `mcast_solicit`/`ucast_solicit`: it gives a neighbour up after 3)
+    neighbour_unanswered_min: int = 3
+
     # --- Kubernetes dataplane detectors -------------------------------------------------------
 
     #: kube_proxy_missing: the Service address ranges (kube-apiserver's
