@@ -166,7 +166,7 @@ def _stale_fault(cluster: Cluster) -> list[Fault]:
             "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, "
             "serving=true, terminating=true) but its network is already gone; kube-proxy still "
             "DNATs to it, and worker-2 answers with ICMP host unreachable once ARP fails",
-            ("unanswered_syn", "icmp_unreachable"),
+            ("unanswered_syn", "icmp_unreachable", "arp_unanswered"),
             programmed=_programmed(cluster, "default/stale"),
         )
     ]
