@@ -14,14 +14,16 @@ address), ARP probes (sender 0.0.0.0) and duplicate-address-detection solicitati
 all sent to be left unanswered.
 
 One request seen in several views or captures (a pod's eth0, the node's veth and bridge, the
-node's eth0 after masquerading) is one row. Copies share the probe, target, identifier and
-sequence number (neighbour requests: the asker; no NAT rewrites them) and lie within
-`COPY_WINDOW_NS` of the previous copy: the kernel resends a neighbour request after a second,
-and ping sends its requests a second apart with a new sequence number. The asker is the earliest
-copy's source, before any masquerade. An echo request is answered by a reply with its target,
-identifier and sequence number at any time after it (`SKEW_NS` before, for the captures'
-clocks); a neighbour request by an answer within `NEIGHBOUR_REPLY_NS` (a later one answers the
-resend that follows).
+node's eth0 after masquerading) is one row. Echo copies share the target and sequence number
+and lie within `ECHO_COPY_NS` of the previous copy: the asker and the identifier are not
+compared, as masquerading rewrites both (ping sends its requests a second apart, each with the
+next sequence number). Neighbour request copies share the target and the asker (nothing
+rewrites them) and lie within `COPY_WINDOW_NS`: the kernel resends after a second. The asker and
+identifier are the earliest copy's, before any masquerade. An echo request is answered by a
+reply with its target, that identifier and sequence number at any time after it (`SKEW_NS`
+before, for the captures' clocks): the reply the earliest copy's view saw, de-masqueraded; a
+neighbour request by an answer within `NEIGHBOUR_REPLY_NS` (a later one answers the resend
+that follows).
 
 Wireshark links echo requests and replies the same way (`icmp.resp_in`, `icmp.resp_not_found`)
 but per capture and per conversation, NAT aside; it pairs no ARP or ND messages.
@@ -35,8 +37,10 @@ from pcapkit.codes import ArpOp, Icmp6Type, IcmpType, IpProto
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.flows.schema import PROBES
 
-#: copies of one request lie closer together than this (and resends farther apart)
+#: copies of one neighbour request lie closer together than this (and resends farther apart)
 COPY_WINDOW_NS = 500_000_000
+#: copies of one echo request, through a node and its NAT, lie closer together than this
+ECHO_COPY_NS = 10_000_000
 #: the kernel resends an unanswered neighbour request after `retrans_time` (1 s by default)
 NEIGHBOUR_REPLY_NS = 1_000_000_000
 #: an answer seen in another capture may be stamped a little before the request
@@ -47,7 +51,7 @@ PROBE_PACKET_COLUMNS = ["capture", "frame", "ts_ns", "ip_version", "ip_proto", "
                         "icmp_type", "icmp_echo_id", "icmp_echo_seq", "icmp_nd_target",
                         "arp_op", "arp_sender", "arp_target"]
 PROBE_PACKETS = pl.Schema({c: PACKET_SCHEMA[c] for c in PROBE_PACKET_COLUMNS})
-KEY = ["probe", "target", "ident", "seq", "who"]
+KEY = ["probe", "target", "seq", "who"]
 
 _V4 = (pl.col("ip_version") == 4) & (pl.col("ip_proto") == IpProto.ICMP)
 _V6 = (pl.col("ip_version") == 6) & (pl.col("ip_proto") == IpProto.ICMPV6)
@@ -104,7 +108,8 @@ def probes(rows: pl.DataFrame) -> pl.DataFrame:
     """The PROBES table of `probe_rows` (timestamps on one clock)."""
     asked = _asked(rows).sort([*KEY, "ts_ns", "capture", "frame"], nulls_last=True)
     same_key = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in KEY)
-    close = pl.col("ts_ns") - pl.col("ts_ns").shift() <= COPY_WINDOW_NS
+    window = pl.when(pl.col("probe") == "echo").then(ECHO_COPY_NS).otherwise(COPY_WINDOW_NS)
+    close = pl.col("ts_ns") - pl.col("ts_ns").shift() <= window
     sent = asked.with_columns(sent=(~(same_key & close).fill_null(False)).cum_sum())
     merged = sent.sort("ts_ns", "capture", "frame").group_by("sent", maintain_order=True).agg(
         pl.col("probe", "asker", "target", "ident", "seq", "capture", "ts_ns").first(),

@@ -17,6 +17,7 @@ from samples.lab import kubeproxy
 from samples.lab.cluster import (
     BLOB,
     CLIENT,
+    EXTERNAL_HOST_IP,
     EXTERNAL_NAME,
     HTTP_PORTS,
     UNDERLAY_MTU,
@@ -28,6 +29,7 @@ from samples.lab.cluster import (
     Vxlan,
     base_cluster,
 )
+from samples.lab.dataplane import EXTERNAL as EXTERNAL_NS
 from samples.lab.dataplane import UNDERLAY
 from samples.lab.proxymodes import MODES
 
@@ -41,7 +43,9 @@ class Fault:
     `rules` are (namespace, table, iptables arguments). `symptoms` are the pcapkit symptom kinds
     the fault must produce (contract.md), for the detector tests. `programmed` are (namespace,
     command) lines of kube-proxy's own program that make the fault, quoted in the truth's `rules`
-    but not run again (kube-proxy's program ran them).
+    but not run again (kube-proxy's program ran them). `commands` are (namespace, shell command)
+    lines that make a fault iptables cannot (a link taken off its bridge), run after the rules
+    and quoted in the truth's `rules` too.
     """
 
     fault: str
@@ -50,6 +54,7 @@ class Fault:
     symptoms: tuple[str, ...]
     rules: tuple[tuple[str, str, str], ...] = ()
     programmed: tuple[tuple[str, str], ...] = ()
+    commands: tuple[tuple[str, str], ...] = ()
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -59,7 +64,7 @@ class Fault:
             "detail": self.detail,
             "symptoms": list(self.symptoms),
             "rules": [f"{ns}: iptables -t {table} {args}" for ns, table, args in self.rules]
-            + [f"{ns}: {command}" for ns, command in self.programmed],
+            + [f"{ns}: {command}" for ns, command in (*self.programmed, *self.commands)],
         }
 
 
@@ -310,6 +315,38 @@ def _calico_vxlan(cluster: Cluster) -> None:
     cluster.vxlan = Vxlan(device="vxlan.calico", vni=4096, port=4789)
 
 
+def _ping_dropped(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "ping_unanswered",
+            f"host {EXTERNAL_HOST_IP}",
+            f"the external host {EXTERNAL_HOST_IP} drops every ICMP echo request it receives "
+            "(a firewall that does not answer pings): the client pod's pings, masqueraded by "
+            "worker-1, get no reply",
+            ("icmp_echo_unanswered",),
+            ((EXTERNAL_NS, "filter", "-A INPUT -p icmp --icmp-type echo-request -j DROP"),),
+        )
+    ]
+
+
+def _wrong_gateway(cluster: Cluster) -> list[Fault]:
+    client = cluster.pod(CLIENT)
+    gateway = cluster.node(client.node).gateway
+    wrong = f"{gateway.rsplit('.', 1)[0]}.254"
+    return [
+        Fault(
+            "gateway_arp",
+            f"pod {client.ref}",
+            f"the client pod's default route points at {wrong} instead of cni0's {gateway} (a "
+            "stale gateway in the CNI's IPAM configuration): nothing on the pod's link holds "
+            f"{wrong}, so its ARP requests for it go unanswered and nothing it sends off its "
+            "subnet leaves the pod",
+            ("arp_unanswered",),
+            commands=((client.name, f"ip route replace default via {wrong} dev eth0"),),
+        )
+    ]
+
+
 def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
     """The base cluster, its Services programmed by kube-proxy's `kube_proxy` mode, with every
     scenario's change applied."""
@@ -484,6 +521,26 @@ SCENARIOS: dict[str, Scenario] = {
             (Client(CLIENT, (http("web", 80, WEB, 4), blob("get", "blob", 8000, 1))),),
             {"web": OK, "blob": OK},
             change=_calico_vxlan,
+        ),
+        Scenario(
+            "ping_unanswered",
+            f"the external host {EXTERNAL_HOST_IP} drops the ICMP echo requests it gets",
+            f"the client pod's echo requests to {EXTERNAL_HOST_IP} (one a second, one "
+            "identifier) leave worker-1 by eth0, masqueraded to 172.18.0.11; no reply comes back",
+            (Client(CLIENT, ({"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5},)),),
+            {f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
+            faults=_ping_dropped,
+        ),
+        Scenario(
+            "gateway_arp",
+            "the client pod's default route points at 10.244.1.254, which nothing holds",
+            f"the client pod pings {EXTERNAL_HOST_IP}: its ARP requests for its gateway "
+            "10.244.1.254 appear on the pod's eth0 and on worker-1's veth and cni0 (`-i any`), "
+            "and nothing answers them; no echo request leaves the pod (they wait for the "
+            "gateway's address)",
+            (Client(CLIENT, ({"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5},)),),
+            {f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
+            faults=_wrong_gateway,
         ),
     ]
 }

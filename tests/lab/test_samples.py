@@ -180,6 +180,30 @@ def _calico_port(folder: Path, lines: Lines) -> None:
     )
 
 
+def pings(lines: Lines) -> list[dict[str, Any]]:
+    return [t for t in lines if t["kind"] == "ping"]
+
+
+def _echo_unanswered(folder: Path, lines: Lines) -> None:
+    for p in pings(lines):
+        sent = f"icmp.type==8 && ip.src=={p['client']} && ip.dst=={p['target']}"
+        assert len(tshark(pod_capture(folder), sent)) == p["sent"], p
+        masqueraded = f"icmp.type==8 && ip.dst=={p['target']} && ip.src==172.18.0.11"
+        assert tshark(folder / "node-worker-1-eth0.pcap", masqueraded), p
+        assert not tshark(pod_capture(folder), "icmp.type==0"), p
+
+
+def _gateway_arp(folder: Path, lines: Lines) -> None:
+    (fault,) = [t for t in lines if t["kind"] == "fault"]
+    gateway = fault["rules"][0].split(" via ")[1].split()[0]
+    for p in pings(lines):
+        asked = (f"arp.opcode==1 && arp.src.proto_ipv4=={p['client']} && "
+                 f"arp.dst.proto_ipv4=={gateway}")
+        assert len(tshark(pod_capture(folder), asked)) >= 3, p
+        assert tshark(folder / "node-worker-1-any.pcap", asked), p
+        assert not tshark(pod_capture(folder), "icmp || arp.opcode==2"), p
+
+
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "healthy": _healthy,
     "no_endpoints": _refused_by_icmp,
@@ -192,6 +216,8 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "mtu_blackhole": _blackhole,
     "hairpin": _hairpin,
     "vxlan_4789": _calico_port,
+    "ping_unanswered": _echo_unanswered,
+    "gateway_arp": _gateway_arp,
 }
 
 
