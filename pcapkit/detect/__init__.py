@@ -15,9 +15,11 @@ from pcapkit.detect import (
     dnat_mismatch,
     dns_error,
     dns_timeout,
+    dns_wrong_server,
     icmp_echo_unanswered,
     icmp_unreachable,
     kube_proxy_missing,
+    nxdomain_name,
     nxdomain_storm,
     retransmission,
     rst,
@@ -39,9 +41,11 @@ DETECTORS: dict[str, Detector] = {
     "zero_window": zero_window.detect,
     "dnat_mismatch": dnat_mismatch.detect,
     "kube_proxy_missing": kube_proxy_missing.detect,
+    "nxdomain_name": nxdomain_name.detect,
     "nxdomain_storm": nxdomain_storm.detect,
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,
+    "dns_wrong_server": dns_wrong_server.detect,
     "icmp_unreachable": icmp_unreachable.detect,
 }
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import polars as pl
+
 from pcapkit.errors import UsageError
 from pcapkit.kube.snapshot import Snapshot
 
@@ -67,19 +69,54 @@ class Config:
     #: them (`for_snapshot`), so that other ranges need no setting when a snapshot is given.
     kube_service_cidrs: tuple[str, ...] = ("10.96.0.0/12",)
 
+    # --- what the snapshot says, for the detectors that check names and servers against it ---
+    # (filled by `for_snapshot`; empty without one, or set by hand)
+
+    #: nxdomain_name: every Service, `NAMESPACE/NAME`
+    kube_services: tuple[str, ...] = ()
+    #: nxdomain_name: every namespace holding a pod or a Service
+    kube_namespaces: tuple[str, ...] = ()
+    #: dns_wrong_server: the cluster's DNS servers: the kube-dns Service's ClusterIPs and its
+    #: endpoints (the CoreDNS pods). Empty: dns_wrong_server does not run.
+    kube_dns_servers: tuple[str, ...] = ()
+    #: dns_wrong_server: NodeLocal DNSCache's link-local listen addresses (its default)
+    nodelocal_dns: tuple[str, ...] = ("169.254.20.10",)
+    #: dns_wrong_server: the pod networks (the Nodes' podCIDRs): only pods are held to the
+    #: cluster's DNS (nodes and hostNetwork pods use the node's resolver)
+    kube_pod_cidrs: tuple[str, ...] = ()
+
 
 DEFAULT = Config()
 
 
+#: the Service cluster DNS answers behind, as kubeadm and every distribution name it
+KUBE_DNS = ("kube-system", "kube-dns")
+
+
 def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
-    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`."""
+    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`, and its Services,
+    namespaces and DNS servers in the fields that hold them (those set by hand are kept)."""
     if snap is None:
         return config
     ips = snap.services["cluster_ip"].drop_nulls().unique().sort().to_list()
     known = set(config.kube_service_cidrs)
     extra = tuple(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
-    return replace(config, kube_service_cidrs=(*config.kube_service_cidrs,
-                                               *(c for c in extra if c not in known)))
+    services = snap.services.select(pl.concat_str("namespace", "name", separator="/"))
+    namespaces = pl.concat([snap.services["namespace"], snap.pods["namespace"]])
+    ns, name = KUBE_DNS
+    dns = pl.concat([
+        snap.services.filter((pl.col("namespace") == ns) & (pl.col("name") == name))["cluster_ip"],
+        snap.endpoints.filter((pl.col("namespace") == ns) & (pl.col("service") == name))["ip"],
+    ]).drop_nulls()
+    return replace(
+        config,
+        kube_service_cidrs=(*config.kube_service_cidrs, *(c for c in extra if c not in known)),
+        kube_services=config.kube_services or tuple(sorted(set(services.to_series()))),
+        kube_namespaces=config.kube_namespaces or tuple(sorted(set(namespaces.drop_nulls()))),
+        kube_dns_servers=config.kube_dns_servers or tuple(sorted(set(dns))),
+        kube_pod_cidrs=config.kube_pod_cidrs or tuple(sorted(
+            {c for cidrs in snap.nodes["pod_cidr"].drop_nulls() for c in cidrs.split(",")})),
+    )
 
 
 def with_settings(config: Config, settings: list[str]) -> Config:
