@@ -22,6 +22,7 @@ from samples.lab.cluster import (
     HTTP_PORTS,
     UNDERLAY_MTU,
     Cluster,
+    ContainerPort,
     Pod,
     Process,
     Service,
@@ -347,6 +348,67 @@ def _wrong_gateway(cluster: Cluster) -> list[Fault]:
     ]
 
 
+ORDERS = "shop/orders"
+
+
+def _add_orders(cluster: Cluster) -> None:
+    """A Service `orders` in namespace shop, with its pod on worker-2."""
+    cluster.services.append(Service("shop", "orders", "10.96.0.70",
+                                    (ServicePort("http", 80, "http"),), {"app": "orders"}))
+    cluster.pods.append(Pod("shop", "orders-5f7b8c9d4-k2x8m", "worker-2", "10.244.2.70",
+                            {"app": "orders", "pod-template-hash": "5f7b8c9d4"}, HTTP_PORTS,
+                            Process("http", 8080)))
+
+
+def _short_name(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "short_name_other_namespace",
+            "pod " + CLIENT,
+            f"the client (namespace default) looks up `orders`, whose Service is {ORDERS}: its "
+            "search path tries orders.default.svc.cluster.local, orders.svc.cluster.local, "
+            "orders.cluster.local and orders, all NXDOMAIN",
+            ("nxdomain_name",),
+        )
+    ]
+
+
+def _no_such_service(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "no_such_service",
+            "pod " + CLIENT,
+            "the client looks up `no-such-service`; no Service of that name exists in any "
+            "namespace, so every name of its search path is NXDOMAIN",
+            ("nxdomain_name",),
+        )
+    ]
+
+
+ROGUE_DNS = "10.244.2.40"
+
+
+def _rogue_dns(cluster: Cluster) -> None:
+    """A dnsmasq-like pod on worker-2 serving the cluster's names, and the client pointed at it
+    (`dnsPolicy: None`) instead of kube-dns."""
+    cluster.pods.append(Pod("default", "dnsmasq-6c8d7b9f4-w4t7r", "worker-2", ROGUE_DNS,
+                            {"app": "dnsmasq", "pod-template-hash": "6c8d7b9f4"},
+                            (ContainerPort("dns", 53, "UDP"),), Process("dns", 53)))
+    cluster.pod(CLIENT).nameserver = ROGUE_DNS
+
+
+def _wrong_nameserver(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "wrong_nameserver",
+            "pod " + CLIENT,
+            f"the client's resolv.conf names {ROGUE_DNS} (a dnsmasq pod; dnsPolicy None with a "
+            "dnsConfig) instead of kube-dns 10.96.0.10: its lookups bypass the cluster's DNS",
+            ("dns_wrong_server",),
+        )
+    ]
+
+
 def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
     """The base cluster, its Services programmed by kube-proxy's `kube_proxy` mode, with every
     scenario's change applied."""
@@ -541,6 +603,36 @@ SCENARIOS: dict[str, Scenario] = {
             (Client(CLIENT, ({"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5},)),),
             {f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
             faults=_wrong_gateway,
+        ),
+        Scenario(
+            "short_name_other_namespace",
+            f"Service {ORDERS} (10.96.0.70:80) and its pod at 10.244.2.70 on worker-2",
+            "the client in namespace default looks up `orders`: the four names of its search "
+            "path are all NXDOMAIN (A and AAAA), as no Service orders is in default",
+            (Client(CLIENT, ({"op": "lookup", "target": "orders", "count": 2},)),),
+            {"dns:orders": {"nxdomain"}},
+            faults=_short_name,
+            change=_add_orders,
+        ),
+        Scenario(
+            "no_such_service",
+            "nothing: the client looks up a Service that exists nowhere",
+            "the client looks up `no-such-service`: the four names of its search path are all "
+            "NXDOMAIN (A and AAAA)",
+            (Client(CLIENT, ({"op": "lookup", "target": "no-such-service", "count": 2},)),),
+            {"dns:no-such-service": {"nxdomain"}},
+            faults=_no_such_service,
+        ),
+        Scenario(
+            "wrong_nameserver",
+            f"a dnsmasq pod at {ROGUE_DNS} on worker-2 serving the cluster's names; the client's "
+            "resolv.conf names it instead of kube-dns",
+            f"the client's queries go to {ROGUE_DNS}:53 (across VXLAN), never to 10.96.0.10; "
+            "they are answered and its lookups succeed",
+            (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 2},)),),
+            {"dns:web": OK},
+            faults=_wrong_nameserver,
+            change=_rogue_dns,
         ),
     ]
 }

@@ -204,6 +204,16 @@ def _gateway_arp(folder: Path, lines: Lines) -> None:
         assert not tshark(pod_capture(folder), "icmp || arp.opcode==2"), p
 
 
+def _server_of_queries(server: str) -> Callable[[Path, Lines], None]:
+    def check(folder: Path, lines: Lines) -> None:
+        client = next(t["client"] for t in lines if t["kind"] == "lookup")
+        sent = f"dns.flags.response==0 && ip.src=={client}"
+        assert tshark(pod_capture(folder), sent)
+        assert not tshark(pod_capture(folder), f"{sent} && ip.dst!={server}")
+
+    return check
+
+
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "healthy": _healthy,
     "no_endpoints": _refused_by_icmp,
@@ -218,6 +228,9 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "vxlan_4789": _calico_port,
     "ping_unanswered": _echo_unanswered,
     "gateway_arp": _gateway_arp,
+    "short_name_other_namespace": _search_path,
+    "no_such_service": _search_path,
+    "wrong_nameserver": _server_of_queries("10.244.2.40"),
 }
 
 
