@@ -58,9 +58,10 @@ def _finding(key: dict[str, Any], reqs: pl.DataFrame) -> dict[str, Any]:
         if answered:
             return (f"{head}, while {answered} other request(s) were answered: the link between "
                     f"them loses packets.")
-        return (f"{head}: {target} is not reachable on {asker}'s link. When {target} is the "
-                f"pod's gateway, the pod has no working route: the veth's node end is down or "
-                f"detached from the CNI's bridge; when it is a peer, it is gone.")
+        return (f"{head}: nothing on {asker}'s link holds {target}. When {target} is the "
+                f"pod's gateway, the pod has no working route: its route names an address the "
+                f"node's bridge does not hold, or the veth's node end is down or off the CNI's "
+                f"bridge; when it is a peer, it is gone.")
 
     return unanswered(KIND, key["probe"], asker, target, reqs, explain,
                       neighbour_protocol=key["probe"])

@@ -25,6 +25,7 @@ Tunables (pcapkit/detect/config.py): `kube_services`, `kube_namespaces` (from th
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from typing import Any
 
@@ -60,7 +61,7 @@ def _finding(client: str, asked: str, txns: pl.DataFrame, services: dict[str, se
     holders = services.get(service, set())
     elsewhere = sorted(f"{service}.{ns}" for ns in holders if ns != namespace)
     searched = list(config.kube_namespaces) if config.kube_services and not holders else None
-    server = Counter(txns["server_ip"].to_list()).most_common(1)[0][0]
+    server = _dialled(txns, config)
     return {
         "kind": KIND,
         "severity": Severity.ERROR.value,
@@ -79,6 +80,18 @@ def _finding(client: str, asked: str, txns: pl.DataFrame, services: dict[str, se
                             lookups=lookups, nxdomain=txns.height,
                             did_you_mean=elsewhere or None, namespaces_searched=searched),
     }
+
+
+def _dialled(txns: pl.DataFrame, config: Config) -> str:
+    """The server the client sent to: a Service address among those seen (DNAT never makes
+    one; captures' clocks a few microseconds apart may show the DNATed copy first), else the
+    most common first destination."""
+    networks = [ipaddress.ip_network(c, strict=False) for c in config.kube_service_cidrs]
+    seen = Counter(ip for ips in txns["server_ips"].to_list() for ip in ips or ())
+    for ip, _ in seen.most_common():
+        if any(ipaddress.ip_address(ip) in net for net in networks):
+            return str(ip)
+    return str(Counter(txns["server_ip"].to_list()).most_common(1)[0][0])
 
 
 def _explain(client: str, asked: str, lookups: int, steps: list[str], service: str,
