@@ -17,13 +17,16 @@ One request seen in several views or captures (a pod's eth0, the node's veth and
 node's eth0 after masquerading) is one row. Echo copies share the target and sequence number
 and lie within `ECHO_COPY_NS` of the previous copy: the asker and the identifier are not
 compared, as masquerading rewrites both (ping sends its requests a second apart, each with the
-next sequence number). Neighbour request copies share the target and the asker (nothing
-rewrites them) and lie within `COPY_WINDOW_NS`: the kernel resends after a second. The asker and
-identifier are the earliest copy's, before any masquerade. An echo request is answered by a
-reply with its target, that identifier and sequence number at any time after it (`SKEW_NS`
-before, for the captures' clocks): the reply the earliest copy's view saw, de-masqueraded; a
-neighbour request by an answer within `NEIGHBOUR_REPLY_NS` (a later one answers the resend
-that follows).
+next sequence number). Neighbour requests are kept per capture: they never leave their link,
+so any capture that shows one shows its answer, and their copies share nothing a clock could be
+matched on (a resend is the same bytes again), so comparing their times across captures would
+need clocks that ARP alone cannot give. Within a capture, copies (the veth and the bridge of a
+node's `-i any`) share the target and the asker and lie within `COPY_WINDOW_NS`: the kernel
+resends after a second. The asker and identifier are the earliest copy's, before any
+masquerade. An echo request is answered by a reply with its target, that identifier and
+sequence number at any time after it (`SKEW_NS` before, for the captures' clocks): the reply
+the earliest copy's view saw, de-masqueraded; a neighbour request by an answer in its capture
+within `NEIGHBOUR_REPLY_NS` (a later one answers the resend that follows).
 
 Wireshark links echo requests and replies the same way (`icmp.resp_in`, `icmp.resp_not_found`)
 but per capture and per conversation, NAT aside; it pairs no ARP or ND messages.
@@ -51,7 +54,7 @@ PROBE_PACKET_COLUMNS = ["capture", "frame", "ts_ns", "ip_version", "ip_proto", "
                         "icmp_type", "icmp_echo_id", "icmp_echo_seq", "icmp_nd_target",
                         "arp_op", "arp_sender", "arp_target"]
 PROBE_PACKETS = pl.Schema({c: PACKET_SCHEMA[c] for c in PROBE_PACKET_COLUMNS})
-KEY = ["probe", "target", "seq", "who"]
+KEY = ["probe", "target", "seq", "who", "place"]
 
 _V4 = (pl.col("ip_version") == 4) & (pl.col("ip_proto") == IpProto.ICMP)
 _V6 = (pl.col("ip_version") == 6) & (pl.col("ip_proto") == IpProto.ICMPV6)
@@ -72,8 +75,9 @@ def probe_rows(packets: pl.DataFrame) -> pl.DataFrame:
 
 
 def _asked(rows: pl.DataFrame) -> pl.DataFrame:
-    """Each request row as (probe, asker, target, ident, seq, who: the asker of a neighbour
-    request, null for echo), the requests that ask nothing left out."""
+    """Each request row as (probe, asker, target, ident, seq, and for a neighbour request
+    `who`, its asker, and `place`, its capture: null for echo), the requests that ask nothing
+    left out."""
     probe = (pl.when(ECHO_REQUEST).then(pl.lit("echo")).when(SOLICIT).then(pl.lit("ndp"))
              .when(ARP_REQUEST).then(pl.lit("arp")))
     asker = pl.when(ARP_REQUEST).then(pl.col("arp_sender")).otherwise(pl.col("src"))
@@ -87,11 +91,13 @@ def _asked(rows: pl.DataFrame) -> pl.DataFrame:
         ["0.0.0.0", "::"])
     neighbour = pl.col("probe") != "echo"
     return out.filter(~(neighbour & asks_nothing.fill_null(False))).with_columns(
-        who=pl.when(neighbour).then(pl.col("asker")))
+        who=pl.when(neighbour).then(pl.col("asker")),
+        place=pl.when(neighbour).then(pl.col("capture")))
 
 
 def _answers(rows: pl.DataFrame) -> pl.DataFrame:
-    """Each answer row as (probe, target, _ident, _seq, reply_ts_ns), in time order."""
+    """Each answer row as (probe, target, _ident, _seq, _place, reply_ts_ns), in time order
+    (`_place`: a neighbour answer's capture, 0 for echo)."""
     probe = (pl.when(ECHO_REPLY).then(pl.lit("echo")).when(ADVERT).then(pl.lit("ndp"))
              .otherwise(pl.lit("arp")))
     target = (pl.when(ECHO_REPLY).then(pl.col("src")).when(ADVERT)
@@ -100,6 +106,7 @@ def _answers(rows: pl.DataFrame) -> pl.DataFrame:
         probe.alias("probe"), target.alias("target"),
         pl.col("icmp_echo_id").fill_null(0).alias("_ident"),
         pl.col("icmp_echo_seq").fill_null(0).alias("_seq"),
+        pl.when(ECHO_REPLY).then(0).otherwise(pl.col("capture")).cast(pl.UInt16).alias("_place"),
         pl.col("ts_ns").alias("reply_ts_ns"),
     ).sort("reply_ts_ns")
 
@@ -112,14 +119,15 @@ def probes(rows: pl.DataFrame) -> pl.DataFrame:
     close = pl.col("ts_ns") - pl.col("ts_ns").shift() <= window
     sent = asked.with_columns(sent=(~(same_key & close).fill_null(False)).cum_sum())
     merged = sent.sort("ts_ns", "capture", "frame").group_by("sent", maintain_order=True).agg(
-        pl.col("probe", "asker", "target", "ident", "seq", "capture", "ts_ns").first(),
+        pl.col("probe", "asker", "target", "ident", "seq", "capture", "ts_ns", "place").first(),
         copies=pl.len(),
         frames=pl.struct("capture", "frame"),
     ).with_columns(_ident=pl.col("ident").fill_null(0), _seq=pl.col("seq").fill_null(0),
+                   _place=pl.col("place").fill_null(0).cast(pl.UInt16),
                    _from=pl.col("ts_ns") - SKEW_NS).sort("_from")
     replied = merged.join_asof(
         _answers(rows), left_on="_from", right_on="reply_ts_ns",
-        by=["probe", "target", "_ident", "_seq"], strategy="forward",
+        by=["probe", "target", "_ident", "_seq", "_place"], strategy="forward",
         check_sortedness=False)  # both sorted by time; polars cannot check within `by` groups
     late = (pl.col("probe") != "echo") & (
         pl.col("reply_ts_ns") - pl.col("ts_ns") > NEIGHBOUR_REPLY_NS)

@@ -242,7 +242,8 @@ PROBE_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("target", pl.String(), "the echo's destination; the address ARP or ND asks for"),
     ("ident", pl.UInt16(), "echo identifier (null for arp, ndp)"),
     ("seq", pl.UInt16(), "echo sequence number (null for arp, ndp)"),
-    ("capture", pl.UInt16(), "the capture of the earliest copy"),
+    ("capture", pl.UInt16(), "the capture of the earliest copy (neighbour requests: their "
+                             "capture, each capture's copies a row of their own)"),
     ("ts_ns", pl.Int64(), "the earliest copy"),
     ("copies", pl.UInt32(), "copies seen, every view"),
     ("answered", pl.Boolean(), "an answer was seen (echo reply, ARP reply, neighbour advert)"),

@@ -628,9 +628,9 @@ SCENARIOS: dict[str, Scenario] = {
             f"a dnsmasq pod at {ROGUE_DNS} on worker-2 serving the cluster's names; the client's "
             "resolv.conf names it instead of kube-dns",
             f"the client's queries go to {ROGUE_DNS}:53 (across VXLAN), never to 10.96.0.10; "
-            "they are answered and its lookups succeed",
-            (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 2},)),),
-            {"dns:web": OK},
+            "they are answered, and its connections to web succeed",
+            (Client(CLIENT, (http("web", 80, WEB, 2),)),),
+            {"dns:web": OK, "web": OK},
             faults=_wrong_nameserver,
             change=_rogue_dns,
         ),
