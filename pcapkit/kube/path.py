@@ -103,8 +103,10 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
                snap: Snapshot | None) -> pl.DataFrame:
     """`findings` whose TCP and UDP symptoms carry `path` (and `died_at` when the conversation
     failed) in `extra`, with a sentence on where it died added to the explanation."""
-    convs = conversations(tables.connections, tables.dns_views)
-    if findings.is_empty() or convs.is_empty():
+    if findings.is_empty():
+        return findings
+    convs = _of_findings(conversations(tables.connections, tables.dns_views), findings)
+    if convs.is_empty():
         return findings
     namer = _Namer(snap, sites, places)
     rows_of = convs.partition_by("conv", as_dict=True)
@@ -151,6 +153,14 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
 TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
 #: DNS conversations are numbered after the TCP connections
 DNS_FROM = 1 << 32
+
+
+def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    """The rows of the conversations some view of which has a finding's 4-tuple: a large capture
+    has hundreds of thousands of conversations, and few findings."""
+    keys = ["protocol", *TUPLE]
+    wanted = convs.join(findings.select(keys).unique(), on=keys, how="semi")["conv"].unique()
+    return convs.filter(pl.col("conv").is_in(wanted.implode()))
 
 
 def conversations(connections: pl.DataFrame, dns_views: pl.DataFrame) -> pl.DataFrame:

@@ -8,22 +8,25 @@ the endpoint's node. What a view is comes from general facts, first that applies
 
 1. the capture is a pod's (its vantage): `pod`;
 2. most of its packets came encapsulated: `underlay`;
-3. its interface is named (pcapng) as CNIs name theirs: `veth*`/`cali*`/`lxc*` a `veth`;
+3. the same interface (its index or name, not a cooked v1 `-i any`) carried encapsulated
+   packets too, in another view: `underlay` (the NIC also carries the node's own traffic, and
+   its pods' masqueraded to the world);
+4. a Linux cooked v1 `-i any`'s unencapsulated view is `any`: v1 has no interface index, so
+   every interface of the node is in it (its veths, bridge and overlay device), no one role;
+5. its interface is named (pcapng) as CNIs name theirs: `veth*`/`cali*`/`lxc*` a `veth`;
    `cni0`/`cbr0`/`docker0`/`br-*` a `bridge`; `flannel.*`/`vxlan*`/`cilium_vxlan`/`genev_sys*`/
    `tunl*` the `overlay` device;
-4. most of the IP packets it received were addressed to another host's link address (SLL packet
+6. most of the IP packets it received were addressed to another host's link address (SLL packet
    type 3): a bridge port, that is a pod's `veth` (the pod sends to the bridge's MAC); its pod is
    the address that sends them;
-5. with a snapshot, by which way the node's own pods' packets cross it (their sources in the
+7. with a snapshot, by which way the node's own pods' packets cross it (their sources in the
    node's pod CIDR, or the node's address): into the node (`bridge`: the node receives them from
    its pods) or out of it (`overlay`: the node sends them toward other nodes); of two views the
    pods send into, one whose senders are a single pod among the other's senders, or the same
    single pod but more often to a Service's ClusterIP (before DNAT, which happens as the bridge
    receives), is that pod's `veth` (a veth whose frames are addressed to itself shows no packet
    type 3);
-6. a Linux cooked v1 `-i any`'s unencapsulated view is `any`: v1 has no interface index, so
-   every interface of the node is in it (its veths, bridge and overlay device), no one role;
-7. otherwise `interface`: a place whose role nothing tells.
+8. otherwise `interface`: a place whose role nothing tells.
 
 The node is the capture's (its vantage: the node of a `-i any` or underlay capture, the node of a
 pod's capture from the snapshot); an underlay capture whose packets cannot tell which of two
@@ -72,12 +75,20 @@ def places(views: pl.DataFrame, sources: pl.DataFrame, sites: list[Site],
            snap: Snapshot | None) -> pl.DataFrame:
     """PLACES: one row per view (VIEWS), from its counts and sources (VIEW_SOURCES)."""
     rows = []
+    interface = ["capture", "iface", "sll_ifindex"]
+    # (rule 3) an interface known by its index or name whose other view came encapsulated
+    underlays = set(views.filter(pl.col("tunnel").is_not_null()
+                                 & (pl.col("link_type") != LinkType.LINUX_SLL))
+                    .select(interface).rows())
     for v in views.iter_rows(named=True):
         site = sites[v["capture"]]
         nodes = site_nodes(site, snap)
         name = _interface_name(site, v["iface"])
         own = sources.filter(pl.col("view") == v["view"])
-        kind, pod_ip, senders = _kind(v, name, site, own, snap, nodes)
+        kind, pod_ip, senders = (
+            ("underlay", None, set())
+            if site.vantage_kind != "pod" and tuple(v[c] for c in interface) in underlays
+            else _kind(v, name, site, own, snap, nodes))
         to_services = 0 if snap is None else int(own.filter(
             (pl.col("direction") == 1)
             & pl.col("dst").is_in(snap.services["cluster_ip"].drop_nulls().implode()))
@@ -93,7 +104,7 @@ def places(views: pl.DataFrame, sources: pl.DataFrame, sites: list[Site],
 
 
 def _ports(rows: list[dict[str, Any]]) -> None:
-    """Rule 5's bridges that are ports of another: a view that one of the node's pods sends
+    """Rule 7's bridges that are ports of another: a view that one of the node's pods sends
     into, whose sender is one of those of another such view of the capture (or its only one, in
     a view that sees more of its packets before DNAT, addressed to a Service), is that pod's veth
     (a pod whose veth frames are addressed to the veth itself shows no packet type 3)."""
@@ -130,14 +141,14 @@ def site_nodes(site: Site, snap: Snapshot | None) -> list[str]:
 def _kind(view: dict[str, int], name: str | None, site: Site, sources: pl.DataFrame,
           snap: Snapshot | None, nodes: list[str]) -> tuple[str, str | None, set[str]]:
     """The view's kind, for a pod's capture or veth the pod's address, and the node's own
-    addresses that send into it (rules 1-7)."""
+    addresses that send into it (rules 1, 2, 4-8)."""
     if site.vantage_kind == "pod" and snap is not None:
         ns, _, pod_name = (site.vantage or "").removeprefix("pod ").partition("/")
         pod = snap.pods.filter((pl.col("namespace") == ns) & (pl.col("name") == pod_name))
         return "pod", (pod["ip"][0] if pod.height else None), set()
     if view["tunneled"] * 2 > view["packets"]:
         return "underlay", None, set()
-    if view["link_type"] == LinkType.LINUX_SLL:  # rule 6
+    if view["link_type"] == LinkType.LINUX_SLL:  # rule 4
         # A cooked v1 `-i any` names no interface: one view holds them all, no one role.
         return "any", None, set()
     inbound = sources.filter(pl.col("direction") == 1).sort("packets", "src",

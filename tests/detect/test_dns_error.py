@@ -13,11 +13,11 @@ from pcapkit.flows import build_tables
 from tests.conftest import ZEEK_CORPUS, needs_corpus
 from tests.detect.samples import extras, needs_sample, tables
 from tests.flows.dns_oracles import packets, zeek_dns_log
-from tests.flows.test_dns_oracles import ZEEK_DNS, ZEEK_UNSEEN, _capture
+from tests.flows.test_dns_oracles import ZEEK_DNS, _capture
 
 
 @needs_corpus()
-@pytest.mark.parametrize("name", [n for n in ZEEK_DNS if n not in ZEEK_UNSEEN])
+@pytest.mark.parametrize("name", ZEEK_DNS)
 def test_matches_zeek_rcodes(name: str) -> None:
     folder = ZEEK_CORPUS / name
     expected = Counter(

@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 
 from pcapkit.api import analyze
+from pcapkit.detect.config import Config
 from samples.lab import truth
 from samples.lab.scenarios import SCENARIOS
 from tests.conftest import REPO, SAMPLES
@@ -90,6 +91,13 @@ def expected_endpoint(snapshot: Doc, service: str, seen: set[str]) -> tuple[str 
     return None, sorted(f"{a} ({s})" for a, s, _ in eps) or None
 
 
+def _ends_before_waited(alone: Doc, symptom: Doc) -> bool:
+    """Whether the capture analysed alone ends sooner after the symptom's last query than
+    dns_timeout waits for an answer."""
+    (capture,) = alone["captures"]
+    return capture["last_ts"] - symptom["last_ts"] < Config().dns_timeout_min_wait_s
+
+
 @pytest.mark.parametrize("capture", ALONE, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_one_capture_alone_finds_and_names_what_it_can(capture: Path) -> None:
     folder = capture.parent
@@ -107,6 +115,8 @@ def test_one_capture_alone_finds_and_names_what_it_can(capture: Path) -> None:
                                                              for e in s["evidence"]}:
             continue  # a symptom this capture holds no evidence of is not its to find
         mine = found.get((s["kind"], s["client"]))
+        if mine is None and s["kind"] == "dns_timeout" and _ends_before_waited(alone, s):
+            continue  # this capture stopped before the query could be called unanswered
         assert mine is not None, f"{s['kind']} of {s['client']} not found from {capture.name}"
         attempt = attempts.get(s["client"])
         if attempt is None or not attempt["service"]:

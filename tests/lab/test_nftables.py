@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,9 @@ from tests.lab.test_samples import EVIDENCE
 
 #: dns_timeout waits 5 s per unanswered query, 20 to 50 s a run: left to the iptables samples
 SLOW = {"dns_timeout"}
+#: faults that drop packets at random (`-m statistic --mode random`): a short run can drop none
+#: that TCP had to send again
+RANDOM = {"lossy_underlay"}
 
 pytestmark = [
     *RECORDING,
@@ -69,14 +73,26 @@ def _summary(symptoms: list[dict[str, object]]) -> set[tuple[object, ...]]:
     }
 
 
-@pytest.mark.parametrize("name", sorted(set(SCENARIOS) - SLOW))
-def test_nftables_run_finds_what_the_truth_says(name: str, tmp_path: Path) -> None:
+def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str, Any]]]:
+    """One nftables run of the scenario, and its truth, checked against tshark; a scenario whose
+    fault is random gets a second run when the first happened to show none of it."""
     run_id = secrets.token_hex(3)
-    folder = record([SCENARIOS[name]], tmp_path / name, run_id, kube_proxy="nftables")
+    folder = record([SCENARIOS[name]], into / f"{name}-{run}", run_id, kube_proxy="nftables")
     assert netns.leftovers(netns.PREFIX + run_id + "-") == []
     lines = truth.load(folder)
+    try:
+        EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
+    except AssertionError:
+        if name not in RANDOM or run:
+            raise
+        return _recorded(name, into, run + 1)
+    return folder, lines
+
+
+@pytest.mark.parametrize("name", sorted(set(SCENARIOS) - SLOW))
+def test_nftables_run_finds_what_the_truth_says(name: str, tmp_path: Path) -> None:
+    folder, lines = _recorded(name, tmp_path)
     assert truth.problems(lines) == []
     assert "--kube-proxy nftables" in (folder / "README.md").read_text()
-    EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
     assert_findings_match_truth(folder, name)
     assert _summary(findings(folder)) == _summary(findings(SAMPLES / name))
