@@ -587,10 +587,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "ping_unanswered",
             f"the external host {EXTERNAL_HOST_IP} drops the ICMP echo requests it gets",
-            f"the client pod's echo requests to {EXTERNAL_HOST_IP} (one a second, one "
-            "identifier) leave worker-1 by eth0, masqueraded to 172.18.0.11; no reply comes back",
-            (Client(CLIENT, ({"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5},)),),
-            {f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
+            "a download from the blob pod across the overlay completes; then the client pod's "
+            f"echo requests to {EXTERNAL_HOST_IP} (one a second, one identifier) leave worker-1 "
+            "by eth0, masqueraded to 172.18.0.11, and no reply comes back",
+            (Client(CLIENT, (blob("get", "blob", 20000, 1),
+                             {"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5})),),
+            {"blob": OK, f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
             faults=_ping_dropped,
         ),
         Scenario(
