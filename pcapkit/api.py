@@ -24,6 +24,7 @@ from pcapkit.flows.clocks import Clocks, merge_sightings, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
+from pcapkit.kube.unaccounted import address_warnings
 from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
@@ -246,5 +247,5 @@ def _info(index: int, cap: Capture, span: tuple[int, int | None, int | None],
         last_ts=last / 1e9 if last is not None else None,
         vantage=v.name, vantage_kind=v.kind,
         clock_offset_s=offset / 1e9 if offset is not None else None,
-        warnings=[*cap.warnings, *warnings],
+        warnings=[*cap.warnings, *warnings, *address_warnings(addresses, v, cap.path, snap)],
     )

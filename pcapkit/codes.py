@@ -130,6 +130,13 @@ class IcmpType(IntEnum):
     PARAM_PROBLEM = 12
 
 
+class ArpOp(IntEnum):
+    """ARP operations (RFC 826)."""
+
+    REQUEST = 1
+    REPLY = 2
+
+
 class IcmpUnreachCode(IntEnum):
     """ICMPv4 destination-unreachable codes."""
 
@@ -153,6 +160,8 @@ class Icmp6Type(IntEnum):
     PARAM_PROBLEM = 4
     ECHO_REQUEST = 128
     ECHO_REPLY = 129
+    NEIGHBOR_SOLICIT = 135  #: who has the target address (IPv6's ARP request)
+    NEIGHBOR_ADVERT = 136  #: the target address is here (IPv6's ARP reply)
 
 
 class Icmp6UnreachCode(IntEnum):

@@ -31,6 +31,8 @@ TABLES: list[tuple[str, str, list[tuple[str, pl.DataType, str]]]] = [
     ("DNS per view", "`pcapkit.flows.schema.DNS_VIEW_COLUMNS`: a DNS conversation's rows, one "
      "per view (what its path is made of)", flows.DNS_VIEW_COLUMNS),
     ("ICMP errors", "`pcapkit.flows.schema.ICMP_COLUMNS`", flows.ICMP_COLUMNS),
+    ("Probes", "`pcapkit.flows.schema.PROBE_COLUMNS`: echo and neighbour requests, each with "
+     "its answer or none", flows.PROBE_COLUMNS),
     ("Findings", "`pcapkit.detect.findings.FINDINGS_COLUMNS`: one row per symptom; the "
      "Python API adds `k8s_*` columns when a snapshot is given", FINDINGS_COLUMNS),
 ]

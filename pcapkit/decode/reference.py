@@ -21,6 +21,7 @@ import polars as pl
 
 from pcapkit.codes import LinkType
 from pcapkit.decode import (
+    arp,
     erspan,
     geneve,
     gre,
@@ -72,6 +73,10 @@ OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_SACK, OPT_TS = 0, 1, 2
 SACK_LENGTHS = (10, 18, 26, 34)
 ICMP_ERRORS = (3, 4, 5, 11, 12)
 ICMP6_ERRORS = (1, 2, 3, 4)
+ICMP_ECHO = (0, 8)  #: reply, request: identifier and sequence at +4
+ICMP6_ECHO = (128, 129)
+ICMP6_ND = (135, 136)  #: neighbour solicitation, advertisement: target address at +8
+ND_LEN = 24
 DNS_PORT = 53
 DNS_TCP_PREFIX = 2
 
@@ -82,7 +87,8 @@ PRIMARY = frozenset((
     "tcp_win", "tcp_hdr_len", "tcp_mss", "tcp_wscale", "tcp_sack_perm", "tcp_sack_blocks",
     "tcp_sack_left", "tcp_sack_right", "tcp_ts_val", "tcp_ts_ecr", "payload_len", "icmp_type",
     "icmp_code", "icmp_mtu", "icmp_q_src", "icmp_q_dst", "icmp_q_proto", "icmp_q_sport",
-    "icmp_q_dport", "dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qname", "dns_qtype",
+    "icmp_q_dport", "icmp_echo_id", "icmp_echo_seq", "icmp_nd_target", "arp_op", "arp_sender",
+    "arp_target", "dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qname", "dns_qtype",
     "dns_qdcount", "dns_ancount", "dns_answers",
 ))
 #: columns taken from the record rather than from the packet bytes
@@ -210,6 +216,25 @@ def _network(pkt: bytes, pos: int, limit: int, ethertype: int, row: Row, depth: 
         _ipv4(pkt, pos, limit, row, depth)
     elif ethertype == ETH_IPV6:
         _ipv6(pkt, pos, limit, row, depth)
+    elif ethertype == arp.ETHERTYPE:
+        _arp(pkt, pos, limit, row)
+
+
+def _arp(pkt: bytes, pos: int, limit: int, row: Row) -> None:
+    if limit - pos < arp.FIXED_LEN:
+        return _stop(row, TRUNCATED, Layer.ARP)
+    hlen = pkt[pos + arp.HLEN_OFFSET]
+    ipv4 = (U16.unpack_from(pkt, pos + arp.PROTOCOL_OFFSET)[0] == arp.IPV4
+            and pkt[pos + arp.PLEN_OFFSET] == arp.IPV4_LEN)
+    if ipv4:
+        sender = pos + arp.ADDRESSES_AT + hlen
+        target = sender + arp.IPV4_LEN + hlen
+        if limit - target < arp.IPV4_LEN:
+            return _stop(row, TRUNCATED, Layer.ARP)
+        row["arp_sender"] = ipv4_text(pkt[sender : sender + arp.IPV4_LEN])
+        row["arp_target"] = ipv4_text(pkt[target : target + arp.IPV4_LEN])
+    row["arp_op"] = U16.unpack_from(pkt, pos + arp.OP_OFFSET)[0]
+    return None
 
 
 def _ipv4(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
@@ -399,6 +424,8 @@ def _icmp(pkt: bytes, pos: int, end: int, declared: int, version: int, row: Row)
     row["icmp_type"] = icmp_type
     row["icmp_code"] = code
     row["payload_len"] = max(declared - pos - ICMP_LEN, 0)
+    if icmp_type in (ICMP_ECHO if version == 4 else ICMP6_ECHO):
+        row["icmp_echo_id"], row["icmp_echo_seq"] = UDP_PORTS.unpack_from(pkt, pos + 4)
     quote = pos + ICMP_LEN
     if version == 4:
         if icmp_type == 3 and code == 4:
@@ -411,6 +438,8 @@ def _icmp(pkt: bytes, pos: int, end: int, declared: int, version: int, row: Row)
     else:
         if icmp_type == 2:
             row["icmp_mtu"] = U32.unpack_from(pkt, pos + 4)[0]
+        if icmp_type in ICMP6_ND and end - pos >= ND_LEN:
+            row["icmp_nd_target"] = ipv6_text(pkt[quote : quote + ND_LEN - ICMP_LEN])
         if icmp_type in ICMP6_ERRORS and end - quote >= IPV6_LEN and pkt[quote] >> 4 == 6:
             _quoted(pkt, quote, quote + IPV6_LEN, end, pkt[quote + 6], 8, 16, ipv6_text, row)
     return None
@@ -578,8 +607,10 @@ def _erspan(pkt: bytes, pos: int, end: int, proto: int, sequenced: bool) -> Foun
             size += erspan.SUBHEADER_LEN
     if end - pos < size:
         return CUT_SHORT
-    frame_type = pkt[pos + erspan.FRAME_TYPE_OFFSET] >> erspan.FRAME_TYPE_SHIFT
-    if proto == erspan.TYPE_III_PROTO and frame_type & erspan.FRAME_TYPE_MASK:
+    # the frame type is type III's alone: a type II header ends before its offset
+    if proto == erspan.TYPE_III_PROTO and (
+            pkt[pos + erspan.FRAME_TYPE_OFFSET] >> erspan.FRAME_TYPE_SHIFT
+            & erspan.FRAME_TYPE_MASK):
         return KEEP
     session = U16.unpack_from(pkt, pos + erspan.SESSION_OFFSET)[0] & erspan.SESSION_MASK
     return ETH_TEB, pos + size, session

@@ -32,6 +32,7 @@ class Layer(StrEnum):
     ICMP = "icmp"
     TUNNEL = "tunnel"
     DNS = "dns"
+    ARP = "arp"
 
 
 class Tunnel(StrEnum):
@@ -114,6 +115,13 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("icmp_q_proto", pl.UInt8(), "protocol of the quoted header"),
     ("icmp_q_sport", pl.UInt16(), "quoted TCP/UDP source port"),
     ("icmp_q_dport", pl.UInt16(), "quoted TCP/UDP destination port"),
+    ("icmp_echo_id", pl.UInt16(), "identifier of an ICMP/ICMPv6 echo request or reply"),
+    ("icmp_echo_seq", pl.UInt16(), "sequence number of an echo request or reply"),
+    ("icmp_nd_target", pl.String(), "target address of an IPv6 neighbour solicitation or "
+                                    "advertisement"),
+    ("arp_op", pl.UInt16(), "ARP operation: 1 request, 2 reply"),
+    ("arp_sender", pl.String(), "ARP sender protocol address (IPv4)"),
+    ("arp_target", pl.String(), "ARP target protocol address (IPv4): the address asked for"),
     ("dns_id", pl.UInt16(), "DNS transaction id"),
     ("dns_flags", pl.UInt16(), "DNS flags word (QR 0x8000, opcode, AA, TC, RD, RA, rcode)"),
     ("dns_qr", pl.Boolean(), "true for a response"),

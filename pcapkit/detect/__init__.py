@@ -11,12 +11,16 @@ from collections.abc import Callable, Collection
 import polars as pl
 
 from pcapkit.detect import (
+    arp_unanswered,
     dnat_mismatch,
     dns_error,
     dns_timeout,
+    dns_wrong_server,
     external_traffic_local,
+    icmp_echo_unanswered,
     icmp_unreachable,
     kube_proxy_missing,
+    nxdomain_name,
     nxdomain_storm,
     retransmission,
     rst,
@@ -30,6 +34,8 @@ from pcapkit.flows import Tables
 Detector = Callable[[Tables, Config], pl.DataFrame]
 
 DETECTORS: dict[str, Detector] = {
+    "arp_unanswered": arp_unanswered.detect,
+    "icmp_echo_unanswered": icmp_echo_unanswered.detect,
     "retransmission": retransmission.detect,
     "rst": rst.detect,
     "unanswered_syn": unanswered_syn.detect,
@@ -37,9 +43,11 @@ DETECTORS: dict[str, Detector] = {
     "dnat_mismatch": dnat_mismatch.detect,
     "kube_proxy_missing": kube_proxy_missing.detect,
     "external_traffic_local": external_traffic_local.detect,
+    "nxdomain_name": nxdomain_name.detect,
     "nxdomain_storm": nxdomain_storm.detect,
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,
+    "dns_wrong_server": dns_wrong_server.detect,
     "icmp_unreachable": icmp_unreachable.detect,
 }
 

@@ -54,6 +54,15 @@ class Config:
     #: dns_error: the rcodes reported (names of `pcapkit.codes.DnsRcode`)
     dns_error_rcodes: tuple[str, ...] = ("SERVFAIL", "REFUSED")
 
+    # --- pod connectivity detectors ----------------------------------------------------------
+
+    #: icmp_echo_unanswered, arp_unanswered: a request counts only when the captures go on at
+    #: least this long after its first copy (one at the very end had no chance to be answered)
+    probe_min_wait_s: float = 1.0
+    #: arp_unanswered: unanswered requests from one host for one address before it is reported
+    #: (the kernel's `mcast_solicit`/`ucast_solicit`: it gives a neighbour up after 3)
+    neighbour_unanswered_min: int = 3
+
     # --- Kubernetes dataplane detectors -------------------------------------------------------
 
     #: kube_proxy_missing: the Service address ranges (kube-apiserver's
@@ -66,21 +75,56 @@ class Config:
     #: endpoints); filled from the snapshot (`for_snapshot`)
     local_node_ports: tuple[str, ...] = ()
 
+    # --- what the snapshot says, for the detectors that check names and servers against it ---
+    # (filled by `for_snapshot`; empty without one, or set by hand)
+
+    #: nxdomain_name: every Service, `NAMESPACE/NAME`
+    kube_services: tuple[str, ...] = ()
+    #: nxdomain_name: every namespace holding a pod or a Service
+    kube_namespaces: tuple[str, ...] = ()
+    #: dns_wrong_server: the cluster's DNS servers: the kube-dns Service's ClusterIPs and its
+    #: endpoints (the CoreDNS pods). Empty: dns_wrong_server does not run.
+    kube_dns_servers: tuple[str, ...] = ()
+    #: dns_wrong_server: NodeLocal DNSCache's link-local listen addresses (its default)
+    nodelocal_dns: tuple[str, ...] = ("169.254.20.10",)
+    #: dns_wrong_server: the pod networks (the Nodes' podCIDRs): only pods are held to the
+    #: cluster's DNS (nodes and hostNetwork pods use the node's resolver)
+    kube_pod_cidrs: tuple[str, ...] = ()
+
 
 DEFAULT = Config()
 
 
+#: the Service cluster DNS answers behind, as kubeadm and every distribution name it
+KUBE_DNS = ("kube-system", "kube-dns")
+
+
 def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
-    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`, and its
-    `local_node_ports`."""
+    """`config` with the snapshot's ClusterIPs added to `kube_service_cidrs`, its
+    `local_node_ports`, and its Services, namespaces and DNS servers in the fields that hold
+    them (those set by hand are kept)."""
     if snap is None:
         return config
     ips = snap.services["cluster_ip"].drop_nulls().unique().sort().to_list()
     known = set(config.kube_service_cidrs)
     extra = tuple(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
-    return replace(config, kube_service_cidrs=(*config.kube_service_cidrs,
-                                               *(c for c in extra if c not in known)),
-                   local_node_ports=(*config.local_node_ports, *_dropping_node_ports(snap)))
+    services = snap.services.select(pl.concat_str("namespace", "name", separator="/"))
+    namespaces = pl.concat([snap.services["namespace"], snap.pods["namespace"]])
+    ns, name = KUBE_DNS
+    dns = pl.concat([
+        snap.services.filter((pl.col("namespace") == ns) & (pl.col("name") == name))["cluster_ip"],
+        snap.endpoints.filter((pl.col("namespace") == ns) & (pl.col("service") == name))["ip"],
+    ]).drop_nulls()
+    return replace(
+        config,
+        kube_service_cidrs=(*config.kube_service_cidrs, *(c for c in extra if c not in known)),
+        local_node_ports=(*config.local_node_ports, *_dropping_node_ports(snap)),
+        kube_services=config.kube_services or tuple(sorted(set(services.to_series()))),
+        kube_namespaces=config.kube_namespaces or tuple(sorted(set(namespaces.drop_nulls()))),
+        kube_dns_servers=config.kube_dns_servers or tuple(sorted(set(dns))),
+        kube_pod_cidrs=config.kube_pod_cidrs or tuple(sorted(
+            {c for cidrs in snap.nodes["pod_cidr"].drop_nulls() for c in cidrs.split(",")})),
+    )
 
 
 def _dropping_node_ports(snap: Snapshot) -> list[str]:

@@ -59,6 +59,7 @@ from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.dns import numbered
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
+from pcapkit.flows.probes import PROBE_PACKETS, probes
 from pcapkit.flows.schema import PACKET_EXTRA, SPANS
 from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
@@ -197,7 +198,8 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         connections=connections, dns=dns,
         icmp_errors=tied(errors, sockets, last), views=views,
         spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
-        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views)
+        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views,
+        probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)

@@ -9,6 +9,8 @@ Rows are sharded so that each shard holds everything one computation needs:
   shards.
 - `dns`: DNS messages, by their client side (address and port), the DNS transaction key.
 - `icmp`: ICMP errors, all in shard 0: they are few, and merged across views by what they quote.
+- `probe`: echo and neighbour requests and their answers, all in shard 0: they are few, and
+  paired across views and captures (`pcapkit.flows.probes`).
 """
 
 from __future__ import annotations

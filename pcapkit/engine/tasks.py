@@ -23,6 +23,7 @@ from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import client_flows
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
+from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import PACKET_EXTRA
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
@@ -88,6 +89,7 @@ def decode_chunk(job: DecodeJob) -> ChunkFacts:
     spill.write_parts(job.spill, "dns", name, shards.dns_rows(packets),
                       shards.dns_shard(job.shards), job.shards)
     spill.write_parts(job.spill, "icmp", name, shards.icmp_rows(packets), pl.lit(0), 1)
+    spill.write_parts(job.spill, "probe", name, probe_rows(packets), pl.lit(0), 1)
     return _facts(job, packets, None)
 
 

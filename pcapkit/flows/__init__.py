@@ -16,10 +16,12 @@ import polars as pl
 
 from pcapkit.flows.dns import client_flows, numbered
 from pcapkit.flows.icmp import icmp_errors
+from pcapkit.flows.probes import probe_rows, probes
 from pcapkit.flows.schema import (
     CONNECTIONS,
     DNS_VIEW_ROWS,
     PACKET_EXTRA,
+    PROBES,
     SPANS,
     VIEW_SOURCES,
     VIEWS,
@@ -41,6 +43,7 @@ class Tables:
     spans: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SPANS))
     sources: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIEW_SOURCES))
     dns_views: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DNS_VIEW_ROWS))
+    probes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROBES))
 
 
 def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
@@ -58,6 +61,7 @@ def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
         packets=packets, connections=connections, dns=numbered([transactions]),
         icmp_errors=errors, views=views, spans=capture_spans(packets), sources=sources,
         dns_views=dns_views_table([dns_views], views),
+        probes=probes(probe_rows(packets)),
     )
 
 

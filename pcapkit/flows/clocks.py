@@ -24,7 +24,9 @@ packets (a maximum spanning tree). A capture sharing no packet with the first on
 aligned with its own group (for comparisons within it) and has no offset to report.
 
 **Sampling.** Every TCP SYN and SYN-ACK (each connection's first packets, that every place on
-its path sees), and one in `SAMPLE_ONE_IN` of the other TCP and UDP packets (chosen by a hash of
+its path sees), every ICMP echo request and reply (their identifier and sequence number stand
+for the ports: a ping alone is enough to match captures), and one in `SAMPLE_ONE_IN` of the
+other TCP and UDP packets (chosen by a hash of
 the key's numbers, so alike in every capture and every chunking): enough matches to take medians
 from, few enough rows to gather from every chunk of a large capture.
 """
@@ -61,8 +63,12 @@ _CONTROL = int(TcpFlags.SYN)
 def sightings(packets: pl.DataFrame) -> pl.DataFrame:
     """SIGHTINGS of a packet table (or a chunk of one): the sampled TCP/UDP packets, each key's
     earliest and latest copy per capture. Chunks' sightings add up with `merge_sightings`."""
-    keyed = packets.filter(pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17]))
-    control = (pl.col("tcp_flags") & _CONTROL) != 0
+    echo = pl.col("icmp_echo_id").is_not_null()
+    keyed = packets.filter(
+        (pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17])) | echo
+    ).with_columns(sport=pl.coalesce("sport", "icmp_echo_id"),
+                   dport=pl.coalesce("dport", "icmp_echo_seq"))
+    control = ((pl.col("tcp_flags") & _CONTROL) != 0) | echo
     # Hashed by the key's numbers only: the same for every copy, and cheaper than its text.
     sampled = pl.struct(SAMPLE_KEY).hash(SEED) % SAMPLE_ONE_IN == 0
     chosen = keyed.filter(control.fill_null(False) | sampled)

@@ -231,3 +231,23 @@ ICMP_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("frames", pl.List(FRAME), "every copy, in every view"),
 ]
 ICMP_ERRORS: pl.Schema = _schema(ICMP_COLUMNS)
+
+# --- PROBES -------------------------------------------------------------------------------------
+
+#: One row per echo request or neighbour request (ARP, IPv6 neighbour solicitation) sent, merged
+#: over views and captures, and whether it was answered (rules: pcapkit/flows/probes.py).
+PROBE_COLUMNS: list[tuple[str, pl.DataType, str]] = [
+    ("probe", pl.String(), "echo (ICMP/ICMPv6 echo), arp, or ndp (neighbour solicitation)"),
+    ("asker", pl.String(), "who asked: the request's source (ARP: sender address), earliest copy"),
+    ("target", pl.String(), "the echo's destination; the address ARP or ND asks for"),
+    ("ident", pl.UInt16(), "echo identifier (null for arp, ndp)"),
+    ("seq", pl.UInt16(), "echo sequence number (null for arp, ndp)"),
+    ("capture", pl.UInt16(), "the capture of the earliest copy (neighbour requests: their "
+                             "capture, each capture's copies a row of their own)"),
+    ("ts_ns", pl.Int64(), "the earliest copy"),
+    ("copies", pl.UInt32(), "copies seen, every view"),
+    ("answered", pl.Boolean(), "an answer was seen (echo reply, ARP reply, neighbour advert)"),
+    ("reply_ts_ns", pl.Int64(), "the first answer"),
+    ("frames", pl.List(FRAME), "every copy of the request, in every view"),
+]
+PROBES: pl.Schema = _schema(PROBE_COLUMNS)

@@ -30,7 +30,7 @@ from pcapkit.errors import StoreError
 
 MANIFEST = "pcapkit-store.json"
 FORMAT = "pcapkit-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  #: 2: the packet table gained the ARP, echo and neighbour columns
 
 #: tables partitioned hive style by `capture`: `NAME/capture=N/part-0.parquet`
 PARTITIONED = ("packets", "connections")

@@ -4,11 +4,12 @@
 
 SPEC_JSON: {"scenario", "client_pod" ("ns/name" or null for the external host), "ip", "truth"
 (path of truth.jsonl), "first_port", "actions": [...]}. An action is
-{"op": "http" | "get" | "put" | "lookup", "target": name or IP, "port", "service" ("ns/name"),
- "size", "count", "gap", "timeout", "node_port" ("node NAME:PORT" when `target:port` is a
-NodePort; the truth then names it and the external client), "load_balancer" (likewise,
-"ip:port" of a LoadBalancer)}: `http` GETs /bytes/SIZE,
-`get`/`put` talk to the blob server, `lookup` only resolves. Names go through the pod's own
+{"op": "http" | "get" | "put" | "lookup" | "ping", "target": name or IP, "port", "service"
+("ns/name"), "size", "count", "gap", "timeout", "node_port" ("node NAME:PORT" when `target:port`
+is a NodePort; the truth then names it and the external client), "load_balancer" (likewise,
+"ip:port" of a LoadBalancer)}: `http` GETs /bytes/SIZE, `get`/`put` talk to the blob server,
+`lookup` only resolves, `ping` sends `count` ICMP echo requests to an address, one a second (a
+raw socket: the lab runs as root), and logs one line for them all. Names go through the pod's own
 glibc resolver (getaddrinfo, so resolv.conf's search path and ndots:5 apply), and each lookup is
 logged too. Each connection binds its local port explicitly (first_port, first_port+1, …) so
 that refused and timed-out attempts still name a known client ip:port.
@@ -19,7 +20,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import os
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -165,6 +168,50 @@ def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
     )
 
 
+ECHO_REQUEST, ECHO_REPLY = 8, 0
+ECHO = struct.Struct("!BBHHH")  #: type, code, checksum, identifier, sequence
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ping(truth: Truth, ip: str, action: dict[str, Any]) -> None:
+    """`count` echo requests to `target`, each waited for `timeout` (1 s); one truth line."""
+    target, count, wait = action["target"], action.get("count", 4), action.get("timeout", 1.0)
+    ident = os.getpid() & 0xFFFF
+    start = time.time()
+    answered = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        sock.bind((ip, 0))
+        for seq in range(1, count + 1):
+            data = bytes(56)
+            message = ECHO.pack(ECHO_REQUEST, 0, 0, ident, seq) + data
+            message = ECHO.pack(ECHO_REQUEST, 0, _checksum(message), ident, seq) + data
+            deadline = time.time() + wait
+            try:
+                sock.sendto(message, (target, 0))
+                while (left := deadline - time.time()) > 0:
+                    sock.settimeout(left)
+                    reply = sock.recv(2048)
+                    kind, _, _, rid, rseq = ECHO.unpack_from(reply, (reply[0] & 0x0F) * 4)
+                    if kind == ECHO_REPLY and (rid, rseq) == (ident, seq):
+                        answered += 1
+                        break
+            except OSError:  # a timeout, or the neighbour's failure reported on the socket
+                pass
+            time.sleep(max(deadline - time.time(), 0.0))
+    truth.write(
+        ts=start, kind="ping", client=ip, target=target, ident=ident, sent=count,
+        answered=answered, outcome="ok" if answered == count else "unanswered",
+        detail=f"{answered} of {count} echo requests answered",
+        duration=round(time.time() - start, 4),
+    )
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -177,6 +224,9 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     truth, ip, port = Truth(spec), spec["ip"], spec["first_port"]
     for action in spec["actions"]:
+        if action["op"] == "ping":  # one run of `count` requests, as ping -c COUNT
+            ping(truth, ip, action)
+            continue
         for _ in range(action.get("count", 1)):
             if action["op"] == "lookup":
                 lookup(truth, ip, action["target"])

@@ -78,6 +78,8 @@ class Pod:
     # A terminating pod whose network is already gone: it stays in the snapshot and in the
     # EndpointSlice (serving, terminating) but has no namespace, so nothing answers at its IP.
     terminating: bool = False
+    # `dnsPolicy: None` with this `dnsConfig` nameserver instead of kube-dns (ClusterFirst)
+    nameserver: str | None = None
 
     @property
     def ref(self) -> str:

@@ -205,7 +205,7 @@ def _pod(lab: Lab, cluster: Cluster, pod: Pod, index: int) -> None:
 def pod_etc(cluster: Cluster, pod: Pod) -> dict[str, str]:
     """The resolv.conf and hosts kubelet writes for a ClusterFirst pod, and an nsswitch.conf
     that keeps lookups on files and DNS (no host resolver daemon can be asked instead)."""
-    dns = cluster.service("kube-system/kube-dns").cluster_ip
+    dns = pod.nameserver or cluster.service("kube-system/kube-dns").cluster_ip
     search = f"{pod.namespace}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}"
     return {
         "resolv.conf": f"search {search}\nnameserver {dns}\noptions ndots:5\n",

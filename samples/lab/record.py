@@ -75,6 +75,8 @@ def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path
             for fault in scenario.faults(cluster):
                 for ns, table, args in fault.rules:
                     lab.sh(ns, "sh", "-c", f"iptables -t {table} {args}")
+                for ns, command in fault.commands:
+                    lab.sh(ns, "sh", "-c", command)
                 line = {"ts": time.time(), "scenario": scenario.name} | fault.truth()
                 out.write(json.dumps(line) + "\n")
     return macs
@@ -91,7 +93,8 @@ def run_clients(lab: Lab, cluster: Cluster, scenario: Scenario, truth: Path, por
         procs = []
         for _ in range(client.parallel):
             procs.append(_client(lab, cluster, scenario, client, truth, port))
-            port += sum(a.get("count", 1) for a in client.actions if a["op"] != "lookup")
+            port += sum(a.get("count", 1) for a in client.actions
+                        if a["op"] not in ("lookup", "ping"))
         for proc in procs:
             if proc.wait() != 0:
                 assert proc.stderr is not None

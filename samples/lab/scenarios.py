@@ -17,10 +17,12 @@ from samples.lab import kubeproxy
 from samples.lab.cluster import (
     BLOB,
     CLIENT,
+    EXTERNAL_HOST_IP,
     EXTERNAL_NAME,
     HTTP_PORTS,
     UNDERLAY_MTU,
     Cluster,
+    ContainerPort,
     Pod,
     Process,
     Service,
@@ -28,6 +30,7 @@ from samples.lab.cluster import (
     Vxlan,
     base_cluster,
 )
+from samples.lab.dataplane import EXTERNAL as EXTERNAL_NS
 from samples.lab.dataplane import UNDERLAY
 from samples.lab.proxymodes import MODES
 
@@ -41,7 +44,9 @@ class Fault:
     `rules` are (namespace, table, iptables arguments). `symptoms` are the pcapkit symptom kinds
     the fault must produce (contract.md), for the detector tests. `programmed` are (namespace,
     command) lines of kube-proxy's own program that make the fault, quoted in the truth's `rules`
-    but not run again (kube-proxy's program ran them).
+    but not run again (kube-proxy's program ran them). `commands` are (namespace, shell command)
+    lines that make a fault iptables cannot (a link taken off its bridge), run after the rules
+    and quoted in the truth's `rules` too.
     """
 
     fault: str
@@ -50,6 +55,7 @@ class Fault:
     symptoms: tuple[str, ...]
     rules: tuple[tuple[str, str, str], ...] = ()
     programmed: tuple[tuple[str, str], ...] = ()
+    commands: tuple[tuple[str, str], ...] = ()
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -59,7 +65,7 @@ class Fault:
             "detail": self.detail,
             "symptoms": list(self.symptoms),
             "rules": [f"{ns}: iptables -t {table} {args}" for ns, table, args in self.rules]
-            + [f"{ns}: {command}" for ns, command in self.programmed],
+            + [f"{ns}: {command}" for ns, command in (*self.programmed, *self.commands)],
         }
 
 
@@ -207,7 +213,7 @@ def _stale_fault(cluster: Cluster) -> list[Fault]:
             "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, "
             "serving=true, terminating=true) but its network is already gone; kube-proxy still "
             "DNATs to it, and worker-2 answers with ICMP host unreachable once ARP fails",
-            ("unanswered_syn", "icmp_unreachable"),
+            ("unanswered_syn", "icmp_unreachable", "arp_unanswered"),
             programmed=_programmed(cluster, "default/stale"),
         )
     ]
@@ -349,6 +355,99 @@ def _hairpin(cluster: Cluster) -> list[Fault]:
 
 def _calico_vxlan(cluster: Cluster) -> None:
     cluster.vxlan = Vxlan(device="vxlan.calico", vni=4096, port=4789)
+
+
+def _ping_dropped(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "ping_unanswered",
+            f"host {EXTERNAL_HOST_IP}",
+            f"the external host {EXTERNAL_HOST_IP} drops every ICMP echo request it receives "
+            "(a firewall that does not answer pings): the client pod's pings, masqueraded by "
+            "worker-1, get no reply",
+            ("icmp_echo_unanswered",),
+            ((EXTERNAL_NS, "filter", "-A INPUT -p icmp --icmp-type echo-request -j DROP"),),
+        )
+    ]
+
+
+def _wrong_gateway(cluster: Cluster) -> list[Fault]:
+    client = cluster.pod(CLIENT)
+    gateway = cluster.node(client.node).gateway
+    wrong = f"{gateway.rsplit('.', 1)[0]}.254"
+    return [
+        Fault(
+            "gateway_arp",
+            f"pod {client.ref}",
+            f"the client pod's default route points at {wrong} instead of cni0's {gateway} (a "
+            "stale gateway in the CNI's IPAM configuration): nothing on the pod's link holds "
+            f"{wrong}, so its ARP requests for it go unanswered and nothing it sends off its "
+            "subnet leaves the pod",
+            ("arp_unanswered",),
+            commands=((client.name, f"ip route replace default via {wrong} dev eth0"),),
+        )
+    ]
+
+
+ORDERS = "shop/orders"
+
+
+def _add_orders(cluster: Cluster) -> None:
+    """A Service `orders` in namespace shop, with its pod on worker-2."""
+    cluster.services.append(Service("shop", "orders", "10.96.0.70",
+                                    (ServicePort("http", 80, "http"),), {"app": "orders"}))
+    cluster.pods.append(Pod("shop", "orders-5f7b8c9d4-k2x8m", "worker-2", "10.244.2.70",
+                            {"app": "orders", "pod-template-hash": "5f7b8c9d4"}, HTTP_PORTS,
+                            Process("http", 8080)))
+
+
+def _short_name(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "short_name_other_namespace",
+            "pod " + CLIENT,
+            f"the client (namespace default) looks up `orders`, whose Service is {ORDERS}: its "
+            "search path tries orders.default.svc.cluster.local, orders.svc.cluster.local, "
+            "orders.cluster.local and orders, all NXDOMAIN",
+            ("nxdomain_name",),
+        )
+    ]
+
+
+def _no_such_service(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "no_such_service",
+            "pod " + CLIENT,
+            "the client looks up `no-such-service`; no Service of that name exists in any "
+            "namespace, so every name of its search path is NXDOMAIN",
+            ("nxdomain_name",),
+        )
+    ]
+
+
+ROGUE_DNS = "10.244.2.40"
+
+
+def _rogue_dns(cluster: Cluster) -> None:
+    """A dnsmasq-like pod on worker-2 serving the cluster's names, and the client pointed at it
+    (`dnsPolicy: None`) instead of kube-dns."""
+    cluster.pods.append(Pod("default", "dnsmasq-6c8d7b9f4-w4t7r", "worker-2", ROGUE_DNS,
+                            {"app": "dnsmasq", "pod-template-hash": "6c8d7b9f4"},
+                            (ContainerPort("dns", 53, "UDP"),), Process("dns", 53)))
+    cluster.pod(CLIENT).nameserver = ROGUE_DNS
+
+
+def _wrong_nameserver(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "wrong_nameserver",
+            "pod " + CLIENT,
+            f"the client's resolv.conf names {ROGUE_DNS} (a dnsmasq pod; dnsPolicy None with a "
+            "dnsConfig) instead of kube-dns 10.96.0.10: its lookups bypass the cluster's DNS",
+            ("dns_wrong_server",),
+        )
+    ]
 
 
 def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
@@ -551,6 +650,58 @@ SCENARIOS: dict[str, Scenario] = {
             (Client(CLIENT, (http("web", 80, WEB, 4), blob("get", "blob", 8000, 1))),),
             {"web": OK, "blob": OK},
             change=_calico_vxlan,
+        ),
+        Scenario(
+            "ping_unanswered",
+            f"the external host {EXTERNAL_HOST_IP} drops the ICMP echo requests it gets",
+            "a download from the blob pod across the overlay completes; then the client pod's "
+            f"echo requests to {EXTERNAL_HOST_IP} (one a second, one identifier) leave worker-1 "
+            "by eth0, masqueraded to 172.18.0.11, and no reply comes back",
+            (Client(CLIENT, (blob("get", "blob", 20000, 1),
+                             {"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5})),),
+            {"blob": OK, f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
+            faults=_ping_dropped,
+        ),
+        Scenario(
+            "gateway_arp",
+            "the client pod's default route points at 10.244.1.254, which nothing holds",
+            f"the client pod pings {EXTERNAL_HOST_IP}: its ARP requests for its gateway "
+            "10.244.1.254 appear on the pod's eth0 and on worker-1's veth and cni0 (`-i any`), "
+            "and nothing answers them; no echo request leaves the pod (they wait for the "
+            "gateway's address)",
+            (Client(CLIENT, ({"op": "ping", "target": EXTERNAL_HOST_IP, "count": 5},)),),
+            {f"ping:{EXTERNAL_HOST_IP}": {"unanswered"}},
+            faults=_wrong_gateway,
+        ),
+        Scenario(
+            "short_name_other_namespace",
+            f"Service {ORDERS} (10.96.0.70:80) and its pod at 10.244.2.70 on worker-2",
+            "the client in namespace default looks up `orders`: the four names of its search "
+            "path are all NXDOMAIN (A and AAAA), as no Service orders is in default",
+            (Client(CLIENT, ({"op": "lookup", "target": "orders", "count": 2},)),),
+            {"dns:orders": {"nxdomain"}},
+            faults=_short_name,
+            change=_add_orders,
+        ),
+        Scenario(
+            "no_such_service",
+            "nothing: the client looks up a Service that exists nowhere",
+            "the client looks up `no-such-service`: the four names of its search path are all "
+            "NXDOMAIN (A and AAAA)",
+            (Client(CLIENT, ({"op": "lookup", "target": "no-such-service", "count": 2},)),),
+            {"dns:no-such-service": {"nxdomain"}},
+            faults=_no_such_service,
+        ),
+        Scenario(
+            "wrong_nameserver",
+            f"a dnsmasq pod at {ROGUE_DNS} on worker-2 serving the cluster's names; the client's "
+            "resolv.conf names it instead of kube-dns",
+            f"the client's queries go to {ROGUE_DNS}:53 (across VXLAN), never to 10.96.0.10; "
+            "they are answered, and its connections to web succeed",
+            (Client(CLIENT, (http("web", 80, WEB, 2),)),),
+            {"dns:web": OK, "web": OK},
+            faults=_wrong_nameserver,
+            change=_rogue_dns,
         ),
     ]
 }

@@ -96,7 +96,8 @@ def _pod(cluster: Cluster, pod: Pod, created: str, started: datetime) -> Obj:
         "spec": {
             "containers": [container],
             "nodeName": pod.node,
-            "dnsPolicy": "ClusterFirst",
+            "dnsPolicy": "None" if pod.nameserver else "ClusterFirst",
+            **({"dnsConfig": {"nameservers": [pod.nameserver]}} if pod.nameserver else {}),
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 30,
         },

@@ -8,8 +8,8 @@ from typing import Any
 
 from samples.lab.scenarios import SCENARIOS, VARIANTS, compose
 
-KINDS = {"attempt", "lookup", "fault"}
-OUTCOMES = {"ok", "refused", "timeout", "error", "nxdomain"}
+KINDS = {"attempt", "lookup", "ping", "fault"}
+OUTCOMES = {"ok", "refused", "timeout", "error", "nxdomain", "unanswered"}
 
 
 def load(folder: Path) -> list[dict[str, Any]]:
@@ -17,7 +17,10 @@ def load(folder: Path) -> list[dict[str, Any]]:
 
 
 def key(line: dict[str, Any]) -> str:
-    """What an expectation is keyed by: an attempt's target host, or `dns:` and a lookup's name."""
+    """What an expectation is keyed by: an attempt's target host, `dns:` and a lookup's name, or
+    `ping:` and a ping's target."""
+    if line["kind"] == "ping":
+        return f"ping:{line['target']}"
     return line["target"].rpartition(":")[0] if line["kind"] == "attempt" else f"dns:{line['name']}"
 
 

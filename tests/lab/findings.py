@@ -2,7 +2,9 @@
 exactly the injected faults' symptom kinds, every failed connection named with one of them, no
 failure on a connection that worked, and the Service and endpoint each symptom names are the ones
 the client dialled and the lab gave that Service (and, for a NodePort, the node and port dialled
-and the external client)."""
+and the external client). Pings likewise: an unanswered ping is named, from its client's
+address, by an echo or neighbour symptom (the pod's echo requests, or its ARP requests when they
+could not leave), and an answered one is not."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ FAILED = {"refused", "timeout", "error"}
 #: symptoms a connection can show and still succeed: loss repaired by retransmission, a
 #: frag-needed that path-MTU discovery recovered from, a receiver that stalled for a while
 DEGRADED = {"retransmission", "icmp_unreachable", "zero_window"}
+#: what names an unanswered ping: its echo requests, or the ARP requests that kept them in
+PING_KINDS = {"icmp_echo_unanswered", "arp_unanswered"}
 
 
 def findings(folder: Path) -> list[dict[str, Any]]:
@@ -54,6 +58,7 @@ def assert_findings_match_truth(folder: Path, scenario: str) -> None:
             assert got & injected, a
         else:  # a connection that worked shows at most how it was degraded, never a failure
             assert got <= injected & DEGRADED, a
+    _assert_pings_named(lines, symptoms, injected)
     endpoints = _endpoints(scenario)
     for s in symptoms:
         attempt = attempts.get(s["client"])
@@ -69,3 +74,17 @@ def assert_findings_match_truth(folder: Path, scenario: str) -> None:
             assert k8s.get("endpoint") in only, (s, attempt)
         elif "endpoint" in k8s:
             assert k8s["endpoint"] in only, (s, attempt)
+
+
+def _assert_pings_named(lines: list[dict[str, Any]], symptoms: list[dict[str, Any]],
+                        injected: set[str]) -> None:
+    named: dict[str, set[str]] = {}
+    for s in symptoms:
+        if s["kind"] in PING_KINDS:
+            named.setdefault(s["client"], set()).add(s["kind"])
+    for ping in (t for t in lines if t["kind"] == "ping"):
+        got = named.get(ping["client"], set())
+        if ping["outcome"] == "unanswered":
+            assert got & injected, ping
+        else:
+            assert "icmp_echo_unanswered" not in got, ping

@@ -202,6 +202,40 @@ def _calico_port(folder: Path, lines: Lines) -> None:
     )
 
 
+def pings(lines: Lines) -> list[dict[str, Any]]:
+    return [t for t in lines if t["kind"] == "ping"]
+
+
+def _echo_unanswered(folder: Path, lines: Lines) -> None:
+    for p in pings(lines):
+        sent = f"icmp.type==8 && ip.src=={p['client']} && ip.dst=={p['target']}"
+        assert len(tshark(pod_capture(folder), sent)) == p["sent"], p
+        masqueraded = f"icmp.type==8 && ip.dst=={p['target']} && ip.src==172.18.0.11"
+        assert tshark(folder / "node-worker-1-eth0.pcap", masqueraded), p
+        assert not tshark(pod_capture(folder), "icmp.type==0"), p
+
+
+def _gateway_arp(folder: Path, lines: Lines) -> None:
+    (fault,) = [t for t in lines if t["kind"] == "fault"]
+    gateway = fault["rules"][0].split(" via ")[1].split()[0]
+    for p in pings(lines):
+        asked = (f"arp.opcode==1 && arp.src.proto_ipv4=={p['client']} && "
+                 f"arp.dst.proto_ipv4=={gateway}")
+        assert len(tshark(pod_capture(folder), asked)) >= 3, p
+        assert tshark(folder / "node-worker-1-any.pcap", asked), p
+        assert not tshark(pod_capture(folder), "icmp || arp.opcode==2"), p
+
+
+def _server_of_queries(server: str) -> Callable[[Path, Lines], None]:
+    def check(folder: Path, lines: Lines) -> None:
+        client = next(t["client"] for t in lines if t["kind"] == "lookup")
+        sent = f"dns.flags.response==0 && ip.src=={client}"
+        assert tshark(pod_capture(folder), sent)
+        assert not tshark(pod_capture(folder), f"{sent} && ip.dst!={server}")
+
+    return check
+
+
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "healthy": _healthy,
     "no_endpoints": _refused_by_icmp,
@@ -215,6 +249,11 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "hairpin": _hairpin,
     "vxlan_4789": _calico_port,
     "nodeport": _nodeport,
+    "ping_unanswered": _echo_unanswered,
+    "gateway_arp": _gateway_arp,
+    "short_name_other_namespace": _search_path,
+    "no_such_service": _search_path,
+    "wrong_nameserver": _server_of_queries("10.244.2.40"),
 }
 
 

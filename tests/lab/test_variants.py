@@ -78,9 +78,11 @@ def test_all_captures_find_exactly_the_injected_faults(missing: Path, socket_lb:
         injected = {k for t in truth.load(folder) if t["kind"] == "fault" for k in t["symptoms"]}
         found = _symptoms(folder)
         assert {s["kind"] for s in found} == injected
+        # a node's ARP for a gone endpoint names the node's bridge as the asker, not the client
+        of_connections = injected - {"arp_unanswered"}
         for attempt in _failed(folder):
             got = {s["kind"] for s in found if s["client"] == attempt["client"]}
-            assert got == injected, attempt
+            assert got == of_connections, attempt
 
 
 def test_node_any_alone_names_the_node_and_the_service(missing: Path) -> None:

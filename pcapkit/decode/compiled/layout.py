@@ -29,6 +29,7 @@ NUMERIC = (
     "tcp_sack_left", "tcp_sack_right", "tcp_ts_val", "tcp_ts_ecr", "payload_len", "icmp_type",
     "icmp_code", "icmp_mtu", "icmp_q_proto", "icmp_q_sport", "icmp_q_dport", "dns_id",
     "dns_flags", "dns_qr", "dns_rcode", "dns_qtype", "dns_qdcount", "dns_ancount",
+    "icmp_echo_id", "icmp_echo_seq", "arp_op",
 )
 (
     DIRECTION, SLL_IFINDEX, SLL_PKTTYPE, VLAN, L3_PROTO, TUNNEL, TUNNEL_DEPTH,
@@ -38,10 +39,15 @@ NUMERIC = (
     TCP_SACK_LEFT, TCP_SACK_RIGHT, TCP_TS_VAL, TCP_TS_ECR, PAYLOAD_LEN, ICMP_TYPE,
     ICMP_CODE, ICMP_MTU, ICMP_Q_PROTO, ICMP_Q_SPORT, ICMP_Q_DPORT, DNS_ID,
     DNS_FLAGS, DNS_QR, DNS_RCODE, DNS_QTYPE, DNS_QDCOUNT, DNS_ANCOUNT,
+    ICMP_ECHO_ID, ICMP_ECHO_SEQ, ARP_OP,
 ) = range(len(NUMERIC))
 
-TEXT = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst", "dns_qname")
-OUTER_SRC, OUTER_DST, SRC, DST, ICMP_Q_SRC, ICMP_Q_DST, DNS_QNAME = range(len(TEXT))
+TEXT = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst", "dns_qname",
+        "icmp_nd_target", "arp_sender", "arp_target")
+(
+    OUTER_SRC, OUTER_DST, SRC, DST, ICMP_Q_SRC, ICMP_Q_DST, DNS_QNAME, ICMP_ND_TARGET,
+    ARP_SENDER, ARP_TARGET,
+) = range(len(TEXT))
 
 WIDE = (pl.Int32, pl.UInt32)
 #: each numeric column's width in bytes (booleans and enum codes: 1) and row in that matrix

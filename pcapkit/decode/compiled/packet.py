@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import LinkType
-from pcapkit.decode import teredo, tunnels, vxlan
+from pcapkit.decode import arp, teredo, tunnels, vxlan
 from pcapkit.decode.compiled import layout as L
 from pcapkit.decode.compiled.dns import decode_message
 from pcapkit.decode.compiled.jit import Int, inlined, kernel
@@ -43,6 +43,7 @@ from pcapkit.decode.reference import (
     IPV6_FRAGMENT_LEN,
     IPV6_LEN,
     MIN_ETHERTYPE,
+    ND_LEN,
     NULL_LEN,
     OPT_END,
     OPT_MSS,
@@ -68,6 +69,8 @@ OK, TRUNCATED = STATUS_CODE[Status.OK], STATUS_CODE[Status.TRUNCATED]
 MALFORMED, UNSUPPORTED = STATUS_CODE[Status.MALFORMED], STATUS_CODE[Status.UNSUPPORTED]
 LINK, IP, TCP_LAYER = LAYER_CODE[Layer.LINK], LAYER_CODE[Layer.IP], LAYER_CODE[Layer.TCP]
 UDP_LAYER, ICMP_LAYER = LAYER_CODE[Layer.UDP], LAYER_CODE[Layer.ICMP]
+ARP_LAYER = LAYER_CODE[Layer.ARP]
+ARP_ETHERTYPE, ARP_IPV4, ARP_IPV4_LEN = arp.ETHERTYPE, arp.IPV4, arp.IPV4_LEN
 TUNNEL_LAYER, DNS_LAYER = LAYER_CODE[Layer.TUNNEL], LAYER_CODE[Layer.DNS]
 VXLAN_CODE = list(Tunnel).index(Tunnel.VXLAN)
 #: `udp_tunnels` values: what a UDP destination port carries (low bits), and a flag for a
@@ -363,6 +366,9 @@ def _icmp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, v4: bool, i:
     put(o, L.ICMP_TYPE, i, kind)
     put(o, L.ICMP_CODE, i, code)
     put(o, L.PAYLOAD_LEN, i, max(declared - pos - ICMP_LEN, 0))
+    if (v4 and (kind == 0 or kind == 8)) or (not v4 and (kind == 128 or kind == 129)):
+        put(o, L.ICMP_ECHO_ID, i, _u16(buf, base + pos + 4))
+        put(o, L.ICMP_ECHO_SEQ, i, _u16(buf, base + pos + 6))
     quote = pos + ICMP_LEN
     if v4:
         if kind == 3 and code == 4:
@@ -377,6 +383,8 @@ def _icmp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, v4: bool, i:
     else:
         if kind == 2:
             put(o, L.ICMP_MTU, i, _u32(buf, base + pos + 4))
+        if (kind == 135 or kind == 136) and end - pos >= ND_LEN:
+            o.text[L.ICMP_ND_TARGET, i] = intern(t, KIND_V6, buf, base + quote, 16)
         if 1 <= kind <= 4 and end - quote >= IPV6_LEN and buf[base + quote] >> 4 == 6:
             _quoted(buf, base, quote + IPV6_LEN, end, np.int64(buf[base + quote + 6]),
                     quote + 8, 16, i, o, t)
@@ -498,6 +506,27 @@ def _ipv6(buf: Bytes, base: Int, pos: Int, limit: Int, depth: Int, i: Int, o: Ou
                       scratch, udp_tunnels), end
 
 
+# --- ARP --------------------------------------------------------------------------------------
+
+
+@inlined
+def _arp(buf: Bytes, base: Int, pos: Int, limit: Int, i: Int, o: Out, t: Texts) -> None:
+    if limit - pos < arp.FIXED_LEN:
+        return _stop(o, i, TRUNCATED, ARP_LAYER)
+    a = base + pos
+    hlen = np.int64(buf[a + arp.HLEN_OFFSET])
+    if (_u16(buf, a + arp.PROTOCOL_OFFSET) == ARP_IPV4
+            and buf[a + arp.PLEN_OFFSET] == ARP_IPV4_LEN):
+        sender = pos + arp.ADDRESSES_AT + hlen
+        target = sender + ARP_IPV4_LEN + hlen
+        if limit - target < ARP_IPV4_LEN:
+            return _stop(o, i, TRUNCATED, ARP_LAYER)
+        o.text[L.ARP_SENDER, i] = intern(t, KIND_V4, buf, base + sender, ARP_IPV4_LEN)
+        o.text[L.ARP_TARGET, i] = intern(t, KIND_V4, buf, base + target, ARP_IPV4_LEN)
+    put(o, L.ARP_OP, i, _u16(buf, a + arp.OP_OFFSET))
+    return None
+
+
 # --- the rows -------------------------------------------------------------------------------
 
 
@@ -537,6 +566,8 @@ def _row(buf: Bytes, base: Int, caplen: Int, link_type: Int, direction: Int, big
         _decapsulate_vxlan(buf, base, at, depth, i, o)
         depth += 1
         ethertype, pos = _ethernet(buf, base, at + vxlan.HEADER_LEN, end, i, o)
+    if ethertype == ARP_ETHERTYPE:
+        _arp(buf, base, pos, end, i, o, t)
 
 
 @kernel

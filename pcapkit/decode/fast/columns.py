@@ -27,7 +27,8 @@ NUMPY_TYPES: dict[type[pl.DataType], type[np.generic]] = {
     pl.UInt8: np.uint8, pl.UInt16: np.uint16, pl.UInt32: np.uint32, pl.Int32: np.int32,
     pl.Int64: np.int64, pl.Boolean: np.bool_,
 }
-ADDRESSES = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst")
+ADDRESSES = ("outer_src", "outer_dst", "src", "dst", "icmp_q_src", "icmp_q_dst",
+             "icmp_nd_target", "arp_sender", "arp_target")
 #: enum columns, kept as the index of the value in the enum
 CODES: dict[str, type[np.generic]] = {"tunnel": np.uint8}
 #: columns of Python objects (the DNS question name and answers): each distinct value is kept

@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.codes import LinkType
-from pcapkit.decode import tunnels
+from pcapkit.decode import arp, tunnels
+from pcapkit.decode.fast.arp import decode_arp
 from pcapkit.decode.fast.columns import Columns, Ints, Mask, require
 from pcapkit.decode.fast.gather import Headers
 from pcapkit.decode.schema import Layer, Status
@@ -51,7 +52,8 @@ def ethertype_walk(hdr: Headers, cols: Columns, rows: Ints, type_at: Ints | int,
                    end: Ints) -> Network:
     """From the EtherType at `type_at` through VLAN tags (payload at `pos`): the IPv4/IPv6 rows.
 
-    Sets `vlan` and `l3_proto`; 802.3 lengths and other EtherTypes end the row with `ok`."""
+    Sets `vlan` and `l3_proto`, and decodes ARP; 802.3 lengths and other EtherTypes end the row
+    with `ok`."""
     ethertype = hdr.uint(rows, type_at, 2)
     vlan = np.full(len(rows), -1, np.int64)
     for _ in range(MAX_TAGS):
@@ -80,6 +82,8 @@ def ethertype_walk(hdr: Headers, cols: Columns, rows: Ints, type_at: Ints | int,
     cols.put("vlan", rows[tagged], vlan[tagged])
     typed = ethertype >= MIN_ETHERTYPE
     cols.put("l3_proto", rows[typed], ethertype[typed])
+    is_arp = ethertype == arp.ETHERTYPE
+    decode_arp(hdr, cols, rows[is_arp], pos[is_arp], end[is_arp])
     ip = (ethertype == ETH_IPV4) | (ethertype == ETH_IPV6)
     return Network(rows[ip], pos[ip], end[ip], ethertype[ip])
 

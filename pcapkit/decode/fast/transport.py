@@ -16,6 +16,8 @@ TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 TCP_MIN, UDP_LEN, ICMP_LEN, PORT_LEN = 20, 8, 8, 4
 ICMP_ERRORS = (3, 4, 5, 11, 12)
 ICMP6_ERRORS = (1, 2, 3, 4)
+ICMP_ECHO, ICMP6_ECHO, ICMP6_ND = (0, 8), (128, 129), (135, 136)
+ND_LEN = 24  #: a neighbour solicitation or advertisement up to its target address
 IPV4_MIN, IPV6_LEN, IPV4_MAX = 20, 40, 60
 
 
@@ -87,6 +89,14 @@ def _icmp(hdr: Headers, cols: Columns, t: Transport) -> None:
     cols.put("icmp_mtu", rows[mtu4], hdr.uint(rows[mtu4], start[mtu4] + 6, 2))
     mtu6 = ~v4 & (kind == 2)
     cols.put("icmp_mtu", rows[mtu6], hdr.uint(rows[mtu6], start[mtu6] + 4, 4))
+    echo = np.where(v4, np.isin(kind, ICMP_ECHO), np.isin(kind, ICMP6_ECHO))
+    cols.put("icmp_echo_id", rows[echo], hdr.uint(rows[echo], start[echo] + 4, 2))
+    cols.put("icmp_echo_seq", rows[echo], hdr.uint(rows[echo], start[echo] + 6, 2))
+    nd = ~v4 & np.isin(kind, ICMP6_ND) & (end - start >= ND_LEN)
+    far = nd & (start + ND_LEN > hdr.k)
+    cols.defer(rows[far])
+    nd &= ~far
+    cols.put_v6("icmp_nd_target", rows[nd], hdr.block(rows[nd], start[nd] + ICMP_LEN, 16))
     errors = np.where(v4, np.isin(kind, ICMP_ERRORS), np.isin(kind, ICMP6_ERRORS))
     quote = start + ICMP_LEN
     # the quote is read only as far as its ports: past the gathered bytes, defer the row
