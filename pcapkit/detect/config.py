@@ -73,6 +73,12 @@ def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
                                                *(c for c in extra if c not in known)))
 
 
+def changed_settings(config: Config) -> dict[str, object]:
+    """The thresholds `config` sets otherwise than `DEFAULT` (what `--set` changed), by name."""
+    return {f.name: getattr(config, f.name) for f in fields(Config)
+            if getattr(config, f.name) != getattr(DEFAULT, f.name)}
+
+
 def with_settings(config: Config, settings: list[str]) -> Config:
     """`config` with `name=value` settings applied (the CLI's `--set`); values are read as the
     field's type, tuples as comma-separated lists. Unknown names and bad values: `UsageError`."""
