@@ -99,8 +99,9 @@ CSP = (f"default-src 'none'; style-src {_csp_hash(STYLE)}; script-src {_csp_hash
 def _table(ident: str, headers: list[str], rows: list[str], sortable: bool = False) -> str:
     cls = " class='sortable'" if sortable else ""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    return (f"<table id='{ident}'{cls}><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    # a row a line: the golden baseline diffs by row
+    return (f"<table id='{ident}'{cls}><thead><tr>{head}</tr></thead><tbody>\n"
+            + "\n".join(rows) + "\n</tbody></table>\n")
 
 
 def _cell(value: Any) -> str:
@@ -193,8 +194,8 @@ def fragment(analysis: Analysis, doc: dict[str, Any] | None = None) -> str:
     the style they need: the top of the report, and what a notebook shows."""
     doc = doc if doc is not None else document(analysis)
     return (f"<style>{STYLE}</style><div class='pcapkit'>{_verdict(doc)}"
-            f"<h2>Symptoms by Service</h2>{_by_service(doc)}"
-            f"<h2>Timeline</h2>{_plot(plots.symptom_timeline(doc), 'symptom')}"
+            f"\n<h2>Symptoms by Service</h2>{_by_service(doc)}"
+            f"\n<h2>Timeline</h2>{_plot(plots.symptom_timeline(doc), 'symptom')}"
             f"<h2 id='symptoms'>Symptoms by layer</h2>{_by_layer(doc)}</div>")
 
 
@@ -276,11 +277,11 @@ def render_html(analysis: Analysis) -> str:
         "<title>pcapkit incident report</title></head>"
         "<body class='pcapkit'><h1>pcapkit incident report</h1>"
         f"{fragment(analysis, doc)}<div class='pcapkit'>"
-        f"<h2>DNS</h2>{_plot(plots.dns_latency(dns, doc), 'DNS lookup')}"
+        f"\n<h2>DNS</h2>{_plot(plots.dns_latency(dns, doc), 'DNS lookup')}"
         f"{_plot(plots.nxdomain_rate(dns, doc), 'DNS lookup')}"
-        f"<h2>Retransmissions</h2>{_retransmissions(analysis)}"
-        f"<h2>Connections</h2>{_connections(analysis, t0)}"
-        f"<h2>Kubernetes context</h2>{_cluster(analysis, doc)}"
-        f"<h2>Captures</h2>{_captures(doc)}"
-        f"<h2>How this report was made</h2>{_provenance(analysis, doc)}</div>"
+        f"\n<h2>Retransmissions</h2>{_retransmissions(analysis)}"
+        f"\n<h2>Connections</h2>{_connections(analysis, t0)}"
+        f"\n<h2>Kubernetes context</h2>{_cluster(analysis, doc)}"
+        f"\n<h2>Captures</h2>{_captures(doc)}"
+        f"\n<h2>How this report was made</h2>{_provenance(analysis, doc)}</div>"
         f"<script>{SCRIPT}</script></body></html>\n")

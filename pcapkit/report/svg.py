@@ -67,7 +67,7 @@ def _clip(label: str) -> str:
 def _svg(ident: str, width: int, height: int, title: str, body: list[str]) -> str:
     return (f"<svg class='plot' id='{escape(ident)}' xmlns='http://www.w3.org/2000/svg' "
             f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img'>"
-            f"<title>{escape(title)}</title>{''.join(body)}</svg>")
+            f"<title>{escape(title)}</title>\n" + "\n".join(body) + "\n</svg>\n")
 
 
 def _legend(items: list[tuple[str, str]], x: float, y: float) -> list[str]:
