@@ -259,6 +259,12 @@ def _provenance(analysis: Analysis, doc: dict[str, Any]) -> str:
             f"<li>thresholds changed with <code>--set</code>:<ul>{settings}</ul></li></ul>")
 
 
+def _dns(dns: pl.DataFrame, doc: dict[str, Any]) -> str:
+    if dns.is_empty():
+        return "<p class='note'>No DNS lookups.</p>"
+    return f"{plots.dns_latency(dns, doc)}{plots.nxdomain_rate(dns, doc)}"
+
+
 def _retransmissions(analysis: Analysis) -> str:
     if analysis.tables.packets.is_empty() and not analysis.connections.is_empty():
         return ("<p class='note'>A streamed analysis keeps no packet table: see the "
@@ -269,7 +275,6 @@ def _retransmissions(analysis: Analysis) -> str:
 def render_html(analysis: Analysis) -> str:
     doc = document(analysis)
     t0 = plots.start_of(doc) or 0.0
-    dns = analysis.tables.dns
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
@@ -277,8 +282,7 @@ def render_html(analysis: Analysis) -> str:
         "<title>pcapkit incident report</title></head>"
         "<body class='pcapkit'><h1>pcapkit incident report</h1>"
         f"{fragment(analysis, doc)}<div class='pcapkit'>"
-        f"\n<h2>DNS</h2>{_plot(plots.dns_latency(dns, doc), 'DNS lookup')}"
-        f"{_plot(plots.nxdomain_rate(dns, doc), 'DNS lookup')}"
+        f"\n<h2>DNS</h2>{_dns(analysis.tables.dns, doc)}"
         f"\n<h2>Retransmissions</h2>{_retransmissions(analysis)}"
         f"\n<h2>Connections</h2>{_connections(analysis, t0)}"
         f"\n<h2>Kubernetes context</h2>{_cluster(analysis, doc)}"

@@ -2,8 +2,8 @@
 client, DNS latency and NXDOMAIN rate over time, and the retransmission share per connection.
 
 Times are seconds since the incident's first packet (the earliest capture's), on the first
-capture's clock: the flow tables are already on it (`flows/clocks.py`). Each function returns
-None when it has nothing to draw, and the report says so instead.
+capture's clock: the flow tables are already on it (`flows/clocks.py`). The timeline and the
+retransmission plot are None when there is nothing to draw; the DNS plots need lookups.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ KIND_COLORS = {
 OTHER_COLOR = "#757575"
 #: lanes of the timeline and bars of the retransmission plot drawn; the rest are counted
 MAX_ROWS = 40
-#: time bins of the NXDOMAIN rate over the DNS traffic's span
+#: time bins of the NXDOMAIN rate over the incident's span
 RATE_BINS = 40
+#: DNS lookups drawn as points: past it, every k-th is (a busy resolver's hour would make the
+#: report tens of MB, and the eye sees the same shape)
+MAX_POINTS = 4000
 
 
 def start_of(doc: dict[str, Any]) -> float | None:
@@ -78,28 +81,27 @@ def _lane(s: dict[str, Any]) -> tuple[str, str, str]:
     return target(s), client_name(s), s["kind"]
 
 
-def dns_latency(dns: pl.DataFrame, doc: dict[str, Any]) -> str | None:
+def dns_latency(dns: pl.DataFrame, doc: dict[str, Any]) -> str:
     """Each lookup's response time at the time it was asked; unanswered ones along the top."""
-    if dns.is_empty():
-        return None
     t0 = start_of(doc) or 0.0
     rows = dns.select(t=pl.col("ts_ns") / 1e9 - t0, ms=pl.col("latency_ns") / 1e6,
                       answered="answered")
     answered = rows.filter(pl.col("answered") & pl.col("ms").is_not_null())
     lost = rows.filter(~pl.col("answered").fill_null(False))
     top = max(float(answered["ms"].max() or 0.0) * 1.1, 1.0)  # type: ignore[arg-type]
-    series = [Series("answered (ms)", "#1565c0", list(zip(answered["t"], answered["ms"],
+    every = -(-rows.height // MAX_POINTS)
+    drawn, missed = answered.gather_every(every), lost.gather_every(every)
+    series = [Series("answered (ms)", "#1565c0", list(zip(drawn["t"], drawn["ms"],
                                                           strict=True))),
-              Series("unanswered", "#c62828", [(t, top) for t in lost["t"]])]
+              Series("unanswered", "#c62828", [(t, top) for t in missed["t"]])]
+    sampled = f", every {every}th drawn" if every > 1 else ""
     return chart("plot-dns-latency", f"DNS response time ({answered.height} answered, "
-                 f"{lost.height} unanswered)", series, span_of(doc), time_label(t0),
+                 f"{lost.height} unanswered{sampled})", series, span_of(doc), time_label(t0),
                  "ms", y_max=top)
 
 
-def nxdomain_rate(dns: pl.DataFrame, doc: dict[str, Any]) -> str | None:
+def nxdomain_rate(dns: pl.DataFrame, doc: dict[str, Any]) -> str:
     """Lookups and NXDOMAIN responses per second, in `RATE_BINS` bins."""
-    if dns.is_empty():
-        return None
     t0 = start_of(doc) or 0.0
     t = dns.select(t=pl.col("ts_ns") / 1e9 - t0,
                    nx=pl.col("rcode") == int(DnsRcode.NXDOMAIN))
