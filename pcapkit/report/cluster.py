@@ -19,9 +19,12 @@ class Involved:
     pods: pl.DataFrame  #: pod (`pod NS/NAME`), ip, node, phase, deleting
 
 
-def involved(doc: dict[str, Any], snap: Snapshot, services: set[str]) -> Involved:
-    """What the document's symptoms and captures name, plus `services` (those the connections
-    reached), looked up in the snapshot."""
+def involved(doc: dict[str, Any], snap: Snapshot, dialled: set[str]) -> Involved:
+    """What the document's symptoms and captures name, plus the Services whose ClusterIP is in
+    `dialled` (the server addresses of connections and DNS lookups), looked up in the
+    snapshot."""
+    services = set(snap.services.filter(pl.col("cluster_ip").is_in(sorted(dialled)))
+                   .select(pl.format("{}/{}", "namespace", "name")).to_series().to_list())
     pods: set[str] = set()
     for s in doc["symptoms"]:
         k8s = s.get("k8s", {})

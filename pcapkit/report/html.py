@@ -220,8 +220,10 @@ def _cluster(analysis: Analysis, doc: dict[str, Any]) -> str:
     snap = analysis.snapshot
     if snap is None:
         return "<p class='note'>No snapshot was given (<code>--k8s</code>).</p>"
-    table = connection_table(analysis.tables, snap, 0.0)
-    found = involved(doc, snap, {s for s in table["service"].to_list() if s})
+    tables = analysis.tables
+    dialled = set(tables.connections["server_ip"].to_list()) | set(tables.dns["server_ip"]
+                                                                     .to_list())
+    found = involved(doc, snap, dialled)
     return (f"<p class='note'>From {_e(', '.join(snap.sources))}.</p>"
             "<h3>Services</h3>" + _table("k8s-services", ["Service", "type", "ClusterIP",
                                                           "ports"], _frame_rows(found.services))
