@@ -108,7 +108,8 @@ def nxdomain_rate(dns: pl.DataFrame, doc: dict[str, Any]) -> str:
     lo, hi = span_of(doc)
     steps = ticks(lo, hi, RATE_BINS)
     width = steps[1] - steps[0] if len(steps) > 1 else 1.0
-    binned = (t.with_columns(bin=((pl.col("t") - lo) / width).floor())
+    # clip: a lookup a capture with an earlier clock saw may fall just before the first packet
+    binned = (t.with_columns(bin=((pl.col("t") - lo) / width).floor().clip(0))
               .group_by("bin").agg(queries=pl.len(), nx=pl.col("nx").fill_null(False).sum())
               .sort("bin"))
     left = [lo + b * width for b in binned["bin"]]

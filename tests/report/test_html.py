@@ -102,6 +102,25 @@ HOSTILE = "<img src=x onerror=alert(1)>&amp;<script>alert(2)</script>"
 
 
 @needs_chromium
+def test_healthy_report_in_chromium(tmp_path: Path) -> None:
+    """No symptom: the verdict says so, the plots that have data are drawn, nothing fails."""
+    analysis = _analysis(SAMPLES / "healthy")
+    report = tmp_path / "report.html"
+    report.write_text(render_html(analysis), encoding="utf-8")
+    with open_page(report) as page:
+        assert page.evaluate("document.getElementById('verdict').innerText").startswith(
+            "No symptoms found")
+        assert page.evaluate("document.getElementById('plot-timeline')") is None
+        assert page.evaluate(f"({MARKS})('plot-dns-latency')") > 0
+        # no connection lost a segment: bars of zero length, the labels still there
+        assert page.evaluate(f"({MARKS})('plot-retransmission')") == 0
+        assert page.evaluate("document.getElementById('plot-retransmission')"
+                             ".querySelectorAll('text').length") > 3
+        assert page.errors() == []
+        assert page.requests() == [report.resolve().as_uri()]
+
+
+@needs_chromium
 def test_strings_from_captures_and_snapshots_are_escaped(tmp_path: Path) -> None:
     """A capture file name and pod and Service names carrying markup show as text, run
     nothing and add no element."""
