@@ -9,12 +9,15 @@ Chromium is Debian's `chromium`, which `make test` installs when it is missing.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image, ImageStat
 
 import pcapkit
@@ -22,6 +25,8 @@ from pcapkit.cli.app import run
 from pcapkit.detect import DETECTORS
 from pcapkit.report import render_html
 from pcapkit.report.groups import LAYERS
+from pcapkit.report.html import fragment
+from pcapkit.report.svg import ticks
 from pcapkit.report.text import verdict
 from tests.conftest import SAMPLES
 from tests.report.chromium import chromium, open_page
@@ -194,3 +199,25 @@ def test_report_says_how_it_was_made(tmp_path: Path) -> None:
     assert "--set nxdomain_min=7 --format html</code>" in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
+
+
+def test_streamed_analysis_reports_the_same_symptoms() -> None:
+    """A streamed analysis (no packet table kept) gives the same top of the report, and says
+    why it draws no retransmission plot."""
+    folder = SAMPLES / "lossy_underlay"
+    captures = sorted(folder.glob("*.pcap"))
+    whole = pcapkit.analyze(captures, [folder / "snapshot.json"], stream=False)
+    streamed = pcapkit.analyze(captures, [folder / "snapshot.json"], stream=True, workers=1)
+    assert fragment(streamed) == fragment(whole)
+    assert "plot-retransmission" in render_html(whole)
+    assert "A streamed analysis keeps no packet table" in render_html(streamed)
+
+
+@given(st.floats(-1e6, 1e6), st.floats(1e-3, 1e6))
+def test_ticks_are_round_and_inside(lo: float, extent: float) -> None:
+    hi = lo + extent
+    marks = ticks(lo, hi)
+    assert 2 <= len(marks) <= 11
+    assert all(lo - 1e-9 * extent <= m <= hi + 1e-9 * extent for m in marks)
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(marks)}
+    assert len({round(s / min(steps), 3) for s in steps}) == 1
