@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 DEMO   := samples/stale_endpoint
 # Debian packages the tests drive for real: tshark (oracle, pyshark), tcpdump/dumpcap, iproute2 and
 # iptables and nftables (the lab; nft for kube-proxy's nftables mode), chromium (the HTML report).
-APT_PACKAGES := tshark tcpdump iproute2 iptables nftables procps
-TOOLS        := tshark tcpdump dumpcap ip iptables nft editcap
+APT_PACKAGES := tshark tcpdump iproute2 iptables nftables procps chromium
+TOOLS        := tshark tcpdump dumpcap ip iptables nft editcap chromium
 # ... and those `make bench` measures pcapkit against; GNU time reports each one's peak RSS.
 BENCH_APT    := tshark tcpdump tcptrace time
 BENCH_TOOLS  := tshark tcpdump tcptrace /usr/bin/time

@@ -68,6 +68,11 @@ class Analysis:
     counts: PacketCounts  #: the summary's packet, flow, protocol and tunnel counts
     #: the packet table, when the analysis held it whole (see `packets`)
     decoded: pl.DataFrame | None = field(default=None, repr=False)
+    #: the thresholds the detectors ran with, as the caller gave them (before the snapshot's
+    #: ClusterIPs were added): reports name those changed from the defaults
+    config: Config = DEFAULT
+    #: the command line that produced it, for reports to say how they were made (None: the API)
+    command: str | None = None
 
     @property
     def packets(self) -> pl.DataFrame:
@@ -96,8 +101,18 @@ class Analysis:
         from pcapkit.report.markdown import render_markdown
         from pcapkit.report.text import render_text
 
+        # text/html too: a frontend shows the richest type of a bundle, and IPython asks
+        # `_repr_html_` only for types the bundle lacks
         return {"text/plain": render_text(self),
-                "text/markdown": render_markdown(self)}
+                "text/markdown": render_markdown(self),
+                "text/html": self._repr_html_()}
+
+    def _repr_html_(self) -> str:
+        """The verdict, the symptoms by layer and by Service, and their timeline (the top of
+        the HTML report)."""
+        from pcapkit.report.html import fragment
+
+        return fragment(self)
 
 
 def analyze(
@@ -164,7 +179,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
              in enumerate(zip(scans, streamed.seen, streamed.addresses, streamed.warnings,
                               strict=True))]
     findings = locate(findings, streamed.tables, list(infos), snap)
-    return Analysis(infos, streamed.tables, findings, snap, streamed.counts)
+    return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 
 
 def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
@@ -193,7 +208,8 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     if snap is not None:
         findings = enrich_findings(findings, packets, snap, tables.connections)
     findings = locate(findings, tables, list(infos), snap)
-    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets)
+    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets,
+                    config=config)
 
 
 def _snapshot(snapshots: Sequence[str | Path], report: Progress, total: int) -> Snapshot | None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import tempfile
@@ -41,6 +42,17 @@ def _spill_folder(parent: Path | None) -> Iterator[str]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def command_line(captures: list[Path], k8s: list[Path], fmt: Format, settings: list[str],
+                 vxlan_ports: list[int]) -> str:
+    """The command as a report quotes it (`How this report was made`): what decides the
+    result, in a form to paste into a shell; not where the report went nor how fast."""
+    words = ["pcapkit", "analyze", *map(str, captures)]
+    words += [w for p in k8s for w in ("--k8s", str(p))]
+    words += [w for p in vxlan_ports for w in ("--vxlan-port", str(p))]
+    words += [w for s in settings for w in ("--set", s)]
+    return shlex.join([*words, "--format", fmt.value])
 
 
 class Format(StrEnum):
@@ -106,6 +118,7 @@ def analyze_command(
             result = analyze(captures, k8s or [], config, workers=workers,
                              scheduler=scheduler, chunk_records=chunk_records,
                              spill_dir=spill, progress=progress)
+    result.command = command_line(captures, k8s or [], fmt, settings or [], vxlan_port or [])
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

@@ -143,6 +143,12 @@ def _dropping_node_ports(snap: Snapshot) -> list[str]:
                   in per_door.iter_rows() if not local)
 
 
+def changed_settings(config: Config) -> dict[str, object]:
+    """The thresholds `config` sets otherwise than `DEFAULT` (what `--set` changed), by name."""
+    return {f.name: getattr(config, f.name) for f in fields(Config)
+            if getattr(config, f.name) != getattr(DEFAULT, f.name)}
+
+
 def with_settings(config: Config, settings: list[str]) -> Config:
     """`config` with `name=value` settings applied (the CLI's `--set`); values are read as the
     field's type, tuples as comma-separated lists. Unknown names and bad values: `UsageError`."""

@@ -40,30 +40,42 @@ ANY_CLASS = int(sum(CLASSES.values()))
 SYN_ONLY = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
 
 
-def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    tcp = tables.packets.filter(pl.col("conn").is_not_null())
-    flagged = (pl.col("tcp_analysis") & ANY_CLASS != 0) & ~SYN_ONLY
+FLAGGED = (pl.col("tcp_analysis") & ANY_CLASS != 0) & ~SYN_ONLY
+
+
+def per_connection(tables: Tables) -> pl.DataFrame:
+    """conn → flagged segments per class, `count`, `segments` and `share` (in the view that
+    flagged the most), `views` that flagged any; every connection, flagged or not. The HTML
+    report plots `share`."""
     is_segment = (pl.col("payload_len") > 0) | (
         (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
     )
-    per_view = tcp.group_by("conn", "view").agg(
-        *[(flagged & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
+    per_view = _tcp(tables).group_by("conn", "view").agg(
+        *[(FLAGGED & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
           for name, bit in CLASSES.items()],
-        count=flagged.sum(),
+        count=FLAGGED.sum(),
         segments=is_segment.sum(),
     )
-    per_conn = (
+    return (
         per_view.sort("count", "view", descending=[True, False])
         .group_by("conn")
         .agg(
             *[pl.col(name).max() for name in CLASSES],
             pl.col("count").first(),
+            pl.col("segments").first(),
             share=(pl.col("count") / pl.col("segments").clip(1)).first(),
             views=(pl.col("count") > 0).sum(),
         )
-        .filter(pl.col("count") >= config.retransmission_min)
     )
-    rows = per_conn.join(evidence(tcp.filter(flagged)), on="conn").with_columns(
+
+
+def _tcp(tables: Tables) -> pl.DataFrame:
+    return tables.packets.filter(pl.col("conn").is_not_null())
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    per_conn = per_connection(tables).filter(pl.col("count") >= config.retransmission_min)
+    rows = per_conn.join(evidence(_tcp(tables).filter(FLAGGED)), on="conn").with_columns(
         kind=pl.lit(KIND),
         severity=pl.when(pl.col("share") > config.retransmission_error_share)
         .then(pl.lit(Severity.ERROR.value))

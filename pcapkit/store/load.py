@@ -88,7 +88,8 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         findings = locate(findings, tables, list(captures), snap)
     else:
         findings = _read(whole_file(root, "findings"))
-    return Analysis(captures, tables, findings, snap, PacketCounts.of(packets), packets)
+    return Analysis(captures, tables, findings, snap, PacketCounts.of(packets), packets,
+                    config=run_config)
 
 
 def store_argument(paths: Sequence[Path], vxlan_ports: Sequence[int] | None = None

@@ -1,5 +1,6 @@
-"""Golden reports, the Zeek way: each lab scenario in, its text and JSON reports out, compared
-with the baselines in tests/report/golden/. Volatile fields (the version) are masked.
+"""Golden reports, the Zeek way: each lab scenario in, its text, JSON and Markdown reports out
+(and the HTML report of `HTML_SCENARIO`), compared with the baselines in tests/report/golden/.
+Volatile fields (the version) are masked.
 
 A deliberate change of output: `PCAPKIT_UPDATE_GOLDEN=1 pytest tests/report/test_golden.py`,
 then read the diff of the baselines before committing them.
@@ -9,17 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 import pcapkit
-from pcapkit.report import render_markdown, render_text
+from pcapkit.report import render_html, render_markdown, render_text
 from tests.conftest import REPO, SAMPLES
 
 GOLDEN = Path(__file__).parent / "golden"
 SCENARIOS = sorted(p.parent.name for p in SAMPLES.glob("*/snapshot.json"))
 UPDATE = os.environ.get("PCAPKIT_UPDATE_GOLDEN") == "1"
+#: the one scenario whose HTML report has a baseline: several Services, captures and symptoms
+HTML_SCENARIO = "stale_endpoint"
 
 
 def _reports(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
@@ -29,8 +33,12 @@ def _reports(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     result = pcapkit.analyze(captures, snapshots=[folder / "snapshot.json"])
     doc = result.to_dict()
     doc["pcapkit_version"] = "<masked>"
-    return {"txt": render_text(result), "json": json.dumps(doc, indent=1) + "\n",
-            "md": render_markdown(result)}
+    reports = {"txt": render_text(result), "json": json.dumps(doc, indent=1) + "\n",
+               "md": render_markdown(result)}
+    if name == HTML_SCENARIO:
+        reports["html"] = re.sub("<span id='version'>[^<]*</span>",
+                                 "<span id='version'>&lt;masked&gt;</span>", render_html(result))
+    return reports
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
