@@ -34,9 +34,9 @@ def test_analyze_returns_documented_frames() -> None:
     assert result.packets.schema == PACKET_SCHEMA
     assert result.connections.schema == CONNECTIONS
     assert result.dns.schema == DNS_TRANSACTIONS
-    base = result.findings.select(FINDINGS_SCHEMA.names())
+    base = result.symptoms.select(FINDINGS_SCHEMA.names())
     assert base.schema == FINDINGS_SCHEMA
-    assert {c for c in result.findings.columns if c.startswith("k8s_")}
+    assert {c for c in result.symptoms.columns if c.startswith("k8s_")}
     assert result.packets.height == sum(c.packets for c in result.captures)
     assert isinstance(pcapkit.read_packets(result.captures[0].path), pl.DataFrame)
 
@@ -59,5 +59,5 @@ def test_progress_callback_follows_its_protocol() -> None:
         assert before[1] <= after[1] and before[3] <= after[3]
     assert calls[-1][1] == total and calls[-1][3] == result.packets.height
     # The default reports nothing, and a quiet analysis is the same analysis.
-    assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).findings,
-                       result.findings)
+    assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).symptoms,
+                       result.symptoms)

@@ -43,6 +43,14 @@ def _spill_folder(parent: Path | None) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def register_vxlan_ports(ports: list[int]) -> None:
+    """`--vxlan-port`: decode VXLAN on these UDP ports too."""
+    for port in ports:
+        if not 0 < port < 65536:
+            raise UsageError(f"--vxlan-port {port}: not a UDP port")
+        register(port, Tunnel.VXLAN)
+
+
 class Format(StrEnum):
     text = "text"
     json = "json"
@@ -92,10 +100,7 @@ def analyze_command(
     )] = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
-    for port in vxlan_port or []:
-        if not 0 < port < 65536:
-            raise UsageError(f"--vxlan-port {port}: not a UDP port")
-        register(port, Tunnel.VXLAN)
+    register_vxlan_ports(vxlan_port or [])
     config = with_settings(DEFAULT, settings or [])
     store = store_argument(captures, vxlan_port)  # a directory `pcapkit convert` wrote
     if store is not None:

@@ -52,6 +52,9 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     out["evidence"] = [{"capture": paths[c], "frames": sorted(set(f))}
                        for c, f in sorted(frames.items())]
     out["explanation"] = row["explanation"]
+    out["wireshark_filter"] = row.get("wireshark_filter")
+    if row.get("wireshark_decode_as"):
+        out["wireshark_decode_as"] = row["wireshark_decode_as"]
     for key, value in json.loads(row["extra"] or "{}").items():
         out.setdefault(key, value)
     return {k: v for k, v in out.items() if v is not None}
@@ -64,7 +67,7 @@ def document(analysis: Analysis) -> dict[str, Any]:
         d = asdict(c)
         d.pop("index")
         captures.append(d)
-    findings: pl.DataFrame = analysis.findings
+    findings: pl.DataFrame = analysis.symptoms
     return {
         "pcapkit_version": __version__,
         "captures": captures,
