@@ -113,6 +113,18 @@ class Analysis:
         return extract_frames([c.path for c in self.captures], frames_of(row), path,
                               symptom_label(row, symptom if isinstance(symptom, int) else None))
 
+    def cross_check(self) -> pl.DataFrame:
+        """Ask Wireshark for a second opinion: tshark's expert analysis (through pyshark) on
+        each symptom's packets. Adds `wireshark_agrees` (null where Wireshark has no
+        counterpart) and `wireshark_opinion` (why, or why not) to `symptoms`, and returns it.
+        Needs tshark (`UsageError` without it)."""
+        from pcapkit.wireshark.cross_check import cross_check
+        from pcapkit.wireshark.tshark import tshark_path
+
+        tshark_path()
+        self.symptoms = cross_check(self.symptoms, [c.path for c in self.captures])
+        return self.symptoms
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of the outside contract."""
         from pcapkit.report.document import document

@@ -25,6 +25,7 @@ from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
 from pcapkit.store.load import load, store_argument
+from pcapkit.wireshark.tshark import tshark_path
 
 
 @contextmanager
@@ -95,12 +96,18 @@ def analyze_command(
     chunk_records: Annotated[int | None, typer.Option(
         "--chunk-records", min=1, hidden=True,
         help="Records per decoded chunk (tuning and tests).")] = None,
+    cross_check: Annotated[bool, typer.Option(
+        "--cross-check", help="Ask Wireshark too: tshark's expert analysis (through pyshark) "
+                              "on each symptom's packets; says per symptom whether it agrees, "
+                              "and why not. Needs tshark.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar (it shows on a terminal after a second).",
     )] = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     register_vxlan_ports(vxlan_port or [])
+    if cross_check:
+        tshark_path()  # before the analysis: a missing tshark is said at once
     config = with_settings(DEFAULT, settings or [])
     store = store_argument(captures, vxlan_port)  # a directory `pcapkit convert` wrote
     if store is not None:
@@ -111,6 +118,8 @@ def analyze_command(
             result = analyze(captures, k8s or [], config, workers=workers,
                              scheduler=scheduler, chunk_records=chunk_records,
                              spill_dir=spill, progress=progress)
+    if cross_check:
+        result.cross_check()
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

@@ -55,6 +55,9 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     out["wireshark_filter"] = row.get("wireshark_filter")
     if row.get("wireshark_decode_as"):
         out["wireshark_decode_as"] = row["wireshark_decode_as"]
+    if row.get("wireshark_opinion"):  # `--cross-check`
+        out["wireshark_cross_check"] = {"agrees": row["wireshark_agrees"],
+                                        "explanation": row["wireshark_opinion"]}
     for key, value in json.loads(row["extra"] or "{}").items():
         out.setdefault(key, value)
     return {k: v for k, v in out.items() if v is not None}

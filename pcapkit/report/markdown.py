@@ -41,6 +41,8 @@ def render_markdown(analysis: Analysis) -> str:
             if s.get("wireshark_filter"):
                 out.append(f"   - Wireshark: {md_code(s['wireshark_filter'])}"
                            + _decode_as(s))
+            if s.get("wireshark_cross_check"):
+                out.append(f"   - Cross-check: {md(s['wireshark_cross_check']['explanation'])}")
         out.append("")
     out += ["## Captures", "", "| capture | vantage | format | link types | packets | warnings |",
             "|---|---|---|---|---|---|"]

@@ -95,6 +95,8 @@ def _symptom(console: Console, number: int, s: dict[str, Any]) -> None:
         console.print(f"    frames {shown}{more} in {ev['capture']}", style="dim")
     if s.get("wireshark_filter"):
         console.print(f"    wireshark: {s['wireshark_filter']}{_decode_as(s)}", style="dim")
+    if s.get("wireshark_cross_check"):
+        console.print(f"    cross-check: {s['wireshark_cross_check']['explanation']}")
     console.print()
 
 
