@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit
@@ -25,7 +26,7 @@ def test_exported_members() -> None:
     # Stage subpackages are importable by path but are not the API's front door.
     assert public - set(EXPORTED) <= {"api", "cli", "codes", "decode", "detect", "errors",
                                       "engine", "flows", "kube", "progress", "read",
-                                      "report", "store", "version"}
+                                      "report", "store", "version", "wireshark"}
 
 
 def test_analyze_returns_documented_frames() -> None:
@@ -61,3 +62,13 @@ def test_progress_callback_follows_its_protocol() -> None:
     # The default reports nothing, and a quiet analysis is the same analysis.
     assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).symptoms,
                        result.symptoms)
+
+
+def test_symptoms_is_the_name_findings_the_deprecated_alias() -> None:
+    """One name, the JSON's: `symptoms`; `findings` works for one more version, and warns."""
+    folder = SAMPLES / "no_endpoints"
+    result = pcapkit.analyze(sorted(folder.glob("*.pcap")), [folder / "snapshot.json"])
+    assert result.symptoms.height == len(result.to_dict()["symptoms"])
+    with pytest.warns(DeprecationWarning, match="symptoms"):
+        old = result.findings
+    assert old is result.symptoms

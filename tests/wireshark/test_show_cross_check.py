@@ -72,8 +72,9 @@ def test_cross_check_names_the_copies_tshark_flags(capsys: pytest.CaptureFixture
     check = symptom["wireshark_cross_check"]
     assert check["agrees"] is True
     text = check["explanation"]
-    copies = text[text.index("copies"):]
-    named = re.findall(r"(samples/\S+\.pcap): frames ([\d, ]+)", copies.split(")")[0] + ")")
+    copies = re.search(r"copies as retransmissions: .*? counts once \((.*?)\)\.", text)
+    assert copies, text
+    named = re.findall(r"(\S+\.pcap): frames ([\d, ]+)", copies.group(1))
     assert named and all("-any" in path for path, _ in named)
     evidence = {ev["capture"]: set(ev["frames"]) for ev in symptom["evidence"]}
     for path, numbers in named:
