@@ -65,6 +65,8 @@ def _client_term(finding: dict[str, Any], convs: pl.DataFrame) -> tuple[str | No
         return _addr(ip), _has(ip)
     on_port = _has(ip) & ((pl.col("a_port") == port) | (pl.col("b_port") == port))
     number = PROTOCOL_NUMBERS.get(finding["protocol"])
+    if number is None and finding["protocol"] != "dns":  # no ports Wireshark could match
+        return _addr(ip), _has(ip)
     if number is None:  # DNS: over UDP, or TCP when its packets say so
         seen = convs.filter(on_port & pl.col("proto").is_in(list(PORT_FIELDS)))["proto"]
         number = int(seen.mode().min()) if len(seen) else 17  # type: ignore[arg-type]
