@@ -2,7 +2,7 @@
 
     >>> import pcapkit
     >>> result = pcapkit.analyze(["pod.pcap", "node-any.pcap"], snapshots=["cluster.json"])
-    >>> result.findings        # one row per symptom (polars)
+    >>> result.symptoms        # one row per symptom (polars), as the JSON's `symptoms`
     >>> result.packets         # one row per packet, inner headers primary
     >>> pcapkit.save(result, "incident.store")     # Parquet tables, queryable by DuckDB too
     >>> again = pcapkit.load("incident.store")    # no decoding; the captures need not exist

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pcapkit.detect import run_detectors
 from pcapkit.detect.config import DEFAULT, Config, for_snapshot
 from pcapkit.engine.executor import executor
 from pcapkit.engine.tasks import warm_up
+from pcapkit.errors import UsageError
 from pcapkit.flows import Tables, build_tables
 from pcapkit.flows.clocks import Clocks, merge_sightings, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
@@ -29,6 +31,9 @@ from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
 from pcapkit.report.summary import PacketCounts
+from pcapkit.wireshark.display_filter import with_filters
+from pcapkit.wireshark.evidence import evidence_packets, frames_of
+from pcapkit.wireshark.extract import extract_frames
 
 #: bytes of capture from which `analyze` streams the captures rather than holding them whole:
 #: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
@@ -59,11 +64,12 @@ class CaptureInfo:
 @dataclass
 class Analysis:
     """Everything pcapkit found in one incident's captures; frames for Jupyter, a report for
-    people. `findings` has one row per symptom (schema: `pcapkit.detect.findings`)."""
+    people. `symptoms` has one row per symptom (schema: `pcapkit.detect.findings`, then the
+    `k8s_*` names and `wireshark_filter`, `wireshark_decode_as`), as the JSON's `symptoms`."""
 
     captures: list[CaptureInfo]
     tables: Tables
-    findings: pl.DataFrame
+    symptoms: pl.DataFrame
     snapshot: Snapshot | None
     counts: PacketCounts  #: the summary's packet, flow, protocol and tunnel counts
     #: the packet table, when the analysis held it whole (see `packets`)
@@ -73,6 +79,13 @@ class Analysis:
     config: Config = DEFAULT
     #: the command line that produced it, for reports to say how they were made (None: the API)
     command: str | None = None
+
+    @property
+    def findings(self) -> pl.DataFrame:
+        """Deprecated alias of `symptoms` (the JSON's name), kept through 0.1.x, gone in 0.2."""
+        warnings.warn("Analysis.findings is deprecated: use Analysis.symptoms (the JSON's name)",
+                      DeprecationWarning, stacklevel=2)
+        return self.symptoms
 
     @property
     def packets(self) -> pl.DataFrame:
@@ -90,6 +103,33 @@ class Analysis:
     @property
     def dns(self) -> pl.DataFrame:
         return self.tables.dns
+
+    def symptom(self, number: int) -> dict[str, Any]:
+        """Symptom `number`, 1-based as the reports number them, as a row of `symptoms`."""
+        if not 1 <= number <= self.symptoms.height:
+            raise UsageError(f"symptom {number}: there are {self.symptoms.height} "
+                             f"(numbered from 1 in the reports)")
+        return self.symptoms.row(number - 1, named=True)
+
+    def extract(self, symptom: int | dict[str, Any], path: str | Path) -> int:
+        """Write the evidence packets of `symptom` (its number, or a row of `symptoms`) from
+        every capture to the pcapng file `path`, with their original bytes, link types and
+        interface names and a comment naming the symptom; returns the packets written."""
+        row = self.symptom(symptom) if isinstance(symptom, int) else symptom
+        return extract_frames([c.path for c in self.captures], frames_of(row), path,
+                              symptom_label(row, symptom if isinstance(symptom, int) else None))
+
+    def cross_check(self) -> pl.DataFrame:
+        """Ask Wireshark for a second opinion: tshark's expert analysis (through pyshark) on
+        each symptom's packets. Adds `wireshark_agrees` (null where Wireshark has no
+        counterpart) and `wireshark_opinion` (why, or why not) to `symptoms`, and returns it.
+        Needs tshark (`UsageError` without it)."""
+        from pcapkit.wireshark.cross_check import cross_check
+        from pcapkit.wireshark.tshark import tshark_path
+
+        tshark_path()
+        self.symptoms = cross_check(self.symptoms, [c.path for c in self.captures])
+        return self.symptoms
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of the outside contract."""
@@ -113,6 +153,16 @@ class Analysis:
         from pcapkit.report.html import fragment
 
         return fragment(self)
+
+
+def symptom_label(row: dict[str, Any], number: int | None) -> str:
+    """`pcapkit symptom 3: unanswered_syn 10.244.1.10:40001 → 10.96.0.50:80`."""
+    from pcapkit.report.document import endpoint_text
+
+    ends = " → ".join(e for e in (endpoint_text(row["client_ip"], row["client_port"]),
+                                  endpoint_text(row["server_ip"], row["server_port"])) if e)
+    return " ".join(filter(None, ("pcapkit symptom", f"{number}:" if number else None,
+                                  row["kind"], ends)))
 
 
 def analyze(
@@ -179,6 +229,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
              in enumerate(zip(scans, streamed.seen, streamed.addresses, streamed.warnings,
                               strict=True))]
     findings = locate(findings, streamed.tables, list(infos), snap)
+    # The packets were never held whole: the evidence frames alone are decoded again.
+    findings = with_filters(findings, evidence_packets([i.path for i in infos], findings))
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 
 
@@ -207,7 +259,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     findings = run_detectors(tables, for_snapshot(config, snap))
     if snap is not None:
         findings = enrich_findings(findings, packets, snap, tables.connections)
-    findings = locate(findings, tables, list(infos), snap)
+    findings = with_filters(locate(findings, tables, list(infos), snap), packets)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets,
                     config=config)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit
@@ -25,7 +26,7 @@ def test_exported_members() -> None:
     # Stage subpackages are importable by path but are not the API's front door.
     assert public - set(EXPORTED) <= {"api", "cli", "codes", "decode", "detect", "errors",
                                       "engine", "flows", "kube", "progress", "read",
-                                      "report", "store", "version"}
+                                      "report", "store", "version", "wireshark"}
 
 
 def test_analyze_returns_documented_frames() -> None:
@@ -34,9 +35,9 @@ def test_analyze_returns_documented_frames() -> None:
     assert result.packets.schema == PACKET_SCHEMA
     assert result.connections.schema == CONNECTIONS
     assert result.dns.schema == DNS_TRANSACTIONS
-    base = result.findings.select(FINDINGS_SCHEMA.names())
+    base = result.symptoms.select(FINDINGS_SCHEMA.names())
     assert base.schema == FINDINGS_SCHEMA
-    assert {c for c in result.findings.columns if c.startswith("k8s_")}
+    assert {c for c in result.symptoms.columns if c.startswith("k8s_")}
     assert result.packets.height == sum(c.packets for c in result.captures)
     assert isinstance(pcapkit.read_packets(result.captures[0].path), pl.DataFrame)
 
@@ -59,5 +60,15 @@ def test_progress_callback_follows_its_protocol() -> None:
         assert before[1] <= after[1] and before[3] <= after[3]
     assert calls[-1][1] == total and calls[-1][3] == result.packets.height
     # The default reports nothing, and a quiet analysis is the same analysis.
-    assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).findings,
-                       result.findings)
+    assert_frame_equal(pcapkit.analyze(captures, [folder / "snapshot.json"]).symptoms,
+                       result.symptoms)
+
+
+def test_symptoms_is_the_name_findings_the_deprecated_alias() -> None:
+    """One name, the JSON's: `symptoms`; `findings` works for one more version, and warns."""
+    folder = SAMPLES / "no_endpoints"
+    result = pcapkit.analyze(sorted(folder.glob("*.pcap")), [folder / "snapshot.json"])
+    assert result.symptoms.height == len(result.to_dict()["symptoms"])
+    with pytest.warns(DeprecationWarning, match="symptoms"):
+        old = result.findings
+    assert old is result.symptoms

@@ -26,6 +26,7 @@ from pcapkit.errors import UsageError
 from pcapkit.report import RENDERERS
 from pcapkit.report.text import render_text
 from pcapkit.store.load import load, store_argument
+from pcapkit.wireshark.tshark import tshark_path
 
 
 @contextmanager
@@ -45,14 +46,23 @@ def _spill_folder(parent: Path | None) -> Iterator[str]:
 
 
 def command_line(captures: list[Path], k8s: list[Path], fmt: Format, settings: list[str],
-                 vxlan_ports: list[int]) -> str:
+                 vxlan_ports: list[int], cross_check: bool) -> str:
     """The command as a report quotes it (`How this report was made`): what decides the
     result, in a form to paste into a shell; not where the report went nor how fast."""
     words = ["pcapkit", "analyze", *map(str, captures)]
     words += [w for p in k8s for w in ("--k8s", str(p))]
     words += [w for p in vxlan_ports for w in ("--vxlan-port", str(p))]
     words += [w for s in settings for w in ("--set", s)]
+    words += ["--cross-check"] if cross_check else []
     return shlex.join([*words, "--format", fmt.value])
+
+
+def register_vxlan_ports(ports: list[int]) -> None:
+    """`--vxlan-port`: decode VXLAN on these UDP ports too."""
+    for port in ports:
+        if not 0 < port < 65536:
+            raise UsageError(f"--vxlan-port {port}: not a UDP port")
+        register(port, Tunnel.VXLAN)
 
 
 class Format(StrEnum):
@@ -99,15 +109,18 @@ def analyze_command(
     chunk_records: Annotated[int | None, typer.Option(
         "--chunk-records", min=1, hidden=True,
         help="Records per decoded chunk (tuning and tests).")] = None,
+    cross_check: Annotated[bool, typer.Option(
+        "--cross-check", help="Ask Wireshark too: tshark's expert analysis (through pyshark) "
+                              "on each symptom's packets; says per symptom whether it agrees, "
+                              "and why not. Needs tshark.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar (it shows on a terminal after a second).",
     )] = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
-    for port in vxlan_port or []:
-        if not 0 < port < 65536:
-            raise UsageError(f"--vxlan-port {port}: not a UDP port")
-        register(port, Tunnel.VXLAN)
+    register_vxlan_ports(vxlan_port or [])
+    if cross_check:
+        tshark_path()  # before the analysis: a missing tshark is said at once
     config = with_settings(DEFAULT, settings or [])
     store = store_argument(captures, vxlan_port)  # a directory `pcapkit convert` wrote
     if store is not None:
@@ -118,7 +131,10 @@ def analyze_command(
             result = analyze(captures, k8s or [], config, workers=workers,
                              scheduler=scheduler, chunk_records=chunk_records,
                              spill_dir=spill, progress=progress)
-    result.command = command_line(captures, k8s or [], fmt, settings or [], vxlan_port or [])
+    result.command = command_line(captures, k8s or [], fmt, settings or [], vxlan_port or [],
+                                  cross_check)
+    if cross_check:
+        result.cross_check()
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:

@@ -16,7 +16,9 @@ import typer
 from pcapkit.cli import interrupt
 from pcapkit.cli.analyze import analyze_command
 from pcapkit.cli.convert import convert_command
+from pcapkit.cli.extract import extract_command
 from pcapkit.cli.progress import close_displays
+from pcapkit.cli.show import show_command
 from pcapkit.errors import PcapkitError
 from pcapkit.version import __version__
 
@@ -27,6 +29,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Kubernetes-aware analysis of tcpdump captures.")
 app.command("analyze")(analyze_command)
 app.command("convert")(convert_command)
+app.command("extract")(extract_command)
+app.command("show")(show_command)
 
 
 def _print_version(value: bool) -> None:

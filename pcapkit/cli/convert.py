@@ -38,5 +38,5 @@ def convert_command(
     t = result.tables
     typer.echo(f"{to}: {len(result.captures)} captures, {result.packets.height} packets, "
                f"{t.connections['conn'].n_unique()} TCP connections, {t.dns.height} DNS "
-               f"transactions, {t.icmp_errors.height} ICMP errors, {result.findings.height} "
+               f"transactions, {t.icmp_errors.height} ICMP errors, {result.symptoms.height} "
                "symptoms", err=True)

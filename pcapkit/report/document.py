@@ -53,6 +53,12 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     out["evidence"] = [{"capture": paths[c], "frames": sorted(set(f))}
                        for c, f in sorted(frames.items())]
     out["explanation"] = row["explanation"]
+    out["wireshark_filter"] = row.get("wireshark_filter")
+    if row.get("wireshark_decode_as"):
+        out["wireshark_decode_as"] = row["wireshark_decode_as"]
+    if row.get("wireshark_opinion"):  # `--cross-check`
+        out["wireshark_cross_check"] = {"agrees": row["wireshark_agrees"],
+                                        "explanation": row["wireshark_opinion"]}
     for key, value in json.loads(row["extra"] or "{}").items():
         out.setdefault(key, value)
     return {k: v for k, v in out.items() if v is not None}
@@ -65,7 +71,7 @@ def document(analysis: Analysis) -> dict[str, Any]:
         d = asdict(c)
         d.pop("index")
         captures.append(d)
-    findings: pl.DataFrame = analysis.findings
+    findings: pl.DataFrame = analysis.symptoms
     return {
         "pcapkit_version": __version__,
         "captures": captures,

@@ -8,14 +8,19 @@ from typing import Any
 #: the layer each symptom kind belongs to, in the order a reader checks them: can pods reach
 #: each other, does DNS answer, do Services lead to live endpoints, what do the packets show
 LAYERS: dict[str, str] = {
+    "arp_unanswered": "pod connectivity",
+    "icmp_echo_unanswered": "pod connectivity",
     "unanswered_syn": "pod connectivity",
     "rst": "pod connectivity",
     "icmp_unreachable": "pod connectivity",
+    "nxdomain_name": "DNS",
     "nxdomain_storm": "DNS",
     "dns_timeout": "DNS",
     "dns_error": "DNS",
+    "dns_wrong_server": "DNS",
     "dnat_mismatch": "Services",
     "kube_proxy_missing": "Services",
+    "external_traffic_local": "Services",
     "retransmission": "packets",
     "zero_window": "packets",
 }

@@ -1,47 +1,60 @@
-"""The Markdown report, for incident tickets: the verdict, a symptom table, then details."""
+"""The Markdown report, for incident tickets: the verdict, a symptom table, then details.
+
+Every string that came from a capture, a snapshot or a file name goes through `escape.md`: a
+DNS name like `[x](http://evil)` or `<img src=…>` shows as those characters, never as a link or
+HTML. Only pcapkit's own syntax (Wireshark filters, decode-as flags) is set as code.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from pcapkit.report.document import document
+from pcapkit.report.escape import md, md_code
 from pcapkit.report.text import FRAMES_SHOWN, verdict
 
 if TYPE_CHECKING:
     from pcapkit.api import Analysis
 
 
-def _cell(value: Any) -> str:
-    return str(value if value is not None else "").replace("|", "\\|")
-
-
 def render_markdown(analysis: Analysis) -> str:
     doc = document(analysis)
     line, _ = verdict(doc)
-    out = ["# pcapkit report", "", f"**{line}**", ""]
+    out = ["# pcapkit report", "", f"**{md(line)}**", ""]
     if doc["symptoms"]:
-        out += ["| severity | kind | client | server | Kubernetes | count | explanation |",
-                "|---|---|---|---|---|---|---|"]
-        for s in doc["symptoms"]:
+        out += ["| # | severity | kind | client | server | Kubernetes | count | explanation |",
+                "|---|---|---|---|---|---|---|---|"]
+        for i, s in enumerate(doc["symptoms"], 1):
             k8s = s.get("k8s", {})
-            names = " · ".join(_cell(v) for v in (k8s.get("client"), k8s.get("service"),
-                                                   k8s.get("endpoint")) if v)
-            out.append(f"| {s['severity']} | `{s['kind']}` | {_cell(s.get('client'))} | "
-                       f"{_cell(s.get('server'))} | {names} | {s['count']} | "
-                       f"{_cell(s['explanation'])} |")
+            names = " · ".join(md(v) for v in (k8s.get("client"), k8s.get("service"),
+                                                k8s.get("endpoint")) if v)
+            out.append(f"| {i} | {md(s['severity'])} | {md(s['kind'])} | {md(s.get('client'))} "
+                       f"| {md(s.get('server'))} | {names} | {s['count']} | "
+                       f"{md(s['explanation'])} |")
         out += ["", "## Evidence", ""]
         for i, s in enumerate(doc["symptoms"], 1):
+            out.append(f"{i}. {md(s['kind'])}:")
             for ev in s["evidence"]:
                 frames = ", ".join(str(f) for f in ev["frames"][:FRAMES_SHOWN])
                 more = " …" if len(ev["frames"]) > FRAMES_SHOWN else ""
-                out.append(f"{i}. `{s['kind']}`: frames {frames}{more} in `{ev['capture']}`")
+                out.append(f"   - frames {frames}{more} in {md(ev['capture'])}")
+            if s.get("wireshark_filter"):
+                out.append(f"   - Wireshark: {md_code(s['wireshark_filter'])}"
+                           + _decode_as(s))
+            if s.get("wireshark_cross_check"):
+                out.append(f"   - Cross-check: {md(s['wireshark_cross_check']['explanation'])}")
         out.append("")
     out += ["## Captures", "", "| capture | vantage | format | link types | packets | warnings |",
             "|---|---|---|---|---|---|"]
     for c in doc["captures"]:
-        out.append(f"| `{c['path']}` | {_cell(c['vantage'] or c['vantage_kind'])} | "
-                   f"{c['format']} | {', '.join(c['link_types'])} | {c['packets']} | "
-                   f"{_cell('; '.join(c['warnings']))} |")
+        out.append(f"| {md(c['path'])} | {md(c['vantage'] or c['vantage_kind'])} | "
+                   f"{md(c['format'])} | {md(', '.join(c['link_types']))} | {c['packets']} | "
+                   f"{md('; '.join(c['warnings']))} |")
     summ = doc["summary"]
     out += ["", f"{summ['packets']} packets, {summ['flows']} flows."]
     return "\n".join(out) + "\n"
+
+
+def _decode_as(s: dict[str, Any]) -> str:
+    flags = s.get("wireshark_decode_as") or []
+    return (" with " + " ".join(md_code(f"-d {d}") for d in flags)) if flags else ""

@@ -1,5 +1,8 @@
 """The terminal report: a verdict first, then the worst symptoms with their evidence, then what
-was read. One renderer serves the terminal and Jupyter's plain-text view."""
+was read. One renderer serves the terminal and Jupyter's plain-text view.
+
+Strings from a capture or a snapshot are printed as text, never as rich markup, with control
+characters (ANSI escapes among them) shown as `\\xNN` (`escape.printable`)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pcapkit.report.document import document
+from pcapkit.report.escape import printable
 
 if TYPE_CHECKING:
     from pcapkit.api import Analysis
@@ -43,15 +47,16 @@ FILE_WIDTH = 160
 
 def render_text(analysis: Analysis, width: int | None = None, color: bool = False) -> str:
     """The report; `width` is the terminal's, or None for a file (long lines left unwrapped)."""
-    doc = document(analysis)
+    doc = _printable(document(analysis))
     buf = io.StringIO()
     console = Console(file=buf, width=width or FILE_WIDTH, force_terminal=color,
-                      no_color=not color, highlight=False, soft_wrap=width is None)
+                      no_color=not color, highlight=False, markup=False, emoji=False,
+                      soft_wrap=width is None)
     line, style = verdict(doc)
     console.print(Text(line, style=style))
     console.print()
-    for s in doc["symptoms"][:SHOWN]:
-        _symptom(console, s)
+    for number, s in enumerate(doc["symptoms"][:SHOWN], 1):
+        _symptom(console, number, s)
     if len(doc["symptoms"]) > SHOWN:
         console.print(f"… and {len(doc['symptoms']) - SHOWN} more (use --format json for all)")
         console.print()
@@ -59,9 +64,20 @@ def render_text(analysis: Analysis, width: int | None = None, color: bool = Fals
     return buf.getvalue()
 
 
-def _symptom(console: Console, s: dict[str, Any]) -> None:
+def _printable(value: Any) -> Any:
+    """The document with every string `printable`."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
+def _symptom(console: Console, number: int, s: dict[str, Any]) -> None:
     k8s = s.get("k8s", {})
-    head = Text()
+    head = Text(f"#{number} ")  # what `pcapkit extract --finding` and `show` take
     head.append(f"[{s['severity']}] ", style=SEVERITY_STYLE.get(s["severity"], ""))
     head.append(f"{s['kind']} ", style="bold")
     head.append(f"{s.get('client', '?')} → {s.get('server', '?')}")
@@ -77,7 +93,17 @@ def _symptom(console: Console, s: dict[str, Any]) -> None:
         more = f" … +{len(frames) - FRAMES_SHOWN}" if len(frames) > FRAMES_SHOWN else ""
         shown = ", ".join(str(f) for f in frames[:FRAMES_SHOWN])
         console.print(f"    frames {shown}{more} in {ev['capture']}", style="dim")
+    if s.get("wireshark_filter"):
+        console.print(f"    wireshark: {s['wireshark_filter']}{_decode_as(s)}", style="dim")
+    if s.get("wireshark_cross_check"):
+        console.print(f"    cross-check: {s['wireshark_cross_check']['explanation']}")
     console.print()
+
+
+def _decode_as(s: dict[str, Any]) -> str:
+    """The decode-as flags a symptom's filter needs, as tshark takes them."""
+    flags = s.get("wireshark_decode_as") or []
+    return "  (" + " ".join(f"-d {d}" for d in flags) + ")" if flags else ""
 
 
 def _captures(console: Console, doc: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from pcapkit.store.layout import (
     snapshot_file,
     whole_file,
 )
+from pcapkit.wireshark.display_filter import with_filters
 
 
 def is_store(path: str | Path) -> bool:
@@ -85,9 +86,11 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
             findings = enrich_findings(findings, packets, snap, tables.connections)
-        findings = locate(findings, tables, list(captures), snap)
+        findings = with_filters(locate(findings, tables, list(captures), snap), packets)
     else:
         findings = _read(whole_file(root, "findings"))
+        if "wireshark_filter" not in findings.columns:  # a store from before pcapkit had them
+            findings = with_filters(findings, packets)
     return Analysis(captures, tables, findings, snap, PacketCounts.of(packets), packets,
                     config=run_config)
 

@@ -47,7 +47,7 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
          overwrite: bool = False) -> Path:
     """Write `analysis` as a store in `directory` (created if needed) and return its path.
 
-    `config`: the thresholds `analysis.findings` were found with (recorded, so that `load`
+    `config`: the thresholds `analysis.symptoms` were found with (recorded, so that `load`
     knows when it must detect again). The directory must be empty or missing; an existing
     store (or the remains of an unfinished one) is replaced only with `overwrite`. A directory
     holding anything else is never written into.
@@ -70,7 +70,7 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
             "connections": _write_partitioned(tables.connections, root, "connections", n),
         }
         for name, frame in (("views", tables.views), ("dns", tables.dns),
-                            ("icmp_errors", tables.icmp_errors), ("findings", analysis.findings)):
+                            ("icmp_errors", tables.icmp_errors), ("findings", analysis.symptoms)):
             frame.write_parquet(whole_file(root, name))
             counts[name] = frame.height
         snap = analysis.snapshot
@@ -84,7 +84,7 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
                          ) from None
     columns = {"packets": tables.packets.columns, "connections": tables.connections.columns,
                "views": tables.views.columns, "dns": tables.dns.columns,
-               "icmp_errors": tables.icmp_errors.columns, "findings": analysis.findings.columns}
+               "icmp_errors": tables.icmp_errors.columns, "findings": analysis.symptoms.columns}
     Manifest(
         pcapkit_version=__version__,
         captures=list(analysis.captures),

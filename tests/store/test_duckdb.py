@@ -76,7 +76,7 @@ def test_findings_per_kind(stored: tuple[Path, Analysis]) -> None:
     store, result = stored
     got = sql(f"""SELECT kind, count(*), sum(len(evidence)) FROM '{store}/findings.parquet'
                   GROUP BY kind ORDER BY kind""")
-    want = result.findings.group_by("kind").agg(
+    want = result.symptoms.group_by("kind").agg(
         pl.len(), pl.col("evidence").list.len().sum()).sort("kind")
     assert got == rows(want)
     (icmp,) = sql(f"SELECT count(*) FROM '{store}/icmp_errors.parquet'")

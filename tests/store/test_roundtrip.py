@@ -25,7 +25,7 @@ def assert_same(got: Analysis, want: Analysis) -> None:
     assert_frame_equal(got.packets, want.packets)
     for name in TABLES:
         assert_frame_equal(getattr(got.tables, name), getattr(want.tables, name))
-    assert_frame_equal(got.findings, want.findings)
+    assert_frame_equal(got.symptoms, want.symptoms)
     assert json.dumps(got.to_dict()) == json.dumps(want.to_dict())
 
 

@@ -1,0 +1,48 @@
+"""The packets a finding points at: its `evidence` (capture, frame) pairs, and their rows of
+the packet table, decoded again from the captures when the analysis did not hold them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pcapkit.decode import decode
+from pcapkit.decode.schema import empty_packets
+from pcapkit.read import Capture, read_capture
+
+
+def evidence_keys(findings: pl.DataFrame) -> pl.DataFrame:
+    """One row per (finding, capture, frame): `finding` is the row's 0-based position."""
+    return (findings.select(pl.col("evidence")).with_row_index("finding")
+            .explode("evidence").drop_nulls("evidence").unnest("evidence")
+            .select(pl.col("finding").cast(pl.UInt32), "capture", "frame"))
+
+
+def frames_of(finding: dict[str, Any]) -> dict[int, list[int]]:
+    """A finding row's evidence frames by capture index, sorted."""
+    out: dict[int, set[int]] = {}
+    for ev in finding["evidence"] or ():
+        out.setdefault(ev["capture"], set()).add(ev["frame"])
+    return {c: sorted(f) for c, f in sorted(out.items())}
+
+
+def take_frames(capture: Capture, frames: Sequence[int]) -> Capture:
+    """`capture` with only the records of `frames` (1-based), in file order."""
+    wanted = np.isin(capture.records.frame, np.asarray(frames, np.uint32))
+    return dataclasses.replace(capture, records=capture.records.take(np.flatnonzero(wanted)))
+
+
+def evidence_packets(paths: Sequence[str], findings: pl.DataFrame) -> pl.DataFrame:
+    """The packet-table rows of every evidence frame of `findings`, decoded from the capture
+    files `paths` (in the analysis's capture order): what a streamed analysis, which never
+    held the packet table, needs to describe a finding's packets."""
+    keys = evidence_keys(findings)
+    frames = []
+    for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
+        capture = take_frames(read_capture(paths[index]), frame_numbers)
+        frames.append(decode(capture, index))
+    return pl.concat(frames) if frames else empty_packets()

@@ -1,0 +1,82 @@
+"""`pcapkit show`: a symptom's evidence frames as Wireshark dissects them, one line a frame,
+with what pcapkit does not decode itself: HTTP requests and status codes, TLS alerts, gRPC
+status over HTTP/2, and tshark's expert messages. Strings from the capture are `printable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pcapkit.report.escape import printable
+from pcapkit.wireshark.tshark import dissect, field, layers
+
+#: (layer, field, label): the fields a frame's line shows, in order, when tshark has them
+FIELDS: list[tuple[str, str, str]] = [
+    ("tcp", "flags_str", "flags"),
+    ("tcp", "seq", "seq"),
+    ("tcp", "len", "len"),
+    ("icmp", "type", "icmp type"),
+    ("icmp", "code", "code"),
+    ("dns", "id", "dns id"),
+    ("dns", "qry_name", "query"),
+    ("dns", "flags_rcode", "rcode"),
+    ("http", "request_method", "http"),
+    ("http", "request_uri", "uri"),
+    ("http", "response_code", "http status"),
+    ("http", "response_phrase", "phrase"),
+    ("tls", "alert_message_desc", "tls alert"),
+    ("tls", "handshake_type", "tls handshake"),
+    ("http2", "headers_status", "h2 status"),
+    ("grpc", "status_code", "grpc status"),
+]
+
+
+def _addresses(packet: Any) -> str:
+    """The innermost IP header's addresses, with ports when a TCP or UDP header follows it."""
+    inner = port = None
+    for layer in packet.layers:
+        if layer.layer_name in ("ip", "ipv6"):
+            inner, port = layer, None
+        elif layer.layer_name in ("tcp", "udp") and inner is not None:
+            port = layer
+    if inner is None:
+        return ""
+    src, dst = field(inner, "src"), field(inner, "dst")
+    if port is None:
+        return f"{src} → {dst}"
+    return f"{src}:{field(port, 'srcport')} → {dst}:{field(port, 'dstport')}"
+
+
+def _expert(packet: Any) -> list[str]:
+    out: list[str] = []
+    for layer in packet.layers:
+        f = layer.get_field("_ws_expert_message")
+        if f is not None:
+            out += [str(m.showname_value or m) for m in f.all_fields]
+    return list(dict.fromkeys(out))
+
+
+def frame_line(packet: Any) -> str:
+    """One frame as tshark dissected it."""
+    stack = "/".join(layer.layer_name for layer in packet.layers)
+    parts = [f"frame {packet.number}", stack, _addresses(packet)]
+    for layer_name, name, label in FIELDS:
+        for layer in layers(packet, layer_name)[-1:]:  # the innermost
+            value = field(layer, name)
+            if value is not None:
+                parts.append(f"{label} {value}")
+    expert = _expert(packet)
+    if expert:
+        parts.append("expert: " + "; ".join(expert))
+    return printable("  ".join(p for p in parts if p))
+
+
+def show_frames(paths: Sequence[str], frames: dict[int, list[int]],
+                decode_as: Sequence[str]) -> Iterator[str]:
+    """Lines: each capture's path, then its `frames` as Wireshark dissects them."""
+    for index, numbers in sorted(frames.items()):
+        yield printable(paths[index])
+        wanted = f"frame.number in {{{','.join(map(str, numbers))}}}"
+        for packet in dissect(paths[index], wanted, decode_as):
+            yield "  " + frame_line(packet)
