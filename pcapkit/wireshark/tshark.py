@@ -29,11 +29,26 @@ def dissect(capture: str, display_filter: str, decode_as: Sequence[str]) -> Iter
     """tshark's dissection (pyshark packets) of the frames of `capture` that `display_filter`
     shows, with `decode_as` (`udp.port==8472,vxlan` each) applied."""
     import pyshark  # starts nothing until iterated; imported only by the commands that use it
+    from pyshark.capture.capture import TSharkCrashException
 
     table = dict(flag.split(",", 1) for flag in decode_as)
-    with closing(pyshark.FileCapture(capture, keep_packets=False, display_filter=display_filter,
-                                     decode_as=table or None, tshark_path=tshark_path())) as cap:
-        yield from cap
+    given = 0
+    # tshark now and then exits 255 with nothing on stderr when many run at once (seen on a
+    # loaded 2-core machine, not reproducible alone), and pyshark calls that a crash: run it
+    # once more, skipping the packets already given. A second crash is a real one.
+    for attempt in range(2):
+        try:
+            with closing(pyshark.FileCapture(
+                    capture, keep_packets=False, display_filter=display_filter,
+                    decode_as=table or None, tshark_path=tshark_path())) as cap:
+                for seen, packet in enumerate(cap):
+                    if seen >= given:
+                        given += 1
+                        yield packet
+            return
+        except TSharkCrashException:
+            if attempt:
+                raise
 
 
 def layers(packet: Any, name: str) -> list[Any]:
