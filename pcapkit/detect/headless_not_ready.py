@@ -50,10 +50,9 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     services = headless_endpoints(config)
     if not services:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    found = SVC_NAME.fullmatch
-    ref = pl.col("qname").str.to_lowercase().str.strip_chars_end(".").map_elements(
-        lambda q: f"{m.group(2)}/{m.group(1)}" if (m := found(q)) else None,
-        return_dtype=pl.String, skip_nulls=True)
+    parts = (pl.col("qname").str.to_lowercase().str.strip_chars_end(".")
+             .str.extract_groups(f"^(?:{SVC_NAME.pattern})$"))
+    ref = pl.concat_str(parts.struct.field("2"), parts.struct.field("1"), separator="/")
     dns = tables.dns
     asked = (dns.filter(pl.col("answered") & pl.col("qtype").is_in(ADDRESS_TYPES))
              .with_columns(service=ref).filter(pl.col("service").is_in(list(services))))
