@@ -1,7 +1,8 @@
 """What the snapshot says against a Service, on the lab's samples with their snapshots edited
 as plain data: a targetPort the pod does not declare (and no verdict when the pod declares no
 port, or when targetPort names a declared port), and a Service whose endpoints are all not
-ready (not when one of them is)."""
+ready (not when one of them is); and the DNS-only Services (headless, ExternalName) that DNS
+findings are about."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from pcapkit.api import analyze
+from pcapkit.kube import load_snapshot
+from pcapkit.kube.services import dns_service
 from tests.conftest import SAMPLES
 
 
@@ -75,3 +79,23 @@ def test_endpoints_all_not_ready(tmp_path: Path) -> None:
     slice_["endpoints"][0]["conditions"] = {"ready": True, "serving": True, "terminating": False}
     found = _symptoms("endpoints_not_ready", doc, tmp_path)
     assert found and not any("endpoints_not_ready" in s["k8s"] for s in found)
+
+
+def test_dns_findings_name_the_dns_only_service() -> None:
+    # a DNS symptom of any kind (a timeout, a SERVFAIL) whose names hold an ExternalName's name
+    # or its target, or a headless Service's name, is about that Service; a ClusterIP
+    # Service's name is not (the DNS server's Service stays)
+    _snapshot("external_name")
+    _snapshot("headless")
+    snap = load_snapshot([SAMPLES / "external_name" / "snapshot.json",
+                          SAMPLES / "headless" / "snapshot.json"])
+    rows = [("dns", {"names": ["PAYMENTS.default.svc.cluster.local."]}, "default/payments"),
+            ("dns", {"names": ["other.example", "payments.example.net"]}, "default/payments"),
+            ("dns", {"steps": ["cache.default.svc.cluster.local"]}, "default/cache"),
+            ("dns", {"name": "db.default.svc"}, "default/db"),
+            ("dns", {"names": ["web.default.svc.cluster.local"]}, None),
+            ("tcp", {"names": ["payments.default.svc.cluster.local"]}, None)]
+    frame = pl.DataFrame({"protocol": [p for p, _, _ in rows],
+                          "extra": [json.dumps(e) for _, e, _ in rows]})
+    got = frame.select(dns_service(snap).alias("service"))["service"].to_list()
+    assert got == [want for _, _, want in rows]
