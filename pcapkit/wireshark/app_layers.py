@@ -10,6 +10,7 @@ dissectors name the same frame. What is not one of these protocols is left undes
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dpkt
@@ -20,11 +21,18 @@ SEQ_SPACE = 1 << 32
 DNS_PORT = 53
 #: a stream buffered this long without a whole message is not one of ours: dropped
 MAX_BUFFERED = 1 << 20
-HTTP_START = re.compile(rb"HTTP/\d|[A-Z][A-Z_-]{2,16} \S")  #: a status line or a request line
+#: a status line, or a whole request line
+HTTP_START = re.compile(rb"HTTP/\d\.\d |[A-Z][A-Z_-]{2,16} \S+ HTTP/\d\.\d\r?\n")
+#: the longest request line waited for
+MAX_LINE = 8192
 TLS_VERSIONS = frozenset(dpkt.ssl.SSL3_VERSION_BYTES)
 TLS_TYPES = frozenset(TlsContentType)
-#: bytes needed before a stream's start can be told HTTP, TLS or neither
-SNIFF_LEN = 8
+#: what a stream's start may be while it is too short to be told HTTP or not
+HTTP_PREFIX = re.compile(rb"[A-Z][A-Z_-]{0,16}(?: \S*(?: H(?:T(?:T(?:P(?:/\d?)?)?)?)?)?)?"
+                         rb"|H(?:T(?:T(?:P(?:/\d?)?)?)?)?")
+TLS_RECORD_HEADER = 5  #: content type, version, length
+HANDSHAKE_HEADER = 4  #: type, 24-bit length
+ALERT_LEN = 2  #: level, description: an alert sent in the clear
 
 
 def http(buf: bytes) -> tuple[str, bytes] | None:
@@ -42,24 +50,35 @@ def http(buf: bytes) -> tuple[str, bytes] | None:
         return None
 
 
-def tls(buf: bytes) -> tuple[list[str], int]:
-    """The whole TLS records at the start of `buf` described, and the bytes they take.
-    `dpkt.ssl.SSL3Exception` when `buf` is not TLS."""
+def _handshake(data: bytes) -> Iterator[str]:
+    """The handshake messages of one record (one record may hold several, as a server's
+    ServerHello, Certificate, ServerHelloDone often do)."""
+    pos = 0
+    while pos + HANDSHAKE_HEADER <= len(data):
+        known = dpkt.ssl.HANDSHAKE_TYPES.get(data[pos])
+        yield f"tls handshake {known[0] if known else data[pos]}"
+        pos += HANDSHAKE_HEADER + int.from_bytes(data[pos + 1 : pos + HANDSHAKE_HEADER], "big")
+
+
+def tls(buf: bytes, encrypted: bool) -> tuple[list[str], int, bool]:
+    """The whole TLS records at the start of `buf` described, the bytes they take, and
+    whether what follows is encrypted (`encrypted`: it already was, since a
+    ChangeCipherSpec). `dpkt.ssl.SSL3Exception` when `buf` is not TLS."""
     records, used = dpkt.ssl.tls_multi_factory(buf)
     out = []
     for record in records:
         data = record.data
-        if record.type == TlsContentType.ALERT and len(data) == 2:
+        if record.type == TlsContentType.ALERT and len(data) == ALERT_LEN and not encrypted:
             level, description = code_name(TlsAlertLevel, data[0]), code_name(TlsAlert, data[1])
             out.append(f"tls alert {level} {description}")
-        elif record.type == TlsContentType.ALERT:  # after the handshake: encrypted
-            out.append("tls alert (encrypted)")
-        elif record.type == TlsContentType.HANDSHAKE and data:
-            known = dpkt.ssl.HANDSHAKE_TYPES.get(data[0])
-            out.append(f"tls handshake {known[0] if known else data[0]}")
+        elif record.type in (TlsContentType.ALERT, TlsContentType.HANDSHAKE) and encrypted:
+            out.append(f"tls {code_name(TlsContentType, record.type)} (encrypted)")
+        elif record.type == TlsContentType.HANDSHAKE:
+            out += _handshake(data)
         else:
             out.append(f"tls {code_name(TlsContentType, record.type)}")
-    return out, used
+        encrypted = encrypted or record.type == TlsContentType.CHANGE_CIPHER_SPEC
+    return out, used, encrypted
 
 
 def dns(message: bytes) -> list[str]:
@@ -81,7 +100,7 @@ class Stream:
     dns: bool  #: DNS over TCP (port 53): messages with a 2-byte length prefix
     next_seq: int | None = None
     buffer: bytes = b""
-    skip: bool = False  #: the stream is not a protocol described here: ignore it from now
+    encrypted: bool = False  #: TLS: a ChangeCipherSpec went by, what follows is encrypted
 
     def segment(self, seq: int, payload: bytes) -> list[str]:
         """Take one segment's payload; what the messages it completes say."""
@@ -95,18 +114,18 @@ class Stream:
                 payload = payload[behind:]
                 seq = self.next_seq
             else:  # bytes missing from the capture: a message in them cannot be read
-                self.buffer, self.skip = b"", False
+                self.buffer = b""
         self.next_seq = (seq + len(payload)) % SEQ_SPACE
-        if self.skip:
-            return []
         self.buffer += payload
         try:
             said = self._messages()
         except (dpkt.UnpackError, dpkt.ssl.SSL3Exception, IndexError, ValueError):
-            self.buffer, self.skip = b"", True
+            # Not (or no longer) a protocol described here: look again at the next segment's
+            # start, where a protocol switched to (STARTTLS, an upgrade) begins.
+            self.buffer = b""
             return []
         if len(self.buffer) > MAX_BUFFERED:
-            self.buffer, self.skip = b"", True
+            self.buffer = b""
         return said
 
     def _messages(self) -> list[str]:
@@ -119,10 +138,10 @@ class Stream:
                     break
                 said += dns(buf[2:size])
                 self.buffer = buf[size:]
-            elif len(buf) < SNIFF_LEN:
+            elif buf[0] in TLS_TYPES and len(buf) < TLS_RECORD_HEADER:
                 break
             elif buf[0] in TLS_TYPES and buf[1:3] in TLS_VERSIONS:
-                records, used = tls(buf)
+                records, used, self.encrypted = tls(buf, self.encrypted)
                 said += records
                 self.buffer = buf[used:]
                 if not used:
@@ -133,6 +152,8 @@ class Stream:
                     break
                 said.append(found[0])
                 self.buffer = found[1]
+            elif len(buf) < MAX_LINE and HTTP_PREFIX.fullmatch(buf):
+                break  # a status or request line not yet whole
             else:
                 raise dpkt.UnpackError("neither HTTP, TLS nor DNS")
         return said
