@@ -119,7 +119,8 @@ class Stream:
         self.buffer += payload
         try:
             said = self._messages()
-        except (dpkt.UnpackError, dpkt.ssl.SSL3Exception, IndexError, ValueError):
+        except (dpkt.UnpackError, dpkt.ssl.SSL3Exception, IndexError, ValueError,
+                OverflowError):  # OverflowError: a Content-Length of 2**64 (Zeek's corpus)
             # Not (or no longer) a protocol described here: look again at the next segment's
             # start, where a protocol switched to (STARTTLS, an upgrade) begins.
             self.buffer = b""

@@ -49,14 +49,17 @@ def _transport(inner: Any, row: dict[str, Any], streams: dict[StreamKey, app_lay
     """The layers above IP and what they say; TCP payloads go through their direction's
     stream, so a message is said on the segment that completes it."""
     layer = inner.data
+    if row.get("ip_frag_offset"):  # dpkt would take the fragment's bytes for a header
+        return [], [f"fragment offset {row['ip_frag_offset']}"]
     if isinstance(layer, dpkt.tcp.TCP):
-        key = (row["src"], row["sport"], row["dst"], row["dport"])
+        key = (row["src"], layer.sport, row["dst"], layer.dport)
         dns = app_layers.DNS_PORT in (layer.sport, layer.dport)
         stream = streams.setdefault(key, app_layers.Stream(dns=dns))
         messages = stream.segment(layer.seq, bytes(layer.data))
         protocols = dict.fromkeys(m.split()[0] for m in messages)  # "http", "tls", "dns"
-        return ["tcp", *protocols], [f"flags {_flags(row['tcp_flags'])}", f"seq {layer.seq}",
-                                     f"len {row['payload_len']}", *messages]
+        length = row.get("payload_len", len(layer.data))  # on the wire, when pcapkit has it
+        return ["tcp", *protocols], [f"flags {_flags(layer.flags)}", f"seq {layer.seq}",
+                                     f"len {length}", *messages]
     if isinstance(layer, dpkt.udp.UDP):
         if app_layers.DNS_PORT in (layer.sport, layer.dport):
             try:
