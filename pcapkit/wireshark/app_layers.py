@@ -27,9 +27,11 @@ HTTP_START = re.compile(rb"HTTP/\d\.\d |[A-Z][A-Z_-]{2,16} \S+ HTTP/\d\.\d\r?\n"
 MAX_LINE = 8192
 TLS_VERSIONS = frozenset(dpkt.ssl.SSL3_VERSION_BYTES)
 TLS_TYPES = frozenset(TlsContentType)
-#: what a stream's start may be while it is too short to be told HTTP or not
-HTTP_PREFIX = re.compile(rb"[A-Z][A-Z_-]{0,16}(?: \S*(?: H(?:T(?:T(?:P(?:/\d?)?)?)?)?)?)?"
-                         rb"|H(?:T(?:T(?:P(?:/\d?)?)?)?)?")
+#: what a stream's start may be while it is too short to be told HTTP or not: a method and
+#: URI, or a status line, cut anywhere before `HTTP_START` can match
+VERSION_PREFIX = rb"H(?:T(?:T(?:P(?:/(?:\d(?:\.(?:\d\r?)?)?)?)?)?)?)?"
+HTTP_PREFIX = re.compile(rb"[A-Z][A-Z_-]{0,16}(?: \S*(?: (?:" + VERSION_PREFIX + rb")?)?)?|"
+                         + VERSION_PREFIX)
 TLS_RECORD_HEADER = 5  #: content type, version, length
 HANDSHAKE_HEADER = 4  #: type, 24-bit length
 ALERT_LEN = 2  #: level, description: an alert sent in the clear

@@ -96,7 +96,7 @@ def frame_lines(capture: Capture) -> Iterator[str]:
             try:
                 inner = ip_class(pkt[at:])
             except (dpkt.UnpackError, dpkt.NeedData):
-                stack.append("ip (malformed)")
+                stack.append(f"{ip_name} (malformed)")
             else:
                 layers, said = _transport(inner, row, streams)
                 stack += [ip_name, *layers]

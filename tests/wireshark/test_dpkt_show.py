@@ -22,6 +22,7 @@ import pytest
 from pcapkit.cli.app import run
 from pcapkit.errors import CaptureError
 from pcapkit.read import read_capture
+from pcapkit.wireshark.app_layers import Stream
 from pcapkit.wireshark.decode_as import decode_as
 from pcapkit.wireshark.dpkt_show import frame_lines, show_frames_dpkt
 from tests.conftest import (
@@ -125,6 +126,28 @@ def test_tls_agrees_with_tshark(name: str) -> None:
                            {handshakes[m] for kind, m in records if m in handshakes})
     assert said == theirs
     assert any("21" in types for types, _ in said.values())  # each ends with an alert
+
+
+#: (message, what dpkt's line says of it): the RFCs' bytes, not pcapkit's output
+MESSAGES = [
+    (b"GET /bytes/64 HTTP/1.1\r\nHost: web\r\n\r\n", ["http GET uri /bytes/64"]),
+    (b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc",
+     ["http status 404 phrase Not Found"]),
+    (b"\x15\x03\x03\x00\x02\x02\x28", ["tls alert fatal handshake_failure"]),  # RFC 8446 §6
+]
+
+
+@pytest.mark.parametrize(("message", "said"), MESSAGES)
+def test_a_message_cut_anywhere_is_said_once_when_whole(message: bytes, said: list[str]) -> None:
+    """Cut in two segments at every byte, sent twice (a copy from another interface): said on
+    the segment that completes it, and only there, as Wireshark's reassembly does."""
+    for cut in range(1, len(message)):
+        stream = Stream(dns=False)
+        first, rest = message[:cut], message[cut:]
+        assert stream.segment(7, first) == []
+        assert stream.segment(7, first) == []
+        assert stream.segment(7 + cut, rest) == said, cut
+        assert stream.segment(7 + cut, rest) == []
 
 
 @needs_corpus()
