@@ -90,6 +90,8 @@ PRIMARY = frozenset((
     "arp_target", "dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qname", "dns_qtype",
     "dns_qdcount", "dns_ancount", "dns_answers",
 ))
+#: the row key `_network` records its position under: not a column (see `network_offset`)
+NETWORK_AT = "network_at"
 #: columns taken from the record rather than from the packet bytes
 RECORD_COLUMNS = ("capture", "frame", "ts_ns", "iface", "link_type", "caplen", "origlen")
 DECODED_SCHEMA = pl.Schema((k, v) for k, v in PACKET_SCHEMA.items() if k not in RECORD_COLUMNS)
@@ -211,6 +213,7 @@ def _link(pkt: bytes, link_type: int, big_endian: bool, row: Row) -> tuple[int, 
 
 
 def _network(pkt: bytes, pos: int, limit: int, ethertype: int, row: Row, depth: int) -> None:
+    row[NETWORK_AT] = pos  # the innermost wins: each decapsulation calls this again
     if ethertype == ETH_IPV4:
         _ipv4(pkt, pos, limit, row, depth)
     elif ethertype == ETH_IPV6:
@@ -709,17 +712,31 @@ def _decapsulate(
 # --- the table ------------------------------------------------------------------------------
 
 
+def _decode(pkt: bytes, link_type: int, big_endian: bool, direction: int) -> Row:
+    row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
+    ethertype, pos = _link(pkt, link_type, big_endian, row)
+    if ethertype >= 0:
+        _network(pkt, pos, len(pkt), ethertype, row, row["tunnel_depth"])
+    return row
+
+
 def decode_packet(pkt: bytes, link_type: int, big_endian: bool = False,
                   direction: int = 0) -> Row:
     """The columns of one packet (record columns aside) as a dict; a missing key is null.
 
     `big_endian`: the file's byte order (for LINKTYPE_NULL); `direction`: from `epb_flags`.
     """
-    row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
-    ethertype, pos = _link(pkt, link_type, big_endian, row)
-    if ethertype >= 0:
-        _network(pkt, pos, len(pkt), ethertype, row, row["tunnel_depth"])
+    row = _decode(pkt, link_type, big_endian, direction)
+    row.pop(NETWORK_AT, None)
     return row
+
+
+def network_offset(pkt: bytes, link_type: int, big_endian: bool = False) -> tuple[int, Row]:
+    """Where the innermost network header (IP, ARP) starts in `pkt`, once the encapsulations
+    pcapkit removes are removed (on its ports: `tunnels`), with the packet's columns; -1 when
+    decoding stops before one. What `pcapkit show` hands a dissector of the inner packet."""
+    row = _decode(pkt, link_type, big_endian, 0)
+    return row.pop(NETWORK_AT, -1), row
 
 
 def decode_reference(capture: Capture, capture_index: int = 0) -> pl.DataFrame:
