@@ -185,10 +185,13 @@ def _shop_refuses(cluster: Cluster) -> list[Fault]:
     ]
 
 
-def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
-    """kube-proxy's commands for Service `ref`, on every node, as its mode quotes them."""
-    quoted = MODES[cluster.kube_proxy].quote(cluster, cluster.service(ref))
-    return tuple((node.name, command) for node in cluster.nodes for command in quoted)
+def _programmed(cluster: Cluster, ref: str,
+                on: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """kube-proxy's commands for Service `ref`, on the nodes named `on` (default: every node),
+    as its mode quotes them."""
+    quote = MODES[cluster.kube_proxy].quote
+    return tuple((node.name, command) for node in cluster.nodes if node.name in on or not on
+                 for command in quote(cluster, cluster.service(ref), node))
 
 
 def _reject_rules(cluster: Cluster) -> list[Fault]:
@@ -763,8 +766,10 @@ def _edge_dropped(cluster: Cluster) -> list[Fault]:
             "node worker-1, service default/edge",
             f"default/edge has externalTrafficPolicy Local and its only endpoint runs on "
             f"worker-2: kube-proxy on worker-1 DROPs new connections to its NodePort "
-            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\")",
+            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\"; "
+            "nftables: its no-endpoint-nodeports element is drop)",
             ("external_traffic_local", "unanswered_syn"),
+            programmed=_programmed(cluster, "default/edge", on=("worker-1",)),
         )
     ]
 
