@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +217,47 @@ def test_local_policy_keeps_the_client_address(local: Path) -> None:
         ip, _, port = attempt["client"].rpartition(":")
         syn = f"tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src=={ip} && tcp.srcport=={port}"
         assert tshark(local / "node-worker-2-any.pcap", f"{syn} && ip.dst=={endpoint}")
+
+
+def test_died_at_names_the_node_that_never_dnated(missing: Path, local: Path) -> None:
+    """A conversation to a Service that no capture shows DNATed stopped on the node the lab's
+    fault names (its kube-proxy lost the Service's rule; it drops a Local NodePort without a
+    local endpoint): every symptom of each failed connection says so, after a place on that
+    node, with the Service it should have reached."""
+    for folder, name in ((missing, "kube_proxy_missing"), (local, "external_traffic_local")):
+        fault = _fault(folder, name)
+        node = fault["where"].split(",")[0]  # "node worker-1"
+        found = _symptoms(folder)
+        for attempt in _failed(folder):
+            mine = [s for s in found if s["client"] == attempt["client"]]
+            assert {s["kind"] for s in mine} == set(fault["symptoms"])
+            for s in mine:
+                died = s["died_at"]
+                assert (f"node {died['node']}", died["direction"]) == (node, "c2s"), died
+                assert died["after"].startswith(f"{node} ") and "capture_to_take" not in died
+                assert attempt["service"] in died["before"]
+                assert f"dropped on {node}" in s["explanation"] or (
+                    f"{node} routed it on" in s["explanation"])
+
+
+def test_pod_alone_says_which_capture_would_tell(missing: Path, tmp_path: Path) -> None:
+    """From the client pod's capture alone nothing shows where its SYNs went: `died_at` names
+    no node, and asks for the `-i any` capture of the pod's node (the snapshot's), filtered to
+    the pod's address; that filter, applied by tcpdump to the run's own `-i any` capture of
+    the node, keeps what places the fault there."""
+    (pod,) = missing.glob("pod-*.pcap")
+    node = _fault(missing, "kube_proxy_missing")["where"].split(",")[0].removeprefix("node ")
+    for s in _symptoms(missing, pod.name):
+        died = s["died_at"]
+        assert died["node"] is None
+        take = died["capture_to_take"]
+        client_ip = s["client"].rsplit(":", 1)[0]
+        assert take == {"node": node, "where": f"on node {node}",
+                        "command": f"tcpdump -i any -w {node}-any.pcap 'host {client_ip}'"}
+        assert f"`{take['command']}`" in s["explanation"]
+    command = shlex.split(take["command"])
+    taken = tmp_path / command[command.index("-w") + 1]
+    subprocess.run(["tcpdump", "-r", str(missing / f"node-{node}-any.pcap"), "-w", str(taken),
+                    command[-1]], check=True, capture_output=True)
+    doc = analyze([pod, taken], [missing / "snapshot.json"]).to_dict()
+    assert {s["died_at"]["node"] for s in doc["symptoms"]} == {node}
