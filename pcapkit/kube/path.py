@@ -301,7 +301,10 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     # With no capture further on, nothing shows the packet did not get past the next place.
     node = last["node"] if len(nodes) == 1 and nxt is not None else None
     before = namer.expected_label(target, ends)
-    takes = ([namer.capture_between(last["node"], target[1])] if not gaps and nxt is not None
+    # The node the packet was last seen on: `last` may be a place either node could be.
+    near = next((r["node"] for r in sorted(seen, key=lambda r: -sign * r["position"])
+                 if r["node"]), None)
+    takes = ([namer.capture_between(near, target[1])] if not gaps and nxt is not None
              else [namer.capture_on(n, ends) for n in gaps])
     return _verdict(what, direction, namer.label(last), before, node,
                     between_nodes=not gaps and nxt is not None, takes=takes)

@@ -797,9 +797,45 @@ EXTERNAL_TRAFFIC_LOCAL = Scenario(
     faults=_edge_dropped,
     change=_add_edge,
 )
+
+
+WEB_2 = "default/web-6d4b75cb6d-9gq4z"  #: a web replica on worker-2
+
+
+def _underlay_blackhole(cluster: Cluster) -> list[Fault]:
+    near, far = (cluster.node(n) for n in ("worker-1", "worker-2"))
+    port = cluster.vxlan.port
+    return [
+        Fault(
+            "underlay_blackhole",
+            "underlay bridge",
+            f"the underlay bridge drops every VXLAN datagram (UDP {port}) from {near.name} "
+            f"({near.underlay_ip}) to {far.name} ({far.underlay_ip})",
+            ("unanswered_syn",),
+            ((UNDERLAY, "filter", f"-A FORWARD -p udp --dport {port} -s {near.underlay_ip} "
+                                  f"-d {far.underlay_ip} -j DROP"),),
+        )
+    ]
+
+
+#: the network between two nodes loses what one sends the other: both nodes' captures show it
+#: leave one and never reach the other, and no node is to blame (a pod on worker-2 reaching the
+#: same Service, on its own node, keeps worker-2's capture showing whose it is)
+UNDERLAY_BLACKHOLE = Scenario(
+    "underlay_blackhole",
+    "the underlay bridge drops every VXLAN datagram from worker-1 to worker-2",
+    "the client's SYNs to 10.96.0.30:9000 (by ClusterIP: no DNS) are DNATed on worker-1 to "
+    "blob 10.244.2.20:9000 on worker-2, leave worker-1's eth0 encapsulated and never reach "
+    "worker-2's; the client times out. web on worker-2 gets blob by name, on its own node",
+    (Client(CLIENT, (blob("get", "10.96.0.30", 2000, 2, timeout=3.5),)),
+     Client(WEB_2, (blob("get", "blob", 2000, 1),))),
+    {"10.96.0.30": {"timeout"}, "blob": OK},
+    faults=_underlay_blackhole,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
-VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL)}
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
+                                UNDERLAY_BLACKHOLE)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -125,3 +125,23 @@ def test_without_the_faulty_nodes_captures_it_says_which_would_tell(name: str) -
     for s in symptoms:
         assert s["died_at"]["node"] is None
         assert f"on node {node}: `tcpdump -i any" in s["explanation"]
+
+
+def _refused(name: str) -> bool:
+    return any(t["kind"] == "fault" and "rst" in t["symptoms"]
+               for t in truth.load(SAMPLES / name))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SCENARIOS if (SAMPLES / n / "truth.jsonl")
+                                        .is_file() and _refused(n)))
+def test_a_refused_connection_did_not_die_on_the_way(name: str) -> None:
+    """A refusal came back: an `rst` has a path but no `died_at`, and its path shows the
+    answer leaving the node the lab's fault names (the endpoint that refused)."""
+    fault = next(t for t in truth.load(SAMPLES / name)
+                 if t["kind"] == "fault" and "rst" in t["symptoms"])
+    (node,) = re.findall(r"\bnode ([\w.-]+)", fault["where"])
+    refused = [s for s in _document(name)["symptoms"] if s["kind"] == "rst"]
+    assert refused
+    for s in refused:
+        assert "died_at" not in s and s["path"], s["explanation"]
+        assert any(p["node"] == node and p["s2c"] for p in s["path"]), s["client"]

@@ -11,6 +11,8 @@ reading of the captures:
 - `external_traffic_local`: a Service with externalTrafficPolicy Local whose only endpoint
   runs on worker-2; the external host's connections to worker-1's NodePort are dropped there
   and named so (node, Service, where the endpoints are), those to worker-2's complete.
+- `underlay_blackhole`: the underlay loses what worker-1 sends worker-2; `died_at` names no
+  node and asks for a capture on the network between them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def missing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _record(["external_traffic_local"], tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def blackhole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["underlay_blackhole"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +268,36 @@ def test_pod_alone_says_which_capture_would_tell(missing: Path, tmp_path: Path) 
                     command[-1]], check=True, capture_output=True)
     doc = analyze([pod, taken], [missing / "snapshot.json"]).to_dict()
     assert {s["died_at"]["node"] for s in doc["symptoms"]} == {node}
+
+
+def test_lost_between_nodes_asks_for_the_network_between(blackhole: Path, tmp_path: Path) -> None:
+    """The underlay drops what worker-1 sends worker-2 (the fault is on no node): each failed
+    connection's `died_at` names no node and asks for a capture on the network between the two,
+    filtered to their addresses (the snapshot's). tcpdump's reading of that filter, on the
+    sending node's underlay capture, keeps the VXLAN datagrams that carried the client's SYNs
+    (tshark)."""
+    fault = _fault(blackhole, "underlay_blackhole")
+    assert "node" not in fault["where"]
+    doc = json.loads((blackhole / "snapshot.json").read_text())
+    addresses = {next(a["address"] for a in i["status"]["addresses"] if a["type"] == "InternalIP")
+                 for i in doc["items"] if i["kind"] == "Node"}
+    found = _symptoms(blackhole)
+    failed = _failed(blackhole)
+    assert failed
+    for attempt in failed:
+        (s,) = [s for s in found if s["client"] == attempt["client"]]
+        assert s["kind"] == "unanswered_syn"
+        died = s["died_at"]
+        assert (died["node"], died["direction"]) == (None, "c2s")
+        take = died["capture_to_take"]
+        assert take["node"] is None and "between node worker-1 and node worker-2" in take["where"]
+        assert f"`{take['command']}`" in s["explanation"]
+        command = shlex.split(take["command"])
+        assert {w for w in command[-1].split() if w[0].isdigit()} == addresses
+        kept = tmp_path / "kept.pcap"
+        subprocess.run(["tcpdump", "-r", str(blackhole / "node-worker-1-eth0.pcap"), "-w",
+                        str(kept), command[-1]], check=True, capture_output=True)
+        ip, _, port = attempt["client"].rpartition(":")
+        syns = tshark(kept, f"vxlan && ip.src=={ip} && tcp.srcport=={port} && "
+                      "tcp.flags.syn==1 && tcp.flags.ack==0", "frame.number")
+        assert syns
