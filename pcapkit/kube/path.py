@@ -283,10 +283,10 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     last = max(seen, key=lambda r: (sign * r["position"], sign * r["first_ts_ns"]))
     ahead = sorted((p for p in expected if sign * p[0] > sign * last["position"]),
                    key=lambda p: sign * p[0])
-    # A veth delivers straight into its pod: reaching the endpoint's veth, with no capture in
-    # the pod, is arriving.
     if not ahead and forward and ends.undnated():
         return _undnated(seen, what, ends, namer)
+    # A veth delivers straight into its pod: reaching the endpoint's veth, with no capture in
+    # the pod, is arriving.
     if not ahead or (len(ahead) == 1 and ahead[0][2] == "pod" and ahead[0][0] not in covered):
         along = path if forward else path[::-1]
         exact = [r for r in along if r["kind"] not in VAGUE]
@@ -341,9 +341,10 @@ def _undnated(seen: list[dict[str, Any]], what: str, ends: Ends,
     mine = [r for r in seen if r["node"] == node]
     if not mine:  # no capture shows that node: say which would
         last = max(seen, key=lambda r: (r["position"], r["first_ts_ns"]))
-        first = next(p for p in ends.expected() if p[1] == node and p[2] != "pod")
-        return _verdict(what, "c2s", namer.label(last), namer.expected_label(first, ends), None,
-                        between_nodes=False, takes=[namer.capture_on(node, ends)])
+        first = next((p for p in ends.expected() if p[1] == node and p[2] != "pod"), None)
+        before = namer.expected_label(first, ends) if first else f"node {node}"
+        return _verdict(what, "c2s", namer.label(last), before, None, between_nodes=False,
+                        takes=[namer.capture_on(node, ends)])
     last = max(mine, key=lambda r: (r["position"], r["first_ts_ns"]))
     after = namer.label(last)
     local = ends.entry_node == node and ends.policy == "Local"
