@@ -35,8 +35,8 @@ from pcapkit.decode import (
     vxlan,
 )
 from pcapkit.decode.addresses import ipv4_text, ipv6_text
+from pcapkit.decode.dns_message import DNS_PORTS, decode_dns
 from pcapkit.decode.dns_message import HEADER_LEN as DNS_HEADER_LEN
-from pcapkit.decode.dns_message import decode_dns
 from pcapkit.decode.schema import PACKET_SCHEMA, Layer, Status, Tunnel
 from pcapkit.read.records import Capture
 
@@ -77,7 +77,6 @@ ICMP_ECHO = (0, 8)  #: reply, request: identifier and sequence at +4
 ICMP6_ECHO = (128, 129)
 ICMP6_ND = (135, 136)  #: neighbour solicitation, advertisement: target address at +8
 ND_LEN = 24
-DNS_PORT = 53
 DNS_TCP_PREFIX = 2
 
 #: columns that describe the innermost packet: emptied when an encapsulation is removed
@@ -381,7 +380,7 @@ def _tcp(pkt: bytes, pos: int, end: int, declared: int, row: Row, whole: bool) -
         _tcp_options(pkt, pos + TCP_MIN, data, row)
     row["payload_len"] = max(declared - data, 0)
     # A segment is taken to start a message; one too short for a header is a continuation.
-    dns = whole and (sport == DNS_PORT or dport == DNS_PORT)
+    dns = whole and (sport in DNS_PORTS or dport in DNS_PORTS)
     if dns and end - data >= DNS_TCP_PREFIX + DNS_HEADER_LEN:
         decode_dns(pkt[data + DNS_TCP_PREFIX : end], row)
     return None
@@ -399,7 +398,7 @@ def _udp(pkt: bytes, pos: int, end: int, declared: int, row: Row, depth: int,
     if not whole:
         return None
     tunnel = tunnels.UDP_TUNNELS.get(dport)
-    dns = sport == DNS_PORT or dport == DNS_PORT
+    dns = sport in DNS_PORTS or dport in DNS_PORTS
     if tunnel is None and not dns:
         tunnel = tunnels.UDP_SOURCE_TUNNELS.get(sport)
         if tunnel is None and _teredo_like(pkt, data, end, declared):

@@ -40,7 +40,7 @@ def chain_base(*parts: str) -> str:
 def ruleset(cluster: Cluster, node: Node) -> str:
     """The `nft -f` input kube-proxy's nftables mode writes on `node`."""
     lines = _base(node)
-    for service in cluster.services:
+    for service in cluster.proxied_services():
         lines += service_commands(cluster, service, node)
     return "\n".join(lines) + "\n"
 

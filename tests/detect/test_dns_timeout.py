@@ -3,14 +3,20 @@ that took 5 s or more was re-sent) and the conntrack race signature on small tab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import polars as pl
 import pytest
 
 from pcapkit.codes import DnsType
+from pcapkit.decode import decode
+from pcapkit.decode.dns_message import LLMNR_PORT
 from pcapkit.detect import dns_timeout
 from pcapkit.detect.config import DEFAULT
 from pcapkit.flows import build_tables
+from pcapkit.read import read_capture
+from tests.conftest import ZEEK_CORPUS, needs_corpus
 from tests.detect.samples import extras, needs_sample, tables, truth
 from tests.flows.frames import dns_row, table
 
@@ -97,3 +103,18 @@ def test_one_race_among_many_queries_of_one_socket() -> None:
     findings = dns_timeout.detect(build_tables(table(rows)), DEFAULT)
     assert findings.height == 1 and findings["count"][0] == 1
     assert json.loads(findings["extra"][0])["conntrack_race"] is True
+
+
+@needs_corpus()
+def test_unanswered_llmnr_query_is_no_timeout() -> None:
+    """A multicast name query (LLMNR here, mDNS alike) is answered by whichever host holds the
+    name, or by none: it is a transaction, never a resolver's timeout."""
+    path = ZEEK_CORPUS / "core.tunnels.gtp.inner_ipv6" / "gtp7_ipv6.pcap"
+    built = build_tables(decode(read_capture(path)))
+    llmnr = built.dns.filter(pl.col("server_port") == LLMNR_PORT)
+    assert llmnr.height == 1 and not llmnr["answered"].any()
+    patient = dataclasses.replace(DEFAULT, dns_timeout_min_wait_s=0.0)
+    assert dns_timeout.detect(built, patient).is_empty()
+    # the same query to a resolver's port would be one
+    unicast = built.packets.with_columns(pl.col("dport").replace(LLMNR_PORT, 53))
+    assert dns_timeout.detect(build_tables(unicast), patient).height == 1
