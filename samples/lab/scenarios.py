@@ -185,10 +185,13 @@ def _shop_refuses(cluster: Cluster) -> list[Fault]:
     ]
 
 
-def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
-    """kube-proxy's commands for Service `ref`, on every node, as its mode quotes them."""
-    quoted = MODES[cluster.kube_proxy].quote(cluster, cluster.service(ref))
-    return tuple((node.name, command) for node in cluster.nodes for command in quoted)
+def _programmed(cluster: Cluster, ref: str,
+                on: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """kube-proxy's commands for Service `ref`, on the nodes named `on` (default: every node),
+    as its mode quotes them."""
+    quote = MODES[cluster.kube_proxy].quote
+    return tuple((node.name, command) for node in cluster.nodes if node.name in on or not on
+                 for command in quote(cluster, cluster.service(ref), node))
 
 
 def _reject_rules(cluster: Cluster) -> list[Fault]:
@@ -923,8 +926,10 @@ def _edge_dropped(cluster: Cluster) -> list[Fault]:
             "node worker-1, service default/edge",
             f"default/edge has externalTrafficPolicy Local and its only endpoint runs on "
             f"worker-2: kube-proxy on worker-1 DROPs new connections to its NodePort "
-            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\")",
+            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\"; "
+            "nftables: its no-endpoint-nodeports element is drop)",
             ("external_traffic_local", "unanswered_syn"),
+            programmed=_programmed(cluster, "default/edge", on=("worker-1",)),
         )
     ]
 
@@ -952,9 +957,45 @@ EXTERNAL_TRAFFIC_LOCAL = Scenario(
     faults=_edge_dropped,
     change=_add_edge,
 )
+
+
+WEB_2 = "default/web-6d4b75cb6d-9gq4z"  #: a web replica on worker-2
+
+
+def _underlay_blackhole(cluster: Cluster) -> list[Fault]:
+    near, far = (cluster.node(n) for n in ("worker-1", "worker-2"))
+    port = cluster.vxlan.port
+    return [
+        Fault(
+            "underlay_blackhole",
+            "underlay bridge",
+            f"the underlay bridge drops every VXLAN datagram (UDP {port}) from {near.name} "
+            f"({near.underlay_ip}) to {far.name} ({far.underlay_ip})",
+            ("unanswered_syn",),
+            ((UNDERLAY, "filter", f"-A FORWARD -p udp --dport {port} -s {near.underlay_ip} "
+                                  f"-d {far.underlay_ip} -j DROP"),),
+        )
+    ]
+
+
+#: the network between two nodes loses what one sends the other: both nodes' captures show it
+#: leave one and never reach the other, and no node is to blame (a pod on worker-2 reaching the
+#: same Service, on its own node, keeps worker-2's capture showing whose it is)
+UNDERLAY_BLACKHOLE = Scenario(
+    "underlay_blackhole",
+    "the underlay bridge drops every VXLAN datagram from worker-1 to worker-2",
+    "the client's SYNs to 10.96.0.30:9000 (by ClusterIP: no DNS) are DNATed on worker-1 to "
+    "blob 10.244.2.20:9000 on worker-2, leave worker-1's eth0 encapsulated and never reach "
+    "worker-2's; the client times out. web on worker-2 gets blob by name, on its own node",
+    (Client(CLIENT, (blob("get", "10.96.0.30", 2000, 2, timeout=3.5),)),
+     Client(WEB_2, (blob("get", "blob", 2000, 1),))),
+    {"10.96.0.30": {"timeout"}, "blob": OK},
+    faults=_underlay_blackhole,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
-VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL)}
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
+                                UNDERLAY_BLACKHOLE)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.
