@@ -185,11 +185,11 @@ def test_host_network_pods_are_named_as_the_node(missing: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
-def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path, chunk: int,
-                                   shards: int) -> None:
+def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path,
+                                   blackhole_back: Path, chunk: int, shards: int) -> None:
     """The new detector runs per shard in the streaming engine: the same document, for all
     captures together and for the node capture that alone shows the fault."""
-    for folder in (missing, socket_lb, local):
+    for folder in (missing, socket_lb, local, blackhole_back):
         snapshot = [folder / "snapshot.json"]
         for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
             whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
