@@ -26,6 +26,7 @@ import polars as pl
 
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
+from pcapkit.detect.forwarded import own_lookups
 
 SVC_NAME = re.compile(r"([^.]+)\.([^.]+)\.svc(\..+)?")
 
@@ -57,8 +58,9 @@ def service_of(asked: str, steps: list[str], config: Config) -> tuple[str, str] 
 
 
 def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """`failed_lookups` of cluster names, with `service` and `namespace` (see `service_of`)."""
-    failed = failed_lookups(dns)
+    """`failed_lookups` of cluster names, with `service` and `namespace` (see `service_of`); a
+    NodeLocal DNSCache's upstream transactions are left out (their client's are counted)."""
+    failed = failed_lookups(own_lookups(dns, config))
     rows = []
     for (lookup, asked), txns in failed.group_by("lookup", "asked"):
         meant = service_of(str(asked), txns["qname"].drop_nulls().to_list(), config)
