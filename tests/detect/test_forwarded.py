@@ -11,7 +11,7 @@ from pcapkit.detect import dns_timeout, nxdomain_storm
 from pcapkit.detect.config import DEFAULT
 from pcapkit.detect.forwarded import through_cache
 from pcapkit.flows import build_tables
-from tests.detect.samples import extras
+from tests.detect.samples import extras, needs_sample, tables, truth
 from tests.flows.frames import dns_row, table
 
 POD, CACHE, NODE, KUBE_DNS = "10.244.1.10", "169.254.20.10", "10.0.0.2", "10.96.0.10"
@@ -63,3 +63,15 @@ def test_the_caches_nxdomains_are_the_pods_only() -> None:
     assert storms["client_ip"].to_list() == [POD] and storms["count"][0] == 8
     unaware = nxdomain_storm.detect(tables, dataclasses.replace(DEFAULT, nodelocal_dns=()))
     assert sorted(unaware["client_ip"]) == [NODE, POD]
+
+
+@needs_sample("nodelocal_dns")
+def test_the_lab_cache_adds_no_lookup() -> None:
+    """The lab's cache forwards every pod query to kube-dns over TCP from worker-1: each of
+    those upstream transactions is one of the pod's lookups, and there are as many lookups as
+    the client made (truth)."""
+    lookups = [t for t in truth("nodelocal_dns") if t["kind"] == "lookup"]
+    dns = through_cache(tables("nodelocal_dns").dns, DEFAULT)
+    upstream = dns.filter(proto="tcp")
+    assert upstream.height and upstream["forwarded_for"].is_not_null().all()
+    assert dns["lookup"].n_unique() == len(lookups)
