@@ -8,9 +8,8 @@ Service:
 
 - `NAME.NAMESPACE.svc` or `NAME.NAMESPACE.svc.DOMAIN`;
 - a single label `NAME` whose lookup tried `NAME.NAMESPACE.svc.…`, the client's own namespace
-  (its search path's first domain); a bare label asked alone is not (the last step of a lookup
-  whose first steps timed out is numbered apart from them; a resolver without the cluster's
-  search path never meant a Service);
+  (its search path's first domain); a bare label asked alone is not (a resolver without the
+  cluster's search path never meant a Service);
 - `NAME.NAMESPACE` when NAMESPACE is one of the snapshot's namespaces (without a snapshot two
   labels may as well be an outside name, `shop.example`).
 
