@@ -5,6 +5,15 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 
 
+def code_name(enum: type[IntEnum], value: int) -> str:
+    """`value`'s name in `enum`, lower case (`handshake_failure`), or the number when the enum
+    does not know it (a code from a newer RFC, or garbage)."""
+    try:
+        return enum(value).name.lower()
+    except ValueError:
+        return str(value)
+
+
 class LinkType(IntEnum):
     """Link-layer header types (tcpdump.org/linktypes.html) that pcapkit decodes."""
 
@@ -181,3 +190,60 @@ class TimeExceededCode(IntEnum):
 
     TTL = 0  #: hop limit reached zero in transit (a routing loop, or traceroute)
     REASSEMBLY = 1  #: fragments did not all arrive in time
+
+
+class TlsContentType(IntEnum):
+    """TLS record content types (RFC 8446 §5.1, RFC 6520)."""
+
+    CHANGE_CIPHER_SPEC = 20
+    ALERT = 21  #: two bytes, level and description, unless encrypted (TLS 1.3: always)
+    HANDSHAKE = 22
+    APPLICATION_DATA = 23
+    HEARTBEAT = 24
+
+
+class TlsAlertLevel(IntEnum):
+    """TLS alert levels (RFC 5246 §7.2)."""
+
+    WARNING = 1
+    FATAL = 2  #: the connection ends
+
+
+class TlsAlert(IntEnum):
+    """TLS alert descriptions (RFC 8446 §6, RFC 5246 §7.2): why a handshake or connection
+    ended, the answer to "why does the client get a reset after ClientHello"."""
+
+    CLOSE_NOTIFY = 0
+    UNEXPECTED_MESSAGE = 10
+    BAD_RECORD_MAC = 20
+    DECRYPTION_FAILED = 21
+    RECORD_OVERFLOW = 22
+    DECOMPRESSION_FAILURE = 30
+    HANDSHAKE_FAILURE = 40  #: no cipher suite or group in common
+    NO_CERTIFICATE = 41
+    BAD_CERTIFICATE = 42
+    UNSUPPORTED_CERTIFICATE = 43
+    CERTIFICATE_REVOKED = 44
+    CERTIFICATE_EXPIRED = 45
+    CERTIFICATE_UNKNOWN = 46
+    ILLEGAL_PARAMETER = 47
+    UNKNOWN_CA = 48  #: the peer does not trust the issuer (a mesh's CA not mounted, say)
+    ACCESS_DENIED = 49
+    DECODE_ERROR = 50
+    DECRYPT_ERROR = 51
+    EXPORT_RESTRICTION = 60
+    PROTOCOL_VERSION = 70
+    INSUFFICIENT_SECURITY = 71
+    INTERNAL_ERROR = 80
+    INAPPROPRIATE_FALLBACK = 86
+    USER_CANCELED = 90
+    NO_RENEGOTIATION = 100
+    MISSING_EXTENSION = 109
+    UNSUPPORTED_EXTENSION = 110
+    CERTIFICATE_UNOBTAINABLE = 111
+    UNRECOGNIZED_NAME = 112  #: SNI names no host the server serves
+    BAD_CERTIFICATE_STATUS_RESPONSE = 113
+    BAD_CERTIFICATE_HASH_VALUE = 114
+    UNKNOWN_PSK_IDENTITY = 115
+    CERTIFICATE_REQUIRED = 116  #: mTLS: the client sent no certificate
+    NO_APPLICATION_PROTOCOL = 120  #: ALPN: no protocol in common (h2 asked of an HTTP/1 server)

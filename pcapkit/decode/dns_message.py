@@ -16,6 +16,10 @@ from typing import Any
 from pcapkit.decode.addresses import ipv4_text, ipv6_text
 from pcapkit.decode.schema import Layer, Status
 
+#: ports whose UDP or TCP payload is a DNS message: unicast DNS, mDNS (RFC 6762) and LLMNR
+#: (RFC 4795), both of which use DNS's message format unchanged
+DNS_PORT, MDNS_PORT, LLMNR_PORT = 53, 5353, 5355
+DNS_PORTS = (DNS_PORT, MDNS_PORT, LLMNR_PORT)
 HEADER = struct.Struct(">HHHH")  #: id, flags, qdcount, ancount (nscount, arcount not read)
 HEADER_LEN = 12
 QUESTION_TAIL = struct.Struct(">HH")  #: type, class after the name

@@ -35,8 +35,8 @@ from pcapkit.decode import (
     vxlan,
 )
 from pcapkit.decode.addresses import ipv4_text, ipv6_text
+from pcapkit.decode.dns_message import DNS_PORTS, decode_dns
 from pcapkit.decode.dns_message import HEADER_LEN as DNS_HEADER_LEN
-from pcapkit.decode.dns_message import decode_dns
 from pcapkit.decode.schema import PACKET_SCHEMA, Layer, Status, Tunnel
 from pcapkit.read.records import Capture
 
@@ -77,7 +77,6 @@ ICMP_ECHO = (0, 8)  #: reply, request: identifier and sequence at +4
 ICMP6_ECHO = (128, 129)
 ICMP6_ND = (135, 136)  #: neighbour solicitation, advertisement: target address at +8
 ND_LEN = 24
-DNS_PORT = 53
 DNS_TCP_PREFIX = 2
 
 #: columns that describe the innermost packet: emptied when an encapsulation is removed
@@ -91,6 +90,8 @@ PRIMARY = frozenset((
     "arp_target", "dns_id", "dns_flags", "dns_qr", "dns_rcode", "dns_qname", "dns_qtype",
     "dns_qdcount", "dns_ancount", "dns_answers",
 ))
+#: the row key `_network` records its position under: not a column (see `network_offset`)
+NETWORK_AT = "network_at"
 #: columns taken from the record rather than from the packet bytes
 RECORD_COLUMNS = ("capture", "frame", "ts_ns", "iface", "link_type", "caplen", "origlen")
 DECODED_SCHEMA = pl.Schema((k, v) for k, v in PACKET_SCHEMA.items() if k not in RECORD_COLUMNS)
@@ -212,6 +213,7 @@ def _link(pkt: bytes, link_type: int, big_endian: bool, row: Row) -> tuple[int, 
 
 
 def _network(pkt: bytes, pos: int, limit: int, ethertype: int, row: Row, depth: int) -> None:
+    row[NETWORK_AT] = pos  # the innermost wins: each decapsulation calls this again
     if ethertype == ETH_IPV4:
         _ipv4(pkt, pos, limit, row, depth)
     elif ethertype == ETH_IPV6:
@@ -381,7 +383,7 @@ def _tcp(pkt: bytes, pos: int, end: int, declared: int, row: Row, whole: bool) -
         _tcp_options(pkt, pos + TCP_MIN, data, row)
     row["payload_len"] = max(declared - data, 0)
     # A segment is taken to start a message; one too short for a header is a continuation.
-    dns = whole and (sport == DNS_PORT or dport == DNS_PORT)
+    dns = whole and (sport in DNS_PORTS or dport in DNS_PORTS)
     if dns and end - data >= DNS_TCP_PREFIX + DNS_HEADER_LEN:
         decode_dns(pkt[data + DNS_TCP_PREFIX : end], row)
     return None
@@ -399,7 +401,7 @@ def _udp(pkt: bytes, pos: int, end: int, declared: int, row: Row, depth: int,
     if not whole:
         return None
     tunnel = tunnels.UDP_TUNNELS.get(dport)
-    dns = sport == DNS_PORT or dport == DNS_PORT
+    dns = sport in DNS_PORTS or dport in DNS_PORTS
     if tunnel is None and not dns:
         tunnel = tunnels.UDP_SOURCE_TUNNELS.get(sport)
         if tunnel is None and _teredo_like(pkt, data, end, declared):
@@ -710,17 +712,31 @@ def _decapsulate(
 # --- the table ------------------------------------------------------------------------------
 
 
+def _decode(pkt: bytes, link_type: int, big_endian: bool, direction: int) -> Row:
+    row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
+    ethertype, pos = _link(pkt, link_type, big_endian, row)
+    if ethertype >= 0:
+        _network(pkt, pos, len(pkt), ethertype, row, row["tunnel_depth"])
+    return row
+
+
 def decode_packet(pkt: bytes, link_type: int, big_endian: bool = False,
                   direction: int = 0) -> Row:
     """The columns of one packet (record columns aside) as a dict; a missing key is null.
 
     `big_endian`: the file's byte order (for LINKTYPE_NULL); `direction`: from `epb_flags`.
     """
-    row: Row = {"status": OK, "tunnel_depth": 0, "direction": direction}
-    ethertype, pos = _link(pkt, link_type, big_endian, row)
-    if ethertype >= 0:
-        _network(pkt, pos, len(pkt), ethertype, row, row["tunnel_depth"])
+    row = _decode(pkt, link_type, big_endian, direction)
+    row.pop(NETWORK_AT, None)
     return row
+
+
+def network_offset(pkt: bytes, link_type: int, big_endian: bool = False) -> tuple[int, Row]:
+    """Where the innermost network header (IP, ARP) starts in `pkt`, once the encapsulations
+    pcapkit removes are removed (on its ports: `tunnels`), with the packet's columns; -1 when
+    decoding stops before one. What `pcapkit show` hands a dissector of the inner packet."""
+    row = _decode(pkt, link_type, big_endian, 0)
+    return row.pop(NETWORK_AT, -1), row
 
 
 def decode_reference(capture: Capture, capture_index: int = 0) -> pl.DataFrame:

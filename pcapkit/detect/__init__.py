@@ -17,6 +17,7 @@ from pcapkit.detect import (
     dns_timeout,
     dns_wrong_server,
     external_traffic_local,
+    headless_not_ready,
     icmp_echo_unanswered,
     icmp_unreachable,
     kube_proxy_missing,
@@ -48,6 +49,7 @@ DETECTORS: dict[str, Detector] = {
     "dns_timeout": dns_timeout.detect,
     "dns_error": dns_error.detect,
     "dns_wrong_server": dns_wrong_server.detect,
+    "headless_not_ready": headless_not_ready.detect,
     "icmp_unreachable": icmp_unreachable.detect,
 }
 

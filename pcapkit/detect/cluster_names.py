@@ -19,15 +19,12 @@ counted by both.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
 from pcapkit.detect.forwarded import own_lookups
-
-SVC_NAME = re.compile(r"([^.]+)\.([^.]+)\.svc(\..+)?")
+from pcapkit.kube.names import SVC_NAME
 
 
 def failed_lookups(dns: pl.DataFrame) -> pl.DataFrame:
@@ -68,3 +65,14 @@ def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
     meant_frame = pl.DataFrame(rows, schema={"lookup": failed.schema["lookup"],
                                              "service": pl.String, "namespace": pl.String})
     return failed.join(meant_frame, on="lookup", how="inner")
+
+
+def headless_endpoints(config: Config) -> dict[str, list[tuple[str, str, str]]]:
+    """`NAMESPACE/NAME` of each headless Service → its endpoints (ip, state, target)."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for entry in config.kube_headless:
+        ref, ip, state, target = entry.split("|")
+        out.setdefault(ref, [])
+        if ip:
+            out[ref].append((ip, state, target))
+    return out

@@ -90,6 +90,13 @@ class Config:
     #: dns_wrong_server: the pod networks (the Nodes' podCIDRs): only pods are held to the
     #: cluster's DNS (nodes and hostNetwork pods use the node's resolver)
     kube_pod_cidrs: tuple[str, ...] = ()
+    #: headless_not_ready: the headless Services' endpoint addresses, each
+    #: `NAMESPACE/NAME|IP|STATE|TARGET` (STATE as `k8s.endpoint_state` reads, TARGET
+    #: `pod NAMESPACE/NAME` or empty); a headless Service without endpoints as
+    #: `NAMESPACE/NAME|||`
+    kube_headless: tuple[str, ...] = ()
+    #: nxdomain_name: the ExternalName Services, each `NAMESPACE/NAME|EXTERNAL_NAME`
+    kube_external_names: tuple[str, ...] = ()
 
 
 DEFAULT = Config()
@@ -124,7 +131,24 @@ def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
         kube_dns_servers=config.kube_dns_servers or tuple(sorted(set(dns))),
         kube_pod_cidrs=config.kube_pod_cidrs or tuple(sorted(
             {c for cidrs in snap.nodes["pod_cidr"].drop_nulls() for c in cidrs.split(",")})),
+        kube_headless=config.kube_headless or _headless(snap),
+        kube_external_names=config.kube_external_names or tuple(sorted(
+            f"{ns}/{name}|{target}" for ns, name, target in snap.services.filter(
+                pl.col("external_name").is_not_null()).select(
+                "namespace", "name", "external_name").unique().iter_rows())),
     )
+
+
+def _headless(snap: Snapshot) -> tuple[str, ...]:
+    """`kube_headless` entries: each endpoint address of each headless Service (its ports
+    merged: the DNS answers addresses), or the Service alone when it has none."""
+    services = (snap.services.filter(pl.col("headless"))
+                .select("namespace", pl.col("name").alias("svc_name")).unique())
+    endpoints = endpoint_rows(snap).select("namespace", "svc_name", "endpoint_ip",
+                                           "endpoint_state", "endpoint_target")
+    rows = services.join(endpoints, on=["namespace", "svc_name"], how="left").unique()
+    return tuple(sorted(f"{ns}/{name}|{ip or ''}|{state or ''}|{target or ''}"
+                        for ns, name, ip, state, target in rows.iter_rows()))
 
 
 def _dropping_node_ports(snap: Snapshot) -> list[str]:

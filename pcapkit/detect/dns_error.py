@@ -23,6 +23,7 @@ from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.flows import Tables
+from pcapkit.flows.dns import resolver_transactions
 
 KIND = "dns_error"
 MEANING = {
@@ -35,7 +36,8 @@ MEANING = {
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     rcodes = [int(DnsRcode[name]) for name in config.dns_error_rcodes]
-    errors = tables.dns.filter(pl.col("response_seen") & pl.col("rcode").is_in(rcodes))
+    errors = resolver_transactions(tables.dns).filter(
+        pl.col("response_seen") & pl.col("rcode").is_in(rcodes))
     rows = [
         _finding(key, txns)
         for key, txns in errors.sort("ts_ns").group_by(

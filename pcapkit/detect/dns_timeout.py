@@ -22,6 +22,9 @@ When a response was seen in some view but not in the one nearest the client (`re
 it was lost on its way back: the finding says `response_lost` and where it was last seen is in
 the evidence frames.
 
+mDNS and LLMNR transactions are left out (`resolver_transactions`): a multicast name query is
+answered by whichever host holds the name, or by none.
+
 Wireshark marks a query without response only by the absence of `dns.response_in`, and calls a
 copy sent within 5 s `dns.retransmission`; Zeek logs an unanswered query as a dns.log row without
 `rcode` (one per copy). Neither groups queries into lookups nor looks for the A/AAAA race.
@@ -41,13 +44,14 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.detect.forwarded import through_cache
 from pcapkit.flows import Tables
+from pcapkit.flows.dns import resolver_transactions
 
 KIND = "dns_timeout"
 SOCKET = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    dns = through_cache(tables.dns, config).filter(pl.col("queries") > 0)
+    dns = through_cache(resolver_transactions(tables.dns), config).filter(pl.col("queries") > 0)
     if dns.is_empty():
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     captures_end = tables.spans["last_ts_ns"].max()

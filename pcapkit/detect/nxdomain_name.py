@@ -12,7 +12,11 @@ Services of that name in other namespaces) or, when there is none anywhere,
 A short name finds only the Services of the client's own namespace: the usual cause is a
 Service in another namespace reached by its short name (`orders` for `orders.shop`), or a
 misspelt or deleted one. A Service that does exist under the name asked, yet answered NXDOMAIN,
-means CoreDNS does not serve it (its kubernetes plugin is stale or not watching).
+means CoreDNS does not serve it (its kubernetes plugin is stale or not watching) — unless the
+answer carried a CNAME: the Service is an ExternalName, the cluster DNS followed its alias, and
+it is the external name that does not exist (`extra` has `cname`, the alias's target, and with
+a snapshot the `kube_external_names` setting names the Service). A headless Service answering
+NXDOMAIN has no ready pod: `headless_not_ready` reports those lookups, this detector does not.
 
 nxdomain_storm counts NXDOMAINs by rate; the NXDOMAINs of the lookups reported here are left
 out of it, so that each answer is in one finding only.
@@ -20,7 +24,8 @@ out of it, so that each answer is in one finding only.
 Wireshark and Zeek show each NXDOMAIN answer (`dns.flags.rcode == 3`, `dns.log`'s `rcode_name`)
 with no notion of a search path or of the cluster's Services.
 
-Tunables (pcapkit/detect/config.py): `kube_services`, `kube_namespaces` (from the snapshot).
+Tunables (pcapkit/detect/config.py): `kube_services`, `kube_namespaces`, `kube_headless`,
+`kube_external_names` (from the snapshot).
 """
 
 from __future__ import annotations
@@ -31,16 +36,20 @@ from typing import Any
 
 import polars as pl
 
-from pcapkit.detect.cluster_names import cluster_lookups
+from pcapkit.detect.cluster_names import cluster_lookups, headless_endpoints
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.flows import Tables
 
 KIND = "nxdomain_name"
+#: the DNS record type of an alias
+CNAME = 5
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    failed = cluster_lookups(tables.dns, config)
+    headless = list(headless_endpoints(config))
+    failed = cluster_lookups(tables.dns, config).filter(
+        ~pl.concat_str("namespace", "service", separator="/").is_in(headless))
     services: dict[str, set[str]] = {}
     for ref in config.kube_services:
         ns, _, name = ref.partition("/")
@@ -62,6 +71,12 @@ def _finding(client: str, asked: str, txns: pl.DataFrame, services: dict[str, se
     elsewhere = sorted(f"{service}.{ns}" for ns in holders if ns != namespace)
     searched = list(config.kube_namespaces) if config.kube_services and not holders else None
     server = _dialled(txns, config)
+    cnames = [a["data"] for answers in txns["answers"].to_list() for a in answers or ()
+              if a["type"] == CNAME and a["data"]]
+    cname = cnames[0].rstrip(".") if cnames else None
+    aliases = dict(entry.split("|") for entry in config.kube_external_names)
+    ref = f"{namespace}/{service}"
+    external = ref if ref in aliases else None
     return {
         "kind": KIND,
         "severity": Severity.ERROR.value,
@@ -74,9 +89,12 @@ def _finding(client: str, asked: str, txns: pl.DataFrame, services: dict[str, se
         "first_ts_ns": txns["ts_ns"].min(),
         "last_ts_ns": txns["response_ts_ns"].max(),
         "evidence": frames_evidence(txns, "query_frames", "response_frames"),
-        "explanation": _explain(client, asked, lookups, steps, service, namespace, holders,
-                                elsewhere, searched, bool(config.kube_services)),
+        "explanation": _alias(head=_head(client, asked, lookups, steps), cname=cname,
+                              external=external, target=aliases.get(ref))
+        or _explain(client, asked, lookups, steps, service, namespace, holders, elsewhere,
+                    searched, bool(config.kube_services)),
         "extra": extra_json(name=asked, service=service, namespace=namespace, steps=steps,
+                            cname=cname,
                             lookups=lookups, nxdomain=txns.height,
                             did_you_mean=elsewhere or None, namespaces_searched=searched),
     }
@@ -94,12 +112,28 @@ def _dialled(txns: pl.DataFrame, config: Config) -> str:
     return str(Counter(txns["server_ip"].to_list()).most_common(1)[0][0])
 
 
+def _head(client: str, asked: str, lookups: int, steps: list[str]) -> str:
+    tried = f" ({', '.join(steps)})" if len(steps) > 1 else ""
+    return (f"{client} looked up {asked} {lookups} time(s) and every name it tried{tried} was "
+            f"NXDOMAIN")
+
+
+def _alias(head: str, cname: str | None, external: str | None, target: str | None) -> str | None:
+    """The explanation of a lookup whose answer was an alias (an ExternalName Service), or
+    None."""
+    if cname is None and external is None:
+        return None
+    alias = cname or target
+    who = f"ExternalName Service {external}" if external else "the Service"
+    return (f"{head}: {who} is an alias for {alias}, which the cluster DNS followed (its CNAME) "
+            f"and found does not exist. The failure is the external name's: check the "
+            f"Service's externalName, or the record of {alias} in its own zone.")
+
+
 def _explain(client: str, asked: str, lookups: int, steps: list[str], service: str,
              namespace: str, holders: set[str], elsewhere: list[str],
              searched: list[str] | None, snapshot: bool) -> str:
-    tried = f" ({', '.join(steps)})" if len(steps) > 1 else ""
-    head = (f"{client} looked up {asked} {lookups} time(s) and every name it tried{tried} was "
-            f"NXDOMAIN")
+    head = _head(client, asked, lookups, steps)
     where = f"in namespace {namespace}"
     if namespace in holders:
         return (f"{head}, yet Service {namespace}/{service} exists: CoreDNS does not serve it "

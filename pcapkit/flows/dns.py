@@ -1,9 +1,9 @@
 """DNS transactions: each query matched to its response, over UDP and TCP, across views.
 
-Messages are the packet table's DNS rows (a header decoded), except TCP segments the decoder
-found malformed (continuation segments of a longer message). A message belongs to the
-transaction keyed by its *client side* (transport, client address and port), DNS id and question
-(name, compared case-insensitively, and type). The server address is
+Messages are the packet table's DNS rows (a header decoded; unicast DNS, mDNS and LLMNR alike),
+except TCP segments the decoder found malformed (continuation segments of a longer message).
+A message belongs to the transaction keyed by its *client side* (transport, client address and
+port), DNS id and question (name, compared case-insensitively, and type). The server address is
 deliberately not in the key: a pod asks the kube-dns ClusterIP, and kube-proxy's DNAT makes the
 node's post-DNAT legs (cni0, flannel.1, the underlay) show the CoreDNS pod's address instead;
 both are kept in `server_ips`, and `server_ip` is the destination of the earliest copy of the
@@ -46,6 +46,7 @@ from __future__ import annotations
 import polars as pl
 
 from pcapkit.codes import IpProto
+from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
 from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import expand
@@ -58,6 +59,16 @@ RESEND_WINDOW_NS = 30_000_000_000
 #: copies of one packet on different interfaces of a host are microseconds apart; captures from
 #: different hosts add their clock offset (NTP keeps it to milliseconds).
 CROSS_VIEW_TOLERANCE_NS = 200_000_000
+
+#: multicast name resolution (mDNS, LLMNR): a query goes to a group and is answered by whichever
+#: host holds the name, to the group or not at all, so an unanswered one is no resolver's failure
+MULTICAST_PORTS = (MDNS_PORT, LLMNR_PORT)
+
+
+def resolver_transactions(dns: pl.DataFrame) -> pl.DataFrame:
+    """The transactions of `dns` with a resolver (unicast DNS), mDNS and LLMNR left out."""
+    return dns.filter(~pl.col("server_port").is_in(MULTICAST_PORTS))
+
 
 KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
 

@@ -20,6 +20,13 @@ import polars as pl
 
 from pcapkit.kube.dnat import dnat_legs, endpoint_rows, front_doors, nat_legs, service_targets
 from pcapkit.kube.names import address_names, node_of_address
+from pcapkit.kube.services import (
+    dns_service,
+    external_names,
+    not_ready,
+    service_notes,
+    undeclared_ports,
+)
 from pcapkit.kube.snapshot import Snapshot
 
 SERVER = ["server_ip", "server_port"]
@@ -33,7 +40,8 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
                     connections: pl.DataFrame) -> pl.DataFrame:
     """Add `k8s_client`, `k8s_server`, `k8s_service`, `k8s_endpoint`, `k8s_endpoint_target`,
     `k8s_endpoint_state`, `k8s_endpoint_candidates`, `k8s_reporter`, `k8s_node`,
-    `k8s_node_port` and `k8s_external_client` (null where nothing resolves).
+    `k8s_node_port`, `k8s_external_client`, `k8s_external_name`, `k8s_endpoints_not_ready`
+    and `k8s_port_mismatch` (null where nothing resolves; pcapkit/kube/services.py).
 
     `packets` needs the columns `src`, `sport`, `ip_proto`, `dst`, `dport` only (the streaming
     engine passes the distinct 5-tuples); `connections` is the flow stage's CONNECTIONS."""
@@ -62,13 +70,17 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
               on=["client_ip", "client_port", *SERVER], how="left")
         .join(_behind(targets), on=SERVER, how="left")
         .join(_undnated(findings), on=["client_ip", "client_port", *SERVER], how="left")
-        .with_columns(  # no endpoint behind a Service its node never DNATed
-            *(pl.when(pl.col("undnated").is_null()).then(c).alias(c)
+        .with_columns(dns_svc=dns_service(snap))
+        # no endpoint behind a Service its node never DNATed; none behind a DNS-only Service
+        # (the DNS server's is not the Service's)
+        .with_columns(
+            *(pl.when(pl.col("undnated").is_null() & pl.col("dns_svc").is_null()).then(c).alias(c)
               for c in ("only", "only_target", "only_state", "candidates")))
         .with_columns(
             *(pl.coalesce(f"leg{s}", f"direct{s}", f"only{s}").alias(c)
               for c, s in zip(ENDPOINT, ("", "_target", "_state"), strict=True)),
-            pl.coalesce("svc_by_ip", "svc_by_door", "svc_by_endpoint").alias("k8s_service"),
+            pl.coalesce("dns_svc", "svc_by_ip", "svc_by_door", "svc_by_endpoint")
+            .alias("k8s_service"),
             pl.when(pl.col("svc_by_door").is_not_null() & pl.col("k8s_client").is_null())
             .then(pl.format("{}:{}", "client_ip", "client_port")).alias("k8s_external_client"),
             _reporter_name(snap, names).alias("k8s_reporter"),
@@ -77,16 +89,23 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
         .with_columns(
             pl.when(pl.col("k8s_endpoint").is_null() & (pl.col("candidates").list.len() > 1))
             .then("candidates").alias("k8s_endpoint_candidates"))
+        .join(external_names(snap), on="k8s_service", how="left")
+        .join(not_ready(snap), on="k8s_service", how="left")
+        .join(undeclared_ports(snap), on=["k8s_endpoint", "k8s_endpoint_target"], how="left")
+        # kube-proxy chose none of them: it rejects a Service without a ready endpoint
+        .with_columns(pl.when(pl.col("k8s_endpoints_not_ready").is_null())
+                      .then("k8s_endpoint_candidates").alias("k8s_endpoint_candidates"))
         .sort("_row")
     )
     explanation = pl.concat_str(_named_reporter(), _endpoint_note(), _candidates_note(snap),
-                                _node_note(), _door_note(), _host_network_note(snap),
+                                service_notes(), _node_note(), _door_note(),
+                                _host_network_note(snap),
                                 separator=" ",
                                 ignore_nulls=True)
     return out.with_columns(explanation=explanation).drop(
         "_row", "svc_by_ip", "svc_by_door", "svc_by_endpoint", "leg", "leg_target", "leg_state",
         "direct", "direct_target", "direct_state", "only", "only_target", "only_state",
-        "candidates", "undnated")
+        "candidates", "undnated", "dns_svc")
 
 
 def _endpoint_text() -> pl.Expr:

@@ -7,11 +7,14 @@ Names read as the contract writes them: `pod NAMESPACE/NAME`, `node NAME`, Servi
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import polars as pl
 
 from pcapkit.kube.snapshot import Snapshot
 
+#: a Service's DNS name: `NAME.NAMESPACE.svc`, then the cluster domain if any
+SVC_NAME = re.compile(r"([^.]+)\.([^.]+)\.svc(\..+)?")
 NAMES = pl.Schema({"ip": pl.String, "kind": pl.String, "name": pl.String})
 
 

@@ -19,9 +19,17 @@ that saw that direction and before the next place that should have seen it: the 
 capture covers (a node's `-i any` covers its veths, bridge, overlay device and underlay NIC; a
 pod's capture, its `eth0`; an underlay capture, its NIC). The node is named when everything
 between those two places is on one node; when the two are on different nodes it was lost on the
-underlay between them, unless a node in between has no capture: then nothing places it, and the
-explanation says which capture would. A failing direction seen all the way along (an ICMP error
-about some packets of a connection whose others got through) has no `died_at`.
+underlay between them, unless a node in between has no capture, or no capture covers anything
+past the last place: then nothing places it, and the explanation and `capture_to_take` say which
+capture would (the uncovered node's `-i any`, filtered to the conversation; lost between two
+nodes, a capture on the network between them). A failing direction seen all the way along (an
+ICMP error about some packets of a connection whose others got through) has no `died_at`; nor
+has a refused connection (`rst`): its answer came back.
+
+**Never DNATed.** A conversation to a Service (its ClusterIP, a NodePort, a LoadBalancer IP) that
+no place saw DNATed stopped on the node whose kube-proxy should have chosen an endpoint: the
+NodePort's node (`externalTrafficPolicy: Local` without a local endpoint drops it there), else
+the client's (without the Service's rules it routes the ClusterIP on, `kube_proxy_missing`).
 """
 
 from __future__ import annotations
@@ -55,7 +63,8 @@ KIND_TEXT = {"pod": "eth0", "veth": "veth", "bridge": "bridge", "interface": "in
              "overlay": "overlay device", "underlay": "underlay NIC"}
 #: symptoms of a conversation that failed, and what its two directions carry
 FAILED = {"unanswered_syn": ("SYN", "SYN-ACK"), "icmp_unreachable": ("packet", "answer"),
-          "dns_timeout": ("query", "response")}
+          "dns_timeout": ("query", "response"), "external_traffic_local": ("SYN", "SYN-ACK"),
+          "kube_proxy_missing": ("SYN", "SYN-ACK")}
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,19 @@ class Ends:
     endpoint_pod: bool
     #: the node whose own address a client outside the cluster dialled (a NodePort), else None
     entry_node: str | None = None
+    #: the Service the client dialled (its ClusterIP, a NodePort, a LoadBalancer IP), and its
+    #: externalTrafficPolicy
+    service: str | None = None
+    policy: str | None = None
+
+    def undnated(self) -> bool:
+        """The client dialled a Service and no place saw the conversation DNATed."""
+        return self.service is not None and self.endpoint_ip == self.dialled_ip
+
+    def dnat_node(self) -> str | None:
+        """The node whose kube-proxy should have DNATed it: the one whose NodePort a client
+        outside the cluster dialled, else the client's own."""
+        return self.entry_node or self.client_node
 
     def expected(self) -> list[tuple[float, str | None, str]]:
         """(position, node, kind) of every place the conversation should cross, client first."""
@@ -261,6 +283,8 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     last = max(seen, key=lambda r: (sign * r["position"], sign * r["first_ts_ns"]))
     ahead = sorted((p for p in expected if sign * p[0] > sign * last["position"]),
                    key=lambda p: sign * p[0])
+    if not ahead and forward and ends.undnated():
+        return _undnated(seen, what, ends, namer)
     # A veth delivers straight into its pod: reaching the endpoint's veth, with no capture in
     # the pod, is arriving.
     if not ahead or (len(ahead) == 1 and ahead[0][2] == "pod" and ahead[0][0] not in covered):
@@ -273,11 +297,17 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     target = nxt or ahead[0]
     span = [p for p in ahead if sign * p[0] <= sign * target[0]]
     nodes = {last["node"], *(p[1] for p in span)}
-    gaps = sorted({p[1] for p in span if p[0] not in covered and p[1]})
-    node = last["node"] if len(nodes) == 1 else None
+    gaps = list(dict.fromkeys(p[1] for p in span if p[0] not in covered and p[1]))
+    # With no capture further on, nothing shows the packet did not get past the next place.
+    node = last["node"] if len(nodes) == 1 and nxt is not None else None
     before = namer.expected_label(target, ends)
+    # The node the packet was last seen on: `last` may be a place either node could be.
+    near = next((r["node"] for r in sorted(seen, key=lambda r: -sign * r["position"])
+                 if r["node"]), None)
+    takes = ([namer.capture_between(near, target[1])] if not gaps and nxt is not None
+             else [namer.capture_on(n, ends) for n in gaps])
     return _verdict(what, direction, namer.label(last), before, node,
-                    between_nodes=not gaps and nxt is not None, missing=gaps)
+                    between_nodes=not gaps and nxt is not None, takes=takes)
 
 
 def _thinned(path: list[dict[str, Any]], count: str, kind: str, what: str, direction: str,
@@ -285,16 +315,53 @@ def _thinned(path: list[dict[str, Any]], count: str, kind: str, what: str, direc
     """For a symptom that says some packets were lost (a DNS response never received, an ICMP
     error) while others got through: the first place, along the failing direction, where
     fewer of its packets were seen than at the place before."""
-    if kind == "unanswered_syn":
+    if FAILED[kind][0] == "SYN":
         return None
     for here, there in itertools.pairwise(path):
         if there[count] < here[count] and there["position"] != here["position"]:
             node = here["node"] if here["node"] == there["node"] else None
             what = f"{what}s ({here[count] - there[count]} of {here[count]})"
+            between = node is None and bool(here["node"] and there["node"])
+            takes = [namer.capture_between(here["node"], there["node"])] if between else []
             return _verdict(what, direction, namer.label(here), namer.label(there), node,
-                            between_nodes=node is None and bool(here["node"] and there["node"]),
-                            missing=[])
+                            between_nodes=between, takes=takes)
     return None
+
+
+def _undnated(seen: list[dict[str, Any]], what: str, ends: Ends,
+              namer: _Namer) -> tuple[dict[str, Any], str] | None:
+    """A conversation to a Service that no place saw DNATed: it stopped on the node whose
+    kube-proxy should have chosen an endpoint, after the last place there that saw its requests;
+    when no capture shows that node, the capture that would. A place no node is known for is
+    left out: still addressed to the Service, the requests could reach no other node's pods.
+    `None` when a place on another node saw them."""
+    node = ends.dnat_node()
+    if node is None or any(r["node"] not in (None, node) for r in seen):
+        return None
+    mine = [r for r in seen if r["node"] == node]
+    if not mine:  # no capture shows that node: say which would
+        last = max(seen, key=lambda r: (r["position"], r["first_ts_ns"]))
+        first = next((p for p in ends.expected() if p[1] == node and p[2] != "pod"), None)
+        before = namer.expected_label(first, ends) if first else f"node {node}"
+        return _verdict(what, "c2s", namer.label(last), before, None, between_nodes=False,
+                        takes=[namer.capture_on(node, ends)])
+    last = max(mine, key=lambda r: (r["position"], r["first_ts_ns"]))
+    after = namer.label(last)
+    local = ends.entry_node == node and ends.policy == "Local"
+    before = (f"an endpoint of Service {ends.service} on node {node} (externalTrafficPolicy "
+              "Local)" if local else
+              f"an endpoint of Service {ends.service} (DNAT on node {node})")
+    text = (f"The {what} last seen at {after} was never DNATed to an endpoint of Service "
+            f"{ends.service}: ")
+    if last["kind"] in ("overlay", "underlay") and node != ends.entry_node:
+        text += (f"node {node} routed it on still addressed to the Service; kube-proxy there "
+                 "has no rule for it.")
+    elif local:
+        text += (f"dropped on node {node}, whose kube-proxy keeps externalTrafficPolicy Local "
+                 "traffic for endpoints of its own.")
+    else:
+        text += f"dropped on node {node} before its kube-proxy rules chose one."
+    return {"node": node, "direction": "c2s", "after": after, "before": before}, text
 
 
 def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
@@ -312,13 +379,13 @@ def _unseen_loss(along: list[dict[str, Any]], count: str, kind: str, what: str,
     behind = [p for p in ends.expected()[::-1] if p[0] > first["position"]]
     if not behind:
         return None
-    gaps = sorted({p[1] for p in behind if p[0] not in covered and p[1]})
+    gaps = list(dict.fromkeys(p[1] for p in behind if p[0] not in covered and p[1]))
     nodes = {p[1] for p in behind} | {first["node"]}
     node = first["node"] if len(nodes) == 1 and not gaps else None
     what = f"{what}s ({asked - first[count]} of {asked})"
     origin = namer.expected_label(behind[0], ends)
     return _verdict(what, direction, origin, namer.label(first), node, between_nodes=False,
-                    missing=gaps, seen=False)
+                    takes=[namer.capture_on(n, ends) for n in gaps], seen=False)
 
 
 def _routed(after: str, before: str) -> str:
@@ -332,19 +399,29 @@ def _routed(after: str, before: str) -> str:
 
 
 def _verdict(what: str, direction: str, after: str, before: str, node: str | None, *,
-             between_nodes: bool, missing: list[str],
+             between_nodes: bool, takes: list[dict[str, Any]],
              seen: bool = True) -> tuple[dict[str, Any], str]:
+    """`died_at` and its sentence. `takes`: the captures that would settle where, nearest the
+    last place that saw it first; the first is `died_at.capture_to_take`."""
     text = f"The {what} {'last seen at' if seen else 'sent from'} {after} never reached {before}"
     if node is not None:
         text += f": dropped on node {node} between the two{_routed(after, before)}."
     elif between_nodes:
-        text += ": lost on the network between the two nodes."
-    elif missing:
-        commands = "; ".join(f"on node {n}: `tcpdump -i any -w {n}-any.pcap`" for n in missing)
-        text += f"; a capture would tell where ({commands})."
+        text += (": lost on the network between the two nodes; a capture there would tell where "
+                 f"({_commands(takes)}).")
+    elif takes:
+        text += f"; a capture would tell where ({_commands(takes)})."
     else:
         text += "; nothing the captures show places it."
-    return {"node": node, "direction": direction, "after": after, "before": before}, text
+    died: dict[str, Any] = {"node": node, "direction": direction, "after": after,
+                            "before": before}
+    if node is None and takes:
+        died["capture_to_take"] = takes[0]
+    return died, text
+
+
+def _commands(takes: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{t['where']}: `{t['command']}`" for t in takes)
 
 
 class _Namer:
@@ -364,10 +441,16 @@ class _Namer:
             snap.services["cluster_ip"].drop_nulls().to_list())
         #: node address:nodePort and LoadBalancer IP:port → the node dialled (None for a
         #: LoadBalancer IP)
-        self.doors: dict[tuple[str, int], str | None] = {} if snap is None else {
-            (ip, port): node for ip, port, node in front_doors(snap).filter(
+        doors = front_doors(snap) if snap is not None else None
+        self.doors: dict[tuple[str, int], str | None] = {} if doors is None else {
+            (ip, port): node for ip, port, node in doors.filter(
                 ~pl.col("service_ip").is_in(list(self.services)))
             .select("service_ip", "service_port", "node").iter_rows()}
+        #: every address:port a Service is reached at → (the Service, its
+        #: externalTrafficPolicy)
+        self.front: dict[tuple[str, int], tuple[str, str | None]] = {} if doors is None else {
+            (ip, port): (service, policy) for ip, port, service, policy in doors.select(
+                "service_ip", "service_port", "service", "external_traffic_policy").iter_rows()}
 
     def node(self, ip: str) -> str | None:
         return node_of_address(self.snap, ip) if self.snap is not None else None
@@ -380,12 +463,14 @@ class _Namer:
         servers = [s for s, p in sides if s not in self.services and (s, p) not in self.doors]
         endpoint = servers[0] if servers else str(rows["server_ip"][0])
         known = endpoint not in self.services and not (doors and endpoint == doors[0][0])
-        dialled = [s for s, p in sides if s in self.services or (s, p) in self.doors]
+        dialled = [(s, p) for s, p in sides if s in self.services or (s, p) in self.doors]
         client_node = self.node(client)
-        return Ends(client, dialled[0] if dialled else endpoint, endpoint, client_node,
+        service, policy = self.front.get(dialled[0], (None, None)) if dialled else (None, None)
+        return Ends(client, dialled[0][0] if dialled else endpoint, endpoint, client_node,
                     self.node(endpoint) if known else None,
                     client in self.pods, endpoint in self.pods,
-                    self.doors[doors[0]] if doors and client_node is None else None)
+                    self.doors[doors[0]] if doors and client_node is None else None,
+                    service, policy)
 
     def covered(self, ends: Ends,
                 expected: list[tuple[float, str | None, str]]) -> dict[float, int]:
@@ -433,6 +518,39 @@ class _Namer:
         what = KIND_TEXT[kind] + (f" of {self.names.get(ip, ip)}" if kind == "veth" else "")
         where = f"node {node} " if node else ""
         return f"{where}{what}"
+
+    def capture_on(self, node: str, ends: Ends) -> dict[str, Any]:
+        """The capture that shows where a conversation went on `node`: all its interfaces
+        (veths, bridge, overlay device, underlay NIC), filtered to the conversation's two
+        addresses as that node's pods and bridge see them: the client's alone when no capture
+        showed which endpoint DNAT chose, the endpoint's alone for a client outside the cluster
+        masqueraded on its way from the node it dialled."""
+        masqueraded = ends.entry_node is not None and node != ends.entry_node
+        if ends.undnated():  # the endpoint unknown: the client, before DNAT and after
+            hosts = f"host {ends.client_ip}"
+        elif masqueraded:
+            hosts = f"host {ends.endpoint_ip}"
+        else:
+            hosts = f"host {ends.client_ip} and host {ends.endpoint_ip}"
+        return {"node": node, "where": f"on node {node}",
+                "command": f"tcpdump -i any -w {node}-any.pcap '{hosts}'"}
+
+    def capture_between(self, near: str | None, far: str | None) -> dict[str, Any]:
+        """The capture that shows where the network between two nodes lost a packet: on a
+        router or a switch port mirroring theirs, the encapsulated packets between the two
+        nodes' addresses (UDP: VXLAN, Geneve, flannel's UDP backend)."""
+        ips = [self.node_ip(n) for n in (near, far)]
+        hosts = " and ".join(["udp", *(f"host {ip}" for ip in ips if ip)])
+        where = " and ".join(f"node {n}" for n in (near, far) if n)
+        return {"node": None, "where": f"on the network between {where} (a router, or a switch "
+                                       "port mirroring either)",
+                "command": f"tcpdump -i <interface> -w underlay.pcap '{hosts}'"}
+
+    def node_ip(self, node: str | None) -> str | None:
+        if self.snap is None or node is None:
+            return None
+        ips = self.snap.nodes.filter(pl.col("name") == node)["ip"].drop_nulls()
+        return str(ips[0]) if ips.len() else None
 
     def entry(self, r: dict[str, Any]) -> dict[str, Any]:
         site = self.sites[r["capture"]]

@@ -17,14 +17,17 @@ import polars as pl
 
 from pcapkit.errors import SnapshotError
 
-PODS = pl.Schema({"namespace": pl.String, "name": pl.String, "node": pl.String,
-                  "ip": pl.String, "host_network": pl.Boolean, "phase": pl.String,
-                  "deleting": pl.Boolean})
+#: a container port a pod declares (spec.containers[].ports)
+CONTAINER_PORT = pl.Struct({"name": pl.String, "port": pl.UInt16, "protocol": pl.String})
+PODS = pl.Schema({"namespace": pl.String(), "name": pl.String(), "node": pl.String(),
+                  "ip": pl.String(), "host_network": pl.Boolean(), "phase": pl.String(),
+                  "deleting": pl.Boolean(), "ports": pl.List(CONTAINER_PORT)})
 SERVICES = pl.Schema({"namespace": pl.String(), "name": pl.String(), "type": pl.String(),
                       "cluster_ip": pl.String(), "port": pl.UInt16(), "target_port": pl.String(),
                       "node_port": pl.UInt16(), "protocol": pl.String(), "port_name": pl.String(),
                       "external_traffic_policy": pl.String(),
-                      "load_balancer_ips": pl.List(pl.String())})
+                      "load_balancer_ips": pl.List(pl.String()), "headless": pl.Boolean(),
+                      "external_name": pl.String()})
 ENDPOINTS = pl.Schema({"namespace": pl.String, "service": pl.String, "slice": pl.String,
                        "ip": pl.String, "port": pl.UInt16, "port_name": pl.String,
                        "protocol": pl.String, "ready": pl.Boolean, "serving": pl.Boolean,
@@ -130,12 +133,19 @@ def _pod_rows(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ips = [p.get("ip") for p in status.get("podIPs") or [] if p.get("ip")]
         if not ips and status.get("podIP"):
             ips = [status["podIP"]]
+        # null when no container declares a port: declaring them is optional, so nothing can
+        # be said against the pod's ports then
+        ports = [{"name": port.get("name"), "port": port.get("containerPort"),
+                  "protocol": port.get("protocol", "TCP")}
+                 for c in spec.get("containers") or [] for port in c.get("ports") or []
+                 if isinstance(port, dict) and port.get("containerPort")] or None
         for ip in ips:
             rows.append({
                 "namespace": ns, "name": name, "node": spec.get("nodeName"), "ip": ip,
                 "host_network": bool(spec.get("hostNetwork", False)),
                 "phase": status.get("phase"),
                 "deleting": (pod.get("metadata") or {}).get("deletionTimestamp") is not None,
+                "ports": ports,
             })
     return rows
 
@@ -160,6 +170,8 @@ def _service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "port_name": port.get("name"),
                     "external_traffic_policy": spec.get("externalTrafficPolicy"),
                     "load_balancer_ips": balancers,
+                    "headless": spec.get("clusterIP") == "None",
+                    "external_name": spec.get("externalName"),
                 })
     return rows
 

@@ -18,6 +18,7 @@ LAYERS: dict[str, str] = {
     "dns_timeout": "DNS",
     "dns_error": "DNS",
     "dns_wrong_server": "DNS",
+    "headless_not_ready": "DNS",
     "dnat_mismatch": "Services",
     "kube_proxy_missing": "Services",
     "external_traffic_local": "Services",

@@ -1,15 +1,25 @@
 """`pcapkit show`: a symptom's evidence frames as Wireshark dissects them, one line a frame,
 with what pcapkit does not decode itself: HTTP requests and status codes, TLS alerts, gRPC
 status over HTTP/2, and tshark's expert messages. Strings from the capture are `printable`.
+
+Without tshark, dpkt speaks instead (`dpkt_show`): HTTP, TLS and DNS, no expert analysis.
+`choose` picks the dissector and says which; `dissect_frames` runs it.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
+
+import dpkt
 
 from pcapkit.report.escape import printable
-from pcapkit.wireshark.tshark import dissect, field, layers
+from pcapkit.wireshark.dpkt_show import show_frames_dpkt
+from pcapkit.wireshark.tshark import dissect, field, layers, tshark_path
+
+#: `--dissector`: `auto` is tshark when it is on the PATH, dpkt otherwise
+Dissector = Literal["auto", "tshark", "dpkt"]
 
 #: (layer, field, label): the fields a frame's line shows, in order, when tshark has them
 FIELDS: list[tuple[str, str, str]] = [
@@ -80,3 +90,23 @@ def show_frames(paths: Sequence[str], frames: dict[int, list[int]],
         wanted = f"frame.number in {{{','.join(map(str, numbers))}}}"
         for packet in dissect(paths[index], wanted, decode_as):
             yield "  " + frame_line(packet)
+
+
+def choose(dissector: Dissector) -> tuple[Literal["tshark", "dpkt"], str]:
+    """The dissector that will speak, and the line that says so (and why dpkt, when it is).
+    `UsageError` (exit 2) when tshark is asked for by name and absent."""
+    if dissector == "tshark" or (dissector == "auto" and shutil.which("tshark")):
+        tshark_path()
+        return "tshark", "dissector: tshark (Wireshark, through pyshark)"
+    why = "as asked" if dissector == "dpkt" else "tshark not found"
+    return "dpkt", (f"dissector: dpkt {dpkt.__version__} ({why}): HTTP, TLS and DNS, "
+                    "no expert analysis")
+
+
+def dissect_frames(dissector: Literal["tshark", "dpkt"], paths: Sequence[str],
+                   frames: dict[int, list[int]], decode_as: Sequence[str]) -> Iterator[str]:
+    """`show_frames` or `show_frames_dpkt`: each capture's path, then its frames, one line
+    each. `decode_as` is tshark's: dpkt reads the inner packets pcapkit's decoder finds."""
+    if dissector == "tshark":
+        return show_frames(paths, frames, decode_as)
+    return show_frames_dpkt(paths, frames)

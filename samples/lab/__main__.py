@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = {name for run in runs for name in run} - set(known)
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-        # kube_proxy_missing deletes one of kube-proxy's iptables rules (kubeproxy.portal);
-        # nftables.py renders no externalTrafficPolicy Local
-        only = {"kube_proxy_missing", "external_traffic_local"} & {n for run in runs for n in run}
+        # kube_proxy_missing deletes one of kube-proxy's iptables rules (kubeproxy.portal)
+        only = {"kube_proxy_missing"} & {n for run in runs for n in run}
         if args.kube_proxy != "iptables" and only:
             parser.error(f"{', '.join(sorted(only))}: recorded with --kube-proxy iptables only")
         for names in runs:

@@ -80,6 +80,9 @@ class Pod:
     terminating: bool = False
     # `dnsPolicy: None` with this `dnsConfig` nameserver instead of kube-dns (ClusterFirst)
     nameserver: str | None = None
+    # Running, but its readiness probe fails: listed in its Services' EndpointSlices with
+    # ready=false and serving=false, so kube-proxy and the cluster DNS leave it out.
+    ready: bool = True
 
     @property
     def ref(self) -> str:
@@ -106,6 +109,10 @@ class Service:
     external_traffic_policy: str = "Cluster"
     #: a LoadBalancer's ingress IP (status.loadBalancer.ingress), routed to a node, or None
     load_balancer_ip: str | None = None
+    #: clusterIP None: no ClusterIP, no kube-proxy rules; the DNS answers the ready pods' IPs
+    headless: bool = False
+    #: type ExternalName: the DNS answers a CNAME to this name; no ClusterIP, no endpoints
+    external_name: str | None = None
 
     @property
     def ref(self) -> str:
@@ -113,6 +120,8 @@ class Service:
 
     @property
     def type(self) -> str:
+        if self.external_name:
+            return "ExternalName"
         if self.load_balancer_ip:
             return "LoadBalancer"
         return "NodePort" if any(p.node_port for p in self.ports) else "ClusterIP"
@@ -160,9 +169,23 @@ class Cluster:
         ]
         return sorted(chosen, key=lambda p: tuple(int(o) for o in p.ip.split(".")))
 
-    def dns_records(self) -> dict[str, str]:
-        """A records the in-lab DNS serves: every Service's FQDN, then the external names."""
-        return {s.fqdn: s.cluster_ip for s in self.services} | self.external_names
+    def proxied_services(self) -> list[Service]:
+        """The Services kube-proxy programs: not headless, not ExternalName."""
+        return [s for s in self.services if not s.headless and not s.external_name]
+
+    def dns_records(self) -> dict[str, list[str] | str]:
+        """What the in-lab DNS serves: every Service's FQDN (its ClusterIP; a headless
+        Service's ready pod IPs; an ExternalName's target, as a CNAME), then the external
+        names."""
+        records: dict[str, list[str] | str] = {}
+        for s in self.services:
+            if s.external_name:
+                records[s.fqdn] = s.external_name
+            elif s.headless:
+                records[s.fqdn] = [p.ip for p in self.endpoints(s) if p.ready and not p.terminating]
+            else:
+                records[s.fqdn] = [s.cluster_ip]
+        return records | {name: [ip] for name, ip in self.external_names.items()}
 
     def copy(self) -> Cluster:
         return copy.deepcopy(self)

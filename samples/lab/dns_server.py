@@ -2,10 +2,14 @@
 
     python -m samples.lab.dns_server PORT RECORDS_JSON
 
-RECORDS_JSON maps names to IPv4 addresses (every Service's FQDN, and the lab's stand-ins for
-external names). A known name asked for A gets its record; for any other type, NOERROR without
-answers (NODATA). Every other name gets NXDOMAIN with the zone's SOA, as CoreDNS answers for
-cluster.local; nothing is ever forwarded, so no lookup leaves the lab. UDP and TCP on PORT.
+RECORDS_JSON maps names to a list of IPv4 addresses (every Service's FQDN, and the lab's
+stand-ins for external names) or, for an ExternalName Service, to the name it is an alias for.
+A known name asked for A gets its records; for any other type, NOERROR without answers
+(NODATA). A name with no address (a headless Service with no ready pod) and every unknown name
+get NXDOMAIN with the zone's SOA, as CoreDNS answers for cluster.local. An alias is answered
+with its CNAME and, chased inside the table, the target's answer (its records, or NXDOMAIN with
+the CNAME kept), as CoreDNS answers an ExternalName. Nothing is ever forwarded, so no lookup
+leaves the lab. UDP and TCP on PORT.
 """
 
 from __future__ import annotations
@@ -33,23 +37,28 @@ SOA = dict(
 )
 
 
-def answer(query: bytes, records: dict[str, str]) -> bytes:
+def answer(query: bytes, records: dict[str, list[str] | str]) -> bytes:
     request = dpkt.dns.DNS(query)
     reply = dpkt.dns.DNS(id=request.id, qd=request.qd, an=[], ns=[], ar=[])
     reply.op = dpkt.dns.DNS_QR | dpkt.dns.DNS_AA | (request.op & dpkt.dns.DNS_RD)
     question = request.qd[0]
     name = question.name.lower().rstrip(".")
-    if name not in records:
+    owner = question.name
+    target = records.get(name)
+    if isinstance(target, str):  # an ExternalName: the CNAME, then its target's answer
+        reply.an.append(dpkt.dns.DNS.RR(name=owner, type=dpkt.dns.DNS_CNAME, ttl=TTL,
+                                        cname=target))
+        name, owner = target, target
+        target = records.get(name)
+    addresses = target if isinstance(target, list) else []
+    if not addresses:
         reply.rcode = dpkt.dns.DNS_RCODE_NXDOMAIN
-    if name not in records or question.type != dpkt.dns.DNS_A:
+    if not addresses or question.type != dpkt.dns.DNS_A:
         zone = DOMAIN if name.endswith(DOMAIN) else name.partition(".")[2] or name
         reply.ns.append(dpkt.dns.DNS.RR(name=zone, type=dpkt.dns.DNS_SOA, ttl=TTL, **SOA))
     else:
-        reply.an.append(
-            dpkt.dns.DNS.RR(
-                name=question.name, type=dpkt.dns.DNS_A, ttl=TTL, ip=socket.inet_aton(records[name])
-            )
-        )
+        reply.an += [dpkt.dns.DNS.RR(name=owner, type=dpkt.dns.DNS_A, ttl=TTL,
+                                     ip=socket.inet_aton(ip)) for ip in addresses]
     return bytes(reply)
 
 

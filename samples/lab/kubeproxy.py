@@ -39,9 +39,9 @@ def chain(prefix: str, *parts: str) -> str:
 
 def proxied_endpoints(cluster: Cluster, service: Service) -> list[Pod]:
     """Ready endpoints; when none is ready, the serving terminating ones, as kube-proxy's
-    ProxyTerminatingEndpoints does."""
+    ProxyTerminatingEndpoints does (a pod failing its readiness probe is neither)."""
     pods = cluster.endpoints(service)
-    ready = [p for p in pods if not p.terminating]
+    ready = [p for p in pods if p.ready and not p.terminating]
     return ready or [p for p in pods if p.terminating]
 
 
@@ -81,7 +81,7 @@ def rules(cluster: Cluster, node: Node) -> str:
         "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
     ]
     nodeports: list[str] = []
-    for service in cluster.services:
+    for service in cluster.proxied_services():
         for port in service.ports:
             _service_port(cluster, node, service, port, nat, filt, nodeports)
     nat += nodeports

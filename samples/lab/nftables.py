@@ -10,8 +10,10 @@ Service without endpoints is an element of `no-endpoint-services` (and `no-endpo
 whose verdict is `goto reject-chain`, consulted by the `filter-*` chains for new connections;
 `masquerading` (mark 0x4000, `masquerade fully-random`) is kube-proxy's own, in
 `nat-postrouting`. Unlike the iptables mode, the rules differ per node: `nodeport-ips` holds the
-node's own address. externalTrafficPolicy Local is not rendered here (every NodePort is
-Cluster): the `external_traffic_local` variant is recorded in iptables mode only.
+node's own address. With externalTrafficPolicy Local, `external-…` sends pods' traffic to
+`service-…` and the rest, unmasqueraded, to `local-…` (this node's endpoints); a node without
+one has no `local-…`, and its NodePort is an element of `no-endpoint-nodeports` whose verdict is
+`drop` ("has no local endpoints"), consulted by `filter-input` for new connections.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from samples.lab.cluster import CLUSTER_CIDR, SERVICE_CIDR, Cluster, Node, Service, target_port
-from samples.lab.kubeproxy import proxied_endpoints
+from samples.lab.cluster import CLUSTER_CIDR, SERVICE_CIDR, Cluster, Node, Pod, Service, ServicePort
+from samples.lab.kubeproxy import proxied_endpoints, target_port
 
 TABLE = "ip kube-proxy"
 MASQ_MARK = "0x4000"
@@ -38,8 +40,8 @@ def chain_base(*parts: str) -> str:
 def ruleset(cluster: Cluster, node: Node) -> str:
     """The `nft -f` input kube-proxy's nftables mode writes on `node`."""
     lines = _base(node)
-    for service in cluster.services:
-        lines += service_commands(cluster, service)
+    for service in cluster.proxied_services():
+        lines += service_commands(cluster, service, node)
     return "\n".join(lines) + "\n"
 
 
@@ -101,8 +103,9 @@ def _base(node: Node) -> list[str]:
     ]
 
 
-def service_commands(cluster: Cluster, service: Service) -> list[str]:
-    """Every chain, rule and element kube-proxy adds for one Service (the same on every node)."""
+def service_commands(cluster: Cluster, service: Service, node: Node) -> list[str]:
+    """Every chain, rule and element kube-proxy adds for one Service on `node` (the same on
+    every node but for externalTrafficPolicy Local)."""
     t = TABLE
     lines = [f"add element {t} cluster-ips {{ {service.cluster_ip} }}"]
     endpoints = proxied_endpoints(cluster, service)
@@ -120,38 +123,69 @@ def service_commands(cluster: Cluster, service: Service) -> list[str]:
             continue
         base = chain_base(service.namespace, service.name, proto, port.name)
         svc, ext = f"service-{base}", f"external-{base}"
-        targets = [(pod.ip, target_port(pod, port)) for pod in endpoints]
-        chains = {
-            ip: "endpoint-"
-            + chain_base(service.namespace, service.name, proto, f"{port.name}__{ip}", str(tp))
-            for ip, tp in targets
-        }
-        spread = " , ".join(f"{i} : goto {chains[ip]}" for i, (ip, _) in enumerate(targets))
-        # Endpoint chains first: nft refuses a verdict that goes to a chain not yet there.
-        for ip, tp in targets:
-            lines += [
-                f"add chain {t} {chains[ip]}",
-                f"add rule {t} {chains[ip]} ip saddr {ip} jump mark-for-masquerade",
-                f"add rule {t} {chains[ip]} meta l4proto {proto} dnat to {ip}:{tp}",
-            ]
-        lines += [
-            f"add chain {t} {svc}",
-            f"add rule {t} {svc} ip daddr {service.cluster_ip} ip saddr != {CLUSTER_CIDR} "
-            "jump mark-for-masquerade",
-            f"add rule {t} {svc} numgen random mod {len(targets)} vmap {{ {spread} }}",
-        ]
+        lines += _endpoint_chains(service, port, endpoints)
+        lines += _spread(service, port, svc, endpoints, (
+            f"ip daddr {service.cluster_ip} ip saddr != {CLUSTER_CIDR} jump mark-for-masquerade",))
         if port.node_port:
-            lines += [
-                f"add chain {t} {ext}",
-                f"add rule {t} {ext} jump mark-for-masquerade",
-                f"add rule {t} {ext} goto {svc}",
-            ]
+            lines += _external(service, port, endpoints, node)
         lines.append(f"add element {t} service-ips {{ {key} : goto {svc} }}")
-        if port.node_port:
-            lines.append(
-                f"add element {t} service-nodeports {{ {proto} . {port.node_port} : goto {ext} }}"
-            )
         if port.node_port and service.load_balancer_ip:  # LoadBalancer IPs go external too
             balancer = f"{service.load_balancer_ip} . {proto} . {port.port}"
             lines.append(f"add element {t} service-ips {{ {balancer} : goto {ext} }}")
     return lines
+
+
+def _endpoint_chains(service: Service, port: ServicePort, endpoints: list[Pod]) -> list[str]:
+    """Each endpoint's chain, which DNATs (before the chains that go to them: nft refuses a
+    verdict that goes to a chain not yet there)."""
+    t = TABLE
+    lines = []
+    for pod in endpoints:
+        chain, tp = _endpoint_chain(service, port, pod), target_port(pod, port)
+        lines += [
+            f"add chain {t} {chain}",
+            f"add rule {t} {chain} ip saddr {pod.ip} jump mark-for-masquerade",
+            f"add rule {t} {chain} meta l4proto {port.protocol.lower()} dnat to {pod.ip}:{tp}",
+        ]
+    return lines
+
+
+def _endpoint_chain(service: Service, port: ServicePort, pod: Pod) -> str:
+    return "endpoint-" + chain_base(service.namespace, service.name, port.protocol.lower(),
+                                    f"{port.name}__{pod.ip}", str(target_port(pod, port)))
+
+
+def _spread(service: Service, port: ServicePort, chain: str, endpoints: list[Pod],
+            first: tuple[str, ...] = ()) -> list[str]:
+    """`chain`, its `first` rules, then picking one of `endpoints` at random (`numgen`)."""
+    t = TABLE
+    spread = " , ".join(f"{i} : goto {_endpoint_chain(service, port, pod)}"
+                        for i, pod in enumerate(endpoints))
+    return [f"add chain {t} {chain}", *(f"add rule {t} {chain} {rule}" for rule in first),
+            f"add rule {t} {chain} numgen random mod {len(endpoints)} vmap {{ {spread} }}"]
+
+
+def _external(service: Service, port: ServicePort, endpoints: list[Pod], node: Node) -> list[str]:
+    """`external-…` for a NodePort, and its `service-nodeports` element: masqueraded to any
+    endpoint (Cluster), or to this node's own endpoints unmasqueraded (Local: pods' traffic
+    still to any); with none here, `drop` in `no-endpoint-nodeports`."""
+    t = TABLE
+    proto = port.protocol.lower()
+    base = chain_base(service.namespace, service.name, proto, port.name)
+    svc, ext = f"service-{base}", f"external-{base}"
+    lines = [f"add chain {t} {ext}"]
+    if service.external_traffic_policy != "Local":
+        lines += [f"add rule {t} {ext} jump mark-for-masquerade", f"add rule {t} {ext} goto {svc}"]
+    else:
+        local = [p for p in endpoints if p.node == node.name]
+        lines.append(f"add rule {t} {ext} ip saddr {CLUSTER_CIDR} goto {svc} "
+                     'comment "short-circuit pod traffic"')
+        if local:
+            lines += _spread(service, port, f"local-{base}", local)
+            lines.append(f"add rule {t} {ext} goto local-{base}")
+        else:
+            comment = f'comment "{service.ref}:{port.name} has no local endpoints"'
+            lines.append(f"add element {t} no-endpoint-nodeports "
+                         f"{{ {proto} . {port.node_port} {comment} : drop }}")
+    return [*lines,
+            f"add element {t} service-nodeports {{ {proto} . {port.node_port} : goto {ext} }}"]

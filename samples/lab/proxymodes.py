@@ -24,7 +24,7 @@ class Mode:
     # The commands of the mode's own program that make a fault about one Service, for the
     # truth's `rules`: only nftables quotes them (the iptables truth lists only the rules a
     # fault injects, as the committed samples have it).
-    quote: Callable[[Cluster, Service], tuple[str, ...]]
+    quote: Callable[[Cluster, Service, Node], tuple[str, ...]]
 
 
 MODES = {
@@ -36,7 +36,7 @@ MODES = {
             kubeproxy.rules,
             "filter KUBE-SERVICES",
             "KUBE-SEP -s <pod IP> -j KUBE-MARK-MASQ",
-            lambda cluster, service: (),
+            lambda cluster, service, node: (),
         ),
         Mode(
             "nftables",
@@ -44,8 +44,8 @@ MODES = {
             nftables.ruleset,
             "its no-endpoint-services element goes to reject-chain",
             "endpoint-<hash>-… ip saddr <pod IP> jump mark-for-masquerade",
-            lambda cluster, service: tuple(
-                f"nft {line}" for line in nftables.service_commands(cluster, service)
+            lambda cluster, service, node: tuple(
+                f"nft {line}" for line in nftables.service_commands(cluster, service, node)
             ),
         ),
     )

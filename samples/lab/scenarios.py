@@ -185,10 +185,13 @@ def _shop_refuses(cluster: Cluster) -> list[Fault]:
     ]
 
 
-def _programmed(cluster: Cluster, ref: str) -> tuple[tuple[str, str], ...]:
-    """kube-proxy's commands for Service `ref`, on every node, as its mode quotes them."""
-    quoted = MODES[cluster.kube_proxy].quote(cluster, cluster.service(ref))
-    return tuple((node.name, command) for node in cluster.nodes for command in quoted)
+def _programmed(cluster: Cluster, ref: str,
+                on: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """kube-proxy's commands for Service `ref`, on the nodes named `on` (default: every node),
+    as its mode quotes them."""
+    quote = MODES[cluster.kube_proxy].quote
+    return tuple((node.name, command) for node in cluster.nodes if node.name in on or not on
+                 for command in quote(cluster, cluster.service(ref), node))
 
 
 def _reject_rules(cluster: Cluster) -> list[Fault]:
@@ -459,6 +462,116 @@ def _nodelocal(cluster: Cluster) -> None:
     cluster.pod(CLIENT).nameserver = NODELOCAL_DNS
 
 
+def _add_headless(cluster: Cluster) -> None:
+    """Two headless Services (clusterIP None, as a StatefulSet's governing Service): `db`, one
+    pod ready on worker-2 and one running but not ready on worker-1; `cache`, its only pod not
+    ready."""
+    for name, ip, node, ready in [("db-7b9c5d8f6-t4n8w", "10.244.2.60", "worker-2", True),
+                                  ("db-7b9c5d8f6-h6q2v", "10.244.1.60", "worker-1", False),
+                                  ("cache-5c8f7d9b4-r2k7m", "10.244.2.61", "worker-2", False)]:
+        app, template = name.split("-")[:2]
+        cluster.pods.append(Pod("default", name, node, ip,
+                                {"app": app, "pod-template-hash": template}, HTTP_PORTS,
+                                Process("http", 8080), ready=ready))
+    for app in ("db", "cache"):
+        cluster.services.append(Service("default", app, "None",
+                                        (ServicePort("http", 8080, "http"),), {"app": app},
+                                        headless=True))
+
+
+def _headless_faults(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "headless_no_ready",
+            "service default/cache",
+            "headless Service default/cache has one pod, not ready (readiness probe failing): "
+            "the cluster DNS has no address for cache.default.svc.cluster.local and answers "
+            "NXDOMAIN",
+            ("headless_not_ready",),
+        ),
+        Fault(
+            "headless_partly_ready",
+            "service default/db",
+            "headless Service default/db has two pods; db-7b9c5d8f6-h6q2v on worker-1 is not "
+            "ready, so the DNS answers only 10.244.2.60 (db-7b9c5d8f6-t4n8w)",
+            ("headless_not_ready",),
+        ),
+    ]
+
+
+PAYMENTS_TARGET = "payments.example.net"
+
+
+def _add_external_names(cluster: Cluster) -> None:
+    """Two ExternalName Services: `partners`, an alias for the lab's external name (answered
+    inside the lab), and `payments`, an alias for a name that exists nowhere."""
+    for name, target in (("partners", EXTERNAL_NAME), ("payments", PAYMENTS_TARGET)):
+        cluster.services.append(Service("default", name, "", (ServicePort("http", 80, 80),), {},
+                                        external_name=target))
+
+
+def _external_name_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "external_name_nxdomain",
+            "service default/payments",
+            f"ExternalName Service default/payments points at {PAYMENTS_TARGET}, which does not "
+            "exist: the cluster DNS answers payments.default.svc.cluster.local with the CNAME "
+            "and NXDOMAIN for its target",
+            ("nxdomain_name",),
+        )
+    ]
+
+
+def _add_api(cluster: Cluster) -> None:
+    """Service default/api (10.96.0.90:80) with a numeric targetPort 9090, while its pod
+    declares and serves http 8080."""
+    cluster.services.append(Service("default", "api", "10.96.0.90",
+                                    (ServicePort("http", 80, 9090),), {"app": "api"}))
+    cluster.pods.append(Pod("default", "api-6d8f9c7b5-w3p9z", "worker-2", "10.244.2.80",
+                            {"app": "api", "pod-template-hash": "6d8f9c7b5"}, HTTP_PORTS,
+                            Process("http", 8080)))
+
+
+def _target_port_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "target_port_mismatch",
+            "service default/api",
+            "the Service's targetPort is 9090, a port its pod api-6d8f9c7b5-w3p9z does not "
+            "declare (it declares http 8080 and serves there): kube-proxy DNATs to "
+            "10.244.2.80:9090 and the pod answers RST",
+            ("rst",),
+        )
+    ]
+
+
+def _add_ledger(cluster: Cluster) -> None:
+    """Service default/ledger (10.96.0.91:80 → http) whose two pods run but are not ready."""
+    cluster.services.append(Service("default", "ledger", "10.96.0.91",
+                                    (ServicePort("http", 80, "http"),), {"app": "ledger"}))
+    for name, ip, node in [("ledger-8c6d9f7b5-j5v3x", "10.244.2.81", "worker-2"),
+                           ("ledger-8c6d9f7b5-b8m4k", "10.244.1.81", "worker-1")]:
+        cluster.pods.append(Pod("default", name, node, ip,
+                                {"app": "ledger", "pod-template-hash": "8c6d9f7b5"}, HTTP_PORTS,
+                                Process("http", 8080), ready=False))
+
+
+def _ledger_fault(cluster: Cluster) -> list[Fault]:
+    svc = cluster.service("default/ledger")
+    return [
+        Fault(
+            "endpoints_not_ready",
+            "service default/ledger",
+            "both pods of default/ledger fail their readiness probe: the EndpointSlice lists "
+            f"them ready=false, serving=false, and kube-proxy REJECTs {svc.cluster_ip}:80 with "
+            f"icmp-port-unreachable ({MODES[cluster.kube_proxy].rejects})",
+            ("icmp_unreachable",),
+            programmed=_programmed(cluster, svc.ref),
+        )
+    ]
+
+
 def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
     """The base cluster, its Services programmed by kube-proxy's `kube_proxy` mode, with every
     scenario's change applied."""
@@ -727,8 +840,58 @@ SCENARIOS: dict[str, Scenario] = {
             faults=_no_such_service,
             change=_nodelocal,
         ),
+        Scenario(
+            "headless",
+            "headless Services default/db (pods 10.244.2.60 ready, 10.244.1.60 not ready) and "
+            "default/cache (its only pod 10.244.2.61 not ready)",
+            "the client looks up `db`: db.default.svc.cluster.local answers 10.244.2.60 only, "
+            "and its connections to 10.244.2.60:8080 (no ClusterIP, no DNAT) succeed; its "
+            "lookups of `cache` are NXDOMAIN on every name of the search path",
+            (Client(CLIENT, (http("db", 8080, "default/db", 2),
+                             {"op": "lookup", "target": "cache", "count": 2})),),
+            {"db": OK, "dns:cache": {"nxdomain"}},
+            faults=_headless_faults,
+            change=_add_headless,
+        ),
+        Scenario(
+            "external_name",
+            f"ExternalName Services default/partners (→ {EXTERNAL_NAME}, answered inside the "
+            f"lab with the external host) and default/payments (→ {PAYMENTS_TARGET}, which "
+            "exists nowhere)",
+            f"the client's lookup of `partners` gets a CNAME to {EXTERNAL_NAME} and its A "
+            "record, and its connections to 172.18.0.100:80 succeed; `payments` gets the CNAME "
+            f"to {PAYMENTS_TARGET} with NXDOMAIN, then NXDOMAIN on the rest of the search path",
+            (Client(CLIENT, (http("partners", 80, None, 2),
+                             {"op": "lookup", "target": "payments", "count": 2})),),
+            {"partners": OK, "dns:payments": {"nxdomain"}},
+            faults=_external_name_fault,
+            change=_add_external_names,
+        ),
+        Scenario(
+            "target_port_mismatch",
+            "Service default/api (10.96.0.90:80 → targetPort 9090) whose pod at 10.244.2.80 "
+            "declares and serves http 8080",
+            "each SYN to 10.96.0.90:80, DNATed to 10.244.2.80:9090, is answered by a RST from "
+            "the pod; the client sees connection refused",
+            (Client(CLIENT, (http("api", 80, "default/api", 3),)),),
+            {"api": {"refused"}},
+            faults=_target_port_fault,
+            change=_add_api,
+        ),
+        Scenario(
+            "endpoints_not_ready",
+            "Service default/ledger (10.96.0.91:80) whose two pods run but are not ready",
+            "each SYN to 10.96.0.91:80 is answered at once by ICMP port unreachable from "
+            "worker-1 (10.244.1.1), as for a Service with no endpoints, though the "
+            "EndpointSlice lists two",
+            (Client(CLIENT, (http("ledger", 80, "default/ledger", 3),)),),
+            {"ledger": {"refused"}},
+            faults=_ledger_fault,
+            change=_add_ledger,
+        ),
     ]
 }
+
 
 def _socket_lb(cluster: Cluster) -> None:
     cluster.socket_lb = True
@@ -787,8 +950,10 @@ def _edge_dropped(cluster: Cluster) -> list[Fault]:
             "node worker-1, service default/edge",
             f"default/edge has externalTrafficPolicy Local and its only endpoint runs on "
             f"worker-2: kube-proxy on worker-1 DROPs new connections to its NodePort "
-            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\")",
+            f"{EDGE_NODE_PORT} (filter KUBE-EXTERNAL-SERVICES, \"has no local endpoints\"; "
+            "nftables: its no-endpoint-nodeports element is drop)",
             ("external_traffic_local", "unanswered_syn"),
+            programmed=_programmed(cluster, "default/edge", on=("worker-1",)),
         )
     ]
 
@@ -816,9 +981,45 @@ EXTERNAL_TRAFFIC_LOCAL = Scenario(
     faults=_edge_dropped,
     change=_add_edge,
 )
+
+
+WEB_2 = "default/web-6d4b75cb6d-9gq4z"  #: a web replica on worker-2
+
+
+def _underlay_blackhole(cluster: Cluster) -> list[Fault]:
+    near, far = (cluster.node(n) for n in ("worker-1", "worker-2"))
+    port = cluster.vxlan.port
+    return [
+        Fault(
+            "underlay_blackhole",
+            "underlay bridge",
+            f"the underlay bridge drops every VXLAN datagram (UDP {port}) from {near.name} "
+            f"({near.underlay_ip}) to {far.name} ({far.underlay_ip})",
+            ("unanswered_syn",),
+            ((UNDERLAY, "filter", f"-A FORWARD -p udp --dport {port} -s {near.underlay_ip} "
+                                  f"-d {far.underlay_ip} -j DROP"),),
+        )
+    ]
+
+
+#: the network between two nodes loses what one sends the other: both nodes' captures show it
+#: leave one and never reach the other, and no node is to blame (a pod on worker-2 reaching the
+#: same Service, on its own node, keeps worker-2's capture showing whose it is)
+UNDERLAY_BLACKHOLE = Scenario(
+    "underlay_blackhole",
+    "the underlay bridge drops every VXLAN datagram from worker-1 to worker-2",
+    "the client's SYNs to 10.96.0.30:9000 (by ClusterIP: no DNS) are DNATed on worker-1 to "
+    "blob 10.244.2.20:9000 on worker-2, leave worker-1's eth0 encapsulated and never reach "
+    "worker-2's; the client times out. web on worker-2 gets blob by name, on its own node",
+    (Client(CLIENT, (blob("get", "10.96.0.30", 2000, 2, timeout=3.5),)),
+     Client(WEB_2, (blob("get", "blob", 2000, 1),))),
+    {"10.96.0.30": {"timeout"}, "blob": OK},
+    faults=_underlay_blackhole,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
-VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL)}
+VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
+                                UNDERLAY_BLACKHOLE)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

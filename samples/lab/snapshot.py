@@ -45,7 +45,8 @@ def snapshot(cluster: Cluster, vtep_macs: dict[str, str], started: datetime) -> 
     created = _stamp(started - timedelta(hours=1))
     items = [_pod(cluster, p, created, started) for p in cluster.pods]
     items += [_service(s, created) for s in cluster.services]
-    items += [_slice(cluster, s, created) for s in cluster.services]
+    # an ExternalName Service has no selector, so the controller writes it no EndpointSlice
+    items += [_slice(cluster, s, created) for s in cluster.services if not s.external_name]
     items += [_node(cluster, n, vtep_macs[n.name], created) for n in cluster.nodes]
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
 
@@ -79,7 +80,7 @@ def _pod(cluster: Cluster, pod: Pod, created: str, started: datetime) -> Obj:
         container["ports"] = [
             {"name": c.name, "containerPort": c.port, "protocol": c.protocol} for c in pod.ports
         ]
-    ready = "False" if pod.terminating else "True"
+    ready = "True" if pod.ready and not pod.terminating else "False"
     conditions = [
         {"type": t, "status": s, "lastTransitionTime": created}
         for t, s in [
@@ -137,6 +138,11 @@ def _service(service: Service, created: str) -> Obj:
         "sessionAffinity": "None",
         "type": service.type,
     }
+    if service.headless:
+        spec |= {"clusterIP": "None", "clusterIPs": ["None"]}
+    if service.external_name:  # the API keeps no ClusterIP, selector or IP family for one
+        spec = {"externalName": service.external_name, "ports": ports,
+                "sessionAffinity": "None", "type": service.type}
     if service.type in ("NodePort", "LoadBalancer"):
         spec["externalTrafficPolicy"] = service.external_traffic_policy
     labels = {"k8s-app": "kube-dns"} if service.name == "kube-dns" else {"app": service.name}
@@ -157,8 +163,8 @@ def _slice(cluster: Cluster, service: Service, created: str) -> Obj:
         {
             "addresses": [p.ip],
             "conditions": {
-                "ready": not p.terminating,
-                "serving": True,
+                "ready": p.ready and not p.terminating,
+                "serving": p.ready or p.terminating,
                 "terminating": p.terminating,
             },
             "nodeName": p.node,

@@ -34,6 +34,10 @@ DNS_CORPUS = (
     "dns-wks.pcap", "dns-zero-RRs.pcap", "dns_original_case.pcap", "dns-badlabel.pcap",
     "dns_fwdptr.pcap", "dns-zlip-1.pcap",
 )
+#: corpus captures with mDNS (5353) or LLMNR (5355), found by tshark's `-Y "mdns || llmnr"`
+MULTICAST_CORPUS = ("gtp7_ipv6.pcap",)
+#: the same, on 802.11 link types (radiotap, monitor mode) that pcapkit does not decode
+MULTICAST_UNDECODED = ("radiotap.pcap", "wlanmon.pcap")
 DNS_SAMPLES = [p for p in sample_captures() if p.parent.name in ("dns_timeout", "nxdomain_storm")]
 
 
@@ -90,6 +94,35 @@ def test_corpus_against_tshark(name: str) -> None:
     paths = [p for p in corpus_captures() if p.name == name]
     assert paths, f"{name} not in the corpus"
     assert _compare(paths[0]) > 0
+
+
+@needs_tshark()
+@needs_corpus()
+@pytest.mark.parametrize("name", MULTICAST_CORPUS)
+def test_mdns_llmnr_against_tshark(name: str) -> None:
+    """mDNS and LLMNR carry DNS messages unchanged: every one tshark dissects is decoded."""
+    path = next(p for p in corpus_captures() if p.name == name)
+    assert _compare(path) == len(_tshark_multicast(path))
+
+
+@needs_tshark()
+@needs_corpus()
+@pytest.mark.parametrize("name", MULTICAST_UNDECODED)
+def test_mdns_on_undecoded_link_types(name: str) -> None:
+    """Named difference: tshark decodes 802.11 frames, pcapkit stops at the link layer."""
+    path = next(p for p in corpus_captures() if p.name == name)
+    table = decode(read_capture(path)).with_columns(pl.col("frame").cast(pl.Int64))
+    frames = _tshark_multicast(path)
+    assert frames
+    stopped = table.filter(pl.col("frame").is_in(frames))
+    assert set(stopped["status"]) == {"unsupported"}, stopped
+
+
+def _tshark_multicast(path: Path) -> list[int]:
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), *OPTIONS, "-Y", "mdns || llmnr", "-T", "fields",
+         "-e", "frame.number"], capture_output=True, text=True, check=True).stdout
+    return [int(f) for f in out.split()]
 
 
 @needs_tshark()

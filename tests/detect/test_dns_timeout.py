@@ -3,14 +3,20 @@ that took 5 s or more was re-sent) and the conntrack race signature on small tab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import polars as pl
 import pytest
 
 from pcapkit.codes import DnsRcode, DnsType
+from pcapkit.decode import decode
+from pcapkit.decode.dns_message import LLMNR_PORT
 from pcapkit.detect import dns_timeout
 from pcapkit.detect.config import DEFAULT
 from pcapkit.flows import build_tables
+from pcapkit.read import read_capture
+from tests.conftest import ZEEK_CORPUS, needs_corpus
 from tests.detect.samples import extras, needs_sample, tables, truth
 from tests.flows.frames import dns_row, table
 
@@ -130,3 +136,18 @@ def test_one_finding_for_a_lookup_whose_steps_used_several_sockets() -> None:
     assert extra["unanswered"] == 2
     assert extra["sockets"] == [f"{POD}:4000", f"{POD}:4100", f"{POD}:4200"]
     assert findings["client_port"][0] == 4000
+
+
+@needs_corpus()
+def test_unanswered_llmnr_query_is_no_timeout() -> None:
+    """A multicast name query (LLMNR here, mDNS alike) is answered by whichever host holds the
+    name, or by none: it is a transaction, never a resolver's timeout."""
+    path = ZEEK_CORPUS / "core.tunnels.gtp.inner_ipv6" / "gtp7_ipv6.pcap"
+    built = build_tables(decode(read_capture(path)))
+    llmnr = built.dns.filter(pl.col("server_port") == LLMNR_PORT)
+    assert llmnr.height == 1 and not llmnr["answered"].any()
+    patient = dataclasses.replace(DEFAULT, dns_timeout_min_wait_s=0.0)
+    assert dns_timeout.detect(built, patient).is_empty()
+    # the same query to a resolver's port would be one
+    unicast = built.packets.with_columns(pl.col("dport").replace(LLMNR_PORT, 53))
+    assert dns_timeout.detect(build_tables(unicast), patient).height == 1

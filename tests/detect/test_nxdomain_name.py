@@ -92,3 +92,21 @@ def test_names_that_are_not_services_stay_in_the_storm() -> None:
 @needs_sample("dns_timeout")
 def test_a_lookup_with_a_step_unanswered_is_a_timeout_not_a_wrong_name() -> None:
     assert nxdomain_name.detect(tables("dns_timeout"), _config("dns_timeout")).is_empty()
+
+
+@needs_sample("external_name")
+def test_an_external_names_target_that_does_not_exist() -> None:
+    # The answer's CNAME is followed with or without a snapshot; the snapshot names the Service.
+    name = "external_name"
+    (asked,) = {t["name"] for t in _failed(name)}
+    doc = json.loads((SAMPLES / name / "snapshot.json").read_text())
+    (target,) = [i["spec"]["externalName"] for i in doc["items"]
+                 if i["kind"] == "Service" and i["metadata"]["name"] == asked]
+    for config, who in ((DEFAULT, "the Service"),
+                        (_config(name), f"ExternalName Service default/{asked}")):
+        findings = nxdomain_name.detect(tables(name), config)
+        assert findings.height == 1
+        row, extra = findings.row(0, named=True), extras(findings)[0]
+        assert extra["cname"] == target
+        assert f"{who} is an alias for {target}" in row["explanation"]
+        assert "CoreDNS does not serve it" not in row["explanation"]

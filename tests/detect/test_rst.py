@@ -12,7 +12,7 @@ from tests.detect.tcp_samples import SCENARIOS, attempts, clients, run
 #: the scenarios whose endpoint refuses: `nodeport`'s refused connections came from outside
 #: the cluster to a NodePort and were DNATed and masqueraded on the way, and still each is
 #: named by the external client and the node address and port it dialled
-REFUSING = ["not_listening", "nodeport"]
+REFUSING = ["not_listening", "nodeport", "target_port_mismatch"]
 
 
 @pytest.mark.parametrize("name", REFUSING)

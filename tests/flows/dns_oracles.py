@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from pcapkit.decode import decode
+from pcapkit.decode.dns_message import DNS_PORTS
 from pcapkit.read import read_capture
 
 TSHARK_OPTIONS = (
@@ -34,7 +35,7 @@ def packets(*paths: Path) -> pl.DataFrame:
 
 @dataclass
 class TsharkDns:
-    """One frame tshark dissected as a DNS message on port 53."""
+    """One frame tshark dissected as a DNS message on a DNS port."""
 
     frame: int
     response: bool
@@ -44,7 +45,8 @@ class TsharkDns:
 
 
 def tshark_dns(path: Path) -> dict[int, TsharkDns]:
-    """tshark's DNS messages on port 53 (pcapkit decodes DNS only there), by frame number."""
+    """tshark's DNS messages on the ports pcapkit decodes DNS on (DNS, mDNS, LLMNR), by frame
+    number."""
     out = subprocess.run(
         ["tshark", "-n", "-r", str(path), *TSHARK_OPTIONS, "-T", "fields",
          "-E", "occurrence=l", *(x for f in TSHARK_FIELDS for x in ("-e", f))],
@@ -53,7 +55,7 @@ def tshark_dns(path: Path) -> dict[int, TsharkDns]:
     found = {}
     for line in out.splitlines():
         frame, dns_id, response, response_in, response_to, rcode, *ports = line.split("\t")
-        if not dns_id or "53" not in ports:
+        if not dns_id or not {str(p) for p in DNS_PORTS} & set(ports):
             continue
         found[int(frame)] = TsharkDns(
             int(frame), response in ("1", "True"), _int(response_in), _int(response_to),

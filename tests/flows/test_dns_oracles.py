@@ -6,6 +6,7 @@ expects. Every DNS message both tools see is compared; each deliberate differenc
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import polars as pl
 import pytest
 
+from pcapkit.codes import IpProto
+from pcapkit.decode.dns_message import DNS_PORTS
 from pcapkit.flows.dns import dns_transactions
 from tests.conftest import SAMPLES, TCPDUMP_CORPUS, ZEEK_CORPUS, needs_corpus, needs_tshark
 from tests.flows.dns_oracles import packets, tshark_dns, zeek_dns_log
@@ -26,6 +29,9 @@ TCPDUMP_DNS = [
     "dns_udp_2.pcap", "dnssec.pcap", "edns-opts.pcap", "ipv4_invalid_total_length.pcap",
     "mptcp-aa-v1.pcap", "rtp-seg-fault-1.pcapng", "time_2038.pcap",
 ]
+#: captures with mDNS or LLMNR that pcapkit decodes (tshark's `-Y "mdns || llmnr"`: the others
+#: are 802.11, see tests/decode/test_dns.py)
+ZEEK_MULTICAST = ["core.tunnels.gtp.inner_ipv6"]
 ZEEK_DNS = sorted(p.parent.name for p in ZEEK_CORPUS.glob("*/dns.log"))
 
 
@@ -36,7 +42,7 @@ def _capture(folder: Path) -> Path:
 
 def _tshark_paths() -> list[Path]:
     paths = [TCPDUMP_CORPUS / n for n in TCPDUMP_DNS if (TCPDUMP_CORPUS / n).exists()]
-    zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS]
+    zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS + ZEEK_MULTICAST]
     # the lab's pod captures are single-vantage too (node `-i any` ones are not: tshark would
     # take each interface's copy for a retransmission)
     return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap"))
@@ -97,7 +103,7 @@ def compare_with_tshark(path: Path) -> Counter[str]:
 def test_matches_tshark_response_in(path: Path) -> None:
     tally = compare_with_tshark(path)
     if not tally.total() - tally["pcapkit only"]:
-        pytest.skip("tshark sees no DNS on port 53 in this capture")
+        pytest.skip("tshark sees no DNS on a DNS port in this capture")
     assert tally["differ"] == 0, tally
     assert tally["tshark only"] == 0, tally
     assert tally["pcapkit only"] == 0, tally
@@ -203,3 +209,65 @@ def test_fragmented_response_is_not_reassembled() -> None:
     assert fragments.height > 0 and fragments["dns_id"].is_null().all()
     txn = dns_transactions(table).filter(pl.col("dns_id") == 40849)
     assert txn["response_seen"].to_list() == [False]
+
+
+# --- tshark with its reassembly on ---------------------------------------------------------------
+
+
+def tshark_reassembled(path: Path) -> dict[int, tuple[list[int], int | None]]:
+    """The DNS ids tshark finds in each frame with its defaults (IP fragments and TCP segments
+    reassembled, a message shown in the frame that completes it), and the length of a message
+    over TCP (its 2-byte prefix)."""
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-d", "udp.port==8472,vxlan", "-T", "fields",
+         "-E", "occurrence=a", "-E", "aggregator=;", "-e", "frame.number", "-e", "dns.id",
+         "-e", "dns.length", "-e", "udp.port", "-e", "tcp.port"],
+        capture_output=True, text=True, check=False).stdout
+    found = {}
+    for line in out.splitlines():
+        frame, ids, length, *ports = line.split("\t")
+        if ids and {str(p) for p in DNS_PORTS} & set(";".join(ports).split(";")):
+            found[int(frame)] = ([int(i, 16) for i in ids.split(";")],
+                                 int(length.split(";")[-1]) if length else None)
+    return found
+
+
+#: (capture, named difference) → how many of tshark's reassembled messages fall in it
+REASSEMBLED_DIFFERENT = {
+    # test_fragmented_response_is_not_reassembled
+    ("ipv6-fragmented-dns.pcap", "completed by an IP fragment"): 1,
+    # a 3,245-byte TKEY query over three segments: pcapkit reads its first segment as the
+    # message (the question, no more), and the third, a continuation, as a message of its own
+    ("tkey.pcap", "TCP message over several segments"): 1,
+    # the IP length leaves fewer than 12 bytes of UDP payload: `truncated` at `dns` (the doc's
+    # rule); tshark bounds the payload by the UDP length instead
+    ("rtp-seg-fault-1.pcapng", "DNS header cut short"): 1,
+}
+
+
+@needs_tshark()
+@pytest.mark.parametrize("path", _tshark_paths(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_reassembled_message_is_decoded(path: Path) -> None:
+    """Every DNS message tshark finds with its reassembly on is one pcapkit decodes in that
+    frame, but for the named differences (`REASSEMBLED_DIFFERENT`) and frames of a link type
+    pcapkit does not decode (PKTAP, ARCNET)."""
+    table = packets(path)
+    mine = {r["frame"]: r for r in table.iter_rows(named=True)}
+    tally: Counter[str] = Counter()
+    for frame, (ids, length) in tshark_reassembled(path).items():
+        row = mine[frame]
+        if row["ip_frag_offset"]:
+            tally["completed by an IP fragment"] += 1
+        elif row["status"] == "unsupported" or row["status_layer"] == "link":
+            tally["link type not decoded"] += 1
+        elif row["status_layer"] == "dns" and row["dns_id"] is None:
+            tally["DNS header cut short"] += 1
+        elif row["ip_proto"] == IpProto.TCP and length and length + 2 > row["payload_len"]:
+            tally["TCP message over several segments"] += 1
+        else:
+            # the last DNS layer: a DNS message in an ICMP error's quote comes first
+            assert row["dns_id"] == ids[-1], f"{path.name} frame {frame}"
+            tally["decoded"] += 1
+    named = {k: n for (name, k), n in REASSEMBLED_DIFFERENT.items() if name == path.name}
+    assert {k: n for k, n in tally.items() if k not in ("decoded", "link type not decoded")} \
+        == named, tally

@@ -6,7 +6,8 @@ What the vantage can know is read with tshark, not with pcapkit: the destination
 client's SYN in that capture (VXLAN decoded). When one of them is an endpoint (the inner
 destination on an underlay, the post-DNAT leg on a node) it is the endpoint; when the capture
 shows only the ClusterIP, the snapshot settles it if the Service port has one endpoint kube-proxy
-would use, and otherwise every endpoint is a candidate, with its state.
+would use, and otherwise every endpoint is a candidate, with its state (none when kube-proxy
+would use none: it rejects).
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def expected_endpoint(snapshot: Doc, service: str, seen: set[str]) -> tuple[str 
     chosen = proxied(eps)
     if len(chosen) == 1:
         return chosen[0], None
-    return None, sorted(f"{a} ({s})" for a, s, _ in eps) or None
+    if not chosen:  # none ready nor serving: kube-proxy rejects, it chose none of them
+        return None, None
+    return None, sorted(f"{a} ({s})" for a, s, _ in eps)
 
 
 def _ends_before_waited(alone: Doc, symptom: Doc) -> bool:

@@ -104,3 +104,30 @@ def test_lab_snapshots_load_completely(snap: Path) -> None:
     n_addresses = sum(len(e["addresses"]) * len(i.get("ports") or [{}])
                       for i in items if i["kind"] == "EndpointSlice" for e in i["endpoints"] or [])
     assert loaded.endpoints.height == n_addresses
+
+
+def test_container_ports_headless_and_external_name(tmp_path: Path) -> None:
+    pod = json.loads(json.dumps(POD))
+    pod["spec"]["containers"] = [
+        {"name": "app", "ports": [{"name": "http", "containerPort": 8080}]},
+        {"name": "sidecar", "ports": [{"containerPort": 9901, "protocol": "UDP"}]}]
+    bare = json.loads(json.dumps(POD)) | {"metadata": {"name": "bare", "namespace": "default"}}
+    bare["status"] = {"podIP": "10.244.1.11"}
+    headless = json.loads(json.dumps(SERVICE))
+    headless["metadata"]["name"] = "db"
+    headless["spec"] |= {"clusterIP": "None", "clusterIPs": ["None"]}
+    alias = {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "payments", "namespace": "shop"},
+             "spec": {"type": "ExternalName", "externalName": "pay.example.net"}}
+    (tmp_path / "s.json").write_text(json.dumps(
+        {"kind": "List", "items": [pod, bare, SERVICE, headless, alias]}))
+    snap = load_snapshot([tmp_path / "s.json"])
+    ports = {r["name"]: r["ports"] for r in snap.pods.iter_rows(named=True)}
+    assert ports["client-a"] == [{"name": "http", "port": 8080, "protocol": "TCP"},
+                                 {"name": None, "port": 9901, "protocol": "UDP"}]
+    assert ports["bare"] is None  # declares nothing: nothing can be held against it
+    services = {r["name"]: r for r in snap.services.iter_rows(named=True)}
+    assert (services["web"]["headless"], services["web"]["external_name"]) == (False, None)
+    assert services["db"]["headless"] and services["db"]["cluster_ip"] is None
+    assert services["payments"]["external_name"] == "pay.example.net"
+    assert services["payments"]["type"] == "ExternalName"

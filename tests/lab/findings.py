@@ -4,7 +4,11 @@ failure on a connection that worked, and the Service and endpoint each symptom n
 the client dialled and the lab gave that Service (and, for a NodePort, the node and port dialled
 and the external client). Pings likewise: an unanswered ping is named, from its client's
 address, by an echo or neighbour symptom (the pod's echo requests, or its ARP requests when they
-could not leave), and an answered one is not."""
+could not leave), and an answered one is not. A failed lookup of a headless or ExternalName
+Service is named, on a DNS symptom, by that Service (an ExternalName with its target), and a
+headless Service's answers by the pods the lab made ready; a symptom says a Service has no ready
+endpoint, or that its targetPort is one the endpoint's pod does not declare, exactly when the lab
+built it so."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any
 from pcapkit.api import analyze
 from pcapkit.detect import DETECTORS
 from samples.lab import truth
-from samples.lab.cluster import target_port
+from samples.lab.cluster import Cluster, target_port
 from samples.lab.scenarios import SCENARIOS, compose
 
 FAILED = {"refused", "timeout", "error"}
@@ -59,6 +63,9 @@ def assert_findings_match_truth(folder: Path, scenario: str) -> None:
         else:  # a connection that worked shows at most how it was degraded, never a failure
             assert got <= injected & DEGRADED, a
     _assert_pings_named(lines, symptoms, injected)
+    cluster = compose([SCENARIOS[scenario]])
+    _assert_dns_services_named(cluster, lines, symptoms)
+    _assert_service_faults_said(cluster, symptoms)
     endpoints = _endpoints(scenario)
     for s in symptoms:
         attempt = attempts.get(s["client"])
@@ -88,3 +95,50 @@ def _assert_pings_named(lines: list[dict[str, Any]], symptoms: list[dict[str, An
             assert got & injected, ping
         else:
             assert "icmp_echo_unanswered" not in got, ping
+
+
+def _assert_dns_services_named(cluster: Cluster, lines: list[dict[str, Any]],
+                               symptoms: list[dict[str, Any]]) -> None:
+    dns = [s for s in symptoms if s["protocol"] == "dns"]
+    for lookup in (t for t in lines if t["kind"] == "lookup"):
+        namespace = lookup["client_pod"].split("/")[0]
+        svc = next((s for s in cluster.services
+                    if s.ref == f"{namespace}/{lookup['name']}"), None)
+        if svc is None or not (svc.headless or svc.external_name):
+            continue
+        named = [s for s in dns if s["client"] == lookup["client"]
+                 and s.get("k8s", {}).get("service") == svc.ref]
+        pods = cluster.endpoints(svc)  # in IP order
+        ready = [p for p in pods if p.ready and not p.terminating]
+        if lookup["outcome"] == "nxdomain":
+            assert named, lookup
+        if svc.external_name:
+            assert all(s["k8s"]["external_name"] == svc.external_name for s in named), named
+        elif len(ready) < len(pods):  # a headless Service with pods left out
+            assert named, lookup
+            for s in named:
+                assert s["answers"] == [f"{p.ip} (pod {p.ref})" for p in ready], s
+                assert s["not_ready"] == [f"pod {p.ref} ({p.ip}, not-ready)" for p in pods
+                                          if p not in ready], s
+        else:
+            assert not named, named
+
+
+def _assert_service_faults_said(cluster: Cluster, symptoms: list[dict[str, Any]]) -> None:
+    for s in symptoms:
+        k8s = s.get("k8s", {})
+        ref = k8s.get("service")
+        svc = next((v for v in cluster.services if v.ref == ref), None)
+        if svc is None or s["protocol"] == "dns":
+            continue
+        pods = cluster.endpoints(svc)
+        none_ready = bool(pods) and not any(p.ready or p.terminating for p in pods)
+        assert ("endpoints_not_ready" in k8s) == none_ready, s
+        target = k8s.get("endpoint_target", "").removeprefix("pod ")
+        pod = next((p for p in pods if p.ref == target), None)
+        if pod is None:
+            assert "port_mismatch" not in k8s, s
+            continue
+        declared = {c.port for c in pod.ports}
+        undeclared = {target_port(pod, port) for port in svc.ports} - declared
+        assert ("port_mismatch" in k8s) == bool(pod.ports and undeclared), s

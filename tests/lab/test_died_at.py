@@ -48,7 +48,9 @@ def _expected(fault: dict[str, Any], client_node: str) -> tuple[str | None, str]
     direction = "s2c" if any("--sport" in r for r in fault["rules"]) else "c2s"
     if len(named) == 1:
         return named.pop(), direction
-    if "every" in fault["where"] or "every node" in fault["detail"]:
+    # kube-proxy's rules are on every node, whether or not the truth says so
+    if "every" in fault["where"] or "every node" in fault["detail"] or (
+            "kube-proxy REJECTs" in fault["detail"]):
         return client_node, direction
     return None, direction
 
@@ -125,3 +127,29 @@ def test_without_the_faulty_nodes_captures_it_says_which_would_tell(name: str) -
     for s in symptoms:
         assert s["died_at"]["node"] is None
         assert f"on node {node}: `tcpdump -i any" in s["explanation"]
+
+
+def _refused(name: str) -> bool:
+    return any(t["kind"] == "fault" and "rst" in t["symptoms"]
+               for t in truth.load(SAMPLES / name))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SCENARIOS if (SAMPLES / n / "truth.jsonl")
+                                        .is_file() and _refused(n)))
+def test_a_refused_connection_did_not_die_on_the_way(name: str) -> None:
+    """A refusal came back: an `rst` has a path but no `died_at`, and its path shows the
+    answer leaving the node of the endpoint that refused: the node the lab's fault names, or
+    that of the pod it names (the snapshot's)."""
+    fault = next(t for t in truth.load(SAMPLES / name)
+                 if t["kind"] == "fault" and "rst" in t["symptoms"])
+    snap = json.loads((SAMPLES / name / "snapshot.json").read_text())
+    pods = {o["metadata"]["name"]: o["spec"]["nodeName"] for o in snap["items"]
+            if o["kind"] == "Pod"}
+    named = set(re.findall(r"\bnode ([\w.-]+)", fault["where"])) or {
+        node for pod, node in pods.items() if pod in fault["detail"]}
+    (node,) = named
+    refused = [s for s in _document(name)["symptoms"] if s["kind"] == "rst"]
+    assert refused
+    for s in refused:
+        assert "died_at" not in s and s["path"], s["explanation"]
+        assert any(p["node"] == node and p["s2c"] for p in s["path"]), s["client"]

@@ -1,7 +1,8 @@
 """kube-proxy's nftables mode (`record --kube-proxy nftables`), recorded afresh (root only): the
 Services are carried by the `ip kube-proxy` table alone, and every scenario gives what its truth
 says (read by tshark and by pcapkit) and what the iptables mode's committed sample gives: the same
-symptom kinds, Services and endpoints."""
+symptom kinds, Services and endpoints. The `external_traffic_local` variant, which no committed
+sample holds, is recorded in both modes and gives the same findings in each."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from samples.lab import netns, truth
 from samples.lab.netns import Lab
 from samples.lab.record import record, start
-from samples.lab.scenarios import SCENARIOS, compose
+from samples.lab.scenarios import SCENARIOS, VARIANTS, compose
 from tests.conftest import SAMPLES
 from tests.lab.findings import assert_findings_match_truth, findings
 from tests.lab.test_record import pytestmark as RECORDING  # root, ip, iptables, tcpdump
@@ -96,3 +97,42 @@ def test_nftables_run_finds_what_the_truth_says(name: str, tmp_path: Path) -> No
     assert "--kube-proxy nftables" in (folder / "README.md").read_text()
     assert_findings_match_truth(folder, name)
     assert _summary(findings(folder)) == _summary(findings(SAMPLES / name))
+
+
+def _local_findings(folder: Path) -> set[tuple[object, ...]]:
+    """What each failed connection got: kind, client, server, node, Service, NodePort, and the
+    node `died_at` names."""
+    return {
+        (s["kind"], s["client"], s["server"], s["k8s"].get("service"), s["k8s"].get("node_port"),
+         s["k8s"].get("external_client"), (s.get("died_at") or {}).get("node"))
+        for s in findings(folder)
+    }
+
+
+def test_local_policy_drops_as_the_iptables_mode_does(tmp_path: Path) -> None:
+    """externalTrafficPolicy Local (the `external_traffic_local` variant) in both modes, recorded
+    afresh: worker-1 drops by its `no-endpoint-nodeports` element what the iptables mode drops in
+    KUBE-EXTERNAL-SERVICES, worker-2 DNATs to its own pod through `local-…`, and the findings of
+    the two runs are the same, each failed connection named by the truth's NodePort."""
+    variant = VARIANTS["external_traffic_local"]
+    folders = {}
+    for mode in ("iptables", "nftables"):
+        run_id = secrets.token_hex(3)
+        folders[mode] = record([variant], tmp_path / mode, run_id, kube_proxy=mode)
+        assert netns.leftovers(netns.PREFIX + run_id + "-") == []
+        assert truth.problems(truth.load(folders[mode])) == []
+    lines = truth.load(folders["nftables"])
+    (fault,) = [t for t in lines if t["kind"] == "fault"]
+    assert any("no-endpoint-nodeports" in r and ": drop }" in r for r in fault["rules"])
+    node = fault["where"].split(",")[0]  # "node worker-1"
+    assert all(r.startswith(f"{node.removeprefix('node ')}: nft ") for r in fault["rules"])
+    failed = {t["client"]: t for t in lines if t["kind"] == "attempt" and t["outcome"] != "ok"}
+    got = _local_findings(folders["nftables"])
+    assert {(k, c) for k, c, *_ in got} == {(k, c) for c in failed for k in fault["symptoms"]}
+    for _, client, server, service, node_port, external, died in got:
+        attempt = failed[client]
+        assert (server, service, node_port, external) == (
+            attempt["resolved"], attempt["service"], attempt["node_port"],
+            attempt["external_client"])
+        assert f"node {died}" == node
+    assert got == _local_findings(folders["iptables"])

@@ -61,7 +61,12 @@ def test_snapshot_has_the_api_shape(folder: Path) -> None:
     slices = {
         s["metadata"]["labels"]["kubernetes.io/service-name"]: s for s in by_kind["EndpointSlice"]
     }
-    assert slices.keys() == services
+    # an ExternalName Service has no selector, so no EndpointSlice
+    aliases = {s["metadata"]["name"]: s["spec"] for s in by_kind["Service"]
+               if s["spec"]["type"] == "ExternalName"}
+    assert slices.keys() == services - aliases.keys()
+    for spec in aliases.values():
+        assert "clusterIP" not in spec and "selector" not in spec and spec["externalName"]
     for s in slices.values():
         assert s["apiVersion"] == "discovery.k8s.io/v1" and s["addressType"] == "IPv4"
         for endpoint in s["endpoints"] or []:
@@ -72,6 +77,15 @@ def test_snapshot_has_the_api_shape(folder: Path) -> None:
         assert gone["conditions"] == {"ready": False, "serving": True, "terminating": True}
     if folder.name == "no_endpoints":
         assert slices["orphan"]["endpoints"] is None
+    not_ready = {"ready": False, "serving": False, "terminating": False}
+    if folder.name == "headless":
+        headless = {s["metadata"]["name"] for s in by_kind["Service"]
+                    if s["spec"]["clusterIP"] == "None"}
+        assert headless == {"db", "cache"}
+        (cache,) = slices["cache"]["endpoints"]
+        assert cache["conditions"] == not_ready
+    if folder.name == "endpoints_not_ready":
+        assert [e["conditions"] for e in slices["ledger"]["endpoints"]] == [not_ready] * 2
 
 
 def test_truth_shows_what_the_fault_produces(folder: Path) -> None:
@@ -254,6 +268,50 @@ def _through_cache(cache: str) -> Callable[[Path, Lines], None]:
     return check
 
 
+def _headless(folder: Path, lines: Lines) -> None:
+    """The DNS answers a headless name with its ready pod only; the client connects to that
+    pod's address itself (no ClusterIP); the other headless name is NXDOMAIN."""
+    asked = 'dns.flags.response==1 && dns.qry.name=="db.default.svc.cluster.local" && dns.a'
+    answers = tshark(pod_capture(folder), asked, "dns.a")
+    assert answers and {a for (a,) in answers} == {"10.244.2.60"}
+    for a in attempts(lines, "ok"):
+        synack = (f"tcp.flags.syn==1 && tcp.flags.ack==1 && ip.src==10.244.2.60 && "
+                  f"tcp.dstport=={port(a)}")
+        assert tshark(pod_capture(folder), synack), a
+    empty = 'dns.flags.rcode==3 && dns.qry.name=="cache.default.svc.cluster.local"'
+    assert tshark(pod_capture(folder), empty)
+    _search_path(folder, [t for t in lines if t.get("name") == "cache"])
+
+
+def _external_name(folder: Path, lines: Lines) -> None:
+    """The cluster DNS answers each ExternalName with its CNAME, chased: an address for the
+    lab's external name, NXDOMAIN for the one that exists nowhere."""
+    alias = 'dns.qry.name=="partners.default.svc.cluster.local" && dns.cname=="api.example.com"'
+    assert tshark(pod_capture(folder), f"{alias} && dns.a==172.18.0.100")
+    broken = ('dns.qry.name=="payments.default.svc.cluster.local" && '
+              'dns.cname=="payments.example.net"')
+    assert tshark(pod_capture(folder), f"{broken} && dns.flags.rcode==3")
+    for a in attempts(lines, "ok"):
+        assert a["resolved"] == "172.18.0.100:80", a
+
+
+def _wrong_target_port(folder: Path, lines: Lines) -> None:
+    """kube-proxy sends the SYNs to the pod's undeclared port 9090, and the pod resets them."""
+    for a in attempts(lines, "refused"):
+        sent = (f"tcp.flags.syn==1 && ip.dst==10.244.2.80 && tcp.dstport==9090 && "
+                f"tcp.srcport=={port(a)}")
+        assert tshark(folder / "node-worker-2-any.pcap", sent), a
+        rst = f"tcp.flags.reset==1 && tcp.dstport=={port(a)} && ip.src==10.96.0.90"
+        assert tshark(pod_capture(folder), rst), a
+
+
+def _none_ready(folder: Path, lines: Lines) -> None:
+    """Refused at the client's node: no SYN reaches either not-ready pod."""
+    _refused_by_icmp(folder, lines)
+    for node in ("node-worker-1-any.pcap", "node-worker-2-any.pcap"):
+        assert not tshark(folder / node, "tcp && (ip.dst==10.244.1.81 || ip.dst==10.244.2.81)")
+
+
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "healthy": _healthy,
     "no_endpoints": _refused_by_icmp,
@@ -273,6 +331,12 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "no_such_service": _search_path,
     "wrong_nameserver": _server_of_queries("10.244.2.40"),
     "nodelocal_dns": _through_cache("169.254.20.10"),
+
+
+    "headless": _headless,
+    "external_name": _external_name,
+    "target_port_mismatch": _wrong_target_port,
+    "endpoints_not_ready": _none_ready,
 }
 
 

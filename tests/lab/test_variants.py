@@ -11,12 +11,16 @@ reading of the captures:
 - `external_traffic_local`: a Service with externalTrafficPolicy Local whose only endpoint
   runs on worker-2; the external host's connections to worker-1's NodePort are dropped there
   and named so (node, Service, where the endpoints are), those to worker-2's complete.
+- `underlay_blackhole`: the underlay loses what worker-1 sends worker-2; `died_at` names no
+  node and asks for a capture on the network between them.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,11 @@ def missing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _record(["external_traffic_local"], tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def blackhole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["underlay_blackhole"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +224,80 @@ def test_local_policy_keeps_the_client_address(local: Path) -> None:
         ip, _, port = attempt["client"].rpartition(":")
         syn = f"tcp.flags.syn==1 && tcp.flags.ack==0 && ip.src=={ip} && tcp.srcport=={port}"
         assert tshark(local / "node-worker-2-any.pcap", f"{syn} && ip.dst=={endpoint}")
+
+
+def test_died_at_names_the_node_that_never_dnated(missing: Path, local: Path) -> None:
+    """A conversation to a Service that no capture shows DNATed stopped on the node the lab's
+    fault names (its kube-proxy lost the Service's rule; it drops a Local NodePort without a
+    local endpoint): every symptom of each failed connection says so, after a place on that
+    node, with the Service it should have reached."""
+    for folder, name in ((missing, "kube_proxy_missing"), (local, "external_traffic_local")):
+        fault = _fault(folder, name)
+        node = fault["where"].split(",")[0]  # "node worker-1"
+        found = _symptoms(folder)
+        for attempt in _failed(folder):
+            mine = [s for s in found if s["client"] == attempt["client"]]
+            assert {s["kind"] for s in mine} == set(fault["symptoms"])
+            for s in mine:
+                died = s["died_at"]
+                assert (f"node {died['node']}", died["direction"]) == (node, "c2s"), died
+                assert died["after"].startswith(f"{node} ") and "capture_to_take" not in died
+                assert attempt["service"] in died["before"]
+                assert f"dropped on {node}" in s["explanation"] or (
+                    f"{node} routed it on" in s["explanation"])
+
+
+def test_pod_alone_says_which_capture_would_tell(missing: Path, tmp_path: Path) -> None:
+    """From the client pod's capture alone nothing shows where its SYNs went: `died_at` names
+    no node, and asks for the `-i any` capture of the pod's node (the snapshot's), filtered to
+    the pod's address; that filter, applied by tcpdump to the run's own `-i any` capture of
+    the node, keeps what places the fault there."""
+    (pod,) = missing.glob("pod-*.pcap")
+    node = _fault(missing, "kube_proxy_missing")["where"].split(",")[0].removeprefix("node ")
+    for s in _symptoms(missing, pod.name):
+        died = s["died_at"]
+        assert died["node"] is None
+        take = died["capture_to_take"]
+        client_ip = s["client"].rsplit(":", 1)[0]
+        assert take == {"node": node, "where": f"on node {node}",
+                        "command": f"tcpdump -i any -w {node}-any.pcap 'host {client_ip}'"}
+        assert f"`{take['command']}`" in s["explanation"]
+    command = shlex.split(take["command"])
+    taken = tmp_path / command[command.index("-w") + 1]
+    subprocess.run(["tcpdump", "-r", str(missing / f"node-{node}-any.pcap"), "-w", str(taken),
+                    command[-1]], check=True, capture_output=True)
+    doc = analyze([pod, taken], [missing / "snapshot.json"]).to_dict()
+    assert {s["died_at"]["node"] for s in doc["symptoms"]} == {node}
+
+
+def test_lost_between_nodes_asks_for_the_network_between(blackhole: Path, tmp_path: Path) -> None:
+    """The underlay drops what worker-1 sends worker-2 (the fault is on no node): each failed
+    connection's `died_at` names no node and asks for a capture on the network between the two,
+    filtered to their addresses (the snapshot's). tcpdump's reading of that filter, on the
+    sending node's underlay capture, keeps the VXLAN datagrams that carried the client's SYNs
+    (tshark)."""
+    fault = _fault(blackhole, "underlay_blackhole")
+    assert "node" not in fault["where"]
+    doc = json.loads((blackhole / "snapshot.json").read_text())
+    addresses = {next(a["address"] for a in i["status"]["addresses"] if a["type"] == "InternalIP")
+                 for i in doc["items"] if i["kind"] == "Node"}
+    found = _symptoms(blackhole)
+    failed = _failed(blackhole)
+    assert failed
+    for attempt in failed:
+        (s,) = [s for s in found if s["client"] == attempt["client"]]
+        assert s["kind"] == "unanswered_syn"
+        died = s["died_at"]
+        assert (died["node"], died["direction"]) == (None, "c2s")
+        take = died["capture_to_take"]
+        assert take["node"] is None and "between node worker-1 and node worker-2" in take["where"]
+        assert f"`{take['command']}`" in s["explanation"]
+        command = shlex.split(take["command"])
+        assert {w for w in command[-1].split() if w[0].isdigit()} == addresses
+        kept = tmp_path / "kept.pcap"
+        subprocess.run(["tcpdump", "-r", str(blackhole / "node-worker-1-eth0.pcap"), "-w",
+                        str(kept), command[-1]], check=True, capture_output=True)
+        ip, _, port = attempt["client"].rpartition(":")
+        syns = tshark(kept, f"vxlan && ip.src=={ip} && tcp.srcport=={port} && "
+                      "tcp.flags.syn==1 && tcp.flags.ack==0", "frame.number")
+        assert syns

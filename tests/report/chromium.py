@@ -15,11 +15,12 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,10 @@ def open_page(path: Path, width: int = 1280, height: int = 900) -> Iterator[Page
              f"--window-size={width},{height}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             # preexec_fn, not thread-safe, is safe here: pytest runs tests on one thread
-            preexec_fn=pipes, close_fds=False)
+            preexec_fn=pipes, close_fds=False,
+            # its own process group: the renderer and crashpad children are stopped with it
+            # before the profile folder is removed (they write to it while they live)
+            start_new_session=True)
         os.close(to_browser_r)
         os.close(from_browser_w)
         browser = _Browser(proc, to_browser_w, from_browser_r)
@@ -175,9 +179,9 @@ def open_page(path: Path, width: int = 1280, height: int = 900) -> Iterator[Page
         finally:
             os.close(to_browser_w)
             os.close(from_browser_r)
-            proc.terminate()
-            try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            with suppress(ProcessLookupError):  # stragglers of the group, if any
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

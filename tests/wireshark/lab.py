@@ -32,6 +32,19 @@ def scenario(name: str) -> Scenario:
     return Scenario(name, captures, pcapkit.analyze(captures, [folder / "snapshot.json"]))
 
 
+def shown_frames(paths: list[str], lines: list[str]) -> dict[int, list[int]]:
+    """The frame numbers `show`'s lines give, by capture index: a line naming a capture's path,
+    then a line per frame (`  frame N ...`)."""
+    shown: dict[int, list[int]] = {}
+    capture = -1
+    for line in lines:
+        if not line.startswith("  "):
+            capture = paths.index(line)
+        else:
+            shown.setdefault(capture, []).append(int(line.split()[1]))
+    return shown
+
+
 def merged(s: Scenario, folder: Path) -> tuple[Path, list[int]]:
     """The scenario's captures one after the other (`mergecap -a`), and the frame number each
     capture's frames are shifted by there."""

@@ -1,5 +1,6 @@
 """`pcapkit show` and `pcapkit analyze --cross-check` through pyshark and the real tshark, on the
-lab scenarios; and both without tshark: one line, exit 2."""
+lab scenarios (and `show` through dpkt on the same evidence); and both without tshark when
+tshark is asked for: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -9,39 +10,40 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from pcapkit.cli.app import run
 from pcapkit.wireshark.evidence import frames_of
-from pcapkit.wireshark.show import show_frames
+from pcapkit.wireshark.show import dissect_frames
 from tests.conftest import REPO, SAMPLES, needs_tshark
-from tests.wireshark.lab import SCENARIOS, scenario, tshark_frames
+from tests.wireshark.lab import SCENARIOS, scenario, shown_frames, tshark_frames
 
-#: what Wireshark's dissection must show of each kind's evidence (application layers included)
-SHOWN = {"icmp_unreachable": "icmp type 3", "nxdomain_storm": "rcode 3", "dns_timeout": "dns id",
-         "unanswered_syn": "flags ··········S·", "rst": "Connection reset (RST)",
-         "retransmission": "expert: "}
+#: what each dissector must show of each kind's evidence (application layers included); dpkt
+#: has no expert analysis
+SHOWN = {
+    "tshark": {"icmp_unreachable": "icmp type 3", "nxdomain_storm": "rcode 3",
+               "dns_timeout": "dns id", "unanswered_syn": "flags ··········S·",
+               "rst": "Connection reset (RST)", "retransmission": "expert: "},
+    "dpkt": {"icmp_unreachable": "icmp type ", "nxdomain_storm": "rcode 3 (nxdomain)",
+             "dns_timeout": "dns id 0x", "unanswered_syn": "flags SYN", "rst": "RST"},
+}
 
 
-@needs_tshark()
-@pytest.mark.tshark
+@pytest.mark.parametrize("dissector", [
+    pytest.param("tshark", marks=[needs_tshark(), pytest.mark.tshark]), "dpkt"])
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_show_dissects_every_evidence_frame(name: str) -> None:
+def test_show_dissects_every_evidence_frame(name: str, dissector: Literal["tshark", "dpkt"],
+                                            ) -> None:
     s = scenario(name)
     paths = [c.path for c in s.analysis.captures]
     for finding in s.symptoms:
         frames = frames_of(finding)
-        lines = list(show_frames(paths, frames, list(finding["wireshark_decode_as"])))  # type: ignore[call-overload]
-        shown: dict[int, list[int]] = {}
-        capture = -1
-        for line in lines:
-            if not line.startswith("  "):
-                capture = paths.index(line)
-            else:
-                shown.setdefault(capture, []).append(int(line.split()[1]))
-        assert shown == frames
-        marker = SHOWN.get(str(finding["kind"]))
+        decode_as = list(finding["wireshark_decode_as"])  # type: ignore[call-overload]
+        lines = list(dissect_frames(dissector, paths, frames, decode_as))
+        assert shown_frames(paths, lines) == frames
+        marker = SHOWN[dissector].get(str(finding["kind"]))
         if marker:
             assert any(marker in line for line in lines), (finding["kind"], lines[:5])
 
@@ -54,6 +56,7 @@ def test_cli_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["show", *captures, "--k8s", str(folder / "snapshot.json"), "-n", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("pcapkit symptom 1: nxdomain_storm")
+    assert out.splitlines()[1].startswith("dissector: tshark")
     assert "query api.example.com" in out or "query " in out
 
 
@@ -85,8 +88,11 @@ def test_cross_check_names_the_copies_tshark_flags(capsys: pytest.CaptureFixture
         assert not frames & evidence.get(path, set())
 
 
-@pytest.mark.parametrize("args", [["show", "-n", "1"], ["analyze", "--cross-check"]])
+@pytest.mark.parametrize("args", [["show", "-n", "1", "--dissector", "tshark"],
+                                  ["analyze", "--cross-check"]])
 def test_without_tshark_one_line_and_exit_2(args: list[str]) -> None:
+    """tshark asked for and absent (`show` without `--dissector tshark` falls back to dpkt:
+    test_dpkt_show.py)."""
     capture = str(next((SAMPLES / "stale_endpoint").glob("pod-*.pcap")))
     env = {"PATH": "/nonexistent", "PYTHONPATH": str(REPO), "HOME": os.environ.get("HOME", "/")}
     done = subprocess.run([sys.executable, "-m", "pcapkit", args[0], capture, *args[1:]],

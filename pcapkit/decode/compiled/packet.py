@@ -26,10 +26,10 @@ from pcapkit.decode.compiled.texts import (
     Texts,
     intern,
 )
+from pcapkit.decode.dns_message import DNS_PORTS
 from pcapkit.decode.dns_message import HEADER_LEN as DNS_HEADER_LEN
 from pcapkit.decode.fast.columns import LAYER_CODE, STATUS_CODE
 from pcapkit.decode.reference import (
-    DNS_PORT,
     DNS_TCP_PREFIX,
     ETH_IPV4,
     ETH_IPV6,
@@ -98,6 +98,11 @@ def udp_tunnel_ports() -> npt.NDArray[np.int8]:
     for port in tunnels.UDP_SOURCE_TUNNELS:
         table[port] |= SOURCE_TUNNEL
     return table
+
+
+@inlined
+def _dns_port(port: Int) -> bool:
+    return port in DNS_PORTS
 
 
 @inlined
@@ -289,7 +294,7 @@ def _tcp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
         _tcp_options(buf, base, pos + TCP_MIN, data, i, o)
     put(o, L.PAYLOAD_LEN, i, max(declared - data, 0))
     # A segment is taken to start a message; one too short for a header is a continuation.
-    dns = whole and (sport == DNS_PORT or dport == DNS_PORT)
+    dns = whole and (_dns_port(sport) or _dns_port(dport))
     if dns and end - data >= DNS_TCP_PREFIX + DNS_HEADER_LEN:
         start = data + DNS_TCP_PREFIX
         decode_message(buf, base + start, end - start, i, o, t, scratch)
@@ -321,7 +326,7 @@ def _udp(buf: Bytes, base: Int, pos: Int, end: Int, declared: Int, whole: bool, 
             _stop(o, i, TRUNCATED, TUNNEL_LAYER)
             return -1
         return data
-    dns = sport == DNS_PORT or dport == DNS_PORT
+    dns = _dns_port(sport) or _dns_port(dport)
     if not dns and (udp_tunnels[sport] & SOURCE_TUNNEL or _teredo_candidate(
             buf, base, data, end, declared)):
         o.deferred[i] = True

@@ -1,4 +1,5 @@
-"""DNS on port 53: the messages of the few DNS rows, parsed one by one by `dns_message`.
+"""DNS on its ports (`DNS_PORTS`: DNS, mDNS, LLMNR): the messages of the few DNS rows, parsed
+one by one by `dns_message`.
 
 DNS is a small share of any capture's rows, and a message's names are a walk of pointers and
 labels that does not vectorise; the same parser as the reference decoder's keeps the two
@@ -18,20 +19,19 @@ from pcapkit.decode.fast.transport import Payload
 from pcapkit.decode.fast.tunnel import tunnel_rows
 from pcapkit.decode.schema import Layer, Status
 
-DNS_PORT = 53
 TCP_PREFIX = 2  #: the length prefix of a DNS message over TCP, not read
 HEADER_COLUMNS = ("dns_flags", "dns_qr", "dns_rcode", "dns_qdcount", "dns_ancount",
                   "dns_qtype")
 
 
 def dns_rows(p: Payload) -> npt.NDArray[np.bool_]:
-    mine: npt.NDArray[np.bool_] = p.whole & ((p.sport == DNS_PORT) | (p.dport == DNS_PORT))
+    mine: npt.NDArray[np.bool_] = p.whole & p.dns_port()
     return mine
 
 
 def decode_dns_rows(buffer: bytes | memoryview, offset: Ints, cols: Columns, tcp: Payload,
                     udp: Payload) -> None:
-    """The DNS columns of the TCP and UDP rows to or from port 53 (UDP tunnel ports aside).
+    """The DNS columns of the TCP and UDP rows to or from a DNS port (UDP tunnel ports aside).
 
     Lengths are checked against the captured bytes: messages are read from the buffer itself."""
     to_tunnel, _ = tunnel_rows(udp)

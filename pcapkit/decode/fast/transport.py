@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapkit.decode.dns_message import DNS_PORTS
 from pcapkit.decode.fast.columns import Columns, Ints, Mask, require
 from pcapkit.decode.fast.gather import Headers
 from pcapkit.decode.fast.ip import Transport
@@ -32,6 +33,12 @@ class Payload:
     sport: Ints
     dport: Ints
     whole: Mask
+
+    def dns_port(self) -> Mask:
+        """Rows to or from a port whose payload is a DNS message (`DNS_PORTS`)."""
+        ports = np.array(DNS_PORTS, np.int64)
+        mine: Mask = np.isin(self.sport, ports) | np.isin(self.dport, ports)
+        return mine
 
 
 def _tcp(hdr: Headers, cols: Columns, t: Transport) -> Payload:

@@ -17,7 +17,7 @@ from pcapkit.decode.reference import PRIMARY
 from pcapkit.decode.schema import Layer, Tunnel
 
 TUNNEL_CODE = {t: i for i, t in enumerate(Tunnel)}
-DNS_PORT, IPV6_LEN = 53, 40
+IPV6_LEN = 40
 
 
 def tunnel_rows(udp: Payload) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +31,7 @@ def tunnel_rows(udp: Payload) -> tuple[np.ndarray, np.ndarray]:
 def teredo_candidates(hdr: Headers, udp: Payload) -> Mask:
     """The rows of `udp` the reference decoder may take for Teredo or a tunnel by source port
     (a superset, from the first payload byte: see `teredo_first_byte`); DNS rows are not."""
-    dns = (udp.sport == DNS_PORT) | (udp.dport == DNS_PORT)
+    dns = udp.dns_port()
     by_source = np.isin(udp.sport, np.array(sorted(tunnels.UDP_SOURCE_TUNNELS), np.int64))
     first = hdr.uint(udp.rows, udp.start, 1)
     unread = udp.start >= hdr.k  # the first payload byte was not gathered

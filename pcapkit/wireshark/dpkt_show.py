@@ -1,0 +1,113 @@
+"""`pcapkit show` through dpkt: a symptom's evidence frames, one line a frame, when tshark is
+absent (or `--dissector dpkt`). pcapkit's own decoder removes the encapsulations on its ports
+(VXLAN on 8472 and 4789, Geneve, GRE…, and any `--vxlan-port`) and says where the inner IP
+packet starts; dpkt reads it from there, and the application layers above (`app_layers`).
+
+The lines read like tshark's (`show.frame_line`): frame, layers, addresses, then what each
+layer says. Not there: tshark's expert analysis, and protocols other than HTTP, TLS and DNS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dpkt
+
+from pcapkit.codes import ArpOp, LinkType, TcpFlags, code_name
+from pcapkit.decode.reference import network_offset
+from pcapkit.read import Capture, read_capture
+from pcapkit.report.escape import printable
+from pcapkit.wireshark import app_layers
+from pcapkit.wireshark.evidence import take_frames
+
+#: dpkt's class for an IP header, by version, and the name Wireshark gives the layer
+IP_CLASSES: dict[int, tuple[Any, str]] = {4: (dpkt.ip.IP, "ip"), 6: (dpkt.ip6.IP6, "ipv6")}
+#: Wireshark's names of the link layers, where they differ from the link type's
+LINK_NAMES = {LinkType.EN10MB: "eth", LinkType.LINUX_SLL: "sll", LinkType.LINUX_SLL2: "sll",
+              LinkType.NULL: "null", LinkType.LOOP: "null"}
+#: TCP flags in the order Wireshark's `tcp.flags.str` writes them, high bit first
+FLAG_ORDER = sorted(TcpFlags, key=lambda f: -f.value)
+
+StreamKey = tuple[str, int, str, int]
+
+
+def _flags(value: int) -> str:
+    return "|".join(str(f.name) for f in FLAG_ORDER if value & f) or "none"
+
+
+def _addresses(row: dict[str, Any]) -> str:
+    if row.get("src") is None:
+        return ""
+    if row.get("sport") is None:
+        return f"{row['src']} → {row['dst']}"
+    return f"{row['src']}:{row['sport']} → {row['dst']}:{row['dport']}"
+
+
+def _transport(inner: Any, row: dict[str, Any], streams: dict[StreamKey, app_layers.Stream],
+               ) -> tuple[list[str], list[str]]:
+    """The layers above IP and what they say; TCP payloads go through their direction's
+    stream, so a message is said on the segment that completes it."""
+    layer = inner.data
+    if row.get("ip_frag_offset"):  # dpkt would take the fragment's bytes for a header
+        return [], [f"fragment offset {row['ip_frag_offset']}"]
+    if isinstance(layer, dpkt.tcp.TCP):
+        key = (row["src"], layer.sport, row["dst"], layer.dport)
+        dns = app_layers.DNS_PORT in (layer.sport, layer.dport)
+        stream = streams.setdefault(key, app_layers.Stream(dns=dns))
+        messages = stream.segment(layer.seq, bytes(layer.data))
+        protocols = dict.fromkeys(m.split()[0] for m in messages)  # "http", "tls", "dns"
+        length = row.get("payload_len", len(layer.data))  # on the wire, when pcapkit has it
+        return ["tcp", *protocols], [f"flags {_flags(layer.flags)}", f"seq {layer.seq}",
+                                     f"len {length}", *messages]
+    if isinstance(layer, dpkt.udp.UDP):
+        if app_layers.DNS_PORT in (layer.sport, layer.dport):
+            try:
+                return ["udp", "dns"], app_layers.dns(bytes(layer.data))
+            except (dpkt.UnpackError, IndexError):
+                return ["udp"], ["dns (malformed)"]
+        return ["udp"], []
+    if isinstance(layer, dpkt.icmp.ICMP | dpkt.icmp6.ICMP6):
+        name = "icmp" if isinstance(layer, dpkt.icmp.ICMP) else "icmpv6"
+        return [name], [f"icmp type {layer.type}", f"code {layer.code}"]
+    return [], []
+
+
+def frame_lines(capture: Capture) -> Iterator[str]:
+    """Each record of `capture`, dissected, in file order."""
+    streams: dict[StreamKey, app_layers.Stream] = {}
+    recs = capture.records
+    for number, offset, caplen, iface in zip(
+            recs.frame.tolist(), recs.offset.tolist(), recs.caplen.tolist(),
+            recs.iface.tolist(), strict=True):
+        pkt = bytes(capture.buffer[offset : offset + caplen])
+        link = capture.interfaces[iface].link_type
+        at, row = network_offset(pkt, link, capture.big_endian)
+        stack = [LINK_NAMES.get(link) or LinkType.name_of(link).lower()]
+        if row.get("tunnel"):
+            stack.append(row["tunnel"])
+        said: list[str] = []
+        ip_class, ip_name = IP_CLASSES.get(row.get("ip_version") or 0, (None, ""))
+        if row.get("arp_op") is not None:  # pcapkit decodes ARP itself: its row says it all
+            stack.append("arp")
+            said = [f"arp {code_name(ArpOp, row['arp_op'])}", f"sender {row.get('arp_sender')}",
+                    f"target {row.get('arp_target')}"]
+        elif at >= 0 and ip_class is not None:
+            try:
+                inner = ip_class(pkt[at:])
+            except (dpkt.UnpackError, dpkt.NeedData):
+                stack.append(f"{ip_name} (malformed)")
+            else:
+                layers, said = _transport(inner, row, streams)
+                stack += [ip_name, *layers]
+        parts = [f"frame {number}", "/".join(stack), _addresses(row), *said]
+        yield printable("  ".join(p for p in parts if p))
+
+
+def show_frames_dpkt(paths: Sequence[str], frames: dict[int, list[int]]) -> Iterator[str]:
+    """Lines: each capture's path, then its `frames` as dpkt dissects them (the same shape
+    as `show.show_frames`)."""
+    for index, numbers in sorted(frames.items()):
+        yield printable(paths[index])
+        for line in frame_lines(take_frames(read_capture(paths[index]), numbers)):
+            yield "  " + line
