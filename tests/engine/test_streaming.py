@@ -39,9 +39,10 @@ def test_streamed_equals_in_memory(scenario: Path, chunk: int, shards: int) -> N
 
 
 @pytest.mark.parametrize("scenario", ["stale_endpoint", "nxdomain_storm", "lossy_underlay",
-                                      "dns_timeout"])
+                                      "dns_timeout", "nodelocal_dns"])
 def test_one_packet_chunks(scenario: str) -> None:
-    """A chunk per packet: every connection, retransmission and DNS resend is cut."""
+    """A chunk per packet: every connection, retransmission and DNS resend (and a node-local
+    cache's DNS over TCP) is cut."""
     folder = SAMPLES / scenario
     captures, snapshot = _captures(folder), [folder / "snapshot.json"]
     streamed = _document(captures, snapshot, workers=1, chunk_records=1, shards=5)
