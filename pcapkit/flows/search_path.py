@@ -58,29 +58,62 @@ class SearchPath:
         return f"{ns}.svc.{self.domain}" if ns and self.domain else None
 
 
-def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
-    """The cluster domain and each client's namespace, from its query names in time order."""
+@dataclass(frozen=True)
+class Hints:
+    """What one client's query names say of its resolv.conf, such that the hints of every
+    client, in client order, tell what `learn` learns from all their names (`settle`): the
+    cluster domains the names end in, and per domain the namespaces of the pairs
+    `X.NS.svc.DOMAIN`, `X.svc.DOMAIN`, and of the names `X.NS.svc.DOMAIN` of a single-label `X`
+    in no pair. Counts keep the order names first gave them, which settles ties as `learn`
+    does. The streaming engine gathers these instead of every name."""
+
+    domains: Counter[str]
+    namespaces: dict[str, Counter[str]]  #: domain → namespace → pairs seen
+    alone: dict[str, Counter[str]]  #: domain → namespace → single-label names in no pair
+
+
+def hints(names: list[str]) -> Hints:
+    """The hints of one client's query names, in time order (repeats in a row left out)."""
     domains = Counter(
         ".".join(labels[labels.index("svc") + 1 :])
-        for names in names_by_client.values()
         for name in names
         if "svc" in (labels := name.split(".")) and labels[-1] != "svc"
     )
+    namespaces: dict[str, Counter[str]] = {}
+    alone: dict[str, Counter[str]] = {}
+    for name, following in pairwise([*names, ""]):
+        labels = name.split(".")
+        # every domain the name could be a search step of: the labels after any inner `svc`
+        for k in (k for k, label in enumerate(labels) if k and label == "svc"):
+            domain = ".".join(labels[k + 1 :])
+            svc_suffix = f".svc.{domain}"
+            head, _, ns = name.removesuffix(svc_suffix).rpartition(".")
+            if head and following == head + svc_suffix:
+                namespaces.setdefault(domain, Counter())[ns] += 1
+            elif head and "." not in head:
+                alone.setdefault(domain, Counter())[ns] += 1
+    return Hints(domains, namespaces, alone)
+
+
+def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
+    """The cluster domain and each client's namespace, from its query names in time order."""
+    return settle([(client, hints(names)) for client, names in names_by_client.items()])
+
+
+def settle(hinted: list[tuple[str, Hints]]) -> SearchPath:
+    """The cluster domain and each client's namespace, from the hints of each client, in
+    client order: the most common domain, and each client's most common namespace in it."""
+    domains: Counter[str] = Counter()
+    for _, hint in hinted:
+        domains.update(hint.domains)
     if not domains:
         return SearchPath(None)
     domain = domains.most_common(1)[0][0]
-    svc_suffix = f".svc.{domain}"
     namespaces: dict[str, str] = {}
     everyone: Counter[str] = Counter()
-    for client, names in names_by_client.items():
-        seen: Counter[str] = Counter()
-        alone: Counter[str] = Counter()
-        for name, following in pairwise([*names, ""]):
-            head, _, ns = name.removesuffix(svc_suffix).rpartition(".")
-            if name.endswith(svc_suffix) and head and following == head + svc_suffix:
-                seen[ns] += 1
-            elif name.endswith(svc_suffix) and head and "." not in head:
-                alone[ns] += 1
+    for client, hint in hinted:
+        seen = hint.namespaces.get(domain)
+        alone = hint.alone.get(domain)
         if seen:
             namespaces[client] = seen.most_common(1)[0][0]
             everyone.update(seen)
@@ -92,26 +125,42 @@ def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
     return SearchPath(domain, namespaces, default)
 
 
-def expand(dns: pl.DataFrame) -> pl.DataFrame:
-    """`dns` (DNS transactions, in time order) with `lookup`, `search_expansion_of` and
-    `resolved_as` added.
+def names_by_client(dns: pl.DataFrame) -> dict[str, list[str]]:
+    """Each client's query names (lower case, repeats in a row left out) in time order, the
+    clients in order, from `dns` (DNS transactions, in time order)."""
+    ordered = dns.select("client_ip", "ts_ns", "qname").with_row_index("_row").sort(
+        ["client_ip", "ts_ns", "_row"])
+    return _names(ordered["client_ip"].to_list(), _lowered(ordered))
 
-    `lookup` numbers the application lookups; `search_expansion_of` is the name the application
-    asked for when the lookup went through the search path (null otherwise).
+
+def _lowered(ordered: pl.DataFrame) -> list[str]:
+    return [(n or "").lower() for n in ordered["qname"].to_list()]
+
+
+def _names(clients: list[str], names: list[str]) -> dict[str, list[str]]:
+    by_client: dict[str, list[str]] = {}
+    for client, name in zip(clients, names, strict=True):
+        steps = by_client.setdefault(client, [])
+        if not steps or steps[-1] != name:
+            steps.append(name)
+    return by_client
+
+
+def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
+    """`dns` (DNS transactions, in time order) with `lookup`, `search_expansion_of` and
+    `resolved_as` added, the search path learned from `dns` unless given.
+
+    `lookup` numbers the application lookups, client after client in client order, each
+    client's in time order; `search_expansion_of` is the name the application asked for when
+    the lookup went through the search path (null otherwise).
     """
     # The walk needs a few columns in (client, time) order; the rows stay where they are.
     ordered = dns.select(
         "client_ip", "qname", "qtype", "dns_id", "ts_ns",
         pl.max_horizontal("query_ts_ns", "response_ts_ns").alias("end_ns"),
     ).with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
-    clients = ordered["client_ip"].to_list()
-    names = [(n or "").lower() for n in ordered["qname"].to_list()]
-    by_client: dict[str, list[str]] = {}
-    for client, name in zip(clients, names, strict=True):
-        steps = by_client.setdefault(client, [])
-        if not steps or steps[-1] != name:
-            steps.append(name)
-    path = learn(by_client)
+    if path is None:
+        path = learn(_names(ordered["client_ip"].to_list(), _lowered(ordered)))
     lookup, base = _walk(path, ordered.drop("_row"))
     rows = ordered["_row"].to_numpy()
     back = np.empty_like(rows)  # the sorted position of each row
