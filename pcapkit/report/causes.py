@@ -8,9 +8,10 @@ kube-proxy chose, else the server dialled). A neighbour probe (ARP, ND) for the 
 broke at joins that cause. Every symptom is in exactly one cause; most causes hold one symptom.
 
 A lower layer explains a higher one: a lookup that timed out (`dns_timeout` with unanswered
-queries) explains the connection symptoms of the same client, to the name's addresses, that
-follow it before the client asks again; and, when no connection followed at all, the missing
-connection (`missing_connections`).
+queries, and no query of the client for the name answered NOERROR) explains the connection
+symptoms of the same client, to the name's addresses, that follow it before the client asks
+again; and, when no connection followed at all, the missing connection (`missing_connections`:
+names the client failed to resolve and then connected nowhere).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from pcapkit.codes import DnsRcode
 from pcapkit.report.groups import LAYER_ORDER, LAYERS, OTHER, target
 from pcapkit.report.impact import Impact, rank, unit
 
@@ -40,6 +42,11 @@ TITLES = {"unreachable": "unreachable", "nxdomain": "names that do not exist",
 #: how long after a failed lookup's last query its application would connect (the resolver's
 #: 5 s timeout and a margin), when it does not ask again sooner
 FOLLOW_NS = 6_000_000_000
+#: a lookup's A and AAAA queries leave together, from two sockets: an answer this long before
+#: a lost query still resolved the name
+PARALLEL_NS = 1_000_000_000
+#: the JSON's seconds hold a nanosecond timestamp only to a fraction of a microsecond
+SLACK_NS = 1_000
 #: DNS record types that carry an address: A, AAAA
 ADDRESS_TYPES = (1, 28)
 
@@ -96,7 +103,8 @@ def causes(symptoms: list[dict[str, Any]], impacts: dict[tuple[str, str], Impact
             "impact": worst,
         }
         follows = sorted({m for n in numbers for m in explained.get(n, {}).get("symptoms", [])})
-        missing = sum(1 for n in numbers if explained.get(n, {}).get("missing_connection"))
+        missing = len(set().union(*(explained.get(n, {}).get("unresolved", set())
+                                    for n in numbers)))
         if follows or missing:
             cause["explains"] = {"symptoms": follows, "missing_connections": missing}
         out.append(cause)
@@ -107,24 +115,37 @@ def causes(symptoms: list[dict[str, Any]], impacts: dict[tuple[str, str], Impact
 
 def explains(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
              dns: pl.DataFrame) -> dict[int, dict[str, Any]]:
-    """For each failed lookup's `dns_timeout` symptom (by number): the connection symptoms it
-    explains and whether no connection followed it at all."""
+    """For each `dns_timeout` symptom (by number) whose name the client did not resolve (no
+    query of its for the name got a NOERROR answer, from `PARALLEL_NS` before it until it asked
+    again): the connection symptoms it explains, and, when the client then connected nowhere,
+    the (client, name) it failed to resolve (`unresolved`: the name's first label, so that the
+    search-path steps of one lookup count once)."""
     out: dict[int, dict[str, Any]] = {}
     for i, s in enumerate(symptoms, 1):
-        if s["kind"] != "dns_timeout" or not s.get("unanswered") or not s.get("client"):
+        if s["kind"] != "dns_timeout" or not s.get("client"):
             continue
-        client = host(s["client"])
-        names = list(s.get("names", []))
-        start, end = int(s["first_ts"] * 1e9), _asked_again(dns, client, names, s["last_ts"])
+        client, names = host(s["client"]), list(s.get("names", []))
+        start, last = _ns(s["first_ts"]) - SLACK_NS, _ns(s["last_ts"]) + SLACK_NS
+        end = _asked_again(dns, client, names, last)
+        if not names or _resolved(dns, client, names, start - PARALLEL_NS, end):
+            continue
         addresses = _addresses(dns, names)
         later = [j for j, t in enumerate(symptoms, 1)
                  if unit(t) == "connections" and t.get("client")
                  and host(t["client"]) == client
-                 and start <= t["first_ts"] * 1e9 <= end
+                 and start <= _ns(t["first_ts"]) <= end
                  and (not addresses or host(t.get("server", "")) in addresses)]
-        out[i] = {"symptoms": later, "missing_connection": not later and not _connected(
-            connections, client, addresses, start, end)}
+        connected = later or _connected(connections, client, addresses, start, end)
+        out[i] = {"symptoms": later,
+                  "unresolved": set() if connected else {(client, names[0].split(".")[0])}}
     return out
+
+
+def _resolved(dns: pl.DataFrame, client: str, names: list[str], start: int, end: int) -> bool:
+    """Whether a query of the client for one of `names` got a NOERROR answer in the window."""
+    ok = (pl.col("answered") & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
+    return not dns.filter((pl.col("client_ip") == client) & _names(names) & ok
+                          & pl.col("ts_ns").is_between(start, end)).is_empty()
 
 
 def _names(names: list[str]) -> pl.Expr:
@@ -132,10 +153,13 @@ def _names(names: list[str]) -> pl.Expr:
             | pl.col("resolved_as").is_in(names)).fill_null(False)
 
 
-def _asked_again(dns: pl.DataFrame, client: str, names: list[str], last_ts: float) -> int:
+def _ns(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
+def _asked_again(dns: pl.DataFrame, client: str, names: list[str], last: int) -> int:
     """The end of a lookup's follow window: the client's next query for the name, or
     `FOLLOW_NS` after its last query."""
-    last = int(last_ts * 1e9)
     again = dns.filter((pl.col("client_ip") == client) & _names(names)
                        & (pl.col("ts_ns") > last))["ts_ns"].min()
     return min(int(again), last + FOLLOW_NS) if isinstance(again, int) else last + FOLLOW_NS

@@ -3,8 +3,6 @@ was found healthy as well as what failed ("DNS: 76 lookups, 75 answered")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from pcapkit.codes import DnsRcode
