@@ -7,8 +7,9 @@ counted in the unit the symptom is about:
   (the connection table, each connection once however many captures saw it). `failed` are the
   distinct conversations that have an error-severity symptom at the target; `affected` those with
   any symptom. UDP conversations have no table: their attempts are the affected ones.
-- `lookups`: DNS lookups (a search-path step and its resends are one lookup) sent to the
-  target's addresses (the DNS table). `failed`: no step got a NOERROR answer to the client.
+- `lookups`: DNS lookups sent to the target's addresses, as the DNS table's `lookup` column
+  groups them (a search-path expansion's steps are one; a query re-sent from a new socket, as
+  glibc does after a timeout, is another). `failed`: no step got a NOERROR answer.
 - `probes`: echo and neighbour requests, as the symptom counted them (`requests`, `answered`).
 
 Ranking by impact puts three Services failing every connection above one lost lookup of 76:
@@ -24,7 +25,7 @@ import polars as pl
 from pcapkit.codes import DnsRcode
 from pcapkit.report.groups import LAYERS, target
 
-#: the symptom kinds counted in lookups (the DNS layer's), and those counted in probes
+#: the symptom kinds counted in probes (the DNS layer's are counted in lookups)
 PROBE_KINDS = ("arp_unanswered", "icmp_echo_unanswered")
 
 Impact = dict[str, Any]
