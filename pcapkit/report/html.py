@@ -32,6 +32,7 @@ from pcapkit.report.text import (
     cause_head,
     counts_line,
     explains_text,
+    healthy,
     impact_text,
     verdict,
 )
@@ -168,7 +169,7 @@ def _by_layer(doc: dict[str, Any]) -> str:
     parts = []
     for layer in doc["layers"]:
         ident = "layer-" + layer["layer"].replace(" ", "-").lower()
-        health = "" if layer["causes"] else " Healthy."
+        health = " Healthy." if healthy(layer) else ""
         parts.append(f"<h3>{_e(layer['layer'])}</h3><p class='note' id='{ident}-checked'>"
                      f"Checked: {_e(layer['summary'])}.{health}</p>")
         for c in layer["causes"]:

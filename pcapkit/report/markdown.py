@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from pcapkit.report.document import document
 from pcapkit.report.escape import md, md_code
-from pcapkit.report.text import FRAMES_SHOWN, cause_head, counts_line, explains_text, verdict
+from pcapkit.report.text import (
+    FRAMES_SHOWN,
+    cause_head,
+    counts_line,
+    explains_text,
+    healthy,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from pcapkit.api import Analysis
@@ -23,7 +30,7 @@ def render_markdown(analysis: Analysis) -> str:
     out = ["# pcapkit report", "", f"**{md(line)}**", ""]
     for layer in doc["layers"]:
         out += [f"## {md(layer['layer'])}", "",
-                f"Checked: {md(layer['summary'])}" + ("" if layer["causes"] else ". Healthy."),
+                f"Checked: {md(layer['summary'])}" + (". Healthy." if healthy(layer) else ""),
                 ""]
         for c in layer["causes"]:
             cause = doc["causes"][c - 1]

@@ -40,6 +40,11 @@ def verdict(doc: dict[str, Any]) -> tuple[str, str]:
             f"({impact_text(worst['impact'])})."), ("bold red" if errors else "bold yellow")
 
 
+def healthy(layer: dict[str, Any]) -> bool:
+    """A layer that was checked and has no cause."""
+    return layer["checked"] is not None and not layer["causes"]
+
+
 def impact_text(impact: dict[str, Any]) -> str:
     """`3 of 3 connections failed`, with the unit the impact was counted in."""
     share = f", {impact['share']:.0%}" if impact["share"] is not None else ""
@@ -85,7 +90,7 @@ def render_text(analysis: Analysis, width: int | None = None, color: bool = Fals
     shown = 0
     for layer in doc["layers"]:
         console.print(Text(f"{layer['layer']}: {layer['summary']}"
-                           + ("" if layer["causes"] else " — healthy"), style="bold"))
+                           + (" — healthy" if healthy(layer) else ""), style="bold"))
         for c in layer["causes"]:
             cause = doc["causes"][c - 1]
             console.print(Text(f"  {cause_head(c, cause)}",

@@ -120,7 +120,7 @@ def test_layers_in_order_each_saying_what_was_checked(scenario: Scenario) -> Non
     assert md_positions == sorted(md_positions)
     for la in doc["layers"]:
         line = next(x for x in text.splitlines() if x.startswith(f"{la['layer']}: "))
-        assert line.endswith("healthy") == (not la["causes"]), line
+        assert line.endswith("healthy") == (not la["causes"]), line  # every layer checked
         for c in la["causes"]:  # a cause's symptoms under it, in its layer
             assert doc["causes"][c - 1]["layer"] == la["layer"]
     dns = doc["layers"][1]["checked"]
