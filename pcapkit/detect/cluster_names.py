@@ -67,6 +67,21 @@ def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
     return failed.join(meant_frame, on="lookup", how="inner")
 
 
+def service_ref(qname: pl.Expr) -> pl.Expr:
+    """`NAMESPACE/NAME` of the Service a query name `NAME.NAMESPACE.svc.DOMAIN` asks for, null
+    for other names."""
+    parts = (qname.str.to_lowercase().str.strip_chars_end(".")
+             .str.extract_groups(f"^(?:{SVC_NAME.pattern})$"))
+    return pl.concat_str(parts.struct.field("2"), parts.struct.field("1"), separator="/")
+
+
+def headless_lookups(dns: pl.DataFrame, config: Config) -> pl.Series:
+    """The lookups that asked for a headless Service's name at some step: `headless_not_ready`
+    speaks for their NXDOMAINs, complete or cut short by the capture's end."""
+    services = list(headless_endpoints(config))
+    return dns.filter(service_ref(pl.col("qname")).is_in(services))["lookup"].unique()
+
+
 def headless_endpoints(config: Config) -> dict[str, list[tuple[str, str, str]]]:
     """`NAMESPACE/NAME` of each headless Service → its endpoints (ip, state, target)."""
     out: dict[str, list[tuple[str, str, str]]] = {}

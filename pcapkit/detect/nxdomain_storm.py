@@ -35,7 +35,7 @@ from typing import Any
 import polars as pl
 
 from pcapkit.codes import DnsRcode
-from pcapkit.detect.cluster_names import cluster_lookups
+from pcapkit.detect.cluster_names import cluster_lookups, headless_lookups
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.detect.forwarded import own_lookups
@@ -47,7 +47,8 @@ MAX_NAMES = 20
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    named = cluster_lookups(tables.dns, config)["lookup"].implode()
+    named = pl.concat([cluster_lookups(tables.dns, config)["lookup"],
+                       headless_lookups(tables.dns, config)]).implode()
     dns = own_lookups(tables.dns, config).filter(~pl.col("lookup").is_in(named)).with_columns(
         pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"),
         (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False).alias("nx"),
