@@ -81,3 +81,8 @@ def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
 #: on any set of whole connections (a shard) with the same result as on the whole capture.
 PER_CONNECTION = ("retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch",
                   "kube_proxy_missing", "external_traffic_local")
+
+#: Detectors whose findings are each about one DNS client address, from its transactions: they
+#: can run on any set of whole clients' transactions (numbered and grouped into lookups as in
+#: the whole table) with the same result as on the whole capture.
+PER_CLIENT = ("nxdomain_name", "nxdomain_storm", "dns_timeout", "dns_error", "dns_wrong_server")

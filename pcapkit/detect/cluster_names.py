@@ -8,9 +8,8 @@ Service:
 
 - `NAME.NAMESPACE.svc` or `NAME.NAMESPACE.svc.DOMAIN`;
 - a single label `NAME` whose lookup tried `NAME.NAMESPACE.svc.…`, the client's own namespace
-  (its search path's first domain); a bare label asked alone is not (the last step of a lookup
-  whose first steps timed out is numbered apart from them; a resolver without the cluster's
-  search path never meant a Service);
+  (its search path's first domain); a bare label asked alone is not (a resolver without the
+  cluster's search path never meant a Service);
 - `NAME.NAMESPACE` when NAMESPACE is one of the snapshot's namespaces (without a snapshot two
   labels may as well be an outside name, `shop.example`).
 
@@ -24,6 +23,7 @@ import polars as pl
 
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
+from pcapkit.detect.forwarded import own_lookups
 from pcapkit.kube.names import SVC_NAME
 
 
@@ -54,8 +54,9 @@ def service_of(asked: str, steps: list[str], config: Config) -> tuple[str, str] 
 
 
 def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """`failed_lookups` of cluster names, with `service` and `namespace` (see `service_of`)."""
-    failed = failed_lookups(dns)
+    """`failed_lookups` of cluster names, with `service` and `namespace` (see `service_of`); a
+    NodeLocal DNSCache's upstream transactions are left out (their client's are counted)."""
+    failed = failed_lookups(own_lookups(dns, config))
     rows = []
     for (lookup, asked), txns in failed.group_by("lookup", "asked"):
         meant = service_of(str(asked), txns["qname"].drop_nulls().to_list(), config)
@@ -64,6 +65,21 @@ def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
     meant_frame = pl.DataFrame(rows, schema={"lookup": failed.schema["lookup"],
                                              "service": pl.String, "namespace": pl.String})
     return failed.join(meant_frame, on="lookup", how="inner")
+
+
+def service_ref(qname: pl.Expr) -> pl.Expr:
+    """`NAMESPACE/NAME` of the Service a query name `NAME.NAMESPACE.svc.DOMAIN` asks for, null
+    for other names."""
+    parts = (qname.str.to_lowercase().str.strip_chars_end(".")
+             .str.extract_groups(f"^(?:{SVC_NAME.pattern})$"))
+    return pl.concat_str(parts.struct.field("2"), parts.struct.field("1"), separator="/")
+
+
+def headless_lookups(dns: pl.DataFrame, config: Config) -> pl.Series:
+    """The lookups that asked for a headless Service's name at some step: `headless_not_ready`
+    speaks for their NXDOMAINs, complete or cut short by the capture's end."""
+    services = list(headless_endpoints(config))
+    return dns.filter(service_ref(pl.col("qname")).is_in(services))["lookup"].unique()
 
 
 def headless_endpoints(config: Config) -> dict[str, list[tuple[str, str, str]]]:

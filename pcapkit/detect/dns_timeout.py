@@ -4,10 +4,15 @@ Definition, on the DNS transaction table (pcapkit/flows/dns.py), read in the vie
 client: a transaction with at least one query copy is *unanswered* when no response reached
 that view and the captures go on at least `dns_timeout_min_wait_s` after the query; it is
 *late* when the first response came only after a second copy (`answered_after` ≥ 2: the
-resolver timed out, 5 s for glibc, and asked again). One finding per client socket (transport,
-client ip:port, server ip:port) holding such transactions: `count` is their number.
+resolver timed out, 5 s for glibc, and asked again). One finding per application lookup
+(pcapkit/flows/search_path.py: the A and AAAA of every search-path step and their resends, from
+whatever sockets the resolver used) holding such transactions: `count` is their number, `steps`
+the names the lookup queried in order, `name` the name the application asked for, `client` the
+socket of its first such transaction and `sockets` all of its sockets. A NodeLocal DNSCache's
+upstream queries for a pod's query are that pod's lookup (pcapkit/detect/forwarded.py): an
+upstream query that timed out is named in the pod's finding, not in one of its own.
 
-The conntrack race signature: on that socket an A and an AAAA query left within
+The conntrack race signature: on one socket an A and an AAAA query left within
 `dns_race_max_gap_ms` of each other, one was answered at once and the other was not (re-sent or
 never answered). Two UDP packets of a new flow sent back to back can race to insert the same
 conntrack entry in the Linux kernel; the loser is dropped (`insert_failed`), and the resolver
@@ -22,9 +27,10 @@ answered by whichever host holds the name, or by none.
 
 Wireshark marks a query without response only by the absence of `dns.response_in`, and calls a
 copy sent within 5 s `dns.retransmission`; Zeek logs an unanswered query as a dns.log row without
-`rcode` (one per copy). Neither groups by socket nor looks for the A/AAAA race.
+`rcode` (one per copy). Neither groups queries into lookups nor looks for the A/AAAA race.
 
-Tunables (pcapkit/detect/config.py): `dns_timeout_min_wait_s`, `dns_race_max_gap_ms`.
+Tunables (pcapkit/detect/config.py): `dns_timeout_min_wait_s`, `dns_race_max_gap_ms`,
+`nodelocal_dns`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import polars as pl
 from pcapkit.codes import DnsType
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.forwarded import through_cache
 from pcapkit.flows import Tables
 from pcapkit.flows.dns import resolver_transactions
 
@@ -44,7 +51,7 @@ SOCKET = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    dns = resolver_transactions(tables.dns).filter(pl.col("queries") > 0)
+    dns = through_cache(resolver_transactions(tables.dns), config).filter(pl.col("queries") > 0)
     if dns.is_empty():
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     captures_end = tables.spans["last_ts_ns"].max()
@@ -54,10 +61,10 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         (pl.col("answered") & (pl.col("answered_after") >= 2)).alias("late"),
     )
     dns = dns.with_columns(_raced(dns, config).alias("raced"))
-    flagged = dns.filter(pl.col("unanswered") | pl.col("late"))
+    failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup"))
     rows = [
-        _finding(socket, txns)
-        for socket, txns in flagged.sort("ts_ns").group_by(SOCKET, maintain_order=True)
+        _finding(txns)
+        for _, txns in failed.sort("ts_ns").group_by("lookup", maintain_order=True)
     ]
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
@@ -88,23 +95,43 @@ def _sent_near(queries: pl.DataFrame, others: pl.DataFrame, gap_ns: int) -> pl.S
     return near.filter(pl.col("near_ts").is_not_null())["txn"]
 
 
-def _finding(socket: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
-    proto, client_ip, client_port, server_ip, server_port = socket
+def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
+    """The finding of one lookup (its transactions in time order, some of them failed)."""
+    own = lookup.filter(pl.col("forwarded_for").is_null())
+    asker = own if own.height else lookup
+    txns = lookup.filter(pl.col("unanswered") | pl.col("late"))
+    here = txns.filter(pl.col("forwarded_for").is_null())
+    socket = (here if here.height else txns).row(0, named=True)
     unanswered = int(txns["unanswered"].sum())
     late = int(txns["late"].sum())
     race = bool(txns["raced"].any())
     lost = int((txns["unanswered"] & txns["response_seen"]).sum())
-    names = list(dict.fromkeys(txns["qname"].drop_nulls().to_list()))
+    steps = list(dict.fromkeys(n.lower() for n in asker["qname"].drop_nulls().to_list()))
+    searched = asker["search_expansion_of"].drop_nulls()
+    name = str(searched[0]) if searched.len() else (steps[0] if steps else None)
+    sockets = list(dict.fromkeys(
+        f"{ip}:{port}" for ip, port in asker.select("client_ip", "client_port").iter_rows()))
+    upstream = txns.filter(pl.col("forwarded_for").is_not_null())
     parts = []
     if unanswered:
         parts.append(f"{unanswered} got no answer")
     if late:
         wait = max(txns.filter("late")["latency_ns"].to_list()) / 1e9
         parts.append(f"{late} were answered only after being re-sent ({wait:.1f} s)")
+    tried = f" (steps: {', '.join(steps[:5])})" if len(steps) > 1 else ""
     text = (
-        f"Of the DNS queries from {client_ip}:{client_port} to {server_ip}:{server_port} "
-        f"({', '.join(names[:4])}), {' and '.join(parts)}"
+        f"A lookup of {name} by {socket['client_ip']}, asking {socket['server_ip']}"
+        f":{socket['server_port']}{tried} was slow: of its {lookup.height} queries, "
+        f"{' and '.join(parts)}"
     )
+    if upstream.height:
+        cache = upstream["client_ip"][0]
+        text += (
+            f"; the node-local DNS cache ({cache}) forwarded it to {upstream['server_ip'][0]}"
+            f":{upstream['server_port'][0]} over {upstream['proto'][0].upper()}, and "
+            f"{upstream.height} of those upstream queries failed too: the cache waited on "
+            "kube-dns"
+        )
     if lost:
         text += f"; {lost} answer(s) were seen on the way back but never reached the client"
     if race:
@@ -117,22 +144,25 @@ def _finding(socket: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
     return {
         "kind": KIND,
         "severity": (Severity.ERROR if unanswered else Severity.WARNING).value,
-        "protocol": proto,
-        "client_ip": client_ip,
-        "client_port": client_port,
-        "server_ip": server_ip,
-        "server_port": server_port,
+        "protocol": socket["proto"],
+        "client_ip": socket["client_ip"],
+        "client_port": socket["client_port"],
+        "server_ip": socket["server_ip"],
+        "server_port": socket["server_port"],
         "count": txns.height,
-        "first_ts_ns": txns["ts_ns"].min(),
+        "first_ts_ns": asker["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
         "evidence": frames_evidence(txns, "query_frames", "response_frames"),
         "explanation": text + ".",
         "extra": extra_json(
-            names=names,
+            name=name,
+            steps=steps,
+            sockets=sockets,
             queries=int(txns["queries"].sum()),
             unanswered=unanswered,
             answered_after_resend=late,
             response_lost=lost or None,
             conntrack_race=race,
+            upstream_failed=upstream.height or None,
         ),
     }

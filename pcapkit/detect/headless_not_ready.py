@@ -35,11 +35,10 @@ from typing import Any
 import polars as pl
 
 from pcapkit.codes import DnsRcode
-from pcapkit.detect.cluster_names import headless_endpoints
+from pcapkit.detect.cluster_names import headless_endpoints, service_ref
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.flows import Tables
-from pcapkit.kube.names import SVC_NAME
 
 KIND = "headless_not_ready"
 #: the record types that carry addresses
@@ -50,9 +49,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     services = headless_endpoints(config)
     if not services:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    parts = (pl.col("qname").str.to_lowercase().str.strip_chars_end(".")
-             .str.extract_groups(f"^(?:{SVC_NAME.pattern})$"))
-    ref = pl.concat_str(parts.struct.field("2"), parts.struct.field("1"), separator="/")
+    ref = service_ref(pl.col("qname"))
     dns = tables.dns
     asked = (dns.filter(pl.col("answered") & pl.col("qtype").is_in(ADDRESS_TYPES))
              .with_columns(service=ref).filter(pl.col("service").is_in(list(services))))

@@ -15,15 +15,16 @@ there are several; all of them in `search_expansions`), and `wasted_queries` cou
 for names other than the one that finally answered (or than `X`, when nothing did): those a
 trailing dot on the name, or a lower `ndots` in the pod's dnsConfig, would have saved.
 
-The NXDOMAINs of lookups `nxdomain_name` reports (a cluster name no Service answers to,
-pcapkit/detect/cluster_names.py) are left out: that finding says why they failed, and each
-answer is counted once.
+A NodeLocal DNSCache's upstream queries are left out (pcapkit/detect/forwarded.py): their
+NXDOMAINs are the pod's, counted at the pod. The NXDOMAINs of lookups `nxdomain_name` reports
+(a cluster name no Service answers to, pcapkit/detect/cluster_names.py) are left out: that
+finding says why they failed, and each answer is counted once.
 
 Neither Wireshark nor Zeek has this: Wireshark shows rcodes per packet, Zeek logs one dns.log row
 per query with its `rcode_name`; the rate, the grouping by client and the search-path collapse
 are pcapkit's.
 
-Tunables (pcapkit/detect/config.py): `nxdomain_min`, `nxdomain_window_s`.
+Tunables (pcapkit/detect/config.py): `nxdomain_min`, `nxdomain_window_s`, `nodelocal_dns`.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from typing import Any
 import polars as pl
 
 from pcapkit.codes import DnsRcode
-from pcapkit.detect.cluster_names import cluster_lookups
+from pcapkit.detect.cluster_names import cluster_lookups, headless_lookups
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.forwarded import own_lookups
 from pcapkit.flows import Tables
 
 KIND = "nxdomain_storm"
@@ -45,8 +47,9 @@ MAX_NAMES = 20
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    named = cluster_lookups(tables.dns, config)["lookup"].implode()
-    dns = tables.dns.filter(~pl.col("lookup").is_in(named)).with_columns(
+    named = pl.concat([cluster_lookups(tables.dns, config)["lookup"],
+                       headless_lookups(tables.dns, config)]).implode()
+    dns = own_lookups(tables.dns, config).filter(~pl.col("lookup").is_in(named)).with_columns(
         pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"),
         (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False).alias("nx"),
     )

@@ -11,11 +11,16 @@ something settled by the packets of one key, so:
    itself is never held whole.
 2. **Per-view connections and DNS transactions** (per shard, in parallel): `view_connections`
    and `client_transactions` on each shard's rows, which hold every packet of their keys.
+   The DNS transactions are spilled again, by client address.
 3. **Shared ids** (here): `shared_ids` over the per-view connection rows of every shard (one row
-   per connection per view: small), the ICMP errors tied to them, DNS transactions numbered.
+   per connection per view: small), the ICMP errors tied to them; DNS transactions numbered in
+   time order from a slim table of them all (time and client side), then (per client shard, in
+   parallel) put in that order, and the search-path hints of their clients gathered.
 4. **Detectors** (per shard, in parallel): the per-connection detectors on the connections that
    lie wholly in one shard; the few spanning shards (a NAT leg in another shard) are gathered
-   and run here, with the detectors that read only the flow tables.
+   and run here, with the detectors that read only the flow tables. Per client shard: the
+   lookups walked with the search path learned from every client's hints, and the per-client
+   DNS detectors; the shards' transactions are gathered here, their lookups renumbered.
 
 Memory is bounded by the chunk and shard sizes and by the per-connection and per-transaction
 tables, not by the number of packets.
@@ -37,30 +42,36 @@ import polars as pl
 
 from pcapkit.decode import Engine
 from pcapkit.decode.schema import PACKET_SCHEMA
-from pcapkit.detect import DETECTORS, PER_CONNECTION, run_detectors, worst_first
+from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors, worst_first
 from pcapkit.detect.config import Config
 from pcapkit.engine import spill
 from pcapkit.engine.chunks import plan
 from pcapkit.engine.executor import Executor
+from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
     SPANNING,
     ChunkFacts,
+    ClientFindings,
+    ClientsJob,
     DecodeJob,
     DetectJob,
     FlowsJob,
+    NumberJob,
     ShardFlows,
+    client_findings,
     decode_chunk,
+    number_transactions,
     per_connection,
     shard_findings,
     shard_flows,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
-from pcapkit.flows.dns import numbered
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.probes import PROBE_PACKETS, probes
-from pcapkit.flows.schema import PACKET_EXTRA, SPANS
+from pcapkit.flows.schema import DNS_TRANSACTIONS, PACKET_EXTRA, SPANS
+from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts
@@ -187,15 +198,15 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
-        FlowsJob(root, s, views, errors, shift) for s in range(shards))))
-    dns = numbered([f.transactions for f in found])
+        FlowsJob(root, s, views, errors, shift, shards) for s in range(shards))))
+    path = _numbered(found, root, shards, pool, meter)
     dns_views = dns_views_table([f.dns_views for f in found], views)
     connections, conn_of_lconn, heights, last = _connections(found)
-    del found  # the per-view rows live on in `connections`, the transactions in `dns`
+    del found  # the per-view rows live on in `connections`, the transactions in the spill
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
-        connections=connections, dns=dns,
+        connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
         icmp_errors=tied(errors, sockets, last), views=views,
         spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
         sources=sources_table([f.sources for f in facts], views), dns_views=dns_views,
@@ -210,15 +221,27 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     np.maximum.at(high, conn_of_lconn, shard_of_lconn)
     spanning = low != high
     lean = Tables(packets=tables.packets, connections=tables.connections,
-                  dns=tables.dns.clear(), icmp_errors=tables.icmp_errors, views=views,
+                  dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
     local = meter.each(Stage.DETECT, pool.map(shard_findings, (
         DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
         for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards)))))
     spanned = spill.read_all(root, "spanning", shards, SPANNING)
-    others = [k for k in DETECTORS if k not in PER_CONNECTION]
+    bare = dataclasses.replace(lean, connections=tables.connections.clear(),
+                               icmp_errors=tables.icmp_errors.clear())
+    clients = meter.each(Stage.DETECT, pool.map(client_findings, (
+        ClientsJob(root, s, path, bare, config) for s in range(shards))))
+    tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))
+    by_client = [c.findings for c in clients]
+    if _through_cache(tables.dns, config):
+        # A NodeLocal DNSCache's upstream query (from the node's address) is its pod's lookup
+        # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so the
+        # DNS detectors read the whole table instead.
+        by_client = [run_detectors(tables, config, PER_CLIENT)]
+    others = [k for k in DETECTORS if k not in PER_CONNECTION and k not in PER_CLIENT]
     findings = worst_first([
-        *local, per_connection(lean, spanned, config), run_detectors(tables, config, others)])
+        *local, per_connection(lean, spanned, config), *by_client,
+        run_detectors(tables, config, others)])
     by_capture: list[list[ChunkFacts]] = [[] for _ in captures]
     for f in facts:
         by_capture[f.capture].append(f)
@@ -231,6 +254,46 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
         clocks=clocks,
     )
+
+
+def _numbered(found: list[ShardFlows], root: str, shards: int, pool: Executor,
+              meter: _Meter) -> SearchPath:
+    """Numbers the DNS transactions of every shard in `TIME_ORDER` (each client shard's spilled
+    to `numbered`), from a slim table of them all: one row per transaction, three columns.
+    Gives the search path learned from every client."""
+    order = pl.concat([f.order for f in found])
+    # Rows alike in time and client side come from one flows shard (sharded by client side),
+    # in `TIME_ORDER` there: a stable sort on the three puts every row in `TIME_ORDER`.
+    rank = order.select(pl.arg_sort_by(["ts_ns", "client_ip", "client_port"],
+                                       maintain_order=True)).to_series().to_numpy()
+    txn = np.empty(len(rank), np.uint32)
+    txn[rank] = np.arange(len(rank), dtype=np.uint32)
+    parts = order.select(client_shard(shards).alias("shard"), txn=pl.Series(txn)).partition_by(
+        "shard", as_dict=True, maintain_order=True, include_key=False)
+    numbers = {int(str(key)): part["txn"].to_numpy() for (key,), part in parts.items()}
+    hinted = meter.each(Stage.FLOWS, pool.map(number_transactions, (
+        NumberJob(root, s, txns) for s, txns in sorted(numbers.items()))))
+    return settle(sorted((h for part in hinted for h in part), key=lambda h: h[0]))
+
+
+def _through_cache(dns: pl.DataFrame, config: Config) -> bool:
+    """Whether some client asked a NodeLocal DNSCache address."""
+    return not dns.filter(pl.col("server_ip").is_in(list(config.nodelocal_dns))).is_empty()
+
+
+def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.DataFrame:
+    """DNS_TRANSACTIONS of every client shard as one table: in `txn` order, and the lookups,
+    numbered from 0 in each shard, numbered client after client in client order (as
+    `pcapkit.flows.search_path.expand` numbers them)."""
+    dns = spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS)
+    if dns.is_empty():
+        return dns
+    lookups = pl.concat([c.lookups for c in clients]).sort("client_ip")
+    before = lookups["lookups"].cum_sum() - lookups["lookups"]
+    shift = pl.col("client_ip").replace_strict(
+        lookups["client_ip"], before - lookups["first"], return_dtype=pl.Int64)
+    return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)).sort(
+        "txn")
 
 
 def _connections(found: list[ShardFlows]) -> tuple[

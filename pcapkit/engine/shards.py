@@ -8,6 +8,10 @@ Rows are sharded so that each shard holds everything one computation needs:
   ClusterIP, client → pod, the same client port) in one shard, so that few connections span
   shards.
 - `dns`: DNS messages, by their client side (address and port), the DNS transaction key.
+- `txns`: DNS transactions, once settled from their messages, by their client address: the
+  search path is walked client by client (`pcapkit.flows.search_path`), and the DNS detectors
+  report per client address (`pcapkit.detect.PER_CLIENT`). Messages are not sharded so: one
+  busy client (a node's resolver cache) would put every DNS packet in one shard.
 - `icmp`: ICMP errors, all in shard 0: they are few, and merged across views by what they quote.
 - `probe`: echo and neighbour requests and their answers, all in shard 0: they are few, and
   paired across views and captures (`pcapkit.flows.probes`).
@@ -56,6 +60,11 @@ def dns_shard(shards: int) -> pl.Expr:
     key = pl.when(pl.col("dns_qr")).then(_endpoint("dst", "dport")).otherwise(
         _endpoint("src", "sport"))
     return (key.hash(SEED) % shards).cast(pl.UInt32)
+
+
+def client_shard(shards: int) -> pl.Expr:
+    """The shard of a DNS transaction: its client address."""
+    return (pl.col("client_ip").hash(SEED) % shards).cast(pl.UInt32)
 
 
 def tcp_rows(packets: pl.DataFrame) -> pl.DataFrame:

@@ -7,6 +7,7 @@ that a process pool or a Dask cluster can run them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,16 +16,17 @@ import polars as pl
 
 from pcapkit.decode import Engine, decode
 from pcapkit.decode.schema import PACKET_SCHEMA, empty_packets
-from pcapkit.detect import PER_CONNECTION, run_detectors
+from pcapkit.detect import PER_CLIENT, PER_CONNECTION, run_detectors
 from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
-from pcapkit.flows.dns import client_flows
+from pcapkit.flows.dns import client_flows, client_transactions, expanded, in_time_order
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import PACKET_EXTRA
+from pcapkit.flows.search_path import Hints, SearchPath, hints, names_by_client
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.report.summary import PacketCounts
@@ -39,6 +41,8 @@ def _schema(columns: list[str]) -> pl.Schema:
 TCP_SCHEMA = _schema(shards.TCP_COLUMNS)
 DNS_SCHEMA = _schema(shards.DNS_COLUMNS)
 ICMP_SCHEMA = _schema(shards.ICMP_COLUMNS)
+TXN_SCHEMA = client_transactions(empty_packets()).schema
+NUMBERED_SCHEMA = pl.Schema({**TXN_SCHEMA, "txn": pl.UInt32()})
 
 
 def warm_up() -> None:
@@ -117,13 +121,15 @@ class FlowsJob:
     views: pl.DataFrame
     errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
     shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
+    shards: int  #: how many shards the DNS transactions are spilled to, by client address
 
 
 @dataclass(frozen=True)
 class ShardFlows:
     rows: pl.DataFrame  #: `connection_rows`, `lconn` numbered within the shard
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
-    transactions: pl.DataFrame  #: `client_transactions`
+    #: of each `client_transactions` row, in the order spilled to `txns`: what numbers them
+    order: pl.DataFrame  #: `ts_ns`, `client_ip`, `client_port`
     dns_views: pl.DataFrame  #: `pcapkit.flows.dns.view_rows`
 
 
@@ -136,7 +142,58 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
     dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
-    return ShardFlows(rows, last_before(sent, job.errors), *client_flows(dns))
+    transactions, dns_views = client_flows(dns)
+    transactions = in_time_order(transactions)
+    spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
+                      shards.client_shard(job.shards), job.shards)
+    return ShardFlows(rows, last_before(sent, job.errors),
+                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views)
+
+
+# --- DNS transactions of a shard of clients: numbered, then grouped into lookups -------------
+
+@dataclass(frozen=True)
+class NumberJob:
+    spill: str
+    shard: int
+    #: the number (`txn`) of each of the shard's transactions, in the order they were spilled
+    txn: npt.NDArray[np.uint32]
+
+
+def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
+    """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
+    search-path hints of its clients, in client order."""
+    txns = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA)
+    numbered = txns.with_columns(txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
+    spill.write(job.spill, "numbered", job.shard, "all", numbered)
+    return [(client, hints(names)) for client, names in names_by_client(numbered).items()]
+
+
+@dataclass(frozen=True)
+class ClientsJob:
+    spill: str
+    shard: int
+    path: SearchPath  #: learned from every client's hints
+    tables: Tables  #: `spans` and `views`: what the DNS detectors read besides `dns`
+    config: Config
+
+
+@dataclass(frozen=True)
+class ClientFindings:
+    findings: pl.DataFrame  #: of the `PER_CLIENT` detectors
+    lookups: pl.DataFrame  #: per `client_ip`: its `first` lookup number and its `lookups`
+
+
+def client_findings(job: ClientsJob) -> ClientFindings:
+    """The shard's DNS_TRANSACTIONS (spilled to `transactions`), their lookups numbered from 0,
+    and the findings of the per-client DNS detectors on them."""
+    numbered = spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA)
+    dns = expanded(numbered, job.path)
+    spill.write(job.spill, "transactions", job.shard, "all", dns)
+    findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config, PER_CLIENT)
+    lookup = pl.col("lookup").cast(pl.Int64)
+    return ClientFindings(findings, dns.group_by("client_ip").agg(
+        first=lookup.min(), lookups=lookup.max() - lookup.min() + 1))
 
 
 # --- per-connection detectors of a shard -----------------------------------------------------

@@ -49,7 +49,7 @@ from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
 from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.schema import DNS_TRANSACTIONS
-from pcapkit.flows.search_path import expand
+from pcapkit.flows.search_path import SearchPath, expand
 from pcapkit.flows.views import VIEW_KEY, seen_again
 
 #: a copy of a query more than this after the previous message of its key starts a new
@@ -110,13 +110,27 @@ def _view_rows(msgs: pl.DataFrame) -> pl.DataFrame:
 def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """DNS_TRANSACTIONS from `client_transactions` of parts of the packets whose client sides
     do not overlap: numbered in time order, and grouped into lookups."""
-    transactions = (
-        pl.concat(parts or [client_transactions(empty_packets())])
-        .sort(["ts_ns", "client_ip", "client_port", "dns_id", *KEY, "txn_in_key"],
-              nulls_last=True)
-        .with_row_index("txn")
-    )
-    return expand(transactions).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
+    transactions = in_time_order(
+        pl.concat(parts or [client_transactions(empty_packets())])).with_row_index("txn")
+    return expanded(transactions)
+
+
+#: the order transactions are numbered in (`txn`): time, then client side, then the rest of
+#: the key, a total order
+TIME_ORDER = ["ts_ns", "client_ip", "client_port", "dns_id", *KEY, "txn_in_key"]
+
+
+def in_time_order(transactions: pl.DataFrame) -> pl.DataFrame:
+    """`client_transactions` rows in `TIME_ORDER`."""
+    return transactions.sort(TIME_ORDER, nulls_last=True)
+
+
+def expanded(transactions: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
+    """DNS_TRANSACTIONS from `client_transactions` rows numbered (`txn`) and in that order,
+    grouped into lookups (`pcapkit.flows.search_path.expand`: with `path` when given, else the
+    one their names teach). Any set of whole clients' rows, given the path learned from every
+    client, gets the same lookups as the whole table, but numbered from 0."""
+    return expand(transactions, path).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
 
 
 def _messages(packets: pl.DataFrame) -> pl.DataFrame:

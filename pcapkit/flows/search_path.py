@@ -10,12 +10,18 @@ for each step and moves on only when the step fails.
 Nothing here is configured: the cluster domain is learned from the names seen (the labels after
 `svc` in names like `x.NS.svc.DOMAIN`, the most common), and each client's namespace from a pair
 of consecutive queries `X.NS.svc.DOMAIN`, `X.svc.DOMAIN` (the client's most common NS; failing
-that, the most common NS of all clients). Then, per client in time order, a query for
-`X.NS.svc.DOMAIN` starts a lookup of `X`; the following queries for `X` or `X.<anything>` are
-its next steps (queries for other names in between are lookups of their own and do not end it),
-until a name comes back that the lookup already asked (the next lookup of `X`) or more than
-`STEP_GAP_NS` passes. Queries for `X` just before the start belong to it too (the
-ndots-exceeded order), unless they ended the previous lookup.
+that, its most common NS in names `X.NS.svc.DOMAIN` of a single-label `X`, a lookup answered at
+its first step; failing that, the most common NS of all clients).
+
+Then, per client in time order, a query for `X.NS.svc.DOMAIN` starts a lookup of `X`, and a query
+for any other name `N` a lookup of `N`. The following queries are steps of that lookup when they
+ask `X` or `X.<anything>` (`N` itself, for a lookup never searched), no more than `STEP_GAP_NS`
+after its latest query or answer, and are not a new lookup of the same name: a name the lookup
+moved past, or a (name, type) already asked under another DNS id, starts a new lookup. So the A
+and AAAA of a step, their resends (glibc sends the same id again, from a new socket with
+`single-request-reopen`) and the search domains tried one after the other are one lookup, and
+queries for other names in between are lookups of their own and do not end it. A query for `X`
+just before `X.NS.svc.DOMAIN` opens the lookup (the ndots-exceeded order).
 
 `resolved_as` is the name that answered NOERROR first in the lookup, else the name asked for;
 queries for other names are the ones a trailing dot (or a lower `ndots`) would have saved.
@@ -52,52 +58,110 @@ class SearchPath:
         return f"{ns}.svc.{self.domain}" if ns and self.domain else None
 
 
-def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
-    """The cluster domain and each client's namespace, from its query names in time order."""
+@dataclass(frozen=True)
+class Hints:
+    """What one client's query names say of its resolv.conf, such that the hints of every
+    client, in client order, tell what `learn` learns from all their names (`settle`): the
+    cluster domains the names end in, and per domain the namespaces of the pairs
+    `X.NS.svc.DOMAIN`, `X.svc.DOMAIN`, and of the names `X.NS.svc.DOMAIN` of a single-label `X`
+    in no pair. Counts keep the order names first gave them, which settles ties as `learn`
+    does. The streaming engine gathers these instead of every name."""
+
+    domains: Counter[str]
+    namespaces: dict[str, Counter[str]]  #: domain → namespace → pairs seen
+    alone: dict[str, Counter[str]]  #: domain → namespace → single-label names in no pair
+
+
+def hints(names: list[str]) -> Hints:
+    """The hints of one client's query names, in time order (repeats in a row left out)."""
     domains = Counter(
         ".".join(labels[labels.index("svc") + 1 :])
-        for names in names_by_client.values()
         for name in names
         if "svc" in (labels := name.split(".")) and labels[-1] != "svc"
     )
+    namespaces: dict[str, Counter[str]] = {}
+    alone: dict[str, Counter[str]] = {}
+    for name, following in pairwise([*names, ""]):
+        labels = name.split(".")
+        # every domain the name could be a search step of: the labels after any inner `svc`
+        for k in (k for k, label in enumerate(labels) if k and label == "svc"):
+            domain = ".".join(labels[k + 1 :])
+            svc_suffix = f".svc.{domain}"
+            head, _, ns = name.removesuffix(svc_suffix).rpartition(".")
+            if head and following == head + svc_suffix:
+                namespaces.setdefault(domain, Counter())[ns] += 1
+            elif head and "." not in head:
+                alone.setdefault(domain, Counter())[ns] += 1
+    return Hints(domains, namespaces, alone)
+
+
+def learn(names_by_client: dict[str, list[str]]) -> SearchPath:
+    """The cluster domain and each client's namespace, from its query names in time order."""
+    return settle([(client, hints(names)) for client, names in names_by_client.items()])
+
+
+def settle(hinted: list[tuple[str, Hints]]) -> SearchPath:
+    """The cluster domain and each client's namespace, from the hints of each client, in
+    client order: the most common domain, and each client's most common namespace in it."""
+    domains: Counter[str] = Counter()
+    for _, hint in hinted:
+        domains.update(hint.domains)
     if not domains:
         return SearchPath(None)
     domain = domains.most_common(1)[0][0]
-    svc_suffix = f".svc.{domain}"
     namespaces: dict[str, str] = {}
     everyone: Counter[str] = Counter()
-    for client, names in names_by_client.items():
-        seen: Counter[str] = Counter()
-        for name, following in pairwise(names):
-            head, _, ns = name.removesuffix(svc_suffix).rpartition(".")
-            if name.endswith(svc_suffix) and head and following == head + svc_suffix:
-                seen[ns] += 1
+    for client, hint in hinted:
+        seen = hint.namespaces.get(domain)
+        alone = hint.alone.get(domain)
         if seen:
             namespaces[client] = seen.most_common(1)[0][0]
             everyone.update(seen)
+        elif alone:
+            # every lookup answered at its first step: a short name asked in the client's own
+            # namespace, `X.NS.svc.DOMAIN`, is the only trace of it
+            namespaces[client] = alone.most_common(1)[0][0]
     default = everyone.most_common(1)[0][0] if everyone else None
     return SearchPath(domain, namespaces, default)
 
 
-def expand(dns: pl.DataFrame) -> pl.DataFrame:
-    """`dns` (DNS transactions, in time order) with `lookup`, `search_expansion_of` and
-    `resolved_as` added.
-
-    `lookup` numbers the application lookups; `search_expansion_of` is the name the application
-    asked for when the lookup went through the search path (null otherwise).
-    """
-    # The walk needs three columns in (client, time) order; the rows stay where they are.
+def names_by_client(dns: pl.DataFrame) -> dict[str, list[str]]:
+    """Each client's query names (lower case, repeats in a row left out) in time order, the
+    clients in order, from `dns` (DNS transactions, in time order)."""
     ordered = dns.select("client_ip", "ts_ns", "qname").with_row_index("_row").sort(
         ["client_ip", "ts_ns", "_row"])
-    clients = ordered["client_ip"].to_list()
-    names = [(n or "").lower() for n in ordered["qname"].to_list()]
+    return _names(ordered["client_ip"].to_list(), _lowered(ordered))
+
+
+def _lowered(ordered: pl.DataFrame) -> list[str]:
+    return [(n or "").lower() for n in ordered["qname"].to_list()]
+
+
+def _names(clients: list[str], names: list[str]) -> dict[str, list[str]]:
     by_client: dict[str, list[str]] = {}
     for client, name in zip(clients, names, strict=True):
         steps = by_client.setdefault(client, [])
         if not steps or steps[-1] != name:
             steps.append(name)
-    path = learn(by_client)
-    lookup, base = _walk(path, clients, names, ordered["ts_ns"].to_list())
+    return by_client
+
+
+def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
+    """`dns` (DNS transactions, in time order) with `lookup`, `search_expansion_of` and
+    `resolved_as` added, the search path learned from `dns` unless given.
+
+    `lookup` numbers the application lookups, client after client in client order, each
+    client's in time order; `search_expansion_of` is the name the application asked for when
+    the lookup went through the search path (null otherwise).
+    """
+    # The walk needs a few columns in (client, time) order; the rows stay where they are.
+    ordered = dns.select(
+        "client_ip", "qname", "qtype", "dns_id", "ts_ns",
+        pl.max_horizontal("query_ts_ns", "response_ts_ns").alias("end_ns"),
+    ).with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
+    if path is None:
+        path = learn(_names(ordered["client_ip"].to_list(), _lowered(ordered)))
+    lookup, base = _walk(path, ordered.drop("_row"))
     rows = ordered["_row"].to_numpy()
     back = np.empty_like(rows)  # the sorted position of each row
     back[rows] = np.arange(len(rows), dtype=rows.dtype)
@@ -115,41 +179,69 @@ def expand(dns: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _walk(
-    path: SearchPath, clients: list[str], names: list[str], times: list[int]
-) -> tuple[list[int], list[str | None]]:
-    """Lookup number and searched name per transaction (ordered by client, then time)."""
-    lookup: list[int] = []
-    base: list[str | None] = []
-    count, chain, chain_base, chain_names, last_ts = 0, 0, "", set[str](), 0
+@dataclass
+class _Lookup:
+    """A lookup still open while the walk goes through one client's transactions."""
+
+    number: int
+    base: str  #: the name the application asked for, once searched; else the name queried
+    searched: bool = False  #: a step carried the client's first search domain
+    names: list[str] = field(default_factory=list)  #: the names asked, in order
+    asked: set[tuple[str, int]] = field(default_factory=set)  #: (name, type) asked
+    buffers: set[tuple[int, str, int]] = field(default_factory=set)  #: (id, name, type) sent
+    last_ns: int = 0  #: its latest query or answer
+
+    def takes(self, name: str, qtype: int, dns_id: int, ts: int) -> bool:
+        """Whether a query is a step (or a resend) of this lookup rather than a new lookup."""
+        if ts - self.last_ns > STEP_GAP_NS:
+            return False
+        if name in self.names and name != self.names[-1]:
+            return False  # a step the lookup moved past: asked again, it is a new lookup
+        # glibc sends the same buffer again (same id, maybe from a new socket) when one of an
+        # A/AAAA pair timed out; a new id for a (name, type) already asked is a new lookup
+        return (dns_id, name, qtype) in self.buffers or (name, qtype) not in self.asked
+
+    def add(self, name: str, qtype: int, dns_id: int, end: int) -> None:
+        if not self.names or self.names[-1] != name:
+            self.names.append(name)
+        self.asked.add((name, qtype))
+        self.buffers.add((dns_id, name, qtype))
+        self.last_ns = max(self.last_ns, end)
+
+
+def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[list[int], list[str | None]]:
+    """Lookup number and searched name per transaction of `rows` (client_ip, qname, qtype,
+    dns_id, ts_ns, end_ns; ordered by client, then time)."""
+    of_row: list[_Lookup] = []
+    count = 0
+    latest: dict[str, _Lookup] = {}  # the client's latest lookup of each base
     suffix: str | None = None
-    for i, (client, name, ts) in enumerate(zip(clients, names, times, strict=True)):
-        if not i or clients[i - 1] != client:
-            suffix, chain_base = path.first_suffix(client), ""
-        joins = bool(
-            chain_base
-            and ts - last_ts <= STEP_GAP_NS
-            and (name == chain_base or name.startswith(chain_base + "."))
-            and (name not in chain_names or name == names[i - 1])
-        )
-        if not joins and suffix and name.endswith("." + suffix):
-            chain, count, joins = count, count + 1, True
-            chain_base, chain_names = name.removesuffix("." + suffix), set()
-            # the ndots-exceeded order asks the name as it is first: those queries join
-            j = i - 1
-            while (
-                j >= 0 and clients[j] == client and names[j] == chain_base and base[j] is None
-                and ts - times[j] <= STEP_GAP_NS
-            ):
-                lookup[j], base[j] = chain, chain_base
-                j -= 1
-        if joins:
-            chain_names.add(name)
-            last_ts = ts
-            lookup.append(chain)
-            base.append(chain_base)
-        else:
-            lookup.append(count)
-            base.append(None)
+    previous: str | None = None
+    for client, qname, qtype, dns_id, ts, end in rows.iter_rows():
+        if client != previous:
+            suffix, latest, previous = path.first_suffix(client), {}, client
+        name = (qname or "").lower()
+        searched = bool(suffix) and name.endswith(f".{suffix}")
+        base = name.removesuffix(f".{suffix}") if searched else name
+        lookup = next((c for c in _candidates(latest, base, name)
+                       if c.takes(name, qtype, dns_id, ts)), None)
+        if lookup is None:
+            lookup = latest[base] = _Lookup(count, base)
             count += 1
-    return lookup, base
+        lookup.searched |= searched
+        lookup.add(name, qtype, dns_id, max(ts, end or ts))
+        of_row.append(lookup)
+    return [c.number for c in of_row], [c.base if c.searched else None for c in of_row]
+
+
+def _candidates(latest: dict[str, _Lookup], base: str, name: str) -> list[_Lookup]:
+    """The open lookups a query for `name` (`base` once its first search domain is taken off)
+    may be a step of: the lookup of `base` itself, then, longest first, searched lookups of a
+    name that `name` extends (`X` for `X.svc.DOMAIN`, `X.DOMAIN`, `X.<node domain>`)."""
+    found = [latest[base]] if base in latest else []
+    labels = name.split(".")
+    for cut in range(len(labels) - 1, 0, -1):
+        lookup = latest.get(".".join(labels[:cut]))
+        if lookup is not None and lookup.searched and lookup not in found:
+            found.append(lookup)
+    return found

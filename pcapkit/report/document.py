@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from pcapkit.report.causes import causes
+from pcapkit.report.groups import LAYER_ORDER, OTHER, target
+from pcapkit.report.health import checked, sentence
+from pcapkit.report.impact import impacts, unit
 from pcapkit.report.summary import summary
 from pcapkit.version import __version__
 
@@ -74,9 +78,31 @@ def document(analysis: Analysis) -> dict[str, Any]:
         d.pop("index")
         captures.append(d)
     findings: pl.DataFrame = analysis.symptoms
+    symptoms = [symptom(r, paths) for r in findings.iter_rows(named=True)]
+    tables = analysis.tables
+    impact = impacts(symptoms, tables.connections, tables.dns)
+    for s in symptoms:
+        s["impact"] = impact[(target(s), unit(s))]
+    found = causes(symptoms, impact, tables.connections, tables.dns)
     return {
         "pcapkit_version": __version__,
         "captures": captures,
         "summary": summary(analysis.counts, findings),
-        "symptoms": [symptom(r, paths) for r in findings.iter_rows(named=True)],
+        "symptoms": symptoms,
+        "causes": found,
+        "layers": layers(found, checked(tables, analysis.snapshot)),
     }
+
+
+def layers(found: list[dict[str, Any]],
+           figures: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Each layer in the order engineers check them: what was checked, and its causes (by
+    number in `causes`, worst first). A layer neither checked nor failing is left out."""
+    out = []
+    for layer in LAYER_ORDER:
+        numbers = [i for i, c in enumerate(found, 1) if c["layer"] == layer]
+        if layer == OTHER and not numbers:
+            continue
+        out.append({"layer": layer, "checked": figures.get(layer),
+                    "summary": sentence(layer, figures.get(layer)), "causes": numbers})
+    return out

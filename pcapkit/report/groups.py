@@ -1,5 +1,6 @@
-"""How the HTML report (and the notebook) groups symptoms: by the layer that broke and by the
-Service (or server) they hit. Symptoms are the JSON document's, numbered from 1 in its order."""
+"""How the reports group symptoms: by the layer that broke (`LAYERS`, which `causes.py` and
+`document.layers` use) and by the Service (or server) they hit. Symptoms are the JSON
+document's, numbered from 1 in its order."""
 
 from __future__ import annotations
 
@@ -40,14 +41,6 @@ def target(s: dict[str, Any]) -> str:
 def client_name(s: dict[str, Any]) -> str:
     """Who saw it: the client's pod or node, else its address."""
     return str(s.get("k8s", {}).get("client") or s.get("client") or "?")
-
-
-def by_layer(symptoms: list[dict[str, Any]]) -> list[tuple[str, Numbered]]:
-    """(layer, numbered symptoms) for each layer that has any, in `LAYER_ORDER`."""
-    groups: dict[str, Numbered] = {}
-    for i, s in enumerate(symptoms, 1):
-        groups.setdefault(LAYERS.get(s["kind"], OTHER), []).append((i, s))
-    return [(layer, groups[layer]) for layer in LAYER_ORDER if layer in groups]
 
 
 def by_target(symptoms: list[dict[str, Any]]) -> list[tuple[str, Numbered]]:

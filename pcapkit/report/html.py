@@ -25,8 +25,17 @@ from pcapkit.report import plots
 from pcapkit.report.cluster import involved
 from pcapkit.report.connections import COLUMNS, connection_table
 from pcapkit.report.document import document
-from pcapkit.report.groups import by_layer, by_target, client_name
-from pcapkit.report.text import FRAMES_SHOWN, verdict
+from pcapkit.report.groups import by_target, client_name
+from pcapkit.report.impact import rank
+from pcapkit.report.text import (
+    FRAMES_SHOWN,
+    cause_head,
+    counts_line,
+    explains_text,
+    healthy,
+    impact_text,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from pcapkit.api import Analysis
@@ -121,9 +130,8 @@ def _verdict(doc: dict[str, Any]) -> str:
     cls = "bad" if "red" in style else "warn" if "yellow" in style else "good"
     summ = doc["summary"]
     return (f"<p class='verdict {cls}' id='verdict'>{_e(line)}</p>"
-            f"<p class='note'>{summ['packets']} packets, {summ['flows']} flows (distinct "
-            f"5-tuples), {len(doc['symptoms'])} symptoms in {len(doc['captures'])} "
-            f"captures.</p>")
+            f"<p class='note'>{_e(counts_line(summ))}; {len(doc['symptoms'])} symptoms of "
+            f"{len(doc['causes'])} causes in {len(doc['captures'])} captures.</p>")
 
 
 def _where(s: dict[str, Any]) -> str:
@@ -157,32 +165,46 @@ SYMPTOM_HEADERS = ["#", "severity", "kind", "client", "server", "Kubernetes", "c
 
 
 def _by_layer(doc: dict[str, Any]) -> str:
-    if not doc["symptoms"]:
-        return "<p id='by-layer'>No symptoms.</p>"
+    """Each layer with what it checked, its causes worst first, each with its symptoms."""
     parts = []
-    for layer, rows in by_layer(doc["symptoms"]):
-        ident = "layer-" + layer.replace(" ", "-").lower()
-        parts.append(f"<h3>{_e(layer)}</h3>"
-                     + _table(ident, SYMPTOM_HEADERS, [_symptom_row(i, s) for i, s in rows]))
+    for layer in doc["layers"]:
+        ident = "layer-" + layer["layer"].replace(" ", "-").lower()
+        health = " Healthy." if healthy(layer) else ""
+        parts.append(f"<h3>{_e(layer['layer'])}</h3><p class='note' id='{ident}-checked'>"
+                     f"Checked: {_e(layer['summary'])}.{health}</p>")
+        for c in layer["causes"]:
+            cause = doc["causes"][c - 1]
+            explained = explains_text(cause)
+            parts.append(f"<h4 id='cause-{c}' class='sev-{_e(cause['severity'])}'>"
+                         f"{_e(cause_head(c, cause))}</h4>"
+                         + (f"<p>{_e(explained)}</p>" if explained else "")
+                         + _table(f"{ident}-cause-{c}", SYMPTOM_HEADERS,
+                                  [_symptom_row(i, doc["symptoms"][i - 1])
+                                   for i in cause["symptoms"]]))
     return "<div id='by-layer'>" + "".join(parts) + "</div>"
 
 
 def _by_service(doc: dict[str, Any]) -> str:
+    """Services (or servers) worst impact first: failed attempts, then the failed share."""
     if not doc["symptoms"]:
         return ""
+    impact = {name: min((s["impact"] for _, s in numbered), key=rank)
+              for name, numbered in by_target(doc["symptoms"])}
     rows = []
-    for name, numbered in by_target(doc["symptoms"]):
+    for name, numbered in sorted(by_target(doc["symptoms"]),
+                                 key=lambda item: rank(impact[item[0]])):
         kinds: dict[str, int] = {}
         for _, s in numbered:
             kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
         errors = sum(1 for _, s in numbered if s["severity"] == "error")
         clients = sorted({client_name(s) for _, s in numbered})
         links = ", ".join(f"<a href='#s-{i}'>#{i}</a>" for i, _ in numbered)
-        rows.append(f"<tr><td>{_e(name)}</td><td>{errors}</td><td>{len(numbered) - errors}</td>"
+        rows.append(f"<tr><td>{_e(name)}</td><td>{_e(impact_text(impact[name]))}</td>"
+                    f"<td>{errors}</td><td>{len(numbered) - errors}</td>"
                     f"<td>{_e(', '.join(f'{k} ×{n}' for k, n in kinds.items()))}</td>"
                     f"<td>{'<br>'.join(_e(c) for c in clients)}</td><td>{links}</td></tr>")
-    return _table("by-service", ["Service or server", "errors", "other", "kinds", "clients",
-                                 "symptoms"], rows)
+    return _table("by-service", ["Service or server", "impact", "errors", "other", "kinds",
+                                 "clients", "symptoms"], rows)
 
 
 def _plot(svg: str | None, what: str) -> str:
@@ -196,7 +218,7 @@ def fragment(analysis: Analysis, doc: dict[str, Any] | None = None) -> str:
     return (f"<style>{STYLE}</style><div class='pcapkit'>{_verdict(doc)}"
             f"\n<h2>Symptoms by Service</h2>{_by_service(doc)}"
             f"\n<h2>Timeline</h2>{_plot(plots.symptom_timeline(doc), 'symptom')}"
-            f"<h2 id='symptoms'>Symptoms by layer</h2>{_by_layer(doc)}</div>")
+            f"<h2 id='symptoms'>Causes and symptoms by layer</h2>{_by_layer(doc)}</div>")
 
 
 def _connections(analysis: Analysis, t0: float) -> str:

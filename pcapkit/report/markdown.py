@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from pcapkit.report.document import document
 from pcapkit.report.escape import md, md_code
-from pcapkit.report.text import FRAMES_SHOWN, verdict
+from pcapkit.report.text import (
+    FRAMES_SHOWN,
+    cause_head,
+    counts_line,
+    explains_text,
+    healthy,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from pcapkit.api import Analysis
@@ -21,17 +28,21 @@ def render_markdown(analysis: Analysis) -> str:
     doc = document(analysis)
     line, _ = verdict(doc)
     out = ["# pcapkit report", "", f"**{md(line)}**", ""]
+    for layer in doc["layers"]:
+        out += [f"## {md(layer['layer'])}", "",
+                f"Checked: {md(layer['summary'])}" + (". Healthy." if healthy(layer) else ""),
+                ""]
+        for c in layer["causes"]:
+            cause = doc["causes"][c - 1]
+            out += [f"### {md(cause_head(c, cause))}", ""]
+            if explains_text(cause):
+                out += [md(explains_text(cause)), ""]
+            out += ["| # | severity | kind | client | server | Kubernetes | count | explanation |",
+                    "|---|---|---|---|---|---|---|---|"]
+            out += [_row(i, doc["symptoms"][i - 1]) for i in cause["symptoms"]]
+            out.append("")
     if doc["symptoms"]:
-        out += ["| # | severity | kind | client | server | Kubernetes | count | explanation |",
-                "|---|---|---|---|---|---|---|---|"]
-        for i, s in enumerate(doc["symptoms"], 1):
-            k8s = s.get("k8s", {})
-            names = " · ".join(md(v) for v in (k8s.get("client"), k8s.get("service"),
-                                                k8s.get("endpoint")) if v)
-            out.append(f"| {i} | {md(s['severity'])} | {md(s['kind'])} | {md(s.get('client'))} "
-                       f"| {md(s.get('server'))} | {names} | {s['count']} | "
-                       f"{md(s['explanation'])} |")
-        out += ["", "## Evidence", ""]
+        out += ["## Evidence", ""]
         for i, s in enumerate(doc["symptoms"], 1):
             out.append(f"{i}. {md(s['kind'])}:")
             for ev in s["evidence"]:
@@ -51,8 +62,16 @@ def render_markdown(analysis: Analysis) -> str:
                    f"{md(c['format'])} | {md(', '.join(c['link_types']))} | {c['packets']} | "
                    f"{md('; '.join(c['warnings']))} |")
     summ = doc["summary"]
-    out += ["", f"{summ['packets']} packets, {summ['flows']} flows."]
+    out += ["", md(counts_line(summ)) + "."]
     return "\n".join(out) + "\n"
+
+
+def _row(i: int, s: dict[str, Any]) -> str:
+    k8s = s.get("k8s", {})
+    names = " · ".join(md(v) for v in (k8s.get("client"), k8s.get("service"),
+                                        k8s.get("endpoint")) if v)
+    return (f"| {i} | {md(s['severity'])} | {md(s['kind'])} | {md(s.get('client'))} "
+            f"| {md(s.get('server'))} | {names} | {s['count']} | {md(s['explanation'])} |")
 
 
 def _decode_as(s: dict[str, Any]) -> str:

@@ -27,18 +27,50 @@ FRAMES_SHOWN = 12
 
 
 def verdict(doc: dict[str, Any]) -> tuple[str, str]:
-    """One line saying what went wrong, and its style."""
+    """One line saying what went wrong, and its style: the worst cause by impact (`causes`)."""
     symptoms = doc["symptoms"]
     packets = doc["summary"]["packets"]
     if not symptoms:
         return f"No symptoms found in {packets} packets.", "bold green"
-    errors = [s for s in symptoms if s["severity"] == "error"]
-    worst = (errors or symptoms)[0]
+    errors = any(s["severity"] == "error" for s in symptoms)
+    worst = doc["causes"][0]
     kinds = ", ".join(f"{n} {k}" for k, n in doc["summary"]["symptoms"].items())
-    where = worst.get("k8s", {}).get("service") or worst.get("server") or worst.get("client")
     head = "PROBLEMS FOUND" if errors else "WARNINGS"
-    return f"{head}: {kinds}. Worst: {worst['kind']} at {where}.", (
-        "bold red" if errors else "bold yellow")
+    return (f"{head}: {kinds}. Worst: {', '.join(worst['kinds'])} at {worst['target']} "
+            f"({impact_text(worst['impact'])})."), ("bold red" if errors else "bold yellow")
+
+
+def healthy(layer: dict[str, Any]) -> bool:
+    """A layer that was checked and has no cause."""
+    return layer["checked"] is not None and not layer["causes"]
+
+
+def impact_text(impact: dict[str, Any]) -> str:
+    """`3 of 3 connections failed`, with the unit the impact was counted in."""
+    share = f", {impact['share']:.0%}" if impact["share"] is not None else ""
+    return f"{impact['failed']} of {impact['attempts']} {impact['unit']} failed{share}"
+
+
+def cause_head(number: int, cause: dict[str, Any]) -> str:
+    """A cause's heading: its number, title, the kinds of its symptoms and its impact."""
+    kinds = ", ".join(f"{k} ×{n}" for k, n in cause["kinds"].items())
+    return (f"Cause {number} [{cause['severity']}] {cause['title']}: {kinds}; "
+            f"{impact_text(cause['impact'])}")
+
+
+def explains_text(cause: dict[str, Any]) -> str | None:
+    """What a lower-layer cause explains above it, in words."""
+    explained = cause.get("explains")
+    if not explained:
+        return None
+    parts = []
+    if explained["symptoms"]:
+        parts.append("the connection symptoms after it: "
+                     + ", ".join(f"#{n}" for n in explained["symptoms"]))
+    if explained["missing_connections"]:
+        parts.append(f"{explained['missing_connections']} failed lookup(s) after which the "
+                     "client opened no connection at all")
+    return "Explains " + "; and ".join(parts) + "."
 
 
 #: width for output that is not a terminal (a file, a pipe, a ticket): lines are not wrapped
@@ -55,10 +87,23 @@ def render_text(analysis: Analysis, width: int | None = None, color: bool = Fals
     line, style = verdict(doc)
     console.print(Text(line, style=style))
     console.print()
-    for number, s in enumerate(doc["symptoms"][:SHOWN], 1):
-        _symptom(console, number, s)
-    if len(doc["symptoms"]) > SHOWN:
-        console.print(f"… and {len(doc['symptoms']) - SHOWN} more (use --format json for all)")
+    shown = 0
+    for layer in doc["layers"]:
+        console.print(Text(f"{layer['layer']}: {layer['summary']}"
+                           + (" — healthy" if healthy(layer) else ""), style="bold"))
+        for c in layer["causes"]:
+            cause = doc["causes"][c - 1]
+            console.print(Text(f"  {cause_head(c, cause)}",
+                               style=SEVERITY_STYLE.get(cause["severity"], "")))
+            if explains_text(cause):
+                console.print(f"  {explains_text(cause)}")
+            for number in cause["symptoms"]:
+                if shown < SHOWN:
+                    _symptom(console, number, doc["symptoms"][number - 1])
+                shown += 1
+        console.print()
+    if shown > SHOWN:
+        console.print(f"… and {shown - SHOWN} more symptoms (use --format json for all)")
         console.print()
     _captures(console, doc)
     return buf.getvalue()
@@ -77,7 +122,7 @@ def _printable(value: Any) -> Any:
 
 def _symptom(console: Console, number: int, s: dict[str, Any]) -> None:
     k8s = s.get("k8s", {})
-    head = Text(f"#{number} ")  # what `pcapkit extract --finding` and `show` take
+    head = Text(f"    #{number} ")  # what `pcapkit extract --finding` and `show` take
     head.append(f"[{s['severity']}] ", style=SEVERITY_STYLE.get(s["severity"], ""))
     head.append(f"{s['kind']} ", style="bold")
     head.append(f"{s.get('client', '?')} → {s.get('server', '?')}")
@@ -87,23 +132,31 @@ def _symptom(console: Console, number: int, s: dict[str, Any]) -> None:
                  + (f" ({k8s['endpoint_state']})" if k8s.get("endpoint_state") else "")]
         head.append("  " + " · ".join(n for n in names if n), style="dim")
     console.print(head)
-    console.print(f"    {s['explanation']}")
+    console.print(f"      {s['explanation']}")
     for ev in s.get("evidence", []):
         frames = ev["frames"]
         more = f" … +{len(frames) - FRAMES_SHOWN}" if len(frames) > FRAMES_SHOWN else ""
         shown = ", ".join(str(f) for f in frames[:FRAMES_SHOWN])
-        console.print(f"    frames {shown}{more} in {ev['capture']}", style="dim")
+        console.print(f"      frames {shown}{more} in {ev['capture']}", style="dim")
     if s.get("wireshark_filter"):
-        console.print(f"    wireshark: {s['wireshark_filter']}{_decode_as(s)}", style="dim")
+        console.print(f"      wireshark: {s['wireshark_filter']}{_decode_as(s)}",
+                      style="dim")
     if s.get("wireshark_cross_check"):
-        console.print(f"    cross-check: {s['wireshark_cross_check']['explanation']}")
-    console.print()
+        console.print(f"      cross-check: {s['wireshark_cross_check']['explanation']}")
 
 
 def _decode_as(s: dict[str, Any]) -> str:
     """The decode-as flags a symptom's filter needs, as tshark takes them."""
     flags = s.get("wireshark_decode_as") or []
     return "  (" + " ".join(f"-d {d}" for d in flags) + ")" if flags else ""
+
+
+def counts_line(summ: dict[str, Any]) -> str:
+    """`46 packets in 11 flows; packets by protocol: icmp 10 packets, …`: every number with
+    its unit (the bracketed counts are packets, and `dns` is a part of `udp`/`tcp`)."""
+    protos = ", ".join(f"{k} {v} packets" for k, v in summ["protocols"].items())
+    return (f"{summ['packets']} packets in {summ['flows']} flows (distinct 5-tuples)"
+            + (f"; packets by protocol: {protos}" if protos else ""))
 
 
 def _captures(console: Console, doc: dict[str, Any]) -> None:
@@ -116,10 +169,10 @@ def _captures(console: Console, doc: dict[str, Any]) -> None:
                       ",".join(c["link_types"]), str(c["packets"]), span)
     console.print(table)
     summ = doc["summary"]
-    protos = ", ".join(f"{k} {v}" for k, v in summ["protocols"].items())
-    console.print(f"{summ['packets']} packets, {summ['flows']} flows ({protos})")
+    console.print(counts_line(summ))
     if summ["tunnels"]:
-        console.print("tunnels: " + ", ".join(f"{k} {v}" for k, v in summ["tunnels"].items()))
+        console.print("encapsulated packets: " + ", ".join(
+            f"{k} {v} packets" for k, v in summ["tunnels"].items()))
     for c in doc["captures"]:
         if len(c["interfaces"]) > 1:
             console.print(f"{c['path']}: interfaces {', '.join(c['interfaces'])}")

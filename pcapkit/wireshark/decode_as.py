@@ -42,12 +42,18 @@ def tunnel_port(tunnel: Tunnel, sport: int | None, dport: int | None) -> int | N
 def decode_as(packets: pl.DataFrame) -> list[str]:
     """`udp.port==P,DISSECTOR` for each tunnel port of `packets` Wireshark would not decode by
     itself, sorted: pass each to tshark or Wireshark as `-d` (or Analyze › Decode As)."""
-    flags = set()
-    tunnelled = packets.filter(pl.col("tunnel").is_not_null())
-    for tunnel, sport, dport in tunnelled.select(
-            "tunnel", "outer_sport", "outer_dport").unique().rows():
+    return decode_as_by_finding(packets.with_columns(finding=pl.lit(0, pl.UInt32)), 1)[0]
+
+
+def decode_as_by_finding(rows: pl.DataFrame, findings: int) -> list[list[str]]:
+    """`decode_as` of each finding's packets: `rows` are packets with their `finding` (0 to
+    `findings` - 1)."""
+    flags: list[set[tuple[int, str]]] = [set() for _ in range(findings)]
+    tunnelled = rows.filter(pl.col("tunnel").is_not_null())
+    for finding, tunnel, sport, dport in tunnelled.select(
+            "finding", "tunnel", "outer_sport", "outer_dport").unique().rows():
         name = DISSECTORS.get(Tunnel(tunnel))
         port = tunnel_port(Tunnel(tunnel), sport, dport)
         if name is not None and port is not None and WIRESHARK_DEFAULTS.get(port) != name:
-            flags.add((port, name))
-    return [f"udp.port=={port},{name}" for port, name in sorted(flags)]
+            flags[finding].add((port, name))
+    return [[f"udp.port=={port},{name}" for port, name in sorted(f)] for f in flags]

@@ -17,11 +17,9 @@ connection that reused the port).
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
-from pcapkit.wireshark.decode_as import decode_as
+from pcapkit.wireshark.decode_as import decode_as_by_finding
 from pcapkit.wireshark.evidence import evidence_keys
 
 #: Wireshark's field for the ports of each IP protocol
@@ -51,38 +49,44 @@ def _addr(ip: str) -> str:
     return f"ipv6.addr=={ip}" if ":" in ip else f"ip.addr=={ip}"
 
 
-def _has(ip: str) -> pl.Expr:
-    return (pl.col("a") == ip) | (pl.col("b") == ip)
-
-
-def _client_term(finding: dict[str, Any], convs: pl.DataFrame) -> tuple[str | None, pl.Expr]:
-    """The client socket's filter term, and which conversations it covers."""
-    ip, port = finding["client_ip"], finding["client_port"]
+def _client_term(ip: str | None, port: int | None, protocol: str, server: str | None,
+                 number: int | None, ids: list[int] | None) -> str | None:
+    """The client socket's filter term (`_covering` says which conversations it covers).
+    `number`: the IP protocol of its ports (DNS's as its packets say); `ids`: the DNS ids of
+    the finding's packets when every one has one."""
     if ip is None:
-        return None, pl.lit(False)
-    server = finding["server_ip"]
-    if finding["protocol"] == "arp":  # requests carry addresses in ARP's fields, not IP's
-        return (f"arp.src.proto_ipv4=={ip} && arp.dst.proto_ipv4=={server}", pl.lit(False))
-    if finding["protocol"] == "ndp":  # neighbour solicitations name the address asked for
-        return (f"{_addr(ip)} && icmpv6.nd.ns.target_address=={server}", _has(ip))
+        return None
+    if protocol == "arp":  # requests carry addresses in ARP's fields, not IP's
+        return f"arp.src.proto_ipv4=={ip} && arp.dst.proto_ipv4=={server}"
+    if protocol == "ndp":  # neighbour solicitations name the address asked for
+        return f"{_addr(ip)} && icmpv6.nd.ns.target_address=={server}"
     if port is None:
-        if finding["protocol"] == "dns":
-            return f"{_addr(ip)} && dns", _has(ip) & pl.col("dns_id").is_not_null()
-        return _addr(ip), _has(ip)
-    on_port = _has(ip) & ((pl.col("a_port") == port) | (pl.col("b_port") == port))
-    number = PROTOCOL_NUMBERS.get(finding["protocol"])
-    if number is None and finding["protocol"] != "dns":  # no ports Wireshark could match
-        return _addr(ip), _has(ip)
-    if number is None:  # DNS: over UDP, or TCP when its packets say so
-        seen = convs.filter(on_port & pl.col("proto").is_in(list(PORT_FIELDS)))["proto"]
-        number = int(seen.mode().min()) if len(seen) else 17  # type: ignore[arg-type]
+        return f"{_addr(ip)} && dns" if protocol == "dns" else _addr(ip)
+    if number is None:  # no ports Wireshark could match
+        return _addr(ip)
     term = f"{_addr(ip)} && {PORT_FIELDS[number]}.port=={port}"
-    ids = convs["dns_id"]
-    if ids.len() and ids.null_count() == 0 and ids.n_unique() <= MAX_DNS_IDS:
-        names = [f"0x{i:04x}" for i in sorted(ids.unique().to_list())]
+    if ids is not None and len(ids) <= MAX_DNS_IDS:
+        names = [f"0x{i:04x}" for i in ids]
         term += f" && dns.id=={names[0]}" if len(names) == 1 else (
             f" && dns.id in {{{','.join(names)}}}")  # commas: Wireshark 4
-    return term, on_port & (pl.col("proto") == number)
+    return term
+
+
+def _covering(convs: pl.DataFrame) -> pl.Expr:
+    """Which conversations (rows with the finding's `client_ip`, `client_port`, `protocol` and
+    `number`) the client term covers."""
+    has = (pl.col("a") == pl.col("client_ip")) | (pl.col("b") == pl.col("client_ip"))
+    port = pl.col("client_port")
+    on_port = has & ((pl.col("a_port") == port) | (pl.col("b_port") == port))
+    protocol = pl.col("protocol")
+    return (
+        pl.when(pl.col("client_ip").is_null() | (protocol == "arp")).then(False)
+        .when(protocol == "ndp").then(has)
+        .when(port.is_null() & (protocol == "dns")).then(has & pl.col("dns_id").is_not_null())
+        .when(port.is_null() | pl.col("number").is_null()).then(has)
+        .otherwise(on_port & (pl.col("proto") == pl.col("number")))
+        .fill_null(False)
+    )
 
 
 def _conversation_term(a: str, a_port: int | None, b: str, b_port: int | None,
@@ -95,37 +99,58 @@ def _conversation_term(a: str, a_port: int | None, b: str, b_port: int | None,
     return " && ".join(parts)
 
 
-def display_filter(finding: dict[str, Any], packets: pl.DataFrame) -> str | None:
-    """The display filter that shows `finding` (a findings row) given its evidence `packets`
-    (packet-table rows); None when nothing in either names an address."""
-    convs = conversations(packets)
-    client, covered = _client_term(finding, convs)
-    terms = [client] if client else []
-    missed = convs.filter(~covered.fill_null(False) & pl.col("a").is_not_null()
-                          & pl.col("b").is_not_null())
-    # One term per conversation, whichever way its packets went.
-    ordered = missed.select(
-        pl.when(pl.col("a") <= pl.col("b")).then(c1).otherwise(c2).alias(name)
-        for name, c1, c2 in (("a", "a", "b"), ("a_port", "a_port", "b_port"),
-                             ("b", "b", "a"), ("b_port", "b_port", "a_port"))
-    ).with_columns(missed["proto"]).unique().sort(CONVERSATION, nulls_last=True)
-    terms += [_conversation_term(*row) for row in ordered.select(CONVERSATION).rows()]
-    if len(terms) <= 1:
-        return terms[0] if terms else None
-    return " || ".join(f"({t})" for t in terms)
-
-
 def with_filters(findings: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
-    """`findings` with `wireshark_filter` (`display_filter`) and `wireshark_decode_as`
-    (`decode_as`), from `packets`: packet-table rows holding at least every evidence frame."""
+    """`findings` with `wireshark_filter` (the display filter that shows each finding's
+    evidence, None when nothing names an address) and `wireshark_decode_as` (`decode_as`),
+    from `packets`: packet-table rows holding at least every evidence frame. All findings at
+    once: a capture of millions of packets has thousands of them."""
     rows = evidence_keys(findings).join(packets, on=["capture", "frame"], how="inner")
-    by_finding = rows.partition_by("finding", as_dict=True, include_key=False)
-    empty = rows.clear().drop("finding")
-    filters, flags = [], []
-    for i, finding in enumerate(findings.iter_rows(named=True)):
-        evidence = by_finding.get((i,), empty)
-        filters.append(display_filter(finding, evidence))
-        flags.append(decode_as(evidence))
+    who = findings.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("finding"), "client_ip", "client_port",
+        "protocol", "server_ip")
+    convs = conversations(rows).with_columns(rows["finding"]).join(
+        who.drop("server_ip"), on="finding", how="left")
+    on_port = (((pl.col("a") == pl.col("client_ip")) | (pl.col("b") == pl.col("client_ip")))
+               & ((pl.col("a_port") == pl.col("client_port"))
+                  | (pl.col("b_port") == pl.col("client_port"))))
+    # DNS runs over UDP, or TCP when its packets say so: the client socket's most common
+    # transport (the lower number on a tie)
+    dns_over = dict(
+        convs.filter(on_port & pl.col("proto").is_in(list(PORT_FIELDS)))
+        .group_by("finding", "proto").len()
+        .sort(["finding", "len", "proto"], descending=[False, True, False])
+        .unique("finding", keep="first", maintain_order=True)
+        .select("finding", "proto").iter_rows())
+    numbers = [PROTOCOL_NUMBERS.get(protocol) if protocol != "dns" else
+               dns_over.get(i, PROTOCOL_NUMBERS["udp"])
+               for i, protocol in enumerate(who["protocol"])]
+    convs = convs.join(who.select("finding", pl.Series("number", numbers, pl.UInt8)),
+                       on="finding", how="left")
+    ids = {i: sorted(found) for i, n, nulls, found in convs.group_by("finding").agg(
+        pl.len(), pl.col("dns_id").null_count().alias("nulls"),
+        pl.col("dns_id").unique()).iter_rows() if n and not nulls}
+    missed = convs.filter(~_covering(convs) & pl.col("a").is_not_null()
+                          & pl.col("b").is_not_null())
+    # One term per conversation a finding's client term does not cover, whichever way its
+    # packets went.
+    ordered = missed.select(
+        "finding", "proto",
+        *(pl.when(pl.col("a") <= pl.col("b")).then(c1).otherwise(c2).alias(name)
+          for name, c1, c2 in (("a", "a", "b"), ("a_port", "a_port", "b_port"),
+                               ("b", "b", "a"), ("b_port", "b_port", "a_port"))),
+    ).unique().sort(["finding", *CONVERSATION], nulls_last=True)
+    others: dict[int, list[str]] = {}
+    for finding, *conversation in ordered.select("finding", *CONVERSATION).iter_rows():
+        others.setdefault(finding, []).append(_conversation_term(*conversation))
+    filters = []
+    for i, (ip, port, protocol, server) in enumerate(
+            who.select("client_ip", "client_port", "protocol", "server_ip").iter_rows()):
+        client = _client_term(ip, port, protocol, server, numbers[i],
+                              ids.get(i) if port is not None else None)
+        terms = ([client] if client else []) + others.get(i, [])
+        filters.append(None if not terms else terms[0] if len(terms) == 1
+                       else " || ".join(f"({t})" for t in terms))
     return findings.with_columns(
         pl.Series("wireshark_filter", filters, pl.String),
-        pl.Series("wireshark_decode_as", flags, pl.List(pl.String)))
+        pl.Series("wireshark_decode_as", decode_as_by_finding(rows, findings.height),
+                  pl.List(pl.String)))

@@ -12,7 +12,8 @@ import polars as pl
 
 from pcapkit.decode import decode
 from pcapkit.decode.schema import empty_packets
-from pcapkit.read import Capture, read_capture
+from pcapkit.read import Capture, scan_capture
+from pcapkit.read.source import release
 
 
 def evidence_keys(findings: pl.DataFrame) -> pl.DataFrame:
@@ -43,6 +44,14 @@ def evidence_packets(paths: Sequence[str], findings: pl.DataFrame) -> pl.DataFra
     keys = evidence_keys(findings)
     frames = []
     for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
-        capture = take_frames(read_capture(paths[index]), frame_numbers)
-        frames.append(decode(capture, index))
+        wanted = np.unique(np.asarray(frame_numbers, np.uint32))
+        # A window of the file at a time, as the engine read it: holding every record of a
+        # capture of tens of millions of packets for a few thousand frames would not be.
+        capture, windows = scan_capture(paths[index])
+        for records in windows:
+            hit = np.flatnonzero(np.isin(records.frame, wanted))
+            if len(hit):
+                frames.append(decode(dataclasses.replace(capture, records=records.take(hit)),
+                                     index))
+        release(capture.buffer)
     return pl.concat(frames) if frames else empty_packets()

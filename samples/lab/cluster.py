@@ -145,6 +145,9 @@ class Cluster:
     # Socket-level load balancing (Cilium's kube-proxy replacement): each pod DNATs its own
     # connections to a Service before they leave it, so no capture shows the ClusterIP.
     socket_lb: bool = False
+    # NodeLocal DNSCache's listen address on every node (samples/lab/nodelocal_cache.py), when
+    # it runs
+    nodelocal_dns: str | None = None
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

@@ -70,6 +70,13 @@ def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path
             module = SERVER_MODULES[pod.process.kind]
             lab.python(pod.name, module, *_server_args(pod.process.kind, pod.process.port), *extra)
     lab.python(dataplane.EXTERNAL, "servers", "http", "80")  # what api.example.com points to
+    if cluster.nodelocal_dns:
+        kube_dns = cluster.service("kube-system/kube-dns").cluster_ip
+        for node in cluster.nodes:
+            # node-local-dns puts it on a dummy link; the lab's kernel may lack the dummy
+            # driver, and a local address on lo is delivered the same way
+            lab.sh(node.name, "ip", "addr", "add", f"{cluster.nodelocal_dns}/32", "dev", "lo")
+            lab.python(node.name, "nodelocal_cache", cluster.nodelocal_dns, kube_dns)
     with truth.open("a") as out:
         for scenario in scenarios:
             for fault in scenario.faults(cluster):

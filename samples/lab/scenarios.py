@@ -453,6 +453,15 @@ def _wrong_nameserver(cluster: Cluster) -> list[Fault]:
     ]
 
 
+NODELOCAL_DNS = "169.254.20.10"
+
+
+def _nodelocal(cluster: Cluster) -> None:
+    """NodeLocal DNSCache on every node, and the client asking it (kubelet's clusterDNS)."""
+    cluster.nodelocal_dns = NODELOCAL_DNS
+    cluster.pod(CLIENT).nameserver = NODELOCAL_DNS
+
+
 def _add_headless(cluster: Cluster) -> None:
     """Two headless Services (clusterIP None, as a StatefulSet's governing Service): `db`, one
     pod ready on worker-2 and one running but not ready on worker-1; `cache`, its only pod not
@@ -815,6 +824,21 @@ SCENARIOS: dict[str, Scenario] = {
             {"dns:web": OK, "web": OK},
             faults=_wrong_nameserver,
             change=_rogue_dns,
+        ),
+        Scenario(
+            "nodelocal_dns",
+            f"NodeLocal DNSCache on every node: a listener on {NODELOCAL_DNS} (on the node's lo) "
+            "forwarding to the kube-dns ClusterIP over TCP; the client's "
+            "resolv.conf names it",
+            f"the client's queries go to {NODELOCAL_DNS}:53 over UDP; for each, worker-1 asks "
+            "10.96.0.10:53 over TCP from its own address (DNATed to the CoreDNS pod) under another "
+            "DNS id, and the answer goes back to the pod. `web` resolves; `no-such-service` is "
+            "NXDOMAIN for every name of the search path",
+            (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 2},
+                             {"op": "lookup", "target": "no-such-service", "count": 2})),),
+            {"dns:web": OK, "dns:no-such-service": {"nxdomain"}},
+            faults=_no_such_service,
+            change=_nodelocal,
         ),
         Scenario(
             "headless",

@@ -9,7 +9,7 @@ import json
 import polars as pl
 import pytest
 
-from pcapkit.codes import DnsType
+from pcapkit.codes import DnsRcode, DnsType
 from pcapkit.decode import decode
 from pcapkit.decode.dns_message import LLMNR_PORT
 from pcapkit.detect import dns_timeout
@@ -35,8 +35,13 @@ def test_the_slow_lookups_and_only_them() -> None:
         return next(t["ts"] for t in lookups if t["ts"] <= ts_ns / 1e9 <= t["ts"] + t["duration"])
 
     assert {lookup_of(ts) for ts in findings["first_ts_ns"]} == {t["ts"] for t in slow}
-    for extra in extras(findings):
+    assert findings.height == len(slow)  # one finding per lookup, whatever sockets it used
+    by_ts = {t["ts"]: t for t in lookups}
+    for ts, extra in zip(findings["first_ts_ns"], extras(findings), strict=True):
         assert extra["answered_after_resend"] + extra["unanswered"] > 0
+        t = by_ts[lookup_of(ts)]
+        assert extra["name"] == t["name"]
+        assert set(extra["steps"]) <= set(t["search_expansion"])
 
 
 @pytest.mark.parametrize(
@@ -103,6 +108,34 @@ def test_one_race_among_many_queries_of_one_socket() -> None:
     findings = dns_timeout.detect(build_tables(table(rows)), DEFAULT)
     assert findings.height == 1 and findings["count"][0] == 1
     assert json.loads(findings["extra"][0])["conntrack_race"] is True
+
+
+def test_one_finding_for_a_lookup_whose_steps_used_several_sockets() -> None:
+    """The first search step times out on one socket (sent twice, same id), the resolver moves
+    on to the name itself from new sockets: one lookup, one finding listing both steps."""
+    step = "blob.team.svc.k8s.test"
+    rows = [
+        dns_row(1, 0, POD, 4000, DNS, 7, step, qtype=DnsType.A),
+        dns_row(2, 0.1, POD, 4000, DNS, 8, step, qtype=DnsType.AAAA),
+        dns_row(3, 5000, POD, 4000, DNS, 7, step, qtype=DnsType.A),
+        dns_row(4, 5000.1, POD, 4000, DNS, 8, step, qtype=DnsType.AAAA),
+        dns_row(5, 10_000, POD, 4100, DNS, 9, "blob", qtype=DnsType.A),
+        dns_row(6, 10_001, POD, 4100, DNS, 9, "blob", qtype=DnsType.A, response=True,
+                rcode=DnsRcode.NXDOMAIN),
+        dns_row(7, 10_000.2, POD, 4200, DNS, 10, "blob", qtype=DnsType.AAAA),
+        dns_row(8, 10_001.2, POD, 4200, DNS, 10, "blob", qtype=DnsType.AAAA, response=True,
+                rcode=DnsRcode.NXDOMAIN),
+        # the application asks again a moment later: a lookup of its own, answered at once
+        dns_row(9, 10_100, POD, 4300, DNS, 11, step, qtype=DnsType.A),
+        dns_row(10, 10_101, POD, 4300, DNS, 11, step, qtype=DnsType.A, response=True),
+    ]
+    findings = dns_timeout.detect(build_tables(table(rows)), DEFAULT)
+    assert findings.height == 1
+    (extra,) = extras(findings)
+    assert extra["name"] == "blob" and extra["steps"] == [step, "blob"]
+    assert extra["unanswered"] == 2
+    assert extra["sockets"] == [f"{POD}:4000", f"{POD}:4100", f"{POD}:4200"]
+    assert findings["client_port"][0] == 4000
 
 
 @needs_corpus()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polars.testing import assert_frame_equal
 
 import pcapkit
 from pcapkit.errors import CaptureError
@@ -39,13 +40,28 @@ def test_streamed_equals_in_memory(scenario: Path, chunk: int, shards: int) -> N
 
 
 @pytest.mark.parametrize("scenario", ["stale_endpoint", "nxdomain_storm", "lossy_underlay",
-                                      "dns_timeout"])
+                                      "dns_timeout", "nodelocal_dns"])
 def test_one_packet_chunks(scenario: str) -> None:
-    """A chunk per packet: every connection, retransmission and DNS resend is cut."""
+    """A chunk per packet: every connection, retransmission and DNS resend (and a node-local
+    cache's DNS over TCP) is cut."""
     folder = SAMPLES / scenario
     captures, snapshot = _captures(folder), [folder / "snapshot.json"]
     streamed = _document(captures, snapshot, workers=1, chunk_records=1, shards=5)
     assert streamed == _document(captures, snapshot)
+
+
+@pytest.mark.parametrize("scenario", ["nxdomain_storm", "dns_timeout", "no_such_service",
+                                      "short_name_other_namespace", "wrong_nameserver"])
+@pytest.mark.parametrize(("chunk", "shards"), [(1, 5), (251, 2), (10**9, 1)])
+def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int) -> None:
+    """The DNS table itself, numbered and grouped into lookups shard by shard of clients, is
+    the in-memory one: the same `txn` and `lookup` numbers, row for row."""
+    folder = SAMPLES / scenario
+    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
+    streamed = pcapkit.analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
+    whole = pcapkit.analyze(captures, snapshot)
+    assert whole.tables.dns.height
+    assert_frame_equal(streamed.tables.dns, whole.tables.dns)
 
 
 def test_worker_processes() -> None:

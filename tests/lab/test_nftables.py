@@ -76,7 +76,8 @@ def _summary(symptoms: list[dict[str, object]]) -> set[tuple[object, ...]]:
 
 def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str, Any]]]:
     """One nftables run of the scenario, and its truth, checked against tshark; a scenario whose
-    fault is random gets a second run when the first happened to show none of it."""
+    fault is random gets up to two more runs when one happened to show none of it (seen on a
+    loaded machine: a loss on the underlay that no capture shows as a retransmission)."""
     run_id = secrets.token_hex(3)
     folder = record([SCENARIOS[name]], into / f"{name}-{run}", run_id, kube_proxy="nftables")
     assert netns.leftovers(netns.PREFIX + run_id + "-") == []
@@ -84,7 +85,7 @@ def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str,
     try:
         EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
     except AssertionError:
-        if name not in RANDOM or run:
+        if name not in RANDOM or run >= 2:
             raise
         return _recorded(name, into, run + 1)
     return folder, lines

@@ -250,6 +250,24 @@ def _server_of_queries(server: str) -> Callable[[Path, Lines], None]:
     return check
 
 
+def _through_cache(cache: str) -> Callable[[Path, Lines], None]:
+    """The pod asks only the node-local cache; its node asks kube-dns over TCP for each name."""
+    asked_cache = _server_of_queries(cache)
+
+    def check(folder: Path, lines: Lines) -> None:
+        asked_cache(folder, lines)
+        client = next(t["client"] for t in lines if t["kind"] == "lookup")
+        for lookup in (t for t in lines if t["kind"] == "lookup"):
+            for name in lookup["search_expansion"]:
+                upstream = (f'tcp.dstport==53 && dns.flags.response==0 && ip.src!={client} '
+                            f'&& dns.qry.name=="{name}"')
+                if lookup["outcome"] == "ok" and name != lookup["search_expansion"][0]:
+                    continue  # the first step answered: the resolver stopped there
+                assert tshark(folder / "node-worker-1-any.pcap", upstream), name
+
+    return check
+
+
 def _headless(folder: Path, lines: Lines) -> None:
     """The DNS answers a headless name with its ready pod only; the client connects to that
     pod's address itself (no ClusterIP); the other headless name is NXDOMAIN."""
@@ -312,6 +330,9 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "short_name_other_namespace": _search_path,
     "no_such_service": _search_path,
     "wrong_nameserver": _server_of_queries("10.244.2.40"),
+    "nodelocal_dns": _through_cache("169.254.20.10"),
+
+
     "headless": _headless,
     "external_name": _external_name,
     "target_port_mismatch": _wrong_target_port,

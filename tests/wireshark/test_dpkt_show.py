@@ -87,7 +87,13 @@ def test_http_and_dns_agree_with_tshark(name: str) -> None:
                     r"http status (\d+)", r"http (\S+) uri", r"dns id (0x[0-9a-f]+)",
                     r"rcode (\d+)"))
                 for frame, line in dpkt_lines(path).items() if " http " in line or "dns id" in line}
-        assert said == theirs, path
+        # Named difference: a node's `-i any` capture holds a TCP segment once per interface it
+        # crossed: tshark dissects the DNS message in every copy, dpkt (reassembling the stream,
+        # copies left out) in the first only.
+        copies = {frame for frame, values in theirs.items() if frame not in said
+                  and "-any" in path.name and values[2]
+                  and any(f < frame and v == values for f, v in said.items())}
+        assert said == {f: v for f, v in theirs.items() if f not in copies}, path
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -1,0 +1,103 @@
+"""How much each symptom hurt: the failed share of the attempts made to what it hit.
+
+A symptom's `impact` is its target's (the Service, else the server dialled, `groups.target`),
+counted in the unit the symptom is about:
+
+- `connections`: TCP connections to the target's addresses as the client dialled them
+  (the connection table, each connection once however many captures saw it). `failed` are the
+  distinct conversations that have an error-severity symptom at the target; `affected` those with
+  any symptom. UDP conversations have no table: their attempts are the affected ones.
+- `lookups`: DNS lookups sent to the target's addresses, as the DNS table's `lookup` column
+  groups them (a search-path expansion's steps are one; a query re-sent from a new socket, as
+  glibc does after a timeout, is another). `failed`: no step got a NOERROR answer.
+- `probes`: echo and neighbour requests, as the symptom counted them (`requests`, `answered`).
+
+Ranking by impact puts three Services failing every connection above one lost lookup of 76:
+the most failed attempts first, then the larger share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from pcapkit.codes import DnsRcode
+from pcapkit.report.groups import LAYERS, target
+
+#: the symptom kinds counted in probes (the DNS layer's are counted in lookups)
+PROBE_KINDS = ("arp_unanswered", "icmp_echo_unanswered")
+
+Impact = dict[str, Any]
+
+
+def unit(s: dict[str, Any]) -> str:
+    """What a symptom's impact is counted in."""
+    if s["kind"] in PROBE_KINDS:
+        return "probes"
+    if LAYERS.get(s["kind"]) == "DNS" or s.get("protocol") == "dns":
+        return "lookups"
+    return "connections"
+
+
+def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
+            dns: pl.DataFrame) -> dict[tuple[str, str], Impact]:
+    """The impact of each (target, unit) that has symptoms."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for s in symptoms:
+        groups.setdefault((target(s), unit(s)), []).append(s)
+    out = {}
+    for (name, u), rows in groups.items():
+        if u == "probes":
+            attempts = sum(int(s.get("requests", s["count"])) for s in rows)
+            failed = sum(int(s.get("requests", s["count"])) - int(s.get("answered", 0))
+                         for s in rows)
+            affected = failed
+        elif u == "lookups":
+            attempts, failed = _lookups(dns, {s["server"] for s in rows if s.get("server")})
+            affected = failed
+        else:
+            affected = len({(s.get("client"), s.get("server")) for s in rows})
+            failed = len({(s.get("client"), s.get("server")) for s in rows
+                          if s["severity"] == "error"})
+            tcp = {s["server"] for s in rows if s.get("protocol") == "tcp" and s.get("server")}
+            attempts = max(_connections(connections, tcp), affected)
+        out[(name, u)] = {"target": name, "unit": u, "failed": failed, "affected": affected,
+                          "attempts": attempts,
+                          "share": round(failed / attempts, 3) if attempts else None}
+    return out
+
+
+def rank(impact: Impact) -> tuple[int, float]:
+    """Sort key, worst first: the most failed attempts, then the largest failed share."""
+    return (-impact["failed"], -(impact["share"] or 0.0))
+
+
+def _endpoint(ip: str, port: str) -> pl.Expr:
+    """`ip:port` as `document.endpoint_text` writes it, as an expression."""
+    return (pl.when(pl.col(ip).str.contains(":", literal=True))
+            .then(pl.format("[{}]:{}", ip, port)).otherwise(pl.format("{}:{}", ip, port)))
+
+
+def _connections(connections: pl.DataFrame, servers: set[str]) -> int:
+    """TCP connections any row of which dialled one of `servers`."""
+    if not servers or connections.is_empty():
+        return 0
+    hit = connections.filter(_endpoint("server_ip", "server_port").is_in(list(servers)))
+    return hit["conn"].n_unique()
+
+
+def _lookups(dns: pl.DataFrame, servers: set[str]) -> tuple[int, int]:
+    """(lookups sent to one of `servers`, lookups none of whose steps got a NOERROR answer)."""
+    if not servers or dns.is_empty():
+        return 0, 0
+    sent = dns.filter(_endpoint("server_ip", "server_port").is_in(list(servers)))
+    ok = (pl.col("answered") & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
+    per_lookup = sent.group_by(lookup_key()).agg(ok.any().alias("ok"))
+    return per_lookup.height, per_lookup.filter(~pl.col("ok")).height
+
+
+def lookup_key() -> pl.Expr:
+    """One application lookup: its search-path `lookup` id, else the transaction alone."""
+    return pl.struct(pl.col("lookup"), pl.when(pl.col("lookup").is_null())
+                     .then(pl.col("txn"))).alias("key")
