@@ -15,6 +15,11 @@ node's `-i any` capture makes tshark call every copy a retransmission); retransm
 left to `unanswered_syn`, which explains them (the backoff), and not counted here. Zeek's
 history marks retransmissions with `t`/`T` from its reassembler instead; not used.
 
+`handshake_failed` (true, else absent): the client re-sent its SYN and never acknowledged a
+SYN-ACK that some capture saw (the server's retransmitted SYN-ACKs are what is counted): the
+answer was lost on its way back, and `unanswered_syn`, which wants no SYN-ACK anywhere, is not
+reported. pcapkit/kube/path.py says where the SYN-ACKs stopped (`died_at`, direction `s2c`).
+
 Tunables (pcapkit/detect/config.py): `retransmission_min`, `retransmission_error_share`.
 """
 
@@ -69,13 +74,22 @@ def per_connection(tables: Tables) -> pl.DataFrame:
     )
 
 
+def handshake_failed(tables: Tables) -> pl.DataFrame:
+    """conn → `handshake_failed`: the client re-sent its SYN (a view saw two), some view saw a
+    SYN-ACK, and no view saw the client acknowledge one."""
+    return tables.connections.group_by("conn").agg(
+        handshake_failed=(pl.col("syn_count").max() > 1) & (pl.col("synack_count").sum() > 0)
+        & pl.col("synack_ack_ns").is_null().all())
+
+
 def _tcp(tables: Tables) -> pl.DataFrame:
     return tables.packets.filter(pl.col("conn").is_not_null())
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     per_conn = per_connection(tables).filter(pl.col("count") >= config.retransmission_min)
-    rows = per_conn.join(evidence(_tcp(tables).filter(FLAGGED)), on="conn").with_columns(
+    rows = per_conn.join(evidence(_tcp(tables).filter(FLAGGED)), on="conn").join(
+        handshake_failed(tables), on="conn", how="left").with_columns(
         kind=pl.lit(KIND),
         severity=pl.when(pl.col("share") > config.retransmission_error_share)
         .then(pl.lit(Severity.ERROR.value))
@@ -86,11 +100,15 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
             pl.col("count"),
             (pl.col("count") / pl.col("share")).round(0).cast(pl.Int64),
             (pl.col("share") * 100).round(1),
-        ),
+        )
+        + pl.when(pl.col("handshake_failed"))
+        .then(pl.lit(" The client re-sent its SYN and never acknowledged a SYN-ACK: the "
+                     "handshake failed, its answers lost on the way back."))
+        .otherwise(pl.lit("")),
     )
     extras = [
-        extra_json(**r) for r in rows.select(*CLASSES, pl.col("share").round(4), "views").rows(
-            named=True
-        )
+        extra_json(**r, handshake_failed=failed or None)
+        for failed, r in zip(rows["handshake_failed"].to_list(), rows.select(
+            *CLASSES, pl.col("share").round(4), "views").rows(named=True), strict=True)
     ]
     return findings(tables, rows.with_columns(extra=pl.Series(extras, dtype=pl.String)))

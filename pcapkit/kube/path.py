@@ -12,11 +12,12 @@ nothing locates (an underlay capture that could be either node's, an `interface`
 sits between the two nodes' places, or after its node's bridge; places at one position are
 ordered by their first packet, on the first capture's clock (`pcapkit/flows/clocks.py`).
 
-**Where it died.** A conversation failed when a SYN went unanswered, an ICMP error answered it,
-or a DNS query timed out. The failing direction is the one that never arrived: the answer
-(SYN-ACK, DNS response) when some place saw one, else the request. It died after the last place
-that saw that direction and before the next place that should have seen it: the next place a
-capture covers (a node's `-i any` covers its veths, bridge, overlay device and underlay NIC; a
+**Where it died.** A conversation failed when a SYN went unanswered, its SYN-ACKs never reached
+the client (a `retransmission` with `handshake_failed`: some capture saw them), an ICMP error
+answered it, or a DNS query timed out. The failing direction is the one that never arrived: the
+answer (SYN-ACK, DNS response) when some place saw one, else the request. It died after the last
+place that saw that direction and before the next place that should have seen it: the next place
+a capture covers (a node's `-i any` covers its veths, bridge, overlay device and underlay NIC; a
 pod's capture, its `eth0`; an underlay capture, its NIC). The node is named when everything
 between those two places is on one node; when the two are on different nodes it was lost on the
 underlay between them, unless a node in between has no capture, or no capture covers anything
@@ -64,7 +65,9 @@ KIND_TEXT = {"pod": "eth0", "veth": "veth", "bridge": "bridge", "interface": "in
 #: symptoms of a conversation that failed, and what its two directions carry
 FAILED = {"unanswered_syn": ("SYN", "SYN-ACK"), "icmp_unreachable": ("packet", "answer"),
           "dns_timeout": ("query", "response"), "external_traffic_local": ("SYN", "SYN-ACK"),
-          "kube_proxy_missing": ("SYN", "SYN-ACK")}
+          "kube_proxy_missing": ("SYN", "SYN-ACK"),
+          # only a handshake whose SYN-ACKs never reached the client (`handshake_failed`)
+          "retransmission": ("SYN", "SYN-ACK")}
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         extra = json.loads(f["extra"] or "{}")
         extra["path"] = [namer.entry(r) for r in path]
         note = None
-        if f["kind"] in FAILED:
+        if f["kind"] in FAILED and (f["kind"] != "retransmission"
+                                    or extra.get("handshake_failed")):
             died = _died_at(path, ends, namer, f["kind"])
             if died is not None:
                 extra["died_at"], verdict = died

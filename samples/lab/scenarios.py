@@ -986,20 +986,31 @@ EXTERNAL_TRAFFIC_LOCAL = Scenario(
 WEB_2 = "default/web-6d4b75cb6d-9gq4z"  #: a web replica on worker-2
 
 
-def _underlay_blackhole(cluster: Cluster) -> list[Fault]:
-    near, far = (cluster.node(n) for n in ("worker-1", "worker-2"))
-    port = cluster.vxlan.port
-    return [
-        Fault(
-            "underlay_blackhole",
-            "underlay bridge",
-            f"the underlay bridge drops every VXLAN datagram (UDP {port}) from {near.name} "
-            f"({near.underlay_ip}) to {far.name} ({far.underlay_ip})",
-            ("unanswered_syn",),
-            ((UNDERLAY, "filter", f"-A FORWARD -p udp --dport {port} -s {near.underlay_ip} "
-                                  f"-d {far.underlay_ip} -j DROP"),),
-        )
-    ]
+def _blackhole(name: str, source: str, dest: str) -> Callable[[Cluster], list[Fault]]:
+    """The underlay bridge drops every VXLAN datagram from node `source` to node `dest`."""
+
+    def faults(cluster: Cluster) -> list[Fault]:
+        near, far = (cluster.node(n) for n in (source, dest))
+        port = cluster.vxlan.port
+        return [
+            Fault(
+                name,
+                "underlay bridge",
+                f"the underlay bridge drops every VXLAN datagram (UDP {port}) from {near.name} "
+                f"({near.underlay_ip}) to {far.name} ({far.underlay_ip})",
+                ("unanswered_syn",) if source == "worker-1" else ("retransmission",),
+                ((UNDERLAY, "filter", f"-A FORWARD -p udp --dport {port} -s {near.underlay_ip} "
+                                      f"-d {far.underlay_ip} -j DROP"),),
+            )
+        ]
+
+    return faults
+
+
+#: blob through its ClusterIP (no DNS) from the client on worker-1, DNATed there to worker-2,
+#: and by name from web on its own node (worker-2, where coredns runs too)
+ACROSS = (Client(CLIENT, (blob("get", "10.96.0.30", 2000, 2, timeout=3.5),)),
+          Client(WEB_2, (blob("get", "blob", 2000, 1),)))
 
 
 #: the network between two nodes loses what one sends the other: both nodes' captures show it
@@ -1011,15 +1022,29 @@ UNDERLAY_BLACKHOLE = Scenario(
     "the client's SYNs to 10.96.0.30:9000 (by ClusterIP: no DNS) are DNATed on worker-1 to "
     "blob 10.244.2.20:9000 on worker-2, leave worker-1's eth0 encapsulated and never reach "
     "worker-2's; the client times out. web on worker-2 gets blob by name, on its own node",
-    (Client(CLIENT, (blob("get", "10.96.0.30", 2000, 2, timeout=3.5),)),
-     Client(WEB_2, (blob("get", "blob", 2000, 1),))),
+    ACROSS,
     {"10.96.0.30": {"timeout"}, "blob": OK},
-    faults=_underlay_blackhole,
+    faults=_blackhole("underlay_blackhole", "worker-1", "worker-2"),
+)
+#: the same network loses the answers instead: the SYNs reach blob on worker-2, whose SYN-ACKs
+#: leave worker-2's eth0 encapsulated and never reach worker-1's; the client re-sends its SYN
+#: and times out. Where it stopped, the truth: after worker-2's underlay NIC, on the way back
+#: (s2c), on no node
+UNDERLAY_BLACKHOLE_BACK = Scenario(
+    "underlay_blackhole_back",
+    "the underlay bridge drops every VXLAN datagram from worker-2 to worker-1",
+    "the client's SYNs to 10.96.0.30:9000 are DNATed on worker-1 to blob 10.244.2.20:9000 on "
+    "worker-2 and reach it; blob's SYN-ACKs leave worker-2's eth0 encapsulated and never reach "
+    "worker-1's, so the client re-sends its SYNs and times out. web on worker-2 gets blob by "
+    "name, on its own node",
+    ACROSS,
+    {"10.96.0.30": {"timeout"}, "blob": OK},
+    faults=_blackhole("underlay_blackhole_back", "worker-2", "worker-1"),
 )
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
-                                UNDERLAY_BLACKHOLE)}
+                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -12,24 +12,29 @@ reading of the captures:
   runs on worker-2; the external host's connections to worker-1's NodePort are dropped there
   and named so (node, Service, where the endpoints are), those to worker-2's complete.
 - `underlay_blackhole`: the underlay loses what worker-1 sends worker-2; `died_at` names no
-  node and asks for a capture on the network between them.
+  node and asks for a capture on the network between them. `underlay_blackhole_back`, its
+  reverse, loses blob's SYN-ACKs: the retransmission finding of each failed handshake says the
+  same, for the answers (`s2c`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from pcapkit.api import analyze
 from samples.lab import netns, truth
 from samples.lab.record import record
 from samples.lab.scenarios import SCENARIOS, VARIANTS
+from tests.conftest import REPO
 from tests.lab.captures import tshark
 from tests.lab.needs import LAB
 
@@ -63,6 +68,11 @@ def blackhole(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def blackhole_back(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(["underlay_blackhole_back"], tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
 def socket_lb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _record(["socket_lb", "stale_endpoint"], tmp_path_factory.mktemp("lab"))
 
@@ -82,8 +92,8 @@ def _fault(folder: Path, name: str) -> dict[str, Any]:
 
 
 def test_all_captures_find_exactly_the_injected_faults(missing: Path, socket_lb: Path,
-                                                       local: Path) -> None:
-    for folder in (missing, socket_lb, local):
+                                                       local: Path, blackhole_back: Path) -> None:
+    for folder in (missing, socket_lb, local, blackhole_back):
         injected = {k for t in truth.load(folder) if t["kind"] == "fault" for k in t["symptoms"]}
         found = _symptoms(folder)
         assert {s["kind"] for s in found} == injected
@@ -175,11 +185,11 @@ def test_host_network_pods_are_named_as_the_node(missing: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
-def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path, chunk: int,
-                                   shards: int) -> None:
+def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path,
+                                   blackhole_back: Path, chunk: int, shards: int) -> None:
     """The new detector runs per shard in the streaming engine: the same document, for all
     captures together and for the node capture that alone shows the fault."""
-    for folder in (missing, socket_lb, local):
+    for folder in (missing, socket_lb, local, blackhole_back):
         snapshot = [folder / "snapshot.json"]
         for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
             whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
@@ -270,34 +280,54 @@ def test_pod_alone_says_which_capture_would_tell(missing: Path, tmp_path: Path) 
     assert {s["died_at"]["node"] for s in doc["symptoms"]} == {node}
 
 
-def test_lost_between_nodes_asks_for_the_network_between(blackhole: Path, tmp_path: Path) -> None:
-    """The underlay drops what worker-1 sends worker-2 (the fault is on no node): each failed
-    connection's `died_at` names no node and asks for a capture on the network between the two,
-    filtered to their addresses (the snapshot's). tcpdump's reading of that filter, on the
-    sending node's underlay capture, keeps the VXLAN datagrams that carried the client's SYNs
-    (tshark)."""
-    fault = _fault(blackhole, "underlay_blackhole")
+@pytest.mark.parametrize("name", ["underlay_blackhole", "underlay_blackhole_back"])
+def test_lost_between_nodes_asks_for_the_network_between(name: str, request: pytest.FixtureRequest,
+                                                         tmp_path: Path) -> None:
+    """The underlay drops what one node sends the other (the fault is on no node): the SYNs
+    from worker-1's client to blob on worker-2 (`underlay_blackhole`), or blob's SYN-ACKs back
+    (`underlay_blackhole_back`). Each failed connection is reported as the truth's symptom, and
+    its `died_at` names no node, the direction that crossed from the truth's sending node to its
+    receiving one, a `before` on the receiving node, and asks for a capture on the network
+    between the two, filtered to their addresses (the snapshot's). tcpdump's reading of that
+    filter, on the sending node's underlay capture, keeps the VXLAN datagrams that carried the
+    lost packets (tshark); lost SYN-ACKs are in no capture of the client's pod (tshark). The
+document is valid against docs/report.schema.json."""
+    folder: Path = request.getfixturevalue(name.replace("underlay_", ""))
+    fault = _fault(folder, name)
     assert "node" not in fault["where"]
-    doc = json.loads((blackhole / "snapshot.json").read_text())
+    ends = re.search(r"from ([\w.-]+) .* to ([\w.-]+) ", fault["detail"])
+    assert ends, fault["detail"]
+    sender, receiver = ends.groups()
+    doc = json.loads((folder / "snapshot.json").read_text())
     addresses = {next(a["address"] for a in i["status"]["addresses"] if a["type"] == "InternalIP")
                  for i in doc["items"] if i["kind"] == "Node"}
-    found = _symptoms(blackhole)
-    failed = _failed(blackhole)
+    pod_nodes = {o["status"]["podIP"]: o["spec"]["nodeName"] for o in doc["items"]
+                 if o["kind"] == "Pod" and o.get("status", {}).get("podIP")}
+    report = analyze(sorted(folder.glob("*.pcap")), [folder / "snapshot.json"]).to_dict()
+    jsonschema.validate(report, json.loads((REPO / "docs" / "report.schema.json").read_text()))
+    found = report["symptoms"]
+    failed = _failed(folder)
     assert failed
     for attempt in failed:
+        ip, _, port = attempt["client"].rpartition(":")
+        direction = "c2s" if pod_nodes[ip] == sender else "s2c"
         (s,) = [s for s in found if s["client"] == attempt["client"]]
-        assert s["kind"] == "unanswered_syn"
+        assert [s["kind"]] == fault["symptoms"]
         died = s["died_at"]
-        assert (died["node"], died["direction"]) == (None, "c2s")
+        assert (died["node"], died["direction"]) == (None, direction)
+        assert f"node {receiver}" in died["before"] and f"node {receiver}" != died["after"]
         take = died["capture_to_take"]
-        assert take["node"] is None and "between node worker-1 and node worker-2" in take["where"]
+        assert take["node"] is None and f"between node {sender} and node {receiver}" in (
+            take["where"])
         assert f"`{take['command']}`" in s["explanation"]
         command = shlex.split(take["command"])
         assert {w for w in command[-1].split() if w[0].isdigit()} == addresses
         kept = tmp_path / "kept.pcap"
-        subprocess.run(["tcpdump", "-r", str(blackhole / "node-worker-1-eth0.pcap"), "-w",
+        subprocess.run(["tcpdump", "-r", str(folder / f"node-{sender}-eth0.pcap"), "-w",
                         str(kept), command[-1]], check=True, capture_output=True)
-        ip, _, port = attempt["client"].rpartition(":")
-        syns = tshark(kept, f"vxlan && ip.src=={ip} && tcp.srcport=={port} && "
-                      "tcp.flags.syn==1 && tcp.flags.ack==0", "frame.number")
-        assert syns
+        client = (f"ip.src=={ip} && tcp.srcport=={port} && tcp.flags.ack==0" if direction == "c2s"
+                  else f"ip.dst=={ip} && tcp.dstport=={port} && tcp.flags.ack==1")
+        assert tshark(kept, f"vxlan && {client} && tcp.flags.syn==1", "frame.number")
+        if direction == "s2c":
+            (pod,) = folder.glob(f"pod-{s['k8s']['client'].split('/')[-1]}.pcap")
+            assert not tshark(pod, f"{client} && tcp.flags.syn==1", "frame.number")
