@@ -147,6 +147,23 @@ def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
                       snap)
 
 
+class _Slices:
+    """A frame's rows of each `conv`, as a slice of it sorted by `conv`, made when asked for:
+    tens of thousands of findings would otherwise hold a small frame each, at once (GBs)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame.sort("conv", maintain_order=True)
+        runs = self.frame.group_by("conv", maintain_order=True).len()
+        starts = runs["len"].cum_sum() - runs["len"]
+        self.at = dict(zip(runs["conv"].to_list(),
+                           zip(starts.to_list(), runs["len"].to_list(), strict=True),
+                           strict=True))
+
+    def __getitem__(self, conv: Any) -> pl.DataFrame:
+        start, length = self.at[conv]
+        return self.frame.slice(start, length)
+
+
 def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sites: list[Site],
                snap: Snapshot | None) -> pl.DataFrame:
     """`findings` whose TCP and UDP symptoms carry `path` (and `died_at` when the conversation
@@ -157,11 +174,12 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     if convs.is_empty():
         return findings
     namer = _Namer(snap, sites, places)
-    rows_of = convs.partition_by("conv", as_dict=True)
-    by_view = (convs.group_by("conv", "view")
-               .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
-                    servers=pl.struct("server_ip", "server_port").unique().sort())
-               .join(places, on="view", how="left").partition_by("conv", as_dict=True))
+    rows_of = _Slices(convs)
+    by_view = _Slices(
+        convs.group_by("conv", "view")
+        .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
+             servers=pl.struct("server_ip", "server_port").unique().sort())
+        .join(places, on="view", how="left"))
     spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
         pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
     by_tuple: dict[tuple[Any, ...], set[int]] = {}
@@ -176,10 +194,10 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
             extras.append(f["extra"])
             notes.append(None)
             continue
-        ends = namer.ends(rows_of[(conv,)])
+        ends = namer.ends(rows_of[conv])
         path = sorted(({**r, "position": ends.position(r["kind"] or "interface", r["node"],
                                                         r["pod_ip"])}
-                       for r in by_view[(conv,)].iter_rows(named=True)),
+                       for r in by_view[conv].iter_rows(named=True)),
                       key=lambda r: (r["position"], r["first_ts_ns"], r["view"]))
         extra = json.loads(f["extra"] or "{}")
         extra["path"] = [namer.entry(r) for r in path]
