@@ -90,7 +90,7 @@ def document(analysis: Analysis) -> dict[str, Any]:
         "summary": summary(analysis.counts, findings),
         "symptoms": symptoms,
         "causes": found,
-        "layers": layers(found, checked(tables, analysis.snapshot)),
+        "layers": layers(found, checked(tables, analysis.snapshot, analysis.config)),
     }
 
 

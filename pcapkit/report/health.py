@@ -6,13 +6,17 @@ from __future__ import annotations
 import polars as pl
 
 from pcapkit.codes import DnsRcode
+from pcapkit.detect.config import Config
+from pcapkit.detect.forwarded import own_lookups
 from pcapkit.flows import Tables
 from pcapkit.kube import Snapshot
 from pcapkit.report.impact import lookup_key
 
 
-def checked(tables: Tables, snapshot: Snapshot | None) -> dict[str, dict[str, int]]:
-    """Per layer of `groups.LAYER_ORDER`, the attempts its checks looked at."""
+def checked(tables: Tables, snapshot: Snapshot | None,
+            config: Config) -> dict[str, dict[str, int]]:
+    """Per layer of `groups.LAYER_ORDER`, the attempts its checks looked at (a NodeLocal
+    DNSCache's upstream queries are its client's lookup, not lookups of their own)."""
     conns = tables.connections
     per_conn = conns.group_by("conn").agg(
         (pl.col("client_isn").is_not_null()).any().alias("syn"),
@@ -20,7 +24,7 @@ def checked(tables: Tables, snapshot: Snapshot | None) -> dict[str, dict[str, in
         (pl.col("rst_from_server") > 0).any().alias("rst"),
     ).filter("syn")
     probes = tables.probes
-    lookups = tables.dns.group_by(lookup_key()).agg(
+    lookups = own_lookups(tables.dns, config).group_by(lookup_key()).agg(
         pl.col("answered").fill_null(False).any().alias("answered"),
         (pl.col("answered") & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
         .any().alias("noerror"),
