@@ -42,7 +42,8 @@ def _capture(folder: Path) -> Path:
 
 def _tshark_paths() -> list[Path]:
     paths = [TCPDUMP_CORPUS / n for n in TCPDUMP_DNS if (TCPDUMP_CORPUS / n).exists()]
-    zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS + ZEEK_MULTICAST]
+    zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS + ZEEK_MULTICAST
+            if (ZEEK_CORPUS / d).is_dir()]  # a clone without the workplace's corpora has none
     # the lab's pod captures are single-vantage too (node `-i any` ones are not: tshark would
     # take each interface's copy for a retransmission)
     return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap"))
