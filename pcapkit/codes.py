@@ -247,3 +247,46 @@ class TlsAlert(IntEnum):
     UNKNOWN_PSK_IDENTITY = 115
     CERTIFICATE_REQUIRED = 116  #: mTLS: the client sent no certificate
     NO_APPLICATION_PROTOCOL = 120  #: ALPN: no protocol in common (h2 asked of an HTTP/1 server)
+
+
+class Http2Error(IntEnum):
+    """HTTP/2 error codes (RFC 9113 §7), carried by RST_STREAM (one stream) and GOAWAY (the
+    connection): why a request ended without its response."""
+
+    NO_ERROR = 0  #: a graceful end (a GOAWAY when the server drains)
+    PROTOCOL_ERROR = 1
+    INTERNAL_ERROR = 2  #: the peer failed (a proxy whose upstream went away, often)
+    FLOW_CONTROL_ERROR = 3
+    SETTINGS_TIMEOUT = 4
+    STREAM_CLOSED = 5
+    FRAME_SIZE_ERROR = 6
+    REFUSED_STREAM = 7  #: not processed, safe to retry (a server shutting down)
+    CANCEL = 8  #: the stream is no longer needed (a client's deadline passed)
+    COMPRESSION_ERROR = 9
+    CONNECT_ERROR = 10
+    ENHANCE_YOUR_CALM = 11  #: too many requests, pings or resets from this peer
+    INADEQUATE_SECURITY = 12
+    HTTP_1_1_REQUIRED = 13
+
+
+class GrpcStatus(IntEnum):
+    """gRPC status codes (grpc/doc/statuscodes.md), sent in the `grpc-status` trailer: 0 is
+    success; the rest is what the application or the proxy in front of it says failed."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4  #: the call's deadline passed before it completed
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12  #: no such method on the server: the wrong Service behind a name?
+    INTERNAL = 13
+    UNAVAILABLE = 14  #: no backend could take the call (no ready endpoint, connection refused)
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16

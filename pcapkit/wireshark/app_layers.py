@@ -1,6 +1,7 @@
 """The application layers pcapkit does not decode, as dpkt reads them: HTTP request lines and
 response status (`dpkt.http`), TLS record types, handshake messages and alerts (`dpkt.ssl`),
-DNS messages (`dpkt.dns`). `show`'s dissector when tshark is absent (`dpkt_show`).
+DNS messages (`dpkt.dns`), cleartext HTTP/2 frames and gRPC status (`http2`). `show`'s
+dissector when tshark is absent (`dpkt_show`).
 
 A TCP direction's payload is one byte stream (`Stream`): a message is described on the
 segment that completes it, as Wireshark does with its TCP reassembly, so that the two
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import dpkt
 
 from pcapkit.codes import DnsRcode, TlsAlert, TlsAlertLevel, TlsContentType, code_name
+from pcapkit.wireshark import http2
 
 SEQ_SPACE = 1 << 32
 DNS_PORT = 53
@@ -103,6 +105,7 @@ class Stream:
     next_seq: int | None = None
     buffer: bytes = b""
     encrypted: bool = False  #: TLS: a ChangeCipherSpec went by, what follows is encrypted
+    h2: http2.Direction | None = None  #: HTTP/2: this direction's frames and HPACK table
 
     def segment(self, seq: int, payload: bytes) -> list[str]:
         """Take one segment's payload; what the messages it completes say."""
@@ -117,6 +120,8 @@ class Stream:
                 seq = self.next_seq
             else:  # bytes missing from the capture: a message in them cannot be read
                 self.buffer = b""
+                if self.h2 is not None:  # nor the header blocks after them (HPACK's table)
+                    self.h2.broken = True
         self.next_seq = (seq + len(payload)) % SEQ_SPACE
         self.buffer += payload
         try:
@@ -141,6 +146,14 @@ class Stream:
                     break
                 said += dns(buf[2:size])
                 self.buffer = buf[size:]
+            elif self.h2 is not None:
+                frames, used = self.h2.frames(buf)
+                said += frames
+                self.buffer = buf[used:]
+                if not used:
+                    break
+            elif http2.starts_h2(buf):
+                self.h2 = http2.Direction()
             elif buf[0] in TLS_TYPES and len(buf) < TLS_RECORD_HEADER:
                 break
             elif buf[0] in TLS_TYPES and buf[1:3] in TLS_VERSIONS:
@@ -155,8 +168,9 @@ class Stream:
                     break
                 said.append(found[0])
                 self.buffer = found[1]
-            elif len(buf) < MAX_LINE and HTTP_PREFIX.fullmatch(buf):
-                break  # a status or request line not yet whole
+            elif len(buf) < MAX_LINE and (HTTP_PREFIX.fullmatch(buf)
+                                          or http2.starts_h2(buf) is None):
+                break  # a status or request line, or HTTP/2's start, not yet whole
             else:
-                raise dpkt.UnpackError("neither HTTP, TLS nor DNS")
+                raise dpkt.UnpackError("neither HTTP, HTTP/2, TLS nor DNS")
         return said

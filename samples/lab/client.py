@@ -4,10 +4,12 @@
 
 SPEC_JSON: {"scenario", "client_pod" ("ns/name" or null for the external host), "ip", "truth"
 (path of truth.jsonl), "first_port", "actions": [...]}. An action is
-{"op": "http" | "get" | "put" | "lookup" | "ping", "target": name or IP, "port", "service"
+{"op": "http" | "get" | "put" | "grpc" | "lookup" | "ping", "target": name or IP, "port", "service"
 ("ns/name"), "size", "count", "gap", "timeout", "node_port" ("node NAME:PORT" when `target:port`
 is a NodePort; the truth then names it and the external client), "load_balancer" (likewise,
-"ip:port" of a LoadBalancer)}: `http` GETs /bytes/SIZE, `get`/`put` talk to the blob server,
+"ip:port" of a LoadBalancer), "methods" (grpc)}: `http` GETs /bytes/SIZE, `get`/`put` talk to
+the blob server, `grpc` makes one h2c connection calling each of `methods` (`h2c.py`; the
+outcome is the connection's, each call's gRPC status or stream reset is in the detail),
 `lookup` only resolves, `ping` sends `count` ICMP echo requests to an address, one a second (a
 raw socket: the lab runs as root), and logs one line for them all. Names go through the pod's own
 glibc resolver (getaddrinfo, so resolv.conf's search path and ndots:5 apply), and each lookup is
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from samples.lab import h2c
 from samples.lab.servers import payload
 
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -91,6 +94,8 @@ def lookup(truth: Truth, ip: str, name: str) -> str | None:
 def exchange(sock: socket.socket, action: dict[str, Any]) -> str:
     """One request on a connected socket; a short description of what came back."""
     size = action.get("size", 64)
+    if action["op"] == "grpc":
+        return h2c.calls(sock, action["target"], action["methods"])
     if action["op"] == "http":
         host = action["target"]
         sock.sendall(

@@ -60,7 +60,7 @@ class ContainerPort:
 
 @dataclass(frozen=True)
 class Process:
-    """What really runs in a pod: `http`, `blob` (TCP) or `dns`, on `port`."""
+    """What really runs in a pod: `http`, `blob` (TCP), `grpc` (h2c) or `dns`, on `port`."""
 
     kind: str
     port: int

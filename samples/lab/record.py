@@ -21,7 +21,7 @@ from samples.lab.readme import readme
 from samples.lab.scenarios import BENCH_LOADS, Client, Scenario, compose
 from samples.lab.snapshot import snapshot
 
-SERVER_MODULES = {"http": "servers", "blob": "servers", "dns": "dns_server"}
+SERVER_MODULES = {"http": "servers", "blob": "servers", "grpc": "servers", "dns": "dns_server"}
 BENCH_RATE = "100mbit"
 RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
 

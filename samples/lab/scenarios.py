@@ -572,6 +572,34 @@ def _ledger_fault(cluster: Cluster) -> list[Fault]:
     ]
 
 
+GREETER_PORT = 50051  #: gRPC's customary port
+
+
+def _add_greeter(cluster: Cluster) -> None:
+    """Service default/greeter (10.96.0.92:50051 → grpc) and its gRPC pod on worker-2."""
+    cluster.services.append(Service("default", "greeter", "10.96.0.92",
+                                    (ServicePort("grpc", GREETER_PORT, "grpc"),),
+                                    {"app": "greeter"}))
+    cluster.pods.append(Pod("default", "greeter-5f7b8c9d6-k4r7t", "worker-2", "10.244.2.82",
+                            {"app": "greeter", "pod-template-hash": "5f7b8c9d6"},
+                            (ContainerPort("grpc", GREETER_PORT),),
+                            Process("grpc", GREETER_PORT)))
+
+
+def _greeter_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "grpc_errors",
+            "pod default/greeter-5f7b8c9d6-k4r7t",
+            "the gRPC server (h2c) answers Unavailable with grpc-status 14, resets the stream "
+            "of Reset with RST_STREAM INTERNAL_ERROR, and sends GOAWAY ENHANCE_YOUR_CALM "
+            "(too_many_pings) to a client that pings too often; TCP and DNS stay healthy, so "
+            "no pcapkit symptom: `pcapkit show --flow` shows each call",
+            (),
+        )
+    ]
+
+
 def compose(scenarios: Sequence[Scenario], kube_proxy: str = "iptables") -> Cluster:
     """The base cluster, its Services programmed by kube-proxy's `kube_proxy` mode, with every
     scenario's change applied."""
@@ -888,6 +916,22 @@ SCENARIOS: dict[str, Scenario] = {
             {"ledger": {"refused"}},
             faults=_ledger_fault,
             change=_add_ledger,
+        ),
+        Scenario(
+            "grpc_errors",
+            "Service default/greeter (10.96.0.92:50051 → targetPort grpc) and its pod at "
+            "10.244.2.82, a gRPC server over cleartext HTTP/2 (h2c)",
+            "two connections to 10.96.0.92:50051, DNATed to 10.244.2.82:50051, each calling "
+            "SayHello (grpc-status 0), Unavailable (a trailers-only response, grpc-status 14), "
+            "Reset (RST_STREAM INTERNAL_ERROR) and SayHello again, then pinging until the "
+            "server's GOAWAY ENHANCE_YOUR_CALM; every TCP connection completes and closes "
+            "cleanly",
+            (Client(CLIENT, ({"op": "grpc", "target": "greeter", "port": GREETER_PORT,
+                              "service": "default/greeter", "count": 2,
+                              "methods": ["SayHello", "Unavailable", "Reset", "SayHello"]},)),),
+            {"greeter": OK},
+            faults=_greeter_fault,
+            change=_add_greeter,
         ),
     ]
 }

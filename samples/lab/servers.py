@@ -2,6 +2,7 @@
 
     python -m samples.lab.servers http PORT   GET /bytes/N → N bytes; POST → the body's length
     python -m samples.lab.servers blob PORT   "GET N\\n" → N bytes; "PUT N\\n" + N bytes → "OK N\\n"
+    python -m samples.lab.servers grpc PORT   gRPC over h2c that fails on purpose (`h2c.py`)
 
 Each prints `ready` on stderr once listening, so the lab starts clients only then.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from samples.lab import h2c
 
 FILL = b"pcapkit-lab-" * 1024
 
@@ -50,6 +53,11 @@ class Blob(socketserver.StreamRequestHandler):
             self.wfile.write(f"OK {got}\n".encode())
 
 
+class Grpc(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        h2c.serve(self.request)
+
+
 class Backlog:
     """A listen backlog deep enough for the bench's bursts of parallel connections."""
 
@@ -65,7 +73,7 @@ class BlobServer(Backlog, socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-SERVERS = {"http": (HttpServer, Http), "blob": (BlobServer, Blob)}
+SERVERS = {"http": (HttpServer, Http), "blob": (BlobServer, Blob), "grpc": (BlobServer, Grpc)}
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ IMAGES = {
     "http": "registry.k8s.io/e2e-test-images/agnhost:2.47",
     "blob": "registry.k8s.io/e2e-test-images/agnhost:2.47",
     "dns": "registry.k8s.io/coredns/coredns:v1.11.1",
+    "grpc": "registry.k8s.io/e2e-test-images/agnhost:2.47",  # agnhost grpc-health-checking
 }
 
 

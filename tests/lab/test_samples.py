@@ -312,6 +312,21 @@ def _none_ready(folder: Path, lines: Lines) -> None:
         assert not tshark(folder / node, "tcp && (ip.dst==10.244.1.81 || ip.dst==10.244.2.81)")
 
 
+def _grpc_errors(folder: Path, lines: Lines) -> None:
+    """Each call's failure the client logged is on the wire to its port, as the lab's server
+    encodes it (HPACK strings raw): the grpc-message, the RST_STREAM frame, the GOAWAY's debug
+    data."""
+    wire = {"grpc-status 14 (no ready endpoint)": 'tcp.payload contains "no ready endpoint"',
+            # frame header: length 4, RST_STREAM (3), no flags, stream 5; INTERNAL_ERROR (2)
+            "RST_STREAM 2": "tcp.payload contains 00:00:04:03:00:00:00:00:05:00:00:00:02",
+            "GOAWAY 11 too_many_pings": 'tcp.payload contains "too_many_pings"'}
+    for a in attempts(lines):
+        for said, payload in wire.items():
+            assert said in a["detail"], a
+            reply = f"tcp.srcport==50051 && tcp.dstport=={port(a)} && {payload}"
+            assert tshark(pod_capture(folder), reply), (a, said)
+
+
 EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "healthy": _healthy,
     "no_endpoints": _refused_by_icmp,
@@ -337,6 +352,7 @@ EVIDENCE: dict[str, Callable[[Path, Lines], None]] = {
     "external_name": _external_name,
     "target_port_mismatch": _wrong_target_port,
     "endpoints_not_ready": _none_ready,
+    "grpc_errors": _grpc_errors,
 }
 
 
