@@ -4,7 +4,8 @@ absent (or `--dissector dpkt`). pcapkit's own decoder removes the encapsulations
 packet starts; dpkt reads it from there, and the application layers above (`app_layers`).
 
 The lines read like tshark's (`show.frame_line`): frame, layers, addresses, then what each
-layer says. Not there: tshark's expert analysis, and protocols other than HTTP, TLS and DNS.
+layer says. Not there: tshark's expert analysis, and protocols other than HTTP, HTTP/2 (with
+gRPC's status), TLS and DNS.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pcapkit.codes import ArpOp, LinkType, TcpFlags, code_name
 from pcapkit.decode.reference import network_offset
 from pcapkit.read import Capture, read_capture
 from pcapkit.report.escape import printable
-from pcapkit.wireshark import app_layers
+from pcapkit.wireshark import app_layers, http2
 from pcapkit.wireshark.evidence import take_frames
 
 #: dpkt's class for an IP header, by version, and the name Wireshark gives the layer
@@ -73,9 +74,9 @@ def _transport(inner: Any, row: dict[str, Any], streams: dict[StreamKey, app_lay
     return [], []
 
 
-def frame_lines(capture: Capture) -> Iterator[str]:
-    """Each record of `capture`, dissected, in file order."""
-    streams: dict[StreamKey, app_layers.Stream] = {}
+def _dissected(capture: Capture) -> Iterator[tuple[int, list[str], dict[str, Any], Any]]:
+    """Each record of `capture`: its frame number, its layers up to the inner IP, pcapkit's
+    decoded row, and dpkt's inner IP packet (None when there is none, or it is malformed)."""
     recs = capture.records
     for number, offset, caplen, iface in zip(
             recs.frame.tolist(), recs.offset.tolist(), recs.caplen.tolist(),
@@ -86,22 +87,44 @@ def frame_lines(capture: Capture) -> Iterator[str]:
         stack = [LINK_NAMES.get(link) or LinkType.name_of(link).lower()]
         if row.get("tunnel"):
             stack.append(row["tunnel"])
-        said: list[str] = []
+        inner = None
         ip_class, ip_name = IP_CLASSES.get(row.get("ip_version") or 0, (None, ""))
+        if row.get("arp_op") is None and at >= 0 and ip_class is not None:
+            try:
+                inner = ip_class(pkt[at:])
+            except (dpkt.UnpackError, dpkt.NeedData):
+                ip_name += " (malformed)"
+            stack.append(ip_name)
+        yield number, stack, row, inner
+
+
+def frame_lines(capture: Capture) -> Iterator[str]:
+    """Each record of `capture`, dissected, in file order."""
+    streams: dict[StreamKey, app_layers.Stream] = {}
+    for number, stack, row, inner in _dissected(capture):
+        said: list[str] = []
         if row.get("arp_op") is not None:  # pcapkit decodes ARP itself: its row says it all
             stack.append("arp")
             said = [f"arp {code_name(ArpOp, row['arp_op'])}", f"sender {row.get('arp_sender')}",
                     f"target {row.get('arp_target')}"]
-        elif at >= 0 and ip_class is not None:
-            try:
-                inner = ip_class(pkt[at:])
-            except (dpkt.UnpackError, dpkt.NeedData):
-                stack.append(f"{ip_name} (malformed)")
-            else:
-                layers, said = _transport(inner, row, streams)
-                stack += [ip_name, *layers]
+        elif inner is not None:
+            layers, said = _transport(inner, row, streams)
+            stack += layers
         parts = [f"frame {number}", "/".join(stack), _addresses(row), *said]
         yield printable("  ".join(p for p in parts if p))
+
+
+def h2c_decode_as(paths: Sequence[str], frames: dict[int, list[int]]) -> list[str]:
+    """`tcp.port==P,http2` for each server port a client sent HTTP/2's connection preface to
+    among `frames`: cleartext HTTP/2 with prior knowledge (gRPC inside a cluster), which
+    tshark dissects on no port unless told."""
+    ports = set()
+    for index, numbers in sorted(frames.items()):
+        for _, _, _, inner in _dissected(take_frames(read_capture(paths[index]), numbers)):
+            tcp = getattr(inner, "data", None)
+            if isinstance(tcp, dpkt.tcp.TCP) and bytes(tcp.data).startswith(http2.PREFACE):
+                ports.add(tcp.dport)
+    return [f"tcp.port=={port},http2" for port in sorted(ports)]
 
 
 def show_frames_dpkt(paths: Sequence[str], frames: dict[int, list[int]]) -> Iterator[str]:

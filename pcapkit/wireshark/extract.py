@@ -1,6 +1,6 @@
-"""Evidence packets into one pcapng file for Wireshark: a finding's frames, or one flow's, from
-every capture of the incident, with their original bytes, link types and interface names, each
-packet's comment naming what it is evidence of and where it came from.
+"""Evidence packets into one pcapng file for Wireshark: a finding's frames, or one flow's
+(`flows`), from every capture of the incident, with their original bytes, link types and
+interface names, each packet's comment naming what it is evidence of and where it came from.
 
 Packets are written in timestamp order (each capture's own clock, as recorded), so that a
 packet's copies from a pod, its node and the underlay sit side by side.
@@ -9,43 +9,13 @@ packet's copies from a pod, its node and the underlay sit side by side.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-
-import polars as pl
 
 from pcapkit.errors import UsageError
 from pcapkit.read import read_capture
 from pcapkit.version import __version__
-from pcapkit.wireshark.display_filter import PROTOCOL_NUMBERS, conversations
 from pcapkit.wireshark.evidence import take_frames
 from pcapkit.wireshark.pcapng import Interface, Packet, write_pcapng
-
-
-@dataclass(frozen=True)
-class Flow:
-    """A 5-tuple as some capture saw it: `protocol` `tcp` or `udp`, either direction."""
-
-    protocol: str
-    client_ip: str
-    client_port: int
-    server_ip: str
-    server_port: int
-
-
-def flow_frames(packets: pl.DataFrame, flow: Flow) -> dict[int, list[int]]:
-    """The frames of `packets` (packet-table rows) that belong to `flow`, by capture index: its
-    packets both ways, inside tunnels too, and the ICMP errors that quote them."""
-    def end(side: str, ip: str, port: int) -> pl.Expr:
-        return (pl.col(side) == ip) & (pl.col(f"{side}_port") == port)
-
-    client, server = (flow.client_ip, flow.client_port), (flow.server_ip, flow.server_port)
-    convs = conversations(packets).with_columns(packets.select("capture", "frame"))
-    match = convs.filter(
-        (pl.col("proto") == PROTOCOL_NUMBERS[flow.protocol])
-        & ((end("a", *client) & end("b", *server)) | (end("a", *server) & end("b", *client))))
-    return {c: sorted(f) for c, f in
-            match.group_by("capture").agg("frame").sort("capture").rows()}
 
 
 def extract_frames(paths: Sequence[str], frames: Mapping[int, Sequence[int]], output: str | Path,

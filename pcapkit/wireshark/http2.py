@@ -42,7 +42,8 @@ def starts_h2(buf: bytes) -> bool | None:
     return buf[3] == SETTINGS_TYPE and buf[5:9] == bytes(4) and length % 6 == 0
 
 
-def _headers(pairs: list[tuple[str, str]]) -> list[str]:
+def headers_said(pairs: list[tuple[str, str]]) -> list[str]:
+    """The `SHOWN` headers of a header block, in that order, a gRPC status with its name."""
     said = []
     for name in SHOWN:
         for value in (v for n, v in pairs if n == name):
@@ -52,7 +53,8 @@ def _headers(pairs: list[tuple[str, str]]) -> list[str]:
     return said
 
 
-def _error(code: int) -> str:
+def error_said(code: int) -> str:
+    """An HTTP/2 error code with its name: `error 2 (internal_error)`."""
     return f"error {code} ({code_name(Http2Error, code)})"
 
 
@@ -103,10 +105,10 @@ class Direction:
         if kind == dpkt.http2.HTTP2_FRAME_DATA:
             return " ".join([head, f"len {len(frame.payload)}", *end])
         if kind == dpkt.http2.HTTP2_FRAME_RST_STREAM:
-            return f"{head} {_error(frame.error_code)}"
+            return f"{head} {error_said(frame.error_code)}"
         if kind == dpkt.http2.HTTP2_FRAME_GOAWAY:
             return f"{head} last_stream {frame.last_stream_id & 0x7FFFFFFF} " \
-                   f"{_error(frame.error_code)}"
+                   f"{error_said(frame.error_code)}"
         if kind in (dpkt.http2.HTTP2_FRAME_SETTINGS, dpkt.http2.HTTP2_FRAME_PING) \
                 and flags & dpkt.http2.HTTP2_FLAG_ACK:
             return f"{head} ack"
@@ -123,7 +125,7 @@ class Direction:
         if self.broken:
             return ["(headers not decoded: HPACK table lost)"]
         try:
-            return _headers(self.decoder.decode(block))
+            return headers_said(self.decoder.decode(block))
         except HpackError as e:
             self.broken = True
             return [f"(headers not decoded: {e})"]

@@ -2,7 +2,8 @@
 with what pcapkit does not decode itself: HTTP requests and status codes, TLS alerts, gRPC
 status over HTTP/2, and tshark's expert messages. Strings from the capture are `printable`.
 
-Without tshark, dpkt speaks instead (`dpkt_show`): HTTP, TLS and DNS, no expert analysis.
+Without tshark, dpkt speaks instead (`dpkt_show`): HTTP, HTTP/2 and gRPC status, TLS and DNS,
+no expert analysis.
 `choose` picks the dissector and says which; `dissect_frames` runs it.
 """
 
@@ -15,7 +16,8 @@ from typing import Any, Literal
 import dpkt
 
 from pcapkit.report.escape import printable
-from pcapkit.wireshark.dpkt_show import show_frames_dpkt
+from pcapkit.wireshark.dpkt_show import h2c_decode_as, show_frames_dpkt
+from pcapkit.wireshark.http2 import error_said, headers_said
 from pcapkit.wireshark.tshark import dissect, field, layers, tshark_path
 
 #: `--dissector`: `auto` is tshark when it is on the PATH, dpkt otherwise
@@ -37,8 +39,6 @@ FIELDS: list[tuple[str, str, str]] = [
     ("http", "response_phrase", "phrase"),
     ("tls", "alert_message_desc", "tls alert"),
     ("tls", "handshake_type", "tls handshake"),
-    ("http2", "headers_status", "h2 status"),
-    ("grpc", "status_code", "grpc status"),
 ]
 
 
@@ -67,6 +67,33 @@ def _expert(packet: Any) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _values(layer: Any, name: str) -> list[str]:
+    """Every occurrence of a field of a pyshark layer, as text."""
+    found = layer.get_field(name) if name in layer.field_names else None
+    return [str(f.showname_value) for f in found.all_fields] if found is not None else []
+
+
+def _http2(packet: Any) -> list[str]:
+    """Each HTTP/2 frame (pyshark gives one `http2` layer each) said as `http2.Direction`
+    says it without tshark: type, stream, the headers that matter, the error code."""
+    said = []
+    for layer in layers(packet, "http2"):
+        kinds = _values(layer, "type")
+        if not kinds:  # the connection preface alone
+            continue
+        words = [f"http2 {kinds[0].split(' (')[0]} stream {field(layer, 'streamid')}"]
+        headers = list(zip(_values(layer, "header_name"), _values(layer, "header_value"),
+                           strict=False))
+        words += headers_said(headers)
+        words += [f"last_stream {v}" for v in _values(layer, "goaway_last_stream_id")]
+        for error in ("rst_stream_error", "goaway_error"):
+            # shown as "Internal Error (2)"
+            words += [error_said(int(v.split("(")[-1].rstrip(")"), 0))
+                      for v in _values(layer, error)]
+        said.append(" ".join(words))
+    return said
+
+
 def frame_line(packet: Any) -> str:
     """One frame as tshark dissected it."""
     stack = "/".join(layer.layer_name for layer in packet.layers)
@@ -76,6 +103,7 @@ def frame_line(packet: Any) -> str:
             value = field(layer, name)
             if value is not None:
                 parts.append(f"{label} {value}")
+    parts += _http2(packet)
     expert = _expert(packet)
     if expert:
         parts.append("expert: " + "; ".join(expert))
@@ -99,14 +127,15 @@ def choose(dissector: Dissector) -> tuple[Literal["tshark", "dpkt"], str]:
         tshark_path()
         return "tshark", "dissector: tshark (Wireshark, through pyshark)"
     why = "as asked" if dissector == "dpkt" else "tshark not found"
-    return "dpkt", (f"dissector: dpkt {dpkt.__version__} ({why}): HTTP, TLS and DNS, "
+    return "dpkt", (f"dissector: dpkt {dpkt.__version__} ({why}): HTTP, HTTP/2, TLS and DNS, "
                     "no expert analysis")
 
 
 def dissect_frames(dissector: Literal["tshark", "dpkt"], paths: Sequence[str],
                    frames: dict[int, list[int]], decode_as: Sequence[str]) -> Iterator[str]:
     """`show_frames` or `show_frames_dpkt`: each capture's path, then its frames, one line
-    each. `decode_as` is tshark's: dpkt reads the inner packets pcapkit's decoder finds."""
+    each. `decode_as` is tshark's (with HTTP/2 added on the ports cleartext HTTP/2 was seen
+    on): dpkt reads the inner packets pcapkit's decoder finds, and tells HTTP/2 by itself."""
     if dissector == "tshark":
-        return show_frames(paths, frames, decode_as)
+        return show_frames(paths, frames, [*decode_as, *h2c_decode_as(paths, frames)])
     return show_frames_dpkt(paths, frames)

@@ -197,6 +197,6 @@ def test_cli_show_dissector_dpkt(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["show", *map(str, analysed.captures), "--k8s", str(folder / "snapshot.json"),
                 "-n", str(number), "--dissector", "dpkt"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == (f"dissector: dpkt {dpkt.__version__} (as asked): HTTP, TLS and DNS, "
-                        "no expert analysis")
+    assert lines[1] == (f"dissector: dpkt {dpkt.__version__} (as asked): HTTP, HTTP/2, TLS "
+                        "and DNS, no expert analysis")
     assert any("/vxlan/ip/icmp " in line and "icmp type 3" in line for line in lines)
