@@ -7,6 +7,9 @@ failures are said through dpkt and, with cleartext HTTP/2 found and decoded, thr
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +17,7 @@ import pytest
 
 from pcapkit.cli.app import run
 from pcapkit.wireshark.flows import Flow, parse_flow
-from tests.conftest import SAMPLES, needs_tshark
+from tests.conftest import REPO, SAMPLES, needs_tshark
 from tests.wireshark.lab import scenario, shown_frames, tshark_frames
 
 GRPC = "grpc_errors"
@@ -115,3 +118,17 @@ def test_one_selection_that_exists(args: list[str], capsys: pytest.CaptureFixtur
     assert run(["show", pod, *args, "--dissector", "dpkt"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and ("--flow" in err or "--conn" in err), err
+
+
+def test_flow_without_tshark_speaks_through_dpkt() -> None:
+    """tshark hidden from the PATH: `show --flow` says dpkt spoke, and says the gRPC failure."""
+    pod = str(next((SAMPLES / GRPC).glob("pod-*.pcap")))
+    attempt = grpc_attempts()[0]
+    env = {"PATH": "/nonexistent", "PYTHONPATH": str(REPO), "HOME": os.environ.get("HOME", "/")}
+    done = subprocess.run([sys.executable, "-m", "pcapkit", "show", pod, "--flow",
+                           f"{attempt['client']}-{attempt['resolved']}/tcp"],
+                          env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "(tshark not found)" in lines[1]
+    assert any("grpc-status 14 (unavailable)" in line for line in lines[2:])
