@@ -1,6 +1,6 @@
-"""`pcapkit extract CAPTURE... (--finding N | --flow FLOW) [--k8s S]... [--output F]`: one
-symptom's evidence packets, or one flow's (`wireshark.flows`), from every capture into one
-pcapng file."""
+"""`pcapkit extract CAPTURE... (--finding N | --flow FLOW | --conn ID) [--k8s S]...
+[--output F]`: one symptom's evidence packets, or one conversation's (`wireshark.flows`), from
+every capture into one pcapng file."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import typer
 
 from pcapkit.api import analyze
 from pcapkit.cli.analyze import register_vxlan_ports
-from pcapkit.cli.selection import FindingOption, FlowOption
-from pcapkit.errors import UsageError
+from pcapkit.cli.selection import ConnOption, FindingOption, FlowOption, one_of, selected
 from pcapkit.wireshark.extract import extract_frames
-from pcapkit.wireshark.flows import capture_packets, parse_flow, select
 
 
 def extract_command(
@@ -24,6 +22,7 @@ def extract_command(
         metavar="CAPTURE...")],
     finding: FindingOption = None,
     flow: FlowOption = None,
+    conn: ConnOption = None,
     k8s: Annotated[list[Path] | None, typer.Option(
         "--k8s", help="The snapshot given to pcapkit analyze (symptoms are numbered with it).",
     )] = None,
@@ -33,25 +32,22 @@ def extract_command(
     vxlan_port: Annotated[list[int] | None, typer.Option(
         "--vxlan-port", help="Also decode VXLAN on this UDP port, as given to analyze.")] = None,
 ) -> None:
-    """Write one symptom's evidence packets (or one flow's) from every capture to a pcapng."""
-    if (finding is None) == (flow is None):
-        raise UsageError("give either --finding N or --flow FLOW")
+    """Write one symptom's evidence packets (or one conversation's) from every capture to a
+    pcapng."""
+    one_of(finding, flow, conn)
     register_vxlan_ports(vxlan_port or [])
-    paths = [str(c) for c in captures]
-    if flow is not None:
-        frames, _ = select(capture_packets(paths), [parse_flow(flow)], f"--flow {flow!r}")
+    if finding is None:
+        title, frames, _ = selected(captures, k8s or [], None, flow, conn)
         out = output or Path("flow.pcapng")
-        n = extract_frames(paths, frames, out, f"pcapkit flow {flow}")
-        what = f"flow {flow}"
-    else:
-        assert finding is not None
-        result = analyze(captures, k8s or [])
-        row = result.symptom(finding)
-        out = output or Path(f"symptom-{finding}.pcapng")
-        n = result.extract(finding, out)
-        flags = "".join(f" -d {d}" for d in row["wireshark_decode_as"] or [])
-        what = f"symptom {finding} ({row['kind']})"
-        hint = f"in the captures themselves:{flags} -Y '{row['wireshark_filter']}'"
-    sys.stderr.write(f"pcapkit: wrote {n} packets of {what} to {out}\n")
-    if finding is not None:
-        sys.stderr.write(f"pcapkit: {hint}\n")
+        n = extract_frames([str(c) for c in captures], frames, out, title)
+        sys.stderr.write(f"pcapkit: wrote {n} packets of {title.removeprefix('pcapkit ')} "
+                         f"to {out}\n")
+        return
+    result = analyze(captures, k8s or [])
+    row = result.symptom(finding)
+    out = output or Path(f"symptom-{finding}.pcapng")
+    n = result.extract(finding, out)
+    flags = "".join(f" -d {d}" for d in row["wireshark_decode_as"] or [])
+    sys.stderr.write(f"pcapkit: wrote {n} packets of symptom {finding} ({row['kind']}) to "
+                     f"{out}\npcapkit: in the captures themselves:{flags} "
+                     f"-Y '{row['wireshark_filter']}'\n")

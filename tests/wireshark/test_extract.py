@@ -69,7 +69,8 @@ def test_cli_extract_flow(tmp_path: Path) -> None:
                 "-o", str(out)]) == 0
     frames = tshark_table(out)
     assert frames
-    assert all(f["frame.comment"].startswith("pcapkit flow tcp 10.244.1.10:40001") for f in frames)
+    assert all(f["frame.comment"].startswith("pcapkit flow 10.244.1.10:40001-10.96.0.50:80/tcp")
+               for f in frames)
 
 
 def test_cli_extract_wants_one_selection(tmp_path: Path,

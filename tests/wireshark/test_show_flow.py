@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from pcapkit.cli.app import run
 from pcapkit.wireshark.flows import Flow, parse_flow
 from tests.conftest import REPO, SAMPLES, needs_tshark
-from tests.wireshark.lab import scenario, shown_frames, tshark_frames
+from tests.wireshark.lab import scenario, shown_frames, tshark_frames, tshark_table
 
 GRPC = "grpc_errors"
 
@@ -132,3 +133,21 @@ def test_flow_without_tshark_speaks_through_dpkt() -> None:
     lines = done.stdout.splitlines()
     assert "(tshark not found)" in lines[1]
     assert any("grpc-status 14 (unavailable)" in line for line in lines[2:])
+
+
+@needs_tshark()
+@pytest.mark.tshark
+def test_extract_conn_writes_what_show_conn_shows(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    """`extract --conn N` writes, read back by tshark, the frames `show --conn N` lists."""
+    s = scenario("nodeport")
+    paths = [c.path for c in s.analysis.captures]
+    shown = shown_frames(paths, show(capsys, *paths, "--conn", "0", "--dissector", "dpkt")[2:])
+    out = tmp_path / "conn.pcapng"
+    assert run(["extract", *paths, "--conn", "0", "-o", str(out)]) == 0
+    written: dict[int, list[int]] = {}
+    for frame in tshark_table(out):
+        number, path = re.fullmatch(r"pcapkit connection 0: .*: frame (\d+) of (.*)",
+                                    frame["frame.comment"]).groups()  # type: ignore[union-attr]
+        written.setdefault(paths.index(path), []).append(int(number))
+    assert {c: sorted(f) for c, f in written.items()} == shown
