@@ -6,7 +6,7 @@ the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -17,6 +17,7 @@ from pcapkit.kube.snapshot import Snapshot
 from pcapkit.read.records import Direction
 
 COOKED = (LinkType.LINUX_SLL, LinkType.LINUX_SLL2)
+PAIRS = pl.Schema({"a": pl.String, "b": pl.String, "n": pl.UInt64})
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class AddressCounts:
     - `out`: source of outgoing packets (`direction` OUTBOUND);
     - `t_any`, `t_out`: the same over encapsulated packets only;
     - `t_outer`: underlay source or destination of encapsulated packets.
+
+    And `pairs`: packets per pair of outermost addresses (the underlay header's of an
+    encapsulated packet, else the packet's own), lower address first: which addresses every
+    packet of a NIC's capture carries (`_nic_owner`).
     """
 
     packets: int
@@ -44,6 +49,7 @@ class AddressCounts:
     #: packets between addresses that say nothing about the host (`_noise`): IPv6 link-local
     #: chatter (MLD reports, router solicitations) of interfaces coming up
     chatter: int = 0
+    pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIRS))
 
     @staticmethod
     def of(packets: pl.DataFrame) -> AddressCounts:
@@ -57,7 +63,8 @@ class AddressCounts:
             _each("t_outer", tunneled, "outer_src", "outer_dst"),
         ]
         chatter = packets.filter(_noise("src") & _noise("dst")).height
-        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter)
+        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter,
+                             _pairs(packets))
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
@@ -65,7 +72,8 @@ class AddressCounts:
             return AddressCounts.of(empty_packets())
         return AddressCounts(sum(p.packets for p in parts), sum(p.tunneled for p in parts),
                              _sum(pl.concat([p.counts for p in parts])),
-                             sum(p.chatter for p in parts))
+                             sum(p.chatter for p in parts),
+                             _pair_sum(pl.concat([p.pairs for p in parts])))
 
     def role(self, name: str) -> pl.DataFrame:
         """ip, n for one role."""
@@ -82,6 +90,19 @@ def _each(role: str, packets: pl.DataFrame, *columns: str) -> pl.DataFrame:
         counts.append(same.group_by(pl.col(a).alias("ip")).agg(n=-pl.len().cast(pl.Int64)))
     return (pl.concat(counts).drop_nulls("ip").group_by("ip").agg(pl.col("n").sum())
             .select(pl.lit(role).alias("role"), "ip", pl.col("n").cast(pl.UInt64)))
+
+
+def _pairs(packets: pl.DataFrame) -> pl.DataFrame:
+    """PAIRS of a packet table: its outermost addresses, lower first."""
+    src = pl.coalesce("outer_src", "src")
+    dst = pl.when(pl.col("outer_src").is_not_null()).then("outer_dst").otherwise("dst")
+    ends = packets.select(a=src, b=dst).drop_nulls()
+    return _pair_sum(ends.select(a=pl.min_horizontal("a", "b"), b=pl.max_horizontal("a", "b"),
+                                 n=pl.lit(1, pl.UInt64)))
+
+
+def _pair_sum(pairs: pl.DataFrame) -> pl.DataFrame:
+    return pairs.group_by("a", "b").agg(pl.col("n").sum()).sort("a", "b").cast(PAIRS)
 
 
 def _sum(counts: pl.DataFrame) -> pl.DataFrame:
@@ -134,19 +155,20 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     """The node a node-side capture belongs to.
 
     Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
-    the one whose address sends the outgoing packets. Otherwise (a plain underlay capture) every
-    packet carries the capturing node's address: the node in the most packets. Nodes that tie
-    (two nodes on one underlay) are all named, since nothing in the packets tells them apart.
+    the one whose address sends the outgoing packets. Otherwise (a plain capture of one NIC) it
+    is the node whose address every packet to or from a node carries (`_nic_owner`).
     """
     # The underlay headers name nodes; inner ones mostly name pods and Services.
     prefix = "t_" if counts.tunneled else ""
     addrs = counts.role(f"{prefix}out")
     if addrs.is_empty():
+        owner = _nic_owner(counts, snap)
+        if owner is not None:
+            return owner
         addrs = counts.role("t_outer" if counts.tunneled else "any")
     if snap is not None:
-        names = snap.nodes.select("ip", pl.format("node {}", "name").alias("node"))
-        by_address = addrs.join(names, on="ip", how="inner").select(pl.col("node").alias("ip"),
-                                                                    "n")
+        by_address = addrs.join(_node_names(snap), on="ip", how="inner").select(
+            pl.col("node").alias("ip"), "n")
         if by_address.is_empty():
             # No node address on the wire (traffic that stayed on one node): the node whose pod
             # CIDR holds the addresses seen is the one whose bridge the packets crossed.
@@ -160,6 +182,44 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     if ranked.is_empty():
         return None
     return " or ".join(str(ip) for ip in ranked.filter(pl.col("len") == ranked["len"][0])["ip"])
+
+
+def _node_names(snap: Snapshot) -> pl.DataFrame:
+    """ip → `node NAME`, for every address the snapshot gives a node."""
+    return snap.nodes.select("ip", pl.format("node {}", "name").alias("node")).drop_nulls()
+
+
+def _nic_owner(counts: AddressCounts, snap: Snapshot | None) -> str | None:
+    """The node whose NIC a capture without directions was taken on.
+
+    A NIC sees its own node's traffic: every packet to or from a node carries that node's
+    address, in its outermost header (a VXLAN datagram's underlay addresses, or the packet's
+    own: a NodePort client's, the kubelet's). Nodes are the snapshot's addresses, or without
+    one the tunnel endpoints the capture shows. When two nodes are in every such packet (only
+    the tunnel between them was captured) nothing tells which took it: both are named. When no
+    node is in all of them the capture was taken between nodes (a router, a switch port
+    mirroring several): every node seen is named, none pinned. None when no packet names a
+    node.
+    """
+    if snap is not None:
+        names = dict(_node_names(snap).iter_rows())
+    else:
+        names = {ip: ip for ip in counts.role("t_outer")["ip"].to_list()}
+    if not names:
+        return None
+    named = counts.pairs.select(
+        *(pl.col(c).replace_strict(names, default=None, return_dtype=pl.String) for c in "ab"),
+        "n").filter(pl.col("a").is_not_null() | pl.col("b").is_not_null())
+    if named.is_empty():
+        return None
+    total = int(named["n"].sum())
+    # A packet between two addresses of one node counts once for it.
+    other = named.filter(pl.col("a").ne_missing(pl.col("b")))
+    present = (pl.concat([named.select(node="a", n="n"), other.select(node="b", n="n")])
+               .drop_nulls("node").group_by("node").agg(pl.col("n").sum())
+               .sort(["n", "node"], descending=[True, False]))
+    every = present.filter(pl.col("n") == total)
+    return " or ".join((every if every.height else present)["node"].to_list())
 
 
 def _owner(snap: Snapshot, ip: str) -> str | None:
