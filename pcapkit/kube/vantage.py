@@ -1,7 +1,8 @@
 """Where a capture was taken: a pod's eth0, a node's `-i any`, or a node's underlay NIC.
 
 Read from the capture itself (link types, tunnels, directions, the busiest address), named with
-the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address.
+the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address (of a
+host outside the cluster, or without a snapshot).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ PAIRS = pl.Schema({"a": pl.String, "b": pl.String, "n": pl.UInt64})
 @dataclass(frozen=True)
 class Vantage:
     #: `pod` (one pod's interface), `node-any` (`-i any`), `node-underlay` (the NIC carrying
-    #: the overlay), `host` (a node's own address), `interface` (an address nothing names)
+    #: the overlay), `host` (a node's own address), `external` (with a snapshot: a host outside
+    #: the cluster, named by its address), `interface` (an address nothing names)
     kind: str
     name: str | None  #: `pod ns/name`, `node NAME`, or an address; None when nothing says
 
@@ -129,13 +131,29 @@ def vantage_from(counts: AddressCounts, link_types: list[int],
         return Vantage("interface", None)
     busiest = str(ranked["ip"][0])
     if snap is not None:
-        pod = snap.pods.filter((pl.col("ip") == busiest) & ~pl.col("host_network"))
-        if pod.height:
-            return Vantage("pod", f"pod {pod['namespace'][0]}/{pod['name'][0]}")
-        node = snap.nodes.filter(pl.col("ip") == busiest)
-        if node.height:
-            return Vantage("host", f"node {node['name'][0]}")
+        # Addresses in as many packets as the busiest: a capture of one host talking to one
+        # other. Pods and nodes first: the cluster's captures are what this reads.
+        tied = [str(ip) for ip in ranked.filter(pl.col("len") == ranked["len"][0])["ip"]]
+        for ip in tied:
+            pod = snap.pods.filter((pl.col("ip") == ip) & ~pl.col("host_network"))
+            if pod.height:
+                return Vantage("pod", f"pod {pod['namespace'][0]}/{pod['name'][0]}")
+        for ip in tied:
+            node = snap.nodes.filter(pl.col("ip") == ip)
+            if node.height:
+                return Vantage("host", f"node {node['name'][0]}")
+        if _outside(snap, busiest):
+            return Vantage("external", busiest)
     return Vantage("interface", busiest)
+
+
+def _outside(snap: Snapshot, ip: str) -> bool:
+    """No node, pod, pod network or Service of the snapshot holds `ip`: a host outside the
+    cluster (a NodePort's client, a server pods reach through their node's masquerade)."""
+    services = [snap.services.select(pl.col("cluster_ip").alias("ip")),
+                snap.services.select(pl.col("load_balancer_ips").explode().alias("ip"))]
+    held = pl.concat([snap.pods.select("ip"), *services]).filter(pl.col("ip") == ip)
+    return held.is_empty() and node_of_address(snap, ip) is None
 
 
 def _noise(column: str) -> pl.Expr:

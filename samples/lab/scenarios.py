@@ -90,6 +90,9 @@ class Scenario:
     multi_capture: bool = False  # also a dumpcap pcapng of several interfaces on worker-1
     #: also `dumpcap -i eth0 -i any` on worker-1, as dumpcap takes `any` unasked: Linux cooked v1
     dumpcap_any: bool = False
+    #: also the external host's eth0 and the underlay bridge (a switch port mirroring every
+    #: node's): captures taken off the cluster's nodes
+    outside_captures: bool = False
 
 
 def http(target: str, port: int, service: str | None, count: int, **more: Any) -> dict[str, Any]:
@@ -1041,10 +1044,20 @@ UNDERLAY_BLACKHOLE_BACK = Scenario(
     {"10.96.0.30": {"timeout"}, "blob": OK},
     faults=_blackhole("underlay_blackhole_back", "worker-2", "worker-1"),
 )
+#: no traffic of its own: combined with a scenario, its run is also captured off the nodes, on
+#: the external host's eth0 and on the underlay bridge (as a switch port mirroring every node's)
+OUTSIDE_CAPTURES = Scenario(
+    "outside_captures",
+    "nothing: two more captures, the external host's eth0 and the underlay bridge br0",
+    "the external host's own packets; on br0, every node's underlay traffic at once",
+    (),
+    {},
+    outside_captures=True,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
-                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK)}
+                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK, OUTSIDE_CAPTURES)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.
