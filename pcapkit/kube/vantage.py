@@ -36,6 +36,9 @@ class AddressCounts:
     counts, and how many packets each address appears in, per `role`:
 
     - `any`: source or destination (innermost headers), every packet;
+    - `uni`: the same over packets to one host: one to a multicast or broadcast address (an
+      IPv6 neighbour solicitation, an MLD report) reaches every host on the link, so says
+      nothing of whose capture it is;
     - `out`: source of outgoing packets (`direction` OUTBOUND);
     - `t_any`, `t_out`: the same over encapsulated packets only;
     - `t_outer`: underlay source or destination of encapsulated packets.
@@ -59,6 +62,7 @@ class AddressCounts:
         out = pl.col("direction") == Direction.OUTBOUND
         parts = [
             _each("any", packets, "src", "dst"),
+            _each("uni", packets.filter(~_noise("dst")), "src", "dst"),
             _each("out", packets.filter(out), "src"),
             _each("t_any", tunneled, "src", "dst"),
             _each("t_out", tunneled.filter(out), "outer_src"),
@@ -126,7 +130,7 @@ def vantage_from(counts: AddressCounts, link_types: list[int],
     # Mostly encapsulated, the chatter of interfaces coming up aside: an underlay NIC.
     if counts.tunneled * 2 > counts.packets - counts.chatter:
         return Vantage("node-underlay", _node_name(counts, snap))
-    ranked = _ranked(counts.role("any"))
+    ranked = _ranked(counts.role("uni"))
     if ranked.is_empty():
         return Vantage("interface", None)
     busiest = str(ranked["ip"][0])
