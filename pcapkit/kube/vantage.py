@@ -45,7 +45,8 @@ class AddressCounts:
 
     And `pairs`: packets per pair of outermost addresses (the underlay header's of an
     encapsulated packet, else the packet's own), lower address first: which addresses every
-    packet of a NIC's capture carries (`_nic_owner`).
+    packet of a NIC's capture carries (`_nic_owner`). Only of packets whose direction the
+    capture does not give: one that gives it names its node by its outgoing packets.
     """
 
     packets: int
@@ -70,7 +71,7 @@ class AddressCounts:
         ]
         chatter = packets.filter(_noise("src") & _noise("dst")).height
         return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter,
-                             _pairs(packets))
+                             _pairs(packets.filter(pl.col("direction") == Direction.UNKNOWN)))
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
