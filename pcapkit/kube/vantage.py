@@ -59,19 +59,24 @@ class AddressCounts:
 
     @staticmethod
     def of(packets: pl.DataFrame) -> AddressCounts:
-        tunneled = packets.filter(pl.col("tunnel").is_not_null())
+        # Counted over the packets' few distinct kinds (`n` packets each), not packet by packet.
+        kinds = packets.group_by("src", "dst", "outer_src", "outer_dst", "direction",
+                                 tunneled=pl.col("tunnel").is_not_null()).agg(
+            n=pl.len().cast(pl.Int64))
+        tunneled = kinds.filter("tunneled")
         out = pl.col("direction") == Direction.OUTBOUND
         parts = [
-            _each("any", packets, "src", "dst"),
-            _each("uni", packets.filter(~_noise("dst")), "src", "dst"),
-            _each("out", packets.filter(out), "src"),
+            _each("any", kinds, "src", "dst"),
+            _each("uni", kinds.filter(~_noise("dst")), "src", "dst"),
+            _each("out", kinds.filter(out), "src"),
             _each("t_any", tunneled, "src", "dst"),
             _each("t_out", tunneled.filter(out), "outer_src"),
             _each("t_outer", tunneled, "outer_src", "outer_dst"),
         ]
-        chatter = packets.filter(_noise("src") & _noise("dst")).height
-        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter,
-                             _pairs(packets.filter(pl.col("direction") == Direction.UNKNOWN)))
+        chatter = int(kinds.filter(_noise("src") & _noise("dst"))["n"].sum())
+        return AddressCounts(packets.height, int(tunneled["n"].sum()), _sum(pl.concat(parts)),
+                             chatter,
+                             _pairs(kinds.filter(pl.col("direction") == Direction.UNKNOWN)))
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
@@ -87,25 +92,25 @@ class AddressCounts:
         return self.counts.filter(pl.col("role") == name).select("ip", "n")
 
 
-def _each(role: str, packets: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Packets per address over `columns` (an address twice in one packet counts once)."""
-    counts = [packets.group_by(pl.col(c).alias("ip")).agg(n=pl.len().cast(pl.Int64))
-              for c in columns]
+def _each(role: str, kinds: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Packets per address over `columns` of packet `kinds` (`n` packets each; an address twice
+    in one packet counts once)."""
+    counts = [kinds.group_by(pl.col(c).alias("ip")).agg(pl.col("n").sum()) for c in columns]
     if len(columns) == 2:  # a packet from an address to itself counts once
         a, b = columns
-        same = packets.filter(pl.col(a) == pl.col(b))
-        counts.append(same.group_by(pl.col(a).alias("ip")).agg(n=-pl.len().cast(pl.Int64)))
+        same = kinds.filter(pl.col(a) == pl.col(b))
+        counts.append(same.group_by(pl.col(a).alias("ip")).agg(-pl.col("n").sum()))
     return (pl.concat(counts).drop_nulls("ip").group_by("ip").agg(pl.col("n").sum())
             .select(pl.lit(role).alias("role"), "ip", pl.col("n").cast(pl.UInt64)))
 
 
-def _pairs(packets: pl.DataFrame) -> pl.DataFrame:
-    """PAIRS of a packet table: its outermost addresses, lower first."""
+def _pairs(kinds: pl.DataFrame) -> pl.DataFrame:
+    """PAIRS of packet `kinds`: their outermost addresses, lower first."""
     src = pl.coalesce("outer_src", "src")
     dst = pl.when(pl.col("outer_src").is_not_null()).then("outer_dst").otherwise("dst")
-    ends = packets.select(a=src, b=dst).drop_nulls()
+    ends = kinds.select(a=src, b=dst, n="n").drop_nulls()
     return _pair_sum(ends.select(a=pl.min_horizontal("a", "b"), b=pl.max_horizontal("a", "b"),
-                                 n=pl.lit(1, pl.UInt64)))
+                                 n=pl.col("n").cast(pl.UInt64)))
 
 
 def _pair_sum(pairs: pl.DataFrame) -> pl.DataFrame:
