@@ -22,7 +22,7 @@ from pcapkit.engine.executor import executor
 from pcapkit.engine.tasks import warm_up
 from pcapkit.errors import UsageError
 from pcapkit.flows import Tables, build_tables
-from pcapkit.flows.clocks import Clocks, merge_sightings, sightings, with_clock
+from pcapkit.flows.clocks import Clocks, links, merge_sightings, sightings, with_clock
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
@@ -252,6 +252,8 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     # One capture has one clock: nothing to match.
     sights = sightings(packets) if len(read) > 1 else merge_sightings([])
     clocks = Clocks.of(sights, len(read))
+    if clocks.apart():
+        clocks = Clocks.of(sights, len(read), links(packets, clocks.groups))
     infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [], clocks)
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
     tables = build_tables(with_clock(packets, clocks.shift, "ts_ns"))

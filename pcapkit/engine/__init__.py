@@ -57,6 +57,7 @@ from pcapkit.engine.tasks import (
     DecodeJob,
     DetectJob,
     FlowsJob,
+    LinksJob,
     NumberJob,
     ShardFlows,
     client_findings,
@@ -65,6 +66,7 @@ from pcapkit.engine.tasks import (
     per_connection,
     shard_findings,
     shard_flows,
+    shard_links,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
@@ -194,7 +196,11 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     # Every timestamp read back from the spill is brought onto the first capture's clock.
-    clocks = Clocks.of(merge_sightings([f.sightings for f in facts]), len(captures))
+    sights = merge_sightings([f.sightings for f in facts])
+    clocks = Clocks.of(sights, len(captures))
+    if clocks.apart():
+        linked = pool.map(shard_links, (LinksJob(root, s, clocks.groups) for s in range(shards)))
+        clocks = Clocks.of(sights, len(captures), merge_sightings(list(linked)))
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_flows, (

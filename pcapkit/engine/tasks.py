@@ -21,7 +21,7 @@ from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
-from pcapkit.flows.clocks import merge_sightings, sightings, with_clock
+from pcapkit.flows.clocks import links, merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import client_flows, client_transactions, expanded, in_time_order
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
@@ -110,6 +110,20 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
         sightings=sightings(packets) if job.clocks else merge_sightings([]),
         warning=warning,
     )
+
+
+# --- the DNS messages that link captures the sampled sightings left apart --------------------
+
+@dataclass(frozen=True)
+class LinksJob:
+    spill: str
+    shard: int
+    groups: list[int]  #: `Clocks.groups` of the sampled sightings
+
+
+def shard_links(job: LinksJob) -> pl.DataFrame:
+    """`pcapkit.flows.clocks.links` of a shard's DNS messages."""
+    return links(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.groups)
 
 
 # --- per-view TCP connections and DNS transactions of a shard --------------------------------

@@ -29,6 +29,12 @@ for the ports: a ping alone is enough to match captures), and one in `SAMPLE_ONE
 other TCP and UDP packets (chosen by a hash of
 the key's numbers, so alike in every capture and every chunking): enough matches to take medians
 from, few enough rows to gather from every chunk of a large capture.
+
+**Linking.** A capture that shares only a few packets with the others (a pod that sent a few DNS
+queries) may share no sampled one: the sampled sightings leave it in a group of its own. Then
+every DNS message seen in captures of two such groups (`links`) is matched too, for the pairs
+across groups only: few rows however large the captures, since groups that shared many packets
+would have shared sampled ones.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ SAMPLE_KEY = ["sport", "dport", "ip_id", "tcp_seq", "tcp_ack", "payload_len"]
 SAMPLE_ONE_IN = 16
 #: fixed, so that every process samples alike
 SEED = 0x434C_4B53
+
+#: DNS messages, as `links` gathers them
+DNS = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()
 
 SIGHTINGS = pl.Schema({
     "capture": pl.UInt16, "src": pl.String, "sport": pl.UInt16, "dst": pl.String,
@@ -80,6 +89,23 @@ def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
     return _grouped(pl.concat(parts) if parts else pl.DataFrame(schema=SIGHTINGS))
 
 
+def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
+    """SIGHTINGS of the DNS messages in `rows` (a packet table, or its DNS rows) seen in
+    captures of two groups (`Clocks.groups`): what links groups that sampling left apart. A
+    message's copies share one shard of DNS rows (`pcapkit.engine.shards`), so the links of the
+    shards add up to those of the whole. Keyed without TCP fields and payload length (DNS rows
+    do not keep it; the DNS id and IP id tell messages apart)."""
+    group = pl.col("capture").cast(pl.Int64).replace_strict(
+        list(range(len(groups))), groups, default=-1, return_dtype=pl.Int64)
+    dns = rows.filter(DNS).select(
+        "capture", *(c if c in rows.columns else pl.lit(None).alias(c) for c in KEY),
+        first_ns="ts_ns", last_ns="ts_ns", group=group)
+    dns = dns.with_columns(pl.lit(None).alias(c) for c in ("tcp_seq", "tcp_ack", "tcp_flags",
+                                                            "payload_len")).cast(SIGHTINGS)
+    shared = dns.group_by(KEY).agg(pl.col("group").n_unique()).filter(pl.col("group") > 1)
+    return _grouped(dns.join(shared.select(KEY), on=KEY, how="semi", nulls_equal=True))
+
+
 def _grouped(rows: pl.DataFrame) -> pl.DataFrame:
     return (rows.group_by("capture", *KEY)
             .agg(pl.col("first_ns").min(), pl.col("last_ns").max())
@@ -96,12 +122,27 @@ class Clocks:
     #: what to subtract from each capture's timestamps to bring them onto one clock: its offset
     #: from the first capture of its group (0 for a capture alone)
     shift: list[int]
+    #: the first capture of each capture's group
+    groups: list[int]
 
     @staticmethod
-    def of(sights: pl.DataFrame, captures: int) -> Clocks:
-        aligned = _aligned(sights, captures)
+    def of(sights: pl.DataFrame, captures: int, linked: pl.DataFrame | None = None) -> Clocks:
+        """From the sampled `sights`, and the `links` between the groups they leave."""
+        pairs = pair_offsets(sights)
+        if linked is not None:
+            roots = pl.Series([root for _, root in _aligned(pairs, captures)])
+            across = pair_offsets(linked).filter(
+                pl.col("a").replace_strict(range(captures), roots, default=-1)
+                != pl.col("b").replace_strict(range(captures), roots, default=-1))
+            pairs = pl.concat([pairs, across]).sort("a", "b")
+        aligned = _aligned(pairs, captures)
         return Clocks(offsets=[offset if root == 0 else None for offset, root in aligned],
-                      shift=[offset for offset, _ in aligned])
+                      shift=[offset for offset, _ in aligned],
+                      groups=[root for _, root in aligned])
+
+    def apart(self) -> bool:
+        """Some captures are in groups of their own: `links` may join them."""
+        return len(set(self.groups)) > 1
 
 
 def with_clock(frame: pl.DataFrame, shift: list[int], *columns: str) -> pl.DataFrame:
@@ -113,9 +154,8 @@ def with_clock(frame: pl.DataFrame, shift: list[int], *columns: str) -> pl.DataF
     return frame.with_columns((pl.col(c) - by_capture).alias(c) for c in columns)
 
 
-def _aligned(sights: pl.DataFrame, captures: int) -> list[tuple[int, int]]:
-    """(offset from the group's root, root) per capture."""
-    pairs = pair_offsets(sights)
+def _aligned(pairs: pl.DataFrame, captures: int) -> list[tuple[int, int]]:
+    """(offset from the group's root, root) per capture, from `pair_offsets`."""
     edges: dict[int, list[tuple[int, int, int]]] = {i: [] for i in range(captures)}
     for a, b, n, offset in pairs.iter_rows():
         edges[a].append((b, n, offset))

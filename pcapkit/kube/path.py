@@ -7,7 +7,8 @@ overlay device, the underlay NIC; then the same in reverse on the endpoint's nod
 address DNAT chose, or that the client dialled); on one node, pod, veth, bridge, veth, pod. A
 client outside the cluster that dialled a node's NodePort starts at that node, whose places are
 ordered by their first packet (in by the underlay NIC, out by the overlay device and, encapsulated,
-the same NIC), then the endpoint's node as above. A place
+the same NIC), then the endpoint's node as above. The capture of a host outside the cluster
+(`external`) comes first when that host is the client, last when it is the server. A place
 nothing locates (an underlay capture that could be either node's, an `interface` of unknown role)
 sits between the two nodes' places, or after its node's bridge; places at one position are
 ordered by their first packet, on the first capture's clock (`pcapkit/flows/clocks.py`).
@@ -56,10 +57,14 @@ CLIENT_SIDE = {"pod": 0.0, "veth": 1.0, "bridge": 2.0, "interface": 2.5, "any": 
 #: (in plain, out encapsulated to the endpoint's node) with the overlay device in between
 ENTRY = 0.5
 LAST = 9.0  #: the endpoint pod
+#: a host outside the cluster's own capture: before everything as the client, after everything
+#: as the server (what the client dialled, through its node's masquerade)
+OUTSIDE = {"client": -1.0, "server": LAST + 1}
 BETWEEN = 4.5  #: between the two nodes: a place that could be either's
 #: places that are no one interface of known role
 VAGUE = {"interface", "any", None}
 KIND_TEXT = {"pod": "eth0", "veth": "veth", "bridge": "bridge", "interface": "interface",
+             "external": "NIC",
              "any": "interfaces (cooked v1 -i any)",
              "overlay": "overlay device", "underlay": "underlay NIC"}
 #: symptoms of a conversation that failed, and what its two directions carry
@@ -123,7 +128,10 @@ class Ends:
         return [(LAST - CLIENT_SIDE[k], self.endpoint_node, k) for k in kinds]
 
     def position(self, kind: str, node: str | None, pod_ip: str | None) -> float:
-        """Where a place of `kind` on `node` (of the pod at `pod_ip`) lies on this path."""
+        """Where a place of `kind` on `node` (of the pod, or host outside the cluster, at
+        `pod_ip`) lies on this path."""
+        if kind == "external":
+            return OUTSIDE["client" if pod_ip == self.client_ip else "server"]
         if kind in ("pod", "veth") and pod_ip is not None:
             if pod_ip == self.client_ip:
                 return CLIENT_SIDE[kind]
@@ -266,7 +274,8 @@ def _route(path: list[dict[str, Any]], direction: str) -> str:
     for r in seen:
         kind = r["kind"] or "interface"
         where = r["node"] or " or ".join(r["nodes"] or []) or "?"
-        step = "pod eth0" if kind == "pod" else f"{where} {KIND_TEXT[kind]}"
+        step = ("pod eth0" if kind == "pod" else f"external host {r['pod_ip']}"
+                if kind == "external" else f"{where} {KIND_TEXT[kind]}")
         if not steps or steps[-1] != step:
             steps.append(step)
     return " → ".join(steps)
@@ -297,8 +306,10 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     if not seen:
         return None
     # A place whose role is unknown, or that is several (a cooked v1 view), says where the
-    # packet was only when no place that is one interface saw it.
-    seen = [r for r in seen if r["kind"] not in VAGUE] or seen
+    # packet was only when no place that is one interface of the cluster saw it (a capture
+    # outside the cluster only shows where the conversation began or was headed).
+    exact = [r for r in seen if r["kind"] not in VAGUE]
+    seen = exact if any(r["kind"] != "external" for r in exact) else seen
     what = FAILED[kind][0 if forward else 1]
     expected = ends.expected()
     covered = namer.covered(ends, expected)
@@ -518,6 +529,8 @@ class _Namer:
         site = self.sites[r["capture"]]
         if kind == "pod":
             return f"{site.vantage} eth0"
+        if kind == "external":
+            return f"external host {r['pod_ip']}"
         where = f"node {r['node']}" if r["node"] else " or ".join(
             f"node {n}" for n in r["nodes"] or []) or site.vantage or site.path
         what = KIND_TEXT[kind]

@@ -6,7 +6,8 @@ capture), its veth and the bridge (`cni0`) on the client's node, the overlay dev
 (`flannel.1`, `vxlan.calico`), the underlay NIC (encapsulated), then the same places in reverse on
 the endpoint's node. What a view is comes from general facts, first that applies:
 
-1. the capture is a pod's (its vantage): `pod`;
+1. the capture is a pod's (its vantage): `pod`; a host's outside the cluster: `external`, with
+   that host's address as `pod_ip`;
 2. most of its packets came encapsulated: `underlay`;
 3. the same interface (its index or name, not a cooked v1 `-i any`) carried encapsulated
    packets too, in another view: `underlay` (the NIC also carries the node's own traffic, and
@@ -30,7 +31,8 @@ the endpoint's node. What a view is comes from general facts, first that applies
 
 The node is the capture's (its vantage: the node of a `-i any` or underlay capture, the node of a
 pod's capture from the snapshot); an underlay capture whose packets cannot tell which of two
-nodes took it (a plain pcap has no directions) has `node` null and both in `nodes`.
+nodes took it (a plain pcap has no directions, and only the tunnel between the two, or a router
+between them, shows both addresses in every packet) has `node` null and both in `nodes`.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def places(views: pl.DataFrame, sources: pl.DataFrame, sites: list[Site],
         own = sources.filter(pl.col("view") == v["view"])
         kind, pod_ip, senders = (
             ("underlay", None, set())
-            if site.vantage_kind != "pod" and tuple(v[c] for c in interface) in underlays
+            if site.vantage_kind not in ("pod", "external")
+            and tuple(v[c] for c in interface) in underlays
             else _kind(v, name, site, own, snap, nodes))
         to_services = 0 if snap is None else int(own.filter(
             (pl.col("direction") == 1)
@@ -142,6 +145,8 @@ def _kind(view: dict[str, int], name: str | None, site: Site, sources: pl.DataFr
           snap: Snapshot | None, nodes: list[str]) -> tuple[str, str | None, set[str]]:
     """The view's kind, for a pod's capture or veth the pod's address, and the node's own
     addresses that send into it (rules 1, 2, 4-8)."""
+    if site.vantage_kind == "external":
+        return "external", site.vantage, set()
     if site.vantage_kind == "pod" and snap is not None:
         ns, _, pod_name = (site.vantage or "").removeprefix("pod ").partition("/")
         pod = snap.pods.filter((pl.col("namespace") == ns) & (pl.col("name") == pod_name))

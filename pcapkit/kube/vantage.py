@@ -1,12 +1,13 @@
 """Where a capture was taken: a pod's eth0, a node's `-i any`, or a node's underlay NIC.
 
 Read from the capture itself (link types, tunnels, directions, the busiest address), named with
-the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address.
+the snapshot when one is given: `pod NAMESPACE/NAME`, `node NAME`, or the bare address (of a
+host outside the cluster, or without a snapshot).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -17,12 +18,14 @@ from pcapkit.kube.snapshot import Snapshot
 from pcapkit.read.records import Direction
 
 COOKED = (LinkType.LINUX_SLL, LinkType.LINUX_SLL2)
+PAIRS = pl.Schema({"a": pl.String, "b": pl.String, "n": pl.UInt64})
 
 
 @dataclass(frozen=True)
 class Vantage:
     #: `pod` (one pod's interface), `node-any` (`-i any`), `node-underlay` (the NIC carrying
-    #: the overlay), `host` (a node's own address), `interface` (an address nothing names)
+    #: the overlay), `host` (a node's own address), `external` (with a snapshot: a host outside
+    #: the cluster, named by its address), `interface` (an address nothing names)
     kind: str
     name: str | None  #: `pod ns/name`, `node NAME`, or an address; None when nothing says
 
@@ -33,9 +36,17 @@ class AddressCounts:
     counts, and how many packets each address appears in, per `role`:
 
     - `any`: source or destination (innermost headers), every packet;
+    - `uni`: the same over packets to one host: one to a multicast or broadcast address (an
+      IPv6 neighbour solicitation, an MLD report) reaches every host on the link, so says
+      nothing of whose capture it is;
     - `out`: source of outgoing packets (`direction` OUTBOUND);
     - `t_any`, `t_out`: the same over encapsulated packets only;
     - `t_outer`: underlay source or destination of encapsulated packets.
+
+    And `pairs`: packets per pair of outermost addresses (the underlay header's of an
+    encapsulated packet, else the packet's own), lower address first: which addresses every
+    packet of a NIC's capture carries (`_nic_owner`). Only of packets whose direction the
+    capture does not give: one that gives it names its node by its outgoing packets.
     """
 
     packets: int
@@ -44,20 +55,28 @@ class AddressCounts:
     #: packets between addresses that say nothing about the host (`_noise`): IPv6 link-local
     #: chatter (MLD reports, router solicitations) of interfaces coming up
     chatter: int = 0
+    pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIRS))
 
     @staticmethod
     def of(packets: pl.DataFrame) -> AddressCounts:
-        tunneled = packets.filter(pl.col("tunnel").is_not_null())
+        # Counted over the packets' few distinct kinds (`n` packets each), not packet by packet.
+        kinds = packets.group_by("src", "dst", "outer_src", "outer_dst", "direction",
+                                 tunneled=pl.col("tunnel").is_not_null()).agg(
+            n=pl.len().cast(pl.Int64))
+        tunneled = kinds.filter("tunneled")
         out = pl.col("direction") == Direction.OUTBOUND
         parts = [
-            _each("any", packets, "src", "dst"),
-            _each("out", packets.filter(out), "src"),
+            _each("any", kinds, "src", "dst"),
+            _each("uni", kinds.filter(~_noise("dst")), "src", "dst"),
+            _each("out", kinds.filter(out), "src"),
             _each("t_any", tunneled, "src", "dst"),
             _each("t_out", tunneled.filter(out), "outer_src"),
             _each("t_outer", tunneled, "outer_src", "outer_dst"),
         ]
-        chatter = packets.filter(_noise("src") & _noise("dst")).height
-        return AddressCounts(packets.height, tunneled.height, _sum(pl.concat(parts)), chatter)
+        chatter = int(kinds.filter(_noise("src") & _noise("dst"))["n"].sum())
+        return AddressCounts(packets.height, int(tunneled["n"].sum()), _sum(pl.concat(parts)),
+                             chatter,
+                             _pairs(kinds.filter(pl.col("direction") == Direction.UNKNOWN)))
 
     @staticmethod
     def merge(parts: list[AddressCounts]) -> AddressCounts:
@@ -65,23 +84,37 @@ class AddressCounts:
             return AddressCounts.of(empty_packets())
         return AddressCounts(sum(p.packets for p in parts), sum(p.tunneled for p in parts),
                              _sum(pl.concat([p.counts for p in parts])),
-                             sum(p.chatter for p in parts))
+                             sum(p.chatter for p in parts),
+                             _pair_sum(pl.concat([p.pairs for p in parts])))
 
     def role(self, name: str) -> pl.DataFrame:
         """ip, n for one role."""
         return self.counts.filter(pl.col("role") == name).select("ip", "n")
 
 
-def _each(role: str, packets: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Packets per address over `columns` (an address twice in one packet counts once)."""
-    counts = [packets.group_by(pl.col(c).alias("ip")).agg(n=pl.len().cast(pl.Int64))
-              for c in columns]
+def _each(role: str, kinds: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Packets per address over `columns` of packet `kinds` (`n` packets each; an address twice
+    in one packet counts once)."""
+    counts = [kinds.group_by(pl.col(c).alias("ip")).agg(pl.col("n").sum()) for c in columns]
     if len(columns) == 2:  # a packet from an address to itself counts once
         a, b = columns
-        same = packets.filter(pl.col(a) == pl.col(b))
-        counts.append(same.group_by(pl.col(a).alias("ip")).agg(n=-pl.len().cast(pl.Int64)))
+        same = kinds.filter(pl.col(a) == pl.col(b))
+        counts.append(same.group_by(pl.col(a).alias("ip")).agg(-pl.col("n").sum()))
     return (pl.concat(counts).drop_nulls("ip").group_by("ip").agg(pl.col("n").sum())
             .select(pl.lit(role).alias("role"), "ip", pl.col("n").cast(pl.UInt64)))
+
+
+def _pairs(kinds: pl.DataFrame) -> pl.DataFrame:
+    """PAIRS of packet `kinds`: their outermost addresses, lower first."""
+    src = pl.coalesce("outer_src", "src")
+    dst = pl.when(pl.col("outer_src").is_not_null()).then("outer_dst").otherwise("dst")
+    ends = kinds.select(a=src, b=dst, n="n").drop_nulls()
+    return _pair_sum(ends.select(a=pl.min_horizontal("a", "b"), b=pl.max_horizontal("a", "b"),
+                                 n=pl.col("n").cast(pl.UInt64)))
+
+
+def _pair_sum(pairs: pl.DataFrame) -> pl.DataFrame:
+    return pairs.group_by("a", "b").agg(pl.col("n").sum()).sort("a", "b").cast(PAIRS)
 
 
 def _sum(counts: pl.DataFrame) -> pl.DataFrame:
@@ -103,18 +136,34 @@ def vantage_from(counts: AddressCounts, link_types: list[int],
     # Mostly encapsulated, the chatter of interfaces coming up aside: an underlay NIC.
     if counts.tunneled * 2 > counts.packets - counts.chatter:
         return Vantage("node-underlay", _node_name(counts, snap))
-    ranked = _ranked(counts.role("any"))
+    ranked = _ranked(counts.role("uni"))
     if ranked.is_empty():
         return Vantage("interface", None)
     busiest = str(ranked["ip"][0])
     if snap is not None:
-        pod = snap.pods.filter((pl.col("ip") == busiest) & ~pl.col("host_network"))
-        if pod.height:
-            return Vantage("pod", f"pod {pod['namespace'][0]}/{pod['name'][0]}")
-        node = snap.nodes.filter(pl.col("ip") == busiest)
-        if node.height:
-            return Vantage("host", f"node {node['name'][0]}")
+        # Addresses in as many packets as the busiest: a capture of one host talking to one
+        # other. Pods and nodes first: the cluster's captures are what this reads.
+        tied = [str(ip) for ip in ranked.filter(pl.col("len") == ranked["len"][0])["ip"]]
+        for ip in tied:
+            pod = snap.pods.filter((pl.col("ip") == ip) & ~pl.col("host_network"))
+            if pod.height:
+                return Vantage("pod", f"pod {pod['namespace'][0]}/{pod['name'][0]}")
+        for ip in tied:
+            node = snap.nodes.filter(pl.col("ip") == ip)
+            if node.height:
+                return Vantage("host", f"node {node['name'][0]}")
+        if _outside(snap, busiest):
+            return Vantage("external", busiest)
     return Vantage("interface", busiest)
+
+
+def _outside(snap: Snapshot, ip: str) -> bool:
+    """No node, pod, pod network or Service of the snapshot holds `ip`: a host outside the
+    cluster (a NodePort's client, a server pods reach through their node's masquerade)."""
+    services = [snap.services.select(pl.col("cluster_ip").alias("ip")),
+                snap.services.select(pl.col("load_balancer_ips").explode().alias("ip"))]
+    held = pl.concat([snap.pods.select("ip"), *services]).filter(pl.col("ip") == ip)
+    return held.is_empty() and node_of_address(snap, ip) is None
 
 
 def _noise(column: str) -> pl.Expr:
@@ -134,19 +183,20 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     """The node a node-side capture belongs to.
 
     Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
-    the one whose address sends the outgoing packets. Otherwise (a plain underlay capture) every
-    packet carries the capturing node's address: the node in the most packets. Nodes that tie
-    (two nodes on one underlay) are all named, since nothing in the packets tells them apart.
+    the one whose address sends the outgoing packets. Otherwise (a plain capture of one NIC) it
+    is the node whose address every packet to or from a node carries (`_nic_owner`).
     """
     # The underlay headers name nodes; inner ones mostly name pods and Services.
     prefix = "t_" if counts.tunneled else ""
     addrs = counts.role(f"{prefix}out")
     if addrs.is_empty():
+        owner = _nic_owner(counts, snap)
+        if owner is not None:
+            return owner
         addrs = counts.role("t_outer" if counts.tunneled else "any")
     if snap is not None:
-        names = snap.nodes.select("ip", pl.format("node {}", "name").alias("node"))
-        by_address = addrs.join(names, on="ip", how="inner").select(pl.col("node").alias("ip"),
-                                                                    "n")
+        by_address = addrs.join(_node_names(snap), on="ip", how="inner").select(
+            pl.col("node").alias("ip"), "n")
         if by_address.is_empty():
             # No node address on the wire (traffic that stayed on one node): the node whose pod
             # CIDR holds the addresses seen is the one whose bridge the packets crossed.
@@ -160,6 +210,44 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     if ranked.is_empty():
         return None
     return " or ".join(str(ip) for ip in ranked.filter(pl.col("len") == ranked["len"][0])["ip"])
+
+
+def _node_names(snap: Snapshot) -> pl.DataFrame:
+    """ip → `node NAME`, for every address the snapshot gives a node."""
+    return snap.nodes.select("ip", pl.format("node {}", "name").alias("node")).drop_nulls()
+
+
+def _nic_owner(counts: AddressCounts, snap: Snapshot | None) -> str | None:
+    """The node whose NIC a capture without directions was taken on.
+
+    A NIC sees its own node's traffic: every packet to or from a node carries that node's
+    address, in its outermost header (a VXLAN datagram's underlay addresses, or the packet's
+    own: a NodePort client's, the kubelet's). Nodes are the snapshot's addresses, or without
+    one the tunnel endpoints the capture shows. When two nodes are in every such packet (only
+    the tunnel between them was captured) nothing tells which took it: both are named. When no
+    node is in all of them the capture was taken between nodes (a router, a switch port
+    mirroring several): every node seen is named, none pinned. None when no packet names a
+    node.
+    """
+    if snap is not None:
+        names = dict(_node_names(snap).iter_rows())
+    else:
+        names = {ip: ip for ip in counts.role("t_outer")["ip"].to_list()}
+    if not names:
+        return None
+    named = counts.pairs.select(
+        *(pl.col(c).replace_strict(names, default=None, return_dtype=pl.String) for c in "ab"),
+        "n").filter(pl.col("a").is_not_null() | pl.col("b").is_not_null())
+    if named.is_empty():
+        return None
+    total = int(named["n"].sum())
+    # A packet between two addresses of one node counts once for it.
+    other = named.filter(pl.col("a").ne_missing(pl.col("b")))
+    present = (pl.concat([named.select(node="a", n="n"), other.select(node="b", n="n")])
+               .drop_nulls("node").group_by("node").agg(pl.col("n").sum())
+               .sort(["n", "node"], descending=[True, False]))
+    every = present.filter(pl.col("n") == total)
+    return " or ".join((every if every.height else present)["node"].to_list())
 
 
 def _owner(snap: Snapshot, ip: str) -> str | None:

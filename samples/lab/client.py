@@ -124,13 +124,14 @@ def exchange(sock: socket.socket, action: dict[str, Any]) -> str:
 
 def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
     target, service_port = action["target"], action["port"]
+    ip = action.get("source", ip)  # another address of the client's (its IPv6 one)
     start = time.time()
     record = dict(
         ts=start,
         kind="attempt",
         op=action["op"],
-        client=f"{ip}:{port}",
-        target=f"{target}:{service_port}",
+        client=_socket(ip, port),
+        target=_socket(target, service_port),
         service=action.get("service"),
         protocol="tcp",
     )
@@ -146,7 +147,8 @@ def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
             truth.write(**record, resolved=None, outcome="nxdomain", detail="name did not resolve")
             return
     stage = "connect"
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))
@@ -166,7 +168,7 @@ def attempt(truth: Truth, ip: str, port: int, action: dict[str, Any]) -> None:
         sock.close()
     truth.write(
         **record,
-        resolved=f"{address}:{service_port}",
+        resolved=_socket(address, service_port),
         outcome=outcome,
         detail=detail,
         duration=round(time.time() - start, 4),
@@ -215,6 +217,11 @@ def ping(truth: Truth, ip: str, action: dict[str, Any]) -> None:
         detail=f"{answered} of {count} echo requests answered",
         duration=round(time.time() - start, 4),
     )
+
+
+def _socket(ip: str, port: int) -> str:
+    """`ip:port`, an IPv6 address in brackets."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _is_ip(text: str) -> bool:

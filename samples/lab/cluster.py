@@ -37,6 +37,11 @@ class Node:
         return f"172.18.0.{10 + self.index}"
 
     @property
+    def underlay_ip6(self) -> str:
+        """Its IPv6 address on the underlay, when the cluster has one (`Cluster.ipv6_underlay`)."""
+        return f"fd00:18::{10 + self.index}"
+
+    @property
     def pod_cidr(self) -> str:
         return f"10.244.{self.index}.0/24"
 
@@ -148,6 +153,9 @@ class Cluster:
     # NodeLocal DNSCache's listen address on every node (samples/lab/nodelocal_cache.py), when
     # it runs
     nodelocal_dns: str | None = None
+    # The underlay is dual-stack: each node and the external host also hold an IPv6 address
+    # there, and each Node object lists it as an InternalIP
+    ipv6_underlay: bool = False
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -199,6 +207,7 @@ def target_port(pod: Pod, port: ServicePort) -> int:
 
 
 EXTERNAL_HOST_IP = "172.18.0.100"  # the "external client" namespace on the underlay
+EXTERNAL_HOST_IP6 = "fd00:18::100"  # its IPv6 address, on a dual-stack underlay
 EXTERNAL_NAME = "api.example.com"  # answered inside the lab with EXTERNAL_HOST_IP
 
 CLIENT = "default/client-7c9f8b6d5-h2m4k"

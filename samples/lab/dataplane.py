@@ -14,7 +14,15 @@ inside the lab.
 
 from __future__ import annotations
 
-from samples.lab.cluster import CLUSTER_CIDR, DOMAIN, EXTERNAL_HOST_IP, UNDERLAY_MTU, Cluster, Pod
+from samples.lab.cluster import (
+    CLUSTER_CIDR,
+    DOMAIN,
+    EXTERNAL_HOST_IP,
+    EXTERNAL_HOST_IP6,
+    UNDERLAY_MTU,
+    Cluster,
+    Pod,
+)
 from samples.lab.netns import Lab, run
 
 UNDERLAY = "underlay"
@@ -34,6 +42,11 @@ def build(lab: Lab, cluster: Cluster) -> dict[str, str]:
     lab.add_ns(EXTERNAL)
     _underlay_port(lab, EXTERNAL, "ux", f"{EXTERNAL_HOST_IP}/24")
     lab.sh(EXTERNAL, "ip", "addr", "add", f"{ROUTER_IP}/24", "dev", "eth0")
+    if cluster.ipv6_underlay:
+        # nodad: usable at once, not after duplicate address detection's second
+        for ns, address in [(n.name, n.underlay_ip6) for n in cluster.nodes] + [
+                (EXTERNAL, EXTERNAL_HOST_IP6)]:
+            lab.sh(ns, "ip", "-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
     # A LoadBalancer's ingress IP is routed to the first node, as a load balancer speaking BGP
     # (MetalLB's BGP mode, a cloud's) sends it to one node, whose kube-proxy takes it from there.
     for service in cluster.services:

@@ -28,7 +28,7 @@ RECORDED = ("*.pcap", "*.pcapng", "truth.jsonl", "snapshot.json", "README.md")
 
 def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
     """Each client pod's eth0, each node's `-i any` (SLL2 and v1) and underlay eth0, and the
-    dumpcap pcapngs asked for."""
+    dumpcap pcapngs and captures off the nodes asked for."""
     pods = {c.pod for s in scenarios for c in s.clients if c.pod}
     found = [
         Vantage(cluster.pod(p).name, ("eth0",), f"pod-{cluster.pod(p).name}.pcap")
@@ -43,6 +43,9 @@ def vantages(cluster: Cluster, scenarios: Sequence[Scenario]) -> list[Vantage]:
     if any(s.multi_capture for s in scenarios):
         first = cluster.nodes[0].name
         found.append(Vantage(first, ("eth0", "cni0", "any"), f"node-{first}-multi.pcapng"))
+    if any(s.outside_captures for s in scenarios):
+        found += [Vantage(dataplane.EXTERNAL, ("eth0",), "external-eth0.pcap"),
+                  Vantage(dataplane.UNDERLAY, ("br0",), "underlay-br0.pcap")]
     if any(s.dumpcap_any for s in scenarios):
         first = cluster.nodes[0].name
         found.append(Vantage(first, ("eth0", "any"), f"node-{first}-dumpcap.pcapng",

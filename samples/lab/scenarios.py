@@ -18,6 +18,7 @@ from samples.lab.cluster import (
     BLOB,
     CLIENT,
     EXTERNAL_HOST_IP,
+    EXTERNAL_HOST_IP6,
     EXTERNAL_NAME,
     HTTP_PORTS,
     UNDERLAY_MTU,
@@ -90,6 +91,9 @@ class Scenario:
     multi_capture: bool = False  # also a dumpcap pcapng of several interfaces on worker-1
     #: also `dumpcap -i eth0 -i any` on worker-1, as dumpcap takes `any` unasked: Linux cooked v1
     dumpcap_any: bool = False
+    #: also the external host's eth0 and the underlay bridge (a switch port mirroring every
+    #: node's): captures taken off the cluster's nodes
+    outside_captures: bool = False
 
 
 def http(target: str, port: int, service: str | None, count: int, **more: Any) -> dict[str, Any]:
@@ -1085,10 +1089,40 @@ UNDERLAY_BLACKHOLE_BACK = Scenario(
     {"10.96.0.30": {"timeout"}, "blob": OK},
     faults=_blackhole("underlay_blackhole_back", "worker-2", "worker-1"),
 )
+#: no traffic of its own: combined with a scenario, its run is also captured off the nodes, on
+#: the external host's eth0 and on the underlay bridge (as a switch port mirroring every node's)
+OUTSIDE_CAPTURES = Scenario(
+    "outside_captures",
+    "nothing: two more captures, the external host's eth0 and the underlay bridge br0",
+    "the external host's own packets; on br0, every node's underlay traffic at once",
+    (),
+    {},
+    outside_captures=True,
+)
+
+
+def _ipv6_underlay(cluster: Cluster) -> None:
+    cluster.ipv6_underlay = True
+
+
+#: a dual-stack underlay whose only traffic is IPv6: the external host dials worker-1's IPv6
+#: address on a port nothing listens on (a kubelet's, say) and is refused by the node itself;
+#: worker-1's captures hold no IPv4 packet
+IPV6_UNDERLAY = Scenario(
+    "ipv6_underlay",
+    f"each node also holds fd00:18::1N/64 on the underlay (an IPv6 InternalIP of its Node), the "
+    f"external host {EXTERNAL_HOST_IP6}",
+    f"the external host's SYNs from {EXTERNAL_HOST_IP6} to [fd00:18::11]:10250 reach worker-1's "
+    "eth0, and worker-1 answers RST: nothing listens there",
+    (Client(EXTERNAL, (http("fd00:18::11", 10250, None, 2, source=EXTERNAL_HOST_IP6),)),),
+    {"[fd00:18::11]": {"refused"}},
+    change=_ipv6_underlay,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
-                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK)}
+                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK, OUTSIDE_CAPTURES,
+                                IPV6_UNDERLAY)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -238,6 +238,8 @@ def _node(cluster: Cluster, node: Node, vtep_mac: str, created: str) -> Obj:
         "status": {
             "addresses": [
                 {"type": "InternalIP", "address": node.underlay_ip},
+                *([{"type": "InternalIP", "address": node.underlay_ip6}]
+                  if cluster.ipv6_underlay else []),
                 {"type": "Hostname", "address": node.name},
             ],
             "conditions": [

@@ -15,6 +15,7 @@ import pytest
 
 import pcapkit
 from tests.conftest import SAMPLES
+from tests.lab.captures import tshark
 
 SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
 pytestmark = pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap not installed")
@@ -78,13 +79,39 @@ def test_shift_by_editcap_is_found(tmp_path: Path) -> None:
 def test_shifted_captures_give_the_same_findings(scenario: Path, tmp_path: Path) -> None:
     """Every capture but the first off by a different few seconds, some behind, some ahead."""
     plain = _report(_captures(scenario), scenario / "snapshot.json")
-    # A capture that shares no sampled packet with the others (a pod that only sent a few UDP
-    # queries) has no offset to find: shifting it would change what it says, rightly.
-    names = [Path(c["path"]).name for c in plain["captures"] if c["clock_offset_s"] is not None]
+    names = [Path(c["path"]).name for c in plain["captures"]]
     seconds = {n: (-1) ** i * (1.25 + 0.9 * i) for i, n in enumerate(names) if i}
     shifted = _report(_shifted(scenario, tmp_path, seconds), scenario / "snapshot.json")
     for c, p in zip(shifted["captures"], plain["captures"], strict=True):
+        assert (c["clock_offset_s"] is None) == (p["clock_offset_s"] is None), c["path"]
         if p["clock_offset_s"] is not None:
             expected = p["clock_offset_s"] + seconds.get(Path(c["path"]).name, 0)
             assert c["clock_offset_s"] == pytest.approx(expected, abs=1e-6), c["path"]
     assert _symptoms(shifted) == _symptoms(plain)
+
+
+def _dns_messages(path: Path) -> set[tuple[str, ...]]:
+    """tshark's reading: each DNS message's innermost addresses, ports, IP id and DNS id."""
+    port = 4789 if path.parent.name == "vxlan_4789" else 8472
+    rows = tshark(path, "dns && udp", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "ip.id",
+                  "dns.id", vxlan_port=port)
+    return {tuple(f.split(",")[-1] for f in row) for row in rows}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_a_capture_sharing_a_dns_message_has_an_offset(scenario: Path) -> None:
+    """A capture that shares only DNS messages with the others (a pod that sent a few queries,
+    a node its queries crossed) is put on the first capture's clock all the same: tshark says
+    which captures saw the same message, and every capture linked so to the first has an
+    offset."""
+    captures = _captures(scenario)
+    messages = [_dns_messages(p) for p in captures]
+    linked, grew = {0}, True
+    while grew:
+        more = {i for i, m in enumerate(messages)
+                if i not in linked and any(m & messages[j] for j in linked)}
+        linked |= more
+        grew = bool(more)
+    doc = _report(captures, scenario / "snapshot.json")
+    offsets = [c["clock_offset_s"] for c in doc["captures"]]
+    assert [i for i in sorted(linked) if offsets[i] is None] == []
