@@ -297,10 +297,11 @@ def _storm(cluster: Cluster) -> list[Fault]:
 
 
 DNS_DROP = 0.3
+COREDNS = "kube-system/coredns-5d78c9869d-qx8tn"
 
 
 def _dns_drop(cluster: Cluster) -> list[Fault]:
-    dns = cluster.pod("kube-system/coredns-5d78c9869d-qx8tn")
+    dns = cluster.pod(COREDNS)
     return [
         Fault(
             "dns_timeout",
@@ -1041,10 +1042,43 @@ UNDERLAY_BLACKHOLE_BACK = Scenario(
     {"10.96.0.30": {"timeout"}, "blob": OK},
     faults=_blackhole("underlay_blackhole_back", "worker-2", "worker-1"),
 )
+def _upstream_dropped(cluster: Cluster) -> list[Fault]:
+    dns = cluster.pod(COREDNS)
+    return [
+        Fault(
+            "nodelocal_upstream_down",
+            f"node worker-2, pod {dns.ref}",
+            f"a NetworkPolicy-like DROP in worker-2's FORWARD chain for TCP 53 to the CoreDNS "
+            f"pod ({dns.ip}): NodeLocal DNSCache on worker-1 forwards over TCP, its connections "
+            "to kube-dns get no SYN-ACK, and after its upstream timeout it answers the pod "
+            "SERVFAIL",
+            ("dns_error",),
+            (("worker-2", "filter", f"-I FORWARD 1 -d {dns.ip}/32 -p tcp --dport 53 -j DROP"),),
+        )
+    ]
+
+
+#: NodeLocal DNSCache whose upstream is unreachable: the pod's queries reach the cache on its
+#: node, the cache's TCP connections to the CoreDNS pod are dropped on worker-2, and the pod gets
+#: SERVFAIL from the cache for every name of its search path
+NODELOCAL_UPSTREAM_DOWN = Scenario(
+    "nodelocal_upstream_down",
+    f"NodeLocal DNSCache on every node ({NODELOCAL_DNS}, forwarding to kube-dns over TCP), "
+    "and worker-2 drops TCP 53 to the CoreDNS pod",
+    f"the client's queries reach {NODELOCAL_DNS}:53; worker-1's cache opens a TCP connection "
+    "to kube-dns for each (DNATed to the CoreDNS pod on worker-2), whose SYNs cross the underlay "
+    "and are dropped on worker-2 before the CoreDNS pod's veth; after 2 s the cache answers "
+    "SERVFAIL, and glibc tries the next name of the search path",
+    (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 1},)),),
+    {"dns:web": {"timeout"}},
+    faults=_upstream_dropped,
+    change=_nodelocal,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
-                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK)}
+                                UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK,
+                                NODELOCAL_UPSTREAM_DOWN)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.
