@@ -172,12 +172,21 @@ def _node_networks(snap: Snapshot) -> tuple[str, ...]:
 
 def _headless(snap: Snapshot) -> tuple[str, ...]:
     """`kube_headless` entries: each endpoint address of each headless Service (its ports
-    merged: the DNS answers addresses), or the Service alone when it has none."""
+    merged: the DNS answers addresses), or the Service alone when it has none. A pod that is
+    not ready behind a Service with `publishNotReadyAddresses` is `published-not-ready`,
+    whatever its slice says: the Service asks the DNS to answer it."""
     services = (snap.services.filter(pl.col("headless"))
-                .select("namespace", pl.col("name").alias("svc_name")).unique())
+                .select("namespace", pl.col("name").alias("svc_name"), "publish_not_ready")
+                .unique())
     endpoints = endpoint_rows(snap).select("namespace", "svc_name", "endpoint_ip",
                                            "endpoint_state", "endpoint_target")
-    rows = services.join(endpoints, on=["namespace", "svc_name"], how="left").unique()
+    published = pl.col("publish_not_ready") & pl.col("endpoint_state").is_in(
+        ["not-ready", "serving-not-ready"])
+    rows = (services.join(endpoints, on=["namespace", "svc_name"], how="left")
+            .select("namespace", "svc_name", "endpoint_ip",
+                    pl.when(published).then(pl.lit("published-not-ready"))
+                    .otherwise("endpoint_state").alias("endpoint_state"), "endpoint_target")
+            .unique())
     return tuple(sorted(f"{ns}/{name}|{ip or ''}|{state or ''}|{target or ''}"
                         for ns, name, ip, state, target in rows.iter_rows()))
 

@@ -25,7 +25,8 @@ The cache forwards over TCP; when kube-dns cannot be reached (a NetworkPolicy, C
 connection never gets a SYN-ACK and carries no DNS message at all. Such a connection is an
 upstream leg too: a TCP connection to port 53 that nothing answered, opened by an address that
 never asked the cache itself, while a pod's query to the cache waited (the same window as
-above; its question cannot be read, so it goes to the latest such query). The cache's
+above; its question cannot be read, so it goes to the latest such query); with a snapshot, to
+kube-dns only (its ClusterIP or a CoreDNS pod, `kube_dns_servers`). The cache's
 connections are its pod's lookup's: the finding that names the lookup cites them (its
 `upstream_sockets`), and `relayed_out` leaves their own TCP findings out, so that one failed
 lookup is one finding, not one for the pod and one per connection of the cache.
@@ -122,8 +123,11 @@ def _unanswered_connections(dns: pl.DataFrame, connections: pl.DataFrame,
     asked = dns.filter(to_cache)
     if asked.is_empty() or connections.is_empty():
         return pl.DataFrame(schema=LEGS)
+    to_dns = pl.col("server_port") == DNS_PORT
+    if config.kube_dns_servers:  # the snapshot says where the cache's upstream is
+        to_dns &= pl.col("server_ip").is_in(list(config.kube_dns_servers))
     dead = (
-        connections.filter(pl.col("server_port") == DNS_PORT).sort("first_ts_ns", "view")
+        connections.filter(to_dns).sort("first_ts_ns", "view")
         .group_by("conn", maintain_order=True).agg(
             pl.col("client_ip", "client_port", "server_ip", "server_port").first(),
             pl.col("first_ts_ns").min(), answered=(pl.col("packets_s2c") > 0).any(),
@@ -164,7 +168,7 @@ def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upst
     if failed.is_empty():
         return Upstream("", {}, [])
     first = failed.row(0, named=True)
-    server = f"{first['server_ip']}:{first['server_port']}"
+    server = _socket(first["server_ip"], first["server_port"])
     named = _named(first["server_ip"], config)
     node = _node(first["client_ip"], config)
     outcomes = failed.group_by("outcome").len().sort("len", "outcome", descending=[True, False])
@@ -173,7 +177,7 @@ def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upst
     text = (f"; the query reached {cache}, and its upstream queries to {server}"
             f"{' (' + named + ')' if named else ''} over {first['proto'].upper()} failed "
             f"({ended}): the lookup died between the cache and kube-dns, not in the pod")
-    sockets = sorted({f"{ip}:{port}" for ip, port in failed.select(
+    sockets = sorted({_socket(ip, port) for ip, port in failed.select(
         "client_ip", "client_port").iter_rows()})
     pairs = {(f["capture"], f["frame"]) for frames in failed["frames"].to_list()
              for f in frames or ()}
@@ -190,6 +194,11 @@ def with_upstream(evidence: list[dict[str, int]], upstream: Upstream) -> list[di
     """A finding's `evidence` with its failed upstream legs' frames, each frame once, sorted."""
     pairs = {(f["capture"], f["frame"]) for f in (*evidence, *upstream.frames)}
     return [{"capture": c, "frame": f} for c, f in sorted(pairs)]
+
+
+def _socket(ip: str, port: int) -> str:
+    """`ip:port` as the contract writes it (`[v6]:port`)."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 #: how a failed leg reads in an explanation
@@ -219,10 +228,13 @@ def _node(ip: str, config: Config) -> str | None:
 def relayed_out(findings: pl.DataFrame) -> pl.DataFrame:
     """`findings` without the TCP findings of connections a DNS finding cites as a NodeLocal
     DNSCache's upstream leg (its `upstream_sockets`): they are that lookup's failure."""
-    cited = findings.filter(pl.col("protocol").is_in(["dns", "udp"])
-                            & pl.col("extra").str.contains("upstream_sockets", literal=True))
+    cites = pl.col("extra").str.contains('"upstream_sockets"', literal=True)
+    cited = findings.filter(cites)
     if cited.is_empty():
         return findings
     sockets = {s for extra in cited["extra"] for s in json.loads(extra)["upstream_sockets"]}
-    socket = pl.format("{}:{}", "client_ip", "client_port")
-    return findings.filter(~((pl.col("protocol") == "tcp") & socket.is_in(list(sockets))))
+    socket = (pl.when(pl.col("client_ip").str.contains(":", literal=True))
+              .then(pl.format("[{}]:{}", "client_ip", "client_port"))
+              .otherwise(pl.format("{}:{}", "client_ip", "client_port")))
+    return findings.filter(~(~cites & (pl.col("protocol") == "tcp")
+                             & socket.is_in(list(sockets))))

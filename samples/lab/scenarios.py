@@ -1074,11 +1074,54 @@ NODELOCAL_UPSTREAM_DOWN = Scenario(
     faults=_upstream_dropped,
     change=_nodelocal,
 )
+def _add_peers(cluster: Cluster) -> None:
+    """Headless Service default/peers with publishNotReadyAddresses, as a StatefulSet's
+    governing Service: one pod ready on worker-2, one on worker-1 running but not ready, its
+    server not started (nothing listens on its port yet, so its readiness probe fails)."""
+    for name, ip, node, ready in [("peers-6f9c8d7b5-x2k4p", "10.244.2.63", "worker-2", True),
+                                  ("peers-6f9c8d7b5-m7w3q", "10.244.1.63", "worker-1", False)]:
+        cluster.pods.append(Pod("default", name, node, ip,
+                                {"app": "peers", "pod-template-hash": "6f9c8d7b5"}, HTTP_PORTS,
+                                Process("http", 8080) if ready else None, ready=ready))
+    cluster.services.append(Service("default", "peers", "None",
+                                    (ServicePort("http", 8080, "http"),), {"app": "peers"},
+                                    headless=True, publish_not_ready=True))
+
+
+def _peers_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "publish_not_ready",
+            "service default/peers",
+            "headless Service default/peers sets publishNotReadyAddresses: its EndpointSlice "
+            "lists pod peers-6f9c8d7b5-m7w3q (10.244.1.63, not ready: nothing listens on 8080 "
+            "yet) ready=true, serving=false, and the DNS answers it first; the client connects "
+            "there and is refused",
+            ("rst",),
+        )
+    ]
+
+
+#: a Service that publishes not-ready addresses on purpose: its not-ready pod is in the DNS
+#: answer, no symptom says the Service is misconfigured, and the refused connections to that
+#: pod say the Service sent the client there
+PUBLISH_NOT_READY = Scenario(
+    "publish_not_ready",
+    "headless Service default/peers (publishNotReadyAddresses: true) with pods 10.244.2.63 "
+    "(ready, worker-2) and 10.244.1.63 (not ready, nothing listening, worker-1)",
+    "the client looks up `peers`: peers.default.svc.cluster.local answers both pods, the "
+    "not-ready one first; its connections to 10.244.1.63:8080 (no ClusterIP, no DNAT) are "
+    "answered by RST",
+    (Client(CLIENT, (http("peers", 8080, "default/peers", 3),)),),
+    {"peers": {"refused"}},
+    faults=_peers_fault,
+    change=_add_peers,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
                                 UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK,
-                                NODELOCAL_UPSTREAM_DOWN)}
+                                NODELOCAL_UPSTREAM_DOWN, PUBLISH_NOT_READY)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

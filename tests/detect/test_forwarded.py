@@ -21,6 +21,7 @@ COREDNS = "10.244.2.2"
 KNOWN = dataclasses.replace(
     DEFAULT, kube_dns_names=(f"{KUBE_DNS}|Service kube-system/kube-dns",
                              f"{COREDNS}|pod kube-system/coredns-5d78c9869d-qx8tn"),
+    kube_dns_servers=(KUBE_DNS, COREDNS),
     kube_node_networks=("worker-1|10.0.0.2", "worker-1|10.244.1.0/24", "worker-2|10.0.0.3",
                         "worker-2|10.244.2.0/24"))
 
@@ -91,17 +92,20 @@ def test_a_relayed_servfail_is_the_pods_error_once() -> None:
     assert sorted(unaware["client_ip"]) == [NODE, POD]
 
 
-def _unreachable() -> list[dict]:
+def _unreachable(answered: bool = True) -> list[dict]:
     """The pod asks the cache for web (A, then AAAA); for each, the cache's TCP SYNs to the
-    CoreDNS pod (after DNAT) are never answered, and it answers the pod SERVFAIL after 2 s."""
+    CoreDNS pod (after DNAT) are never answered, and it answers the pod SERVFAIL after 2 s
+    (`answered`), else never."""
     rows = []
     for i, qtype in enumerate((DnsType.A, DnsType.AAAA)):
         ms = 0.3 * i
         rows += [dns_row(10 * i + 1, ms, POD, 40000, CACHE, 7 + i, "web.default.svc", qtype=qtype),
                  syn_row(10 * i + 2, ms + 0.1, NODE, 50000 + i, COREDNS, 53, seq=i),
-                 syn_row(10 * i + 3, ms + 1000.1, NODE, 50000 + i, COREDNS, 53, seq=i),
-                 dns_row(10 * i + 4, ms + 2000, POD, 40000, CACHE, 7 + i, "web.default.svc",
-                         qtype=qtype, response=True, rcode=DnsRcode.SERVFAIL)]
+                 syn_row(10 * i + 3, ms + 1000.1, NODE, 50000 + i, COREDNS, 53, seq=i)]
+        if answered:
+            rows.append(dns_row(10 * i + 4, ms + 2000, POD, 40000, CACHE, 7 + i,
+                                "web.default.svc", qtype=qtype, response=True,
+                                rcode=DnsRcode.SERVFAIL))
     # then a connection of the pod's own that nothing answers either
     return [*rows, *(syn_row(97 + k, 20000 + 1000 * k, POD, 45000, "10.244.2.9", 8080)
                      for k in range(3))]
@@ -125,6 +129,16 @@ def test_an_unreachable_upstream_is_where_the_lookup_died() -> None:
     assert findings.filter(kind="unanswered_syn")["client_ip"].to_list() == [POD]
     unaware = run_detectors(tables, dataclasses.replace(KNOWN, nodelocal_dns=()))
     assert sorted(unaware.filter(kind="unanswered_syn")["client_ip"]) == [NODE, NODE, POD]
+
+
+def test_a_pod_timing_out_on_an_unreachable_upstream_is_told_where() -> None:
+    """The cache never answers the pod: the pod's dns_timeout names the same upstream leg."""
+    tables = build_tables(table(sorted(_unreachable(answered=False), key=lambda r: r["ts_ns"])))
+    findings = run_detectors(tables, KNOWN)
+    assert sorted(findings["kind"]) == ["dns_timeout", "unanswered_syn"]
+    (extra,) = extras(findings.filter(kind="dns_timeout"))
+    assert extra["unanswered"] == 2 and extra["upstream_outcomes"] == {"no SYN-ACK": 2}
+    assert extra["upstream_sockets"] == [f"{NODE}:50000", f"{NODE}:50001"]
 
 
 @needs_sample("nodelocal_dns")

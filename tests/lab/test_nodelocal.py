@@ -13,17 +13,15 @@ the run's truth, the snapshot it wrote and tshark's reading of the captures:
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pcapkit.api import analyze
-from samples.lab import netns, truth
-from samples.lab.record import record
-from samples.lab.scenarios import VARIANTS
+from samples.lab import truth
 from tests.lab.captures import tshark
+from tests.lab.fresh import record_fresh
 from tests.lab.needs import LAB
 
 pytestmark = LAB
@@ -32,11 +30,7 @@ NAME = "nodelocal_upstream_down"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_id = secrets.token_hex(3)
-    folder = record([VARIANTS[NAME]], tmp_path_factory.mktemp("lab") / NAME, run_id)
-    assert netns.leftovers(netns.PREFIX + run_id + "-") == []
-    assert truth.problems(truth.load(folder)) == []
-    return folder
+    return record_fresh([NAME], tmp_path_factory.mktemp("lab"))
 
 
 def _document(folder: Path, **streaming: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shlex
 import subprocess
 from pathlib import Path
@@ -31,11 +30,10 @@ import jsonschema
 import pytest
 
 from pcapkit.api import analyze
-from samples.lab import netns, truth
-from samples.lab.record import record
-from samples.lab.scenarios import SCENARIOS, VARIANTS
+from samples.lab import truth
 from tests.conftest import REPO
 from tests.lab.captures import tshark
+from tests.lab.fresh import record_fresh
 from tests.lab.needs import LAB
 
 FAILED = {"refused", "timeout", "error"}
@@ -43,38 +41,29 @@ FAILED = {"refused", "timeout", "error"}
 pytestmark = LAB
 
 
-def _record(names: list[str], root: Path) -> Path:
-    run_id = secrets.token_hex(3)
-    known = SCENARIOS | VARIANTS
-    folder = record([known[n] for n in names], root / "+".join(names), run_id)
-    assert netns.leftovers(netns.PREFIX + run_id + "-") == []
-    assert truth.problems(truth.load(folder)) == []
-    return folder
-
-
 @pytest.fixture(scope="module")
 def missing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(["kube_proxy_missing"], tmp_path_factory.mktemp("lab"))
+    return record_fresh(["kube_proxy_missing"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(["external_traffic_local"], tmp_path_factory.mktemp("lab"))
+    return record_fresh(["external_traffic_local"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
 def blackhole(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(["underlay_blackhole"], tmp_path_factory.mktemp("lab"))
+    return record_fresh(["underlay_blackhole"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
 def blackhole_back(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(["underlay_blackhole_back"], tmp_path_factory.mktemp("lab"))
+    return record_fresh(["underlay_blackhole_back"], tmp_path_factory.mktemp("lab"))
 
 
 @pytest.fixture(scope="module")
 def socket_lb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(["socket_lb", "stale_endpoint"], tmp_path_factory.mktemp("lab"))
+    return record_fresh(["socket_lb", "stale_endpoint"], tmp_path_factory.mktemp("lab"))
 
 
 def _symptoms(folder: Path, *names: str) -> list[dict[str, Any]]:
