@@ -30,6 +30,7 @@ from pcapkit.detect import (
 )
 from pcapkit.detect.config import DEFAULT, Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, empty_findings
+from pcapkit.detect.forwarded import relayed_out
 from pcapkit.flows import Tables
 
 Detector = Callable[[Tables, Config], pl.DataFrame]
@@ -63,10 +64,12 @@ def run_detectors(tables: Tables, config: Config = DEFAULT,
 
 def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """Findings frames as one, worst first; ties in the order of `DETECTORS`, then of the
-    endpoints, so that the order does not depend on how the findings were gathered."""
+    endpoints, so that the order does not depend on how the findings were gathered. A NodeLocal
+    DNSCache's upstream connections cited by a DNS finding lose their own (`relayed_out`)."""
     if not frames:
         return empty_findings()
-    out = pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(FINDINGS_SCHEMA) for f in frames])
+    out = relayed_out(
+        pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(FINDINGS_SCHEMA) for f in frames]))
     rank = pl.col("kind").replace_strict(list(DETECTORS), list(range(len(DETECTORS))),
                                          default=len(DETECTORS), return_dtype=pl.UInt32)
     return out.sort(

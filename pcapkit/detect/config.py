@@ -97,6 +97,13 @@ class Config:
     kube_headless: tuple[str, ...] = ()
     #: nxdomain_name: the ExternalName Services, each `NAMESPACE/NAME|EXTERNAL_NAME`
     kube_external_names: tuple[str, ...] = ()
+    #: dns_timeout, dns_error: the cluster DNS by address, each `IP|NAME` (`kube-system/kube-dns`
+    #: for its ClusterIPs, `pod NAMESPACE/NAME` for its endpoints), to name a NodeLocal
+    #: DNSCache's upstream
+    kube_dns_names: tuple[str, ...] = ()
+    #: dns_timeout, dns_error: each node's addresses and pod CIDRs, `NAME|CIDR`, to name the
+    #: node a NodeLocal DNSCache runs on from the address it forwards from
+    kube_node_networks: tuple[str, ...] = ()
 
 
 DEFAULT = Config()
@@ -117,11 +124,8 @@ def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
     extra = tuple(f"{ip}/{128 if ':' in ip else 32}" for ip in ips)
     services = snap.services.select(pl.concat_str("namespace", "name", separator="/"))
     namespaces = pl.concat([snap.services["namespace"], snap.pods["namespace"]])
-    ns, name = KUBE_DNS
-    dns = pl.concat([
-        snap.services.filter((pl.col("namespace") == ns) & (pl.col("name") == name))["cluster_ip"],
-        snap.endpoints.filter((pl.col("namespace") == ns) & (pl.col("service") == name))["ip"],
-    ]).drop_nulls()
+    dns_names = _kube_dns_names(snap)
+    dns = pl.Series([entry.partition("|")[0] for entry in dns_names], dtype=pl.String)
     return replace(
         config,
         kube_service_cidrs=(*config.kube_service_cidrs, *(c for c in extra if c not in known)),
@@ -132,6 +136,8 @@ def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
         kube_pod_cidrs=config.kube_pod_cidrs or tuple(sorted(
             {c for cidrs in snap.nodes["pod_cidr"].drop_nulls() for c in cidrs.split(",")})),
         kube_headless=config.kube_headless or _headless(snap),
+        kube_dns_names=config.kube_dns_names or dns_names,
+        kube_node_networks=config.kube_node_networks or _node_networks(snap),
         kube_external_names=config.kube_external_names or tuple(sorted(
             f"{ns}/{name}|{target}" for ns, name, target in snap.services.filter(
                 pl.col("external_name").is_not_null()).select(
@@ -139,14 +145,48 @@ def for_snapshot(config: Config, snap: Snapshot | None) -> Config:
     )
 
 
+def _kube_dns_names(snap: Snapshot) -> tuple[str, ...]:
+    """`kube_dns_names` entries: the kube-dns Service's ClusterIPs and its endpoints' addresses,
+    each with what it is."""
+    ns, name = KUBE_DNS
+    service = snap.services.filter((pl.col("namespace") == ns) & (pl.col("name") == name)
+                                   & pl.col("cluster_ip").is_not_null())
+    endpoints = snap.endpoints.filter((pl.col("namespace") == ns) & (pl.col("service") == name)
+                                      & pl.col("ip").is_not_null())
+    pods = endpoints.select("ip", pl.when(pl.col("target_kind") == "Pod").then(
+        pl.format("pod {}/{}", "target_namespace", "target_name")).otherwise(
+        pl.lit(f"endpoint of Service {ns}/{name}")).alias("what"))
+    rows = pl.concat([service.select(pl.col("cluster_ip").alias("ip"),
+                                     pl.lit(f"Service {ns}/{name}").alias("what")), pods])
+    return tuple(sorted({f"{ip}|{what}" for ip, what in rows.iter_rows()}))
+
+
+def _node_networks(snap: Snapshot) -> tuple[str, ...]:
+    """`kube_node_networks` entries: each node's addresses and pod CIDRs."""
+    nodes = snap.nodes.select("name", "ip", "pod_cidr")
+    return tuple(sorted(
+        {f"{node}|{ip}" for node, ip, _ in nodes.iter_rows() if ip}
+        | {f"{node}|{cidr}" for node, _, cidrs in nodes.iter_rows()
+           for cidr in (cidrs or "").split(",") if cidr}))
+
+
 def _headless(snap: Snapshot) -> tuple[str, ...]:
     """`kube_headless` entries: each endpoint address of each headless Service (its ports
-    merged: the DNS answers addresses), or the Service alone when it has none."""
+    merged: the DNS answers addresses), or the Service alone when it has none. A pod that is
+    not ready behind a Service with `publishNotReadyAddresses` is `published-not-ready`,
+    whatever its slice says: the Service asks the DNS to answer it."""
     services = (snap.services.filter(pl.col("headless"))
-                .select("namespace", pl.col("name").alias("svc_name")).unique())
+                .select("namespace", pl.col("name").alias("svc_name"), "publish_not_ready")
+                .unique())
     endpoints = endpoint_rows(snap).select("namespace", "svc_name", "endpoint_ip",
                                            "endpoint_state", "endpoint_target")
-    rows = services.join(endpoints, on=["namespace", "svc_name"], how="left").unique()
+    published = pl.col("publish_not_ready") & pl.col("endpoint_state").is_in(
+        ["not-ready", "serving-not-ready"])
+    rows = (services.join(endpoints, on=["namespace", "svc_name"], how="left")
+            .select("namespace", "svc_name", "endpoint_ip",
+                    pl.when(published).then(pl.lit("published-not-ready"))
+                    .otherwise("endpoint_state").alias("endpoint_state"), "endpoint_target")
+            .unique())
     return tuple(sorted(f"{ns}/{name}|{ip or ''}|{state or ''}|{target or ''}"
                         for ns, name, ip, state, target in rows.iter_rows()))
 

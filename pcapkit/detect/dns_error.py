@@ -6,11 +6,19 @@ unable to reach its upstream; REFUSED: the server will not answer this client or
 finding per client address, server address and rcode; `count` is the number of transactions,
 `names` the names asked.
 
+A NodeLocal DNSCache is a relay (pcapkit/detect/forwarded.py): the SERVFAIL it answers a pod
+after its own upstream query failed, and that upstream query's SERVFAIL, are one lookup's
+failure. The pod's transactions are counted, the cache's upstream ones are not counted as a
+client of their own, and the finding names the upstream where it failed (`upstream`,
+`upstream_failed`, `upstream_outcomes`, `cache_node`; the upstream legs' frames in the
+evidence): an upstream that answered SERVFAIL too, or one the cache could not reach at all (its
+TCP connections to kube-dns got no SYN-ACK; those connections get no finding of their own).
+
 Wireshark shows the rcode per response (`dns.flags.rcode`), Zeek per dns.log row
 (`rcode_name`; `rejected` when the reply has a non-zero rcode and no question); this groups them
 by who asked whom. NXDOMAIN is not an error here (see `nxdomain_storm`).
 
-Tunables (pcapkit/detect/config.py): `dns_error_rcodes`.
+Tunables (pcapkit/detect/config.py): `dns_error_rcodes`, `nodelocal_dns`.
 """
 
 from __future__ import annotations
@@ -22,6 +30,13 @@ import polars as pl
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.forwarded import (
+    Upstream,
+    failed_upstream,
+    through_cache,
+    upstream_legs,
+    with_upstream,
+)
 from pcapkit.flows import Tables
 from pcapkit.flows.dns import resolver_transactions
 
@@ -36,10 +51,14 @@ MEANING = {
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     rcodes = [int(DnsRcode[name]) for name in config.dns_error_rcodes]
-    errors = resolver_transactions(tables.dns).filter(
-        pl.col("response_seen") & pl.col("rcode").is_in(rcodes))
+    dns = through_cache(resolver_transactions(tables.dns), config)
+    errors = dns.filter(pl.col("forwarded_for").is_null() & pl.col("response_seen")
+                        & pl.col("rcode").is_in(rcodes))
+    if errors.is_empty():
+        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+    legs = upstream_legs(dns, tables.connections, config)
     rows = [
-        _finding(key, txns)
+        _finding(key, txns, failed_upstream(legs, txns["txn"], config))
         for key, txns in errors.sort("ts_ns").group_by(
             ["client_ip", "server_ip", "rcode"], maintain_order=True
         )
@@ -47,7 +66,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
 
-def _finding(key: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
+def _finding(key: tuple[Any, ...], txns: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
     client, server, rcode = key
     code = DnsRcode(rcode)
     names = list(dict.fromkeys(txns["qname"].drop_nulls().to_list()))
@@ -63,10 +82,13 @@ def _finding(key: tuple[Any, ...], txns: pl.DataFrame) -> dict[str, Any]:
         "count": txns.height,
         "first_ts_ns": txns["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
-        "evidence": frames_evidence(txns, "query_frames", "response_frames"),
+        "evidence": with_upstream(frames_evidence(txns, "query_frames", "response_frames"),
+                                  upstream),
         "explanation": (
             f"{server} answered {txns.height} DNS queries from {client} with {code.name} "
-            f"({listed or 'no question'}): {MEANING.get(code, code.name)}."
+            f"({listed or 'no question'})"
+            + (upstream.text if upstream.text else f": {MEANING.get(code, code.name)}") + "."
         ),
-        "extra": extra_json(rcode=code.name, names=names),
+        "extra": extra_json(rcode=code.name, names=names, lookups=txns["lookup"].n_unique(),
+                            **upstream.extra),
     }

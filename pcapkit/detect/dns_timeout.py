@@ -10,7 +10,10 @@ whatever sockets the resolver used) holding such transactions: `count` is their 
 the names the lookup queried in order, `name` the name the application asked for, `client` the
 socket of its first such transaction and `sockets` all of its sockets. A NodeLocal DNSCache's
 upstream queries for a pod's query are that pod's lookup (pcapkit/detect/forwarded.py): an
-upstream query that timed out is named in the pod's finding, not in one of its own.
+upstream query that timed out, or the cache's TCP connections to kube-dns that got no SYN-ACK,
+are named in the pod's finding as where the lookup died (`upstream`, `upstream_failed`,
+`upstream_outcomes`, `cache_node`, `upstream_sockets`, their frames in the evidence), not in
+findings of their own.
 
 The conntrack race signature: on one socket an A and an AAAA query left within
 `dns_race_max_gap_ms` of each other, one was answered at once and the other was not (re-sent or
@@ -42,7 +45,13 @@ import polars as pl
 from pcapkit.codes import DnsType
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
-from pcapkit.detect.forwarded import through_cache
+from pcapkit.detect.forwarded import (
+    Upstream,
+    failed_upstream,
+    through_cache,
+    upstream_legs,
+    with_upstream,
+)
 from pcapkit.flows import Tables
 from pcapkit.flows.dns import resolver_transactions
 
@@ -62,8 +71,10 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     )
     dns = dns.with_columns(_raced(dns, config).alias("raced"))
     failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup"))
+    legs = upstream_legs(failed, tables.connections, config)
     rows = [
-        _finding(txns)
+        _finding(txns, failed_upstream(
+            legs, txns.filter(pl.col("forwarded_for").is_null())["txn"], config))
         for _, txns in failed.sort("ts_ns").group_by("lookup", maintain_order=True)
     ]
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
@@ -95,7 +106,7 @@ def _sent_near(queries: pl.DataFrame, others: pl.DataFrame, gap_ns: int) -> pl.S
     return near.filter(pl.col("near_ts").is_not_null())["txn"]
 
 
-def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
+def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
     """The finding of one lookup (its transactions in time order, some of them failed)."""
     own = lookup.filter(pl.col("forwarded_for").is_null())
     asker = own if own.height else lookup
@@ -111,7 +122,6 @@ def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
     name = str(searched[0]) if searched.len() else (steps[0] if steps else None)
     sockets = list(dict.fromkeys(
         f"{ip}:{port}" for ip, port in asker.select("client_ip", "client_port").iter_rows()))
-    upstream = txns.filter(pl.col("forwarded_for").is_not_null())
     parts = []
     if unanswered:
         parts.append(f"{unanswered} got no answer")
@@ -124,14 +134,7 @@ def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
         f":{socket['server_port']}{tried} was slow: of its {lookup.height} queries, "
         f"{' and '.join(parts)}"
     )
-    if upstream.height:
-        cache = upstream["client_ip"][0]
-        text += (
-            f"; the node-local DNS cache ({cache}) forwarded it to {upstream['server_ip'][0]}"
-            f":{upstream['server_port'][0]} over {upstream['proto'][0].upper()}, and "
-            f"{upstream.height} of those upstream queries failed too: the cache waited on "
-            "kube-dns"
-        )
+    text += upstream.text
     if lost:
         text += f"; {lost} answer(s) were seen on the way back but never reached the client"
     if race:
@@ -152,7 +155,8 @@ def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
         "count": txns.height,
         "first_ts_ns": asker["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
-        "evidence": frames_evidence(txns, "query_frames", "response_frames"),
+        "evidence": with_upstream(frames_evidence(txns, "query_frames", "response_frames"),
+                                  upstream),
         "explanation": text + ".",
         "extra": extra_json(
             name=name,
@@ -163,6 +167,6 @@ def _finding(lookup: pl.DataFrame) -> dict[str, Any]:
             answered_after_resend=late,
             response_lost=lost or None,
             conntrack_race=race,
-            upstream_failed=upstream.height or None,
+            **upstream.extra,
         ),
     }

@@ -2,9 +2,12 @@
 
 A headless Service (`clusterIP: None`) has no ClusterIP and no kube-proxy rules: the cluster
 DNS answers its name with the addresses of its ready endpoints, one A/AAAA record per pod. A pod
-that is not ready is left out of the answer (unless the Service sets
-`publishNotReadyAddresses`), and with no ready pod at all the name does not resolve: CoreDNS
-answers NXDOMAIN (NOERROR without addresses from other servers).
+that is not ready is left out of the answer, and with no ready pod at all the name does not
+resolve: CoreDNS answers NXDOMAIN (NOERROR without addresses from other servers). A Service
+with `publishNotReadyAddresses` (a StatefulSet's, whose peers must find each other before they
+are ready) has its pods answered ready or not, on purpose: its not-ready pods
+(`published-not-ready`) are never held against it here; a connection that fails on one says so
+(`k8s.publish_not_ready`, pcapkit/kube/services.py).
 
 Definition (needs a snapshot: the `kube_headless` setting): the DNS transactions asking A or
 AAAA for a headless Service's name (`NAME.NAMESPACE.svc[.DOMAIN]`, any step of a search-path
@@ -43,6 +46,8 @@ from pcapkit.flows import Tables
 KIND = "headless_not_ready"
 #: the record types that carry addresses
 ADDRESS_TYPES = (1, 28)
+#: endpoint states the cluster DNS answers a headless name with
+ANSWERED = ("ready", "published-not-ready")
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
@@ -76,7 +81,7 @@ def _finding(client: str, service: str, txns: pl.DataFrame, steps: pl.DataFrame,
     pods = {ip: target for ip, _, target in endpoints}
     answers = [f"{ip} ({pods.get(ip) or 'no endpoint of the Service'})" for ip in answered]
     left_out = [f"{target or 'endpoint'} ({ip}, {state})" for ip, state, target in endpoints
-                if state != "ready" and ip not in answered]
+                if state not in ANSWERED and ip not in answered]
     if not empty and not left_out:
         return None
     cited = steps.filter(pl.col("lookup").is_in(empty)) if empty else txns
@@ -96,20 +101,28 @@ def _finding(client: str, service: str, txns: pl.DataFrame, steps: pl.DataFrame,
         "last_ts_ns": cited["ts_ns"].max(),
         "evidence": frames_evidence(cited, "query_frames", "response_frames"),
         "explanation": _explain(client, service, name, len(per_lookup), len(empty), rcodes,
-                                answers, left_out, len(endpoints)),
+                                answers, left_out, endpoints),
         "extra": extra_json(name=name, answers=answers, not_ready=left_out,
                             lookups=len(per_lookup), empty_lookups=len(empty)),
     }
 
 
 def _explain(client: str, service: str, name: str, lookups: int, empty: int, rcodes: list[str],
-             answers: list[str], left_out: list[str], endpoints: int) -> str:
+             answers: list[str], left_out: list[str],
+             endpoints: list[tuple[str, str, str]]) -> str:
     head = f"{client} looked up headless Service {service} ({name}) {lookups} time(s)"
     if empty:
+        due = [f"{target or 'endpoint'} ({ip}, {state})" for ip, state, target in endpoints
+               if state in ANSWERED]
         if not endpoints:
             why = "its EndpointSlices list no endpoint at all (no pod matches its selector)"
+        elif due:
+            return (f"{head} and {empty} of them got no address ({'/'.join(rcodes)}), though "
+                    f"its EndpointSlices list endpoint(s) the cluster DNS should answer "
+                    f"({', '.join(due)}): the DNS server is not serving them (CoreDNS's "
+                    "kubernetes plugin stale, or not watching the namespace).")
         else:
-            why = (f"none of its {endpoints} endpoint(s) is ready ({', '.join(left_out)}), "
+            why = (f"none of its {len(endpoints)} endpoint(s) is ready ({', '.join(left_out)}), "
                    "so the cluster DNS has no pod address to answer")
         return (f"{head} and {empty} of them got no address ({'/'.join(rcodes)}): {why}. A "
                 "headless Service has no ClusterIP to fall back on: its name resolves only to "

@@ -33,11 +33,15 @@ TARGETS = pl.Schema({
 
 
 def endpoint_state(ready: bool, serving: bool, terminating: bool) -> str:
-    """One word for an EndpointSlice endpoint's conditions."""
+    """One word for an EndpointSlice endpoint's conditions.
+
+    Ready but not serving is what the EndpointSlice controller writes for a pod that is not
+    ready behind a Service with `publishNotReadyAddresses` (ready forced true, serving the
+    pod's readiness): `published-not-ready`."""
     if terminating:
         return "terminating"
     if ready:
-        return "ready"
+        return "ready" if serving else "published-not-ready"
     return "serving-not-ready" if serving else "not-ready"
 
 

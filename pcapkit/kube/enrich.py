@@ -24,6 +24,8 @@ from pcapkit.kube.services import (
     dns_service,
     external_names,
     not_ready,
+    published_not_ready,
+    publishing,
     service_notes,
     undeclared_ports,
 )
@@ -40,8 +42,9 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
                     connections: pl.DataFrame) -> pl.DataFrame:
     """Add `k8s_client`, `k8s_server`, `k8s_service`, `k8s_endpoint`, `k8s_endpoint_target`,
     `k8s_endpoint_state`, `k8s_endpoint_candidates`, `k8s_reporter`, `k8s_node`,
-    `k8s_node_port`, `k8s_external_client`, `k8s_external_name`, `k8s_endpoints_not_ready`
-    and `k8s_port_mismatch` (null where nothing resolves; pcapkit/kube/services.py).
+    `k8s_node_port`, `k8s_external_client`, `k8s_external_name`, `k8s_endpoints_not_ready`,
+    `k8s_publish_not_ready` and `k8s_port_mismatch` (null where nothing resolves;
+    pcapkit/kube/services.py).
 
     `packets` needs the columns `src`, `sport`, `ip_proto`, `dst`, `dport` only (the streaming
     engine passes the distinct 5-tuples); `connections` is the flow stage's CONNECTIONS."""
@@ -91,6 +94,8 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
             .then("candidates").alias("k8s_endpoint_candidates"))
         .join(external_names(snap), on="k8s_service", how="left")
         .join(not_ready(snap), on="k8s_service", how="left")
+        .join(publishing(snap), on="k8s_service", how="left")
+        .with_columns(published_not_ready().alias("k8s_publish_not_ready"))
         .join(undeclared_ports(snap), on=["k8s_endpoint", "k8s_endpoint_target"], how="left")
         # kube-proxy chose none of them: it rejects a Service without a ready endpoint
         .with_columns(pl.when(pl.col("k8s_endpoints_not_ready").is_null())
@@ -105,7 +110,7 @@ def enrich_findings(findings: pl.DataFrame, packets: pl.DataFrame, snap: Snapsho
     return out.with_columns(explanation=explanation).drop(
         "_row", "svc_by_ip", "svc_by_door", "svc_by_endpoint", "leg", "leg_target", "leg_state",
         "direct", "direct_target", "direct_state", "only", "only_target", "only_state",
-        "candidates", "undnated", "dns_svc")
+        "candidates", "undnated", "dns_svc", "k8s_publishes_not_ready")
 
 
 def _endpoint_text() -> pl.Expr:
@@ -170,8 +175,10 @@ def _endpoint_note() -> pl.Expr:
     is not ready: the most common Kubernetes cause of a Service that half works."""
     target = pl.when(pl.col("k8s_endpoint_target").is_not_null()).then(
         pl.format(" ({})", "k8s_endpoint_target")).otherwise(pl.lit(""))
+    # a Service publishing not-ready addresses sends clients there on purpose (service_notes)
     return (pl.when(pl.col("k8s_endpoint_state").is_not_null()
-                    & (pl.col("k8s_endpoint_state") != "ready"))
+                    & (pl.col("k8s_endpoint_state") != "ready")
+                    & pl.col("k8s_publish_not_ready").is_null())
             .then(pl.format("kube-proxy sent it to endpoint {}{}, which the EndpointSlice "
                             "marks {}: its rules still point at a backend that is going away.",
                             "k8s_endpoint", target, "k8s_endpoint_state")))

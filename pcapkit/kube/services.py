@@ -4,6 +4,10 @@
   the Service (an ExternalName's target too: the cluster DNS follows the alias).
 - A Service whose EndpointSlices list endpoints, none of them ready and none terminating
   (readiness probes failing): kube-proxy has nothing to send new connections to.
+- A Service with `publishNotReadyAddresses` (typical of a StatefulSet's headless Service, whose
+  peers must find each other before they are ready) publishes its pods that are not ready on
+  purpose: neither of the above is held against it, but a failed connection to one of those
+  pods says the Service sent the client there (`publish_not_ready`).
 - A targetPort that is not a port the endpoint's pod declares (`containers[].ports`, when the
   pod declares any: declaring is optional, so a pod declaring none is never held against it):
   nothing is likely to listen there, and the pod refuses the connection.
@@ -62,8 +66,9 @@ def external_names(snap: Snapshot) -> pl.DataFrame:
 def not_ready(snap: Snapshot) -> pl.DataFrame:
     """`k8s_service` → `k8s_endpoints_not_ready` (`pod NS/NAME (ip:port, state)` of each
     endpoint), for the Services whose endpoints are all neither ready nor terminating."""
-    # a headless Service has no kube-proxy rules: headless_not_ready says what its DNS does
-    headless = snap.services.filter(pl.col("headless")).select(
+    # a headless Service has no kube-proxy rules: headless_not_ready says what its DNS does;
+    # one that publishes not-ready addresses means its clients to reach such pods
+    headless = snap.services.filter(pl.col("headless") | pl.col("publish_not_ready")).select(
         pl.format("{}/{}", "namespace", "name")).to_series().implode()
     rows = endpoint_rows(snap).filter(~pl.col("service").is_in(headless)).with_columns(
         pl.format("{} ({}:{}, {})", pl.coalesce("endpoint_target", pl.lit("endpoint")),
@@ -72,6 +77,26 @@ def not_ready(snap: Snapshot) -> pl.DataFrame:
             .agg(none=(~pl.col("ready") & (pl.col("endpoint_state") != "terminating")).all(),
                  k8s_endpoints_not_ready=pl.col("entry").unique().sort())
             .filter("none").drop("none"))
+
+
+def publishing(snap: Snapshot) -> pl.DataFrame:
+    """`k8s_service` → `k8s_publishes_not_ready` (true), for the Services with
+    `publishNotReadyAddresses`."""
+    return (snap.services.filter(pl.col("publish_not_ready"))
+            .select(pl.format("{}/{}", "namespace", "name").alias("k8s_service"),
+                    pl.lit(True).alias("k8s_publishes_not_ready"))
+            .unique("k8s_service"))
+
+
+#: endpoint states of a pod that is not ready (`pcapkit.kube.dnat.endpoint_state`)
+NOT_READY_STATES = ("published-not-ready", "not-ready", "serving-not-ready")
+
+
+def published_not_ready() -> pl.Expr:
+    """Whether a symptom's endpoint is a pod that is not ready, which its Service publishes
+    (`publishNotReadyAddresses`) on purpose: true, else null."""
+    return pl.when(pl.col("k8s_publishes_not_ready").fill_null(False)
+                   & pl.col("k8s_endpoint_state").is_in(NOT_READY_STATES)).then(True)
 
 
 def undeclared_ports(snap: Snapshot) -> pl.DataFrame:
@@ -101,6 +126,14 @@ def service_notes() -> pl.Expr:
     mismatch = pl.when(pl.col("k8s_port_mismatch").is_not_null()).then(pl.format(
         "The Service's {}: nothing is likely to listen there, which is why the endpoint "
         "refuses; point targetPort at a declared port (or its name).", "k8s_port_mismatch"))
+    published = pl.when(pl.col("k8s_publish_not_ready")).then(pl.format(
+        "Service {} publishes not-ready addresses (`publishNotReadyAddresses: true`), so "
+        "clients reach pods that are not ready: this connection went to {}{}, which is not "
+        "ready. That is the Service's intent (a StatefulSet's peers finding each other), not a "
+        "stale endpoint; a client that needs a serving pod must try another address.",
+        "k8s_service", "k8s_endpoint",
+        pl.when(pl.col("k8s_endpoint_target").is_not_null())
+        .then(pl.format(" ({})", "k8s_endpoint_target")).otherwise(pl.lit(""))))
     none_ready = pl.when(pl.col("k8s_endpoints_not_ready").is_not_null()).then(pl.format(
         "Service {} has no ready endpoint: its EndpointSlices list {}, none ready (failing "
         "readiness probes), so kube-proxy has nowhere to send new connections.",
@@ -109,5 +142,6 @@ def service_notes() -> pl.Expr:
     alias = pl.when(pl.col("k8s_external_name").is_not_null() & ~said).then(pl.format(
         "{} is an ExternalName Service: the cluster DNS answers its name with a CNAME to {}, "
         "so this is that name's failure.", "k8s_service", "k8s_external_name"))
-    notes = pl.concat_str(mismatch, none_ready, alias, separator=" ", ignore_nulls=True)
+    notes = pl.concat_str(mismatch, published, none_ready, alias, separator=" ",
+                          ignore_nulls=True)
     return pl.when(notes != "").then(notes)

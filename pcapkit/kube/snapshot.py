@@ -27,7 +27,7 @@ SERVICES = pl.Schema({"namespace": pl.String(), "name": pl.String(), "type": pl.
                       "node_port": pl.UInt16(), "protocol": pl.String(), "port_name": pl.String(),
                       "external_traffic_policy": pl.String(),
                       "load_balancer_ips": pl.List(pl.String()), "headless": pl.Boolean(),
-                      "external_name": pl.String()})
+                      "external_name": pl.String(), "publish_not_ready": pl.Boolean()})
 ENDPOINTS = pl.Schema({"namespace": pl.String, "service": pl.String, "slice": pl.String,
                        "ip": pl.String, "port": pl.UInt16, "port_name": pl.String,
                        "protocol": pl.String, "ready": pl.Boolean, "serving": pl.Boolean,
@@ -172,6 +172,7 @@ def _service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "load_balancer_ips": balancers,
                     "headless": spec.get("clusterIP") == "None",
                     "external_name": spec.get("externalName"),
+                    "publish_not_ready": bool(spec.get("publishNotReadyAddresses", False)),
                 })
     return rows
 

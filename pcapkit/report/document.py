@@ -24,7 +24,7 @@ K8S_KEYS = {"k8s_client": "client", "k8s_service": "service", "k8s_endpoint": "e
             "k8s_reporter": "reporter", "k8s_node": "node", "k8s_node_port": "node_port",
             "k8s_external_client": "external_client", "k8s_external_name": "external_name",
             "k8s_endpoints_not_ready": "endpoints_not_ready",
-            "k8s_port_mismatch": "port_mismatch"}
+            "k8s_publish_not_ready": "publish_not_ready", "k8s_port_mismatch": "port_mismatch"}
 
 
 def endpoint_text(ip: str | None, port: int | None) -> str | None:

@@ -118,6 +118,10 @@ class Service:
     headless: bool = False
     #: type ExternalName: the DNS answers a CNAME to this name; no ClusterIP, no endpoints
     external_name: str | None = None
+    #: spec.publishNotReadyAddresses (a StatefulSet's peers find each other before they are
+    #: ready): the EndpointSlice controller marks every pod's endpoint ready (serving stays the
+    #: pod's readiness), so kube-proxy and the DNS use pods that are not ready too
+    publish_not_ready: bool = False
 
     @property
     def ref(self) -> str:
@@ -190,13 +194,19 @@ class Cluster:
             if s.external_name:
                 records[s.fqdn] = s.external_name
             elif s.headless:
-                records[s.fqdn] = [p.ip for p in self.endpoints(s) if p.ready and not p.terminating]
+                records[s.fqdn] = [p.ip for p in self.endpoints(s) if published(s, p)]
             else:
                 records[s.fqdn] = [s.cluster_ip]
         return records | {name: [ip] for name, ip in self.external_names.items()}
 
     def copy(self) -> Cluster:
         return copy.deepcopy(self)
+
+
+def published(service: Service, pod: Pod) -> bool:
+    """The endpoint's `ready` condition as the EndpointSlice controller writes it: the pod is
+    ready, or the Service publishes not-ready addresses; never while terminating."""
+    return (pod.ready or service.publish_not_ready) and not pod.terminating
 
 
 def target_port(pod: Pod, port: ServicePort) -> int:

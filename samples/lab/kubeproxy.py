@@ -24,6 +24,7 @@ from samples.lab.cluster import (
     Pod,
     Service,
     ServicePort,
+    published,
     target_port,
 )
 
@@ -38,10 +39,11 @@ def chain(prefix: str, *parts: str) -> str:
 
 
 def proxied_endpoints(cluster: Cluster, service: Service) -> list[Pod]:
-    """Ready endpoints; when none is ready, the serving terminating ones, as kube-proxy's
-    ProxyTerminatingEndpoints does (a pod failing its readiness probe is neither)."""
+    """Ready endpoints (as the EndpointSlice says: with publishNotReadyAddresses, every pod);
+    when none is ready, the serving terminating ones, as kube-proxy's ProxyTerminatingEndpoints
+    does (a pod failing its readiness probe is neither)."""
     pods = cluster.endpoints(service)
-    ready = [p for p in pods if p.ready and not p.terminating]
+    ready = [p for p in pods if published(service, p)]
     return ready or [p for p in pods if p.terminating]
 
 

@@ -8,7 +8,8 @@ UPSTREAM_IP:53 (the kube-dns ClusterIP, which the node's kube-proxy rules DNAT t
 over TCP, as node-local-dns does with `force_tcp`, from the node's own address and under an id
 of its own; the answer goes back to the pod under the pod's id. It caches nothing: every pod
 query is forwarded, so each transaction to the cache has its upstream twin in the node's
-captures.
+captures. When the upstream cannot be reached or does not answer within `UPSTREAM_TIMEOUT_S`,
+the pod gets SERVFAIL, as node-local-dns's `forward` plugin answers when its upstream failed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import socket
 import socketserver
 import struct
 import sys
+
+import dpkt
 
 from samples.lab.dns_server import UdpServer
 
@@ -33,6 +36,15 @@ def forward(query: bytes, upstream: str) -> bytes:
         size = struct.unpack("!H", _read(conn, 2))[0]
         reply = _read(conn, size)
     return query[:2] + reply[2:]
+
+
+def servfail(query: bytes) -> bytes:
+    """SERVFAIL for `query`: its id and question, QR and RA set, RD kept."""
+    request = dpkt.dns.DNS(query)
+    reply = dpkt.dns.DNS(id=request.id, qd=request.qd, an=[], ns=[], ar=[])
+    reply.op = dpkt.dns.DNS_QR | dpkt.dns.DNS_RA | (request.op & dpkt.dns.DNS_RD)
+    reply.rcode = dpkt.dns.DNS_RCODE_SERVFAIL
+    return bytes(reply)
 
 
 def _read(conn: socket.socket, size: int) -> bytes:
@@ -51,7 +63,7 @@ class Udp(socketserver.BaseRequestHandler):
         try:
             reply = forward(data, self.server.upstream)  # type: ignore[attr-defined]
         except OSError:
-            return  # the pod's resolver times out and asks again, as with node-local-dns
+            reply = servfail(data)
         sock.sendto(reply, self.client_address)
 
 

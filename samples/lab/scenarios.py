@@ -301,10 +301,11 @@ def _storm(cluster: Cluster) -> list[Fault]:
 
 
 DNS_DROP = 0.3
+COREDNS = "kube-system/coredns-5d78c9869d-qx8tn"
 
 
 def _dns_drop(cluster: Cluster) -> list[Fault]:
-    dns = cluster.pod("kube-system/coredns-5d78c9869d-qx8tn")
+    dns = cluster.pod(COREDNS)
     return [
         Fault(
             "dns_timeout",
@@ -1118,11 +1119,90 @@ IPV6_UNDERLAY = Scenario(
     {"[fd00:18::11]": {"refused"}},
     change=_ipv6_underlay,
 )
+
+
+def _upstream_dropped(cluster: Cluster) -> list[Fault]:
+    dns = cluster.pod(COREDNS)
+    return [
+        Fault(
+            "nodelocal_upstream_down",
+            f"node worker-2, pod {dns.ref}",
+            f"a NetworkPolicy-like DROP in worker-2's FORWARD chain for TCP 53 to the CoreDNS "
+            f"pod ({dns.ip}): NodeLocal DNSCache on worker-1 forwards over TCP, its connections "
+            "to kube-dns get no SYN-ACK, and after its upstream timeout it answers the pod "
+            "SERVFAIL",
+            ("dns_error",),
+            (("worker-2", "filter", f"-I FORWARD 1 -d {dns.ip}/32 -p tcp --dport 53 -j DROP"),),
+        )
+    ]
+
+
+#: NodeLocal DNSCache whose upstream is unreachable: the pod's queries reach the cache on its
+#: node, the cache's TCP connections to the CoreDNS pod are dropped on worker-2, and the pod gets
+#: SERVFAIL from the cache for every name of its search path
+NODELOCAL_UPSTREAM_DOWN = Scenario(
+    "nodelocal_upstream_down",
+    f"NodeLocal DNSCache on every node ({NODELOCAL_DNS}, forwarding to kube-dns over TCP), "
+    "and worker-2 drops TCP 53 to the CoreDNS pod",
+    f"the client's queries reach {NODELOCAL_DNS}:53; worker-1's cache opens a TCP connection "
+    "to kube-dns for each (DNATed to the CoreDNS pod on worker-2), whose SYNs cross the underlay "
+    "and are dropped on worker-2 before the CoreDNS pod's veth; after 2 s the cache answers "
+    "SERVFAIL, and glibc tries the next name of the search path",
+    (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 1},)),),
+    {"dns:web": {"timeout"}},
+    faults=_upstream_dropped,
+    change=_nodelocal,
+)
+
+
+def _add_peers(cluster: Cluster) -> None:
+    """Headless Service default/peers with publishNotReadyAddresses, as a StatefulSet's
+    governing Service: one pod ready on worker-2, one on worker-1 running but not ready, its
+    server not started (nothing listens on its port yet, so its readiness probe fails)."""
+    for name, ip, node, ready in [("peers-6f9c8d7b5-x2k4p", "10.244.2.63", "worker-2", True),
+                                  ("peers-6f9c8d7b5-m7w3q", "10.244.1.63", "worker-1", False)]:
+        cluster.pods.append(Pod("default", name, node, ip,
+                                {"app": "peers", "pod-template-hash": "6f9c8d7b5"}, HTTP_PORTS,
+                                Process("http", 8080) if ready else None, ready=ready))
+    cluster.services.append(Service("default", "peers", "None",
+                                    (ServicePort("http", 8080, "http"),), {"app": "peers"},
+                                    headless=True, publish_not_ready=True))
+
+
+def _peers_fault(cluster: Cluster) -> list[Fault]:
+    return [
+        Fault(
+            "publish_not_ready",
+            "service default/peers",
+            "headless Service default/peers sets publishNotReadyAddresses: its EndpointSlice "
+            "lists pod peers-6f9c8d7b5-m7w3q (10.244.1.63, not ready: nothing listens on 8080 "
+            "yet) ready=true, serving=false, and the DNS answers it first; the client connects "
+            "there and is refused",
+            ("rst",),
+        )
+    ]
+
+
+#: a Service that publishes not-ready addresses on purpose: its not-ready pod is in the DNS
+#: answer, no symptom says the Service is misconfigured, and the refused connections to that
+#: pod say the Service sent the client there
+PUBLISH_NOT_READY = Scenario(
+    "publish_not_ready",
+    "headless Service default/peers (publishNotReadyAddresses: true) with pods 10.244.2.63 "
+    "(ready, worker-2) and 10.244.1.63 (not ready, nothing listening, worker-1)",
+    "the client looks up `peers`: peers.default.svc.cluster.local answers both pods, the "
+    "not-ready one first; its connections to 10.244.1.63:8080 (no ClusterIP, no DNAT) are "
+    "answered by RST",
+    (Client(CLIENT, (http("peers", 8080, "default/peers", 3),)),),
+    {"peers": {"refused"}},
+    faults=_peers_fault,
+    change=_add_peers,
+)
 #: Lab variants that are not committed samples: the tests record them afresh (as root), alone
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
                                 UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK, OUTSIDE_CAPTURES,
-                                IPV6_UNDERLAY)}
+                                IPV6_UNDERLAY, NODELOCAL_UPSTREAM_DOWN, PUBLISH_NOT_READY)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from samples.lab.cluster import Cluster, Node, Pod, Service, target_port
+from samples.lab.cluster import Cluster, Node, Pod, Service, published, target_port
 
 Obj = dict[str, Any]
 IMAGES = {
@@ -141,6 +141,8 @@ def _service(service: Service, created: str) -> Obj:
     }
     if service.headless:
         spec |= {"clusterIP": "None", "clusterIPs": ["None"]}
+    if service.publish_not_ready:
+        spec["publishNotReadyAddresses"] = True
     if service.external_name:  # the API keeps no ClusterIP, selector or IP family for one
         spec = {"externalName": service.external_name, "ports": ports,
                 "sessionAffinity": "None", "type": service.type}
@@ -164,7 +166,7 @@ def _slice(cluster: Cluster, service: Service, created: str) -> Obj:
         {
             "addresses": [p.ip],
             "conditions": {
-                "ready": p.ready and not p.terminating,
+                "ready": published(service, p),
                 "serving": p.ready or p.terminating,
                 "terminating": p.terminating,
             },

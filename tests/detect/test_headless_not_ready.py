@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pcapkit.detect import headless_not_ready, nxdomain_name, nxdomain_storm
@@ -80,3 +82,35 @@ def test_silent_without_a_snapshot_or_a_headless_service(name: str) -> None:
     assert headless_not_ready.detect(tables(name), DEFAULT).is_empty()
     if name != NAME:
         assert headless_not_ready.detect(tables(name), _config(name)).is_empty()
+
+
+def _published(service: str, tmp: Path) -> Config:
+    """The headless sample's snapshot with `service` publishing not-ready addresses, written
+    as the API holds it then: `spec.publishNotReadyAddresses`, and its EndpointSlice's
+    endpoints `ready` (forced by the controller) with `serving` the pod's readiness."""
+    doc = json.loads((SAMPLES / NAME / "snapshot.json").read_text())
+    for item in doc["items"]:
+        meta = item["metadata"]
+        if item["kind"] == "Service" and meta["name"] == service:
+            item["spec"]["publishNotReadyAddresses"] = True
+        if (item["kind"] == "EndpointSlice"
+                and meta["labels"]["kubernetes.io/service-name"] == service):
+            for endpoint in item["endpoints"] or ():
+                endpoint["conditions"]["ready"] = True
+    path = tmp / "snapshot.json"
+    path.write_text(json.dumps(doc))
+    return for_snapshot(DEFAULT, load_snapshot([path]))
+
+
+@needs_sample(NAME)
+def test_a_service_publishing_not_ready_addresses_is_not_held_to_readiness(tmp_path: Path) -> None:
+    """db publishes its not-ready pod on purpose: the answers leaving it out are no readiness
+    symptom. cache publishes its only pod, yet its lookups got NXDOMAIN: an error still, but
+    the DNS server's, not the pods' readiness."""
+    findings = headless_not_ready.detect(tables(NAME), _published("db", tmp_path))
+    assert [e["name"] for e in extras(findings)] == ["cache.default.svc.cluster.local"]
+    findings = headless_not_ready.detect(tables(NAME), _published("cache", tmp_path))
+    cache = findings.filter(pl.col("explanation").str.contains("cache.default.svc"))
+    assert cache["severity"].to_list() == ["error"]
+    assert "should answer" in cache["explanation"][0]
+    assert "readiness probes" not in cache["explanation"][0]

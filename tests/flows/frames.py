@@ -29,5 +29,16 @@ def dns_row(
     }
 
 
+def syn_row(frame: int, ms: float, client: str, port: int, server: str, server_port: int,
+            *, seq: int = 1000, capture: int = 0) -> dict[str, Any]:
+    """One TCP SYN from `client`:`port` to `server`:`server_port`, as the packet table has it."""
+    return {
+        "capture": capture, "frame": frame, "ts_ns": int(ms * MS), "iface": 0, "status": "ok",
+        "ip_version": 4, "ip_proto": IpProto.TCP, "src": client, "dst": server, "sport": port,
+        "dport": server_port, "tcp_flags": 0x02, "tcp_seq": seq, "tcp_ack": 0, "tcp_win": 64240,
+        "payload_len": 0, "ip_ttl": 64, "ip_id": frame,
+    }
+
+
 def table(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return conform(pl.DataFrame(rows, infer_schema_length=None))

@@ -42,8 +42,9 @@ def _together(name: str) -> Doc:
 def _state(conditions: dict[str, bool]) -> str:
     if conditions.get("terminating"):
         return "terminating"
-    if conditions.get("ready", True):
-        return "ready"
+    ready = conditions.get("ready", True)
+    if ready:  # serving defaults to ready; ready alone: a pod published though not ready
+        return "ready" if conditions.get("serving", ready) else "published-not-ready"
     return "serving-not-ready" if conditions.get("serving") else "not-ready"
 
 

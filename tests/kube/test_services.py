@@ -81,6 +81,16 @@ def test_endpoints_all_not_ready(tmp_path: Path) -> None:
     assert found and not any("endpoints_not_ready" in s["k8s"] for s in found)
 
 
+def test_not_ready_endpoints_a_service_publishes_are_no_verdict(tmp_path: Path) -> None:
+    # the same Service with publishNotReadyAddresses: its not-ready pods are its intent, so
+    # "no ready endpoint" is not said of it (the captures still show kube-proxy rejecting)
+    doc = _snapshot("endpoints_not_ready")
+    _item(doc, "Service", "ledger")["spec"]["publishNotReadyAddresses"] = True
+    found = _symptoms("endpoints_not_ready", doc, tmp_path)
+    assert found and not any("endpoints_not_ready" in s["k8s"] for s in found)
+    assert not any("has no ready endpoint" in s["explanation"] for s in found)
+
+
 def test_dns_findings_name_the_dns_only_service() -> None:
     # a DNS symptom of any kind (a timeout, a SERVFAIL) whose names hold an ExternalName's name
     # or its target, or a headless Service's name, is about that Service; a ClusterIP
