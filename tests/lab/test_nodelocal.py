@@ -21,8 +21,7 @@ import pytest
 from pcapkit.api import analyze
 from samples.lab import truth
 from tests.lab.captures import tshark
-from tests.lab.fresh import record_fresh
-from tests.lab.needs import LAB
+from tests.lab.needs import LAB, recorded
 
 pytestmark = LAB
 NAME = "nodelocal_upstream_down"
@@ -30,7 +29,7 @@ NAME = "nodelocal_upstream_down"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_fresh([NAME], tmp_path_factory.mktemp("lab"))
+    return recorded([NAME], tmp_path_factory.mktemp("lab"))
 
 
 def _document(folder: Path, **streaming: Any) -> dict[str, Any]:

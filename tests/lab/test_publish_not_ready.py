@@ -23,8 +23,7 @@ import pytest
 from pcapkit.api import analyze
 from samples.lab import truth
 from tests.lab.captures import tshark
-from tests.lab.fresh import record_fresh
-from tests.lab.needs import LAB
+from tests.lab.needs import LAB, recorded
 
 pytestmark = LAB
 NAME = "publish_not_ready"
@@ -33,7 +32,7 @@ SAYS = "publishes not-ready addresses"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return record_fresh([NAME], tmp_path_factory.mktemp("lab"))
+    return recorded([NAME], tmp_path_factory.mktemp("lab"))
 
 
 def _document(folder: Path, snapshot: Path | None = None, **streaming: Any) -> dict[str, Any]:
