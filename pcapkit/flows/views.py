@@ -28,6 +28,7 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import empty_packets
+from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
 from pcapkit.read.records import Direction
 
@@ -128,13 +129,13 @@ def tcp_copies(packets: pl.DataFrame) -> pl.Series:
 def repeated(rows: pl.DataFrame, key: list[str]) -> npt.NDArray[np.bool_]:
     """`seen_again` on a frame in any order, as one array: each key's rows in capture order
     (`capture`, `frame`) by one sort, each compared with the one before it (cheaper than a
-    window over many key columns, on a busy capture's every TCP packet)."""
-    ordered = rows.select("capture", "frame", "ts_ns", *key).with_row_index("_row").sort(
-        [*key, "capture", "frame"], nulls_last=True)
-    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key)
-    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
+    window over many key columns, on a busy capture's every TCP packet). `key`: integer or
+    boolean columns."""
+    order = lexsorted(packed(rows, [*key, "capture", "frame"]))
+    ts = rows["ts_ns"].to_numpy()[order]
+    soon = np.abs(np.diff(ts)) < COPY_WINDOW_NS
     found = np.zeros(rows.height, np.bool_)
-    found[ordered.filter(same & soon)["_row"].to_numpy()] = True
+    found[order[1:][same_as_previous(packed(rows, key), order) & soon]] = True
     return found
 
 
