@@ -25,8 +25,9 @@ Words = list[npt.NDArray[np.uint64]]
 
 
 def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> Words:
-    """The integer or boolean columns `keys` of `rows` as 64-bit words, most significant first:
-    rows compare (equal, before, after) word by word as they do column by column."""
+    """The columns `keys` of `rows` (integers, booleans, enums or text: `codes`) as 64-bit
+    words, most significant first: rows compare (equal, before, after) word by word as they
+    do column by column."""
     words: Words = []
     used = 64  # bits of the last word taken: none open yet
     for key in keys:
@@ -40,10 +41,20 @@ def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> 
     return words
 
 
+def codes(column: pl.Series) -> pl.Series:
+    """`column` as integers that sort as its values do: text by its rank among the column's
+    distinct values, an enum by its category's position; integers and booleans as they are."""
+    if column.dtype == pl.String:
+        column = column.cast(pl.Enum(column.drop_nulls().unique().sort()))
+    if isinstance(column.dtype, pl.Enum):
+        return column.to_physical()
+    return column
+
+
 def _unsigned(column: pl.Series, nulls_last: bool) -> tuple[npt.NDArray[np.uint64], int]:
-    """`column` shifted to start at 0 (nulls one past the end, or one before the start), and
-    the bits its values take."""
-    values = column.cast(pl.Int64)
+    """`column` (`codes`) shifted to start at 0 (nulls one past the end, or one before the
+    start), and the bits its values take."""
+    values = codes(column).cast(pl.Int64)
     low, high = values.min(), values.max()
     if not isinstance(low, int) or not isinstance(high, int):  # empty, or every value null
         return np.zeros(len(column), np.uint64), 1

@@ -23,6 +23,8 @@ the copies out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -126,12 +128,12 @@ def tcp_copies(packets: pl.DataFrame) -> pl.Series:
     return pl.Series("copy", repeated(packets, key) & packets["conn"].is_not_null().to_numpy())
 
 
-def repeated(rows: pl.DataFrame, key: list[str]) -> npt.NDArray[np.bool_]:
-    """`seen_again` on a frame in any order, as one array: each key's rows in capture order
-    (`capture`, `frame`) by one sort, each compared with the one before it (cheaper than a
-    window over many key columns, on a busy capture's every TCP packet). `key`: integer or
-    boolean columns."""
-    order = lexsorted(packed(rows, [*key, "capture", "frame"]))
+def repeated(rows: pl.DataFrame, key: list[str],
+             within: Sequence[str] = ("capture", "frame")) -> npt.NDArray[np.bool_]:
+    """`seen_again` on a frame in any order, as one array: each key's rows in the order of
+    `within` (capture order by default) by one sort, each compared with the one before it
+    (cheaper than a window over many key columns, on a busy capture's every TCP packet)."""
+    order = lexsorted(packed(rows, [*key, *within]))
     ts = rows["ts_ns"].to_numpy()[order]
     soon = np.abs(np.diff(ts)) < COPY_WINDOW_NS
     found = np.zeros(rows.height, np.bool_)
