@@ -54,19 +54,26 @@ def codes(column: pl.Series) -> pl.Series:
 def _unsigned(column: pl.Series, nulls_last: bool) -> tuple[npt.NDArray[np.uint64], int]:
     """`column` (`codes`) shifted to start at 0 (nulls one past the end, or one before the
     start), and the bits its values take."""
-    values = codes(column).cast(pl.Int64)
-    low, high = values.min(), values.max()
-    if not isinstance(low, int) or not isinstance(high, int):  # empty, or every value null
+    column = codes(column)
+    if column.dtype == pl.Boolean:
+        column = column.cast(pl.UInt8)
+    if not len(column) or column.null_count() == len(column):
         return np.zeros(len(column), np.uint64), 1
-    if values.null_count():
+    if column.null_count():
+        values = column.cast(pl.Int64)
+        low, high = int(values.min()), int(values.max())  # type: ignore[arg-type]
         if nulls_last:
             high += 1
-            values = values.fill_null(high)
         else:
             low -= 1
-            values = values.fill_null(low)
-    shifted = (values.to_numpy() - low).astype(np.uint64)
-    return shifted, max(int(high - low).bit_length(), 1)
+        array = values.fill_null(high if nulls_last else low).to_numpy()
+    else:
+        array = column.to_numpy()
+        low, high = int(array.min()), int(array.max())
+    # Two's complement: the difference is right modulo 2⁶⁴ whatever the signed range.
+    shifted = array.astype(np.int64) - np.int64(low) if array.dtype.kind == "i" else \
+        array.astype(np.uint64) - np.uint64(low)
+    return shifted.view(np.uint64), max((high - low).bit_length(), 1)
 
 
 def lexsorted(words: Words) -> npt.NDArray[np.int64]:

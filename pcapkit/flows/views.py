@@ -133,11 +133,12 @@ def repeated(rows: pl.DataFrame, key: list[str],
     """`seen_again` on a frame in any order, as one array: each key's rows in the order of
     `within` (capture order by default) by one sort, each compared with the one before it
     (cheaper than a window over many key columns, on a busy capture's every TCP packet)."""
-    order = lexsorted(packed(rows, [*key, *within]))
+    same = packed(rows, key)
+    order = lexsorted(same + packed(rows, within))
     ts = rows["ts_ns"].to_numpy()[order]
     soon = np.abs(np.diff(ts)) < COPY_WINDOW_NS
     found = np.zeros(rows.height, np.bool_)
-    found[order[1:][same_as_previous(packed(rows, key), order) & soon]] = True
+    found[order[1:][same_as_previous(same, order) & soon]] = True
     return found
 
 
