@@ -51,6 +51,7 @@ from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
 from pcapkit.decode.schema import Status, empty_packets
 from pcapkit.flows.ordering import codes, lexsorted, packed
+from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import SearchPath, expand
 from pcapkit.flows.views import VIEW_KEY, repeated
@@ -208,22 +209,30 @@ def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
     prev_response = pl.when(new_group).then(None).otherwise(pl.col("is_response").shift(1))
     gap = pl.col("ts_ns") - pl.col("ts_ns").shift(1)
     starts = prev_response.is_null() | (is_query & (prev_response | (gap > RESEND_WINDOW_NS)))
-    first_response_ts = pl.col("ts_ns").filter(pl.col("is_response")).min()
-    query_ts = pl.col("ts_ns").filter(is_query)
-    return (
-        msgs.lazy()
-        .with_columns(starts.cast(pl.UInt32).cum_sum().alias("_txn"))
+    numbered = msgs.with_columns(starts.cast(pl.UInt32).cum_sum().alias("_txn"))
+    # Each transaction's messages are one run: its times and counts are reductions over runs.
+    runs = Runs(numbered["_txn"].to_numpy())
+    ts = numbered["ts_ns"].to_numpy()
+    response = numbered["is_response"].to_numpy()
+    query = ~response
+    every = np.ones(len(ts), np.bool_)
+    response_ts = runs.min(ts, response)
+    answered_by = runs.spread(response_ts)
+    times = {
+        "start_ns": runs.min(ts, every).series(pl.Int64()),
+        "first_frame": numbered["frame"].gather(runs.starts),
+        "end_ns": runs.max(ts, every).series(pl.Int64()),
+        "query_ts_ns": runs.min(ts, query).series(pl.Int64()),
+        "response_ts_ns": response_ts.series(pl.Int64()),
+        "queries": runs.count(query),
+        "responses": runs.count(response),
+        "answered_after": runs.count(query & answered_by.valid & (ts < answered_by.values)),
+    }
+    rest = (
+        numbered.lazy()
         .group_by("_txn", maintain_order=True)
         .agg(
             *(pl.col(c).first() for c in group),
-            pl.col("ts_ns").min().alias("start_ns"),
-            pl.col("frame").first().alias("first_frame"),
-            pl.col("ts_ns").max().alias("end_ns"),
-            query_ts.min().alias("query_ts_ns"),
-            first_response_ts.alias("response_ts_ns"),
-            is_query.sum().alias("queries"),
-            pl.col("is_response").sum().alias("responses"),
-            (query_ts < first_response_ts).sum().alias("answered_after"),
             pl.col("qname").drop_nulls().first(),
             pl.col("server_ip").sort_by("ts_ns").first(),
             pl.col("server_port").sort_by("ts_ns").first(),
@@ -241,6 +250,7 @@ def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
         .drop("_txn")
         .collect()
     )
+    return rest.with_columns(**times).select(*group, *times, *rest.columns[len(group):])
 
 
 def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:

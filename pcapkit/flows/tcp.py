@@ -48,8 +48,6 @@ Rules, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -58,6 +56,7 @@ from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.ordering import lexsorted, packed
+from pcapkit.flows.runs import Runs, values
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
 
@@ -168,9 +167,9 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
     `syn_ip_id` (the IP id of the client's first SYN, for `shared_ids`).
 
     `segs` is sorted by lconn, so each connection's rows are one run: every column is a numpy
-    reduction over the runs (`_Runs`), not a group-by over the rows. `compiled` as in
+    reduction over the runs (`pcapkit.flows.runs`), not a group-by over the rows. `compiled` as in
     `pcapkit.flows.build_tables`."""
-    runs = _Runs(segs)
+    runs = Runs(segs["lconn"].to_numpy())
     flags = segs["tcp_flags"].to_numpy()
     c2s = segs["from_client"].to_numpy()
     s2c = ~c2s
@@ -181,11 +180,11 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
     payload = segs["payload_len"].fill_null(0).to_numpy().astype(np.uint64)
     win = segs["tcp_win"]
     zero_win = (win.fill_null(1).to_numpy() == 0) & ((flags & (SYN | FIN | RST)) == 0)
-    seq, ack = _values(segs["tcp_seq"]), _values(segs["tcp_ack"])
+    seq, ack = values(segs["tcp_seq"]), values(segs["tcp_ack"])
     # The handshake's times: the server's first SYN-ACK; the client's last SYN up to it; the
     # client's first ACK of it (at or after it, acknowledging the server's ISN + 1).
     first_synack = runs.first(synack & s2c)
-    synack_ts = runs.at(_values(segs["ts_ns"]), first_synack)
+    synack_ts = runs.at(values(segs["ts_ns"]), first_synack)
     server_isn = runs.at(seq, first_synack)
     row_synack_ts, row_server_isn = runs.spread(synack_ts), runs.spread(server_isn)
     last_syn_ts = runs.max(ts, syn & c2s & row_synack_ts.valid & (ts <= row_synack_ts.values))
@@ -213,7 +212,7 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
         bytes_c2s=runs.total(np.where(c2s, payload, 0)),
         bytes_s2c=runs.total(np.where(s2c, payload, 0)),
         client_isn=runs.at(seq, runs.first(syn & c2s)).series(pl.UInt32()),
-        syn_ip_id=runs.at(_values(segs["ip_id"]), runs.first(syn & c2s)).series(pl.UInt32()),
+        syn_ip_id=runs.at(values(segs["ip_id"]), runs.first(syn & c2s)).series(pl.UInt32()),
         server_isn=server_isn.series(pl.UInt32()),
         answer_ack=runs.at(ack, first_synack).otherwise(
             runs.at(ack, runs.first(rst & s2c & ((flags & ACK) != 0)))).series(pl.UInt32()),
@@ -237,74 +236,6 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
         conn_state=pl.Series(states, dtype=CONNECTIONS["conn_state"]),
         history=pl.Series(histories, dtype=pl.String),
     )
-
-
-@dataclass(frozen=True)
-class _Maybe:
-    """Integer values, each valid or null."""
-
-    values: npt.NDArray[np.int64]
-    valid: npt.NDArray[np.bool_]
-
-    def otherwise(self, other: _Maybe) -> _Maybe:
-        """Polars' `coalesce`: these values, `other`'s where these are null."""
-        return _Maybe(np.where(self.valid, self.values, other.values), self.valid | other.valid)
-
-    def minus(self, other: _Maybe) -> _Maybe:
-        return _Maybe(self.values - other.values, self.valid & other.valid)
-
-    def series(self, dtype: pl.DataType) -> pl.Series:
-        values = pl.Series(self.values).cast(dtype, wrap_numerical=True)
-        return values.to_frame().select(pl.when(pl.Series(self.valid)).then(values)).to_series()
-
-
-def _values(column: pl.Series) -> _Maybe:
-    return _Maybe(column.fill_null(0).to_numpy().astype(np.int64), column.is_not_null().to_numpy())
-
-
-class _Runs:
-    """Reductions over the runs of rows with one `lconn` (rows sorted by it)."""
-
-    def __init__(self, segs: pl.DataFrame) -> None:
-        lconn = segs["lconn"].to_numpy()
-        self.rows = len(lconn)
-        self.starts = np.flatnonzero(np.r_[True, lconn[1:] != lconn[:-1]]) if self.rows else \
-            np.zeros(0, np.int64)
-        self.sizes = np.diff(np.r_[self.starts, self.rows])
-
-    def count(self, cond: npt.NDArray[np.bool_]) -> pl.Series:
-        return pl.Series(self.total(cond.astype(np.uint64)), dtype=pl.UInt32)
-
-    def total(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        return np.add.reduceat(values, self.starts) if self.rows else values[:0]
-
-    def first(self, cond: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """Each run's first row where `cond`, or `rows` where none."""
-        index = np.where(cond, np.arange(self.rows), self.rows)
-        return np.minimum.reduceat(index, self.starts) if self.rows else index[:0]
-
-    def at(self, values: _Maybe, rows: npt.NDArray[np.int64]) -> _Maybe:
-        """`values` at `rows` (`first`), null where a run had no such row."""
-        found = rows < self.rows
-        safe = np.where(found, rows, 0)
-        return _Maybe(values.values[safe], found & values.valid[safe])
-
-    def spread(self, per_run: _Maybe) -> _Maybe:
-        """A per-run value on each row of its run."""
-        return _Maybe(np.repeat(per_run.values, self.sizes), np.repeat(per_run.valid, self.sizes))
-
-    def max(self, values: npt.NDArray[np.int64], cond: npt.NDArray[np.bool_]) -> _Maybe:
-        return self._extreme(np.maximum, np.iinfo(np.int64).min, values, cond)
-
-    def min(self, values: npt.NDArray[np.int64], cond: npt.NDArray[np.bool_]) -> _Maybe:
-        return self._extreme(np.minimum, np.iinfo(np.int64).max, values, cond)
-
-    def _extreme(self, ufunc: np.ufunc, none: int, values: npt.NDArray[np.int64],
-                 cond: npt.NDArray[np.bool_]) -> _Maybe:
-        if not self.rows:
-            return _Maybe(values[:0], cond[:0])
-        return _Maybe(ufunc.reduceat(np.where(cond, values, none), self.starts),
-                      np.logical_or.reduceat(cond, self.starts))
 
 
 def shared_ids(rows: pl.DataFrame) -> npt.NDArray[np.uint32]:
