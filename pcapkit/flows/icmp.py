@@ -165,14 +165,16 @@ def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
     """For each error, the last TCP packet (with its `conn`) its quoted socket sent before it:
     `src`, `sport`, `ip_proto`, `ts_ns`, `capture`, `frame`, `conn`. Over parts of the packets,
     the rows of every part together give the same ties (`tied` takes the latest)."""
+    asked = errors.select(pl.col("q_src").alias("src"), pl.col("q_sport").alias("sport"),
+                          pl.col("q_proto").alias("ip_proto"), "ts_ns").drop_nulls().unique()
+    # Only the quoted sockets' packets are sorted: a handful, where every TCP packet is given.
     sent = (
         packets.filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()
                        & pl.col("conn").is_not_null())
         .select(*SOCKET, "ts_ns", "capture", "frame", "conn")
+        .join(asked.select(SOCKET).unique(), on=SOCKET, how="semi")
         .sort("ts_ns", "capture", "frame")
     )
-    asked = errors.select(pl.col("q_src").alias("src"), pl.col("q_sport").alias("sport"),
-                          pl.col("q_proto").alias("ip_proto"), "ts_ns").drop_nulls().unique()
     return (
         asked.sort("ts_ns")
         .join_asof(sent.with_columns(at=pl.col("ts_ns")), on="ts_ns", by=SOCKET,

@@ -179,7 +179,7 @@ def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Lookup:
     """A lookup still open while the walk goes through one client's transactions."""
 
@@ -215,16 +215,16 @@ def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[list[int], list[str | N
     of_row: list[_Lookup] = []
     count = 0
     latest: dict[str, _Lookup] = {}  # the client's latest lookup of each base
-    suffix: str | None = None
+    dotted: str | None = None  # ".NS.svc.DOMAIN": the client's first search domain
     previous: str | None = None
     for client, qname, qtype, dns_id, ts, end in rows.iter_rows():
         if client != previous:
-            suffix, latest, previous = path.first_suffix(client), {}, client
+            suffix = path.first_suffix(client)
+            dotted, latest, previous = (f".{suffix}" if suffix else None), {}, client
         name = (qname or "").lower()
-        searched = bool(suffix) and name.endswith(f".{suffix}")
-        base = name.removesuffix(f".{suffix}") if searched else name
-        lookup = next((c for c in _candidates(latest, base, name)
-                       if c.takes(name, qtype, dns_id, ts)), None)
+        searched = dotted is not None and name.endswith(dotted)
+        base = name.removesuffix(dotted) if searched and dotted else name
+        lookup = _step_of(latest, base, name, qtype, dns_id, ts)
         if lookup is None:
             lookup = latest[base] = _Lookup(count, base)
             count += 1
@@ -234,14 +234,19 @@ def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[list[int], list[str | N
     return [c.number for c in of_row], [c.base if c.searched else None for c in of_row]
 
 
-def _candidates(latest: dict[str, _Lookup], base: str, name: str) -> list[_Lookup]:
-    """The open lookups a query for `name` (`base` once its first search domain is taken off)
-    may be a step of: the lookup of `base` itself, then, longest first, searched lookups of a
-    name that `name` extends (`X` for `X.svc.DOMAIN`, `X.DOMAIN`, `X.<node domain>`)."""
-    found = [latest[base]] if base in latest else []
-    labels = name.split(".")
-    for cut in range(len(labels) - 1, 0, -1):
-        lookup = latest.get(".".join(labels[:cut]))
-        if lookup is not None and lookup.searched and lookup not in found:
-            found.append(lookup)
-    return found
+def _step_of(latest: dict[str, _Lookup], base: str, name: str, qtype: int, dns_id: int,
+             ts: int) -> _Lookup | None:
+    """The open lookup a query for `name` (`base` once its first search domain is taken off)
+    is a step of, if any, of those it may be a step of, in order: the lookup of `base` itself,
+    then, longest first, searched lookups of a name that `name` extends (`X` for
+    `X.svc.DOMAIN`, `X.DOMAIN`, `X.<node domain>`): the first that `takes` it."""
+    own = latest.get(base)
+    if own is not None and own.takes(name, qtype, dns_id, ts):
+        return own
+    cut = len(name)
+    while (cut := name.rfind(".", 0, cut)) >= 0:  # each shorter name, longest first
+        lookup = latest.get(name[:cut])
+        if lookup is not None and lookup.searched and lookup is not own and lookup.takes(
+                name, qtype, dns_id, ts):
+            return lookup
+    return None

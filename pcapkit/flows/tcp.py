@@ -55,6 +55,8 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
+from pcapkit.flows.ordering import lexsorted, packed
+from pcapkit.flows.runs import Runs, values
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
 
@@ -106,7 +108,9 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
         b_ip=pl.when(a_is_src).then(dst).otherwise(src),
         b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
-    ).sort(["view", *PAIR, "row"])
+    )
+    # Rows come in `row` order: a stable sort by the group keeps it within each group.
+    segs = segs[lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))]
     n = segs.height
     index = np.arange(n)
     # Rule 1: a group is one view's bidirectional 5-tuple; rule 2 splits it at new SYNs.
@@ -158,70 +162,71 @@ def _client_is_a() -> pl.Expr:
     )
 
 
-def _first_where(cond: pl.Expr, col: str) -> pl.Expr:
-    return pl.col(col).filter(cond).first()
-
-
 def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.DataFrame:
     """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn` and
     `syn_ip_id` (the IP id of the client's first SYN, for `shared_ids`).
 
-    `compiled` as in `pcapkit.flows.build_tables`."""
-    c2s = pl.col("from_client")
+    `segs` is sorted by lconn, so each connection's rows are one run: every column is a numpy
+    reduction over the runs (`pcapkit.flows.runs`), not a group-by over the rows. `compiled` as in
+    `pcapkit.flows.build_tables`."""
+    runs = Runs(segs["lconn"].to_numpy())
+    flags = segs["tcp_flags"].to_numpy()
+    c2s = segs["from_client"].to_numpy()
     s2c = ~c2s
-    payload = pl.col("payload_len").cast(pl.UInt64)
-    zero_win = (pl.col("tcp_win") == 0) & ((_flags & (SYN | FIN | RST)) == 0)
-    first_synack_ts = _first_where(IS_SYNACK & s2c, "ts_ns").over("lconn")
-    server_isn = _first_where(IS_SYNACK & s2c, "tcp_seq").over("lconn")
+    ts = segs["ts_ns"].to_numpy()
+    syn = (flags & (SYN | ACK)) == SYN
+    synack = (flags & (SYN | ACK)) == (SYN | ACK)
+    fin, rst = (flags & FIN) != 0, (flags & RST) != 0
+    payload = segs["payload_len"].fill_null(0).to_numpy().astype(np.uint64)
+    win = segs["tcp_win"]
+    zero_win = (win.fill_null(1).to_numpy() == 0) & ((flags & (SYN | FIN | RST)) == 0)
+    seq, ack = values(segs["tcp_seq"]), values(segs["tcp_ack"])
+    # The handshake's times: the server's first SYN-ACK; the client's last SYN up to it; the
+    # client's first ACK of it (at or after it, acknowledging the server's ISN + 1).
+    first_synack = runs.first(synack & s2c)
+    synack_ts = runs.at(values(segs["ts_ns"]), first_synack)
+    server_isn = runs.at(seq, first_synack)
+    row_synack_ts, row_server_isn = runs.spread(synack_ts), runs.spread(server_isn)
+    last_syn_ts = runs.max(ts, syn & c2s & row_synack_ts.valid & (ts <= row_synack_ts.values))
     handshake_ack = (
-        c2s & ((_flags & (SYN | ACK | RST)) == ACK) & (pl.col("ts_ns") >= first_synack_ts)
-        & (pl.col("tcp_ack") == (server_isn.cast(pl.Int64) + 1) % (1 << 32))
+        c2s & ((flags & (SYN | ACK | RST)) == ACK) & row_synack_ts.valid
+        & (ts >= row_synack_ts.values) & ack.valid & row_server_isn.valid
+        & (ack.values.astype(np.int64) == (row_server_isn.values.astype(np.int64) + 1) % (1 << 32))
     )
-    syn_before_synack = IS_SYN & c2s & (pl.col("ts_ns") <= first_synack_ts)
-    rows = (
-        segs.with_columns(
-            _synack_ts=first_synack_ts,
-            _last_syn_ts=pl.col("ts_ns").filter(syn_before_synack).max().over("lconn"),
-            _ack_ts=pl.col("ts_ns").filter(handshake_ack).min().over("lconn"),
-        )
-        .group_by("lconn", maintain_order=True)
-        .agg(
-            pl.col("view").first(),
-            pl.col("capture").first(),
-            client_ip=pl.when(c2s).then("src").otherwise("dst").first(),
-            client_port=pl.when(c2s).then("sport").otherwise("dport").first(),
-            server_ip=pl.when(c2s).then("dst").otherwise("src").first(),
-            server_port=pl.when(c2s).then("dport").otherwise("sport").first(),
-            first_ts_ns=pl.col("ts_ns").min(),
-            last_ts_ns=pl.col("ts_ns").max(),
-            first_frame=pl.col("frame").first(),
-            packets_c2s=c2s.sum(),
-            packets_s2c=s2c.sum(),
-            bytes_c2s=payload.filter(c2s).sum(),
-            bytes_s2c=payload.filter(s2c).sum(),
-            client_isn=_first_where(IS_SYN & c2s, "tcp_seq"),
-            syn_ip_id=_first_where(IS_SYN & c2s, "ip_id"),
-            server_isn=_first_where(IS_SYNACK & s2c, "tcp_seq"),
-            answer_ack=pl.coalesce(
-                _first_where(IS_SYNACK & s2c, "tcp_ack"),
-                _first_where(IS_RST & s2c & ((_flags & ACK) != 0), "tcp_ack"),
-            ),
-            syn_count=(IS_SYN & c2s).sum(),
-            synack_count=(IS_SYNACK & s2c).sum(),
-            fin_from_client=(IS_FIN & c2s).sum(),
-            fin_from_server=(IS_FIN & s2c).sum(),
-            rst_from_client=(IS_RST & c2s).sum(),
-            rst_from_server=(IS_RST & s2c).sum(),
-            syn_synack_ns=(pl.col("_synack_ts") - pl.col("_last_syn_ts")).first(),
-            synack_ack_ns=(pl.col("_ack_ts") - pl.col("_synack_ts")).first(),
-            zero_win_c2s=(zero_win & c2s).sum(),
-            zero_win_s2c=(zero_win & s2c).sum(),
-        )
+    ack_ts = runs.min(ts, handshake_ack)
+    first = runs.starts
+    client_side = pl.Series(c2s[first])
+    at_first = segs[first]
+    rows = pl.DataFrame({
+        "lconn": at_first["lconn"], "view": at_first["view"], "capture": at_first["capture"],
+    }).with_columns(
+        client_ip=pl.when(client_side).then(at_first["src"]).otherwise(at_first["dst"]),
+        client_port=pl.when(client_side).then(at_first["sport"]).otherwise(at_first["dport"]),
+        server_ip=pl.when(client_side).then(at_first["dst"]).otherwise(at_first["src"]),
+        server_port=pl.when(client_side).then(at_first["dport"]).otherwise(at_first["sport"]),
+    ).with_columns(
+        first_ts_ns=pl.Series(np.minimum.reduceat(ts, first) if len(first) else ts[:0]),
+        last_ts_ns=pl.Series(np.maximum.reduceat(ts, first) if len(first) else ts[:0]),
+        first_frame=at_first["frame"],
+        packets_c2s=runs.count(c2s), packets_s2c=runs.count(s2c),
+        bytes_c2s=runs.total(np.where(c2s, payload, 0)),
+        bytes_s2c=runs.total(np.where(s2c, payload, 0)),
+        client_isn=runs.at(seq, runs.first(syn & c2s)).series(pl.UInt32()),
+        syn_ip_id=runs.at(values(segs["ip_id"]), runs.first(syn & c2s)).series(pl.UInt32()),
+        server_isn=server_isn.series(pl.UInt32()),
+        answer_ack=runs.at(ack, first_synack).otherwise(
+            runs.at(ack, runs.first(rst & s2c & ((flags & ACK) != 0)))).series(pl.UInt32()),
+        syn_count=runs.count(syn & c2s), synack_count=runs.count(synack & s2c),
+        fin_from_client=runs.count(fin & c2s), fin_from_server=runs.count(fin & s2c),
+        rst_from_client=runs.count(rst & c2s), rst_from_server=runs.count(rst & s2c),
+        syn_synack_ns=synack_ts.minus(last_syn_ts).series(pl.Int64()),
+        synack_ack_ns=ack_ts.minus(synack_ts).series(pl.Int64()),
+        zero_win_c2s=runs.count(zero_win & c2s), zero_win_s2c=runs.count(zero_win & s2c),
     )
     states, histories = zeek_state_and_history(
         lconn=segs["lconn"].to_numpy(),
-        from_client=segs["from_client"].to_numpy(),
-        flags=segs["tcp_flags"].to_numpy(),
+        from_client=c2s,
+        flags=flags,
         seq=segs["tcp_seq"].to_numpy(),
         payload=segs["payload_len"].fill_null(0).to_numpy(),
         n_conns=rows.height,

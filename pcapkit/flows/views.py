@@ -23,11 +23,14 @@ the copies out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import empty_packets
+from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
 from pcapkit.read.records import Direction
 
@@ -125,16 +128,17 @@ def tcp_copies(packets: pl.DataFrame) -> pl.Series:
     return pl.Series("copy", repeated(packets, key) & packets["conn"].is_not_null().to_numpy())
 
 
-def repeated(rows: pl.DataFrame, key: list[str]) -> npt.NDArray[np.bool_]:
-    """`seen_again` on a frame in any order, as one array: each key's rows in capture order
-    (`capture`, `frame`) by one sort, each compared with the one before it (cheaper than a
-    window over many key columns, on a busy capture's every TCP packet)."""
-    ordered = rows.select("capture", "frame", "ts_ns", *key).with_row_index("_row").sort(
-        [*key, "capture", "frame"], nulls_last=True)
-    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in key)
-    soon = (pl.col("ts_ns") - pl.col("ts_ns").shift(1)).abs() < COPY_WINDOW_NS
+def repeated(rows: pl.DataFrame, key: list[str],
+             within: Sequence[str] = ("capture", "frame")) -> npt.NDArray[np.bool_]:
+    """`seen_again` on a frame in any order, as one array: each key's rows in the order of
+    `within` (capture order by default) by one sort, each compared with the one before it
+    (cheaper than a window over many key columns, on a busy capture's every TCP packet)."""
+    same = packed(rows, key)
+    order = lexsorted(same + packed(rows, within))
+    ts = rows["ts_ns"].to_numpy()[order]
+    soon = np.abs(np.diff(ts)) < COPY_WINDOW_NS
     found = np.zeros(rows.height, np.bool_)
-    found[ordered.filter(same & soon)["_row"].to_numpy()] = True
+    found[order[1:][same_as_previous(same, order) & soon]] = True
     return found
 
 

@@ -1,0 +1,75 @@
+"""Packed integer keys (`pcapkit.flows.ordering`) against polars' own sort and comparisons, and
+`repeated` against the window it replaces (`seen_again`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
+from pcapkit.flows.views import COPY_WINDOW_NS, repeated, seen_again
+
+TUNNEL = pl.Enum(["vxlan", "geneve", "gre"])  # not in text order: an enum sorts by category
+SCHEMA = {"port": pl.UInt16, "seq": pl.UInt32, "big": pl.Int64, "ok": pl.Boolean,
+          "ip": pl.String, "tunnel": TUNNEL}
+# Few distinct values, nulls among them: many ties, so the order within ties shows.
+row = st.tuples(
+    st.one_of(st.none(), st.sampled_from([0, 1, 80, 65535])),
+    st.one_of(st.none(), st.sampled_from([0, 7, 2**32 - 1])),
+    st.one_of(st.none(), st.sampled_from([-(2**40), -1, 0, 3, 2**62])),
+    st.one_of(st.none(), st.booleans()),
+    st.one_of(st.none(), st.sampled_from(["10.0.0.2", "10.0.0.10", "fe80::1", ""])),
+    st.one_of(st.none(), st.sampled_from(["vxlan", "geneve", "gre"])),
+)
+keys = st.lists(st.sampled_from(list(SCHEMA)), min_size=1, max_size=6, unique=True)
+
+
+def _frame(rows: list[tuple[object, ...]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, max_size=40), keys, st.booleans())
+def test_lexsorted_is_polars_stable_sort(rows: list[tuple[object, ...]], key: list[str],
+                                          nulls_last: bool) -> None:
+    frame = _frame(rows)
+    expected = frame.with_row_index("i").sort(key, nulls_last=nulls_last, maintain_order=True)
+    assert lexsorted(packed(frame, key, nulls_last)).tolist() == expected["i"].to_list()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, min_size=1, max_size=40), keys)
+def test_same_as_previous_is_eq_missing(rows: list[tuple[object, ...]], key: list[str]) -> None:
+    frame = _frame(rows)
+    order = lexsorted(packed(frame, key))
+    ordered = frame[order]
+    same = ordered.select(pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1))
+                                            for k in key)).to_series().to_list()[1:]
+    assert same_as_previous(packed(frame, key), order).tolist() == same
+
+
+packet = st.tuples(
+    st.sampled_from([0, 1]),  # capture
+    st.integers(0, 3 * COPY_WINDOW_NS),  # ts_ns: some within the window of another, some not
+    st.one_of(st.none(), st.sampled_from([5, 6])),  # ip_id
+    st.sampled_from(["10.0.0.1", "10.0.0.2"]),  # src
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(packet, max_size=30), st.randoms())
+def test_repeated_is_seen_again_in_capture_order(packets: list[tuple[object, ...]],
+                                                 shuffle: object) -> None:
+    frame = pl.DataFrame(packets, schema={"capture": pl.UInt16, "ts_ns": pl.Int64,
+                                          "ip_id": pl.UInt32, "src": pl.String},
+                         orient="row").with_columns(frame=pl.int_range(pl.len(), dtype=pl.UInt32))
+    key = ["src", "ip_id"]
+    expected = frame.sort("capture", "frame").with_columns(copy=seen_again(key))
+    rows = list(range(frame.height))
+    shuffle.shuffle(rows)  # type: ignore[attr-defined]
+    shuffled = frame[rows]
+    got = shuffled.with_columns(copy=pl.Series(repeated(shuffled, key)))
+    assert got.sort("capture", "frame")["copy"].to_list() == expected["copy"].to_list()
+    assert np.asarray(repeated(frame, key)).dtype == np.bool_
