@@ -122,6 +122,7 @@ class FlowsJob:
     errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
     shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
     shards: int  #: how many shards the DNS transactions are spilled to, by client address
+    caches: tuple[str, ...]  #: NodeLocal DNSCache addresses (`Config.nodelocal_dns`)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class ShardFlows:
     #: of each `client_transactions` row, in the order spilled to `txns`: what numbers them
     order: pl.DataFrame  #: `ts_ns`, `client_ip`, `client_port`
     dns_views: pl.DataFrame  #: `pcapkit.flows.dns.view_rows`
+    #: some client of the shard asked a NodeLocal DNSCache (`pcapkit.detect.forwarded`)
+    asks_cache: bool
 
 
 def shard_flows(job: FlowsJob) -> ShardFlows:
@@ -146,8 +149,10 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     transactions = in_time_order(transactions)
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
                       shards.client_shard(job.shards), job.shards)
+    asks_cache = not transactions.filter(pl.col("server_ip").is_in(list(job.caches))).is_empty()
     return ShardFlows(rows, last_before(sent, job.errors),
-                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views)
+                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views,
+                      asks_cache)
 
 
 # --- DNS transactions of a shard of clients: numbered, then grouped into lookups -------------
@@ -176,6 +181,8 @@ class ClientsJob:
     path: SearchPath  #: learned from every client's hints
     tables: Tables  #: `spans` and `views`: what the DNS detectors read besides `dns`
     config: Config
+    #: run the `PER_CLIENT` detectors here (False: they run on the whole table instead)
+    detect: bool
 
 
 @dataclass(frozen=True)
@@ -186,11 +193,12 @@ class ClientFindings:
 
 def client_findings(job: ClientsJob) -> ClientFindings:
     """The shard's DNS_TRANSACTIONS (spilled to `transactions`), their lookups numbered from 0,
-    and the findings of the per-client DNS detectors on them."""
+    and the findings of the per-client DNS detectors on them (none unless `job.detect`)."""
     numbered = spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA)
     dns = expanded(numbered, job.path)
     spill.write(job.spill, "transactions", job.shard, "all", dns)
-    findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config, PER_CLIENT)
+    findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config,
+                             PER_CLIENT if job.detect else ())
     lookup = pl.col("lookup").cast(pl.Int64)
     return ClientFindings(findings, dns.group_by("client_ip").agg(
         first=lookup.min(), lookups=lookup.max() - lookup.min() + 1))
