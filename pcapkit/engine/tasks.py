@@ -168,8 +168,10 @@ class NumberJob:
 def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
     """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
     search-path hints of its clients, in client order."""
-    txns = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA)
-    numbered = txns.with_columns(txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
+    # Nothing holds the rows as read once they are sorted: a busy resolver's shard is most of
+    # the capture's transactions.
+    numbered = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA).with_columns(
+        txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
     spill.write(job.spill, "numbered", job.shard, "all", numbered)
     return [(client, hints(names)) for client, names in names_by_client(numbered).items()]
 
@@ -194,8 +196,9 @@ class ClientFindings:
 def client_findings(job: ClientsJob) -> ClientFindings:
     """The shard's DNS_TRANSACTIONS (spilled to `transactions`), their lookups numbered from 0,
     and the findings of the per-client DNS detectors on them (none unless `job.detect`)."""
-    numbered = spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA)
-    dns = expanded(numbered, job.path)
+    # The rows as read are let go before the detectors run (a busy resolver's shard is most of
+    # the capture's transactions).
+    dns = expanded(spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA), job.path)
     spill.write(job.spill, "transactions", job.shard, "all", dns)
     findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config,
                              PER_CLIENT if job.detect else ())
