@@ -8,11 +8,11 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -23,7 +23,7 @@ from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
 from pcapkit.detect.config import DEFAULT, with_settings
 from pcapkit.errors import UsageError
-from pcapkit.report import RENDERERS
+from pcapkit.report import RENDERERS, write_json
 from pcapkit.report.text import render_text
 from pcapkit.store.load import load, store_argument
 from pcapkit.wireshark.tshark import tshark_path
@@ -135,14 +135,23 @@ def analyze_command(
                                   cross_check)
     if cross_check:
         result.cross_check()
+    if fmt is Format.json:  # written as it is encoded: a large document is never held whole
+        _write(output, lambda out: write_json(result, out))
+        return
     if fmt is Format.text and output is None and sys.stdout.isatty():
         text = render_text(result, width=shutil.get_terminal_size().columns, color=True)
     else:
         text = RENDERERS[fmt.value](result)
+    _write(output, lambda out: out.write(text))
+
+
+def _write(output: Path | None, write: Callable[[TextIO], object]) -> None:
+    """`write` the report to `output`, or to stdout without one."""
     if output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"{output}: cannot write report: {e.strerror or e}") from None
+        write(sys.stdout)
+        return
+    try:
+        with output.open("w", encoding="utf-8") as out:
+            write(out)
+    except OSError as e:
+        raise UsageError(f"{output}: cannot write report: {e.strerror or e}") from None

@@ -57,10 +57,17 @@ from pcapkit.flows.dns import resolver_transactions
 
 KIND = "dns_timeout"
 SOCKET = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
+#: what the detector reads of every transaction: the wide columns (frame lists, answers) of a
+#: busy resolver's hundreds of thousands would be copied by each filter; the failed ones' frames
+#: are joined at the end (`FRAMES`)
+COLUMNS = ["txn", "ts_ns", *SOCKET, "qname", "qtype", "query_ts_ns", "latency_ns", "answered",
+           "rcode", "response_seen", "queries", "answered_after", "lookup", "search_expansion_of"]
+FRAMES = ["query_frames", "response_frames"]
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    dns = through_cache(resolver_transactions(tables.dns), config).filter(pl.col("queries") > 0)
+    dns = through_cache(resolver_transactions(tables.dns.select(COLUMNS)), config).filter(
+        pl.col("queries") > 0)
     if dns.is_empty():
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     captures_end = tables.spans["last_ts_ns"].max()
@@ -70,7 +77,8 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         (pl.col("answered") & (pl.col("answered_after") >= 2)).alias("late"),
     )
     dns = dns.with_columns(_raced(dns, config).alias("raced"))
-    failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup"))
+    failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup")).join(
+        tables.dns.select("txn", *FRAMES), on="txn", how="left", maintain_order="left")
     legs = upstream_legs(failed, tables.connections, config)
     rows = [
         _finding(txns, failed_upstream(

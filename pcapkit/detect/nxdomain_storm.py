@@ -44,21 +44,32 @@ from pcapkit.flows import Tables
 KIND = "nxdomain_storm"
 #: names listed in one finding, at most (`names` says how many there were in all)
 MAX_NAMES = 20
+#: what the detector reads of every transaction: each filter and sort would copy the wide
+#: columns (answers, frame lists) of a busy resolver's hundreds of thousands; the frames of the
+#: NXDOMAIN answers are joined to the storms' only (`FRAMES`)
+COLUMNS = ["txn", "client_ip", "server_ip", "server_port", "qname", "qtype", "queries", "lookup",
+           "query_ts_ns", "response_ts_ns", "latency_ns", "answered", "rcode",
+           "search_expansion_of", "resolved_as"]
+FRAMES = ["query_frames", "response_frames"]
+IS_NX = (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False)
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     named = pl.concat([cluster_lookups(tables.dns, config)["lookup"],
                        headless_lookups(tables.dns, config)]).implode()
-    dns = own_lookups(tables.dns, config).filter(~pl.col("lookup").is_in(named)).with_columns(
-        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"),
-        (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False).alias("nx"),
-    )
+    dns = own_lookups(tables.dns.select(COLUMNS), config).filter(
+        ~pl.col("lookup").is_in(named)).with_columns(
+        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx"))
+    frames = {str(client): part for (client,), part in tables.dns.select(
+        "client_ip", "txn", *FRAMES, nx=IS_NX).filter("nx").drop("nx").partition_by(
+        "client_ip", as_dict=True, include_key=False).items()}
     window = int(config.nxdomain_window_s * 1e9)
     rows: list[dict[str, Any]] = []
     for (client,), txns in dns.sort("asked_ns").group_by(["client_ip"], maintain_order=True):
         nx = txns.filter("nx").sort("response_ts_ns")
         for first, last in storms(nx["response_ts_ns"].to_list(), config.nxdomain_min, window):
-            failed = nx.slice(first, last - first + 1)
+            failed = nx.slice(first, last - first + 1).join(
+                frames[str(client)], on="txn", how="left", maintain_order="left")
             start, end = _span(failed)
             during = txns.filter(pl.col("asked_ns").is_between(start, end))
             rows.append(_finding(str(client), failed, during, txns))

@@ -204,7 +204,12 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
     found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
-        FlowsJob(root, s, views, errors, shift, shards) for s in range(shards))))
+        FlowsJob(root, s, views, errors, shift, shards, config.nodelocal_dns)
+        for s in range(shards))))
+    # A NodeLocal DNSCache's upstream query (from the node's address) is its pod's lookup
+    # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so then the
+    # DNS detectors read the whole table instead of each client shard's.
+    whole_dns = any(f.asks_cache for f in found)
     path = _numbered(found, root, shards, pool, meter)
     dns_views = dns_views_table([f.dns_views for f in found], views)
     connections, conn_of_lconn, heights, last = _connections(found)
@@ -236,14 +241,10 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     bare = dataclasses.replace(lean, connections=tables.connections.clear(),
                                icmp_errors=tables.icmp_errors.clear())
     clients = meter.each(Stage.DETECT, pool.map(client_findings, (
-        ClientsJob(root, s, path, bare, config) for s in range(shards))))
+        ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards))))
     tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))
-    by_client = [c.findings for c in clients]
-    if _through_cache(tables.dns, config):
-        # A NodeLocal DNSCache's upstream query (from the node's address) is its pod's lookup
-        # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so the
-        # DNS detectors read the whole table instead.
-        by_client = [run_detectors(tables, config, PER_CLIENT)]
+    by_client = ([run_detectors(tables, config, PER_CLIENT)] if whole_dns
+                 else [c.findings for c in clients])
     others = [k for k in DETECTORS if k not in PER_CONNECTION and k not in PER_CLIENT]
     findings = worst_first([
         *local, per_connection(lean, spanned, config), *by_client,
@@ -280,11 +281,6 @@ def _numbered(found: list[ShardFlows], root: str, shards: int, pool: Executor,
     hinted = meter.each(Stage.FLOWS, pool.map(number_transactions, (
         NumberJob(root, s, txns) for s, txns in sorted(numbers.items()))))
     return settle(sorted((h for part in hinted for h in part), key=lambda h: h[0]))
-
-
-def _through_cache(dns: pl.DataFrame, config: Config) -> bool:
-    """Whether some client asked a NodeLocal DNSCache address."""
-    return not dns.filter(pl.col("server_ip").is_in(list(config.nodelocal_dns))).is_empty()
 
 
 def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.DataFrame:

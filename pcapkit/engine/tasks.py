@@ -136,6 +136,7 @@ class FlowsJob:
     errors: pl.DataFrame  #: the ICMP errors (for the last packet of each quoted socket)
     shift: list[int]  #: per capture, onto the first capture's clock (`Clocks.shift`)
     shards: int  #: how many shards the DNS transactions are spilled to, by client address
+    caches: tuple[str, ...]  #: NodeLocal DNSCache addresses (`Config.nodelocal_dns`)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class ShardFlows:
     #: of each `client_transactions` row, in the order spilled to `txns`: what numbers them
     order: pl.DataFrame  #: `ts_ns`, `client_ip`, `client_port`
     dns_views: pl.DataFrame  #: `pcapkit.flows.dns.view_rows`
+    #: some client of the shard asked a NodeLocal DNSCache (`pcapkit.detect.forwarded`)
+    asks_cache: bool
 
 
 def shard_flows(job: FlowsJob) -> ShardFlows:
@@ -160,8 +163,10 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     transactions = in_time_order(transactions)
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
                       shards.client_shard(job.shards), job.shards)
+    asks_cache = not transactions.filter(pl.col("server_ip").is_in(list(job.caches))).is_empty()
     return ShardFlows(rows, last_before(sent, job.errors),
-                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views)
+                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views,
+                      asks_cache)
 
 
 # --- DNS transactions of a shard of clients: numbered, then grouped into lookups -------------
@@ -177,8 +182,10 @@ class NumberJob:
 def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
     """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
     search-path hints of its clients, in client order."""
-    txns = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA)
-    numbered = txns.with_columns(txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
+    # Nothing holds the rows as read once they are sorted: a busy resolver's shard is most of
+    # the capture's transactions.
+    numbered = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA).with_columns(
+        txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
     spill.write(job.spill, "numbered", job.shard, "all", numbered)
     return [(client, hints(names)) for client, names in names_by_client(numbered).items()]
 
@@ -190,6 +197,8 @@ class ClientsJob:
     path: SearchPath  #: learned from every client's hints
     tables: Tables  #: `spans` and `views`: what the DNS detectors read besides `dns`
     config: Config
+    #: run the `PER_CLIENT` detectors here (False: they run on the whole table instead)
+    detect: bool
 
 
 @dataclass(frozen=True)
@@ -200,11 +209,13 @@ class ClientFindings:
 
 def client_findings(job: ClientsJob) -> ClientFindings:
     """The shard's DNS_TRANSACTIONS (spilled to `transactions`), their lookups numbered from 0,
-    and the findings of the per-client DNS detectors on them."""
-    numbered = spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA)
-    dns = expanded(numbered, job.path)
+    and the findings of the per-client DNS detectors on them (none unless `job.detect`)."""
+    # The rows as read are let go before the detectors run (a busy resolver's shard is most of
+    # the capture's transactions).
+    dns = expanded(spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA), job.path)
     spill.write(job.spill, "transactions", job.shard, "all", dns)
-    findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config, PER_CLIENT)
+    findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config,
+                             PER_CLIENT if job.detect else ())
     lookup = pl.col("lookup").cast(pl.Int64)
     return ClientFindings(findings, dns.group_by("client_ip").agg(
         first=lookup.min(), lookups=lookup.max() - lookup.min() + 1))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from itertools import islice
+from typing import TYPE_CHECKING, TextIO
 
 from pcapkit.report.document import document
 from pcapkit.report.html import render_html
@@ -15,8 +17,24 @@ if TYPE_CHECKING:
     from pcapkit.api import Analysis
 
 
+#: JSON tokens joined per write: few writes, and no list of every token of the document
+WRITE_TOKENS = 4096
+
+
+def write_json(analysis: Analysis, out: TextIO) -> None:
+    """The JSON document, written to `out` as it is encoded: `json.dumps` of a document of
+    tens of thousands of symptoms would hold every one of its millions of tokens in a list
+    before joining them (~5x the text's size)."""
+    tokens = json.JSONEncoder(indent=2).iterencode(document(analysis))
+    while batch := list(islice(tokens, WRITE_TOKENS)):
+        out.write("".join(batch))
+    out.write("\n")
+
+
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(document(analysis), indent=2) + "\n"
+    out = io.StringIO()
+    write_json(analysis, out)
+    return out.getvalue()
 
 
 RENDERERS: dict[str, Callable[[Analysis], str]] = {
@@ -27,4 +45,4 @@ RENDERERS: dict[str, Callable[[Analysis], str]] = {
 }
 
 __all__ = ["RENDERERS", "document", "render_html", "render_json", "render_markdown",
-           "render_text"]
+           "render_text", "write_json"]

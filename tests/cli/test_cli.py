@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pcapkit
 from pcapkit.cli.app import run
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import SAMPLES, sample_captures
@@ -105,6 +106,21 @@ def test_every_format_renders_in_process(tmp_path: Path, fmt: str,
     assert text.strip()
     if fmt == "json":
         json.loads(text)
+
+
+@needs_sample
+def test_json_written_as_encoded_is_the_whole_dumps(tmp_path: Path) -> None:
+    """The command writes the JSON as it encodes it: byte for byte what the standard library's
+    `json.dumps` of the whole document gives, on stdout and to `--output`."""
+    assert SAMPLE is not None
+    snap = SAMPLE.parent / "snapshot.json"
+    args = ["analyze", str(SAMPLE), "-f", "json", "--k8s", str(snap)]
+    expected = json.dumps(pcapkit.analyze([SAMPLE], [snap]).to_dict(), indent=2) + "\n"
+    proc = _cli(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "report.json"
+    assert _cli([*args, "--output", str(out)], tmp_path).returncode == 0
+    assert proc.stdout == out.read_text() == expected
 
 
 def test_version(tmp_path: Path) -> None:
