@@ -63,6 +63,7 @@ from pcapkit.engine.tasks import (
     decode_chunk,
     number_transactions,
     per_connection,
+    reassemble,
     shard_findings,
     shard_flows,
 )
@@ -197,6 +198,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     clocks = Clocks.of(merge_sightings([f.sightings for f in facts]), len(captures))
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
+    reassemble(root, shards)
     found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
         FlowsJob(root, s, views, errors, shift, shards) for s in range(shards))))
     path = _numbered(found, root, shards, pool, meter)
