@@ -12,6 +12,8 @@ segments or share one with others. Segments are put in sequence order:
 - a segment the capture cut short (snapshot length) ends what can be read: the messages
   complete before it, and the one it starts, read as far as it was captured (as the packet
   table reads it, `truncated`); the stream restarts at its next segment;
+- a length below 12 (no DNS header fits) says the stream is read out of step (picked up
+  mid-message): what it holds is dropped, and it restarts at its next segment;
 - FIN and RST end the stream; messages begun and never completed are dropped.
 
 At most `MAX_STREAMS` streams and `MAX_BYTES` bytes are held: past either, the stream idle the
@@ -26,6 +28,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from pcapkit.codes import TcpFlags
+from pcapkit.decode.dns_message import HEADER_LEN
 
 PREFIX = 2  #: the length before each message
 SEQ_SPACE = 1 << 32
@@ -39,6 +42,10 @@ class _Stream:
     next: int | None = None  #: the sequence number of the next byte; None: the next segment's
     buffer: bytearray = field(default_factory=bytearray)  #: bytes of messages not yet whole
     early: dict[int, bytes] = field(default_factory=dict)  #: segments after a gap, by sequence
+
+    def restart(self) -> None:
+        """Drop what is held: the next segment starts a message."""
+        self.next, self.buffer, self.early = None, bytearray(), {}
 
     @property
     def held(self) -> int:
@@ -85,7 +92,7 @@ class Streams:
         ahead = _after(seq, stream.next)
         if ahead > 0:
             if len(stream.early) >= MAX_EARLY:
-                stream.next, stream.buffer, stream.early = None, bytearray(), {}
+                stream.restart()
             elif not cut:
                 stream.early[seq] = data
             return []
@@ -99,19 +106,22 @@ class Streams:
             if ahead > 0:
                 break
             self._append(stream, stream.early.pop(first)[-ahead:])
-        messages = []
+        messages: list[bytes] = []
         buffer = stream.buffer
         at = 0
         while len(buffer) - at >= PREFIX:
-            end = at + PREFIX + int.from_bytes(buffer[at : at + PREFIX], "big")
-            if end > len(buffer):
+            length = int.from_bytes(buffer[at : at + PREFIX], "big")
+            if length < HEADER_LEN:  # read out of step: no DNS message is this short
+                stream.restart()
+                return messages
+            if at + PREFIX + length > len(buffer):
                 break
-            messages.append(bytes(buffer[at + PREFIX : end]))
-            at = end
+            messages.append(bytes(buffer[at + PREFIX : at + PREFIX + length]))
+            at += PREFIX + length
         if cut:
             if len(buffer) > at + PREFIX:  # the message this segment left unfinished, as cut
                 messages.append(bytes(buffer[at + PREFIX :]))
-            stream.next, stream.buffer, stream.early = None, bytearray(), {}
+            stream.restart()
         else:
             del buffer[:at]
         return messages
