@@ -44,8 +44,9 @@ def _tshark_paths() -> list[Path]:
     zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS + ZEEK_MULTICAST
             if (ZEEK_CORPUS / d).is_dir()]  # a clone without the workplace's corpora has none
     # the lab's pod captures are single-vantage too (node `-i any` ones are not: tshark would
-    # take each interface's copy for a retransmission)
-    return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap"))
+    # take each interface's copy for a retransmission); so are the big answers' captures
+    return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap")) + sorted(
+        SAMPLES.glob("reassembled_dns/*.pcap"))
 
 
 def compare_with_tshark(path: Path) -> Counter[str]:
