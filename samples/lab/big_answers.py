@@ -26,8 +26,8 @@ from typing import Any
 import dpkt
 
 from samples.lab.capture import Recording, Vantage
-from samples.lab.dns_server import TcpServer, Udp, UdpServer
 from samples.lab.dns_server import Tcp as TcpHandler
+from samples.lab.dns_server import TcpServer, Udp, UdpServer
 from samples.lab.netns import Lab
 
 MTU = 1280
@@ -70,7 +70,8 @@ def _read(s: socket.socket, n: int) -> bytes:
     return data
 
 
-def _tcp(family: int, server: str, asks: list[tuple[int, str]], split: bool) -> list[dict[str, Any]]:
+def _tcp(family: int, server: str, asks: list[tuple[int, str]],
+         split: bool) -> list[dict[str, Any]]:
     """Queries on one connection: written at once (several messages in one segment) or, with
     `split`, each in two writes (a message over two segments)."""
     with socket.create_connection((server, 53), timeout=2) as s:
