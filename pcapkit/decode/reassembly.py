@@ -86,7 +86,8 @@ class Reassembly:
         for piece in pieces.iter_rows(named=True):
             where = tuple(piece[c] for c in SEEN_AT)
             if piece["tcp_flags"] is None:
-                key = (*where, piece["ip_version"], piece["src"], piece["dst"], piece["ip_id"])
+                key = (*where, piece["ip_version"], piece["src"], piece["dst"], piece["ip_proto"],
+                       piece["ip_id"])
                 datagram = self.fragments.add(key, piece["ts_ns"], piece["ip_frag_offset"],
                                               piece["ip_mf"], piece["data"], piece["cut"])
                 if datagram is None or len(datagram) < UDP_LEN + HEADER_LEN:
