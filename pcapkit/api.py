@@ -15,6 +15,7 @@ import polars as pl
 from pcapkit import engine
 from pcapkit.codes import LinkType
 from pcapkit.decode import decode
+from pcapkit.decode.reassembly import dns_messages
 from pcapkit.decode.schema import empty_packets
 from pcapkit.detect import run_detectors
 from pcapkit.detect.config import DEFAULT, Config, for_snapshot
@@ -23,6 +24,7 @@ from pcapkit.engine.tasks import warm_up
 from pcapkit.errors import UsageError
 from pcapkit.flows import Tables, build_tables
 from pcapkit.flows.clocks import Clocks, links, merge_sightings, sightings, with_clock
+from pcapkit.flows.dns import NO_MESSAGES, message_rows
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
@@ -241,22 +243,28 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     snap = _snapshot(snapshots, report, total)
     read: list[Capture] = []
     frames: list[pl.DataFrame] = []
+    messages: list[pl.DataFrame] = []
     for i, path in enumerate(captures):
         report(Stage.READ, done, total, n_packets)
         read.append(read_capture(path))
         report(Stage.DECODE, done, total, n_packets)
         frames.append(decode(read[-1], i))
+        messages.append(dns_messages(read[-1], frames[-1]))
         done, n_packets = done + sizes[i], n_packets + frames[-1].height
     report(Stage.FLOWS, done, total, n_packets)
     packets = pl.concat(frames) if frames else empty_packets()
     # One capture has one clock: nothing to match.
     sights = sightings(packets) if len(read) > 1 else merge_sightings([])
+    reassembled = pl.concat(messages) if messages else NO_MESSAGES
     clocks = Clocks.of(sights, len(read))
     if clocks.apart():
-        clocks = Clocks.of(sights, len(read), links(packets, clocks.groups))
+        # by the DNS messages the flows read, as the engine does (`shard_links`)
+        links_of = links(message_rows(packets, reassembled), clocks.groups)
+        clocks = Clocks.of(sights, len(read), links_of)
     infos = [_info(i, cap, _span(cap), AddressCounts.of(frame), snap, [], clocks)
              for i, (cap, frame) in enumerate(zip(read, frames, strict=True))]
-    tables = build_tables(with_clock(packets, clocks.shift, "ts_ns"))
+    tables = build_tables(with_clock(packets, clocks.shift, "ts_ns"),
+                          messages=with_clock(reassembled, clocks.shift, "ts_ns"))
     report(Stage.DETECT, done, total, n_packets)
     findings = run_detectors(tables, for_snapshot(config, snap))
     if snap is not None:

@@ -92,6 +92,9 @@ PRIMARY = frozenset((
 ))
 #: the row key `_network` records its position under: not a column (see `network_offset`)
 NETWORK_AT = "network_at"
+#: the row key the innermost IP header records its payload's (start, parse end, declared end)
+#: under: not a column (see `ip_payload`)
+PAYLOAD_AT = "payload_at"
 #: columns taken from the record rather than from the packet bytes
 RECORD_COLUMNS = ("capture", "frame", "ts_ns", "iface", "link_type", "caplen", "origlen")
 DECODED_SCHEMA = pl.Schema((k, v) for k, v in PACKET_SCHEMA.items() if k not in RECORD_COLUMNS)
@@ -214,6 +217,7 @@ def _link(pkt: bytes, link_type: int, big_endian: bool, row: Row) -> tuple[int, 
 
 def _network(pkt: bytes, pos: int, limit: int, ethertype: int, row: Row, depth: int) -> None:
     row[NETWORK_AT] = pos  # the innermost wins: each decapsulation calls this again
+    row.pop(PAYLOAD_AT, None)
     if ethertype == ETH_IPV4:
         _ipv4(pkt, pos, limit, row, depth)
     elif ethertype == ETH_IPV6:
@@ -262,9 +266,10 @@ def _ipv4(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
         dst=ipv4_text(pkt[pos + 16 : pos + 20]), ip_proto=proto, ip_ttl=ttl, ip_id=ident,
         ip_len=total, ip_df=bool(frag & 0x4000), ip_mf=mf, ip_frag_offset=offset,
     )
+    end = min(declared, limit)
+    row[PAYLOAD_AT] = (pos + ihl, end, declared)
     if offset:
         return None
-    end = min(declared, limit)
     return _transport(pkt, pos + ihl, end, declared, proto, 4, row, depth, not mf)
 
 
@@ -301,6 +306,7 @@ def _ipv6(pkt: bytes, pos: int, limit: int, row: Row, depth: int) -> None:
         dst=ipv6_text(pkt[pos + 24 : pos + 40]), ip_proto=proto, ip_ttl=hlim, ip_id=ident,
         ip_len=IPV6_LEN + plen, ip_mf=mf, ip_frag_offset=offset,
     )
+    row[PAYLOAD_AT] = (p, end, declared)
     if offset:
         return None
     return _transport(pkt, p, end, declared, proto, 6, row, depth, not mf)
@@ -728,6 +734,7 @@ def decode_packet(pkt: bytes, link_type: int, big_endian: bool = False,
     """
     row = _decode(pkt, link_type, big_endian, direction)
     row.pop(NETWORK_AT, None)
+    row.pop(PAYLOAD_AT, None)
     return row
 
 
@@ -736,7 +743,17 @@ def network_offset(pkt: bytes, link_type: int, big_endian: bool = False) -> tupl
     pcapkit removes are removed (on its ports: `tunnels`), with the packet's columns; -1 when
     decoding stops before one. What `pcapkit show` hands a dissector of the inner packet."""
     row = _decode(pkt, link_type, big_endian, 0)
+    row.pop(PAYLOAD_AT, None)
     return row.pop(NETWORK_AT, -1), row
+
+
+def ip_payload(pkt: bytes, link_type: int, big_endian: bool = False) -> tuple[bytes, int]:
+    """The payload of the innermost IP packet in `pkt` (after IPv4 options and IPv6 extension
+    headers: a fragment's data) as captured, up to the IP header's end, and its length per that
+    header (more than the bytes given when the capture cut it short); empty when decoding
+    stops before an IP header. What `pcapkit.decode.reassembly` puts together."""
+    start, end, declared = _decode(pkt, link_type, big_endian, 0).get(PAYLOAD_AT, (0, 0, 0))
+    return pkt[start:end], declared - start
 
 
 def decode_reference(capture: Capture, capture_index: int = 0) -> pl.DataFrame:

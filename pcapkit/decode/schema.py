@@ -135,6 +135,17 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
 
 PACKET_SCHEMA: pl.Schema = pl.Schema([(name, dtype) for name, dtype, _ in COLUMNS])
 
+#: where a packet was seen: one interface of one capture, its encapsulated packets apart (a
+#: view, `pcapkit.flows.views`)
+SEEN_AT = ["capture", "iface", "sll_ifindex", "tunnel"]
+#: what the DNS transactions read of a DNS message, one row each: a packet table's DNS rows, or
+#: the messages `pcapkit.decode.reassembly` puts together (in the row of the packet that
+#: completed them)
+DNS_MESSAGE_COLUMNS = [*SEEN_AT, "frame", "ts_ns", "ip_proto", "status", "src", "dst", "sport",
+                       "dport", "dns_id", "dns_qr", "dns_flags", "dns_rcode", "dns_qname",
+                       "dns_qtype", "dns_answers", "ip_id"]
+DNS_MESSAGES: pl.Schema = pl.Schema((c, PACKET_SCHEMA[c]) for c in DNS_MESSAGE_COLUMNS)
+
 
 def empty_packets() -> pl.DataFrame:
     """A packet table with no rows."""

@@ -64,6 +64,7 @@ from pcapkit.engine.tasks import (
     decode_chunk,
     number_transactions,
     per_connection,
+    reassemble,
     shard_findings,
     shard_flows,
     shard_links,
@@ -197,6 +198,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     views = views_table([f.views for f in facts])
     # Every timestamp read back from the spill is brought onto the first capture's clock.
     sights = merge_sightings([f.sightings for f in facts])
+    # The DNS messages over TCP and in IP fragments join the DNS shards before clocks are
+    # linked by them (`shard_links`), as in memory (`message_rows`).
+    reassemble(root, shards)
     clocks = Clocks.of(sights, len(captures))
     if clocks.apart():
         linked = pool.map(shard_links, (LinksJob(root, s, clocks.groups) for s in range(shards)))

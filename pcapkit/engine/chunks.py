@@ -65,6 +65,11 @@ def plan(capture: Capture, index: int, records: Records, chunk_records: int,
         )
 
 
+def name(chunk: Chunk) -> str:
+    """The name of the chunk's spilled rows: in file order when sorted (`pcapkit.engine.spill`)."""
+    return f"{chunk.capture:05d}-{chunk.seq:07d}"
+
+
 def load(chunk: Chunk) -> Capture:
     """The chunk as a capture of its own (its records only), in the worker's process."""
     for port, tunnel in chunk.udp_tunnels:

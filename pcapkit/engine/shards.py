@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from pcapkit.flows.dns import NO_MESSAGES, message_rows
 from pcapkit.flows.icmp import IS_ERROR
 from pcapkit.flows.views import VIEW_KEY
 
@@ -29,9 +30,6 @@ SEED = 0x5043_4B54
 
 TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
                "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl"]
-DNS_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_proto", "status", "src", "dst", "sport", "dport",
-               "dns_id", "dns_qr", "dns_flags", "dns_rcode", "dns_qname", "dns_qtype",
-               "dns_answers", "ip_id"]
 ICMP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "ip_version", "ip_proto", "icmp_type", "icmp_code",
                 "src", "dst", "icmp_mtu", "icmp_q_src", "icmp_q_dst", "icmp_q_proto",
                 "icmp_q_sport", "icmp_q_dport", "ip_id"]
@@ -40,7 +38,6 @@ DETECT_COLUMNS = ["view", "capture", "frame", "ts_ns", "tcp_flags", "from_client
                   "tcp_analysis", "payload_len", "tcp_seq", "tcp_ack", "ip_id", "ip_ttl"]
 
 IS_TCP = pl.col("tcp_flags").is_not_null() & pl.col("sport").is_not_null()
-IS_DNS = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()
 
 
 def _endpoint(ip: str, port: str) -> pl.Expr:
@@ -72,7 +69,9 @@ def tcp_rows(packets: pl.DataFrame) -> pl.DataFrame:
 
 
 def dns_rows(packets: pl.DataFrame) -> pl.DataFrame:
-    return packets.filter(IS_DNS).select(DNS_COLUMNS)
+    """The DNS messages a chunk's packets hold on their own: those over TCP, and in IP
+    fragments, are read across chunks (`pcapkit.engine.tasks.reassemble`)."""
+    return message_rows(packets, NO_MESSAGES)
 
 
 def icmp_rows(packets: pl.DataFrame) -> pl.DataFrame:

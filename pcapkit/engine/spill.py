@@ -6,6 +6,7 @@ order (capture, then chunk), which is the order of the whole packet table.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -29,6 +30,15 @@ def write_parts(root: str, family: str, name: str, frame: pl.DataFrame, shard: p
         "_shard", as_dict=True, maintain_order=True, include_key=False)
     for (key,), part in parts.items():
         write(root, family, int(str(key)), name, part)
+
+
+def parts(root: str, family: str, shard: int, schema: pl.Schema
+          ) -> Iterator[tuple[str, pl.DataFrame]]:
+    """A shard's rows of `family`, one written part at a time, in packet order, with the names
+    they were written under."""
+    folder = Path(root) / family / f"{shard:05d}"
+    for f in sorted(folder.glob("*.arrow")) if folder.is_dir() else []:
+        yield f.stem, pl.read_ipc(f).cast(schema)
 
 
 def read(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:

@@ -15,14 +15,21 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode import Engine, decode
-from pcapkit.decode.schema import PACKET_SCHEMA, empty_packets
+from pcapkit.decode.reassembly import PIECES, Reassembly, pieces
+from pcapkit.decode.schema import DNS_MESSAGES, PACKET_SCHEMA, empty_packets
 from pcapkit.detect import PER_CLIENT, PER_CONNECTION, run_detectors
 from pcapkit.detect.config import Config
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import links, merge_sightings, sightings, with_clock
-from pcapkit.flows.dns import client_flows, client_transactions, expanded, in_time_order
+from pcapkit.flows.dns import (
+    NO_MESSAGES,
+    client_flows,
+    client_transactions,
+    expanded,
+    in_time_order,
+)
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import PACKET_EXTRA
@@ -39,9 +46,8 @@ def _schema(columns: list[str]) -> pl.Schema:
 
 
 TCP_SCHEMA = _schema(shards.TCP_COLUMNS)
-DNS_SCHEMA = _schema(shards.DNS_COLUMNS)
 ICMP_SCHEMA = _schema(shards.ICMP_COLUMNS)
-TXN_SCHEMA = client_transactions(empty_packets()).schema
+TXN_SCHEMA = client_transactions(NO_MESSAGES).schema
 NUMBERED_SCHEMA = pl.Schema({**TXN_SCHEMA, "txn": pl.UInt32()})
 
 
@@ -81,17 +87,21 @@ class ChunkFacts:
 def decode_chunk(job: DecodeJob) -> ChunkFacts:
     chunk = job.chunk
     try:
-        packets = decode(chunks.load(chunk), chunk.capture, engine=job.engine)
+        capture = chunks.load(chunk)
+        packets = decode(capture, chunk.capture, engine=job.engine)
+        found = pieces(capture, packets)
     except Exception as e:  # a chunk that sinks the decoder is reported, not fatal
         frames = chunk.records.frame
         first, last = (int(frames[0]), int(frames[-1])) if len(frames) else (0, 0)
         return _facts(job, empty_packets(), f"frames {first}-{last} could not be decoded "
                                             f"({type(e).__name__}: {e}); left out")
-    name = f"{chunk.capture:05d}-{chunk.seq:07d}"
+    name = chunks.name(chunk)
     spill.write_parts(job.spill, "tcp", name, shards.tcp_rows(packets),
                       shards.tcp_shard(job.shards), job.shards)
     spill.write_parts(job.spill, "dns", name, shards.dns_rows(packets),
                       shards.dns_shard(job.shards), job.shards)
+    # reassembled in packet order across chunks (`reassemble`), once every chunk is decoded
+    spill.write_parts(job.spill, "pieces", name, found, pl.lit(0), 1)
     spill.write_parts(job.spill, "icmp", name, shards.icmp_rows(packets), pl.lit(0), 1)
     spill.write_parts(job.spill, "probe", name, probe_rows(packets), pl.lit(0), 1)
     return _facts(job, packets, None)
@@ -123,7 +133,22 @@ class LinksJob:
 
 def shard_links(job: LinksJob) -> pl.DataFrame:
     """`pcapkit.flows.clocks.links` of a shard's DNS messages."""
-    return links(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.groups)
+    return links(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.groups)
+
+
+# --- DNS messages over TCP and in IP fragments --------------------------------------------------
+
+def reassemble(root: str, count: int) -> None:
+    """Reads every chunk's pieces (`pcapkit.decode.reassembly`) in packet order, each capture's
+    fragments and TCP streams carried from chunk to chunk, and spills the DNS messages they
+    complete with the chunks' own DNS rows, after them all (as `message_rows` orders them)."""
+    reassembly = Reassembly()
+    capture = None
+    for name, part in spill.parts(root, "pieces", 0, PIECES):
+        if part["capture"][0] != capture:
+            capture, reassembly = part["capture"][0], Reassembly()
+        spill.write_parts(root, "dns", f"reassembled-{name}", reassembly.messages(part),
+                          shards.dns_shard(count), count)
 
 
 # --- per-view TCP connections and DNS transactions of a shard --------------------------------
@@ -158,7 +183,7 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_SCHEMA), job.shift, "ts_ns")
+    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift, "ts_ns")
     transactions, dns_views = client_flows(dns)
     transactions = in_time_order(transactions)
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,

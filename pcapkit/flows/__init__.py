@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from pcapkit.flows.dns import client_flows, numbered
+from pcapkit.flows.dns import client_flows, message_rows, numbered
 from pcapkit.flows.icmp import icmp_errors
 from pcapkit.flows.probes import probe_rows, probes
 from pcapkit.flows.schema import (
@@ -46,8 +46,10 @@ class Tables:
     probes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROBES))
 
 
-def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
-    """The flow tables of a packet table (`pcapkit.decode.schema.PACKET_SCHEMA`).
+def build_tables(packets: pl.DataFrame, compiled: bool | None = None,
+                 messages: pl.DataFrame | None = None) -> Tables:
+    """The flow tables of a packet table (`pcapkit.decode.schema.PACKET_SCHEMA`) and the DNS
+    messages reassembled from its captures (`pcapkit.flows.dns.message_rows`).
 
     `compiled`: run the per-packet state machines compiled (True), as Python (False), or
     choose by size (None, the default; `pcapkit/flows/compiled.py`). The tables are the same.
@@ -55,7 +57,7 @@ def build_tables(packets: pl.DataFrame, compiled: bool | None = None) -> Tables:
     packets, views, sources = add_views(packets)
     packets, connections = tcp_tables(packets, compiled)
     # --- DNS transactions and ICMP errors (the DNS/ICMP half plugs in here) ---------------------
-    transactions, dns_views = client_flows(packets)
+    transactions, dns_views = client_flows(message_rows(packets, messages))
     errors = icmp_errors(packets)
     return Tables(
         packets=packets, connections=connections, dns=numbered([transactions]),

@@ -1,7 +1,9 @@
 """DNS transactions: each query matched to its response, over UDP and TCP, across views.
 
-Messages are the packet table's DNS rows (a header decoded; unicast DNS, mDNS and LLMNR alike),
-except TCP segments the decoder found malformed (continuation segments of a longer message).
+Messages (`message_rows`) are the packet table's DNS rows over UDP (a header decoded; unicast
+DNS, mDNS and LLMNR alike) and the messages `pcapkit.decode.reassembly` reads from IP fragments
+and TCP streams, except TCP messages found malformed (a stream picked up in the middle of a
+message, its SYN not captured, reads garbage where it expects a message).
 A message belongs to the transaction keyed by its *client side* (transport, client address and
 port), DNS id and question (name, compared case-insensitively, and type). The server address is
 deliberately not in the key: a pod asks the kube-dns ClusterIP, and kube-proxy's DNAT makes the
@@ -49,7 +51,7 @@ import polars as pl
 
 from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
-from pcapkit.decode.schema import Status, empty_packets
+from pcapkit.decode.schema import DNS_MESSAGE_COLUMNS, DNS_MESSAGES, Status
 from pcapkit.flows.ordering import codes, lexsorted, packed
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import DNS_TRANSACTIONS
@@ -77,36 +79,52 @@ def resolver_transactions(dns: pl.DataFrame) -> pl.DataFrame:
 KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
 
 
-def dns_transactions(packets: pl.DataFrame) -> pl.DataFrame:
-    """One row per DNS transaction (schema `DNS_TRANSACTIONS`) from a packet table."""
-    return numbered([client_transactions(packets)])
+def message_rows(packets: pl.DataFrame, messages: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The DNS messages (schema `DNS_MESSAGES`) of a packet table: its DNS rows over UDP, then
+    `messages` (`pcapkit.decode.reassembly.dns_messages` of its captures: every message over
+    TCP, and those reassembled from IP fragments). Without `messages` (a packet table without
+    its captures' bytes), its DNS rows over TCP too: each segment read as one message."""
+    dns = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()
+    if messages is not None:
+        dns &= pl.col("ip_proto") == IpProto.UDP
+    rows = packets.filter(dns).select(DNS_MESSAGE_COLUMNS)
+    return rows if messages is None else pl.concat([rows, messages.cast(DNS_MESSAGES)])
 
 
-def client_transactions(packets: pl.DataFrame) -> pl.DataFrame:
-    """The transactions of a packet table, not yet numbered nor grouped into lookups. Every
-    message of a transaction has the same client side, so any set of packets holding all the
-    messages of its clients (ip, port) gives the same rows as the whole table."""
-    return _with_answers(_merge_views(_per_view(_messages(packets))), packets)
+NO_MESSAGES = pl.DataFrame(schema=DNS_MESSAGES)
 
 
-def view_rows(packets: pl.DataFrame) -> pl.DataFrame:
-    """DNS_VIEW_ROWS of a packet table: per view, client side and server side, the messages
-    each way. Like `client_transactions`, any set of packets holding all the messages of its
-    clients gives the same rows as the whole table."""
-    return _view_rows(_messages(packets))
+def client_transactions(messages: pl.DataFrame) -> pl.DataFrame:
+    """The transactions of DNS messages (`message_rows`), not yet numbered nor grouped into
+    lookups. Every message of a transaction has the same client side, so any set of messages
+    holding all those of its clients (ip, port) gives the same rows as the whole table."""
+    return _with_answers(_merge_views(_per_view(_messages(messages))), messages)
 
 
-def client_flows(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`client_transactions` and `view_rows` of a packet table, from one pass over its
-    messages."""
-    msgs = _messages(packets)
-    return _with_answers(_merge_views(_per_view(msgs)), packets), _view_rows(msgs)
+def dns_transactions(packets: pl.DataFrame, messages: pl.DataFrame | None = None
+                     ) -> pl.DataFrame:
+    """One row per DNS transaction (schema `DNS_TRANSACTIONS`) from a packet table and the
+    messages reassembled from its captures (`message_rows`)."""
+    return numbered([client_transactions(message_rows(packets, messages))])
 
 
-def _with_answers(transactions: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
-    """The transactions with their `answers`, from the packet each names (`_messages`)."""
+def view_rows(messages: pl.DataFrame) -> pl.DataFrame:
+    """DNS_VIEW_ROWS of DNS messages (`message_rows`): per view, client side and server side,
+    the messages each way. Like `client_transactions`, any set of messages holding all those
+    of its clients gives the same rows as the whole table."""
+    return _view_rows(_messages(messages))
+
+
+def client_flows(messages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`client_transactions` and `view_rows` of DNS messages, from one pass over them."""
+    msgs = _messages(messages)
+    return _with_answers(_merge_views(_per_view(msgs)), messages), _view_rows(msgs)
+
+
+def _with_answers(transactions: pl.DataFrame, messages: pl.DataFrame) -> pl.DataFrame:
+    """The transactions with their `answers`, from the message each names (`_messages`)."""
     at = transactions["answers"]
-    return transactions.with_columns(packets["dns_answers"].gather(at).alias("answers"))
+    return transactions.with_columns(messages["dns_answers"].gather(at).alias("answers"))
 
 
 def _view_rows(msgs: pl.DataFrame) -> pl.DataFrame:
@@ -121,7 +139,7 @@ def numbered(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """DNS_TRANSACTIONS from `client_transactions` of parts of the packets whose client sides
     do not overlap: numbered in time order, and grouped into lookups."""
     transactions = in_time_order(
-        pl.concat(parts or [client_transactions(empty_packets())])).with_row_index("txn")
+        pl.concat(parts or [client_transactions(NO_MESSAGES)])).with_row_index("txn")
     return expanded(transactions)
 
 
@@ -143,33 +161,34 @@ def expanded(transactions: pl.DataFrame, path: SearchPath | None = None) -> pl.D
     return expand(transactions, path).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
 
 
-def _messages(packets: pl.DataFrame) -> pl.DataFrame:
-    """DNS messages with their client and server sides named, in key and time order.
+def _messages(messages: pl.DataFrame) -> pl.DataFrame:
+    """DNS messages (`message_rows`) with their client and server sides named, in key and
+    time order.
 
-    `answers` is the row in `packets` of the message's answers (null where they are null):
+    `answers` is the row in `messages` of the message's answers (null where they are null):
     the lists are taken once per transaction (`_with_answers`), not moved with every
     message."""
-    answers_at = pl.when(pl.col("dns_answers").is_not_null()).then(pl.col("_packet"))
+    answers_at = pl.when(pl.col("dns_answers").is_not_null()).then(pl.col("_message"))
     return _sides(
-        packets, pl.col("dns_qname").alias("qname"), pl.col("dns_flags").alias("flags"),
+        messages, pl.col("dns_qname").alias("qname"), pl.col("dns_flags").alias("flags"),
         pl.col("dns_rcode").alias("rcode"), answers_at.alias("answers"),
         _packed_frame(pl.col("capture"), pl.col("frame")).alias("ref"),
     )
 
 
-def _sides(packets: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
-    """The DNS messages of a packet table, copies left out: view, time, frame, transport,
-    client and server sides, id, question, whether it is a response, and `columns` (which may
-    read `_packet`, the message's row in `packets`); in key and time order."""
+def _sides(messages: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
+    """DNS messages (`message_rows`), copies left out: view, time, frame, transport, client
+    and server sides, id, question, whether it is a response, and `columns` (which may read
+    `_message`, the message's row in `messages`); in key and time order."""
     response = pl.col("dns_qr")
     msgs = (
-        packets.lazy()
-        .with_row_index("_packet")
+        messages.lazy()
+        .with_row_index("_message")
         .filter(
             pl.col("dns_id").is_not_null()
             & response.is_not_null()
-            # over TCP, a header followed by impossible content is a continuation segment
-            # (the decoder cannot tell), not a message
+            # over TCP, a header followed by impossible content is read out of step with the
+            # stream (see the module's docstring), not a message
             & ((pl.col("ip_proto") == IpProto.UDP) | (pl.col("status") != Status.MALFORMED))
             & pl.col("ip_proto").is_in([IpProto.TCP, IpProto.UDP])
         )

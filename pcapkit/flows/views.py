@@ -29,12 +29,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from pcapkit.decode.schema import empty_packets
+from pcapkit.decode.schema import SEEN_AT, empty_packets
 from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
 from pcapkit.read.records import Direction
 
-VIEW_KEY = ["capture", "iface", "sll_ifindex", "tunnel"]
+VIEW_KEY = SEEN_AT
 
 #: Copies of one packet on a host's interfaces are microseconds apart. Nothing is sent again
 #: this soon: TCP's minimum RTO is 200 ms and a fast retransmission waits for three duplicate

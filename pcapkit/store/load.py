@@ -22,7 +22,7 @@ from pcapkit.detect.config import Config, for_snapshot
 from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
 from pcapkit.flows.clocks import Clocks, sightings, with_clock
-from pcapkit.flows.dns import view_rows
+from pcapkit.flows.dns import message_rows, view_rows
 from pcapkit.flows.probes import probe_rows, probes
 from pcapkit.flows.views import dns_views_table, source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
@@ -72,7 +72,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         views=(views := _read(whole_file(root, "views"))),
         spans=capture_spans(flow_packets),
         sources=sources_table([source_counts(flow_packets)], views),
-        dns_views=dns_views_table([view_rows(flow_packets)], views),
+        dns_views=dns_views_table([view_rows(message_rows(flow_packets))], views),
         probes=probes(probe_rows(flow_packets)),
     )
     captures = manifest.captures

@@ -11,7 +11,7 @@ import pytest
 
 from pcapkit.flows import Tables, build_tables
 from tests.conftest import SAMPLES
-from tests.flows.dns_oracles import packets
+from tests.flows.dns_oracles import decoded
 
 
 def needs_sample(name: str) -> pytest.MarkDecorator:
@@ -23,8 +23,9 @@ def needs_sample(name: str) -> pytest.MarkDecorator:
 @cache
 def tables(name: str) -> Tables:
     folder = SAMPLES / name
-    return build_tables(packets(*sorted(p for p in folder.iterdir()
-                                        if p.suffix in {".pcap", ".pcapng"})))
+    table, messages = decoded(*sorted(p for p in folder.iterdir()
+                                      if p.suffix in {".pcap", ".pcapng"}))
+    return build_tables(table, messages=messages)
 
 
 def truth(name: str) -> list[dict[str, Any]]:

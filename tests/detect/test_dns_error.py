@@ -12,7 +12,7 @@ from pcapkit.detect.config import DEFAULT
 from pcapkit.flows import build_tables
 from tests.conftest import ZEEK_CORPUS, needs_corpus
 from tests.detect.samples import extras, needs_sample, tables
-from tests.flows.dns_oracles import packets, zeek_dns_log
+from tests.flows.dns_oracles import decoded, zeek_dns_log
 from tests.flows.test_dns_oracles import ZEEK_DNS, _capture
 
 
@@ -24,7 +24,8 @@ def test_matches_zeek_rcodes(name: str) -> None:
         (r["id.orig_h"], r["id.resp_h"], r["rcode_name"])
         for r in zeek_dns_log(folder / "dns.log") if r["rcode_name"] in DEFAULT.dns_error_rcodes
     )
-    findings = dns_error.detect(build_tables(packets(_capture(folder))), DEFAULT)
+    table, messages = decoded(_capture(folder))
+    findings = dns_error.detect(build_tables(table, messages=messages), DEFAULT)
     found = Counter({
         (r["client_ip"], r["server_ip"], e["rcode"]): r["count"]
         for r, e in zip(findings.iter_rows(named=True), extras(findings), strict=True)

@@ -14,11 +14,12 @@ from polars.testing import assert_frame_equal
 
 import pcapkit
 from pcapkit.errors import CaptureError
-from tests.conftest import SAMPLES, corpus_captures, needs_corpus
+from tests.conftest import SAMPLES, TCPDUMP_CORPUS, corpus_captures, needs_corpus
 
 SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
 CORPUS = corpus_captures()
 BATCH = 40
+CORPUS_ROOT = TCPDUMP_CORPUS.parent
 
 
 def _captures(scenario: Path) -> list[Path]:
@@ -99,3 +100,25 @@ def test_spill_directory_is_removed(tmp_path: Path) -> None:
     folder = SAMPLES / "no_endpoints"
     pcapkit.analyze(_captures(folder), workers=1, chunk_records=50, spill_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+#: captures whose DNS messages need reassembly: an IPv6-fragmented response, a message over
+#: three TCP segments, and DNS over TCP (`pcapkit.decode.reassembly`)
+REASSEMBLED = [CORPUS_ROOT / "zeek/core.ipv6-frag/ipv6-fragmented-dns.pcap",
+               CORPUS_ROOT / "zeek/scripts.base.protocols.dns.tkey/tkey.pcap",
+               CORPUS_ROOT / "tcpdump/dns_tcp.pcap",
+               *sorted((SAMPLES / "reassembled_dns").glob("*.pcap"))]
+
+
+@pytest.mark.parametrize("capture", REASSEMBLED, ids=lambda p: p.name)
+@pytest.mark.parametrize(("chunk", "shards"), [(1, 3), (2, 1), (3, 2)])
+def test_reassembly_across_chunks(capture: Path, chunk: int, shards: int) -> None:
+    """A fragmented datagram or a TCP message straddling chunks is read whole, as in memory."""
+    if not capture.exists():
+        pytest.skip(f"{capture} not found (the public corpus is only in the project's workplace)")
+    path = [capture]
+    whole = pcapkit.analyze(path)
+    assert whole.tables.dns["response_seen"].any()
+    streamed = pcapkit.analyze(path, workers=1, chunk_records=chunk, shards=shards)
+    assert_frame_equal(streamed.tables.dns, whole.tables.dns)
+    assert_frame_equal(streamed.tables.dns_views, whole.tables.dns_views)

@@ -1,8 +1,9 @@
 """The two DNS oracles, read: tshark's two-pass request/response links and Zeek's dns.log.
 
-tshark runs with reassembly off and VXLAN on 8472 too (as `tests/decode/tshark_fields.py`), so it
-sees the same messages pcapkit's packet table holds; `-2` makes `dns.response_in` and
-`dns.response_to` available on every frame.
+tshark runs with its reassembly on (IPv4 and IPv6 fragments, TCP streams: a message shown in the
+frame that completes it, as `pcapkit.decode.reassembly` places it) and VXLAN on 8472 too (as
+`tests/decode/tshark_fields.py`); `-2` makes `dns.response_in` and `dns.response_to` available
+on every frame.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import polars as pl
 
 from pcapkit.decode import decode
 from pcapkit.decode.dns_message import DNS_PORTS
+from pcapkit.decode.reassembly import dns_messages
 from pcapkit.read import read_capture
 
 TSHARK_OPTIONS = (
-    "-2", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-    "-o", "tcp.desegment_tcp_streams:FALSE", "-o", "dns.desegment_dns_messages:FALSE",
+    "-2", "-o", "ip.defragment:TRUE", "-o", "ipv6.defragment:TRUE",
+    "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "dns.desegment_dns_messages:TRUE",
     "-d", "udp.port==8472,vxlan",
 )
 TSHARK_FIELDS = (
@@ -31,6 +33,17 @@ TSHARK_FIELDS = (
 def packets(*paths: Path) -> pl.DataFrame:
     """The packet table of captures analysed together."""
     return pl.concat([decode(read_capture(p), i) for i, p in enumerate(paths)])
+
+
+def decoded(*paths: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The packet table of captures analysed together, and the DNS messages reassembled from
+    them (`pcapkit.decode.reassembly`)."""
+    tables, reassembled = [], []
+    for i, path in enumerate(paths):
+        capture = read_capture(path)
+        tables.append(decode(capture, i))
+        reassembled.append(dns_messages(capture, tables[-1]))
+    return pl.concat(tables), pl.concat(reassembled)
 
 
 @dataclass

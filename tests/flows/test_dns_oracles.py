@@ -14,11 +14,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import DNS_PORTS
-from pcapkit.flows.dns import dns_transactions
+from pcapkit.flows.dns import dns_transactions, message_rows
 from tests.conftest import SAMPLES, TCPDUMP_CORPUS, ZEEK_CORPUS, needs_corpus, needs_tshark
-from tests.flows.dns_oracles import packets, tshark_dns, zeek_dns_log
+from tests.flows.dns_oracles import decoded, tshark_dns, zeek_dns_log
 
 #: the captures of both corpora with DNS on port 53, found by running `tshark -Y dns` over all
 #: of them (a selection of inputs, not expected values)
@@ -45,16 +44,15 @@ def _tshark_paths() -> list[Path]:
     zeek = [_capture(ZEEK_CORPUS / d) for d in ZEEK_DNS + ZEEK_MULTICAST
             if (ZEEK_CORPUS / d).is_dir()]  # a clone without the workplace's corpora has none
     # the lab's pod captures are single-vantage too (node `-i any` ones are not: tshark would
-    # take each interface's copy for a retransmission)
-    return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap"))
+    # take each interface's copy for a retransmission); so are the big answers' captures
+    return paths + zeek + sorted(SAMPLES.glob("*/pod-*.pcap")) + sorted(
+        SAMPLES.glob("reassembled_dns/*.pcap"))
 
 
 def compare_with_tshark(path: Path) -> Counter[str]:
     """Per DNS frame: does pcapkit's transaction say what tshark's links say?"""
-    table = packets(path)
-    txns = dns_transactions(table)
-    # pcapkit decodes no DNS in IP fragments (test_fragmented_response_is_not_reassembled)
-    fragments = set(table.filter(pl.col("ip_mf") | (pl.col("ip_frag_offset") > 0))["frame"])
+    table, reassembled = decoded(path)
+    txns = dns_transactions(table, reassembled)
     # frames the decoder stopped on before a whole DNS header (a link type it does not
     # decode, a bad IP header, a DNS header cut short)
     undecoded = set(table.filter((pl.col("status") != "ok") & pl.col("dns_id").is_null())["frame"])
@@ -71,9 +69,6 @@ def compare_with_tshark(path: Path) -> Counter[str]:
     tally: Counter[str] = Counter()
     for frame, ts in theirs.items():
         t = mine.get(frame)
-        if frame in fragments or ts.response_in in fragments:
-            tally["fragment"] += 1
-            continue
         if t is None:
             tally["not decoded" if frame in undecoded else "tshark only"] += 1
             continue
@@ -118,7 +113,7 @@ def test_resend_after_5s_is_one_transaction_here_two_in_tshark() -> None:
     if not pods or shutil.which("tshark") is None:
         pytest.skip("needs the lab's dns_timeout sample and tshark")
     theirs = tshark_dns(pods[0])
-    resent = dns_transactions(packets(pods[0])).filter(
+    resent = dns_transactions(*decoded(pods[0])).filter(
         pl.col("answered") & (pl.col("answered_after") >= 2)
     )
     assert resent.height > 0
@@ -131,7 +126,6 @@ def test_resend_after_5s_is_one_transaction_here_two_in_tshark() -> None:
 
 #: (capture, DNS id) where pcapkit deliberately differs from Zeek; each has its own test below
 ZEEK_DIFFERENT = {
-    ("core.ipv6-frag", 40849): "the response is IPv6-fragmented",
     # the response's flags are 0x8180 (tshark: dns.flags.recavail 1); Zeek logs RA F for it
     ("core.tunnels.gre-over-udp", 12391): "Zeek's RA is F where the header sets it",
 }
@@ -141,7 +135,7 @@ UPDATE = 5  # opcode: Zeek's `query` is the updated name there, not the zone in 
 def compare_with_zeek(folder: Path) -> tuple[Counter[str], set[int]]:
     """Per Zeek dns.log key (addresses, ports, id, query): found, answered-ness, rcode, flags,
     answers and TTLs. Also the DNS ids where something differs."""
-    txns = dns_transactions(packets(_capture(folder)))
+    txns = dns_transactions(*decoded(_capture(folder)))
     keys: dict[tuple[Any, ...], list[dict[str, str]]] = {}
     for r in zeek_dns_log(folder / "dns.log"):
         # Zeek logs no query for a response whose request it did not see (`-`)
@@ -197,49 +191,45 @@ def test_matches_zeek_dns_log(name: str) -> None:
 
 
 @needs_corpus()
-def test_fragmented_response_is_not_reassembled() -> None:
-    """Deliberate: pcapkit does not reassemble IP fragments (docs/packet-table.md: a fragment
-    with offset > 0 stops after the IP header, a first fragment decodes no DNS), so the
-    fragmented TXT response to id 40849 is not seen, where Zeek reassembles it and logs the
-    query answered after 5.08 s."""
+def test_fragmented_response_is_reassembled() -> None:
+    """The TXT response to id 40849 comes in three IPv6 fragments: reassembled, it answers the
+    query in the frame of its last fragment, with the latency Zeek logs (`rtt`, its response's
+    time less its query's). A stray fragment of another datagram (id 1, offset 2896, its
+    first fragments not captured) completes nothing."""
     folder = ZEEK_CORPUS / "core.ipv6-frag"
     zeek = [r for r in zeek_dns_log(folder / "dns.log") if r["trans_id"] == "40849"]
-    assert any(r["rcode"] == "0" for r in zeek)
-    table = packets(_capture(folder))
+    rtt = next(float(r["rtt"]) for r in zeek if r["rcode"] == "0")
+    table, reassembled = decoded(_capture(folder))
     fragments = table.filter(pl.col("ip_mf") | (pl.col("ip_frag_offset") > 0))
-    assert fragments.height > 0 and fragments["dns_id"].is_null().all()
-    txn = dns_transactions(table).filter(pl.col("dns_id") == 40849)
-    assert txn["response_seen"].to_list() == [False]
+    assert fragments["dns_id"].is_null().all()  # the packet table reads none of them
+    assert reassembled["frame"].to_list() == [fragments.filter(
+        pl.col("ip_id") == fragments["ip_id"].max())["frame"].max()]
+    txn = dns_transactions(table, reassembled).filter(pl.col("dns_id") == 40849)
+    assert txn["answered"].to_list() == [True]
+    assert txn["latency_ns"][0] / 1e9 == pytest.approx(rtt, abs=1e-6)
 
 
 # --- tshark with its reassembly on ---------------------------------------------------------------
 
 
-def tshark_reassembled(path: Path) -> dict[int, tuple[list[int], int | None]]:
+def tshark_reassembled(path: Path) -> dict[int, list[int]]:
     """The DNS ids tshark finds in each frame with its defaults (IP fragments and TCP segments
-    reassembled, a message shown in the frame that completes it), and the length of a message
-    over TCP (its 2-byte prefix)."""
+    reassembled, a message shown in the frame that completes it)."""
     out = subprocess.run(
         ["tshark", "-n", "-r", str(path), "-d", "udp.port==8472,vxlan", "-T", "fields",
          "-E", "occurrence=a", "-E", "aggregator=;", "-e", "frame.number", "-e", "dns.id",
-         "-e", "dns.length", "-e", "udp.port", "-e", "tcp.port"],
+         "-e", "udp.port", "-e", "tcp.port"],
         capture_output=True, text=True, check=False).stdout
     found = {}
     for line in out.splitlines():
-        frame, ids, length, *ports = line.split("\t")
+        frame, ids, *ports = line.split("\t")
         if ids and {str(p) for p in DNS_PORTS} & set(";".join(ports).split(";")):
-            found[int(frame)] = ([int(i, 16) for i in ids.split(";")],
-                                 int(length.split(";")[-1]) if length else None)
+            found[int(frame)] = [int(i, 16) for i in ids.split(";")]
     return found
 
 
 #: (capture, named difference) → how many of tshark's reassembled messages fall in it
 REASSEMBLED_DIFFERENT = {
-    # test_fragmented_response_is_not_reassembled
-    ("ipv6-fragmented-dns.pcap", "completed by an IP fragment"): 1,
-    # a 3,245-byte TKEY query over three segments: pcapkit reads its first segment as the
-    # message (the question, no more), and the third, a continuation, as a message of its own
-    ("tkey.pcap", "TCP message over several segments"): 1,
     # the IP length leaves fewer than 12 bytes of UDP payload: `truncated` at `dns` (the doc's
     # rule); tshark bounds the payload by the UDP length instead
     ("rtp-seg-fault-1.pcapng", "DNS header cut short"): 1,
@@ -249,26 +239,29 @@ REASSEMBLED_DIFFERENT = {
 @needs_tshark()
 @pytest.mark.parametrize("path", _tshark_paths(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_reassembled_message_is_decoded(path: Path) -> None:
-    """Every DNS message tshark finds with its reassembly on is one pcapkit decodes in that
-    frame, but for the named differences (`REASSEMBLED_DIFFERENT`) and frames of a link type
-    pcapkit does not decode (PKTAP, ARCNET)."""
-    table = packets(path)
-    mine = {r["frame"]: r for r in table.iter_rows(named=True)}
+    """Every DNS message tshark finds with its reassembly on (IP fragments, TCP segments) is
+    one pcapkit reads, in the frame that completes it, and pcapkit reads no other; but for the
+    named differences (`REASSEMBLED_DIFFERENT`) and frames of a link type pcapkit does not
+    decode (PKTAP, ARCNET)."""
+    table, reassembled = decoded(path)
+    rows = {r["frame"]: r for r in table.iter_rows(named=True)}
+    mine: dict[int, list[int]] = {}
+    for frame, dns_id in message_rows(table, reassembled).select("frame", "dns_id").iter_rows():
+        mine.setdefault(frame, []).append(dns_id)
+    theirs = tshark_reassembled(path)
     tally: Counter[str] = Counter()
-    for frame, (ids, length) in tshark_reassembled(path).items():
-        row = mine[frame]
-        if row["ip_frag_offset"]:
-            tally["completed by an IP fragment"] += 1
-        elif row["status"] == "unsupported" or row["status_layer"] == "link":
+    for frame, ids in theirs.items():
+        row = rows[frame]
+        if row["status"] == "unsupported" or row["status_layer"] == "link":
             tally["link type not decoded"] += 1
         elif row["status_layer"] == "dns" and row["dns_id"] is None:
             tally["DNS header cut short"] += 1
-        elif row["ip_proto"] == IpProto.TCP and length and length + 2 > row["payload_len"]:
-            tally["TCP message over several segments"] += 1
         else:
-            # the last DNS layer: a DNS message in an ICMP error's quote comes first
-            assert row["dns_id"] == ids[-1], f"{path.name} frame {frame}"
+            # the last DNS layers: a DNS message in an ICMP error's quote comes first
+            ours = mine.get(frame, [])
+            assert ours and ids[-len(ours):] == ours, f"{path.name} frame {frame}: {ours}"
             tally["decoded"] += 1
+    tally["pcapkit only"] = len(set(mine) - set(theirs))
     named = {k: n for (name, k), n in REASSEMBLED_DIFFERENT.items() if name == path.name}
-    assert {k: n for k, n in tally.items() if k not in ("decoded", "link type not decoded")} \
-        == named, tally
+    assert {k: n for k, n in tally.items()
+            if n and k not in ("decoded", "link type not decoded")} == named, tally
