@@ -24,6 +24,9 @@ from pcapkit.decode.compiled.jit import Int, inlined, kernel
 KIND_V4, KIND_V6, KIND_NAME = 0, 1, 2
 #: `Texts.meta` slots
 ENTRIES, POOL_USED, ANSWERS, FULL = range(4)
+#: bits of `meta[FULL]`: which table ran out of room. The answer count is restored to the row's
+#: start before growing, so a row needing more answers than were left would not show as full.
+TEXTS_FULL, ANSWERS_FULL = 1, 2
 #: longest name text the kernel writes (a longer one defers its row)
 MAX_TEXT = 4096
 #: `Texts.answers` rows: an answer's name (entry), type, TTL, data (entry, -1: null)
@@ -59,8 +62,7 @@ class Texts(NamedTuple):
         used, capacity = self.meta[ENTRIES], len(self.hashes)
         entries = 2 * capacity if used == capacity else capacity
         pool = len(self.pool) * (2 if len(self.pool) - self.meta[POOL_USED] < MAX_TEXT else 1)
-        answers = self.answers.shape[1] * (2 if self.meta[ANSWERS] == self.answers.shape[1]
-                                           else 1)
+        answers = self.answers.shape[1] * (2 if self.meta[FULL] & ANSWERS_FULL else 1)
         bigger = Texts.allocate(entries, pool, answers)
         arrays: tuple[np.ndarray[Any, Any], ...] = tuple(self)
         fresh: tuple[np.ndarray[Any, Any], ...] = tuple(bigger)
@@ -118,7 +120,7 @@ def intern(t: Texts, kind: Int, src: npt.NDArray[np.uint8], start: Int, length: 
     n: Int = t.meta[ENTRIES]
     used = t.meta[POOL_USED]
     if n == len(t.hashes) or used + length > len(t.pool):
-        t.meta[FULL] = 1
+        t.meta[FULL] |= TEXTS_FULL
         return -1
     for k in range(length):
         t.pool[used + k] = src[start + k]
@@ -133,7 +135,7 @@ def add_answer(t: Texts, name: Int, rtype: Int, ttl: Int, data: Int) -> None:
     """Append one DNS answer to the flat list (sets FULL when there is no room)."""
     a = t.meta[ANSWERS]
     if a == t.answers.shape[1]:
-        t.meta[FULL] = 1
+        t.meta[FULL] |= ANSWERS_FULL
         return
     t.answers[ANS_NAME, a], t.answers[ANS_TYPE, a] = name, rtype
     t.answers[ANS_TTL, a], t.answers[ANS_DATA, a] = ttl, data
