@@ -30,7 +30,9 @@ from pcapkit.errors import StoreError
 
 MANIFEST = "pcapkit-store.json"
 FORMAT = "pcapkit-store"
-FORMAT_VERSION = 2  #: 2: the packet table gained the ARP, echo and neighbour columns
+#: 2: the packet table gained the ARP, echo and neighbour columns; 3: the manifest keeps each
+#: capture's clock shift (the DNS messages that may link clocks are not all stored)
+FORMAT_VERSION = 3
 
 #: tables partitioned hive style by `capture`: `NAME/capture=N/part-0.parquet`
 PARTITIONED = ("packets", "connections")
@@ -77,6 +79,8 @@ class Manifest:
     snapshot_sources: tuple[str, ...] | None
     udp_tunnels: dict[int, str]
     tables: dict[str, dict[str, Any]]  #: name -> {"rows": n, "columns": [...]}
+    #: per capture, what was subtracted from its timestamps for the flow tables (`Clocks.shift`)
+    clock_shift_ns: list[int]
 
     def write(self, root: Path) -> None:
         """Write the manifest atomically (a temporary file renamed over it)."""
@@ -90,6 +94,7 @@ class Manifest:
                          else {"sources": list(self.snapshot_sources)}),
             "udp_tunnels": {str(port): t for port, t in sorted(self.udp_tunnels.items())},
             "tables": self.tables,
+            "clock_shift_ns": self.clock_shift_ns,
         }
         tmp = root / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -126,6 +131,7 @@ class Manifest:
                 snapshot_sources=None if snapshot is None else tuple(snapshot["sources"]),
                 udp_tunnels={int(p): str(t) for p, t in doc["udp_tunnels"].items()},
                 tables=_tables(doc["tables"]),
+                clock_shift_ns=[int(s) for s in doc["clock_shift_ns"]],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise StoreError(path, f"store manifest is damaged ({type(e).__name__}: {e})") from None

@@ -21,7 +21,7 @@ from pcapkit.detect import run_detectors
 from pcapkit.detect.config import Config, for_snapshot
 from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
-from pcapkit.flows.clocks import Clocks, sightings, with_clock
+from pcapkit.flows.clocks import with_clock
 from pcapkit.flows.dns import message_rows, view_rows
 from pcapkit.flows.probes import probe_rows, probes
 from pcapkit.flows.views import dns_views_table, source_counts, sources_table
@@ -60,7 +60,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     n = len(manifest.captures)
     stored = _read_partitioned(root, "packets", n, manifest)
     packets = stored.select(PACKET_SCHEMA.names())
-    flow_packets = with_clock(stored, Clocks.of(sightings(packets), n).shift, "ts_ns")
+    flow_packets = with_clock(stored, manifest.clock_shift_ns, "ts_ns")
     tables = Tables(
         packets=flow_packets,
         # Rows of one view are in one partition, in their stored order: a stable sort restores

@@ -64,7 +64,7 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
     try:
         counts = {
             # The packets as captured: the flow tables' timestamps are on the first capture's
-            # clock (`pcapkit/flows/clocks.py`), which `load` finds again from them.
+            # clock (`pcapkit/flows/clocks.py`), by the shift the manifest keeps.
             "packets": _write_partitioned(
                 tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets", n),
             "connections": _write_partitioned(tables.connections, root, "connections", n),
@@ -92,8 +92,21 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
         snapshot_sources=None if snap is None else snap.sources,
         udp_tunnels={port: str(t.value) for port, t in UDP_TUNNELS.items()},
         tables={name: {"rows": counts[name], "columns": columns[name]} for name in counts},
+        clock_shift_ns=_shifts(analysis, n),
     ).write(root)
     return root
+
+
+def _shifts(analysis: Analysis, captures: int) -> list[int]:
+    """Per capture, its packets' timestamps minus the flow tables': the clock shift that
+    `analyze` found, kept because `load` could not find it again (clocks may be linked by DNS
+    messages reassembled from TCP segments and IP fragments, which the store does not hold)."""
+    shift = [0] * captures
+    shifted = analysis.tables.packets.select(
+        "capture", shift=analysis.packets["ts_ns"] - pl.col("ts_ns"))
+    for capture, value in shifted.group_by("capture").first().iter_rows():
+        shift[capture] = value
+    return shift
 
 
 def check_target(directory: str | Path, overwrite: bool = False) -> set[str]:

@@ -140,6 +140,15 @@ DIFFERENCES = {
         lambda f, i, r, d: "dns" not in f.layers and r["status_layer"] == "dns"
         and set(d) <= {"dns_id", "dns_qname"},
     ),
+    "dns message split over tcp segments": Difference(
+        "tshark reads a DNS header in a segment holding part of a message (the first bytes of "
+        "a header, or a continuation it ties to the message's start); the doc reads each segment "
+        "alone, leaving a short header's id null and a continuation malformed (the whole message "
+        "is in the DNS message rows, `decode/reassembly.py`, checked by test_dns_oracles)",
+        lambda f, i, r, d: i.transport == "tcp" and "dns" in f.layers
+        and set(d) <= {"dns_id", "dns_qname", "dns_rcode"}
+        and (r["dns_id"] is None or r["status"] == "malformed"),
+    ),
     "tunnel in a first fragment": Difference(
         "tshark decodes the tunnel in the first fragment of a fragmented datagram (GTP-U's, "
         "whose underlay fragments); the doc decodes neither DNS nor tunnels in fragments",
@@ -152,6 +161,9 @@ DIFFERENCES = {
         lambda f, i, r, d: bool(r["ip_mf"]) and set(d) <= {"dns_id", "dns_qname", "dns_rcode"},
     ),
 }
+
+#: differences the public corpora do not show (no DNS message split over TCP segments there)
+MET_IN_SAMPLES = {"dns message split over tcp segments"}
 
 
 def classify(frame: Frame, row: Row) -> str | None:
@@ -225,8 +237,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
 def test_corpus_frames_agree_with_tshark(corpus: Comparison) -> None:
     tally = corpus.tally()
     assert corpus.unexplained() == []
-    # Each named difference is met in the corpus: a reason that matches nothing is not one.
-    assert set(DIFFERENCES) <= set(tally)
+    # Each named difference is met in the corpus or the samples: a reason that matches nothing
+    # is not one.
+    assert set(DIFFERENCES) - MET_IN_SAMPLES <= set(tally)
     # Most frames are compared outright: differences are the exception.
     assert tally[None] > 0.9 * sum(tally.values())
 
@@ -254,3 +267,4 @@ def test_sample_frames_agree_with_tshark(tmp_path: Path) -> None:
     comparison = compare(samples, tmp_path)
     assert comparison.unexplained() == []
     assert comparison.tally()[None] > 0
+    assert set(comparison.tally()) >= MET_IN_SAMPLES
