@@ -31,13 +31,14 @@ from pcapkit.errors import StoreError
 MANIFEST = "pcapkit-store.json"
 FORMAT = "pcapkit-store"
 #: 2: the packet table gained the ARP, echo and neighbour columns; 3: the manifest keeps each
-#: capture's clock shift (the DNS messages that may link clocks are not all stored)
+#: capture's clock shift and the DNS views are stored (both are read from DNS messages
+#: reassembled from the capture bytes, which a store does not keep)
 FORMAT_VERSION = 3
 
 #: tables partitioned hive style by `capture`: `NAME/capture=N/part-0.parquet`
 PARTITIONED = ("packets", "connections")
 #: tables kept whole, one file each (`NAME.parquet`): their rows span captures, or are few
-WHOLE = ("views", "dns", "icmp_errors", "findings")
+WHOLE = ("views", "dns", "icmp_errors", "findings", "dns_views")
 SNAPSHOT_DIR = "snapshot"
 SNAPSHOT_KINDS = ("pods", "services", "endpoints", "nodes")
 PARTITION_KEY = "capture"

@@ -22,9 +22,8 @@ from pcapkit.detect.config import Config, for_snapshot
 from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
 from pcapkit.flows.clocks import with_clock
-from pcapkit.flows.dns import message_rows, view_rows
 from pcapkit.flows.probes import probe_rows, probes
-from pcapkit.flows.views import dns_views_table, source_counts, sources_table
+from pcapkit.flows.views import source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
@@ -72,7 +71,8 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         views=(views := _read(whole_file(root, "views"))),
         spans=capture_spans(flow_packets),
         sources=sources_table([source_counts(flow_packets)], views),
-        dns_views=dns_views_table([view_rows(message_rows(flow_packets))], views),
+        # read from DNS messages reassembled from the capture bytes: stored as they were
+        dns_views=_read(whole_file(root, "dns_views")),
         probes=probes(probe_rows(flow_packets)),
     )
     captures = manifest.captures

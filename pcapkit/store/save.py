@@ -70,7 +70,8 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
             "connections": _write_partitioned(tables.connections, root, "connections", n),
         }
         for name, frame in (("views", tables.views), ("dns", tables.dns),
-                            ("icmp_errors", tables.icmp_errors), ("findings", analysis.symptoms)):
+                            ("icmp_errors", tables.icmp_errors), ("findings", analysis.symptoms),
+                            ("dns_views", tables.dns_views)):
             frame.write_parquet(whole_file(root, name))
             counts[name] = frame.height
         snap = analysis.snapshot
@@ -84,7 +85,8 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
                          ) from None
     columns = {"packets": tables.packets.columns, "connections": tables.connections.columns,
                "views": tables.views.columns, "dns": tables.dns.columns,
-               "icmp_errors": tables.icmp_errors.columns, "findings": analysis.symptoms.columns}
+               "icmp_errors": tables.icmp_errors.columns, "findings": analysis.symptoms.columns,
+               "dns_views": tables.dns_views.columns}
     Manifest(
         pcapkit_version=__version__,
         captures=list(analysis.captures),
