@@ -41,6 +41,8 @@ import polars as pl
 STEP_GAP_NS = 12_000_000_000
 
 NOERROR = 0
+#: open lookups a client may hold before those idle for longer than a step's gap are let go
+PRUNE_FROM = 4096
 
 
 @dataclass(frozen=True)
@@ -130,16 +132,18 @@ def names_by_client(dns: pl.DataFrame) -> dict[str, list[str]]:
     clients in order, from `dns` (DNS transactions, in time order)."""
     ordered = dns.select("client_ip", "ts_ns", "qname").with_row_index("_row").sort(
         ["client_ip", "ts_ns", "_row"])
-    return _names(ordered["client_ip"].to_list(), _lowered(ordered))
+    return _names(ordered)
 
 
-def _lowered(ordered: pl.DataFrame) -> list[str]:
-    return [(n or "").lower() for n in ordered["qname"].to_list()]
-
-
-def _names(clients: list[str], names: list[str]) -> dict[str, list[str]]:
+def _names(ordered: pl.DataFrame) -> dict[str, list[str]]:
+    """`names_by_client` of rows in (client, time) order."""
+    # A name asked again at once (A then AAAA, resends) is left out before Python sees it.
+    again = (pl.col("client_ip") == pl.col("client_ip").shift(1)) & pl.col("qname").eq_missing(
+        pl.col("qname").shift(1))
+    changed = ordered.select("client_ip", "qname").filter(~again.fill_null(False))
     by_client: dict[str, list[str]] = {}
-    for client, name in zip(clients, names, strict=True):
+    for client, qname in changed.iter_rows():
+        name = (qname or "").lower()
         steps = by_client.setdefault(client, [])
         if not steps or steps[-1] != name:
             steps.append(name)
@@ -160,14 +164,14 @@ def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
         pl.max_horizontal("query_ts_ns", "response_ts_ns").alias("end_ns"),
     ).with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
     if path is None:
-        path = learn(_names(ordered["client_ip"].to_list(), _lowered(ordered)))
-    lookup, base = _walk(path, ordered.drop("_row"))
+        path = learn(_names(ordered))
+    lookup, searched = _walk(path, ordered.drop("_row"))
     rows = ordered["_row"].to_numpy()
     back = np.empty_like(rows)  # the sorted position of each row
     back[rows] = np.arange(len(rows), dtype=rows.dtype)
     walked = dns.with_columns(
         pl.Series("lookup", lookup, pl.UInt32).gather(back),
-        pl.Series("search_expansion_of", base, pl.String).gather(back),
+        pl.Series("search_expansion_of", searched, pl.String).gather(lookup).gather(back),
     )
     # A client's rows are in time order in `dns` too (numbered by time), so `first` is its
     # first answer.
@@ -209,29 +213,40 @@ class _Lookup:
         self.last_ns = max(self.last_ns, end)
 
 
-def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[list[int], list[str | None]]:
-    """Lookup number and searched name per transaction of `rows` (client_ip, qname, qtype,
-    dns_id, ts_ns, end_ns; ordered by client, then time)."""
-    of_row: list[_Lookup] = []
-    count = 0
+def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    """Lookup number per transaction of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns;
+    ordered by client, then time), and per lookup the name searched for (None: not searched)."""
+    # Per row its lookup's number, per lookup what the rows need of it: a lookup's sets are
+    # dropped as soon as it can take no more steps (a busy resolver asks millions of names).
+    numbers = np.empty(rows.height, np.uint32)
+    bases: list[str] = []  # per lookup
+    searched_ones = bytearray()  # per lookup: 1 once a step carried the first search domain
     latest: dict[str, _Lookup] = {}  # the client's latest lookup of each base
     dotted: str | None = None  # ".NS.svc.DOMAIN": the client's first search domain
     previous: str | None = None
-    for client, qname, qtype, dns_id, ts, end in rows.iter_rows():
+    pruned_ns = 0
+    for row, (client, qname, qtype, dns_id, ts, end) in enumerate(rows.iter_rows()):
         if client != previous:
             suffix = path.first_suffix(client)
             dotted, latest, previous = (f".{suffix}" if suffix else None), {}, client
+        elif ts - pruned_ns > STEP_GAP_NS and len(latest) > PRUNE_FROM:
+            # rows are in time order: a lookup idle for longer than a step's gap takes no more
+            latest = {b: lk for b, lk in latest.items() if ts - lk.last_ns <= STEP_GAP_NS}
+            pruned_ns = ts
         name = (qname or "").lower()
         searched = dotted is not None and name.endswith(dotted)
         base = name.removesuffix(dotted) if searched and dotted else name
         lookup = _step_of(latest, base, name, qtype, dns_id, ts)
         if lookup is None:
-            lookup = latest[base] = _Lookup(count, base)
-            count += 1
-        lookup.searched |= searched
+            lookup = latest[base] = _Lookup(len(bases), base)
+            bases.append(base)
+            searched_ones.append(0)
+        if searched:
+            lookup.searched = True
+            searched_ones[lookup.number] = 1
         lookup.add(name, qtype, dns_id, max(ts, end or ts))
-        of_row.append(lookup)
-    return [c.number for c in of_row], [c.base if c.searched else None for c in of_row]
+        numbers[row] = lookup.number
+    return numbers, [b if s else None for b, s in zip(bases, searched_ones, strict=True)]
 
 
 def _step_of(latest: dict[str, _Lookup], base: str, name: str, qtype: int, dns_id: int,

@@ -4,8 +4,11 @@ tried, from the pod's resolv.conf) and small tables for the walk's rules."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
 
 from pcapkit.codes import DnsRcode, DnsType
+from pcapkit.flows import search_path
 from pcapkit.flows.dns import dns_transactions
 from pcapkit.flows.search_path import learn
 from tests.detect.samples import needs_sample, tables, truth
@@ -76,3 +79,25 @@ def test_repeated_lookups_are_separate_and_other_names_stay_apart() -> None:
 def test_no_cluster_names_no_expansion() -> None:
     dns = dns_transactions(table(_lookup(0, 4000, [("www.example.org", NX)])))
     assert dns["search_expansion_of"].is_null().all()
+
+
+def test_idle_lookups_let_go_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy client's lookups idle for longer than a step's gap are let go during the walk
+    (`PRUNE_FROM`): the lookups are those of a walk that keeps every one, and a slow lookup
+    (a step every 10 s, glibc's timeouts) open while others are let go stays one lookup."""
+    gap_ms = search_path.STEP_GAP_NS / 1e6 + 1000
+    rows: list[dict] = []
+    for rnd in range(3):  # each name looked up once per round, rounds a gap apart
+        for k in range(20):
+            names = [(f"svc{k}.{s}", NX) for s in ("team.svc.k8s.test", "svc.k8s.test")]
+            names.append((f"svc{k}", DnsRcode.NOERROR if k % 3 else NX))
+            rows += _lookup(rnd * gap_ms + 100 * k, 4000 + 10 * k + 1000 * rnd, names)
+    for i, step in enumerate(SEARCHED):  # the slow one, from its own socket
+        rows += _lookup(10_000 * i + 50, 9000 + 10 * i, [step])
+    packets = table(sorted(rows, key=lambda r: r["ts_ns"]))
+    kept = dns_transactions(packets)
+    monkeypatch.setattr(search_path, "PRUNE_FROM", 0)
+    pruned = dns_transactions(packets)
+    assert kept["lookup"].n_unique() == 3 * 20 + 1
+    assert set(kept.filter(pl.col("client_port") >= 9000)["search_expansion_of"]) == {"x.io"}
+    assert_frame_equal(pruned, kept)
