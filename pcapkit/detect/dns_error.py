@@ -14,6 +14,10 @@ client of their own, and the finding names the upstream where it failed (`upstre
 evidence): an upstream that answered SERVFAIL too, or one the cache could not reach at all (its
 TCP connections to kube-dns got no SYN-ACK; those connections get no finding of their own).
 
+An answer that came after the client stopped waiting, which its host refused (ICMP port
+unreachable, pcapkit/detect/late_answers.py), is not counted: the client never read it, and its
+lookup is a `dns_timeout`.
+
 Wireshark shows the rcode per response (`dns.flags.rcode`), Zeek per dns.log row
 (`rcode_name`; `rejected` when the reply has a non-zero rcode and no question); this groups them
 by who asked whom. NXDOMAIN is not an error here (see `nxdomain_storm`).
@@ -37,6 +41,7 @@ from pcapkit.detect.forwarded import (
     upstream_legs,
     with_upstream,
 )
+from pcapkit.detect.late_answers import refused
 from pcapkit.flows import Tables
 from pcapkit.flows.dns import resolver_transactions
 
@@ -54,6 +59,9 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     dns = through_cache(resolver_transactions(tables.dns), config)
     errors = dns.filter(pl.col("forwarded_for").is_null() & pl.col("response_seen")
                         & pl.col("rcode").is_in(rcodes))
+    # an answer the client's host refused was never read: the lookup timed out (dns_timeout)
+    errors = errors.filter(~pl.col("txn").is_in(refused(errors, tables.icmp_errors)["txn"]
+                                                .implode()))
     if errors.is_empty():
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     legs = upstream_legs(dns, tables.connections, config)

@@ -21,6 +21,10 @@ never answered). Two UDP packets of a new flow sent back to back can race to ins
 conntrack entry in the Linux kernel; the loser is dropped (`insert_failed`), and the resolver
 waits out its timeout. Such findings carry `conntrack_race: true`.
 
+An answer that came after the client stopped waiting, which its host refused with an ICMP port
+unreachable (pcapkit/detect/late_answers.py), leaves its transaction unanswered: the client
+never read it. The finding counts them (`answers_refused`) and cites the refusals.
+
 When a response was seen in some view but not in the one nearest the client (`response_seen`),
 it was lost on its way back: the finding says `response_lost` and where it was last seen is in
 the evidence frames.
@@ -52,6 +56,7 @@ from pcapkit.detect.forwarded import (
     upstream_legs,
     with_upstream,
 )
+from pcapkit.detect.late_answers import refused
 from pcapkit.flows import Tables
 from pcapkit.flows.dns import resolver_transactions
 
@@ -60,8 +65,9 @@ SOCKET = ["proto", "client_ip", "client_port", "server_ip", "server_port"]
 #: what the detector reads of every transaction: the wide columns (frame lists, answers) of a
 #: busy resolver's hundreds of thousands would be copied by each filter; the failed ones' frames
 #: are joined at the end (`FRAMES`)
-COLUMNS = ["txn", "ts_ns", *SOCKET, "qname", "qtype", "query_ts_ns", "latency_ns", "answered",
-           "rcode", "response_seen", "queries", "answered_after", "lookup", "search_expansion_of"]
+COLUMNS = ["txn", "ts_ns", *SOCKET, "qname", "qtype", "query_ts_ns", "response_ts_ns",
+           "latency_ns", "answered", "rcode", "response_seen", "queries", "answered_after",
+           "lookup", "search_expansion_of"]
 FRAMES = ["query_frames", "response_frames"]
 
 
@@ -72,13 +78,17 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
     captures_end = tables.spans["last_ts_ns"].max()
     wait = int(config.dns_timeout_min_wait_s * 1e9)
+    refusals = refused(dns, tables.icmp_errors)
+    dns = dns.with_columns(pl.col("txn").is_in(refusals["txn"].implode()).alias("refused"))
     dns = dns.with_columns(
-        (~pl.col("answered") & (pl.col("query_ts_ns") + wait <= captures_end)).alias("unanswered"),
-        (pl.col("answered") & (pl.col("answered_after") >= 2)).alias("late"),
+        ((~pl.col("answered") & (pl.col("query_ts_ns") + wait <= captures_end))
+         | pl.col("refused")).alias("unanswered"),
+        (pl.col("answered") & ~pl.col("refused") & (pl.col("answered_after") >= 2)).alias("late"),
     )
     dns = dns.with_columns(_raced(dns, config).alias("raced"))
     failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup")).join(
-        tables.dns.select("txn", *FRAMES), on="txn", how="left", maintain_order="left")
+        tables.dns.select("txn", *FRAMES), on="txn", how="left", maintain_order="left").join(
+        refusals, on="txn", how="left", maintain_order="left")
     legs = upstream_legs(failed, tables.connections, config)
     rows = [
         _finding(txns, failed_upstream(
@@ -92,7 +102,7 @@ def _raced(dns: pl.DataFrame, config: Config) -> pl.Series:
     """Per transaction: the unlucky half of an A/AAAA pair sent together on one socket: a
     query not answered at its first try, with a query of the other type on its socket, sent
     within the race gap, that was."""
-    first_try = pl.col("answered") & (pl.col("answered_after") == 1)
+    first_try = pl.col("answered") & ~pl.col("refused") & (pl.col("answered_after") == 1)
     gap = int(config.dns_race_max_gap_ms * 1e6)
     unlucky = [
         _sent_near(dns.filter((pl.col("qtype") == mine) & ~first_try),
@@ -124,7 +134,8 @@ def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
     unanswered = int(txns["unanswered"].sum())
     late = int(txns["late"].sum())
     race = bool(txns["raced"].any())
-    lost = int((txns["unanswered"] & txns["response_seen"]).sum())
+    refusals = int(txns["refused"].sum())
+    lost = int((txns["unanswered"] & ~txns["refused"] & txns["response_seen"]).sum())
     steps = list(dict.fromkeys(n.lower() for n in asker["qname"].drop_nulls().to_list()))
     searched = asker["search_expansion_of"].drop_nulls()
     name = str(searched[0]) if searched.len() else (steps[0] if steps else None)
@@ -132,7 +143,9 @@ def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
         f"{ip}:{port}" for ip, port in asker.select("client_ip", "client_port").iter_rows()))
     parts = []
     if unanswered:
-        parts.append(f"{unanswered} got no answer")
+        parts.append(f"{unanswered} got no answer" + (
+            f" in time ({refusals} answer(s) came after the client had stopped waiting: its "
+            "host refused them, ICMP port unreachable)" if refusals else ""))
     if late:
         wait = max(txns.filter("late")["latency_ns"].to_list()) / 1e9
         parts.append(f"{late} were answered only after being re-sent ({wait:.1f} s)")
@@ -163,8 +176,9 @@ def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
         "count": txns.height,
         "first_ts_ns": asker["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
-        "evidence": with_upstream(frames_evidence(txns, "query_frames", "response_frames"),
-                                  upstream),
+        "evidence": with_upstream(frames_evidence(
+            txns.with_columns(pl.col("refused_frames").fill_null([])),
+            "query_frames", "response_frames", "refused_frames"), upstream),
         "explanation": text + ".",
         "extra": extra_json(
             name=name,
@@ -174,6 +188,7 @@ def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
             unanswered=unanswered,
             answered_after_resend=late,
             response_lost=lost or None,
+            answers_refused=refusals or None,
             conntrack_race=race,
             **upstream.extra,
         ),

@@ -18,7 +18,9 @@ endpoints, from the node, for the ClusterIP.
 
 Wireshark flags these per packet (`icmp.type`, `icmp.code`, and links the quoted packet only when
 the original is in the same conversation); Zeek folds ICMP errors into the quoted connection's
-conn.log row without naming them. Redirects are not errors of the flow and are left out.
+conn.log row without naming them. Redirects are not errors of the flow and are left out, and so
+are DNS answers refused by their client's host, which the DNS findings cite
+(pcapkit/detect/late_answers.py).
 
 Tunables: none.
 """
@@ -33,6 +35,7 @@ from pcapkit.codes import Icmp6Type, Icmp6UnreachCode, IcmpType, IcmpUnreachCode
 from pcapkit.decode.schema import Tunnel
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.flows import Tables
 
 KIND = "icmp_unreachable"
@@ -47,7 +50,8 @@ VXLAN6_EXTRA = 20
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     redirect = (pl.col("ip_version") == 4) & (pl.col("icmp_type") == IcmpType.REDIRECT)
-    errors = tables.icmp_errors.filter(~redirect)
+    # a DNS answer its client's host refused is the DNS lookup's story (late_answers.py)
+    errors = tables.icmp_errors.filter(~redirect & ~REFUSED_ANSWER)
     rows = [
         _finding(dict(zip(GROUP, key, strict=True)), errs)
         for key, errs in errors.sort("ts_ns").group_by(GROUP, maintain_order=True)

@@ -44,6 +44,7 @@ from pcapkit.decode import Engine
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors, worst_first
 from pcapkit.detect.config import Config
+from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
 from pcapkit.engine.chunks import plan
 from pcapkit.engine.executor import Executor
@@ -242,8 +243,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
         for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards)))))
     spanned = spill.read_all(root, "spanning", shards, SPANNING)
+    # The DNS detectors read of the ICMP errors only the answers clients refused.
     bare = dataclasses.replace(lean, connections=tables.connections.clear(),
-                               icmp_errors=tables.icmp_errors.clear())
+                               icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
     clients = meter.each(Stage.DETECT, pool.map(client_findings, (
         ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards))))
     tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))

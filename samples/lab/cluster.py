@@ -85,6 +85,9 @@ class Pod:
     terminating: bool = False
     # `dnsPolicy: None` with this `dnsConfig` nameserver instead of kube-dns (ClusterFirst)
     nameserver: str | None = None
+    # `dnsConfig.options` kubelet adds to the resolv.conf it writes (after `ndots:5`), e.g.
+    # (("timeout", "1"), ("attempts", "1"))
+    resolver_options: tuple[tuple[str, str], ...] = ()
     # Running, but its readiness probe fails: listed in its Services' EndpointSlices with
     # ready=false and serving=false, so kube-proxy and the cluster DNS leave it out.
     ready: bool = True

@@ -220,8 +220,9 @@ def pod_etc(cluster: Cluster, pod: Pod) -> dict[str, str]:
     that keeps lookups on files and DNS (no host resolver daemon can be asked instead)."""
     dns = pod.nameserver or cluster.service("kube-system/kube-dns").cluster_ip
     search = f"{pod.namespace}.svc.{DOMAIN} svc.{DOMAIN} {DOMAIN}"
+    options = " ".join(["ndots:5", *(f"{name}:{value}" for name, value in pod.resolver_options)])
     return {
-        "resolv.conf": f"search {search}\nnameserver {dns}\noptions ndots:5\n",
+        "resolv.conf": f"search {search}\nnameserver {dns}\noptions {options}\n",
         "hosts": (
             "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost\n"
             f"{pod.ip}\t{pod.name}\n"

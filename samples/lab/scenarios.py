@@ -10,7 +10,7 @@ clients in one cluster; `expect` then holds only for single-scenario runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from samples.lab import kubeproxy
@@ -1155,6 +1155,36 @@ NODELOCAL_UPSTREAM_DOWN = Scenario(
 )
 
 
+def _nodelocal_short_timeout(cluster: Cluster) -> None:
+    """NodeLocal DNSCache as `_nodelocal`, and a client whose resolver gives up after 1 s, once
+    per name (`dnsConfig.options` timeout:1, attempts:1): sooner than the cache's upstream."""
+    _nodelocal(cluster)
+    cluster.pod(CLIENT).resolver_options = (("timeout", "1"), ("attempts", "1"))
+
+
+def _upstream_dropped_pod_gave_up(cluster: Cluster) -> list[Fault]:
+    """The drop of `_upstream_dropped`; the pod, which stops waiting first, sees timeouts."""
+    return [replace(f, fault="nodelocal_pod_timeout", symptoms=("dns_timeout",))
+            for f in _upstream_dropped(cluster)]
+
+
+#: NodeLocal DNSCache whose upstream is unreachable, and a client that stops waiting before the
+#: cache answers: the pod's lookups time out (the cache's late SERVFAILs find no socket)
+NODELOCAL_POD_TIMEOUT = Scenario(
+    "nodelocal_pod_timeout",
+    f"NodeLocal DNSCache on every node ({NODELOCAL_DNS}, forwarding to kube-dns over TCP), "
+    "worker-2 drops TCP 53 to the CoreDNS pod, and the client's resolv.conf has `options "
+    "timeout:1 attempts:1`",
+    f"the client's queries reach {NODELOCAL_DNS}:53; worker-1's cache opens a TCP connection "
+    "to kube-dns for each, whose SYNs are dropped on worker-2; the client gives up on each name "
+    "after 1 s, before the cache's SERVFAIL (2 s), which then finds no socket",
+    (Client(CLIENT, ({"op": "lookup", "target": "web", "count": 1},)),),
+    {"dns:web": {"timeout"}},
+    faults=_upstream_dropped_pod_gave_up,
+    change=_nodelocal_short_timeout,
+)
+
+
 def _add_peers(cluster: Cluster) -> None:
     """Headless Service default/peers with publishNotReadyAddresses, as a StatefulSet's
     governing Service: one pod ready on worker-2, one on worker-1 running but not ready, its
@@ -1202,7 +1232,8 @@ PUBLISH_NOT_READY = Scenario(
 #: or combined with a scenario (tests/lab/test_variants.py).
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
                                 UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK, OUTSIDE_CAPTURES,
-                                IPV6_UNDERLAY, NODELOCAL_UPSTREAM_DOWN, PUBLISH_NOT_READY)}
+                                IPV6_UNDERLAY, NODELOCAL_UPSTREAM_DOWN, NODELOCAL_POD_TIMEOUT,
+                                PUBLISH_NOT_READY)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

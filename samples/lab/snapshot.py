@@ -99,7 +99,7 @@ def _pod(cluster: Cluster, pod: Pod, created: str, started: datetime) -> Obj:
             "containers": [container],
             "nodeName": pod.node,
             "dnsPolicy": "None" if pod.nameserver else "ClusterFirst",
-            **({"dnsConfig": {"nameservers": [pod.nameserver]}} if pod.nameserver else {}),
+            **({"dnsConfig": dns_config} if (dns_config := _dns_config(pod)) else {}),
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 30,
         },
@@ -114,6 +114,16 @@ def _pod(cluster: Cluster, pod: Pod, created: str, started: datetime) -> Obj:
             "qosClass": "BestEffort",
         },
     }
+
+
+def _dns_config(pod: Pod) -> Obj:
+    """The pod's `dnsConfig`: its nameserver (with `dnsPolicy: None`) and resolver options."""
+    config: Obj = {}
+    if pod.nameserver:
+        config["nameservers"] = [pod.nameserver]
+    if pod.resolver_options:
+        config["options"] = [{"name": n, "value": v} for n, v in pod.resolver_options]
+    return config
 
 
 def _service(service: Service, created: str) -> Obj:
