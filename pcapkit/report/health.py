@@ -8,6 +8,7 @@ import polars as pl
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
 from pcapkit.detect.forwarded import own_lookups
+from pcapkit.detect.late_answers import refused
 from pcapkit.flows import Tables
 from pcapkit.kube import Snapshot
 from pcapkit.report.impact import lookup_key
@@ -24,9 +25,12 @@ def checked(tables: Tables, snapshot: Snapshot | None,
         (pl.col("rst_from_server") > 0).any().alias("rst"),
     ).filter("syn")
     probes = tables.probes
+    # an answer the client's host refused came too late to be read (detect/late_answers.py)
+    late = refused(tables.dns, tables.icmp_errors)["txn"].implode()
+    read = pl.col("answered") & ~pl.col("txn").is_in(late)
     lookups = own_lookups(tables.dns, config).group_by(lookup_key()).agg(
-        pl.col("answered").fill_null(False).any().alias("answered"),
-        (pl.col("answered") & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
+        read.fill_null(False).any().alias("answered"),
+        (read & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
         .any().alias("noerror"),
     )
     out: dict[str, dict[str, int]] = {
