@@ -220,8 +220,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         extra["path"] = [{**namer.entry(r), **({"leg": "upstream"} if legs else {})}
                          for r in path]
         note = None
-        if legs or kind in FAILED and (kind != "retransmission"
-                                       or extra.get("handshake_failed")):
+        if legs or (kind in FAILED and (kind != "retransmission"
+                                        or extra.get("handshake_failed"))):
             died = _died_at(path, ends, namer, kind, "cache's upstream " if legs else "")
             if died is not None:
                 extra["died_at"], verdict = died

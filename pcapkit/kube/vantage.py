@@ -188,8 +188,9 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
     the one whose address sends the outgoing packets; when none went out (the node only
     received, its answers dropped or never sent), the one the incoming tunnel packets are
-    addressed to: a node decapsulates only what its own VTEP receives. Otherwise (a plain capture of one NIC) it
-    is the node whose address every packet to or from a node carries (`_nic_owner`).
+    addressed to: a node decapsulates only what its own VTEP receives. Otherwise (a plain
+    capture of one NIC) it is the node whose address every packet to or from a node carries
+    (`_nic_owner`).
     """
     # The underlay headers name nodes; inner ones mostly name pods and Services.
     prefix = "t_" if counts.tunneled else ""
