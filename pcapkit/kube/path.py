@@ -28,6 +28,13 @@ nodes, a capture on the network between them). A failing direction seen all the 
 ICMP error about some packets of a connection whose others got through) has no `died_at`; nor
 has a refused connection (`rst`): its answer came back.
 
+**Through a NodeLocal DNSCache.** A lookup whose cache could not get an answer upstream
+(`dns_timeout`, `dns_error` citing `upstream_sockets`, `pcapkit/detect/forwarded.py`) died
+upstream of the cache, so its path is the cache's upstream leg (`leg: upstream`), from the
+cache's node to kube-dns: its connections (or queries) that nothing answered when some were,
+to the endpoint most of them were DNATed to, taken together as one conversation, which fails as
+an unanswered SYN (over TCP) or a DNS timeout (over UDP) does.
+
 **Never DNATed.** A conversation to a Service (its ClusterIP, a NodePort, a LoadBalancer IP) that
 no place saw DNATed stopped on the node whose kube-proxy should have chosen an endpoint: the
 NodePort's node (`externalTrafficPolicy: Local` without a local endpoint drops it there), else
