@@ -114,6 +114,16 @@ def test_died_at_follows_the_upstream_leg_to_the_injected_fault(run: Path) -> No
     assert {Path(p["capture"]).name for p in path} == saw
 
 
+def test_the_faulty_nodes_captures_are_its_own(run: Path) -> None:
+    """The node the fault was put on only received the cache's SYNs and sent nothing back: its
+    `-i any` captures are still placed on it (the lab's file names say where it took them), by
+    where the tunnel packets it received were addressed."""
+    node, _ = _injected(run)
+    vantages = {Path(c["path"]).name: c["vantage"] for c in _document(run)["captures"]}
+    for suffix in ("any", "any-v1"):
+        assert vantages[f"node-{node}-{suffix}.pcap"] == f"node {node}"
+
+
 @pytest.mark.parametrize("kept", ["node-{near}-any.pcap", "node-{near}-*.pcap"])
 def test_without_the_faulty_nodes_captures_it_asks_for_them(run: Path, kept: str) -> None:
     """Only the cache's node captured (its `-i any` alone, or with its NIC): the SYNs left it,
