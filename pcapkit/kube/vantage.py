@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pcapkit.codes import LinkType
+from pcapkit.codes import LinkType, SllPacketType
 from pcapkit.decode.schema import empty_packets
 from pcapkit.kube.names import node_of_address
 from pcapkit.kube.snapshot import Snapshot
@@ -42,7 +42,8 @@ class AddressCounts:
     - `out`: source of outgoing packets (`direction` OUTBOUND);
     - `t_any`, `t_out`: the same over encapsulated packets only;
     - `t_outer`: underlay source or destination of encapsulated packets;
-    - `t_in`: underlay destination of incoming encapsulated packets (`direction` INBOUND).
+    - `t_in`: underlay destination of incoming encapsulated packets addressed to the host
+      (`direction` INBOUND, and not a promiscuous capture's SLL packet for another host).
 
     And `pairs`: packets per pair of outermost addresses (the underlay header's of an
     encapsulated packet, else the packet's own), lower address first: which addresses every
@@ -62,11 +63,13 @@ class AddressCounts:
     def of(packets: pl.DataFrame) -> AddressCounts:
         # Counted over the packets' few distinct kinds (`n` packets each), not packet by packet.
         kinds = packets.group_by("src", "dst", "outer_src", "outer_dst", "direction",
-                                 tunneled=pl.col("tunnel").is_not_null()).agg(
+                                 tunneled=pl.col("tunnel").is_not_null(),
+                                 to_host=pl.col("sll_pkttype").fill_null(SllPacketType.HOST)
+                                 == SllPacketType.HOST).agg(
             n=pl.len().cast(pl.Int64))
         tunneled = kinds.filter("tunneled")
         out = pl.col("direction") == Direction.OUTBOUND
-        inbound = pl.col("direction") == Direction.INBOUND
+        inbound = (pl.col("direction") == Direction.INBOUND) & pl.col("to_host")
         parts = [
             _each("any", kinds, "src", "dst"),
             _each("uni", kinds.filter(~_noise("dst")), "src", "dst"),
