@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,7 +292,8 @@ def _legs(f: dict[str, Any], extra: dict[str, Any], by_socket: dict[tuple[Any, .
     silent = [c for c in convs if not rows_of[c]["packets_s2c"].sum()]
     legs = sorted(silent or convs, key=lambda c: (spans[c][0], c))
     to = [namer.ends(rows_of[c]).endpoint_ip for c in legs]
-    return [c for c, e in zip(legs, to, strict=True) if e == max(to, key=to.count)]
+    most = Counter(to).most_common(1)  # ties: the earliest leg's endpoint, counted first
+    return [c for c, e in zip(legs, to, strict=True) if e == most[0][0]]
 
 
 def _merged(views: pl.DataFrame) -> pl.DataFrame:
