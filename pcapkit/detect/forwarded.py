@@ -29,7 +29,8 @@ above; its question cannot be read, so it goes to the latest such query); with a
 kube-dns only (its ClusterIP or a CoreDNS pod, `kube_dns_servers`). The cache's
 connections are its pod's lookup's: the finding that names the lookup cites them (its
 `upstream_sockets`), and `relayed_out` leaves their own TCP findings out, so that one failed
-lookup is one finding, not one for the pod and one per connection of the cache.
+lookup is one finding, not one for the pod and one per connection of the cache. Where that
+leg stopped on its way to kube-dns (its `path` and `died_at`) is `pcapkit/kube/path.py`'s.
 
 Tunables (pcapkit/detect/config.py): `nodelocal_dns`; from the snapshot `kube_dns_names` and
 `kube_node_networks` name the upstream and the cache's node.

@@ -28,6 +28,13 @@ nodes, a capture on the network between them). A failing direction seen all the 
 ICMP error about some packets of a connection whose others got through) has no `died_at`; nor
 has a refused connection (`rst`): its answer came back.
 
+**Through a NodeLocal DNSCache.** A lookup whose cache could not get an answer upstream
+(`dns_timeout`, `dns_error` citing `upstream_sockets`, `pcapkit/detect/forwarded.py`) died
+upstream of the cache, so its path is the cache's upstream leg (`leg: upstream`), from the
+cache's node to kube-dns: its connections (or queries) that nothing answered when some were,
+to the endpoint most of them were DNATed to, taken together as one conversation, which fails as
+an unanswered SYN (over TCP) or a DNS timeout (over UDP) does.
+
 **Never DNATed.** A conversation to a Service (its ClusterIP, a NodePort, a LoadBalancer IP) that
 no place saw DNATed stopped on the node whose kube-proxy should have chosen an endpoint: the
 NodePort's node (`externalTrafficPolicy: Local` without a local endpoint drops it there), else
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,30 +199,42 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
         pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
     by_tuple: dict[tuple[Any, ...], set[int]] = {}
+    by_socket: dict[tuple[Any, ...], set[int]] = {}
     for key in convs.select("protocol", *TUPLE, "conv").unique().rows():
         by_tuple.setdefault(key[:-1], set()).add(key[-1])
+        by_socket.setdefault(key[1:3], set()).add(key[-1])
     extras: list[str | None] = []
     notes: list[str | None] = []
     for f in findings.iter_rows(named=True):
-        candidates = by_tuple.get((f["protocol"], *(f[c] for c in TUPLE)), set())
-        conv = _conv_of(f, candidates, spans)
-        if conv is None:
-            extras.append(f["extra"])
-            notes.append(None)
-            continue
-        ends = namer.ends(rows_of[conv])
+        extra = json.loads(f["extra"] or "{}")
+        legs = _legs(f, extra, by_socket, spans, rows_of, namer)
+        if legs:  # a lookup through a NodeLocal DNSCache: where its upstream leg went
+            rows = pl.concat([rows_of[c] for c in legs])
+            views = _merged(pl.concat([by_view[c] for c in legs]))
+            kind = LEG_FAILED["udp" if legs[0] >= DNS_FROM else "tcp"]
+        else:
+            conv = _conv_of(f, by_tuple.get((f["protocol"], *(f[c] for c in TUPLE)), set()),
+                            spans)
+            if conv is None:
+                extras.append(f["extra"])
+                notes.append(None)
+                continue
+            rows, views, kind = rows_of[conv], by_view[conv], f["kind"]
+        ends = namer.ends(rows)
         path = sorted(({**r, "position": ends.position(r["kind"] or "interface", r["node"],
                                                         r["pod_ip"])}
-                       for r in by_view[conv].iter_rows(named=True)),
+                       for r in views.iter_rows(named=True)),
                       key=lambda r: (r["position"], r["first_ts_ns"], r["view"]))
-        extra = json.loads(f["extra"] or "{}")
-        extra["path"] = [namer.entry(r) for r in path]
+        extra["path"] = [{**namer.entry(r), **({"leg": "upstream"} if legs else {})}
+                         for r in path]
         note = None
-        if f["kind"] in FAILED and (f["kind"] != "retransmission"
-                                    or extra.get("handshake_failed")):
-            died = _died_at(path, ends, namer, f["kind"])
+        if legs or (kind in FAILED and (kind != "retransmission"
+                                        or extra.get("handshake_failed"))):
+            died = _died_at(path, ends, namer, kind, "cache's upstream " if legs else "")
             if died is not None:
                 extra["died_at"], verdict = died
+                if legs:
+                    extra["died_at"]["leg"] = "upstream"
                 route = _route(path, died[0]["direction"])
                 note = f"{_dnat(path, ends)}{verdict} Seen at: {route}."
         extras.append(json.dumps(extra, sort_keys=True))
@@ -230,12 +250,59 @@ TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
 DNS_FROM = 1 << 32
 
 
+#: how a NodeLocal DNSCache's upstream leg fails, by its protocol: as a connection's SYNs, as
+#: DNS queries (`pcapkit/detect/forwarded.py`)
+LEG_FAILED = {"tcp": "unanswered_syn", "udp": "dns_timeout"}
+
+
 def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
-    """The rows of the conversations some view of which has a finding's 4-tuple: a large capture
-    has hundreds of thousands of conversations, and few findings."""
+    """The rows of the conversations some view of which has a finding's 4-tuple, or the client
+    socket of one of its NodeLocal DNSCache upstream legs: a large capture has hundreds of
+    thousands of conversations, and few findings."""
     keys = ["protocol", *TUPLE]
-    wanted = convs.join(findings.select(keys).unique(), on=keys, how="semi")["conv"].unique()
+    wanted = pl.concat([
+        convs.join(findings.select(keys).unique(), on=keys, how="semi")["conv"],
+        convs.join(_upstream_sockets(findings), on=TUPLE[:2], how="semi")["conv"]]).unique()
     return convs.filter(pl.col("conv").is_in(wanted.implode()))
+
+
+def _upstream_sockets(findings: pl.DataFrame) -> pl.DataFrame:
+    """The client sockets (`client_ip`, `client_port`) of the upstream legs DNS findings cite."""
+    cited = findings.filter(pl.col("extra").str.contains('"upstream_sockets"', literal=True))
+    sockets = [_address(s) for extra in cited["extra"]
+               for s in json.loads(extra)["upstream_sockets"]]
+    return pl.DataFrame(sockets, schema={"client_ip": pl.String, "client_port": pl.UInt16},
+                        orient="row")
+
+
+def _address(socket: str) -> tuple[str, int]:
+    """(ip, port) of an `ip:port` (`[v6]:port`)."""
+    ip, _, port = socket.rpartition(":")
+    return ip.strip("[]"), int(port)
+
+
+def _legs(f: dict[str, Any], extra: dict[str, Any], by_socket: dict[tuple[Any, ...], set[int]],
+          spans: dict[int, tuple[int, int]], rows_of: _Slices, namer: _Namer) -> list[int]:
+    """The conversations of the finding's failed NodeLocal DNSCache upstream legs (its
+    `upstream_sockets`) to follow, earliest first: those nothing ever answered when some were
+    (lost on the way there), to the endpoint most of them went to (DNAT may have spread them
+    over several CoreDNS pods, whose paths differ); none when it cites no leg."""
+    convs = {c for s in extra.get("upstream_sockets", ())
+             if (c := _conv_of(f, by_socket.get(_address(s), set()), spans)) is not None}
+    silent = [c for c in convs if not rows_of[c]["packets_s2c"].sum()]
+    legs = sorted(silent or convs, key=lambda c: (spans[c][0], c))
+    to = [namer.ends(rows_of[c]).endpoint_ip for c in legs]
+    most = Counter(to).most_common(1)  # ties: the earliest leg's endpoint, counted first
+    return [c for c, e in zip(legs, to, strict=True) if e == most[0][0]]
+
+
+def _merged(views: pl.DataFrame) -> pl.DataFrame:
+    """The rows per view of several conversations (`by_view`'s) as one conversation's."""
+    return views.group_by("view", maintain_order=True).agg(
+        pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
+        pl.col("servers").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
+        pl.exclude("conv", "view", "packets_c2s", "packets_s2c", "first_ts_ns",
+                   "servers").first())
 
 
 def conversations(connections: pl.DataFrame, dns_views: pl.DataFrame) -> pl.DataFrame:
@@ -292,9 +359,10 @@ def _conv_of(f: dict[str, Any], candidates: set[int],
     return min(meets or candidates, key=lambda c: (spans[c][0], c))
 
 
-def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
-             kind: str) -> tuple[dict[str, Any], str] | None:
-    """`died_at` and the sentence that says it, or None when the failing direction arrived."""
+def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer, kind: str,
+             whose: str = "") -> tuple[dict[str, Any], str] | None:
+    """`died_at` and the sentence that says it, or None when the failing direction arrived.
+    `whose`: what the sentence says of the packets (a NodeLocal DNSCache's upstream ones)."""
     # An ICMP error answers the packet it quotes, the client's; a missing answer failed on its
     # way back when some place saw one.
     answered = kind != "icmp_unreachable" and any(r["packets_s2c"] for r in path)
@@ -310,7 +378,7 @@ def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer,
     # outside the cluster only shows where the conversation began or was headed).
     exact = [r for r in seen if r["kind"] not in VAGUE]
     seen = exact if any(r["kind"] != "external" for r in exact) else seen
-    what = FAILED[kind][0 if forward else 1]
+    what = whose + FAILED[kind][0 if forward else 1]
     expected = ends.expected()
     covered = namer.covered(ends, expected)
     last = max(seen, key=lambda r: (sign * r["position"], sign * r["first_ts_ns"]))

@@ -22,7 +22,9 @@ the endpoint's node. What a view is comes from general facts, first that applies
    the address that sends them;
 7. with a snapshot, by which way the node's own pods' packets cross it (their sources in the
    node's pod CIDR, or the node's address): into the node (`bridge`: the node receives them from
-   its pods) or out of it (`overlay`: the node sends them toward other nodes); of two views the
+   its pods) or out of it (`overlay`: the node sends them toward other nodes); when none of
+   its pods' packets cross it, one that other nodes' pods send into (decapsulated, addressed to
+   this node: the bridge and veths only see them leave) is the `overlay` device; of two views the
    pods send into, one whose senders are a single pod among the other's senders, or the same
    single pod but more often to a Service's ClusterIP (before DNAT, which happens as the bridge
    receives), is that pod's `veth` (a veth whose frames are addressed to itself shows no packet
@@ -174,14 +176,27 @@ def _kind(view: dict[str, int], name: str | None, site: Site, sources: pl.DataFr
         if into != out:
             senders = set(own.filter(pl.col("direction") == 1)["src"].to_list())
             return ("bridge", None, senders) if into > out else ("overlay", None, set())
+        remote = _pods_elsewhere(snap, nodes[0])
+        if int(sources.filter(pl.col("src").map_elements(remote, return_dtype=pl.Boolean)
+                              & (pl.col("direction") == 1))["packets"].sum()):
+            return "overlay", None, set()
     return "interface", None, set()
 
 
 def _local(snap: Snapshot, node: str) -> _Local:
     row = snap.nodes.filter(pl.col("name") == node)
-    cidrs = [c for r in row["pod_cidr"].to_list() for c in (r or "").split(",") if c]
-    return _Local(set(row["ip"].drop_nulls().to_list()),
-                  [ipaddress.ip_network(c, strict=False) for c in cidrs])
+    return _Local(set(row["ip"].drop_nulls().to_list()), _pod_cidrs(row))
+
+
+def _pods_elsewhere(snap: Snapshot, node: str) -> _Local:
+    """Whether an address is in another node's pod CIDR (not its address: a node's own traffic
+    crosses the underlay NIC plain)."""
+    return _Local(set(), _pod_cidrs(snap.nodes.filter(pl.col("name") != node)))
+
+
+def _pod_cidrs(nodes: pl.DataFrame) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    cidrs = [c for r in nodes["pod_cidr"].to_list() for c in (r or "").split(",") if c]
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
 
 
 class _Local:

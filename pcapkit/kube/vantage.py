@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pcapkit.codes import LinkType
+from pcapkit.codes import LinkType, SllPacketType
 from pcapkit.decode.schema import empty_packets
 from pcapkit.kube.names import node_of_address
 from pcapkit.kube.snapshot import Snapshot
@@ -41,7 +41,9 @@ class AddressCounts:
       nothing of whose capture it is;
     - `out`: source of outgoing packets (`direction` OUTBOUND);
     - `t_any`, `t_out`: the same over encapsulated packets only;
-    - `t_outer`: underlay source or destination of encapsulated packets.
+    - `t_outer`: underlay source or destination of encapsulated packets;
+    - `t_in`: underlay destination of incoming encapsulated packets addressed to the host
+      (`direction` INBOUND, and not a promiscuous capture's SLL packet for another host).
 
     And `pairs`: packets per pair of outermost addresses (the underlay header's of an
     encapsulated packet, else the packet's own), lower address first: which addresses every
@@ -61,10 +63,13 @@ class AddressCounts:
     def of(packets: pl.DataFrame) -> AddressCounts:
         # Counted over the packets' few distinct kinds (`n` packets each), not packet by packet.
         kinds = packets.group_by("src", "dst", "outer_src", "outer_dst", "direction",
-                                 tunneled=pl.col("tunnel").is_not_null()).agg(
+                                 tunneled=pl.col("tunnel").is_not_null(),
+                                 to_host=pl.col("sll_pkttype").fill_null(SllPacketType.HOST)
+                                 == SllPacketType.HOST).agg(
             n=pl.len().cast(pl.Int64))
         tunneled = kinds.filter("tunneled")
         out = pl.col("direction") == Direction.OUTBOUND
+        inbound = (pl.col("direction") == Direction.INBOUND) & pl.col("to_host")
         parts = [
             _each("any", kinds, "src", "dst"),
             _each("uni", kinds.filter(~_noise("dst")), "src", "dst"),
@@ -72,6 +77,7 @@ class AddressCounts:
             _each("t_any", tunneled, "src", "dst"),
             _each("t_out", tunneled.filter(out), "outer_src"),
             _each("t_outer", tunneled, "outer_src", "outer_dst"),
+            _each("t_in", tunneled.filter(inbound), "outer_dst"),
         ]
         chatter = int(kinds.filter(_noise("src") & _noise("dst"))["n"].sum())
         return AddressCounts(packets.height, int(tunneled["n"].sum()), _sum(pl.concat(parts)),
@@ -183,12 +189,17 @@ def _node_name(counts: AddressCounts, snap: Snapshot | None) -> str | None:
     """The node a node-side capture belongs to.
 
     Where the capture says which way packets went (`-i any`, pcapng `epb_flags`), the node is
-    the one whose address sends the outgoing packets. Otherwise (a plain capture of one NIC) it
-    is the node whose address every packet to or from a node carries (`_nic_owner`).
+    the one whose address sends the outgoing packets; when none went out (the node only
+    received, its answers dropped or never sent), the one the incoming tunnel packets are
+    addressed to: a node decapsulates only what its own VTEP receives. Otherwise (a plain
+    capture of one NIC) it is the node whose address every packet to or from a node carries
+    (`_nic_owner`).
     """
     # The underlay headers name nodes; inner ones mostly name pods and Services.
     prefix = "t_" if counts.tunneled else ""
     addrs = counts.role(f"{prefix}out")
+    if addrs.is_empty():
+        addrs = counts.role("t_in")
     if addrs.is_empty():
         owner = _nic_owner(counts, snap)
         if owner is not None:

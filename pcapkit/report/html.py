@@ -139,7 +139,8 @@ def _where(s: dict[str, Any]) -> str:
     if not died:
         return ""
     node = f"node {died['node']}" if died.get("node") else "unplaced"
-    return (f"{_e(node)}: {_e(died.get('direction'))} after {_e(died.get('after'))}, "
+    leg = "cache's upstream leg, " if died.get("leg") == "upstream" else ""
+    return (f"{_e(leg + node)}: {_e(died.get('direction'))} after {_e(died.get('after'))}, "
             f"before {_e(died.get('before'))}")
 
 

@@ -7,6 +7,8 @@ the run's truth, the snapshot it wrote and tshark's reading of the captures:
   node the client pod (and so its node-local cache) runs on;
 - its evidence holds both legs: every SERVFAIL the pod got, and the first SYN of each of the
   cache's connections to the CoreDNS pod, none of which any capture shows answered;
+- where it died follows the cache's upstream leg to the node the lab's fault was put on, and
+  without that node's captures it is not guessed: the explanation asks for them;
 - the streaming engine gives the same document.
 """
 
@@ -84,6 +86,58 @@ def test_the_evidence_holds_both_legs(run: Path) -> None:
     assert finding["upstream_failed"] == len(first)
     for capture in run.glob("*.pcap"):  # nothing ever answered the cache
         assert not tshark(capture, f"ip.src=={upstream} && tcp.srcport==53")
+
+
+def _injected(folder: Path) -> tuple[str, str]:
+    """(node, direction) where the lab's fault stops the cache's upstream connections: the node
+    its rule was put on; the requests (`c2s`) unless the rule matches the answers' source
+    port."""
+    (fault,) = [t for t in truth.load(folder) if t["kind"] == "fault"]
+    (node,) = {r.split(":", 1)[0] for r in fault["rules"]}
+    return node, "s2c" if any("--sport" in r for r in fault["rules"]) else "c2s"
+
+
+def test_died_at_follows_the_upstream_leg_to_the_injected_fault(run: Path) -> None:
+    node, direction = _injected(run)
+    (finding,) = _document(run)["symptoms"]
+    died = finding["died_at"]
+    assert (died["node"], died["direction"], died["leg"]) == (node, direction, "upstream")
+    # a FORWARD rule drops what the node received: the last place that saw it is that node's
+    assert died["after"].startswith(f"node {node} ") and died["after"] != died["before"]
+    assert f"dropped on node {node}" in finding["explanation"]
+    path = finding["path"]
+    assert all(p["leg"] == "upstream" and p["c2s"] and not p["s2c"] for p in path)
+    # the path is every capture tshark finds the cache's SYNs in, and no other
+    upstream = finding["upstream"].split()[0].rpartition(":")[0]
+    saw = {c.name for c in run.glob("*.pcap") if tshark(
+        c, f"ip.dst=={upstream} && tcp.dstport==53 && tcp.flags.syn==1 && tcp.flags.ack==0")}
+    assert {Path(p["capture"]).name for p in path} == saw
+
+
+def test_the_faulty_nodes_captures_are_its_own(run: Path) -> None:
+    """The node the fault was put on only received the cache's SYNs and sent nothing back: its
+    `-i any` captures are still placed on it (the lab's file names say where it took them), by
+    where the tunnel packets it received were addressed."""
+    node, _ = _injected(run)
+    vantages = {Path(c["path"]).name: c["vantage"] for c in _document(run)["captures"]}
+    for suffix in ("any", "any-v1"):
+        assert vantages[f"node-{node}-{suffix}.pcap"] == f"node {node}"
+
+
+@pytest.mark.parametrize("kept", ["node-{near}-any.pcap", "node-{near}-*.pcap"])
+def test_without_the_faulty_nodes_captures_it_asks_for_them(run: Path, kept: str) -> None:
+    """Only the cache's node captured (its `-i any` alone, or with its NIC): the SYNs left it,
+    nothing shows where they went, and the explanation names the capture that would."""
+    node, _ = _injected(run)
+    (lookup,) = [t for t in truth.load(run) if t["kind"] == "lookup"]
+    near = _node_of(run, lookup["client"])  # the client pod's, whose cache it asked
+    assert near != node
+    captures = sorted(run.glob(kept.format(near=near)))
+    (finding,) = analyze(captures, [run / "snapshot.json"]).to_dict()["symptoms"]
+    assert finding["cache_node"] == f"node {near}"
+    assert finding["died_at"]["node"] is None
+    assert finding["died_at"]["capture_to_take"]["node"] == node
+    assert f"on node {node}: `tcpdump -i any" in finding["explanation"]
 
 
 @pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (1, 5)])
