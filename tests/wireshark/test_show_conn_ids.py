@@ -1,0 +1,58 @@
+"""From a JSON symptom to `pcapkit show --conn`: every symptom about TCP connections names them
+(`conns`), and `show --conn` of those ids prints every evidence frame of the symptom, and no
+frame tshark's own display filter for the symptom (`wireshark_filter`, the lab's VXLAN port
+decoded) leaves out. On every lab scenario, with its snapshot, through the CLI as a script
+would call it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pcapkit.cli.app import run
+from tests.conftest import SAMPLES, needs_tshark
+from tests.wireshark.lab import SCENARIOS, shown_frames, tshark_frames
+
+#: kinds whose every symptom is about TCP connections, whatever its `protocol` says
+ABOUT_CONNECTIONS = {"retransmission", "rst", "unanswered_syn", "zero_window", "dnat_mismatch",
+                     "kube_proxy_missing", "external_traffic_local"}
+
+#: the lab's flannel VXLAN port, which tshark does not decode by itself
+VXLAN = "udp.port==8472,vxlan"
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert run(list(args)) == 0
+    return capsys.readouterr().out
+
+
+@needs_tshark()
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_show_conn_prints_each_symptoms_evidence(name: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = SAMPLES / name
+    paths = [str(p) for p in sorted(folder.glob("*.pcap")) + sorted(folder.glob("*.pcapng"))]
+    given = [*paths, "--k8s", str(folder / "snapshot.json")]
+    doc = json.loads(_cli(capsys, "analyze", *given, "--format", "json"))
+    for symptom in doc["symptoms"]:
+        if symptom["kind"] in ABOUT_CONNECTIONS or symptom["protocol"] == "tcp":
+            assert symptom.get("conns"), symptom
+        if not symptom.get("conns"):
+            continue
+        shown: dict[int, set[int]] = {}
+        for conn in symptom["conns"]:
+            lines = _cli(capsys, "show", *given, "--conn", str(conn),
+                         "--dissector", "dpkt").splitlines()
+            assert lines[0].startswith(f"pcapkit connection {conn}: ")
+            for capture, frames in shown_frames(paths, lines[2:]).items():
+                shown.setdefault(capture, set()).update(frames)
+        for ev in symptom["evidence"]:
+            capture = paths.index(ev["capture"])
+            assert set(ev["frames"]) <= shown.get(capture, set()), (symptom, shown)
+        for capture, frames in shown.items():
+            theirs = tshark_frames(Path(paths[capture]), symptom["wireshark_filter"],
+                                   [*symptom.get("wireshark_decode_as", []), VXLAN])
+            assert frames <= theirs, (symptom, capture, sorted(frames - theirs))
