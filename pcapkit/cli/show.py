@@ -12,6 +12,8 @@ import typer
 
 from pcapkit.cli.analyze import register_vxlan_ports
 from pcapkit.cli.selection import ConnOption, FindingOption, FlowOption, selected
+from pcapkit.kube import load_snapshot
+from pcapkit.kube.app_protocols import h2c_sockets
 from pcapkit.report.escape import printable
 from pcapkit.wireshark.show import Dissector, choose, dissect_frames
 
@@ -24,7 +26,8 @@ def show_command(
     flow: FlowOption = None,
     conn: ConnOption = None,
     k8s: Annotated[list[Path] | None, typer.Option(
-        "--k8s", help="The snapshot given to pcapkit analyze (symptoms are numbered with it).",
+        "--k8s", help="The snapshot given to pcapkit analyze (symptoms are numbered with it; "
+                      "a Service port's appProtocol h2c or grpc is decoded as HTTP/2).",
     )] = None,
     vxlan_port: Annotated[list[int] | None, typer.Option(
         "--vxlan-port", help="Also decode VXLAN on this UDP port, as given to analyze.")] = None,
@@ -41,7 +44,9 @@ def show_command(
     name, said = choose(dissector)  # before the analysis: a tshark asked for and missing
     register_vxlan_ports(vxlan_port or [])
     title, frames, flags = selected(captures, k8s or [], finding, flow, conn)
+    # HTTP/2 where the snapshot says so, even without the preface to tell it by
+    h2c = h2c_sockets(load_snapshot(k8s)) if k8s else frozenset()
     typer.echo(printable(title))
     typer.echo(said)
-    for line in dissect_frames(name, [str(c) for c in captures], frames, flags):
+    for line in dissect_frames(name, [str(c) for c in captures], frames, flags, h2c):
         typer.echo(line)

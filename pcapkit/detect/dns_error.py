@@ -12,7 +12,8 @@ failure. The pod's transactions are counted, the cache's upstream ones are not c
 client of their own, and the finding names the upstream where it failed (`upstream`,
 `upstream_failed`, `upstream_outcomes`, `cache_node`; the upstream legs' frames in the
 evidence): an upstream that answered SERVFAIL too, or one the cache could not reach at all (its
-TCP connections to kube-dns got no SYN-ACK; those connections get no finding of their own).
+TCP connections to kube-dns got no SYN-ACK; those connections get no finding of their own,
+the finding's `conns` name them).
 
 An answer that came after the client stopped waiting, which its host refused (ICMP port
 unreachable, pcapkit/detect/late_answers.py), is not counted: the client never read it, and its
@@ -90,6 +91,7 @@ def _finding(key: tuple[Any, ...], txns: pl.DataFrame, upstream: Upstream) -> di
         "count": txns.height,
         "first_ts_ns": txns["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
+        "conns": upstream.conns,
         "evidence": with_upstream(frames_evidence(txns, "query_frames", "response_frames"),
                                   upstream),
         "explanation": (

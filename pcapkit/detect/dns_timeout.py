@@ -12,8 +12,8 @@ socket of its first such transaction and `sockets` all of its sockets. A NodeLoc
 upstream queries for a pod's query are that pod's lookup (pcapkit/detect/forwarded.py): an
 upstream query that timed out, or the cache's TCP connections to kube-dns that got no SYN-ACK,
 are named in the pod's finding as where the lookup died (`upstream`, `upstream_failed`,
-`upstream_outcomes`, `cache_node`, `upstream_sockets`, their frames in the evidence), not in
-findings of their own.
+`upstream_outcomes`, `cache_node`, `upstream_sockets`, their frames in the evidence, the
+connections' ids in `conns`), not in findings of their own.
 
 The conntrack race signature: on one socket an A and an AAAA query left within
 `dns_race_max_gap_ms` of each other, one was answered at once and the other was not (re-sent or
@@ -176,6 +176,7 @@ def _finding(lookup: pl.DataFrame, upstream: Upstream) -> dict[str, Any]:
         "count": txns.height,
         "first_ts_ns": asker["ts_ns"].min(),
         "last_ts_ns": txns["ts_ns"].max(),
+        "conns": upstream.conns,
         "evidence": with_upstream(frames_evidence(
             txns.with_columns(pl.col("refused_frames").fill_null([])),
             "query_frames", "response_frames", "refused_frames"), upstream),

@@ -36,6 +36,8 @@ FINDINGS_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("evidence", pl.List(EVIDENCE), "the frames that show it, in every capture"),
     ("explanation", pl.String(), "one plain sentence"),
     ("extra", pl.String(), "JSON object of kind-specific keys (phase, names, mtu…)"),
+    ("conns", pl.List(pl.UInt32()), "the TCP connections it is about (`conn` of the connection "
+     "table, what `pcapkit show --conn` takes), sorted; null when it is about none"),
 ]
 FINDINGS_SCHEMA = pl.Schema([(name, dtype) for name, dtype, _ in FINDINGS_COLUMNS])
 

@@ -94,11 +94,12 @@ def own_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
 
 #: `upstream_legs`' columns: the pod transaction a leg was sent for, the cache's socket and the
 #: server it asked (as the view nearest the cache saw it), how the leg ended (`no SYN-ACK`,
-#: `no answer`, or the rcode's name; null: answered), and its frames
+#: `no answer`, or the rcode's name; null: answered), its frames, and the TCP connection of a
+#: leg that is one (`conn`; null for a DNS transaction)
 LEGS = pl.Schema({"forwarded_for": pl.UInt32(), "proto": pl.String(), "client_ip": pl.String(),
                   "client_port": pl.UInt16(), "server_ip": pl.String(),
                   "server_port": pl.UInt16(), "outcome": pl.String(),
-                  "frames": pl.List(FRAME)})
+                  "frames": pl.List(FRAME), "conn": pl.UInt32()})
 DNS_PORT = 53
 
 
@@ -112,7 +113,8 @@ def upstream_legs(dns: pl.DataFrame, connections: pl.DataFrame,
         "forwarded_for", "proto", "client_ip", "client_port", "server_ip", "server_port",
         pl.when(~pl.col("answered")).then(pl.lit("no answer"))
         .when(pl.col("rcode") != int(DnsRcode.NOERROR)).then(rcode).alias("outcome"),
-        pl.concat_list("query_frames", "response_frames").alias("frames"))
+        pl.concat_list("query_frames", "response_frames").alias("frames"),
+        pl.lit(None, pl.UInt32).alias("conn"))
     return pl.concat([queried.cast(LEGS), _unanswered_connections(dns, connections, config)])
 
 
@@ -147,7 +149,8 @@ def _unanswered_connections(dns: pl.DataFrame, connections: pl.DataFrame,
                    strategy="backward")
         .filter(pl.col("first_ts_ns") <= pl.col("_until_ns") + FORWARD_TOLERANCE_NS)
         .select("forwarded_for", pl.lit("tcp").alias("proto"), "client_ip", "client_port",
-                "server_ip", "server_port", pl.lit("no SYN-ACK").alias("outcome"), "frames")
+                "server_ip", "server_port", pl.lit("no SYN-ACK").alias("outcome"), "frames",
+                "conn")
         .cast(LEGS)
     )
 
@@ -159,6 +162,7 @@ class Upstream:
     text: str  #: a clause for the explanation ("" when no upstream leg failed)
     extra: dict[str, Any]  #: the finding's extra keys
     frames: list[dict[str, int]]  #: the failed legs' frames (`EVIDENCE`)
+    conns: list[int] | None  #: the failed legs' TCP connections (the finding's `conns`)
 
 
 def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upstream:
@@ -167,7 +171,7 @@ def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upst
     failed = legs.filter(pl.col("forwarded_for").is_in(txns.implode())
                          & pl.col("outcome").is_not_null())
     if failed.is_empty():
-        return Upstream("", {}, [])
+        return Upstream("", {}, [], None)
     first = failed.row(0, named=True)
     server = _socket(first["server_ip"], first["server_port"])
     named = _named(first["server_ip"], config)
@@ -188,7 +192,8 @@ def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upst
          "upstream_failed": failed.height,
          "upstream_outcomes": dict(outcomes.iter_rows()),
          "cache_node": node, "upstream_sockets": sockets},
-        [{"capture": c, "frame": f} for c, f in sorted(pairs)])
+        [{"capture": c, "frame": f} for c, f in sorted(pairs)],
+        sorted(failed["conn"].drop_nulls().unique().to_list()) or None)
 
 
 def with_upstream(evidence: list[dict[str, int]], upstream: Upstream) -> list[dict[str, int]]:

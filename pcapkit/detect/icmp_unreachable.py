@@ -4,7 +4,8 @@ Definition: every ICMP/ICMPv6 error in the ICMP error table (pcapkit/flows/icmp.
 the flow it quotes (protocol, client = quoted source ip:port, server = quoted destination
 ip:port: the quoted packet was sent by the client), its type and code, and its reporter (the
 error's source). One finding per group; `count` is the number of errors (each merged over the
-views that saw it), `reporter` and the type/code names are in `extra`.
+views that saw it), `reporter` and the type/code names are in `extra`, `conns` the TCP
+connections whose packets the errors quote.
 
 Fragmentation needed (ICMPv4 3/4) and packet too big (ICMPv6 2) carry the next-hop `mtu`. When
 the path is an overlay — the flow or the error was seen VXLAN-encapsulated, or the reporter is
@@ -90,6 +91,7 @@ def _finding(key: dict[str, Any], errs: pl.DataFrame) -> dict[str, Any]:
             mtu=mtu,
             overlay=overlay,
         ),
+        "conns": sorted(errs["conn"].drop_nulls().unique().to_list()) or None,
     }
 
 

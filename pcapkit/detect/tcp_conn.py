@@ -62,7 +62,7 @@ def findings(tables: Tables, per_conn: pl.DataFrame) -> pl.DataFrame:
     endpoints (and `protocol`), which come from `as_client_saw`."""
     return (
         per_conn.join(as_client_saw(tables, per_conn["conn"]), on="conn", how="left")
-        .with_columns(protocol=pl.lit("tcp"))
+        .with_columns(protocol=pl.lit("tcp"), conns=pl.concat_list("conn"))
         .sort("first_ts_ns", "conn")
         .select(FINDINGS_SCHEMA.names())
         .cast(FINDINGS_SCHEMA)

@@ -27,13 +27,14 @@ SERVICES = pl.Schema({"namespace": pl.String(), "name": pl.String(), "type": pl.
                       "node_port": pl.UInt16(), "protocol": pl.String(), "port_name": pl.String(),
                       "external_traffic_policy": pl.String(),
                       "load_balancer_ips": pl.List(pl.String()), "headless": pl.Boolean(),
-                      "external_name": pl.String(), "publish_not_ready": pl.Boolean()})
+                      "external_name": pl.String(), "publish_not_ready": pl.Boolean(),
+                      "app_protocol": pl.String()})
 ENDPOINTS = pl.Schema({"namespace": pl.String, "service": pl.String, "slice": pl.String,
                        "ip": pl.String, "port": pl.UInt16, "port_name": pl.String,
                        "protocol": pl.String, "ready": pl.Boolean, "serving": pl.Boolean,
                        "terminating": pl.Boolean, "target_kind": pl.String,
                        "target_namespace": pl.String, "target_name": pl.String,
-                       "node": pl.String})
+                       "node": pl.String, "app_protocol": pl.String})
 NODES = pl.Schema({"name": pl.String, "ip": pl.String, "address_type": pl.String,
                    "pod_cidr": pl.String})
 
@@ -173,6 +174,7 @@ def _service_rows(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "headless": spec.get("clusterIP") == "None",
                     "external_name": spec.get("externalName"),
                     "publish_not_ready": bool(spec.get("publishNotReadyAddresses", False)),
+                    "app_protocol": port.get("appProtocol"),
                 })
     return rows
 
@@ -201,6 +203,7 @@ def _endpoint_rows(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "target_kind": ref.get("kind"),
                         "target_namespace": ref.get("namespace", ns),
                         "target_name": ref.get("name"), "node": ep.get("nodeName"),
+                        "app_protocol": port.get("appProtocol"),
                     })
     return rows
 

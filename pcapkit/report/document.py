@@ -56,6 +56,7 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
         del k8s["server"]  # a ClusterIP is named as the Service
     if k8s:
         out["k8s"] = k8s
+    out["conns"] = row.get("conns")  # what `pcapkit show --conn` takes
     out["evidence"] = [{"capture": paths[c], "frames": sorted(set(f))}
                        for c, f in sorted(frames.items())]
     out["explanation"] = row["explanation"]

@@ -106,6 +106,7 @@ class Stream:
     buffer: bytes = b""
     encrypted: bool = False  #: TLS: a ChangeCipherSpec went by, what follows is encrypted
     h2: http2.Direction | None = None  #: HTTP/2: this direction's frames and HPACK table
+    h2c: bool = False  #: the snapshot says its socket speaks cleartext HTTP/2 (appProtocol)
 
     def segment(self, seq: int, payload: bytes) -> list[str]:
         """Take one segment's payload; what the messages it completes say."""
@@ -152,6 +153,14 @@ class Stream:
                 self.buffer = buf[used:]
                 if not used:
                     break
+            elif self.h2c:
+                start = http2.starts_h2(buf)
+                if start is None:
+                    break
+                # Not seen from its start (a capture begun mid-connection, or the preface
+                # lost): the frames are read, the HPACK table is unknown, as after a lost
+                # segment.
+                self.h2 = http2.Direction(broken=not (start and http2.opens(buf)))
             elif http2.starts_h2(buf):
                 self.h2 = http2.Direction()
             elif buf[0] in TLS_TYPES and len(buf) < TLS_RECORD_HEADER:

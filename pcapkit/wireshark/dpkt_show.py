@@ -10,13 +10,14 @@ gRPC's status), TLS and DNS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from typing import Any
 
 import dpkt
 
 from pcapkit.codes import ArpOp, LinkType, TcpFlags, code_name
 from pcapkit.decode.reference import network_offset
+from pcapkit.kube.app_protocols import Socket
 from pcapkit.read import Capture, read_capture
 from pcapkit.report.escape import printable
 from pcapkit.wireshark import app_layers, http2
@@ -46,16 +47,20 @@ def _addresses(row: dict[str, Any]) -> str:
 
 
 def _transport(inner: Any, row: dict[str, Any], streams: dict[StreamKey, app_layers.Stream],
-               ) -> tuple[list[str], list[str]]:
+               h2c: Set[Socket]) -> tuple[list[str], list[str]]:
     """The layers above IP and what they say; TCP payloads go through their direction's
-    stream, so a message is said on the segment that completes it."""
+    stream, so a message is said on the segment that completes it (HTTP/2 from the first,
+    on the `h2c` sockets)."""
     layer = inner.data
     if row.get("ip_frag_offset"):  # dpkt would take the fragment's bytes for a header
         return [], [f"fragment offset {row['ip_frag_offset']}"]
     if isinstance(layer, dpkt.tcp.TCP):
         key = (row["src"], layer.sport, row["dst"], layer.dport)
         dns = app_layers.DNS_PORT in (layer.sport, layer.dport)
-        stream = streams.setdefault(key, app_layers.Stream(dns=dns))
+        if key not in streams:
+            declared = (row["src"], layer.sport) in h2c or (row["dst"], layer.dport) in h2c
+            streams[key] = app_layers.Stream(dns=dns, h2c=declared)
+        stream = streams[key]
         messages = stream.segment(layer.seq, bytes(layer.data))
         protocols = dict.fromkeys(m.split()[0] for m in messages)  # "http", "tls", "dns"
         length = row.get("payload_len", len(layer.data))  # on the wire, when pcapkit has it
@@ -98,8 +103,9 @@ def _dissected(capture: Capture) -> Iterator[tuple[int, list[str], dict[str, Any
         yield number, stack, row, inner
 
 
-def frame_lines(capture: Capture) -> Iterator[str]:
-    """Each record of `capture`, dissected, in file order."""
+def frame_lines(capture: Capture, h2c: Set[Socket] = frozenset()) -> Iterator[str]:
+    """Each record of `capture`, dissected, in file order; TCP to or from the `h2c` sockets
+    as HTTP/2 (`app_layers.Stream.h2c`)."""
     streams: dict[StreamKey, app_layers.Stream] = {}
     for number, stack, row, inner in _dissected(capture):
         said: list[str] = []
@@ -108,29 +114,36 @@ def frame_lines(capture: Capture) -> Iterator[str]:
             said = [f"arp {code_name(ArpOp, row['arp_op'])}", f"sender {row.get('arp_sender')}",
                     f"target {row.get('arp_target')}"]
         elif inner is not None:
-            layers, said = _transport(inner, row, streams)
+            layers, said = _transport(inner, row, streams, h2c)
             stack += layers
         parts = [f"frame {number}", "/".join(stack), _addresses(row), *said]
         yield printable("  ".join(p for p in parts if p))
 
 
-def h2c_decode_as(paths: Sequence[str], frames: dict[int, list[int]]) -> list[str]:
+def h2c_decode_as(paths: Sequence[str], frames: dict[int, list[int]],
+                  h2c: Set[Socket] = frozenset()) -> list[str]:
     """`tcp.port==P,http2` for each server port a client sent HTTP/2's connection preface to
-    among `frames`: cleartext HTTP/2 with prior knowledge (gRPC inside a cluster), which
-    tshark dissects on no port unless told."""
+    among `frames`, and for each port of the `h2c` sockets (the snapshot's word) a frame
+    goes to or comes from: cleartext HTTP/2 with prior knowledge (gRPC inside a cluster),
+    which tshark dissects on no port unless told."""
     ports = set()
     for index, numbers in sorted(frames.items()):
-        for _, _, _, inner in _dissected(take_frames(read_capture(paths[index]), numbers)):
+        for _, _, row, inner in _dissected(take_frames(read_capture(paths[index]), numbers)):
             tcp = getattr(inner, "data", None)
-            if isinstance(tcp, dpkt.tcp.TCP) and bytes(tcp.data).startswith(http2.PREFACE):
+            if not isinstance(tcp, dpkt.tcp.TCP):
+                continue
+            if bytes(tcp.data).startswith(http2.PREFACE) or (row["dst"], tcp.dport) in h2c:
                 ports.add(tcp.dport)
+            if (row["src"], tcp.sport) in h2c:
+                ports.add(tcp.sport)
     return [f"tcp.port=={port},http2" for port in sorted(ports)]
 
 
-def show_frames_dpkt(paths: Sequence[str], frames: dict[int, list[int]]) -> Iterator[str]:
+def show_frames_dpkt(paths: Sequence[str], frames: dict[int, list[int]],
+                     h2c: Set[Socket] = frozenset()) -> Iterator[str]:
     """Lines: each capture's path, then its `frames` as dpkt dissects them (the same shape
-    as `show.show_frames`)."""
+    as `show.show_frames`), TCP of the `h2c` sockets as HTTP/2."""
     for index, numbers in sorted(frames.items()):
         yield printable(paths[index])
-        for line in frame_lines(take_frames(read_capture(paths[index]), numbers)):
+        for line in frame_lines(take_frames(read_capture(paths[index]), numbers), h2c):
             yield "  " + line

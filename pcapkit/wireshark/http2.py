@@ -5,8 +5,10 @@ response's `:status`, gRPC's `grpc-status`/`grpc-message` trailers, the error co
 RST_STREAM or a GOAWAY.
 
 Cleartext HTTP/2 (h2c, as gRPC runs inside a cluster) is recognised from the start of a
-direction: the client's connection preface, or a server's first SETTINGS frame. Over TLS the
-frames are encrypted and `show` says TLS records instead.
+direction: the client's connection preface, or a server's first SETTINGS frame; or, when the
+snapshot declares the Service port's `appProtocol` h2c (`pcapkit.kube.app_protocols`), from
+wherever the capture starts, its HPACK table then unknown. Over TLS the frames are encrypted
+and `show` says TLS records instead.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def starts_h2(buf: bytes) -> bool | None:
         return None if len(buf) <= 3 or buf[3] == SETTINGS_TYPE else False
     length = int.from_bytes(buf[:3], "big")
     return buf[3] == SETTINGS_TYPE and buf[5:9] == bytes(4) and length % 6 == 0
+
+
+def opens(buf: bytes) -> bool:
+    """Whether a direction that `starts_h2` with `buf` is seen from its very start: the
+    client's preface, or the server's first SETTINGS (not the acknowledgement of the
+    client's, which a capture begun mid-connection may start with)."""
+    return buf.startswith(PREFACE) or not buf[4] & dpkt.http2.HTTP2_FLAG_ACK
 
 
 def headers_said(pairs: list[tuple[str, str]]) -> list[str]:

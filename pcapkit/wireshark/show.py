@@ -10,11 +10,12 @@ no expert analysis.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from typing import Any, Literal
 
 import dpkt
 
+from pcapkit.kube.app_protocols import Socket
 from pcapkit.report.escape import printable
 from pcapkit.wireshark.dpkt_show import h2c_decode_as, show_frames_dpkt
 from pcapkit.wireshark.http2 import error_said, headers_said
@@ -132,10 +133,12 @@ def choose(dissector: Dissector) -> tuple[Literal["tshark", "dpkt"], str]:
 
 
 def dissect_frames(dissector: Literal["tshark", "dpkt"], paths: Sequence[str],
-                   frames: dict[int, list[int]], decode_as: Sequence[str]) -> Iterator[str]:
+                   frames: dict[int, list[int]], decode_as: Sequence[str],
+                   h2c: Set[Socket] = frozenset()) -> Iterator[str]:
     """`show_frames` or `show_frames_dpkt`: each capture's path, then its frames, one line
     each. `decode_as` is tshark's (with HTTP/2 added on the ports cleartext HTTP/2 was seen
-    on): dpkt reads the inner packets pcapkit's decoder finds, and tells HTTP/2 by itself."""
+    on, and on those of the `h2c` sockets, which the snapshot declares HTTP/2): dpkt reads
+    the inner packets pcapkit's decoder finds, and tells HTTP/2 by itself, or by `h2c`."""
     if dissector == "tshark":
-        return show_frames(paths, frames, [*decode_as, *h2c_decode_as(paths, frames)])
-    return show_frames_dpkt(paths, frames)
+        return show_frames(paths, frames, [*decode_as, *h2c_decode_as(paths, frames, h2c)])
+    return show_frames_dpkt(paths, frames, h2c)

@@ -104,6 +104,9 @@ class ServicePort:
     target_port: int | str  # a number or the name of a container port, as in the real spec
     protocol: str = "TCP"
     node_port: int | None = None
+    #: `appProtocol` (`kubernetes.io/h2c`: cleartext HTTP/2 with prior knowledge), copied by
+    #: the EndpointSlice controller into the slice's port
+    app_protocol: str | None = None
 
 
 @dataclass

@@ -581,9 +581,11 @@ GREETER_PORT = 50051  #: gRPC's customary port
 
 
 def _add_greeter(cluster: Cluster) -> None:
-    """Service default/greeter (10.96.0.92:50051 → grpc) and its gRPC pod on worker-2."""
+    """Service default/greeter (10.96.0.92:50051 → grpc, appProtocol kubernetes.io/h2c) and its
+    gRPC pod on worker-2."""
     cluster.services.append(Service("default", "greeter", "10.96.0.92",
-                                    (ServicePort("grpc", GREETER_PORT, "grpc"),),
+                                    (ServicePort("grpc", GREETER_PORT, "grpc",
+                                                 app_protocol="kubernetes.io/h2c"),),
                                     {"app": "greeter"}))
     cluster.pods.append(Pod("default", "greeter-5f7b8c9d6-k4r7t", "worker-2", "10.244.2.82",
                             {"app": "greeter", "pod-template-hash": "5f7b8c9d6"},
@@ -924,7 +926,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "grpc_errors",
-            "Service default/greeter (10.96.0.92:50051 → targetPort grpc) and its pod at "
+            "Service default/greeter (10.96.0.92:50051 → targetPort grpc, appProtocol "
+            "kubernetes.io/h2c) and its pod at "
             "10.244.2.82, a gRPC server over cleartext HTTP/2 (h2c)",
             "two connections to 10.96.0.92:50051, DNATed to 10.244.2.82:50051, each calling "
             "SayHello (grpc-status 0), Unavailable (a trailers-only response, grpc-status 14), "

@@ -137,6 +137,8 @@ def _service(service: Service, created: str) -> Obj:
         }
         if p.node_port:
             port["nodePort"] = p.node_port
+        if p.app_protocol:
+            port["appProtocol"] = p.app_protocol
         ports.append(port)
     spec: Obj = {
         "clusterIP": service.cluster_ip,
@@ -222,6 +224,7 @@ def _slice(cluster: Cluster, service: Service, created: str) -> Obj:
     obj["ports"] = (
         [
             {"name": p.name, "port": target_port(pods[0], p), "protocol": p.protocol}
+            | ({"appProtocol": p.app_protocol} if p.app_protocol else {})
             for p in service.ports
         ]
         if pods

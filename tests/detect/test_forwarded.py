@@ -126,6 +126,9 @@ def test_an_unreachable_upstream_is_where_the_lookup_died() -> None:
     assert extra["upstream_sockets"] == [f"{NODE}:50000", f"{NODE}:50001"]
     assert extra["cache_node"] == "node worker-1"
     assert {f["frame"] for f in error["evidence"][0]} == {1, 2, 4, 11, 12, 14}
+    # the cache's connections, whose own findings the DNS one replaces, are named by id
+    caches = tables.connections.filter(client_ip=NODE)["conn"].unique().sort().to_list()
+    assert len(caches) == 2 and error["conns"].to_list() == [caches]
     assert findings.filter(kind="unanswered_syn")["client_ip"].to_list() == [POD]
     unaware = run_detectors(tables, dataclasses.replace(KNOWN, nodelocal_dns=()))
     assert sorted(unaware.filter(kind="unanswered_syn")["client_ip"]) == [NODE, NODE, POD]
@@ -139,6 +142,8 @@ def test_a_pod_timing_out_on_an_unreachable_upstream_is_told_where() -> None:
     (extra,) = extras(findings.filter(kind="dns_timeout"))
     assert extra["unanswered"] == 2 and extra["upstream_outcomes"] == {"no SYN-ACK": 2}
     assert extra["upstream_sockets"] == [f"{NODE}:50000", f"{NODE}:50001"]
+    caches = tables.connections.filter(client_ip=NODE)["conn"].unique().sort().to_list()
+    assert findings.filter(kind="dns_timeout")["conns"].to_list() == [caches]
 
 
 @needs_sample("nodelocal_dns")

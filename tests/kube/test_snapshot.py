@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
 from pcapkit.errors import SnapshotError
 from pcapkit.kube import load_snapshot
+from pcapkit.kube.app_protocols import h2c_sockets
 from pcapkit.kube.dnat import endpoint_state
 from tests.conftest import SAMPLES
 
@@ -131,3 +133,32 @@ def test_container_ports_headless_and_external_name(tmp_path: Path) -> None:
     assert services["db"]["headless"] and services["db"]["cluster_ip"] is None
     assert services["payments"]["external_name"] == "pay.example.net"
     assert services["payments"]["type"] == "ExternalName"
+
+
+def test_app_protocol_names_h2c_sockets(tmp_path: Path) -> None:
+    """A Service port's `appProtocol` is read from the Service and from its slices; the sockets
+    it makes HTTP/2 are the ClusterIP's and each endpoint's: the slice's own word, else its
+    Service port's (matched by name), and only for an h2c-meaning value."""
+    grpc = json.loads(json.dumps(SERVICE))
+    grpc["metadata"]["name"] = "greeter"
+    grpc["spec"] |= {"clusterIP": "10.96.0.92", "clusterIPs": ["10.96.0.92"], "ports": [
+        {"name": "grpc", "port": 50051, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"},
+        {"name": "metrics", "port": 9090, "targetPort": 9090, "appProtocol": "http"}]}
+    unlabelled = json.loads(json.dumps(SLICE))  # a slice written without the copied field
+    unlabelled["metadata"] |= {"name": "greeter-a",
+                               "labels": {"kubernetes.io/service-name": "greeter"}}
+    unlabelled["endpoints"] = unlabelled["endpoints"][:1]
+    unlabelled["ports"] = [{"name": "grpc", "port": 50052}, {"name": "metrics", "port": 9090}]
+    copied = json.loads(json.dumps(unlabelled))
+    copied["metadata"]["name"] = "greeter-b"
+    copied["endpoints"][0]["addresses"] = ["10.244.3.7"]
+    copied["ports"] = [{"name": "grpc", "port": 50051, "appProtocol": "grpc"}]
+    (tmp_path / "s.json").write_text(json.dumps(
+        {"kind": "List", "items": [SERVICE, grpc, unlabelled, copied]}))
+    snap = load_snapshot([tmp_path / "s.json"])
+    declared = dict(snap.services.select("port", "app_protocol").iter_rows())
+    assert declared == {80: None, 50051: "kubernetes.io/h2c", 9090: "http"}
+    assert snap.endpoints.filter(pl.col("slice") == "greeter-b")["app_protocol"].to_list() == \
+        ["grpc"]
+    assert h2c_sockets(snap) == {("10.96.0.92", 50051), ("10.244.2.5", 50052),
+                                 ("10.244.3.7", 50051)}
