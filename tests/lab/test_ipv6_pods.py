@@ -4,7 +4,8 @@ and held to the lab's truth as the IPv4 recordings are: the same symptom kinds a
 IPv4 sample of the scenario, each naming the client pod, the Service and the endpoint the client
 reached, and its path and the place it died on the node the fault is on. tshark confirms the
 premise: the client pod's capture holds no IPv4 packet, and what crosses the underlay is IPv6
-inside VXLAN."""
+inside VXLAN. The streamed engine gives the same document, and `pcapkit show` writes the
+evidence frames' IPv6 addresses as `[v6]:port`, through tshark and dpkt alike."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from typing import Any
 
 import pytest
 
+import pcapkit
+from pcapkit.wireshark.dpkt_show import show_frames_dpkt
+from pcapkit.wireshark.show import show_frames
 from samples.lab import truth
 from tests.conftest import SAMPLES
 from tests.lab.captures import tshark
@@ -121,3 +125,31 @@ def test_tshark_sees_ipv6_inside_vxlan(run: tuple[str, Path]) -> None:
     if node != client_node:  # the connections themselves crossed the overlay in IPv6
         assert tshark(underlay, "vxlan && ipv6 && !icmpv6 && tcp.flags.syn == 1 "
                       "&& tcp.flags.ack == 0")
+
+
+def _captures(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in {".pcap", ".pcapng"})
+
+
+def test_streamed_equals_in_memory(run: tuple[str, Path]) -> None:
+    _, folder = run
+    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
+    whole = pcapkit.analyze(captures, snapshot).to_dict()
+    assert pcapkit.analyze(captures, snapshot, workers=1, chunk_records=7, shards=3
+                           ).to_dict() == whole
+
+
+def test_show_brackets_ipv6_ports(run: tuple[str, Path]) -> None:
+    _, folder = run
+    attempt = next(t for t in truth.load(folder) if t["kind"] == "attempt")
+    pod = folder / f"pod-{attempt['client_pod'].split('/')[1]}.pcap"
+    client = attempt["client"]  # "[v6]:port"
+    frames = [int(n) for (n,) in tshark(
+        pod, f"ipv6 && !icmpv6 && tcp.srcport == {client.rpartition(':')[2]}")]
+    assert frames
+    for lines in (show_frames([str(pod)], {0: frames}, ()),
+                  show_frames_dpkt([str(pod)], {0: frames})):
+        shown = list(lines)[1:]
+        assert len(shown) == len(frames)
+        # the client's own SYNs: `[client]:port → [server]:port`
+        assert all(f" {client} → {attempt['resolved']} " in line for line in shown[:1]), shown
