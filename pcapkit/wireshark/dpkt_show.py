@@ -19,6 +19,7 @@ from pcapkit.codes import ArpOp, LinkType, TcpFlags, code_name
 from pcapkit.decode.reference import network_offset
 from pcapkit.kube.app_protocols import Socket
 from pcapkit.read import Capture, read_capture
+from pcapkit.report.document import endpoint_text
 from pcapkit.report.escape import printable
 from pcapkit.wireshark import app_layers, http2
 from pcapkit.wireshark.evidence import take_frames
@@ -43,7 +44,8 @@ def _addresses(row: dict[str, Any]) -> str:
         return ""
     if row.get("sport") is None:
         return f"{row['src']} → {row['dst']}"
-    return f"{row['src']}:{row['sport']} → {row['dst']}:{row['dport']}"
+    # `[v6]:port`: an IPv6 address's own colons would run into the port's
+    return f"{endpoint_text(row['src'], row['sport'])} → {endpoint_text(row['dst'], row['dport'])}"
 
 
 def _transport(inner: Any, row: dict[str, Any], streams: dict[StreamKey, app_layers.Stream],

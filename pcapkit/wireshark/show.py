@@ -16,6 +16,7 @@ from typing import Any, Literal
 import dpkt
 
 from pcapkit.kube.app_protocols import Socket
+from pcapkit.report.document import endpoint_text
 from pcapkit.report.escape import printable
 from pcapkit.wireshark.dpkt_show import h2c_decode_as, show_frames_dpkt
 from pcapkit.wireshark.http2 import error_said, headers_said
@@ -54,9 +55,11 @@ def _addresses(packet: Any) -> str:
     if inner is None:
         return ""
     src, dst = field(inner, "src"), field(inner, "dst")
-    if port is None:
+    sport, dport = (field(port, "srcport"), field(port, "dstport")) if port else (None, None)
+    if src is None or dst is None or sport is None or dport is None:
         return f"{src} → {dst}"
-    return f"{src}:{field(port, 'srcport')} → {dst}:{field(port, 'dstport')}"
+    # `[v6]:port`: an IPv6 address's own colons would run into the port's
+    return f"{endpoint_text(src, int(sport))} → {endpoint_text(dst, int(dport))}"
 
 
 def _expert(packet: Any) -> list[str]:

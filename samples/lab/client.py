@@ -68,7 +68,8 @@ LOOKUP_OUTCOMES = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "timeout"}
 
 
 def lookup(truth: Truth, ip: str, name: str) -> str | None:
-    """Resolve `name` as an application would; log it; the first IPv4 address, or None."""
+    """Resolve `name` as an application would; log it; the first IPv4 address (the first IPv6
+    one when it has none), or None."""
     start = time.time()
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
@@ -88,7 +89,9 @@ def lookup(truth: Truth, ip: str, name: str) -> str | None:
         duration=round(time.time() - start, 4),
         detail=detail,
     )
-    return next((a for a in addresses if ":" not in a), None) if outcome == "ok" else None
+    if outcome != "ok":
+        return None
+    return next((a for a in addresses if ":" not in a), addresses[0] if addresses else None)
 
 
 def exchange(sock: socket.socket, action: dict[str, Any]) -> str:

@@ -8,10 +8,15 @@ snapshot always describes exactly what was built.
 from __future__ import annotations
 
 import copy
+import ipaddress
 from dataclasses import dataclass, field
 
 CLUSTER_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"
+# Single-stack IPv6 (the `ipv6_pods` variant): kubeadm's defaults moved into a ULA prefix, each
+# node a /64 of the cluster CIDR and Services a /112, as IPv6 clusters are commonly set up
+CLUSTER_CIDR6 = "fd00:10:244::/56"
+SERVICE_CIDR6 = "fd00:10:96::/112"
 UNDERLAY_CIDR = "172.18.0.0/24"
 DOMAIN = "cluster.local"
 UNDERLAY_MTU = 1500
@@ -30,7 +35,8 @@ class Vxlan:
 @dataclass(frozen=True)
 class Node:
     name: str
-    index: int  # the third octet of its pod CIDR
+    index: int  # the third octet of its pod CIDR (the fourth group of its IPv6 one)
+    ipv6: bool = False  # its pods' addresses are IPv6 (`Cluster.ipv6_pods`)
 
     @property
     def underlay_ip(self) -> str:
@@ -43,17 +49,17 @@ class Node:
 
     @property
     def pod_cidr(self) -> str:
-        return f"10.244.{self.index}.0/24"
+        return f"fd00:10:244:{self.index}::/64" if self.ipv6 else f"10.244.{self.index}.0/24"
 
     @property
     def gateway(self) -> str:
         """cni0's address, the pods' default gateway."""
-        return f"10.244.{self.index}.1"
+        return pod_address(self.index, 1, self.ipv6)
 
     @property
     def vtep_ip(self) -> str:
         """The overlay device's address: flannel gives it the network address of the pod CIDR."""
-        return f"10.244.{self.index}.0"
+        return self.pod_cidr.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,15 @@ class Cluster:
     # there, and each Node object lists it as an InternalIP
     ipv6_underlay: bool = False
 
+    @property
+    def ipv6_pods(self) -> bool:
+        """Pods and Services are single-stack IPv6 (over the same IPv4 underlay and VXLAN)."""
+        return any(n.ipv6 for n in self.nodes)
+
+    @property
+    def cluster_cidr(self) -> str:
+        return CLUSTER_CIDR6 if self.ipv6_pods else CLUSTER_CIDR
+
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
@@ -185,7 +200,7 @@ class Cluster:
             and service.selector
             and all(p.labels.get(k) == v for k, v in service.selector.items())
         ]
-        return sorted(chosen, key=lambda p: tuple(int(o) for o in p.ip.split(".")))
+        return sorted(chosen, key=lambda p: ipaddress.ip_address(p.ip))
 
     def proxied_services(self) -> list[Service]:
         """The Services kube-proxy programs: not headless, not ExternalName."""
@@ -207,6 +222,27 @@ class Cluster:
 
     def copy(self) -> Cluster:
         return copy.deepcopy(self)
+
+
+def pod_address(node_index: int, host: int, ipv6: bool) -> str:
+    """Address `host` of node `node_index`'s pod CIDR, written alike in both families (host 11
+    of node 2: 10.244.2.11, fd00:10:244:2::11) so that a recording reads the same in either."""
+    return f"fd00:10:244:{node_index}::{host}" if ipv6 else f"10.244.{node_index}.{host}"
+
+
+def as_ipv6(address: str) -> str:
+    """The IPv6 twin of a lab pod or Service address (10.244.2.30 → fd00:10:244:2::30,
+    10.96.0.50 → fd00:10:96::50): the same digits, read as hex, in the IPv6 prefixes."""
+    a, b, c, d = address.split(".")
+    if f"{a}.{b}." == "10.244.":
+        return pod_address(int(c), int(d), True)
+    assert f"{a}.{b}." == "10.96.", address
+    return f"fd00:10:96::{c}:{d}" if c != "0" else f"fd00:10:96::{d}"
+
+
+def with_prefix(address: str) -> str:
+    """One address as a host route: /32, or /128 for IPv6."""
+    return f"{address}/{128 if ':' in address else 32}"
 
 
 def published(service: Service, pod: Pod) -> bool:

@@ -6,6 +6,11 @@
     each worker: cni0 bridge (10.244.N.1/24) ─ vethXXXX ─ pod eth0; flannel.1 (VXLAN, 10.244.N.0/32)
     routes 10.244.M.0/24 via 10.244.M.0 dev flannel.1 onlink, with static neighbour and FDB entries
 
+In an IPv6 cluster (`ipv6_pods`) cni0, flannel.1, the pods and their routes hold the IPv6
+addresses (fd00:10:244:N::1/64, fd00:10:244:N::/128, …) over the same IPv4 underlay: VXLAN
+carries the IPv6 frames as it carries IPv4 ones, and the nodes' IPv6 default route points at
+ROUTER_IP6, the external host's link-local address.
+
 No address is ever put on the root namespace. The nodes' default route points at ROUTER_IP, a
 second address of the external host, which does not forward: a packet to an unknown destination
 (a ClusterIP nobody DNATs, say) reaches the node's FORWARD chain as on a real node, and then dies
@@ -15,19 +20,20 @@ inside the lab.
 from __future__ import annotations
 
 from samples.lab.cluster import (
-    CLUSTER_CIDR,
     DOMAIN,
     EXTERNAL_HOST_IP,
     EXTERNAL_HOST_IP6,
     UNDERLAY_MTU,
     Cluster,
     Pod,
+    with_prefix,
 )
 from samples.lab.netns import Lab, run
 
 UNDERLAY = "underlay"
 EXTERNAL = "external"
 ROUTER_IP = "172.18.0.1"
+ROUTER_IP6 = "fe80::1"
 
 
 def build(lab: Lab, cluster: Cluster) -> dict[str, str]:
@@ -42,11 +48,13 @@ def build(lab: Lab, cluster: Cluster) -> dict[str, str]:
     lab.add_ns(EXTERNAL)
     _underlay_port(lab, EXTERNAL, "ux", f"{EXTERNAL_HOST_IP}/24")
     lab.sh(EXTERNAL, "ip", "addr", "add", f"{ROUTER_IP}/24", "dev", "eth0")
+    if cluster.ipv6_pods:
+        _addr(lab, EXTERNAL, f"{ROUTER_IP6}/64", "eth0")
     if cluster.ipv6_underlay:
         # nodad: usable at once, not after duplicate address detection's second
         for ns, address in [(n.name, n.underlay_ip6) for n in cluster.nodes] + [
                 (EXTERNAL, EXTERNAL_HOST_IP6)]:
-            lab.sh(ns, "ip", "-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
+            _addr(lab, ns, f"{address}/64", "eth0")
     # A LoadBalancer's ingress IP is routed to the first node, as a load balancer speaking BGP
     # (MetalLB's BGP mode, a cloud's) sends it to one node, whose kube-proxy takes it from there.
     for service in cluster.services:
@@ -58,6 +66,17 @@ def build(lab: Lab, cluster: Cluster) -> dict[str, str]:
     for index, pod in enumerate(p for p in cluster.pods if not p.terminating):
         _pod(lab, cluster, pod, index)
     return macs
+
+
+def _addr(lab: Lab, ns: str, address: str, dev: str) -> None:
+    """An address on `dev`; an IPv6 one `nodad`, usable at once rather than after duplicate
+    address detection's second."""
+    lab.sh(ns, "ip", "addr", "add", address, "dev", dev, *(["nodad"] if ":" in address else []))
+
+
+def _ip(address: str) -> tuple[str, ...]:
+    """`ip`, told the family of `address` (a `default` route does not say it)."""
+    return ("ip", "-6") if ":" in address else ("ip",)
 
 
 def _underlay_port(lab: Lab, ns: str, tag: str, address: str) -> None:
@@ -96,10 +115,15 @@ def _node(lab: Lab, cluster: Cluster, name: str) -> None:
     lab.sh(name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     # br_netfilter is per namespace since Linux 5.3: bridged pod traffic then meets iptables.
     lab.sh(name, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+    if cluster.ipv6_pods:
+        lab.sh(name, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        lab.sh(name, "sysctl", "-qw", "net.bridge.bridge-nf-call-ip6tables=1")
     lab.sh(name, "ip", "link", "add", "cni0", "type", "bridge")
     lab.sh(name, "ip", "link", "set", "cni0", "mtu", str(cluster.pod_mtu), "up")
-    lab.sh(name, "ip", "addr", "add", f"{node.gateway}/24", "dev", "cni0")
+    _addr(lab, name, f"{node.gateway}/{_prefix_len(node.pod_cidr)}", "cni0")
     lab.sh(name, "ip", "route", "add", "default", "via", ROUTER_IP, "dev", "eth0")
+    if cluster.ipv6_pods:
+        lab.sh(name, "ip", "-6", "route", "add", "default", "via", ROUTER_IP6, "dev", "eth0")
     vx = cluster.vxlan
     lab.sh(
         name,
@@ -120,28 +144,35 @@ def _node(lab: Lab, cluster: Cluster, name: str) -> None:
         "nolearning",
     )
     lab.sh(name, "ip", "link", "set", vx.device, "mtu", str(cluster.overlay_mtu), "up")
-    lab.sh(name, "ip", "addr", "add", f"{node.vtep_ip}/32", "dev", vx.device)
+    _addr(lab, name, with_prefix(node.vtep_ip), vx.device)
     # flanneld's own rules: masquerade pod traffic leaving the cluster CIDR, accept forwarding.
-    lab.sh(name, "iptables-restore", "--noflush", input=_flannel_rules(node.pod_cidr))
+    restore = "ip6tables-restore" if cluster.ipv6_pods else "iptables-restore"
+    lab.sh(name, restore, "--noflush", input=_flannel_rules(cluster, node.pod_cidr))
 
 
-def _flannel_rules(pod_cidr: str) -> str:
+def _prefix_len(cidr: str) -> str:
+    return cidr.split("/")[1]
+
+
+def _flannel_rules(cluster: Cluster, pod_cidr: str) -> str:
     masq = '-m comment --comment "flanneld masq"'
+    cluster_cidr = cluster.cluster_cidr
+    multicast = "ff00::/8" if cluster.ipv6_pods else "224.0.0.0/4"
     return f"""*nat
 :FLANNEL-POSTRTG - [0:0]
 -A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
 -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 {masq} -j RETURN
--A FLANNEL-POSTRTG -s {pod_cidr} -d {CLUSTER_CIDR} {masq} -j RETURN
--A FLANNEL-POSTRTG -s {CLUSTER_CIDR} -d {pod_cidr} {masq} -j RETURN
--A FLANNEL-POSTRTG ! -s {CLUSTER_CIDR} -d {pod_cidr} {masq} -j RETURN
--A FLANNEL-POSTRTG -s {CLUSTER_CIDR} ! -d 224.0.0.0/4 {masq} -j MASQUERADE --random-fully
--A FLANNEL-POSTRTG ! -s {CLUSTER_CIDR} -d {CLUSTER_CIDR} {masq} -j MASQUERADE --random-fully
+-A FLANNEL-POSTRTG -s {pod_cidr} -d {cluster_cidr} {masq} -j RETURN
+-A FLANNEL-POSTRTG -s {cluster_cidr} -d {pod_cidr} {masq} -j RETURN
+-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {pod_cidr} {masq} -j RETURN
+-A FLANNEL-POSTRTG -s {cluster_cidr} ! -d {multicast} {masq} -j MASQUERADE --random-fully
+-A FLANNEL-POSTRTG ! -s {cluster_cidr} -d {cluster_cidr} {masq} -j MASQUERADE --random-fully
 COMMIT
 *filter
 :FLANNEL-FWD - [0:0]
 -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
--A FLANNEL-FWD -s {CLUSTER_CIDR} -m comment --comment "flanneld forward" -j ACCEPT
--A FLANNEL-FWD -d {CLUSTER_CIDR} -m comment --comment "flanneld forward" -j ACCEPT
+-A FLANNEL-FWD -s {cluster_cidr} -m comment --comment "flanneld forward" -j ACCEPT
+-A FLANNEL-FWD -d {cluster_cidr} -m comment --comment "flanneld forward" -j ACCEPT
 COMMIT
 """
 
@@ -210,8 +241,8 @@ def _pod(lab: Lab, cluster: Cluster, pod: Pod, index: int) -> None:
     lab.sh(node.name, "bridge", "link", "set", "dev", host, "hairpin", "on")
     lab.sh(ns, "ip", "link", "set", inside, "name", "eth0")
     lab.sh(ns, "ip", "link", "set", "eth0", "mtu", str(cluster.pod_mtu), "up")
-    lab.sh(ns, "ip", "addr", "add", f"{pod.ip}/24", "dev", "eth0")
-    lab.sh(ns, "ip", "route", "add", "default", "via", node.gateway, "dev", "eth0")
+    _addr(lab, ns, f"{pod.ip}/{_prefix_len(node.pod_cidr)}", "eth0")
+    lab.sh(ns, *_ip(node.gateway), "route", "add", "default", "via", node.gateway, "dev", "eth0")
     lab.write_etc(ns, pod_etc(cluster, pod))
 
 

@@ -1,15 +1,16 @@
 """The cluster DNS (the CoreDNS pod behind kube-dns): authoritative, never forwarding.
 
-    python -m samples.lab.dns_server PORT RECORDS_JSON
+    python -m samples.lab.dns_server PORT RECORDS_JSON [HOST]
 
-RECORDS_JSON maps names to a list of IPv4 addresses (every Service's FQDN, and the lab's
-stand-ins for external names) or, for an ExternalName Service, to the name it is an alias for.
-A known name asked for A gets its records; for any other type, NOERROR without answers
-(NODATA). A name with no address (a headless Service with no ready pod) and every unknown name
-get NXDOMAIN with the zone's SOA, as CoreDNS answers for cluster.local. An alias is answered
-with its CNAME and, chased inside the table, the target's answer (its records, or NXDOMAIN with
-the CNAME kept), as CoreDNS answers an ExternalName. Nothing is ever forwarded, so no lookup
-leaves the lab. UDP and TCP on PORT.
+RECORDS_JSON maps names to a list of addresses (every Service's FQDN, and the lab's stand-ins
+for external names) or, for an ExternalName Service, to the name it is an alias for. A known
+name asked for A gets its IPv4 records, for AAAA its IPv6 ones; for any other type, or a family
+it has none of, NOERROR without answers (NODATA). A name with no address (a headless Service
+with no ready pod) and every unknown name get NXDOMAIN with the zone's SOA, as CoreDNS answers
+for cluster.local. An alias is answered with its CNAME and, chased inside the table, the
+target's answer (its records, or NXDOMAIN with the CNAME kept), as CoreDNS answers an
+ExternalName. Nothing is ever forwarded, so no lookup leaves the lab. UDP and TCP on PORT, of
+HOST (`::` in an IPv6 cluster; default: every IPv4 address).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dpkt
 from samples.lab.cluster import DOMAIN
 
 TTL = 30
+FAMILIES = {dpkt.dns.DNS_A: socket.AF_INET, dpkt.dns.DNS_AAAA: socket.AF_INET6}
 SOA = dict(
     mname=f"ns.dns.{DOMAIN}",
     rname=f"hostmaster.{DOMAIN}",
@@ -53,12 +55,17 @@ def answer(query: bytes, records: dict[str, list[str] | str]) -> bytes:
     addresses = target if isinstance(target, list) else []
     if not addresses:
         reply.rcode = dpkt.dns.DNS_RCODE_NXDOMAIN
-    if not addresses or question.type != dpkt.dns.DNS_A:
+    family = FAMILIES.get(question.type)
+    asked = [ip for ip in addresses if family and (":" in ip) == (family == socket.AF_INET6)]
+    if not asked:
         zone = DOMAIN if name.endswith(DOMAIN) else name.partition(".")[2] or name
         reply.ns.append(dpkt.dns.DNS.RR(name=zone, type=dpkt.dns.DNS_SOA, ttl=TTL, **SOA))
-    else:
+    elif family == socket.AF_INET:
         reply.an += [dpkt.dns.DNS.RR(name=owner, type=dpkt.dns.DNS_A, ttl=TTL,
-                                     ip=socket.inet_aton(ip)) for ip in addresses]
+                                     ip=socket.inet_aton(ip)) for ip in asked]
+    else:
+        reply.an += [dpkt.dns.DNS.RR(name=owner, type=dpkt.dns.DNS_AAAA, ttl=TTL,
+                                     ip6=socket.inet_pton(socket.AF_INET6, ip)) for ip in asked]
     return bytes(reply)
 
 
@@ -87,7 +94,10 @@ class TcpServer(socketserver.ThreadingTCPServer):
 
 def main() -> None:
     port, records = int(sys.argv[1]), json.loads(sys.argv[2])
-    servers = [UdpServer(("", port), Udp), TcpServer(("", port), Tcp)]
+    host = sys.argv[3] if len(sys.argv) > 3 else ""
+    for server_class in (UdpServer, TcpServer):
+        server_class.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    servers = [UdpServer((host, port), Udp), TcpServer((host, port), Tcp)]
     for server in servers:
         server.records = records  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()

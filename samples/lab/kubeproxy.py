@@ -10,6 +10,8 @@ With `externalTrafficPolicy: Local`, KUBE-EXT sends pods' traffic to KUBE-SVC an
 KUBE-SVL-<hash> (this node's endpoints, no masquerade); a node without one DROPs its NodePort in
 the filter table's KUBE-EXTERNAL-SERVICES ("has no local endpoints"), so the rules differ per
 node.
+In an IPv6 cluster (the `ipv6_pods` variant) the same rules, for `ip6tables-restore`: /128 host
+matches, the IPv6 cluster CIDR, and ICMPv6 port unreachable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import base64
 import hashlib
 
 from samples.lab.cluster import (
-    CLUSTER_CIDR,
     Cluster,
     Node,
     Pod,
@@ -26,6 +27,7 @@ from samples.lab.cluster import (
     ServicePort,
     published,
     target_port,
+    with_prefix,
 )
 
 MASQ_MARK = "0x4000/0x4000"
@@ -106,26 +108,27 @@ def _service_port(
     name = f"{service.ref}:{port.name}"
     proto = port.protocol.lower()
     match = f"-p {proto} -m {proto} --dport {port.port}"
-    ip = f"-d {service.cluster_ip}/32"
+    ip = f"-d {with_prefix(service.cluster_ip)}"
     endpoints = proxied_endpoints(cluster, service)
+    reject = "icmp6-port-unreachable" if cluster.ipv6_pods else "icmp-port-unreachable"
     if not endpoints:
         filt.append(
             f'-A KUBE-SERVICES {ip} -p {proto} -m comment --comment "{name} has no endpoints" '
-            f"-m {proto} --dport {port.port} -j REJECT --reject-with icmp-port-unreachable"
+            f"-m {proto} --dport {port.port} -j REJECT --reject-with {reject}"
         )
         if port.node_port:
             filt.append(
                 f"-A KUBE-EXTERNAL-SERVICES -m addrtype --dst-type LOCAL -p {proto} -m comment "
                 f'--comment "{name} has no endpoints" -m {proto} --dport {port.node_port} '
-                "-j REJECT --reject-with icmp-port-unreachable"
+                f"-j REJECT --reject-with {reject}"
             )
         return
     svc = chain("KUBE-SVC-", name, proto)
     nat += [
         f":{svc} - [0:0]",
         f"-A {portal(service, port)}",
-        f'-A {svc} ! -s {CLUSTER_CIDR} {ip} -m comment --comment "{name} cluster IP" {match} '
-        "-j KUBE-MARK-MASQ",
+        f"-A {svc} ! -s {cluster.cluster_cidr} {ip} "
+        f'-m comment --comment "{name} cluster IP" {match} -j KUBE-MARK-MASQ',
     ]
     if port.node_port:
         ext = chain("KUBE-EXT-", name, proto)
@@ -135,10 +138,10 @@ def _service_port(
         )
         nat.append(f":{ext} - [0:0]")
         if service.load_balancer_ip:
-            nat.append(f"-A KUBE-SERVICES -d {service.load_balancer_ip}/32 -m comment --comment "
-                       f'"{name} loadbalancer IP" {match} -j {ext}')
+            nat.append(f"-A KUBE-SERVICES -d {with_prefix(service.load_balancer_ip)} "
+                       f'-m comment --comment "{name} loadbalancer IP" {match} -j {ext}')
         if service.external_traffic_policy == "Local":
-            _local_ext(node, name, proto, port, endpoints, ext, svc, nat, filt)
+            _local_ext(cluster, node, name, proto, port, endpoints, ext, svc, nat, filt)
         else:
             nat += [
                 f'-A {ext} -m comment --comment "masquerade traffic for {name} external '
@@ -148,12 +151,12 @@ def _service_port(
     _endpoint_chains(svc, name, proto, port, endpoints, nat)
 
 
-def _local_ext(node: Node, name: str, proto: str, port: ServicePort, endpoints: list[Pod],
-               ext: str, svc: str, nat: list[str], filt: list[str]) -> None:
+def _local_ext(cluster: Cluster, node: Node, name: str, proto: str, port: ServicePort,
+               endpoints: list[Pod], ext: str, svc: str, nat: list[str], filt: list[str]) -> None:
     """KUBE-EXT for `externalTrafficPolicy: Local`: pods go to every endpoint, outside clients
     to this node's own (KUBE-SVL, unmasqueraded); none here: the filter table DROPs."""
     local = [p for p in endpoints if p.node == node.name]
-    nat.append(f'-A {ext} -s {CLUSTER_CIDR} -m comment --comment "pod traffic for {name} '
+    nat.append(f'-A {ext} -s {cluster.cluster_cidr} -m comment --comment "pod traffic for {name} '
                f'external destinations" -j {svc}')
     if not local:
         filt.append(
@@ -170,14 +173,16 @@ def _endpoint_chains(svc: str, name: str, proto: str, port: ServicePort, endpoin
                      nat: list[str]) -> None:
     """`svc` picking one of `endpoints` at random, and each endpoint's KUBE-SEP chain."""
     for i, pod in enumerate(endpoints):
-        address = f"{pod.ip}:{target_port(pod, port)}"
+        # kube-proxy's endpoint string, an IPv6 address in brackets (so DNAT reads its port)
+        ip = f"[{pod.ip}]" if ":" in pod.ip else pod.ip
+        address = f"{ip}:{target_port(pod, port)}"
         sep = chain("KUBE-SEP-", name, proto, address)
         left = len(endpoints) - i
         spread = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
         nat += [
             f'-A {svc} -m comment --comment "{name} -> {address}"{spread} -j {sep}',
             f":{sep} - [0:0]",
-            f'-A {sep} -s {pod.ip}/32 -m comment --comment "{name}" -j KUBE-MARK-MASQ',
+            f'-A {sep} -s {with_prefix(pod.ip)} -m comment --comment "{name}" -j KUBE-MARK-MASQ',
             f'-A {sep} -p {proto} -m comment --comment "{name}" -m {proto} '
             f"-j DNAT --to-destination {address}",
         ]
@@ -188,7 +193,8 @@ def portal(service: Service, port: ServicePort) -> str:
     (without `-A`: the `kube_proxy_missing` scenario deletes it with `-D`)."""
     name = f"{service.ref}:{port.name}"
     proto = port.protocol.lower()
-    return (f'KUBE-SERVICES -d {service.cluster_ip}/32 -m comment --comment "{name} cluster IP" '
+    return (f"KUBE-SERVICES -d {with_prefix(service.cluster_ip)} "
+            f'-m comment --comment "{name} cluster IP" '
             f"-p {proto} -m {proto} --dport {port.port} -j {chain('KUBE-SVC-', name, proto)}")
 
 

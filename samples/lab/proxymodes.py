@@ -18,6 +18,7 @@ from samples.lab.cluster import Cluster, Node, Service
 class Mode:
     name: str
     load: tuple[str, ...]  # the command that reads `rules` on its stdin, inside a node
+    load6: tuple[str, ...] | None  # the same for an IPv6 cluster, when the mode has one
     rules: Callable[[Cluster, Node], str]
     rejects: str  # where a Service without endpoints is REJECTed
     hairpin: str  # the rule that masquerades a pod reaching itself through its Service
@@ -26,6 +27,14 @@ class Mode:
     # fault injects, as the committed samples have it).
     quote: Callable[[Cluster, Service, Node], tuple[str, ...]]
 
+    def loader(self, cluster: Cluster) -> tuple[str, ...]:
+        """The command that loads `rules` for `cluster`'s address family."""
+        if not cluster.ipv6_pods:
+            return self.load
+        if self.load6 is None:
+            raise ValueError(f"kube-proxy mode {self.name} has no IPv6 rules in the lab")
+        return self.load6
+
 
 MODES = {
     m.name: m
@@ -33,6 +42,7 @@ MODES = {
         Mode(
             "iptables",
             ("iptables-restore", "--noflush"),
+            ("ip6tables-restore", "--noflush"),
             kubeproxy.rules,
             "filter KUBE-SERVICES",
             "KUBE-SEP -s <pod IP> -j KUBE-MARK-MASQ",
@@ -41,6 +51,7 @@ MODES = {
         Mode(
             "nftables",
             ("nft", "-f", "-"),
+            None,  # its ruleset is written for the ip family only
             nftables.ruleset,
             "its no-endpoint-services element goes to reject-chain",
             "endpoint-<hash>-… ip saddr <pod IP> jump mark-for-masquerade",

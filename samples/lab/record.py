@@ -58,20 +58,22 @@ def start(lab: Lab, cluster: Cluster, scenarios: Sequence[Scenario], truth: Path
     macs = dataplane.build(lab, cluster)
     mode = MODES[cluster.kube_proxy]
     for node in cluster.nodes:
-        lab.sh(node.name, *mode.load, input=mode.rules(cluster, node))
+        lab.sh(node.name, *mode.loader(cluster), input=mode.rules(cluster, node))
     if cluster.socket_lb:
         # kube-proxy's rules in the pod's own namespace: its OUTPUT chain DNATs a connection
         # to an endpoint before the first packet reaches the pod's eth0, as Cilium's
         # socket-level load balancer rewrites connect().
         for pod in cluster.pods:
             if not pod.terminating:
-                lab.sh(pod.name, *mode.load, input=mode.rules(cluster, cluster.node(pod.node)))
+                lab.sh(pod.name, *mode.loader(cluster),
+                       input=mode.rules(cluster, cluster.node(pod.node)))
     records = json.dumps(cluster.dns_records())
     for pod in cluster.pods:
         if pod.process and not pod.terminating:
             extra = [records] if pod.process.kind == "dns" else []
             module = SERVER_MODULES[pod.process.kind]
-            lab.python(pod.name, module, *_server_args(pod.process.kind, pod.process.port), *extra)
+            lab.python(pod.name, module, *_server_args(pod.process.kind, pod.process.port), *extra,
+                       *(["::"] if cluster.ipv6_pods else []))
     lab.python(dataplane.EXTERNAL, "servers", "http", "80")  # what api.example.com points to
     if cluster.nodelocal_dns:
         kube_dns = cluster.service("kube-system/kube-dns").cluster_ip

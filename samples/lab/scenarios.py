@@ -29,6 +29,7 @@ from samples.lab.cluster import (
     Service,
     ServicePort,
     Vxlan,
+    as_ipv6,
     base_cluster,
 )
 from samples.lab.dataplane import EXTERNAL as EXTERNAL_NS
@@ -212,14 +213,22 @@ def _reject_rules(cluster: Cluster) -> list[Fault]:
     ]
 
 
+def _endpoint(cluster: Cluster, pod: str, port: int) -> str:
+    """`ip:port` of a pod, an IPv6 address in brackets, as the truth writes endpoints."""
+    ip = cluster.pod(pod).ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def _stale_fault(cluster: Cluster) -> list[Fault]:
+    endpoint = _endpoint(cluster, "default/stale-6b7d9c8f5-zz1qp", 8080)
+    lookup = "neighbour discovery" if cluster.ipv6_pods else "ARP"
     return [
         Fault(
             "stale_endpoint",
-            "endpoint 10.244.2.99:8080 of service default/stale on node worker-2",
+            f"endpoint {endpoint} of service default/stale on node worker-2",
             "pod default/stale-6b7d9c8f5-zz1qp is terminating (EndpointSlice ready=false, "
             "serving=true, terminating=true) but its network is already gone; kube-proxy still "
-            "DNATs to it, and worker-2 answers with ICMP host unreachable once ARP fails",
+            f"DNATs to it, and worker-2 answers with ICMP host unreachable once {lookup} fails",
             ("unanswered_syn", "icmp_unreachable", "arp_unanswered"),
             programmed=_programmed(cluster, "default/stale"),
         )
@@ -227,10 +236,11 @@ def _stale_fault(cluster: Cluster) -> list[Fault]:
 
 
 def _nolisten_fault(cluster: Cluster) -> list[Fault]:
+    endpoint = _endpoint(cluster, "default/nolisten-7f6c9d8b4-p5w2j", 8080)
     return [
         Fault(
             "not_listening",
-            "endpoint 10.244.2.30:8080 of service default/nolisten on node worker-2",
+            f"endpoint {endpoint} of service default/nolisten on node worker-2",
             "the pod is Ready and listed, but its server listens on 8081, not targetPort 8080",
             ("rst",),
         )
@@ -1124,6 +1134,32 @@ IPV6_UNDERLAY = Scenario(
 )
 
 
+def _ipv6_pods(cluster: Cluster) -> None:
+    """Every pod and Service address turned into its IPv6 twin (`as_ipv6`), every node's pod
+    CIDR an IPv6 /64: a single-stack IPv6 cluster, applied after the scenarios' own changes."""
+    cluster.nodes = [replace(n, ipv6=True) for n in cluster.nodes]
+    for pod in cluster.pods:
+        pod.ip = as_ipv6(pod.ip)
+    for service in cluster.proxied_services():
+        service.cluster_ip = as_ipv6(service.cluster_ip)
+
+
+#: single-stack IPv6 pods and Services over the same IPv4 underlay and VXLAN; recorded with a
+#: scenario whose fault does not depend on the address family (`record --scenario
+#: not_listening,ipv6_pods`), it makes the same fault over IPv6
+IPV6_PODS = Scenario(
+    "ipv6_pods",
+    "pods hold IPv6 addresses from their node's fd00:10:244:N::/64, Services IPv6 ClusterIPs "
+    "from fd00:10:96::/112 (EndpointSlices of addressType IPv6), kube-proxy's rules written by "
+    "ip6tables; the nodes' underlay and VXLAN stay IPv4",
+    "the scenario's conversations in IPv6: DNS AAAA lookups of the ClusterIPs, ip6tables DNAT, "
+    "and IPv6 inside VXLAN (UDP 8472) between the nodes",
+    (),
+    {},
+    change=_ipv6_pods,
+)
+
+
 def _upstream_dropped(cluster: Cluster) -> list[Fault]:
     dns = cluster.pod(COREDNS)
     return [
@@ -1236,7 +1272,7 @@ PUBLISH_NOT_READY = Scenario(
 VARIANTS = {v.name: v for v in (SOCKET_LB, KUBE_PROXY_MISSING, EXTERNAL_TRAFFIC_LOCAL,
                                 UNDERLAY_BLACKHOLE, UNDERLAY_BLACKHOLE_BACK, OUTSIDE_CAPTURES,
                                 IPV6_UNDERLAY, NODELOCAL_UPSTREAM_DOWN, NODELOCAL_POD_TIMEOUT,
-                                PUBLISH_NOT_READY)}
+                                PUBLISH_NOT_READY, IPV6_PODS)}
 
 # Not samples: the benchmarks' loads (`python -m samples.lab bench FILE --load NAME`).
 # Many short HTTP connections, each after its lookup of `web`: DNS-heavy.

@@ -4,11 +4,13 @@
     python -m samples.lab.servers blob PORT   "GET N\\n" → N bytes; "PUT N\\n" + N bytes → "OK N\\n"
     python -m samples.lab.servers grpc PORT   gRPC over h2c that fails on purpose (`h2c.py`)
 
-Each prints `ready` on stderr once listening, so the lab starts clients only then.
+A third argument is the address to listen on (`::` in an IPv6 cluster; default: every IPv4
+address). Each prints `ready` on stderr once listening, so the lab starts clients only then.
 """
 
 from __future__ import annotations
 
+import socket
 import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,8 +80,10 @@ SERVERS = {"http": (HttpServer, Http), "blob": (BlobServer, Blob), "grpc": (Blob
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
+    host = sys.argv[3] if len(sys.argv) > 3 else ""
     server_class, handler = SERVERS[kind]
-    server = server_class(("", port), handler)
+    server_class.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = server_class((host, port), handler)
     print("ready", file=sys.stderr, flush=True)
     server.serve_forever()
 

@@ -126,6 +126,10 @@ def _dns_config(pod: Pod) -> Obj:
     return config
 
 
+def _family(address: str) -> str:
+    return "IPv6" if ":" in address else "IPv4"
+
+
 def _service(service: Service, created: str) -> Obj:
     ports = []
     for p in service.ports:
@@ -144,7 +148,7 @@ def _service(service: Service, created: str) -> Obj:
         "clusterIP": service.cluster_ip,
         "clusterIPs": [service.cluster_ip],
         "internalTrafficPolicy": "Cluster",
-        "ipFamilies": ["IPv4"],
+        "ipFamilies": [_family(service.cluster_ip)],
         "ipFamilyPolicy": "SingleStack",
         "ports": ports,
         "selector": service.selector,
@@ -216,7 +220,8 @@ def _slice(cluster: Cluster, service: Service, created: str) -> Obj:
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": meta,
-        "addressType": "IPv4",
+        # an IPv6 cluster's controller writes IPv6 slices (the family of the Service's)
+        "addressType": _family(service.cluster_ip),
         "endpoints": endpoints or None,
     }
     # The slice's ports carry the resolved target port; with no endpoints, the controller writes

@@ -19,7 +19,7 @@ from pcapkit.api import analyze
 from pcapkit.detect import DETECTORS
 from samples.lab import truth
 from samples.lab.cluster import Cluster, target_port
-from samples.lab.scenarios import SCENARIOS, compose
+from samples.lab.scenarios import SCENARIOS, VARIANTS, compose
 
 FAILED = {"refused", "timeout", "error"}
 #: symptoms a connection can show and still succeed: loss repaired by retransmission, a
@@ -35,16 +35,19 @@ def findings(folder: Path) -> list[dict[str, Any]]:
     return list(analyze(captures, [folder / "snapshot.json"]).to_dict()["symptoms"])
 
 
-def _endpoints(scenario: str) -> dict[str, set[str]]:
-    """Each Service's endpoints (ip:targetPort) in the cluster the scenario built."""
-    cluster = compose([SCENARIOS[scenario]])
+def _endpoints(cluster: Cluster) -> dict[str, set[str]]:
+    """Each Service's endpoints (ip:targetPort, an IPv6 address in brackets) in `cluster`."""
     return {
-        s.ref: {f"{p.ip}:{target_port(p, port)}" for port in s.ports for p in cluster.endpoints(s)}
+        s.ref: {f"[{p.ip}]:{target_port(p, port)}" if ":" in p.ip
+                else f"{p.ip}:{target_port(p, port)}"
+                for port in s.ports for p in cluster.endpoints(s)}
         for s in cluster.services
     }
 
 
-def assert_findings_match_truth(folder: Path, scenario: str) -> None:
+def assert_findings_match_truth(folder: Path, scenario: str, variants: tuple[str, ...] = ()
+                                ) -> None:
+    """`variants` are the lab variants the run was recorded with besides `scenario`."""
     lines = truth.load(folder)
     symptoms = findings(folder)
     injected = {kind for t in lines if t["kind"] == "fault" for kind in t["symptoms"]}
@@ -63,10 +66,10 @@ def assert_findings_match_truth(folder: Path, scenario: str) -> None:
         else:  # a connection that worked shows at most how it was degraded, never a failure
             assert got <= injected & DEGRADED, a
     _assert_pings_named(lines, symptoms, injected)
-    cluster = compose([SCENARIOS[scenario]])
+    cluster = compose([SCENARIOS[scenario], *(VARIANTS[v] for v in variants)])
     _assert_dns_services_named(cluster, lines, symptoms)
     _assert_service_faults_said(cluster, symptoms)
-    endpoints = _endpoints(scenario)
+    endpoints = _endpoints(cluster)
     for s in symptoms:
         attempt = attempts.get(s["client"])
         if attempt is None or attempt["service"] is None:
