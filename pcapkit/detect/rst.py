@@ -28,7 +28,7 @@ from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
 from pcapkit.detect.dnat_mismatch import mismatched
 from pcapkit.detect.findings import Severity, extra_json
-from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.detect.tcp_conn import evidence, findings, showing
 from pcapkit.flows import Tables
 
 KIND = "rst"
@@ -43,10 +43,9 @@ WHY = {
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    tcp = tables.packets.filter(pl.col("conn").is_not_null()).select(
-        "conn", "view", "capture", "frame", "ts_ns", "tcp_flags", "from_client"
-    )
     flags = pl.col("tcp_flags")
+    tcp = showing(tables.packets, (flags & RST) != 0,
+                  "conn", "view", "capture", "frame", "ts_ns", "tcp_flags", "from_client")
     # Per connection and view (lconn halves of one view together), in frame order: has a
     # SYN-ACK / its ACK / a FIN been seen before this packet?
     seen_before = ["conn", "view"]

@@ -43,6 +43,16 @@ def as_client_saw(tables: Tables, conns: pl.Series | None = None) -> pl.DataFram
     )
 
 
+def showing(packets: pl.DataFrame, symptom: pl.Expr, *columns: str) -> pl.DataFrame:
+    """`columns` of the TCP packets (`conn` not null) of the connections with at least one packet
+    where `symptom` holds. For a detector that reports only such connections, each settled by its
+    own packets: most connections of a capture show no symptom, and their packets are left out
+    before the detector's sorts and windows, which then cost as little as the symptom is rare."""
+    tcp = packets.lazy().filter(pl.col("conn").is_not_null())
+    conns = tcp.filter(symptom).select(pl.col("conn").unique()).collect().to_series()
+    return tcp.filter(pl.col("conn").is_in(conns.implode())).select(columns).collect()
+
+
 def evidence(packets: pl.DataFrame) -> pl.DataFrame:
     """conn → evidence (every (capture, frame) of the packets given, sorted), first/last ts."""
     return (

@@ -21,7 +21,7 @@ import polars as pl
 
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import Severity, extra_json
-from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.detect.tcp_conn import evidence, findings, showing
 from pcapkit.flows import Tables
 from pcapkit.flows.schema import TcpAnalysis
 
@@ -32,11 +32,9 @@ NS = 1_000_000_000
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     side = ["conn", "view", "from_client"]
     zero = (pl.col("tcp_analysis") & TcpAnalysis.ZERO_WINDOW) != 0
-    tcp = (
-        tables.packets.filter(pl.col("conn").is_not_null())
-        .select(*side, "capture", "frame", "ts_ns", "tcp_analysis")
-        .sort("capture", "frame")
-    )
+    # A connection without a zero-window segment has no evidence, so no finding.
+    tcp = showing(tables.packets, zero, *side, "capture", "frame", "ts_ns",
+                  "tcp_analysis").sort("capture", "frame")
     # Each segment of a side ends the stall its previous segment was in, if that was a zero.
     sides = tcp.with_columns(
         zero=zero,

@@ -64,8 +64,9 @@ def client_shard(shards: int) -> pl.Expr:
     return (pl.col("client_ip").hash(SEED) % shards).cast(pl.UInt32)
 
 
+# Filtered lazily, so that only the columns kept are (a packet table has some sixty).
 def tcp_rows(packets: pl.DataFrame) -> pl.DataFrame:
-    return packets.filter(IS_TCP).select(TCP_COLUMNS)
+    return packets.lazy().filter(IS_TCP).select(TCP_COLUMNS).collect()
 
 
 def dns_rows(packets: pl.DataFrame) -> pl.DataFrame:
@@ -75,4 +76,4 @@ def dns_rows(packets: pl.DataFrame) -> pl.DataFrame:
 
 
 def icmp_rows(packets: pl.DataFrame) -> pl.DataFrame:
-    return packets.filter(IS_ERROR).select(ICMP_COLUMNS)
+    return packets.lazy().filter(IS_ERROR).select(ICMP_COLUMNS).collect()

@@ -110,8 +110,8 @@ def decode_chunk(job: DecodeJob) -> ChunkFacts:
 def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkFacts:
     tuples = None
     if job.tuples:
-        tuples = packets.filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
-            maintain_order=True)
+        tuples = packets.lazy().filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
+            maintain_order=True).collect()
     return ChunkFacts(
         capture=job.chunk.capture, bytes=job.chunk.bytes,
         views=view_counts(packets), sources=source_counts(packets),

@@ -73,7 +73,7 @@ def sightings(packets: pl.DataFrame) -> pl.DataFrame:
     """SIGHTINGS of a packet table (or a chunk of one): the sampled TCP/UDP packets, each key's
     earliest and latest copy per capture. Chunks' sightings add up with `merge_sightings`."""
     echo = pl.col("icmp_echo_id").is_not_null()
-    keyed = packets.filter(
+    keyed = packets.lazy().filter(
         (pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17])) | echo
     ).with_columns(sport=pl.coalesce("sport", "icmp_echo_id"),
                    dport=pl.coalesce("dport", "icmp_echo_seq"))
@@ -81,7 +81,7 @@ def sightings(packets: pl.DataFrame) -> pl.DataFrame:
     # Hashed by the key's numbers only: the same for every copy, and cheaper than its text.
     sampled = pl.struct(SAMPLE_KEY).hash(SEED) % SAMPLE_ONE_IN == 0
     chosen = keyed.filter(control.fill_null(False) | sampled)
-    return _grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns"))
+    return _grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns").collect())
 
 
 def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:

@@ -87,7 +87,7 @@ def message_rows(packets: pl.DataFrame, messages: pl.DataFrame | None = None) ->
     dns = pl.col("dns_id").is_not_null() & pl.col("dns_qr").is_not_null()
     if messages is not None:
         dns &= pl.col("ip_proto") == IpProto.UDP
-    rows = packets.filter(dns).select(DNS_MESSAGE_COLUMNS)
+    rows = packets.lazy().filter(dns).select(DNS_MESSAGE_COLUMNS).collect()
     return rows if messages is None else pl.concat([rows, messages.cast(DNS_MESSAGES)])
 
 

@@ -71,7 +71,7 @@ IS_PROBE = ECHO_REQUEST | ECHO_REPLY | SOLICIT | ADVERT | ARP_REQUEST | ARP_REPL
 
 def probe_rows(packets: pl.DataFrame) -> pl.DataFrame:
     """The packets that are probes or answers, with the columns `probes` reads."""
-    return packets.filter(IS_PROBE).select(PROBE_PACKET_COLUMNS)
+    return packets.lazy().filter(IS_PROBE).select(PROBE_PACKET_COLUMNS).collect()
 
 
 def _asked(rows: pl.DataFrame) -> pl.DataFrame:

@@ -78,8 +78,8 @@ def source_counts(packets: pl.DataFrame) -> pl.DataFrame:
     """Unencapsulated IP packets per view key, direction, source and destination: what
     `sources_table` adds up (only where the capture records directions)."""
     known = pl.col("direction").is_in([Direction.INBOUND, Direction.OUTBOUND])
-    return (packets.filter(pl.col("tunnel").is_null() & pl.col("src").is_not_null() & known)
-            .group_by(*VIEW_KEY, "direction", "src", "dst").agg(packets=pl.len()))
+    return (packets.lazy().filter(pl.col("tunnel").is_null() & pl.col("src").is_not_null() & known)
+            .group_by(*VIEW_KEY, "direction", "src", "dst").agg(packets=pl.len()).collect())
 
 
 def sources_table(counts: list[pl.DataFrame], views: pl.DataFrame) -> pl.DataFrame:

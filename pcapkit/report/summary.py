@@ -63,7 +63,7 @@ def _ordered(protocols: Counter[str]) -> dict[str, int]:
 def _flow_keys(packets: pl.DataFrame) -> pl.Series:
     if packets.is_empty():
         return pl.Series("key", [], pl.UInt64)
-    ip = packets.filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
+    ip = packets.lazy().filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
     sport, dport = pl.col("sport").fill_null(0), pl.col("dport").fill_null(0)
     # The endpoints in a canonical order, so that both directions give one key.
     src, dst = pl.col("src"), pl.col("dst")
@@ -75,7 +75,7 @@ def _flow_keys(packets: pl.DataFrame) -> pl.Series:
         pl.when(a_first).then(dport).otherwise(sport).alias("b_port"),
         "ip_proto",
     )
-    return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).to_series().unique()
+    return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).collect().to_series().unique()
 
 
 def protocol_counts(packets: pl.DataFrame) -> dict[str, int]:
@@ -86,22 +86,22 @@ def protocol_counts(packets: pl.DataFrame) -> dict[str, int]:
         if proto is None:
             continue
         counts[PROTO_NAMES.get(proto, f"ip-proto-{proto}")] = n
-    counts["dns"] = packets.filter(pl.col("dns_id").is_not_null()).height
-    counts["non-ip"] = packets.filter(pl.col("ip_version").is_null()
-                                      & (pl.col("status") == "ok")).height
-    counts["undecoded"] = packets.filter(pl.col("status") != "ok").height
+    # Counted as sums of conditions (null: not counted, as a filter leaves it out), without
+    # copying the rows that hold.
+    counts.update(packets.select(
+        dns=pl.col("dns_id").is_not_null().sum(),
+        **{"non-ip": (pl.col("ip_version").is_null() & (pl.col("status") == "ok")).sum()},
+        undecoded=(pl.col("status") != "ok").sum()).row(0, named=True))
     return {k: v for k, v in counts.items() if v}
 
 
 def tunnel_counts(packets: pl.DataFrame) -> dict[str, int]:
     """Encapsulated packets per tunnel kind and VNI/underlay port, e.g. `vxlan/8472`."""
-    t = packets.filter(pl.col("tunnel").is_not_null())
-    if t.is_empty():
-        return {}
     key = pl.when(pl.col("outer_dport").is_not_null()).then(
         pl.format("{}/{}", pl.col("tunnel").cast(pl.String), "outer_dport")
     ).otherwise(pl.col("tunnel").cast(pl.String))
-    return dict(t.group_by(key.alias("k")).len().sort("k").iter_rows())
+    return dict(packets.lazy().filter(pl.col("tunnel").is_not_null())
+                .group_by(key.alias("k")).len().sort("k").collect().iter_rows())
 
 
 def symptom_counts(findings: pl.DataFrame) -> dict[str, int]:

@@ -54,3 +54,16 @@ def test_short_and_rare_is_not_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_none_in_the_lab(name: str) -> None:
     assert run(zero_window, name).is_empty()
+
+
+def test_only_connections_with_a_zero_window_are_reported(tmp_path: Path) -> None:
+    """With both thresholds at 0 every side qualifies, yet a connection that never advertised a
+    zero window has nothing to show: the stalled one is reported, as it is when alone."""
+    healthy = [replace(s, server=("10.0.0.3", 8080), win=500) for s in _stall(0.5)]
+    both = table([write_pcap(tmp_path / "both.pcap",
+                             sorted(_stall(0.5) + healthy, key=lambda s: s.t))])
+    alone = table([write_pcap(tmp_path / "alone.pcap", _stall(0.5))])
+    anything = replace(DEFAULT, zero_window_min_s=0, zero_window_min_count=0)
+    found = zero_window.detect(both, anything)
+    assert found["server_port"].to_list() == [80]
+    assert found["extra"].to_list() == zero_window.detect(alone, anything)["extra"].to_list()
