@@ -4,8 +4,8 @@ resolver (`options timeout:1 attempts:1`) stops waiting before the cache answers
 late SERVFAILs find the client's sockets closed, and its host refuses them (ICMP port
 unreachable). Judged by the run's truth, the snapshot it wrote and tshark's reading:
 
-- one finding, the injected kind: the pod's lookup timed out, where it died upstream of the
-  cache; the late SERVFAILs are no `dns_error` (the pod never read them) and their refusals no
+- one finding, the injected kind: the pod's lookup timed out, and `died_at` is on the node the
+  fault was put on, along the cache's upstream leg; the late SERVFAILs are no `dns_error` (the pod never read them) and their refusals no
   `icmp_unreachable` (pcapkit/detect/late_answers.py);
 - the refusals tshark sees on the pod are counted and cited in the finding;
 - the streaming engine gives the same document.
@@ -50,6 +50,9 @@ def test_the_pods_lookup_timed_out_upstream_of_the_cache(run: Path) -> None:
     assert f"({coredns}, endpoint of Service kube-system/kube-dns)" in finding["upstream"]
     assert finding["cache_node"] == f"node {_node_of(run, lookup['client'])}"
     assert set(finding["upstream_outcomes"]) == {"no SYN-ACK"}
+    # where it died: on the node the fault was put on, along the cache's upstream leg
+    assert fault["where"].startswith(f"node {finding['died_at']['node']},")
+    assert finding["died_at"]["leg"] == "upstream"
     assert finding["answers_refused"] >= 1
     assert {int(f) for (f,) in refusals} <= _frames(finding, pod)
     # every query the pod sent, as tshark reads them, is one the finding counts unanswered
