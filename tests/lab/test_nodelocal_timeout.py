@@ -5,8 +5,9 @@ late SERVFAILs find the client's sockets closed, and its host refuses them (ICMP
 unreachable). Judged by the run's truth, the snapshot it wrote and tshark's reading:
 
 - one finding, the injected kind: the pod's lookup timed out, and `died_at` is on the node the
-  fault was put on, along the cache's upstream leg; the late SERVFAILs are no `dns_error` (the pod never read them) and their refusals no
-  `icmp_unreachable` (pcapkit/detect/late_answers.py);
+  fault was put on, along the cache's upstream leg; the late SERVFAILs are no `dns_error` (the
+  pod never read them) and their refusals no `icmp_unreachable`
+  (pcapkit/detect/late_answers.py);
 - the refusals tshark sees on the pod are counted and cited in the finding;
 - the streaming engine gives the same document.
 """
