@@ -11,7 +11,6 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
-import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
@@ -67,38 +66,27 @@ def _windows(capture: Capture, header_len: int, nano: bool,
     buf = np.frombuffer(data, np.uint8)
     unit = 1 if nano else 1000
     n, why, pos = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
-    for offsets, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len, 8,
-                                                   max_caplen):
+    released = 0
+    for offsets, words, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len,
+                                                          8, max_caplen):
         why = end
-        ts_sec, ts_frac, caplen, origlen = _record_fields(buf, offsets, big)
+        ts_sec, ts_frac, caplen, origlen = words.T
         count = len(offsets)
         yield Records(
             frame=np.arange(n + 1, n + count + 1, dtype=np.uint32),
             ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
             iface=np.zeros(count, np.uint16),
             offset=offsets + header_len,
-            caplen=caplen,
-            origlen=origlen,
+            caplen=np.ascontiguousarray(caplen),
+            origlen=np.ascontiguousarray(origlen),
             direction=np.zeros(count, np.uint8),
         )
         n += count
-        release(data, pos)
+        release(data, pos, released)
+        released = pos
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
         capture.warnings.append(f"capture cut short at byte {pos}: the record there (frame "
                                 f"{n + 1}) is incomplete; read the {n} whole records before it")
     elif why == WalkEnd.TOO_LONG:
         capture.warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
                                 f"{max_caplen} bytes; read the {n} records before it")
-
-
-def _record_fields(
-    buf: npt.NDArray[np.uint8], offsets: npt.NDArray[np.int64], big: bool
-) -> tuple[npt.NDArray[np.uint32], ...]:
-    """The four 32-bit fields of every record header. `words[i]` is the (unaligned) 32-bit
-    word at byte i, so each field is one gather."""
-    if len(buf) < 4:
-        empty = np.zeros(0, np.uint32)
-        return empty, empty, empty, empty
-    words = np.ndarray(shape=(len(buf) - 3,), dtype=np.dtype(">u4" if big else "<u4"),
-                       buffer=buf, strides=(1,))
-    return tuple(words[offsets + at].astype(np.uint32) for at in (0, 4, 8, 12))

@@ -108,11 +108,13 @@ def _gunzip(raw: bytes) -> tuple[bytes, list[str]]:
     return b"".join(out), warnings
 
 
-def release(buffer: bytes | memoryview, end: int | None = None) -> None:
-    """Drop a memory-mapped capture's pages (up to byte `end`, or all) from this process's
-    resident memory; they stay in the page cache, and are mapped again if touched again."""
+def release(buffer: bytes | memoryview, end: int | None = None, start: int = 0) -> None:
+    """Drop a memory-mapped capture's pages from this process's resident memory: from the one
+    holding byte `start` to the last one wholly before byte `end` (or the end). They stay in
+    the page cache, and are mapped again if touched again."""
     mapped = buffer.obj if isinstance(buffer, memoryview) else None
     if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        size = len(mapped) if end is None else end - end % mmap.PAGESIZE
-        if size > 0:
-            mapped.madvise(mmap.MADV_DONTNEED, 0, size)
+        first = start - start % mmap.PAGESIZE
+        last = len(mapped) if end is None else end - end % mmap.PAGESIZE
+        if last > first:
+            mapped.madvise(mmap.MADV_DONTNEED, first, last - first)

@@ -40,11 +40,12 @@ def test_fsspec_url_equals_local_file() -> None:
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_windowed_walk_finds_every_record(path: Path) -> None:
     buf = np.frombuffer(path.read_bytes(), np.uint8)
-    whole, end, why = find_records(buf, 24, False, 16, 8, 262144)
+    whole, words, end, why = find_records(buf, 24, False, 16, 8, 262144)
     windows = list(find_records_windowed(buf, 24, False, 16, 8, 262144, window=997))
     assert len(windows) > 1
     assert np.array_equal(np.concatenate([w[0] for w in windows]), whole)
-    assert windows[-1][1:] == (end, why)
+    assert np.array_equal(np.concatenate([w[1] for w in windows]), words)
+    assert windows[-1][2:] == (end, why)
 
 
 def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
