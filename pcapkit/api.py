@@ -232,7 +232,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
                               strict=True))]
     findings = locate(findings, streamed.tables, list(infos), snap)
     # The packets were never held whole: the evidence frames alone are decoded again.
-    findings = with_filters(findings, evidence_packets([i.path for i in infos], findings))
+    findings = with_filters(findings, evidence_packets(
+        [i.path for i in infos], findings, [seen.spans for seen in streamed.seen]))
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 
 

@@ -33,7 +33,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -80,6 +80,7 @@ from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
+from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
@@ -115,6 +116,9 @@ class Seen:
     records: int = 0
     first_ts_ns: int | None = None
     last_ts_ns: int | None = None
+    #: where each chunk's records lie in the file: a finding's evidence frames are read again
+    #: from their chunks only, not from a walk of the whole file
+    spans: list[Span] = field(default_factory=list)
 
     def add(self, records: Records) -> None:
         if len(records):
@@ -148,6 +152,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                     count[0] = _shards(records, size, pool.workers)
                 for chunk in plan(capture, i, records, chunk_records, seq):
                     seq += 1
+                    seen[i].spans.append(Span(int(chunk.records.frame[0]), len(chunk.records),
+                                              chunk.start, chunk.end))
                     yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)

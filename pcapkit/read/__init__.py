@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pcapkit.errors import CaptureError
-from pcapkit.read.pcap import is_pcap, scan_pcap
+from pcapkit.read.pcap import Span, is_pcap, scan_pcap
 from pcapkit.read.pcapng import is_pcapng, read_pcapng
 from pcapkit.read.records import Capture, Direction, Interface, Records
 from pcapkit.read.source import open_source
 
-__all__ = ["Capture", "Direction", "Interface", "Records", "read_capture", "scan_capture"]
+__all__ = ["Capture", "Direction", "Interface", "Records", "Span", "read_capture",
+           "scan_capture"]
 
 
 def read_capture(path: str | Path) -> Capture:
@@ -21,13 +22,15 @@ def read_capture(path: str | Path) -> Capture:
     return dataclasses.replace(capture, records=Records.concat(list(windows)))
 
 
-def scan_capture(path: str | Path) -> tuple[Capture, Iterator[Records]]:
+def scan_capture(path: str | Path, spans: Sequence[Span] | None = None
+                 ) -> tuple[Capture, Iterator[Records]]:
     """One capture file's metadata (`records` empty) and its records, a part at a time: a
     window of a pcap file's bytes at a time; a pcapng or compressed file's all at once. The
-    capture's `warnings` are complete once the records are."""
+    capture's `warnings` are complete once the records are. With `spans` (where records read
+    before lie), a pcap file's records of those spans only; other files' all the same."""
     src = open_source(path)
     if is_pcap(src.data):
-        return scan_pcap(src)
+        return scan_pcap(src, spans)
     if is_pcapng(src.data):
         capture = read_pcapng(src)
         return dataclasses.replace(capture, records=Records.empty()), iter([capture.records])

@@ -8,9 +8,11 @@ The magic number gives the byte order and the timestamp unit: 0xa1b2c3d4 microse
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
@@ -34,15 +36,34 @@ MAX_CAPLEN = 262144
 LINKTYPE_MASK = 0x0000FFFF
 
 
+@dataclass(frozen=True)
+class Span:
+    """Records of a capture read before, to be read again: `records` of them from frame
+    number `frame`, whose data starts at byte `start`, to the one whose data ends at byte
+    `end`."""
+
+    frame: int
+    records: int
+    start: int
+    end: int
+
+    def holds(self, frames: npt.NDArray[np.uint32]) -> bool:
+        """Whether any of the sorted frame numbers `frames` is one of the span's."""
+        at = int(np.searchsorted(frames, self.frame))
+        return at < len(frames) and int(frames[at]) < self.frame + self.records
+
+
 def is_pcap(data: bytes | memoryview) -> bool:
     return len(data) >= 4 and int.from_bytes(data[:4], "little") in MAGICS
 
 
-def scan_pcap(src: Source) -> tuple[Capture, Iterator[Records]]:
+def scan_pcap(src: Source, spans: Sequence[Span] | None = None
+              ) -> tuple[Capture, Iterator[Records]]:
     """A pcap file's metadata (its `records` empty) and its records, a window of the file at
     a time: the walk touches every page of the file, and each window's pages are let go once
     its record headers are read, so that a capture of many GB is never all resident. The
-    capture's `warnings` are complete once the windows are."""
+    capture's `warnings` are complete once the windows are. With `spans`, only their
+    records, each span's walked again from its first record."""
     data = src.data
     big, nano, header_len = MAGICS[int.from_bytes(data[:4], "little")]
     if len(data) < FILE_HEADER_LEN:
@@ -57,18 +78,26 @@ def scan_pcap(src: Source) -> tuple[Capture, Iterator[Records]]:
         interfaces=[iface], records=Records.empty(), warnings=list(src.warnings),
         big_endian=big,
     )
-    return capture, _windows(capture, header_len, nano, max(snaplen, MAX_CAPLEN))
+    max_caplen = max(snaplen, MAX_CAPLEN)
+    if spans is None:
+        return capture, _windows(capture, header_len, nano, max_caplen)
+    return capture, (records for span in spans for records in _windows(
+        capture, header_len, nano, max_caplen, span))
 
 
-def _windows(capture: Capture, header_len: int, nano: bool,
-             max_caplen: int) -> Iterator[Records]:
+def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
+             span: Span | None = None) -> Iterator[Records]:
+    """The records of the whole file, or of `span` (with no warnings: its records were read
+    whole before)."""
     data, big = capture.buffer, capture.big_endian
     buf = np.frombuffer(data, np.uint8)
     unit = 1 if nano else 1000
-    n, why, pos = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
-    released = 0
-    for offsets, words, pos, end in find_records_windowed(buf, FILE_HEADER_LEN, big, header_len,
-                                                          8, max_caplen):
+    n, why, start = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
+    if span is not None:
+        n, start, buf = span.frame - 1, span.start - header_len, buf[:span.end]
+    pos = released = start
+    for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
+                                                          max_caplen):
         why = end
         ts_sec, ts_frac, caplen, origlen = words.T
         count = len(offsets)
@@ -84,6 +113,8 @@ def _windows(capture: Capture, header_len: int, nano: bool,
         n += count
         release(data, pos, released)
         released = pos
+    if span is not None:
+        return
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
         capture.warnings.append(f"capture cut short at byte {pos}: the record there (frame "
                                 f"{n + 1}) is incomplete; read the {n} whole records before it")

@@ -12,7 +12,7 @@ import polars as pl
 
 from pcapkit.decode import decode
 from pcapkit.decode.schema import empty_packets
-from pcapkit.read import Capture, scan_capture
+from pcapkit.read import Capture, Span, scan_capture
 from pcapkit.read.source import release
 
 
@@ -37,17 +37,21 @@ def take_frames(capture: Capture, frames: Sequence[int]) -> Capture:
     return dataclasses.replace(capture, records=capture.records.take(np.flatnonzero(wanted)))
 
 
-def evidence_packets(paths: Sequence[str], findings: pl.DataFrame) -> pl.DataFrame:
+def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
+                     spans: Sequence[Sequence[Span]] | None = None) -> pl.DataFrame:
     """The packet-table rows of every evidence frame of `findings`, decoded from the capture
     files `paths` (in the analysis's capture order): what a streamed analysis, which never
-    held the packet table, needs to describe a finding's packets."""
+    held the packet table, needs to describe a finding's packets. `spans` (per capture) say
+    where the analysis found its records: those of the evidence are read again, not the
+    whole file."""
     keys = evidence_keys(findings)
     frames = []
     for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
         wanted = np.unique(np.asarray(frame_numbers, np.uint32))
         # A window of the file at a time, as the engine read it: holding every record of a
         # capture of tens of millions of packets for a few thousand frames would not be.
-        capture, windows = scan_capture(paths[index])
+        capture, windows = scan_capture(paths[index], None if spans is None else [
+            s for s in spans[index] if s.holds(wanted)])
         for records in windows:
             hit = np.flatnonzero(np.isin(records.frame, wanted))
             if len(hit):

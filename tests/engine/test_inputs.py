@@ -4,6 +4,7 @@ pcap reader's windowed walk, and a chunk that cannot be decoded (reported, not f
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import pcapkit
 from pcapkit.engine import tasks
 from pcapkit.engine.chunks import plan
-from pcapkit.read import read_capture
+from pcapkit.read import Records, Span, read_capture, scan_capture
 from pcapkit.read.walk import find_records, find_records_windowed
 from tests.conftest import SAMPLES, sample_captures
 
@@ -46,6 +47,26 @@ def test_windowed_walk_finds_every_record(path: Path) -> None:
     assert np.array_equal(np.concatenate([w[0] for w in windows]), whole)
     assert np.array_equal(np.concatenate([w[1] for w in windows]), words)
     assert windows[-1][2:] == (end, why)
+
+
+@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"][:8],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_chunk_spans_read_again_are_their_records(path: Path) -> None:
+    """Evidence frames are read again from the spans of their chunks, not from a new walk of
+    the file: every third chunk's span, read again, holds exactly that chunk's records."""
+    capture = read_capture(path)
+    chunks = list(plan(capture, 0, capture.records, 7))[::3]
+    spans = [Span(int(c.records.frame[0]), len(c.records), c.start, c.end) for c in chunks]
+    _, windows = scan_capture(path, spans)
+    again = Records.concat(list(windows))
+    whole = Records.concat([c.records for c in chunks])
+    for f in fields(Records):
+        expected = getattr(whole, f.name)
+        if f.name == "offset":  # a chunk's offsets count from its first byte
+            expected = np.concatenate([c.records.offset + c.start for c in chunks])
+        assert np.array_equal(getattr(again, f.name), expected), f.name
+    assert np.array_equal(again.frame, capture.records.frame[np.isin(
+        capture.records.frame, whole.frame)])
 
 
 def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
