@@ -64,9 +64,13 @@ def hops(ttl: pl.Expr) -> pl.Expr:
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    saw = as_client_saw(tables)
-    services = _in_ranges(saw["server_ip"].drop_nulls().unique().to_list(),
+    services = _in_ranges(tables.connections["server_ip"].drop_nulls().unique().to_list(),
                           config.kube_service_cidrs)
+    # Only connections that some view saw with a Service address can have been dialled to one
+    # (each connection's client view is one of its own rows): most are left out before the
+    # client view is worked out.
+    saw = as_client_saw(tables, tables.connections.filter(
+        pl.col("server_ip").is_in(services))["conn"].unique())
     asked = saw.filter(pl.col("server_ip").is_in(services)).select(
         "conn", dialled_ip="server_ip", dialled_port="server_port")
     dnated = tables.connections.join(asked, on="conn").filter(
