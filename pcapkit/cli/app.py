@@ -7,6 +7,7 @@ line `pcapkit: interrupted`, no traceback, no worker process left running).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -104,4 +105,16 @@ def main() -> None:
     finally:
         interrupt.ending()  # from here on Ctrl-C changes nothing (or waits for the watchdog)
     interrupt.end_children()
-    sys.exit(status)
+    _exit(status)
+
+
+def _exit(status: int) -> None:
+    """Exit now, without the interpreter's teardown: freeing every object of a large analysis
+    one by one (its frames, the compiled decoder) took ~0.3 s, 8 % of a 1.3M-packet run, and
+    there is nothing left for it to do: the workers are ended, the spill folder removed, the
+    report written. Only what is buffered for stdout and stderr is left, flushed here."""
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that went away (`| head`), a closed stream: nothing more can reach them
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
