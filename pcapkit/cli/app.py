@@ -104,7 +104,7 @@ def main() -> None:
         status = _interrupted()
     finally:
         interrupt.ending()  # from here on Ctrl-C changes nothing (or waits for the watchdog)
-    interrupt.end_children()
+    interrupt.end_children(tracker_too=False)
     _exit(status)
 
 

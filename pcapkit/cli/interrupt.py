@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 #: Seconds children have to exit after SIGTERM before they get SIGKILL.
@@ -142,24 +143,36 @@ def _in_forked_child() -> None:
         pass
 
 
-def end_children() -> None:
+def end_children(*, tracker_too: bool = True) -> None:
     """End every descendant process: SIGTERM, then SIGKILL for those still there after
     `TERM_WAIT_S`. The descendants are looked for again and again until none is left (or
-    `KILL_WAIT_S` more have passed), since a pool replaces the workers it sees die."""
+    `KILL_WAIT_S` more have passed), since a pool replaces the workers it sees die. Without
+    `tracker_too`, multiprocessing's resource tracker (`_tracker`) is left to end by itself:
+    after a run whose pools were closed, it has nothing to clean up or report."""
     global _ending_children
     _ending_children = True
     me, termed = os.getpid(), set[int]()
+    tracker = None if tracker_too else _tracker()
     start = time.monotonic()
     while time.monotonic() - start < TERM_WAIT_S + KILL_WAIT_S:
         pids = descendants(me)
         pids |= {p.pid for p in multiprocessing.active_children() if p.pid is not None}
-        pids = {p for p in pids if _alive(p)}
+        pids = {p for p in pids if _alive(p) and p != tracker}
         if not pids:
             return
         late = time.monotonic() - start > TERM_WAIT_S
         _signal_all(pids if late else pids - termed, signal.SIGKILL if late else signal.SIGTERM)
         termed |= pids
         time.sleep(0.02)
+
+
+def _tracker() -> int | None:
+    """The pid of multiprocessing's resource tracker, the process a `spawn` pool starts to
+    unlink the semaphores its queues leave behind. It ignores SIGINT and SIGTERM by design,
+    and ends by itself when this process's exit closes its pipe: waiting for it to take a
+    SIGTERM cost `TERM_WAIT_S` at the end of every run with workers. (Interrupted, a pool is
+    not closed, and the tracker would warn of its semaphores on the terminal: it is ended.)"""
+    return getattr(resource_tracker._resource_tracker, "_pid", None)
 
 
 def descendants(pid: int) -> set[int]:

@@ -9,6 +9,7 @@ as a terminal's Ctrl-C does, to its whole process group; leftover processes are 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import signal
@@ -110,6 +111,17 @@ class Run:
         while self.session():
             assert time.monotonic() < deadline, f"left behind: {self.session()}"
             time.sleep(0.05)
+
+
+def test_a_run_on_workers_ends_clean(big: list[str], tmp_path: Path) -> None:
+    """Its workers end, and multiprocessing's resource tracker, left to end by itself (not
+    waited for), ends with nothing left to report."""
+    run = Run(["analyze", big[0], "--workers", "2", "--chunk-records", "20000", "--format",
+               "json", "-o", str(tmp_path / "out.json")], tmp_path, tty=False)
+    assert run.finish() == 0, run.stderr.decode()[-3000:]
+    assert run.stderr == b""
+    run.no_process_left()
+    assert json.loads((tmp_path / "out.json").read_text())["summary"]["packets"] > 0
 
 
 def test_progress_bar_on_a_terminal_only(big: list[str], tmp_path: Path) -> None:
