@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import pcapkit
+from pcapkit import engine
 from pcapkit.engine import tasks
 from pcapkit.engine.chunks import plan
-from pcapkit.read import Records, Span, read_capture, scan_capture
+from pcapkit.read import Records, read_capture, scan_capture
 from pcapkit.read.walk import find_records, find_records_windowed
 from tests.conftest import SAMPLES, sample_captures
 
@@ -51,12 +52,16 @@ def test_windowed_walk_finds_every_record(path: Path) -> None:
 
 @pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"][:8],
                          ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_chunk_spans_read_again_are_their_records(path: Path) -> None:
-    """Evidence frames are read again from the spans of their chunks, not from a new walk of
-    the file: every third chunk's span, read again, holds exactly that chunk's records."""
+def test_chunk_spans_read_again_are_their_records(path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evidence frames are read again from the spans of their records, not from a new walk of
+    the file: every third chunk's spans (runs of 3 of its 7 records), read again, hold exactly
+    that chunk's records."""
+    monkeypatch.setattr(engine, "SPAN_RECORDS", 3)
     capture = read_capture(path)
     chunks = list(plan(capture, 0, capture.records, 7))[::3]
-    spans = [Span(int(c.records.frame[0]), len(c.records), c.start, c.end) for c in chunks]
+    spans = [span for c in chunks for span in engine.spans_of(c)]
+    assert len(spans) == sum(-(-len(c.records) // 3) for c in chunks)
     _, windows = scan_capture(path, spans)
     again = Records.concat(list(windows))
     whole = Records.concat([c.records for c in chunks])
