@@ -69,6 +69,7 @@ from pcapkit.engine.tasks import (
     shard_findings,
     shard_flows,
     shard_links,
+    sorted_by,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
@@ -129,7 +130,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
         total_bytes: int | None = None) -> Streamed:
     """Analyse the captures of `scans` (`pcapkit.read.scan_capture`: their records come as
-    they are found, and are cut into chunks as they come) with the jobs run by `pool`.
+    they are found, and are cut into chunks as they come) with the jobs run by `pool`, which
+    is closed once the last of them is done.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes)."""
     captures = [capture for capture, _ in scans]
@@ -248,6 +250,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
                                icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
     clients = meter.each(Stage.DETECT, pool.map(client_findings, (
         ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards))))
+    # The workers' last job is done: their memory is let go before this process gathers the
+    # transactions, the largest table it holds.
+    pool.close()
     tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))
     by_client = ([run_detectors(tables, config, PER_CLIENT)] if whole_dns
                  else [c.findings for c in clients])
@@ -293,15 +298,14 @@ def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.D
     """DNS_TRANSACTIONS of every client shard as one table: in `txn` order, and the lookups,
     numbered from 0 in each shard, numbered client after client in client order (as
     `pcapkit.flows.search_path.expand` numbers them)."""
-    dns = spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS)
-    if dns.is_empty():
-        return dns
     lookups = pl.concat([c.lookups for c in clients]).sort("client_ip")
+    if lookups.is_empty():  # no transactions
+        return pl.DataFrame(schema=DNS_TRANSACTIONS)
     before = lookups["lookups"].cum_sum() - lookups["lookups"]
     shift = pl.col("client_ip").replace_strict(
         lookups["client_ip"], before - lookups["first"], return_dtype=pl.Int64)
-    return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)).sort(
-        "txn")
+    return sorted_by(spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS).with_columns(
+        (pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)), "txn")
 
 
 def _connections(found: list[ShardFlows]) -> tuple[
