@@ -69,7 +69,6 @@ from pcapkit.engine.tasks import (
     shard_findings,
     shard_flows,
     shard_links,
-    sorted_by,
 )
 from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
@@ -298,14 +297,15 @@ def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.D
     """DNS_TRANSACTIONS of every client shard as one table: in `txn` order, and the lookups,
     numbered from 0 in each shard, numbered client after client in client order (as
     `pcapkit.flows.search_path.expand` numbers them)."""
+    dns = spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS)
+    if dns.is_empty():
+        return dns
     lookups = pl.concat([c.lookups for c in clients]).sort("client_ip")
-    if lookups.is_empty():  # no transactions
-        return pl.DataFrame(schema=DNS_TRANSACTIONS)
     before = lookups["lookups"].cum_sum() - lookups["lookups"]
     shift = pl.col("client_ip").replace_strict(
         lookups["client_ip"], before - lookups["first"], return_dtype=pl.Int64)
-    return sorted_by(spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS).with_columns(
-        (pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)), "txn")
+    return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)).sort(
+        "txn")
 
 
 def _connections(found: list[ShardFlows]) -> tuple[

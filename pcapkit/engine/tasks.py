@@ -207,23 +207,12 @@ class NumberJob:
 def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
     """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
     search-path hints of its clients, in client order."""
-    # A busy resolver's shard is most of the capture's transactions.
-    numbered = sorted_by(spill.read(job.spill, "txns", job.shard, TXN_SCHEMA).with_columns(
-        txn=pl.Series(job.txn, dtype=pl.UInt32)), "txn")
+    # Nothing holds the rows as read once they are sorted: a busy resolver's shard is most of
+    # the capture's transactions.
+    numbered = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA).with_columns(
+        txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
     spill.write(job.spill, "numbered", job.shard, "all", numbered)
     return [(client, hints(names)) for client, names in names_by_client(numbered).items()]
-
-
-def sorted_by(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """`frame` sorted by `column` (stably), moved a column at a time, each let go once moved:
-    held once and a column, where `frame.sort` holds it twice. Pass a frame nothing else
-    holds (an expression's result), or its columns stay held the while."""
-    order = frame.select(pl.arg_sort_by(column, maintain_order=True)).to_series()
-    moved = []
-    for name in frame.columns:
-        moved.append(frame[name].gather(order))
-        frame = frame.drop(name)
-    return pl.DataFrame(moved)
 
 
 @dataclass(frozen=True)
