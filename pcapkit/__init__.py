@@ -11,6 +11,8 @@ The pipeline's stages live in `pcapkit.read`, `.decode`, `.flows`, `.kube`, `.de
 `pcapkit.store` keeps an analysis's tables on disk as Parquet.
 """
 
+# First: polars' allocator reads its settings as polars loads.
+from pcapkit import allocator  # noqa: F401
 from pcapkit.api import Analysis, CaptureInfo, analyze, read_packets
 from pcapkit.errors import CaptureError, PcapkitError, SnapshotError, StoreError, UsageError
 from pcapkit.store import load, save

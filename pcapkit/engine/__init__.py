@@ -136,7 +136,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
         total_bytes: int | None = None) -> Streamed:
     """Analyse the captures of `scans` (`pcapkit.read.scan_capture`: their records come as
-    they are found, and are cut into chunks as they come) with the jobs run by `pool`.
+    they are found, and are cut into chunks as they come) with the jobs run by `pool`, which
+    is closed once the last of them is done.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes)."""
     captures = [capture for capture, _ in scans]
@@ -267,6 +268,9 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
                                icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
     clients = meter.each(Stage.DETECT, pool.map(client_findings, (
         ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards))))
+    # The workers' last job is done: their memory is let go before this process gathers the
+    # transactions, the largest table it holds.
+    pool.close()
     tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))
     by_client = ([run_detectors(tables, config, PER_CLIENT)] if whole_dns
                  else [c.findings for c in clients])

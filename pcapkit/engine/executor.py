@@ -30,7 +30,8 @@ class Executor(Protocol):
     def start(self, fn: Callable[[], object]) -> None:
         """Run `fn` once on each worker, now, without waiting: their start-up."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the workers; closed again, nothing."""
 
 
 def cores() -> int:
@@ -116,7 +117,8 @@ class Pool:
     def close(self) -> None:
         # No waiting on jobs still queued (an interrupted run): end the workers outright.
         # `ProcessPoolExecutor` has no public way to until Python 3.14's `terminate_workers`.
-        processes = list(getattr(self._pool, "_processes", {}).values())
+        # Closed before, it has no processes (None).
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
         for p in processes:
             if p.is_alive():
@@ -166,3 +168,4 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+            self._cluster = None
