@@ -4,7 +4,7 @@ the packet table, decoded again from the captures when the analysis did not hold
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,10 @@ def take_frames(capture: Capture, frames: Sequence[int]) -> Capture:
     return dataclasses.replace(capture, records=capture.records.take(np.flatnonzero(wanted)))
 
 
+#: evidence frames decoded at a time
+EVIDENCE_BATCH = 65536
+
+
 def _positions(frames: npt.NDArray[np.uint32],
                wanted: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
     """Where in `frames` (ascending, a run of a capture's records) the `wanted` frames (sorted,
@@ -50,6 +54,21 @@ def _positions(frames: npt.NDArray[np.uint32],
     at: npt.NDArray[np.intp] = np.searchsorted(frames, inside)
     found: npt.NDArray[np.intp] = at[frames[at] == inside]
     return found
+
+
+def _batches(windows: Iterable[Records], wanted: npt.NDArray[np.uint32]) -> Iterator[Records]:
+    """The records of the `wanted` frames (sorted, unique) among `windows`, about
+    `EVIDENCE_BATCH` at a time."""
+    hits: list[Records] = []
+    count = 0
+    for records in windows:
+        hits.append(records.take(_positions(records.frame, wanted)))
+        count += len(hits[-1])
+        if count >= EVIDENCE_BATCH:
+            yield Records.concat(hits)
+            hits, count = [], 0
+    if count:
+        yield Records.concat(hits)
 
 
 def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
@@ -67,8 +86,11 @@ def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
         # capture of tens of millions of packets for a few thousand frames would not be.
         capture, windows = scan_capture(paths[index], None if spans is None else [
             s for s in spans[index] if s.holds(wanted)])
-        # Decoded once, all together: a decode per window cost more in set-up than in packets.
-        hits = [records.take(_positions(records.frame, wanted)) for records in windows]
-        frames.append(decode(dataclasses.replace(capture, records=Records.concat(hits)), index))
-        release(capture.buffer)
+        # Decoded in batches of about `EVIDENCE_BATCH` frames: a decode per run of records
+        # cost more in set-up than in packets, one of every frame held millions at once.
+        for batch in _batches(windows, wanted):
+            frames.append(decode(dataclasses.replace(capture, records=batch), index))
+            # its frames' pages, read after the walk let them go, go again: the frames of a
+            # few hundred thousand findings touch every page of a capture of GBs
+            release(capture.buffer)
     return pl.concat(frames) if frames else empty_packets()
