@@ -46,7 +46,7 @@ from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors,
 from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
-from pcapkit.engine.chunks import Chunk, plan
+from pcapkit.engine.chunks import plan, spans_of
 from pcapkit.engine.executor import Executor
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
@@ -86,9 +86,6 @@ from pcapkit.report.summary import PacketCounts
 
 #: records per chunk: a chunk's packet table is ~45 MB
 CHUNK_RECORDS = 250_000
-#: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
-#: a span per 4096 records held through the run (1 MB per 20M packets)
-SPAN_RECORDS = 4096
 #: packets per shard, about: what one worker holds while it settles connections
 SHARD_RECORDS = 500_000
 #: capture bytes from which chunks are decoded by the compiled kernel whatever their size: its
@@ -119,8 +116,8 @@ class Seen:
     records: int = 0
     first_ts_ns: int | None = None
     last_ts_ns: int | None = None
-    #: where each run of `SPAN_RECORDS` records lies in the file: a finding's evidence frames
-    #: are read again from their runs only, not from a walk of the whole file
+    #: where each run of `chunks.SPAN_RECORDS` records lies in the file: a finding's evidence
+    #: frames are read again from their runs only, not from a walk of the whole file
     spans: list[Span] = field(default_factory=list)
 
     def add(self, records: Records) -> None:
@@ -166,17 +163,6 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def spans_of(chunk: Chunk) -> list[Span]:
-    """Where each run of `SPAN_RECORDS` records of `chunk` lies in its file."""
-    rec = chunk.records
-    firsts = np.arange(0, len(rec), SPAN_RECORDS)
-    lasts = np.minimum(firsts + SPAN_RECORDS, len(rec)) - 1
-    starts = rec.offset[firsts] + chunk.start
-    ends = rec.offset[lasts] + rec.caplen[lasts] + chunk.start
-    return [Span(int(rec.frame[f]), int(n), int(a), int(b)) for f, n, a, b
-            in zip(firsts, lasts - firsts + 1, starts, ends, strict=True)]
 
 
 def _shards(records: Records, size: int, workers: int) -> int:

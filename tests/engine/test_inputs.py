@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pcapkit
-from pcapkit import engine
+from pcapkit.engine import chunks as chunking
 from pcapkit.engine import tasks
 from pcapkit.engine.chunks import plan
 from pcapkit.read import Records, read_capture, scan_capture
@@ -57,10 +57,10 @@ def test_chunk_spans_read_again_are_their_records(path: Path,
     """Evidence frames are read again from the spans of their records, not from a new walk of
     the file: every third chunk's spans (runs of 3 of its 7 records), read again, hold exactly
     that chunk's records."""
-    monkeypatch.setattr(engine, "SPAN_RECORDS", 3)
+    monkeypatch.setattr(chunking, "SPAN_RECORDS", 3)
     capture = read_capture(path)
     chunks = list(plan(capture, 0, capture.records, 7))[::3]
-    spans = [span for c in chunks for span in engine.spans_of(c)]
+    spans = [span for c in chunks for span in chunking.spans_of(c)]
     assert len(spans) == sum(-(-len(c.records) // 3) for c in chunks)
     _, windows = scan_capture(path, spans)
     again = Records.concat(list(windows))
