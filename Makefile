@@ -43,7 +43,7 @@ system-deps:
 	$(call apt-install,$(TOOLS),$(APT_PACKAGES),tests that need them will skip)
 
 test: venv system-deps lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 samples: venv system-deps
 	$(BIN)/python -m samples.lab record

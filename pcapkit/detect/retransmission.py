@@ -10,10 +10,16 @@ per interface of a node's `-i any` capture; it is one retransmission, not one pe
 Severity is error when `count` exceeds `retransmission_error_share` of the connection's data
 segments in that view, else warning.
 
+A client's retransmitted SYNs count once its handshake completed (some view saw it acknowledge
+a SYN-ACK): the connection worked, but late, by the SYN backoff (1 s, then 2 s, ... on Linux):
+a SYN lost on the way, or dropped by a server whose accept queue was full, or by a conntrack
+race. `syn_retries` (absent when none) is the most any one view saw, and `connect_delay_s` the
+time from the client's first SYN to the first SYN-ACK in that view. Until the handshake
+completes, retransmitted SYNs are `unanswered_syn`'s, which explains them (the backoff).
+
 Differences from Wireshark: copies of a segment on other interfaces are never compared (a
-node's `-i any` capture makes tshark call every copy a retransmission); retransmitted SYNs are
-left to `unanswered_syn`, which explains them (the backoff), and not counted here. Zeek's
-history marks retransmissions with `t`/`T` from its reassembler instead; not used.
+node's `-i any` capture makes tshark call every copy a retransmission). Zeek's history marks
+retransmissions with `t`/`T` from its reassembler instead; not used.
 
 `handshake_failed` (true, else absent): the client re-sent its SYN and never acknowledged a
 SYN-ACK that some capture saw (the server's retransmitted SYN-ACKs are what is counted): the
@@ -43,9 +49,10 @@ CLASSES = {
 }
 ANY_CLASS = int(sum(CLASSES.values()))
 SYN_ONLY = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
-
-
-FLAGGED = (pl.col("tcp_analysis") & ANY_CLASS != 0) & ~SYN_ONLY
+SYN_ACK = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN | TcpFlags.ACK
+#: a segment in one of the classes; a retransmitted SYN only on a connection that completed its
+#: handshake (`_tcp` says which: `connected`)
+FLAGGED = (pl.col("tcp_analysis") & ANY_CLASS != 0) & (~SYN_ONLY | pl.col("connected"))
 
 
 def per_connection(tables: Tables) -> pl.DataFrame:
@@ -55,11 +62,15 @@ def per_connection(tables: Tables) -> pl.DataFrame:
     is_segment = (pl.col("payload_len") > 0) | (
         (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
     )
+    first_syn = pl.col("ts_ns").filter(SYN_ONLY).min()
     per_view = _tcp(tables).group_by("conn", "view").agg(
         *[(FLAGGED & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
           for name, bit in CLASSES.items()],
         count=FLAGGED.sum(),
         segments=is_segment.sum(),
+        syn_retries=(FLAGGED & SYN_ONLY).sum(),
+        connect_delay_ns=pl.col("ts_ns").filter(SYN_ACK & (pl.col("ts_ns") >= first_syn)).min()
+        - first_syn,
     )
     return (
         per_view.sort("count", "view", descending=[True, False])
@@ -70,6 +81,9 @@ def per_connection(tables: Tables) -> pl.DataFrame:
             pl.col("segments").first(),
             share=(pl.col("count") / pl.col("segments").clip(1)).first(),
             views=(pl.col("count") > 0).sum(),
+            syn_retries=pl.col("syn_retries").max(),
+            connect_delay_ns=pl.col("connect_delay_ns").filter(
+                pl.col("syn_retries") == pl.col("syn_retries").max()).max(),
         )
     )
 
@@ -83,7 +97,12 @@ def handshake_failed(tables: Tables) -> pl.DataFrame:
 
 
 def _tcp(tables: Tables) -> pl.DataFrame:
-    return tables.packets.filter(pl.col("conn").is_not_null())
+    """The connections' packets, each with `connected`: its connection's handshake completed."""
+    connected = tables.connections.group_by("conn").agg(
+        connected=pl.col("synack_ack_ns").is_not_null().any())
+    return tables.packets.filter(pl.col("conn").is_not_null()).join(
+        connected, on="conn", how="left", maintain_order="left").with_columns(
+        pl.col("connected").fill_null(False))
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
@@ -104,11 +123,21 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         + pl.when(pl.col("handshake_failed"))
         .then(pl.lit(" The client re-sent its SYN and never acknowledged a SYN-ACK: the "
                      "handshake failed, its answers lost on the way back."))
+        .when(pl.col("syn_retries") > 0)
+        .then(pl.format(
+            " The client re-sent its SYN {} time(s) before it was answered: connecting "
+            "took {} s (a SYN lost on the way, or dropped by a full accept queue or a "
+            "conntrack race).", pl.col("syn_retries"),
+            (pl.col("connect_delay_ns") / 1e9).round(3)))
         .otherwise(pl.lit("")),
     )
     extras = [
-        extra_json(**r, handshake_failed=failed or None)
-        for failed, r in zip(rows["handshake_failed"].to_list(), rows.select(
-            *CLASSES, pl.col("share").round(4), "views").rows(named=True), strict=True)
+        extra_json(**r, handshake_failed=failed or None, syn_retries=retries or None,
+                   connect_delay_s=None if not retries or delay is None else round(delay / 1e9, 6))
+        for failed, retries, delay, r in zip(
+            rows["handshake_failed"].to_list(), rows["syn_retries"].to_list(),
+            rows["connect_delay_ns"].to_list(),
+            rows.select(*CLASSES, pl.col("share").round(4), "views").rows(named=True),
+            strict=True)
     ]
     return findings(tables, rows.with_columns(extra=pl.Series(extras, dtype=pl.String)))

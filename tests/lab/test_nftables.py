@@ -25,8 +25,11 @@ from tests.lab.test_samples import EVIDENCE
 #: dns_timeout waits 5 s per unanswered query, 20 to 50 s a run: left to the iptables samples
 SLOW = {"dns_timeout"}
 #: faults that drop packets at random (`-m statistic --mode random`): a short run can drop none
-#: that TCP had to send again
+#: that TCP had to send again (a quarter of lossy_underlay's runs: its downloads cross the
+#: underlay in 40-60 datagrams, most of them ACKs or GSO batches)
 RANDOM = {"lossy_underlay"}
+#: runs of a random fault before its evidence is held missing (0.25**6: once in 4000)
+RANDOM_RUNS = 6
 
 pytestmark = [
     *RECORDING,
@@ -76,8 +79,8 @@ def _summary(symptoms: list[dict[str, object]]) -> set[tuple[object, ...]]:
 
 def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str, Any]]]:
     """One nftables run of the scenario, and its truth, checked against tshark; a scenario whose
-    fault is random gets up to two more runs when one happened to show none of it (seen on a
-    loaded machine: a loss on the underlay that no capture shows as a retransmission)."""
+    fault is random gets up to `RANDOM_RUNS` runs when one happened to show none of it (a loss
+    on the underlay that only hit ACKs, or no loss at all)."""
     run_id = secrets.token_hex(3)
     folder = record([SCENARIOS[name]], into / f"{name}-{run}", run_id, kube_proxy="nftables")
     assert netns.leftovers(netns.PREFIX + run_id + "-") == []
@@ -85,7 +88,7 @@ def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str,
     try:
         EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
     except AssertionError:
-        if name not in RANDOM or run >= 2:
+        if name not in RANDOM or run + 1 >= RANDOM_RUNS:
             raise
         return _recorded(name, into, run + 1)
     return folder, lines
