@@ -9,8 +9,10 @@ tshark's expert analysis, a second opinion on pcapkit's symptoms.
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import Any
 
 from pcapkit.errors import UsageError
@@ -38,7 +40,7 @@ def dissect(capture: str, display_filter: str, decode_as: Sequence[str]) -> Iter
     # once more, skipping the packets already given. A second crash is a real one.
     for attempt in range(2):
         try:
-            with closing(pyshark.FileCapture(
+            with _signals_kept(), closing(pyshark.FileCapture(
                     capture, keep_packets=False, display_filter=display_filter,
                     decode_as=table or None, tshark_path=tshark_path())) as cap:
                 for seen, packet in enumerate(cap):
@@ -49,6 +51,28 @@ def dissect(capture: str, display_filter: str, decode_as: Sequence[str]) -> Iter
         except TSharkCrashException:
             if attempt:
                 raise
+
+
+@contextmanager
+def _signals_kept() -> Iterator[None]:
+    """pyshark attaches asyncio's SafeChildWatcher to its event loop, in the main thread: a
+    SIGCHLD handler, and the loop's socket as the process's signal wakeup fd, both left in place
+    when the capture is closed. They are put back as they were: the `pcapkit` command's Ctrl-C
+    watchdog listens on that fd (`pcapkit.cli.interrupt`), and in a notebook or test run, once
+    the loop's socket is closed, every child process that ends makes Python print "Exception
+    ignored when trying to write to the signal wakeup fd"."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers and the wakeup fd belong to the main thread: none is set
+        return
+    handler = signal.getsignal(signal.SIGCHLD)
+    wakeup = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL if handler is None else handler)
+        # The command's own pipe never warns when full (`interrupt.watch_interrupts`).
+        signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
 
 
 def layers(packet: Any, name: str) -> list[Any]:
