@@ -61,12 +61,11 @@ from pcapkit.engine.tasks import (
     LinksJob,
     NumberJob,
     ShardFlows,
-    client_findings,
     decode_chunk,
+    detect_shard,
     number_transactions,
     per_connection,
     reassemble,
-    shard_findings,
     shard_flows,
     shard_links,
 )
@@ -245,15 +244,21 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
-    local = meter.each(Stage.DETECT, pool.map(shard_findings, (
-        DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
-        for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards)))))
-    spanned = spill.read_all(root, "spanning", shards, SPANNING)
     # The DNS detectors read of the ICMP errors only the answers clients refused.
     bare = dataclasses.replace(lean, connections=tables.connections.clear(),
                                icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
-    clients = meter.each(Stage.DETECT, pool.map(client_findings, (
-        ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards))))
+    # The shards' client and connection jobs are one batch, the clients' first: a busy
+    # resolver's client shard is the longest job of all, and the other workers take the rest
+    # meanwhile instead of waiting for it at the end of a batch of its own.
+    jobs: list[ClientsJob | DetectJob] = [
+        *(ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
+        *(DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
+          for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]])
+                         for s in range(shards)))]
+    done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
+    clients = [c for c in done if isinstance(c, ClientFindings)]
+    local = [f for f in done if isinstance(f, pl.DataFrame)]
+    spanned = spill.read_all(root, "spanning", shards, SPANNING)
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()

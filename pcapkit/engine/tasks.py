@@ -270,6 +270,11 @@ def shard_findings(job: DetectJob) -> pl.DataFrame:
     return per_connection(job.tables, local, job.config)
 
 
+def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:
+    """`client_findings` or `shard_findings`, by the job: one batch of jobs holds both."""
+    return client_findings(job) if isinstance(job, ClientsJob) else shard_findings(job)
+
+
 def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.DataFrame:
     """The per-connection detectors' findings on whole connections' packets, their copies left
     out as `pcapkit.flows.tcp_tables` leaves them out of the in-memory packet table."""

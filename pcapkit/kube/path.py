@@ -164,11 +164,12 @@ def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
 
 
 class _Slices:
-    """A frame's rows of each `conv`, as a slice of it sorted by `conv`, made when asked for:
-    tens of thousands of findings would otherwise hold a small frame each, at once (GBs)."""
+    """A frame's rows of each `conv`, as a slice of it sorted by `conv` then `order`, made when
+    asked for: tens of thousands of findings would otherwise hold a small frame each, at once
+    (GBs)."""
 
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame.sort("conv", maintain_order=True)
+    def __init__(self, frame: pl.DataFrame, *order: str) -> None:
+        self.frame = frame.sort("conv", *order, maintain_order=True)
         runs = self.frame.group_by("conv", maintain_order=True).len()
         starts = runs["len"].cum_sum() - runs["len"]
         self.at = dict(zip(runs["conv"].to_list(),
@@ -186,11 +187,13 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     failed) in `extra`, with a sentence on where it died added to the explanation."""
     if findings.is_empty():
         return findings
-    convs = _of_findings(conversations(tables.connections, tables.dns_views), findings)
+    upstream = _upstream_sockets(findings)
+    convs = _of_findings(conversations(tables.connections, tables.dns_views), findings,
+                         upstream)
     if convs.is_empty():
         return findings
     namer = _Namer(snap, sites, places)
-    rows_of = _Slices(convs)
+    rows_of = _Slices(convs, *TIME_ORDER)
     by_view = _Slices(
         convs.group_by("conv", "view")
         .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
@@ -198,18 +201,18 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         .join(places, on="view", how="left"))
     spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
         pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
-    by_tuple: dict[tuple[Any, ...], set[int]] = {}
-    by_socket: dict[tuple[Any, ...], set[int]] = {}
-    for key in convs.select("protocol", *TUPLE, "conv").unique().rows():
-        by_tuple.setdefault(key[:-1], set()).add(key[-1])
-        by_socket.setdefault(key[1:3], set()).add(key[-1])
+    # Only the keys findings look up: a conversation has a row per view, and a large capture
+    # hundreds of thousands of them.
+    keys = ["protocol", *TUPLE]
+    by_tuple = _convs_by(convs.join(findings.select(keys).unique(), on=keys, how="semi"), keys)
+    by_socket = _convs_by(convs.join(upstream, on=TUPLE[:2], how="semi"), TUPLE[:2])
     extras: list[str | None] = []
     notes: list[str | None] = []
     for f in findings.iter_rows(named=True):
         extra = json.loads(f["extra"] or "{}")
         legs = _legs(f, extra, by_socket, spans, rows_of, namer)
         if legs:  # a lookup through a NodeLocal DNSCache: where its upstream leg went
-            rows = pl.concat([rows_of[c] for c in legs])
+            rows = pl.concat([rows_of[c] for c in legs]).sort(TIME_ORDER, maintain_order=True)
             views = _merged(pl.concat([by_view[c] for c in legs]))
             kind = LEG_FAILED["udp" if legs[0] >= DNS_FROM else "tcp"]
         else:
@@ -246,6 +249,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
 
 
 TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
+#: the order of a conversation's rows that `_Namer.ends` reads them in
+TIME_ORDER = ["first_ts_ns", "view"]
 #: DNS conversations are numbered after the TCP connections
 DNS_FROM = 1 << 32
 
@@ -255,15 +260,22 @@ DNS_FROM = 1 << 32
 LEG_FAILED = {"tcp": "unanswered_syn", "udp": "dns_timeout"}
 
 
-def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame, upstream: pl.DataFrame
+                 ) -> pl.DataFrame:
     """The rows of the conversations some view of which has a finding's 4-tuple, or the client
-    socket of one of its NodeLocal DNSCache upstream legs: a large capture has hundreds of
-    thousands of conversations, and few findings."""
+    socket of one of its NodeLocal DNSCache upstream legs (`upstream`): a large capture has
+    hundreds of thousands of conversations, and few findings."""
     keys = ["protocol", *TUPLE]
     wanted = pl.concat([
         convs.join(findings.select(keys).unique(), on=keys, how="semi")["conv"],
-        convs.join(_upstream_sockets(findings), on=TUPLE[:2], how="semi")["conv"]]).unique()
+        convs.join(upstream, on=TUPLE[:2], how="semi")["conv"]]).unique()
     return convs.filter(pl.col("conv").is_in(wanted.implode()))
+
+
+def _convs_by(rows: pl.DataFrame, key: list[str]) -> dict[tuple[Any, ...], set[int]]:
+    """`key` → the conversations of `rows` with it."""
+    return {tuple(k): set(c) for *k, c in rows.group_by(key).agg(
+        pl.col("conv").unique()).rows()}
 
 
 def _upstream_sockets(findings: pl.DataFrame) -> pl.DataFrame:
@@ -557,9 +569,11 @@ class _Namer:
         return node_of_address(self.snap, ip) if self.snap is not None else None
 
     def ends(self, rows: pl.DataFrame) -> Ends:
-        rows = rows.sort("first_ts_ns", "view")
+        """`rows`: one conversation's, in `TIME_ORDER`. Read as Series, not through polars'
+        query engine: once per finding, and a capture can have tens of thousands."""
         client = str(rows["client_ip"][0])
-        sides = rows.select("server_ip", "server_port").rows()
+        sides = list(zip(rows["server_ip"].to_list(), rows["server_port"].to_list(),
+                         strict=True))
         doors = [d for d in sides if d in self.doors]
         servers = [s for s, p in sides if s not in self.services and (s, p) not in self.doors]
         endpoint = servers[0] if servers else str(rows["server_ip"][0])
