@@ -50,9 +50,14 @@ CLASSES = {
 ANY_CLASS = int(sum(CLASSES.values()))
 SYN_ONLY = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
 SYN_ACK = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN | TcpFlags.ACK
-#: a segment in one of the classes; a retransmitted SYN only on a connection that completed its
-#: handshake (`_tcp` says which: `connected`)
-FLAGGED = (pl.col("tcp_analysis") & ANY_CLASS != 0) & (~SYN_ONLY | pl.col("connected"))
+
+
+def flagged(tables: Tables) -> pl.Expr:
+    """A segment in one of the classes; a retransmitted SYN only on a connection that completed
+    its handshake (some view saw the client acknowledge a SYN-ACK)."""
+    connected = tables.connections.filter(pl.col("synack_ack_ns").is_not_null())["conn"]
+    return (pl.col("tcp_analysis") & ANY_CLASS != 0) & (
+        ~SYN_ONLY | pl.col("conn").is_in(connected.unique().implode()))
 
 
 def per_connection(tables: Tables) -> pl.DataFrame:
@@ -62,16 +67,16 @@ def per_connection(tables: Tables) -> pl.DataFrame:
     is_segment = (pl.col("payload_len") > 0) | (
         (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
     )
-    first_syn = pl.col("ts_ns").filter(SYN_ONLY).min()
-    per_view = _tcp(tables).group_by("conn", "view").agg(
-        *[(FLAGGED & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
+    # A column, not an expression in the aggregation: there `is_in` would be evaluated group
+    # by group, each with the whole list of connected connections (GBs).
+    is_flagged = pl.col("flagged")
+    per_view = _tcp(tables).with_columns(flagged=flagged(tables)).group_by("conn", "view").agg(
+        *[(is_flagged & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
           for name, bit in CLASSES.items()],
-        count=FLAGGED.sum(),
+        count=is_flagged.sum(),
         segments=is_segment.sum(),
-        syn_retries=(FLAGGED & SYN_ONLY).sum(),
-        connect_delay_ns=pl.col("ts_ns").filter(SYN_ACK & (pl.col("ts_ns") >= first_syn)).min()
-        - first_syn,
-    )
+        syn_retries=(is_flagged & SYN_ONLY).sum(),
+    ).join(_connect_delays(tables), on=["conn", "view"], how="left")
     return (
         per_view.sort("count", "view", descending=[True, False])
         .group_by("conn")
@@ -96,18 +101,23 @@ def handshake_failed(tables: Tables) -> pl.DataFrame:
         & pl.col("synack_ack_ns").is_null().all())
 
 
+def _connect_delays(tables: Tables) -> pl.DataFrame:
+    """(conn, view) → `connect_delay_ns`: the client's first SYN to the first SYN-ACK after it,
+    as that view saw them (null when it saw no such pair)."""
+    first_syn = pl.col("ts_ns").filter(SYN_ONLY).min()
+    return tables.packets.lazy().filter(
+        pl.col("conn").is_not_null() & (pl.col("tcp_flags") & TcpFlags.SYN != 0)).group_by(
+        "conn", "view").agg(connect_delay_ns=pl.col("ts_ns").filter(
+            SYN_ACK & (pl.col("ts_ns") >= first_syn)).min() - first_syn).collect()
+
+
 def _tcp(tables: Tables) -> pl.DataFrame:
-    """The connections' packets, each with `connected`: its connection's handshake completed."""
-    connected = tables.connections.group_by("conn").agg(
-        connected=pl.col("synack_ack_ns").is_not_null().any())
-    return tables.packets.filter(pl.col("conn").is_not_null()).join(
-        connected, on="conn", how="left", maintain_order="left").with_columns(
-        pl.col("connected").fill_null(False))
+    return tables.packets.filter(pl.col("conn").is_not_null())
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     per_conn = per_connection(tables).filter(pl.col("count") >= config.retransmission_min)
-    rows = per_conn.join(evidence(_tcp(tables).filter(FLAGGED)), on="conn").join(
+    rows = per_conn.join(evidence(_tcp(tables).filter(flagged(tables))), on="conn").join(
         handshake_failed(tables), on="conn", how="left").with_columns(
         kind=pl.lit(KIND),
         severity=pl.when(pl.col("share") > config.retransmission_error_share)

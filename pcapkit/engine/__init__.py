@@ -34,6 +34,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TypeVar
 
 import numpy as np
@@ -250,11 +251,11 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # The shards' client and connection jobs are one batch, the clients' first: a busy
     # resolver's client shard is the longest job of all, and the other workers take the rest
     # meanwhile instead of waiting for it at the end of a batch of its own.
-    jobs: list[ClientsJob | DetectJob] = [
-        *(ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
-        *(DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
-          for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]])
-                         for s in range(shards)))]
+    # Made as they are sent: each connection job holds its shard's rows of the connection table.
+    jobs: Iterator[ClientsJob | DetectJob] = chain(
+        (ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
+        (DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
+         for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards))))
     done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
     clients = [c for c in done if isinstance(c, ClientFindings)]
     local = [f for f in done if isinstance(f, pl.DataFrame)]
