@@ -87,8 +87,10 @@ def per_connection(tables: Tables) -> pl.DataFrame:
             share=(pl.col("count") / pl.col("segments").clip(1)).first(),
             views=(pl.col("count") > 0).sum(),
             syn_retries=pl.col("syn_retries").max(),
-            connect_delay_ns=pl.col("connect_delay_ns").filter(
+            # of a view that saw the most retries, else of any (a view can miss the SYN-ACKs)
+            connect_delay_ns=pl.coalesce(pl.col("connect_delay_ns").filter(
                 pl.col("syn_retries") == pl.col("syn_retries").max()).max(),
+                pl.col("connect_delay_ns").max()),
         )
     )
 
@@ -135,10 +137,12 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
                      "handshake failed, its answers lost on the way back."))
         .when(pl.col("syn_retries") > 0)
         .then(pl.format(
-            " The client re-sent its SYN {} time(s) before it was answered: connecting "
-            "took {} s (a SYN lost on the way, or dropped by a full accept queue or a "
-            "conntrack race).", pl.col("syn_retries"),
-            (pl.col("connect_delay_ns") / 1e9).round(3)))
+            " The client re-sent its SYN {} time(s) before it was answered{} (a SYN lost on "
+            "the way, or dropped by a full accept queue or a conntrack race).",
+            pl.col("syn_retries"),
+            pl.when(pl.col("connect_delay_ns").is_not_null()).then(pl.format(
+                ": connecting took {} s", (pl.col("connect_delay_ns") / 1e9).round(3)))
+            .otherwise(pl.lit(""))))
         .otherwise(pl.lit("")),
     )
     extras = [

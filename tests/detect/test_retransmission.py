@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -48,3 +49,22 @@ def test_counts_are_the_most_any_view_saw_and_equal_tshark_on_the_pod() -> None:
     assert total == int(found["count"].sum()) == len(flagged)
     assert int(found["count"].sum()) == sum(len(e) for e in found["evidence"])
     assert TcpAnalysis.RETRANSMISSION in retransmission.CLASSES.values()
+
+
+def test_a_late_connection_is_told_whole_when_no_view_saw_its_syn_ack() -> None:
+    """The lossy_underlay client's capture with its SYN-ACKs left out (a vantage that saw one
+    direction only; the connection table, from every packet, still says the handshake
+    completed): the late connection is still reported, with its re-sent SYN and an explanation,
+    and no `connect_delay_s`."""
+    pod = sorted(scenario("lossy_underlay").glob("pod-*.pcap"))[0]
+    tables = table([pod])
+    full = retransmission.detect(tables, DEFAULT)
+    late = [json.loads(e) for e in full["extra"] if "syn_retries" in json.loads(e)]
+    assert late and all(e["connect_delay_s"] >= 1 for e in late)  # the first SYN RTO: 1 s
+    one_way = dataclasses.replace(tables, packets=tables.packets.filter(~retransmission.SYN_ACK))
+    found = retransmission.detect(one_way, DEFAULT)
+    extras = [json.loads(e) for e in found["extra"]]
+    assert sum("syn_retries" in e for e in extras) == len(late)
+    assert not any("connect_delay_s" in e for e in extras)
+    assert found["explanation"].null_count() == 0
+    assert found["explanation"].str.contains("re-sent its SYN").sum() == len(late)
