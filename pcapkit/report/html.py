@@ -186,7 +186,7 @@ def _by_layer(doc: dict[str, Any]) -> str:
 
 
 def _by_service(doc: dict[str, Any]) -> str:
-    """Services (or servers) worst impact first: failed attempts, then the failed share."""
+    """Services (or servers) worst impact first: failed attempts, the failed share, the affected."""
     if not doc["symptoms"]:
         return ""
     impact = {name: min((s["impact"] for _, s in numbered), key=rank)

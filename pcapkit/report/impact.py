@@ -5,15 +5,21 @@ counted in the unit the symptom is about:
 
 - `connections`: TCP connections to the target's addresses as the client dialled them
   (the connection table, each connection once however many captures saw it). `failed` are the
-  distinct conversations that have an error-severity symptom at the target; `affected` those with
-  any symptom. UDP conversations have no table: their attempts are the affected ones.
+  distinct conversations that an error-severity symptom at the target says failed; `affected`
+  those with any symptom. A connection some view saw close normally (Zeek's `SF`: both FINs)
+  worked whatever its symptoms (an ICMP error it recovered from, retransmissions); so did one
+  still open when the captures stopped (no FIN, no RST) whose symptoms are of the packets layer
+  (`retransmission`, `zero_window`): degraded, not failed. A handshake that failed
+  (`handshake_failed`) failed. UDP conversations have no table: their attempts are the affected
+  ones.
 - `lookups`: DNS lookups sent to the target's addresses, as the DNS table's `lookup` column
   groups them (a search-path expansion's steps are one; a query re-sent from a new socket, as
   glibc does after a timeout, is another). `failed`: no step got a NOERROR answer.
 - `probes`: echo and neighbour requests, as the symptom counted them (`requests`, `answered`).
 
 Ranking by impact puts three Services failing every connection above one lost lookup of 76:
-the most failed attempts first, then the larger share.
+the most failed attempts first, then the larger share, then the most affected (a Service whose
+connections all worked but were slowed by loss ranks below one that lost any).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in symptoms:
         groups.setdefault((target(s), unit(s)), []).append(s)
+    closed, still_open = _ends(connections, symptoms)
     out = {}
     for (name, u), rows in groups.items():
         if u == "probes":
@@ -59,7 +66,7 @@ def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
         else:
             affected = len({(s.get("client"), s.get("server")) for s in rows})
             failed = len({(s.get("client"), s.get("server")) for s in rows
-                          if s["severity"] == "error"})
+                          if _fails(s, closed, still_open)})
             tcp = {s["server"] for s in rows if s.get("protocol") == "tcp" and s.get("server")}
             attempts = max(_connections(connections, tcp), affected)
         out[(name, u)] = {"target": name, "unit": u, "failed": failed, "affected": affected,
@@ -68,9 +75,38 @@ def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
     return out
 
 
-def rank(impact: Impact) -> tuple[int, float]:
-    """Sort key, worst first: the most failed attempts, then the largest failed share."""
-    return (-impact["failed"], -(impact["share"] or 0.0))
+def rank(impact: Impact) -> tuple[int, float, int]:
+    """Sort key, worst first: the most failed attempts, the largest failed share, the most
+    affected."""
+    return (-impact["failed"], -(impact["share"] or 0.0), -impact["affected"])
+
+
+def _fails(s: dict[str, Any], closed: set[int], still_open: set[int]) -> bool:
+    """Whether a symptom says its conversation failed, not only that it went badly: a
+    connection some view saw close normally worked, and so did one a packets-layer symptom
+    (loss, a zero window) slowed that was still open when the captures stopped."""
+    if s.get("handshake_failed"):
+        return True
+    if s["severity"] != "error":
+        return False
+    conns = set(s.get("conns") or ())
+    worked = closed | still_open if LAYERS.get(s["kind"]) == "packets" else closed
+    return not (conns and conns <= worked)
+
+
+def _ends(connections: pl.DataFrame, symptoms: list[dict[str, Any]]) -> tuple[set[int], set[int]]:
+    """Of the symptoms' connections, (those some view saw close normally, Zeek's `SF`; those no
+    view saw end: no FIN, no RST)."""
+    conns = {c for s in symptoms for c in s.get("conns") or ()}
+    if not conns or connections.is_empty():
+        return set(), set()
+    ended = pl.any_horizontal(pl.col("fin_from_client", "fin_from_server", "rst_from_client",
+                                     "rst_from_server") > 0)
+    per_conn = (connections.filter(pl.col("conn").is_in(list(conns)))
+                .group_by("conn").agg((pl.col("conn_state") == "SF").any().alias("closed"),
+                                      ended.any().alias("ended")))
+    return (set(per_conn.filter("closed")["conn"].to_list()),
+            set(per_conn.filter(~pl.col("ended"))["conn"].to_list()))
 
 
 def _endpoint(ip: str, port: str) -> pl.Expr:

@@ -46,9 +46,14 @@ def healthy(layer: dict[str, Any]) -> bool:
 
 
 def impact_text(impact: dict[str, Any]) -> str:
-    """`3 of 3 connections failed`, with the unit the impact was counted in."""
-    share = f", {impact['share']:.0%}" if impact["share"] is not None else ""
-    return f"{impact['failed']} of {impact['attempts']} {impact['unit']} failed{share}"
+    """`3 of 3 connections failed`, with the unit the impact was counted in; `2 of 3 connections
+    degraded` when none failed (they worked, through retransmissions or a zero window)."""
+    count, word = impact["failed"], "failed"
+    if not count and impact["affected"]:
+        count, word = impact["affected"], "degraded"
+    attempts = impact["attempts"]
+    share = f", {count / attempts:.0%}" if attempts else ""
+    return f"{count} of {attempts} {impact['unit']} {word}{share}"
 
 
 def cause_head(number: int, cause: dict[str, Any]) -> str:

@@ -77,6 +77,28 @@ def test_worst_by_impact_is_what_the_truth_says_failed(scenario: Scenario) -> No
         assert worst["layer"] == "DNS", worst
 
 
+def test_no_impact_counts_more_failures_than_the_truth(scenario: Scenario) -> None:
+    """A connection that worked (retransmissions it recovered from, an ICMP error that taught
+    it the path MTU) is affected, not failed: no Service's failed count passes the attempts the
+    application saw fail there, and the text says `degraded` when none failed."""
+    truth, doc, analysis, _ = scenario
+    failed = _failed_attempts(truth)
+    services = {t["service"] for t in truth if t["kind"] == "attempt" and t.get("service")}
+    text = render_text(analysis)
+    checked = 0
+    for cause in doc["causes"]:
+        impact = cause["impact"]
+        if impact["unit"] != "connections" or cause["target"] not in services:
+            continue
+        checked += 1
+        assert impact["failed"] <= failed.get(cause["target"], 0), (cause["title"], impact)
+        if not impact["failed"]:
+            words = f"{impact['affected']} of {impact['attempts']} connections degraded"
+            assert words in text
+    if not checked:
+        pytest.skip("no cause at a Service the application dialled")
+
+
 def test_one_fault_is_one_cause(scenario: Scenario) -> None:
     truth, doc, _, _ = scenario
     numbers = sorted(n for c in doc["causes"] for n in c["symptoms"])
