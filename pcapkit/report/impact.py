@@ -53,6 +53,7 @@ def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
     for s in symptoms:
         groups.setdefault((target(s), unit(s)), []).append(s)
     closed, still_open = _ends(connections, symptoms)
+    slowed = closed | still_open
     out = {}
     for (name, u), rows in groups.items():
         if u == "probes":
@@ -66,7 +67,7 @@ def impacts(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
         else:
             affected = len({(s.get("client"), s.get("server")) for s in rows})
             failed = len({(s.get("client"), s.get("server")) for s in rows
-                          if _fails(s, closed, still_open)})
+                          if _fails(s, closed, slowed)})
             tcp = {s["server"] for s in rows if s.get("protocol") == "tcp" and s.get("server")}
             attempts = max(_connections(connections, tcp), affected)
         out[(name, u)] = {"target": name, "unit": u, "failed": failed, "affected": affected,
@@ -81,16 +82,17 @@ def rank(impact: Impact) -> tuple[int, float, int]:
     return (-impact["failed"], -(impact["share"] or 0.0), -impact["affected"])
 
 
-def _fails(s: dict[str, Any], closed: set[int], still_open: set[int]) -> bool:
+def _fails(s: dict[str, Any], closed: set[int], slowed: set[int]) -> bool:
     """Whether a symptom says its conversation failed, not only that it went badly: a
-    connection some view saw close normally worked, and so did one a packets-layer symptom
-    (loss, a zero window) slowed that was still open when the captures stopped."""
+    connection some view saw close normally worked (`closed`), and so did one a packets-layer
+    symptom (loss, a zero window) only slowed (`slowed`: closed, or still open when the captures
+    stopped)."""
     if s.get("handshake_failed"):
         return True
     if s["severity"] != "error":
         return False
     conns = set(s.get("conns") or ())
-    worked = closed | still_open if LAYERS.get(s["kind"]) == "packets" else closed
+    worked = slowed if LAYERS.get(s["kind"]) == "packets" else closed
     return not (conns and conns <= worked)
 
 
