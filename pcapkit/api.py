@@ -33,7 +33,7 @@ from pcapkit.kube.vantage import AddressCounts, vantage_from
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
 from pcapkit.report.summary import PacketCounts
-from pcapkit.wireshark.display_filter import with_filters
+from pcapkit.wireshark.display_filter import PACKET_COLUMNS, with_filters
 from pcapkit.wireshark.evidence import evidence_packets, frames_of
 from pcapkit.wireshark.extract import extract_frames
 
@@ -233,7 +233,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     findings = locate(findings, streamed.tables, list(infos), snap)
     # The packets were never held whole: the evidence frames alone are decoded again.
     findings = with_filters(findings, evidence_packets(
-        [i.path for i in infos], findings, [seen.spans for seen in streamed.seen]))
+        [i.path for i in infos], findings, [seen.spans for seen in streamed.seen],
+        PACKET_COLUMNS))
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 
 

@@ -308,15 +308,14 @@ def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.D
     """DNS_TRANSACTIONS of every client shard as one table: in `txn` order, and the lookups,
     numbered from 0 in each shard, numbered client after client in client order (as
     `pcapkit.flows.search_path.expand` numbers them)."""
-    dns = spill.read_all(root, "transactions", shards, DNS_TRANSACTIONS)
+    dns = spill.read_sorted(root, "transactions", range(shards), DNS_TRANSACTIONS, "txn")
     if dns.is_empty():
         return dns
     lookups = pl.concat([c.lookups for c in clients]).sort("client_ip")
     before = lookups["lookups"].cum_sum() - lookups["lookups"]
     shift = pl.col("client_ip").replace_strict(
         lookups["client_ip"], before - lookups["first"], return_dtype=pl.Int64)
-    return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32)).sort(
-        "txn")
+    return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32))
 
 
 def _connections(found: list[ShardFlows]) -> tuple[

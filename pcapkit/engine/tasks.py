@@ -207,10 +207,9 @@ class NumberJob:
 def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
     """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
     search-path hints of its clients, in client order."""
-    # Nothing holds the rows as read once they are sorted: a busy resolver's shard is most of
-    # the capture's transactions.
-    numbered = spill.read(job.spill, "txns", job.shard, TXN_SCHEMA).with_columns(
-        txn=pl.Series(job.txn, dtype=pl.UInt32)).sort("txn")
+    # Sorted a column at a time: a busy resolver's shard is most of the capture's transactions.
+    numbered = spill.read_sorted(job.spill, "txns", [job.shard], TXN_SCHEMA,
+                                 pl.Series("txn", job.txn, dtype=pl.UInt32))
     spill.write(job.spill, "numbered", job.shard, "all", numbered)
     return [(client, hints(names)) for client, names in names_by_client(numbered).items()]
 

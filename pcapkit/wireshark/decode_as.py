@@ -45,13 +45,17 @@ def decode_as(packets: pl.DataFrame) -> list[str]:
     return decode_as_by_finding(packets.with_columns(finding=pl.lit(0, pl.UInt32)), 1)[0]
 
 
+#: the packet-table columns `decode_as_by_finding` reads
+DECODE_AS_COLUMNS = ["tunnel", "outer_sport", "outer_dport"]
+
+
 def decode_as_by_finding(rows: pl.DataFrame, findings: int) -> list[list[str]]:
     """`decode_as` of each finding's packets: `rows` are packets with their `finding` (0 to
     `findings` - 1)."""
     flags: list[set[tuple[int, str]]] = [set() for _ in range(findings)]
     tunnelled = rows.filter(pl.col("tunnel").is_not_null())
     for finding, tunnel, sport, dport in tunnelled.select(
-            "finding", "tunnel", "outer_sport", "outer_dport").unique().rows():
+            "finding", *DECODE_AS_COLUMNS).unique().rows():
         name = DISSECTORS.get(Tunnel(tunnel))
         port = tunnel_port(Tunnel(tunnel), sport, dport)
         if name is not None and port is not None and WIRESHARK_DEFAULTS.get(port) != name:

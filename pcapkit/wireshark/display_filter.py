@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pcapkit.wireshark.decode_as import decode_as_by_finding
+from pcapkit.wireshark.decode_as import DECODE_AS_COLUMNS, decode_as_by_finding
 from pcapkit.wireshark.evidence import evidence_keys
 
 #: Wireshark's field for the ports of each IP protocol
@@ -29,6 +29,10 @@ PROTOCOL_NUMBERS = {name: number for number, name in PORT_FIELDS.items()}
 MAX_DNS_IDS = 8
 #: conversation columns of a packet: the quoted headers' for an ICMP error
 CONVERSATION = ["a", "a_port", "b", "b_port", "proto"]
+#: the packet-table columns `with_filters` reads of the evidence packets
+PACKET_COLUMNS = ["capture", "frame", "src", "dst", "sport", "dport", "ip_proto", "dns_id",
+                  "icmp_q_src", "icmp_q_dst", "icmp_q_sport", "icmp_q_dport", "icmp_q_proto",
+                  *DECODE_AS_COLUMNS]
 
 
 def conversations(packets: pl.DataFrame) -> pl.DataFrame:

@@ -72,12 +72,14 @@ def _batches(windows: Iterable[Records], wanted: npt.NDArray[np.uint32]) -> Iter
 
 
 def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
-                     spans: Sequence[Sequence[Span]] | None = None) -> pl.DataFrame:
+                     spans: Sequence[Sequence[Span]] | None = None,
+                     columns: Sequence[str] | None = None) -> pl.DataFrame:
     """The packet-table rows of every evidence frame of `findings`, decoded from the capture
     files `paths` (in the analysis's capture order): what a streamed analysis, which never
     held the packet table, needs to describe a finding's packets. `spans` (per capture) say
     where the analysis found its records: those of the evidence are read again, not the
-    whole file."""
+    whole file. `columns`: those kept of each batch as it is decoded (default: all), so that
+    the frames of tens of thousands of findings are held in the few columns their use reads."""
     keys = evidence_keys(findings)
     frames = []
     for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
@@ -89,8 +91,12 @@ def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
         # Decoded in batches of about `EVIDENCE_BATCH` frames: a decode per run of records
         # cost more in set-up than in packets, one of every frame held millions at once.
         for batch in _batches(windows, wanted):
-            frames.append(decode(dataclasses.replace(capture, records=batch), index))
+            rows = decode(dataclasses.replace(capture, records=batch), index)
+            frames.append(rows if columns is None else rows.select(columns))
             # its frames' pages, read after the walk let them go, go again: the frames of a
             # few hundred thousand findings touch every page of a capture of GBs
             release(capture.buffer)
-    return pl.concat(frames) if frames else empty_packets()
+    if not frames:
+        empty = empty_packets()
+        return empty if columns is None else empty.select(columns)
+    return pl.concat(frames)
