@@ -38,8 +38,9 @@ def take_frames(capture: Capture, frames: Sequence[int]) -> Capture:
     return dataclasses.replace(capture, records=capture.records.take(np.flatnonzero(wanted)))
 
 
-#: evidence frames decoded at a time
-EVIDENCE_BATCH = 65536
+#: evidence frames decoded at a time: each may touch a page of its own of the capture file,
+#: resident until the batch is done (65,536 frames scattered over a capture of GBs: +200 MB)
+EVIDENCE_BATCH = 16384
 
 
 def _positions(frames: npt.NDArray[np.uint32],
