@@ -64,13 +64,16 @@ def per_connection(tables: Tables) -> pl.DataFrame:
     """conn → flagged segments per class, `count`, `segments` and `share` (in the view that
     flagged the most), `views` that flagged any; every connection, flagged or not. The HTML
     report plots `share`."""
+    return _per_connection(tables, _marked(tables))
+
+
+def _per_connection(tables: Tables, marked: pl.DataFrame) -> pl.DataFrame:
+    """`per_connection` from the connections' packets `_marked` gives."""
     is_segment = (pl.col("payload_len") > 0) | (
         (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
     )
-    # A column, not an expression in the aggregation: there `is_in` would be evaluated group
-    # by group, each with the whole list of connected connections (GBs).
     is_flagged = pl.col("flagged")
-    per_view = _tcp(tables).with_columns(flagged=flagged(tables)).group_by("conn", "view").agg(
+    per_view = marked.group_by("conn", "view").agg(
         *[(is_flagged & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
           for name, bit in CLASSES.items()],
         count=is_flagged.sum(),
@@ -113,13 +116,19 @@ def _connect_delays(tables: Tables) -> pl.DataFrame:
             SYN_ACK & (pl.col("ts_ns") >= first_syn)).min() - first_syn).collect()
 
 
-def _tcp(tables: Tables) -> pl.DataFrame:
-    return tables.packets.filter(pl.col("conn").is_not_null())
+def _marked(tables: Tables) -> pl.DataFrame:
+    """The connections' packets, each with `flagged`. A column, not an expression in the
+    aggregation: there `is_in` would be evaluated group by group, each with the whole list of
+    connected connections (GBs)."""
+    return tables.packets.filter(pl.col("conn").is_not_null()).with_columns(
+        flagged=flagged(tables))
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    per_conn = per_connection(tables).filter(pl.col("count") >= config.retransmission_min)
-    rows = per_conn.join(evidence(_tcp(tables).filter(flagged(tables))), on="conn").join(
+    marked = _marked(tables)
+    per_conn = _per_connection(tables, marked).filter(
+        pl.col("count") >= config.retransmission_min)
+    rows = per_conn.join(evidence(marked.filter("flagged").drop("flagged")), on="conn").join(
         handshake_failed(tables), on="conn", how="left").with_columns(
         kind=pl.lit(KIND),
         severity=pl.when(pl.col("share") > config.retransmission_error_share)
