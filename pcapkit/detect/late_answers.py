@@ -10,9 +10,11 @@ time went, and is cited in the lookup's finding).
 
 An error is a refused DNS answer when it is a port unreachable (ICMPv4 3/3, ICMPv6 1/4) sent by
 the quoted packet's destination (the client's host itself), quoting UDP from a DNS port. It is
-the refusal of every transaction on that client socket whose first response came at most
-`ANSWERED_WITHIN_NS` before it (the host answers a datagram for a closed port at once), and
-before no other refusal.
+one answer's refusal: the host answers each datagram for a closed port at once, in the order
+they came. So on each client socket, answers and refusals pair in arrival order: the answers
+that came since the previous refusal meet the refusals from the next one on, the latest answers
+first refused (the socket closed after the earlier ones were read), each pair at most
+`ANSWERED_WITHIN_NS` apart.
 """
 
 from __future__ import annotations
@@ -47,13 +49,41 @@ def refused(dns: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
         "txn", "client_ip", "client_port", "response_ts_ns")
     if refusals.is_empty() or answered.is_empty():
         return pl.DataFrame(schema={"txn": pl.UInt32, "refused_frames": errors.schema["frames"]})
-    # Each answer meets the first refusal on its socket after it: the A and AAAA answered
-    # together to a closed socket meet theirs, an answer read long before a refusal meets none.
-    return (
+    socket = ["client_ip", "client_port"]
+    refusals = refusals.sort("refused_ns").with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).over(socket).alias("refusal"),
+        pl.len().over(socket).cast(pl.UInt32).alias("refusals"))
+    # The run of answers that came since the previous refusal on their socket (the A and AAAA
+    # answered together to a closed socket) meets the refusals from its first one on, up to
+    # the next run's first one; its latest answers take them in order.
+    met = (
         answered.sort("response_ts_ns")
-        .join_asof(refusals.sort("refused_ns"), left_on="response_ts_ns", right_on="refused_ns",
-                   by=["client_ip", "client_port"], strategy="forward",
-                   tolerance=ANSWERED_WITHIN_NS, check_sortedness=False)
-        .filter(pl.col("refused_ns").is_not_null())
+        .join_asof(refusals.select(*socket, "refused_ns", "refusal", "refusals"),
+                   left_on="response_ts_ns", right_on="refused_ns", by=socket,
+                   strategy="forward", tolerance=ANSWERED_WITHIN_NS, check_sortedness=False)
+        .filter(pl.col("refusal").is_not_null())
+        .drop("refused_ns")
+    )
+    runs = (
+        met.group_by([*socket, "refusal"])
+        .agg("txn", "response_ts_ns", pl.col("refusals").first())
+        .sort([*socket, "refusal"])
+        .with_columns(
+            pl.col("refusal").shift(-1).over(socket).fill_null(pl.col("refusals"))
+            .alias("next_run"))
+        .with_columns(
+            pl.min_horizontal(pl.col("txn").list.len(), pl.col("next_run") - pl.col("refusal"))
+            .alias("paired"))
+    )
+    return (
+        runs.with_columns(
+            pl.col("txn").list.tail(pl.col("paired")),
+            pl.col("response_ts_ns").list.tail(pl.col("paired")),
+            pl.int_ranges(pl.col("refusal"), pl.col("refusal") + pl.col("paired"),
+                          dtype=pl.UInt32).alias("refusal"))
+        .explode("txn", "response_ts_ns", "refusal")
+        .join(refusals, on=[*socket, "refusal"])
+        .filter(pl.col("refused_ns") - pl.col("response_ts_ns") <= ANSWERED_WITHIN_NS)
+        .sort("response_ts_ns")
         .select(pl.col("txn").cast(pl.UInt32), pl.col("frames").alias("refused_frames"))
     )
