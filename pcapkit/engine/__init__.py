@@ -74,7 +74,7 @@ from pcapkit.flows import Tables, connections_table
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.probes import PROBE_PACKETS, probes
-from pcapkit.flows.schema import DNS_TRANSACTIONS, PACKET_EXTRA, SPANS
+from pcapkit.flows.schema import CONNECTIONS, DNS_TRANSACTIONS, PACKET_EXTRA, SPANS
 from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
@@ -242,6 +242,11 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     np.minimum.at(low, conn_of_lconn, shard_of_lconn)
     np.maximum.at(high, conn_of_lconn, shard_of_lconn)
     spanning = low != high
+    # The workers read their shards' connections from the spill, and this process lets the
+    # table go while they work (a DNS-heavy capture's is hundreds of MB): back once they are done.
+    _spill_connections(root, connections, conn_of_lconn, shard_of_lconn)
+    tables = dataclasses.replace(tables, connections=connections.clear())
+    del connections
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
@@ -251,11 +256,10 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # The shards' client and connection jobs are one batch, the clients' first: a busy
     # resolver's client shard is the longest job of all, and the other workers take the rest
     # meanwhile instead of waiting for it at the end of a batch of its own.
-    # Made as they are sent: each connection job holds its shard's rows of the connection table.
     jobs: Iterator[ClientsJob | DetectJob] = chain(
         (ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
-        (DetectJob(root, s, ids, spanning, _with_connections(lean, ids), config)
-         for s, ids in ((s, conn_of_lconn[offsets[s]:offsets[s + 1]]) for s in range(shards))))
+        (DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]], spanning, lean, config)
+         for s in range(shards)))
     done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
     clients = [c for c in done if isinstance(c, ClientFindings)]
     local = [f for f in done if isinstance(f, pl.DataFrame)]
@@ -263,7 +267,10 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()
-    tables = dataclasses.replace(tables, dns=_transactions(root, shards, clients))
+    connections = spill.read(root, "connections", 0, CONNECTIONS)
+    lean = dataclasses.replace(lean, connections=connections)
+    tables = dataclasses.replace(tables, connections=connections,
+                                 dns=_transactions(root, shards, clients))
     by_client = ([run_detectors(tables, config, PER_CLIENT)] if whole_dns
                  else [c.findings for c in clients])
     others = [k for k in DETECTORS if k not in PER_CONNECTION and k not in PER_CLIENT]
@@ -336,10 +343,18 @@ def _connections(found: list[ShardFlows]) -> tuple[
     return connections_table(rows, conn_of_lconn), conn_of_lconn, heights, last
 
 
-def _with_connections(tables: Tables, conns: np.ndarray) -> Tables:
-    """`tables` with the connection rows of `conns` only: what a shard's job needs of them."""
-    rows = tables.connections.filter(pl.col("conn").is_in(pl.Series(conns).implode()))
-    return dataclasses.replace(tables, connections=rows)
+def _spill_connections(root: str, connections: pl.DataFrame, conn_of_lconn: np.ndarray,
+                       shard_of_lconn: np.ndarray) -> None:
+    """Spills the CONNECTIONS table (`connections`, shard 0) and each shard's rows of it, those
+    of the connections with packets in the shard (`shard_connections`), in table order."""
+    spill.write(root, "connections", 0, "all", connections)
+    # Row numbers, not rows, are joined and partitioned: one shard's rows are copied at a time.
+    shard_of = pl.DataFrame({"conn": conn_of_lconn, "shard": shard_of_lconn}).unique()
+    rows = connections.select("conn").with_row_index("row").join(
+        shard_of, on="conn", maintain_order="left")
+    for (shard,), part in rows.partition_by("shard", as_dict=True, maintain_order=True).items():
+        spill.write(root, "shard_connections", int(str(shard)), "all",
+                    connections[part["row"]])
 
 
 def _spans(seen: list[Seen]) -> pl.DataFrame:

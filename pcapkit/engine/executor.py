@@ -4,6 +4,8 @@ and yields results in job order."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import multiprocessing
 import os
 import signal
@@ -11,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from pcapkit.errors import UsageError
 
@@ -75,6 +77,28 @@ def _windowed(submit: Callable[[J], Any], jobs: Iterable[J], window: int) -> Ite
         pending.extend(submit(j) for j in islice(it, 1))
 
 
+def _trim() -> Callable[[], object]:
+    """glibc's `malloc_trim`, where the C library has it (else nothing to call)."""
+    try:
+        return cast(Callable[[], object], functools.partial(ctypes.CDLL(None).malloc_trim, 0))
+    except (OSError, AttributeError):  # no C library by that name; musl, macOS: no such call
+        return lambda: None
+
+
+_release = _trim()
+
+
+def _job(fn: Callable[[J], R], job: J) -> R:
+    """`fn(job)` on a worker, which then gives the C heap's free pages back to the system: numpy
+    frees its arrays into glibc's heap, which keeps them, so a worker idle while another ends
+    the stage held its last job's (20M DNS-heavy packets: 140 MB of heap after a job, 90 MB
+    trimmed)."""
+    try:
+        return fn(job)
+    finally:
+        _release()
+
+
 def _ignore_sigint() -> None:
     # Ctrl-C reaches every process of the terminal's process group: the parent stops the run
     # and ends the workers, which must not each print a traceback of their own.
@@ -107,7 +131,7 @@ class Pool:
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         futures: Iterator[Future[R]] = _windowed(
-            lambda j: self._pool.submit(fn, j), jobs, IN_FLIGHT * self.workers)
+            lambda j: self._pool.submit(_job, fn, j), jobs, IN_FLIGHT * self.workers)
         return (f.result() for f in futures)
 
     def start(self, fn: Callable[[], object]) -> None:
@@ -156,7 +180,7 @@ class DaskExecutor:
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
-        futures = _windowed(lambda j: self._client.submit(fn, j, pure=False), jobs,
+        futures = _windowed(lambda j: self._client.submit(_job, fn, j, pure=False), jobs,
                             IN_FLIGHT * self.workers)
         return (f.result() for f in futures)
 

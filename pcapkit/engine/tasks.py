@@ -32,7 +32,7 @@ from pcapkit.flows.dns import (
 )
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
-from pcapkit.flows.schema import PACKET_EXTRA
+from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA
 from pcapkit.flows.search_path import Hints, SearchPath, hints, names_by_client
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import AddressCounts
@@ -253,7 +253,7 @@ class DetectJob:
     shard: int
     conn_of_lconn: npt.NDArray[np.uint32]  #: the shard's lconn → conn
     spanning: npt.NDArray[np.bool_]  #: by conn: has packets in other shards too
-    tables: Tables  #: every table but the packets (connections of this shard's conns only)
+    tables: Tables  #: every table but the packets and the connections (in the spill)
     config: Config
 
 
@@ -266,7 +266,8 @@ def shard_findings(job: DetectJob) -> pl.DataFrame:
     away = pl.Series(job.spanning[conn])
     spill.write(job.spill, "spanning", job.shard, "all", packets.filter(away))
     local = packets.filter(~away)
-    return per_connection(job.tables, local, job.config)
+    rows = spill.read(job.spill, "shard_connections", job.shard, CONNECTIONS)
+    return per_connection(dataclasses.replace(job.tables, connections=rows), local, job.config)
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:

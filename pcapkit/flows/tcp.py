@@ -269,17 +269,18 @@ def _nat_stitches(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDA
     window or more apart into none. Only rows whose (ISN, IP id) more than one strong
     component holds take part: the NATed connections, a few of the rows."""
     half = NAT_WINDOW_NS // 2
-    rows = keyed.select(
-        "client_ip", "isn", "syn_ip_id", strong=pl.Series(strong),
+    sent = ["isn", "syn_ip_id"]
+    ids = keyed.select(*sent, strong=pl.Series(strong)).with_row_index("_row").drop_nulls(sent)
+    shared = (ids.select(*sent, "strong").unique().group_by(sent).len()
+              .filter(pl.col("len") > 1).drop("len"))
+    taking_part = ids.join(shared, on=sent, how="semi")["_row"].sort()
+    if taking_part.is_empty():
+        return strong
+    rows = keyed[taking_part].select(
+        "client_ip", *sent, strong=pl.Series(strong[taking_part.to_numpy()]),
         early=pl.col("first_ts_ns") // NAT_WINDOW_NS,
         late=(pl.col("first_ts_ns") + half) // NAT_WINDOW_NS,
-    ).drop_nulls(["isn", "syn_ip_id"])
-    sent = ["isn", "syn_ip_id"]
-    shared = (rows.select(*sent, "strong").unique().group_by(sent).len()
-              .filter(pl.col("len") > 1).drop("len"))
-    rows = rows.join(shared, on=sent, how="semi")
-    if rows.is_empty():
-        return strong
+    )
     stitches, keys = [pl.col("strong")], [["strong"]]
     for bucket in ("early", "late"):
         key = [*sent, bucket]
@@ -305,9 +306,11 @@ def _weak_merges(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDAr
     """`strong` (each row's strong component) with the weak merges made: rows with neither ISN
     join rows of *other* views with the same 5-tuple (either orientation) whose time spans
     overlap. Few rows take part, so this is plain Python over them alone."""
+    weak = pl.col("isn").is_null() & pl.col("server_isn").is_null()
+    if not keyed.select(weak.any()).item():  # the endpoints of every row as strings: skipped
+        return strong
     ends = keyed.select(
-        "first_ts_ns", "last_ts_ns", "view", strong=pl.Series(strong),
-        weak=pl.col("isn").is_null() & pl.col("server_isn").is_null(),
+        "first_ts_ns", "last_ts_ns", "view", strong=pl.Series(strong), weak=weak,
         lo=pl.min_horizontal(_endpoint("client"), _endpoint("server")),
         hi=pl.max_horizontal(_endpoint("client"), _endpoint("server")),
     ).with_row_index("lconn").filter(pl.col("weak").any().over("lo", "hi"))

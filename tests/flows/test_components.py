@@ -42,6 +42,9 @@ def test_components_are_the_least_row_of_each_union_find_set(rows: list[tuple[in
     got = components(frame, KEYS)
     assert got.tolist() == _union_find(rows)
     assert got.dtype == np.int64
+    # string keys (addresses) are linked by the same equality, coded as integers to be sorted
+    named = frame.with_columns(pl.col("a").cast(pl.String).str.replace(r"^", "10.0.0."))
+    assert components(named, KEYS).tolist() == got.tolist()
 
 
 def test_a_chain_longer_than_one_round():
