@@ -225,14 +225,6 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     dns_views = dns_views_table([f.dns_views for f in found], views)
     connections, conn_of_lconn, heights, last = _connections(found)
     del found  # the per-view rows live on in `connections`, the transactions in the spill
-    sockets = merge_socket_counts([f.sockets for f in facts])
-    tables = Tables(
-        packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
-        connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
-        icmp_errors=tied(errors, sockets, last), views=views,
-        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
-        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views,
-        probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
@@ -245,14 +237,20 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # The workers read their shards' connections from the spill, and this process lets the
     # table go while they work (a DNS-heavy capture's is hundreds of MB): back once they are done.
     _spill_connections(root, connections, conn_of_lconn, shard_of_lconn)
-    tables = dataclasses.replace(tables, connections=connections.clear())
-    del connections
+    connections = connections.clear()
+    sockets = merge_socket_counts([f.sockets for f in facts])
+    tables = Tables(
+        packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
+        connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
+        icmp_errors=tied(errors, sockets, last), views=views,
+        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
+        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views,
+        probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
                   spans=tables.spans)
     # The DNS detectors read of the ICMP errors only the answers clients refused.
-    bare = dataclasses.replace(lean, connections=tables.connections.clear(),
-                               icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
+    bare = dataclasses.replace(lean, icmp_errors=tables.icmp_errors.filter(REFUSED_ANSWER))
     # The shards' client and connection jobs are one batch, the clients' first: a busy
     # resolver's client shard is the longest job of all, and the other workers take the rest
     # meanwhile instead of waiting for it at the end of a batch of its own.
