@@ -11,6 +11,7 @@ from pcapkit.detect.forwarded import own_lookups
 from pcapkit.detect.late_answers import refused
 from pcapkit.flows import Tables
 from pcapkit.kube import Snapshot
+from pcapkit.kube.dnat import endpoint_rows, front_doors
 from pcapkit.report.impact import lookup_key
 
 
@@ -51,14 +52,28 @@ def checked(tables: Tables, snapshot: Snapshot | None,
 
 
 def _services(conns: pl.DataFrame, snapshot: Snapshot) -> dict[str, int]:
-    """Connections dialled to a Service's ClusterIP and port, and how many Services they hit."""
-    svc = snapshot.services.filter(pl.col("cluster_ip").is_not_null()).select(
-        pl.col("cluster_ip").alias("server_ip"), pl.col("port").alias("server_port"),
-        pl.format("{}/{}", "namespace", "name").alias("service")).unique()
-    hit = conns.join(svc, on=["server_ip", "server_port"])
+    """Connections dialled at a Service's front door (ClusterIP, node port, load balancer), the
+    connections seen only at one of a Service's endpoints, and how many Services they reached.
+
+    A connection the node itself opens to a ClusterIP (NodeLocal DNSCache asking kube-dns, a
+    hostNetwork pod) is DNATed in the node's OUTPUT chain before any interface, so no capture
+    holds its ClusterIP leg; a headless Service's clients dial its endpoints by name. Both reach
+    the Service all the same."""
+    doors = front_doors(snapshot).filter(pl.col("protocol") == "tcp").select(
+        pl.col("service_ip").alias("server_ip"), pl.col("service_port").alias("server_port"),
+        "service")
+    ends = endpoint_rows(snapshot).select(
+        pl.col("endpoint_ip").alias("server_ip"), pl.col("endpoint_port").alias("server_port"),
+        "service")
+    legs = conns.select("conn", "server_ip", "server_port")
+    dialled = legs.join(doors, on=["server_ip", "server_port"])
+    direct = legs.join(ends, on=["server_ip", "server_port"]).filter(
+        ~pl.col("conn").is_in(dialled["conn"].implode()))
     return {"services": snapshot.services.select("namespace", "name").unique().height,
-            "services_dialled": hit["service"].n_unique(),
-            "service_connections": hit["conn"].n_unique()}
+            "services_dialled": dialled["service"].n_unique(),
+            "service_connections": dialled["conn"].n_unique(),
+            "services_reached": pl.concat([dialled, direct])["service"].n_unique(),
+            "endpoint_connections": direct["conn"].n_unique()}
 
 
 def sentence(layer: str, figures: dict[str, int] | None) -> str:
@@ -74,6 +89,11 @@ def sentence(layer: str, figures: dict[str, int] | None) -> str:
         return (f"{f['lookups']} lookups, {f['lookups_answered']} answered "
                 f"({f['lookups_noerror']} with NOERROR)")
     if layer == "Services":
-        return (f"{f['service_connections']} connections to {f['services_dialled']} of "
-                f"{f['services']} Services")
+        told = (f"{f['service_connections'] + f['endpoint_connections']} connections to "
+                f"{f['services_reached']} of {f['services']} Services")
+        if not f["endpoint_connections"]:
+            return told
+        return (f"{told} ({f['service_connections']} dialled at a Service address, "
+                f"{f['endpoint_connections']} seen only at an endpoint: DNATed before any "
+                "capture point, or dialled straight to the pod)")
     return f"{f['connections']} TCP connections checked for retransmissions and zero windows"
