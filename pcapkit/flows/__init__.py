@@ -138,9 +138,14 @@ def view_connections(
 
 def connections_table(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataFrame:
     """CONNECTIONS from the per-view rows and the shared id of each."""
-    return (
-        rows.with_columns(conn=pl.Series(conn_of_lconn))
-        .select(CONNECTIONS.names())
-        .cast(CONNECTIONS)
-        .sort("conn", "view")
-    )
+    return connection_columns(rows, conn_of_lconn).sort(TABLE_ORDER, maintain_order=True)
+
+
+#: the order of the CONNECTIONS table's rows
+TABLE_ORDER = ["conn", "view"]
+
+
+def connection_columns(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataFrame:
+    """The per-view rows as CONNECTIONS, with the shared id of each, in their own order."""
+    return rows.with_columns(conn=pl.Series(conn_of_lconn)).select(
+        CONNECTIONS.names()).cast(CONNECTIONS)

@@ -162,6 +162,11 @@ def _client_is_a() -> pl.Expr:
     )
 
 
+#: `connection_rows`' columns (in another order): what the engine spills of each shard
+CONNECTION_ROWS = pl.Schema({"lconn": pl.UInt32, "syn_ip_id": pl.UInt32} | {
+    name: dtype for name, dtype in CONNECTIONS.items() if name != "conn"})
+
+
 def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.DataFrame:
     """One row per (lconn), with every CONNECTIONS column but `conn`, plus `lconn` and
     `syn_ip_id` (the IP id of the client's first SYN, for `shared_ids`).

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, TextIO
 
-from pcapkit.report.document import document
+from pcapkit.report.document import document, outline, symptoms
 from pcapkit.report.html import render_html
 from pcapkit.report.markdown import render_markdown
 from pcapkit.report.text import render_text
@@ -22,13 +22,33 @@ WRITE_TOKENS = 4096
 
 
 def write_json(analysis: Analysis, out: TextIO) -> None:
-    """The JSON document, written to `out` as it is encoded: `json.dumps` of a document of
-    tens of thousands of symptoms would hold every one of its millions of tokens in a list
-    before joining them (~5x the text's size)."""
-    tokens = json.JSONEncoder(indent=2).iterencode(document(analysis))
+    """The JSON document, written to `out` as it is encoded, its symptoms one at a time
+    (`document.outline`): `json.dumps` of a document of tens of thousands of symptoms would
+    hold every one of its millions of tokens in a list before joining them (~5x the text's
+    size), and the symptoms whole as many Python objects again."""
+    doc = outline(analysis)
+    out.write("{")
+    for i, (key, value) in enumerate(doc.items()):
+        out.write(f'{"," if i else ""}\n  {json.dumps(key)}: ')
+        if key != "symptoms":
+            _write_value(value, 1, out)
+            continue
+        if not value:
+            out.write("[]")
+            continue
+        for j, s in enumerate(symptoms(analysis, value)):
+            out.write("[\n    " if j == 0 else ",\n    ")
+            _write_value(s, 2, out)
+        out.write("\n  ]")
+    out.write("\n}\n")
+
+
+def _write_value(value: object, level: int, out: TextIO) -> None:
+    """`value` as `json.dumps(indent=2)` writes it `level` deep in a document: every line but
+    the first indented by the level (a JSON string holds no line break of its own)."""
+    tokens = json.JSONEncoder(indent=2).iterencode(value)
     while batch := list(islice(tokens, WRITE_TOKENS)):
-        out.write("".join(batch))
-    out.write("\n")
+        out.write("".join(batch).replace("\n", "\n" + "  " * level))
 
 
 def render_json(analysis: Analysis) -> str:

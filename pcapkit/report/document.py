@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +37,14 @@ def endpoint_text(ip: str | None, port: int | None) -> str | None:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """One findings row as a contract symptom."""
-    frames: dict[int, list[int]] = {}
-    for ev in row["evidence"] or []:
-        frames.setdefault(ev["capture"], []).append(ev["frame"])
+#: What `impacts` and `causes` read of a symptom's kind-specific fields: the outline of the
+#: document keeps these only, and each whole symptom is made again as it is written.
+READ_EXTRA = frozenset({"answered", "requests", "handshake_failed", "name", "steps"})
+
+
+def symptom(row: dict[str, Any], paths: list[str], whole: bool = True) -> dict[str, Any]:
+    """One findings row as a contract symptom; not `whole`, without its evidence, explanation
+    and Wireshark fields, and of its kind-specific fields only `READ_EXTRA`."""
     out: dict[str, Any] = {
         "kind": row["kind"],
         "severity": row["severity"],
@@ -57,6 +61,19 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     if k8s:
         out["k8s"] = k8s
     out["conns"] = row.get("conns")  # what `pcapkit show --conn` takes
+    if whole:
+        _evidence(out, row, paths)
+    for key, value in json.loads(row["extra"] or "{}").items():
+        if whole or key in READ_EXTRA:
+            out.setdefault(key, value)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _evidence(out: dict[str, Any], row: dict[str, Any], paths: list[str]) -> None:
+    """A symptom's evidence frames per capture, explanation and Wireshark fields."""
+    frames: dict[int, list[int]] = {}
+    for ev in row["evidence"] or []:
+        frames.setdefault(ev["capture"], []).append(ev["frame"])
     out["evidence"] = [{"capture": paths[c], "frames": sorted(set(f))}
                        for c, f in sorted(frames.items())]
     out["explanation"] = row["explanation"]
@@ -66,12 +83,19 @@ def symptom(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     if row.get("wireshark_opinion"):  # `--cross-check`
         out["wireshark_cross_check"] = {"agrees": row["wireshark_agrees"],
                                         "explanation": row["wireshark_opinion"]}
-    for key, value in json.loads(row["extra"] or "{}").items():
-        out.setdefault(key, value)
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def document(analysis: Analysis) -> dict[str, Any]:
+    """The whole JSON document."""
+    doc = outline(analysis)
+    doc["symptoms"] = list(symptoms(analysis, doc["symptoms"]))
+    return doc
+
+
+def outline(analysis: Analysis) -> dict[str, Any]:
+    """The JSON document with each symptom cut to what its impact and causes are made of (not
+    `whole`, with its `impact`): `symptoms` makes each whole again, for `write_json` to write
+    one at a time (41k symptoms of 20M DNS-heavy packets, whole, took 450 MB)."""
     paths = [c.path for c in analysis.captures]
     captures = []
     for c in analysis.captures:
@@ -79,20 +103,27 @@ def document(analysis: Analysis) -> dict[str, Any]:
         d.pop("index")
         captures.append(d)
     findings: pl.DataFrame = analysis.symptoms
-    symptoms = [symptom(r, paths) for r in findings.iter_rows(named=True)]
+    cut = [symptom(r, paths, whole=False) for r in findings.iter_rows(named=True)]
     tables = analysis.tables
-    impact = impacts(symptoms, tables.connections, tables.dns)
-    for s in symptoms:
+    impact = impacts(cut, tables.connections, tables.dns)
+    for s in cut:
         s["impact"] = impact[(target(s), unit(s))]
-    found = causes(symptoms, impact, tables.connections, tables.dns)
+    found = causes(cut, impact, tables.connections, tables.dns)
     return {
         "pcapkit_version": __version__,
         "captures": captures,
         "summary": summary(analysis.counts, findings),
-        "symptoms": symptoms,
+        "symptoms": cut,
         "causes": found,
         "layers": layers(found, checked(tables, analysis.snapshot, analysis.config)),
     }
+
+
+def symptoms(analysis: Analysis, cut: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each symptom whole, in order, from the outline's `cut` ones."""
+    paths = [c.path for c in analysis.captures]
+    for row, s in zip(analysis.symptoms.iter_rows(named=True), cut, strict=True):
+        yield symptom(row, paths) | {"impact": s["impact"]}
 
 
 def layers(found: list[dict[str, Any]],

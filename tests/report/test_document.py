@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 import pcapkit
+from pcapkit.report import render_json
 from tests.conftest import REPO, SAMPLES
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
@@ -66,3 +67,12 @@ def test_client_is_pre_dnat_and_k8s_names_resolve(
         if "endpoint" in k8s:  # the DNAT leg was found: the client dialled the ClusterIP
             assert s["server"].rsplit(":", 1)[0].strip("[]") in cluster_ips, s
             assert k8s["endpoint"] != s["server"] and "service" in k8s
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
+def test_written_symptom_by_symptom_is_the_whole_dumps(folder: Path) -> None:
+    """`--format json` writes the symptoms one at a time, made again from the outline that
+    impacts and causes are computed on: byte for byte `json.dumps` of the whole document."""
+    captures = sorted(folder.glob("*.pcap")) + sorted(folder.glob("*.pcapng"))
+    result = pcapkit.analyze(captures, snapshots=[folder / "snapshot.json"])
+    assert render_json(result) == json.dumps(result.to_dict(), indent=2) + "\n"
