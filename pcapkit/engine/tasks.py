@@ -166,8 +166,6 @@ class FlowsJob:
 
 @dataclass(frozen=True)
 class ShardFlows:
-    #: how many `connection_rows` the shard spilled to `rows`, `lconn` numbered within it
-    connections: int
     last: pl.DataFrame  #: `last_before` rows, `conn` being the shard's `lconn`
     #: of each `client_transactions` row, in the order spilled to `txns`: what numbers them
     order: pl.DataFrame  #: `ts_ns`, `client_ip`, `client_port`
@@ -180,8 +178,9 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
     packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
     segs, rows = view_connections(packets)
-    # spilled, not returned: the shards' rows would wait in the main process while the other
-    # shards' jobs run (20M DNS-heavy packets: 280 MB), and it takes them only once all are done
+    # `connection_rows` (`lconn` numbered within the shard) spilled, not returned: they would
+    # wait in the main process while the other shards' jobs run (20M DNS-heavy packets:
+    # 280 MB), and it takes them only once all are done
     spill.write(job.spill, "rows", job.shard, "all", rows)
     spill.write(job.spill, "annotated", job.shard, "all",
                 segs.select("lconn", *shards.DETECT_COLUMNS))
@@ -193,7 +192,7 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
                       shards.client_shard(job.shards), job.shards)
     asks_cache = not transactions.filter(pl.col("server_ip").is_in(list(job.caches))).is_empty()
-    return ShardFlows(rows.height, last_before(sent, job.errors),
+    return ShardFlows(last_before(sent, job.errors),
                       transactions.select("ts_ns", "client_ip", "client_port"), dns_views,
                       asks_cache)
 
