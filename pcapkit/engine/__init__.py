@@ -78,7 +78,7 @@ from pcapkit.flows.schema import CONNECTIONS, DNS_TRANSACTIONS, PACKET_EXTRA, SP
 from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
-from pcapkit.kube.vantage import AddressCounts
+from pcapkit.kube.vantage import AddressCounts, merge_kinds
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture, Records
@@ -281,7 +281,8 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     tuples = [f.tuples for f in facts if f.tuples is not None]
     return Streamed(
         tables=tables, findings=findings, counts=counts,
-        addresses=[AddressCounts.merge([f.addresses for f in part]) for part in by_capture],
+        addresses=[AddressCounts.of_kinds(merge_kinds([f.kinds for f in part]))
+                   for part in by_capture],
         seen=seen,
         warnings=[[f.warning for f in part if f.warning] for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,

@@ -35,7 +35,7 @@ from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA
 from pcapkit.flows.search_path import Hints, SearchPath, hints, names_by_client
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
-from pcapkit.kube.vantage import AddressCounts
+from pcapkit.kube.vantage import address_kinds
 from pcapkit.report.summary import PacketCounts
 
 TUPLE = ["src", "sport", "ip_proto", "dst", "dport"]
@@ -77,7 +77,7 @@ class ChunkFacts:
     views: pl.DataFrame  #: `view_counts`
     sources: pl.DataFrame  #: `source_counts`
     counts: PacketCounts
-    addresses: AddressCounts
+    kinds: pl.DataFrame  #: `pcapkit.kube.vantage.address_kinds`
     sockets: pl.DataFrame  #: `socket_counts`
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples
     sightings: pl.DataFrame  #: `pcapkit.flows.clocks.sightings`
@@ -116,7 +116,7 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
         capture=job.chunk.capture, bytes=job.chunk.bytes,
         views=view_counts(packets), sources=source_counts(packets),
         counts=PacketCounts.of(packets),
-        addresses=AddressCounts.of(packets), sockets=socket_counts(packets), tuples=tuples,
+        kinds=address_kinds(packets), sockets=socket_counts(packets), tuples=tuples,
         sightings=sightings(packets) if job.clocks else merge_sightings([]),
         warning=warning,
     )
