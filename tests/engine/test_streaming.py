@@ -6,6 +6,7 @@ chunk boundary falls inside every handshake, retransmission and DNS resend there
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,34 @@ def _document(captures: list[Path], snapshots: list[Path], **streaming: Any) -> 
     return json.dumps(result.to_dict(), sort_keys=True)
 
 
+@cache
+def _in_memory(scenario: Path) -> pcapkit.Analysis:
+    """The in-memory pipeline's reading of a lab scenario: what every chunking of it is held to
+    (made once, not once per chunk size)."""
+    return pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"])
+
+
+@cache
+def _in_memory_document(scenario: Path) -> str:
+    return json.dumps(_in_memory(scenario).to_dict(), sort_keys=True)
+
+
+@cache
+def _streamed(scenario: Path, chunk: int, shards: int) -> pcapkit.Analysis:
+    """A streamed reading of a lab scenario, one worker: its document and its DNS table are
+    each held to the in-memory ones by a test of their own."""
+    return pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"], workers=1,
+                           chunk_records=chunk, shards=shards)
+
+
+def _streamed_document(scenario: Path, chunk: int, shards: int) -> str:
+    return json.dumps(_streamed(scenario, chunk, shards).to_dict(), sort_keys=True)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 @pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (64_000, 16), (10**9, 1), (251, 2)])
 def test_streamed_equals_in_memory(scenario: Path, chunk: int, shards: int) -> None:
-    captures, snapshot = _captures(scenario), [scenario / "snapshot.json"]
-    whole = _document(captures, snapshot)
-    streamed = _document(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
-    assert streamed == whole
+    assert _streamed_document(scenario, chunk, shards) == _in_memory_document(scenario)
 
 
 @pytest.mark.parametrize("scenario", ["stale_endpoint", "nxdomain_storm", "lossy_underlay",
@@ -46,9 +68,7 @@ def test_one_packet_chunks(scenario: str) -> None:
     """A chunk per packet: every connection, retransmission and DNS resend (and a node-local
     cache's DNS over TCP) is cut."""
     folder = SAMPLES / scenario
-    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
-    streamed = _document(captures, snapshot, workers=1, chunk_records=1, shards=5)
-    assert streamed == _document(captures, snapshot)
+    assert _streamed_document(folder, 1, 5) == _in_memory_document(folder)
 
 
 @pytest.mark.parametrize("scenario", ["nxdomain_storm", "dns_timeout", "no_such_service",
@@ -58,18 +78,16 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
     """The DNS table itself, numbered and grouped into lookups shard by shard of clients, is
     the in-memory one: the same `txn` and `lookup` numbers, row for row."""
     folder = SAMPLES / scenario
-    captures, snapshot = _captures(folder), [folder / "snapshot.json"]
-    streamed = pcapkit.analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
-    whole = pcapkit.analyze(captures, snapshot)
+    whole = _in_memory(folder)
     assert whole.tables.dns.height
-    assert_frame_equal(streamed.tables.dns, whole.tables.dns)
+    assert_frame_equal(_streamed(folder, chunk, shards).tables.dns, whole.tables.dns)
 
 
 def test_worker_processes() -> None:
     folder = SAMPLES / "healthy"
     captures, snapshot = _captures(folder), [folder / "snapshot.json"]
     streamed = _document(captures, snapshot, workers=2, chunk_records=500, shards=4)
-    assert streamed == _document(captures, snapshot)
+    assert streamed == _in_memory_document(folder)
 
 
 def test_gzip_chunks_carry_their_bytes(tmp_path: Path) -> None:
