@@ -47,12 +47,14 @@ def endpoint_state(ready: bool, serving: bool, terminating: bool) -> str:
 
 def endpoint_rows(snap: Snapshot) -> pl.DataFrame:
     """Every EndpointSlice endpoint and port: its Service (`NS/NAME`), the Service's namespace,
-    name and port name, `endpoint_ip`, `endpoint_port`, `endpoint_target` (`pod NS/NAME`),
-    `endpoint_state`, the `ready` and `serving` conditions, and `endpoint_node`."""
+    name and port name, `endpoint_ip`, `endpoint_port`, its `protocol` (lower case),
+    `endpoint_target` (`pod NS/NAME`), `endpoint_state`, the `ready` and `serving` conditions,
+    and `endpoint_node`."""
     return snap.endpoints.select(
         pl.format("{}/{}", "namespace", "service").alias("service"),
         "namespace", pl.col("service").alias("svc_name"), "port_name",
         pl.col("ip").alias("endpoint_ip"), pl.col("port").alias("endpoint_port"),
+        pl.col("protocol").str.to_lowercase(),
         pl.when(pl.col("target_kind") == "Pod")
         .then(pl.format("pod {}/{}", "target_namespace", "target_name"))
         .alias("endpoint_target"),
@@ -72,8 +74,9 @@ def service_targets(snap: Snapshot) -> pl.DataFrame:
     node's NodePort with `externalTrafficPolicy: Local`, only those on that node.
     """
     svc = front_doors(snap)
-    # Ports of a Service and of its slices pair by name (unnamed ports by the single entry).
-    targets = svc.join(endpoint_rows(snap).drop("service"),
+    # Ports of a Service and of its slices pair by name (unnamed ports by the single entry),
+    # a Service's port names being unique over its protocols.
+    targets = svc.join(endpoint_rows(snap).drop("service", "protocol"),
                        on=["namespace", "svc_name", "port_name"], how="inner", nulls_equal=True)
     local = pl.col("node").is_not_null() & (pl.col("external_traffic_policy") == "Local")
     eligible = ~local | (pl.col("endpoint_node") == pl.col("node")).fill_null(False)

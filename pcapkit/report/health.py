@@ -62,7 +62,7 @@ def _services(conns: pl.DataFrame, snapshot: Snapshot) -> dict[str, int]:
     doors = front_doors(snapshot).filter(pl.col("protocol") == "tcp").select(
         pl.col("service_ip").alias("server_ip"), pl.col("service_port").alias("server_port"),
         "service")
-    ends = endpoint_rows(snapshot).select(
+    ends = endpoint_rows(snapshot).filter(pl.col("protocol") == "tcp").select(
         pl.col("endpoint_ip").alias("server_ip"), pl.col("endpoint_port").alias("server_port"),
         "service")
     legs = conns.select("conn", "server_ip", "server_port")

@@ -5,6 +5,9 @@ OUTPUT chain before any interface)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -43,3 +46,16 @@ def test_nodelocal_cache_reaches_kube_dns() -> None:
     snapshot = load_snapshot([scenario("nodelocal_dns") / "snapshot.json"])
     coredns = snapshot.endpoints.filter(pl.col("service") == "kube-dns")["ip"].unique()
     assert set(conns["server_ip"].unique()) <= set(coredns)
+
+
+def test_an_endpoint_reaches_a_service_over_the_protocol_its_slice_lists(tmp_path: Path) -> None:
+    """The same cluster, kube-dns's slice listing port 53 for UDP only: the cache's TCP
+    connections to the CoreDNS pods' port 53 reach no Service."""
+    dump = json.loads((scenario("nodelocal_dns") / "snapshot.json").read_text())
+    for item in dump["items"]:
+        if item["kind"] == "EndpointSlice" and item["metadata"]["name"].startswith("kube-dns"):
+            item["ports"] = [p for p in item["ports"] if p["protocol"] == "UDP"]
+    (tmp_path / "snapshot.json").write_text(json.dumps(dump))
+    snapshot = load_snapshot([tmp_path / "snapshot.json"])
+    figures = checked(tables("nodelocal_dns"), snapshot, DEFAULT)["Services"]
+    assert figures["endpoint_connections"] == figures["services_reached"] == 0
