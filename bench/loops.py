@@ -17,10 +17,10 @@ from pathlib import Path
 
 def pcapkit_decode(path: Path, limit: int | None) -> int:
     """pcapkit's read and decode stages alone: the packet table in chunks, each dropped."""
-    from pcapkit.decode import decode_chunks
-    from pcapkit.read import read_capture
+    from pcapkit.decode import decode_file
 
-    return sum(frame.height for frame in decode_chunks(read_capture(path)))
+    _, frames = decode_file(path)
+    return sum(frame.height for frame in frames)
 
 
 def dpkt_loop(path: Path, limit: int | None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -24,9 +25,11 @@ import polars as pl
 from pcapkit.decode.fast import decode_fast
 from pcapkit.decode.reference import decode_reference
 from pcapkit.decode.schema import PACKET_SCHEMA, Layer, Status, Tunnel
+from pcapkit.read import scan_capture
 from pcapkit.read.records import Capture
+from pcapkit.read.source import release
 
-__all__ = ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks"]
+__all__ = ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks", "decode_file"]
 
 Engine = Literal["auto", "compiled", "fast", "reference"]
 Decoder = Callable[[Capture, int], pl.DataFrame]
@@ -37,6 +40,9 @@ CHUNK_RECORDS = 500_000
 #: its start-up (~0.7 s: import numba, load and link the cached kernel) is repaid at ~1.3 µs
 #: saved per record (bench/README.md)
 COMPILED_FROM = 500_000
+#: capture bytes from which a file's chunks are decoded by the compiled kernel whatever their
+#: size: its start-up (~0.5 s per process) is repaid from ~500k packets
+COMPILED_FROM_BYTES = 64 << 20
 COMPILED_MODULE = "pcapkit.decode.compiled"
 
 
@@ -61,9 +67,30 @@ def decode_chunks(
     capture: Capture, capture_index: int = 0, chunk_records: int = CHUNK_RECORDS, *,
     engine: Engine = "auto",
 ) -> Iterator[pl.DataFrame]:
-    """The packet table of `capture` in frames of at most `chunk_records` rows, in order."""
+    """The packet table of `capture` in frames of at most `chunk_records` rows, in order. The
+    pages of a memory-mapped capture are let go as each chunk is decoded (they stay in the page
+    cache): a file of many GB decoded this way is never all resident."""
     records = capture.records
     run = decoder(engine, len(records))
     for start in range(0, len(records), chunk_records):
         part = records.take(slice(start, start + chunk_records))
-        yield run(dataclasses.replace(capture, records=part), capture_index)
+        frame = run(dataclasses.replace(capture, records=part), capture_index)
+        release(capture.buffer, int((part.offset + part.caplen).max()), int(part.offset.min()))
+        yield frame
+
+
+def decode_file(
+    path: str | Path, capture_index: int = 0, chunk_records: int = CHUNK_RECORDS, *,
+    engine: Engine = "auto",
+) -> tuple[Capture, Iterator[pl.DataFrame]]:
+    """The capture file at `path` (its `records` empty; its `warnings` complete once the frames
+    are) and its packet table as `decode_chunks` cuts it, the records found a window of the
+    file at a time (`pcapkit.read.scan_capture`): neither the file nor its index of records is
+    ever held whole. `auto` takes the compiled decoder for files of `COMPILED_FROM_BYTES` or
+    more. Raises `CaptureError` when `path` is not a capture."""
+    capture, windows = scan_capture(path)
+    if engine == "auto" and len(capture.buffer) >= COMPILED_FROM_BYTES:
+        engine = "compiled"
+    return capture, (frame for records in windows for frame in decode_chunks(
+        dataclasses.replace(capture, records=records), capture_index, chunk_records,
+        engine=engine))

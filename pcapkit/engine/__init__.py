@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from pcapkit.decode import Engine
+from pcapkit.decode import COMPILED_FROM_BYTES, Engine
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors, worst_first
 from pcapkit.detect.config import Config
@@ -88,9 +88,6 @@ from pcapkit.report.summary import PacketCounts
 CHUNK_RECORDS = 250_000
 #: packets per shard, about: what one worker holds while it settles connections
 SHARD_RECORDS = 500_000
-#: capture bytes from which chunks are decoded by the compiled kernel whatever their size: its
-#: start-up (~0.5 s per worker) is repaid from ~500k packets
-COMPILED_FROM_BYTES = 64 << 20
 
 T = TypeVar("T")
 

@@ -13,10 +13,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit.decode
-from pcapkit.decode import PACKET_SCHEMA, Engine, decode, decode_chunks
+from pcapkit.decode import PACKET_SCHEMA, Engine, decode, decode_chunks, decode_file
 from pcapkit.decode.compiled import decode_compiled_stats
 from pcapkit.decode.fast import decode_fast_stats
 from pcapkit.read import read_capture
+from pcapkit.read.walk import WINDOW_BYTES
 from tests.conftest import corpus_captures, sample_captures
 from tests.decode.test_differential import write_pcap
 
@@ -46,6 +47,60 @@ def test_chunks_are_the_whole(path: Path, engine: Engine) -> None:
 
 
 @pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_file_is_the_whole(path: Path) -> None:
+    capture, frames = decode_file(path, 3, chunk_records=97)
+    assert_frame_equal(pl.concat(list(frames)), decode(read_capture(path), 3, engine="reference"))
+    assert capture.warnings == read_capture(path).warnings
+
+
+def _mapped_kb(path: Path) -> int:
+    """Resident KB of this process's mappings of the file at `path` (which must be mapped)."""
+    lines = Path("/proc/self/smaps").read_text().splitlines()
+    heads = [i for i, line in enumerate(lines) if line.endswith(str(path))]
+    assert heads, f"{path} is not mapped"
+    return sum(int(lines[j].split()[1]) for i in heads
+               for j in range(i + 1, min(i + 30, len(lines))) if lines[j].startswith("Rss:"))
+
+
+@pytest.fixture(scope="module")
+def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file of more than two of the reader's windows, cut mid-record."""
+    data = next(p for p in CAPTURES if p.suffix == ".pcap").read_bytes()
+    body = data[24:]
+    path = tmp_path_factory.mktemp("long") / "long.pcap"
+    path.write_bytes(data[:24] + body * (2 * WINDOW_BYTES // len(body) + 1) + body[:40])
+    return path
+
+
+@pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc")
+def test_file_of_many_windows_is_never_all_resident(long_capture: Path) -> None:
+    """Every whole record decoded, as from the file read whole, the cut warned of, and never
+    much more than a window of the file resident (it spans more than two; the kernel maps
+    pages around a faulting one as well)."""
+    capture, frames = decode_file(long_capture, chunk_records=997, engine="fast")
+    parts, resident = [], 0
+    for frame in frames:
+        parts.append(frame)
+        resident = max(resident, _mapped_kb(long_capture))
+    whole = read_capture(long_capture)
+    assert_frame_equal(pl.concat(parts), decode(whole, engine="fast"))
+    assert len(capture.warnings) == 1 and "cut short" in capture.warnings[0]
+    assert capture.warnings == whole.warnings
+    assert 0 < resident < 1.5 * WINDOW_BYTES / 1024
+
+
+@pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc")
+def test_chunks_let_go_of_the_pages_they_decoded(long_capture: Path) -> None:
+    capture = read_capture(long_capture)
+    for _ in decode_chunks(capture, chunk_records=997, engine="fast"):
+        pass
+    assert _mapped_kb(long_capture) < 4096  # the last chunk's pages, at most
+
+
+@pytest.mark.skipif(not CAPTURES, reason="no samples or corpus captures")
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
 def test_any_subset_of_records(path: Path, engine: Engine) -> None:
@@ -68,4 +123,5 @@ def test_empty_capture(tmp_path: Path, engine: Engine) -> None:
 
 def test_exported_members() -> None:
     assert sorted(pcapkit.decode.__all__) == sorted(
-        ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks"])
+        ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks",
+         "decode_file"])
