@@ -175,6 +175,17 @@ class ShardFlows:
 
 
 def shard_flows(job: FlowsJob) -> ShardFlows:
+    # The TCP part's tables are let go before the DNS part runs (each a function of its own):
+    # a shard's are its worker's largest.
+    last = _shard_connections(job)
+    transactions, dns_views = _shard_transactions(job)
+    asks_cache = not transactions.filter(pl.col("server_ip").is_in(list(job.caches))).is_empty()
+    return ShardFlows(last, transactions.select("ts_ns", "client_ip", "client_port"), dns_views,
+                      asks_cache)
+
+
+def _shard_connections(job: FlowsJob) -> pl.DataFrame:
+    """The shard's per-view TCP connections, spilled; returns its `last_before` rows."""
     read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
     packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
     segs, rows = view_connections(packets)
@@ -186,15 +197,18 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
                 segs.select("lconn", *shards.DETECT_COLUMNS))
     sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
         ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
+    return last_before(sent, job.errors)
+
+
+def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shard's DNS transactions, in time order, spilled by client; and its DNS views."""
     dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift, "ts_ns")
     transactions, dns_views = client_flows(dns)
+    del dns
     transactions = in_time_order(transactions)
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
                       shards.client_shard(job.shards), job.shards)
-    asks_cache = not transactions.filter(pl.col("server_ip").is_in(list(job.caches))).is_empty()
-    return ShardFlows(last_before(sent, job.errors),
-                      transactions.select("ts_ns", "client_ip", "client_port"), dns_views,
-                      asks_cache)
+    return transactions, dns_views
 
 
 # --- DNS transactions of a shard of clients: numbered, then grouped into lookups -------------
