@@ -54,7 +54,7 @@ def test_random_documents_are_json_dumps() -> None:
 
 
 @pytest.mark.parametrize("value", [{1, 2}, b"bytes", {"a": object()}, {(1, 2): "tuple key"}],
-                         ids=repr)
+                         ids=["set", "bytes", "object", "tuple key"])
 def test_what_json_refuses_is_refused(value: object) -> None:
     with pytest.raises(TypeError):
         json.dumps(value, indent=2)
