@@ -104,9 +104,11 @@ def _raced(dns: pl.DataFrame, config: Config) -> pl.Series:
     within the race gap, that was."""
     first_try = pl.col("answered") & ~pl.col("refused") & (pl.col("answered_after") == 1)
     gap = int(config.dns_race_max_gap_ms * 1e6)
+    # the columns the pairing reads only: each filter copies what it keeps
+    queries = dns.select("txn", *SOCKET, "query_ts_ns", "qtype", first_try=first_try)
     unlucky = [
-        _sent_near(dns.filter((pl.col("qtype") == mine) & ~first_try),
-                   dns.filter((pl.col("qtype") == other) & first_try), gap)
+        _sent_near(queries.filter((pl.col("qtype") == mine) & ~pl.col("first_try")),
+                   queries.filter((pl.col("qtype") == other) & pl.col("first_try")), gap)
         for mine, other in ((DnsType.A, DnsType.AAAA), (DnsType.AAAA, DnsType.A))
     ]
     return dns["txn"].is_in(pl.concat(unlucky).implode())

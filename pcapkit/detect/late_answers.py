@@ -45,9 +45,12 @@ def refused(dns: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
     refusals = errors.filter(REFUSED_ANSWER).select(
         pl.col("q_dst").alias("client_ip"), pl.col("q_dport").alias("client_port"),
         pl.col("ts_ns").alias("refused_ns"), "frames")
-    answered = dns.filter(pl.col("response_ts_ns").is_not_null()).select(
-        "txn", "client_ip", "client_port", "response_ts_ns")
-    if refusals.is_empty() or answered.is_empty():
+    # the columns read only, and only when some answer was refused: a filter copies what it
+    # keeps, and a busy resolver's client has hundreds of thousands of answers
+    answered = pl.DataFrame() if refusals.is_empty() else dns.select(
+        "txn", "client_ip", "client_port", "response_ts_ns").filter(
+        pl.col("response_ts_ns").is_not_null())
+    if answered.is_empty():
         return pl.DataFrame(schema={"txn": pl.UInt32, "refused_frames": errors.schema["frames"]})
     socket = ["client_ip", "client_port"]
     refusals = refusals.sort("refused_ns").with_columns(

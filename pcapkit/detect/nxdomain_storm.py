@@ -30,6 +30,7 @@ Tunables (pcapkit/detect/config.py): `nxdomain_min`, `nxdomain_window_s`, `nodel
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -55,25 +56,41 @@ IS_NX = (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    named = pl.concat([cluster_lookups(tables.dns, config)["lookup"],
+    named = pl.concat([cluster_lookups(tables.dns.select(COLUMNS), config)["lookup"],
                        headless_lookups(tables.dns, config)]).implode()
+    # Sorted by client, then time, once: each client's rows are a slice of it, not a copy (a
+    # busy resolver's client is most of the table).
     dns = own_lookups(tables.dns.select(COLUMNS), config).filter(
         ~pl.col("lookup").is_in(named)).with_columns(
-        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx"))
-    frames = {str(client): part for (client,), part in tables.dns.select(
-        "client_ip", "txn", *FRAMES, nx=IS_NX).filter("nx").drop("nx").partition_by(
-        "client_ip", as_dict=True, include_key=False).items()}
+        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx")).sort(
+        "client_ip", "asked_ns", maintain_order=True)
     window = int(config.nxdomain_window_s * 1e9)
     rows: list[dict[str, Any]] = []
-    for (client,), txns in dns.sort("asked_ns").group_by(["client_ip"], maintain_order=True):
-        nx = txns.filter("nx").sort("response_ts_ns")
+    for client, txns in _clients(dns):
+        nx = txns.filter("nx").sort("response_ts_ns", maintain_order=True)
         for first, last in storms(nx["response_ts_ns"].to_list(), config.nxdomain_min, window):
-            failed = nx.slice(first, last - first + 1).join(
-                frames[str(client)], on="txn", how="left", maintain_order="left")
+            failed = nx.slice(first, last - first + 1)
+            failed = failed.join(_frames(tables.dns, failed), on="txn", how="left",
+                                 maintain_order="left")
             start, end = _span(failed)
-            during = txns.filter(pl.col("asked_ns").is_between(start, end))
-            rows.append(_finding(str(client), failed, during, txns))
+            during = txns.select(pl.col("asked_ns").is_between(start, end).sum()).item()
+            rows.append(_finding(client, failed, during, txns))
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
+
+
+def _clients(dns: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Each client's rows of `dns` (sorted by client): clients in the order they first asked."""
+    runs = dns.group_by("client_ip", maintain_order=True).agg(
+        pl.len(), pl.col("asked_ns").min().alias("first"))
+    runs = runs.with_columns(start=pl.col("len").cum_sum() - pl.col("len"))
+    for client, length, start in runs.sort("first", "client_ip").select(
+            "client_ip", "len", "start").iter_rows():
+        yield str(client), dns.slice(start, length)
+
+
+def _frames(dns: pl.DataFrame, failed: pl.DataFrame) -> pl.DataFrame:
+    """The `FRAMES` of the transactions of `failed`, by `txn`."""
+    return dns.select("txn", *FRAMES).filter(pl.col("txn").is_in(failed["txn"].implode()))
 
 
 def storms(times: list[int], minimum: int, window: int) -> list[tuple[int, int]]:
@@ -93,18 +110,17 @@ def storms(times: list[int], minimum: int, window: int) -> list[tuple[int, int]]
     return out
 
 
-def _finding(
-    client: str, failed: pl.DataFrame, during: pl.DataFrame, txns: pl.DataFrame
-) -> dict[str, Any]:
+def _finding(client: str, failed: pl.DataFrame, during: int, txns: pl.DataFrame
+             ) -> dict[str, Any]:
+    """The finding of a storm: its NXDOMAIN transactions (`failed`), how many of the client's
+    were asked `during` it, and all the client's (`txns`)."""
     names = list(dict.fromkeys(failed["qname"].drop_nulls().to_list()))
     bases = Counter(failed["search_expansion_of"].drop_nulls().to_list())
-    lookups = txns.filter(
+    wasted = txns.select((
         pl.col("lookup").is_in(failed["lookup"].implode())
         & pl.col("search_expansion_of").is_not_null()
-    )
-    wasted = lookups.filter(
-        pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase()
-    ).height
+        & (pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase())
+    ).sum()).item()
     base = bases.most_common(1)[0][0] if bases else None
     server = Counter(failed["server_ip"].to_list()).most_common(1)[0][0]
     start, end = _span(failed)
@@ -121,10 +137,10 @@ def _finding(
         "last_ts_ns": end,
         "evidence": frames_evidence(failed, "query_frames", "response_frames"),
         "explanation": _explain(
-            client, failed.height, (end - start) / 1e9, names, base, wasted, during.height
+            client, failed.height, (end - start) / 1e9, names, base, wasted, during
         ),
         "extra": extra_json(
-            queries=during.height,
+            queries=during,
             nxdomain=failed.height,
             names=names[:MAX_NAMES],
             distinct_names=len(names),

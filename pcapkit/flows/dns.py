@@ -158,7 +158,9 @@ def expanded(transactions: pl.DataFrame, path: SearchPath | None = None) -> pl.D
     grouped into lookups (`pcapkit.flows.search_path.expand`: with `path` when given, else the
     one their names teach). Any set of whole clients' rows, given the path learned from every
     client, gets the same lookups as the whole table, but numbered from 0."""
-    return expand(transactions, path).select(DNS_TRANSACTIONS.names()).cast(DNS_TRANSACTIONS)
+    # `[]`, not `select`: the query engine would first copy every column into one chunk, the
+    # new ones being in one and those read back from a spill in several
+    return expand(transactions, path)[DNS_TRANSACTIONS.names()].cast(DNS_TRANSACTIONS)
 
 
 def _messages(messages: pl.DataFrame) -> pl.DataFrame:
