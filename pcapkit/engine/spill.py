@@ -15,7 +15,10 @@ import polars as pl
 def write(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
     folder = Path(root) / family / f"{shard:05d}"
     folder.mkdir(parents=True, exist_ok=True)
-    frame.write_ipc(folder / f"{name}.arrow", compression="uncompressed")
+    # One record batch: read back in several chunks (polars writes 131,072 rows a batch), a
+    # frame whose new columns are in one chunk is copied whole into one by the next query.
+    frame.write_ipc(folder / f"{name}.arrow", compression="uncompressed",
+                    record_batch_size=1 << 30)
 
 
 def write_parts(root: str, family: str, name: str, frame: pl.DataFrame, shard: pl.Expr,
