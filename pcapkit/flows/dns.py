@@ -159,7 +159,7 @@ def expanded(transactions: pl.DataFrame, path: SearchPath | None = None) -> pl.D
     one their names teach). Any set of whole clients' rows, given the path learned from every
     client, gets the same lookups as the whole table, but numbered from 0."""
     # `[]`, not `select`: the query engine would first copy every column into one chunk, the
-    # new ones being in one and those read back from a spill in several
+    # new ones being in one and those read back from several spill files in several
     return expand(transactions, path)[DNS_TRANSACTIONS.names()].cast(DNS_TRANSACTIONS)
 
 

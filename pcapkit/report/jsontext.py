@@ -1,8 +1,8 @@
 """JSON text as `json.dumps(value, indent=2)` writes it, byte for byte, at twice its speed.
 
 With an indent, `json` encodes in Python, a generator per container yielding a token at a
-time (its C encoder takes no indent before Python 3.13): the symptoms of a large capture
-(40k of 20M DNS-heavy packets, each with its path) took ~4 s to write. Here a container is one
+time (its C encoder takes no indent before Python 3.13): the 3,831 symptoms of 5M DNS-heavy
+packets, each with its path, took 0.35 s to write, 0.15 s here. Here a container is one
 `join` of its items' text, and strings are escaped by `json`'s own C function.
 """
 
