@@ -48,7 +48,7 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
 from pcapkit.engine.chunks import plan, spans_of
-from pcapkit.engine.executor import Executor
+from pcapkit.engine.executor import Executor, fixed_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
@@ -134,6 +134,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     is closed once the last of them is done.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes)."""
+    fixed_heap()  # this process's numpy temporaries too
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS

@@ -1,13 +1,19 @@
-"""The local worker pool: each worker's polars thread pool shares the cores with the others."""
+"""The local worker pool: each worker's polars thread pool shares the cores with the others;
+and the C heap of the processes that run the engine gives freed arrays back."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from pcapkit.engine.executor import Pool, cores
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _threads(_: int) -> tuple[int, int]:
@@ -24,3 +30,46 @@ def test_workers_share_the_cores() -> None:
     assert os.getpid() not in seen
     assert set(seen.values()) == {max(1, cores() // 2)}
     assert "POLARS_MAX_THREADS" not in os.environ  # set for the pool's lifetime only
+
+
+_HEAP_SCRIPT = """
+import sys
+import numpy as np
+from pcapkit.engine.executor import fixed_heap
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+if sys.argv[1] == "fixed":
+    fixed_heap()
+# A large block freed: glibc raises its mmap threshold to its size from then on.
+np.ones(16 << 17).sum()
+base = rss()
+# A stage's temporaries (2 MB each), each followed by a small block still alive after it, as
+# a stage leaves its results behind: the heap cannot give the freed blocks back from its top.
+arrays, kept = [], []
+for _ in range(50):
+    arrays.append(np.ones(1 << 18))
+    kept.append(np.ones(1 << 10))
+del arrays
+print(rss() - base)
+"""
+
+
+def _kept_after_free(mode: str) -> int:
+    # glibc's defaults: no MALLOC_* variable (a Dask nanny in this process sets some)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", _HEAP_SCRIPT, mode], capture_output=True,
+                         text=True, check=True, env=env | {"PYTHONPATH": str(ROOT)})
+    return int(out.stdout)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
+def test_freed_temporaries_go_back_to_the_system() -> None:
+    # The same temporaries in a process of glibc's defaults, then in one the engine set up.
+    kept_by_default = _kept_after_free("default")
+    if kept_by_default < 50 << 20:
+        pytest.skip(f"this C library gave freed blocks back already ({kept_by_default} bytes "
+                    "kept): nothing for fixed_heap to do")
+    assert _kept_after_free("fixed") < 10 << 20
