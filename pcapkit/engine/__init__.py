@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -155,12 +154,13 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                     yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
+    sweeper = spill.Sweeper(root)
     try:
         meter = _Meter(progress, size, total_bytes)
         facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
-        return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter)
+        return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter, sweeper)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        sweeper.close()
 
 
 def _shards(records: Records, size: int, workers: int) -> int:
@@ -198,7 +198,8 @@ class _Meter:
 
 
 def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], root: str,
-            shards: int, config: Config, pool: Executor, meter: _Meter) -> Streamed:
+            shards: int, config: Config, pool: Executor, meter: _Meter,
+            sweeper: spill.Sweeper) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     # Every timestamp read back from the spill is brought onto the first capture's clock.
@@ -220,8 +221,10 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # DNS detectors read the whole table instead of each client shard's.
     whole_dns = any(f.asks_cache for f in found)
     path = _numbered(found, root, shards, pool, meter)
+    sweeper.drop("tcp", "dns", "pieces", "icmp", "txns")
     dns_views = dns_views_table([f.dns_views for f in found], views)
     connections, conn_of_lconn, heights, last = _connections(root, found)
+    sweeper.drop("rows")
     del found  # the transactions live on in the spill
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
@@ -264,6 +267,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # transactions, the largest table it holds.
     pool.close()
     connections = spill.read(root, "connections", 0, CONNECTIONS)
+    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "connections", "probe")
     lean = dataclasses.replace(lean, connections=connections)
     tables = dataclasses.replace(tables, connections=connections,
                                  dns=_transactions(root, shards, clients))

@@ -6,6 +6,8 @@ order (capture, then chunk), which is the order of the whole packet table.
 
 from __future__ import annotations
 
+import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -82,3 +84,33 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
     order = keys.arg_sort()
     out = pl.DataFrame([column(name).gather(order) for name in pl.read_ipc_schema(files[0])])
     return out if isinstance(key, str) else out.with_columns(keys.gather(order))
+
+
+class Sweeper:
+    """Removes the families of a spill that no stage reads any more, in a thread while the run
+    goes on, then the rest at the end. The packet families hold a file per chunk and shard:
+    tens of thousands of files at 20M packets, whose removal at the end cost the run's serial
+    tail ~2 s (0.3 s at 5M)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._threads: list[threading.Thread] = []
+
+    def drop(self, *families: str) -> None:
+        """Remove `families`: every job that reads them is done."""
+        folders = [Path(self.root) / family for family in families]
+
+        def remove() -> None:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        # a daemon: an interrupted command leaves at once (its watchdog removes the spill)
+        thread = threading.Thread(target=remove, name="pcapkit-sweeper", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        """Wait for the removals under way, then remove the whole spill."""
+        for thread in self._threads:
+            thread.join()
+        shutil.rmtree(self.root, ignore_errors=True)
