@@ -98,7 +98,8 @@ _M_MMAP_THRESHOLD = -3
 #: when they are freed. A stage's temporaries of hundreds of MB then piled up in the heap (20M
 #: DNS-heavy packets on Dask local:2: the main process 930 -> 875 MB while it numbers the
 #: connections, the detect stage 1,520 -> 1,423 MB; no slower). Called in this process by the
-#: engine and on each worker before a job.
+#: engine and on each worker before a job; glibc keeps one setting per process, so it stays set
+#: once a run is done (a notebook's process included).
 fixed_heap = _libc("mallopt", _M_MMAP_THRESHOLD, 128 << 10)
 
 

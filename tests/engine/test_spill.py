@@ -30,4 +30,3 @@ def test_dropped_families_go_and_the_others_stay_until_close(tmp_path: Path) -> 
     assert spill.read(str(root), "rows", 2, SCHEMA)["n"].to_list() == [2, 0, 2, 1, 2, 2, 2, 3]
     sweeper.close()
     assert not root.exists()
-
