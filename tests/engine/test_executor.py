@@ -46,12 +46,14 @@ if sys.argv[1] == "fixed":
 # A large block freed: glibc raises its mmap threshold to its size from then on.
 np.ones(16 << 17).sum()
 base = rss()
-# A stage's temporaries (2 MB each), each followed by a small block still alive after it, as
-# a stage leaves its results behind: the heap cannot give the freed blocks back from its top.
+# A stage's temporaries (2 MB each), each followed by a block still alive after it, as a stage
+# leaves its results behind: the heap cannot give the freed blocks back from its top. The live
+# blocks are 64 KB, larger than the holes imports leave in the heap (8 KB ones went into those,
+# and the temporaries lay together at the top).
 arrays, kept = [], []
 for _ in range(50):
     arrays.append(np.ones(1 << 18))
-    kept.append(np.ones(1 << 10))
+    kept.append(np.ones(1 << 13))
 del arrays
 print(rss() - base)
 """
