@@ -1,5 +1,6 @@
-"""The spill's sweeper: families no stage reads any more go while the run goes on, the rest at
-the end."""
+"""The spill: a shard's rows read back as written, in chunk order, whether written in parts (IPC
+streams) or whole (IPC files); the sweeper: families no stage reads any more go while the run
+goes on, the rest at the end."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import polars as pl
 
-from pcapkit.engine import spill
+from pcapkit.decode import decode
+from pcapkit.engine import shards, spill
+from pcapkit.read import read_capture
+from tests.conftest import SAMPLES
 
 FAMILIES = ("tcp", "dns", "rows")
 SCHEMA = pl.Schema({"n": pl.Int64})
@@ -30,3 +34,28 @@ def test_dropped_families_go_and_the_others_stay_until_close(tmp_path: Path) -> 
     assert spill.read(str(root), "rows", 2, SCHEMA)["n"].to_list() == [2, 0, 2, 1, 2, 2, 2, 3]
     sweeper.close()
     assert not root.exists()
+
+
+def test_parts_and_wholes_read_back_as_written(tmp_path: Path) -> None:
+    """A real capture's DNS messages (enums, lists of structs, nulls), spilled by two chunks
+    into three shards as `write_parts` cuts them, and whole: each shard's rows come back with
+    their types, chunk after chunk, and `read_sorted` orders the parts' rows whole."""
+    capture = read_capture(SAMPLES / "nxdomain_storm" / "pod-client-7c9f8b6d5-h2m4k.pcap")
+    rows = shards.dns_rows(decode(capture, 0))
+    assert rows.height > 20 and rows["dns_answers"].list.len().sum() > 0
+    root = str(tmp_path)
+    half = rows.height // 2
+    for seq, chunk in enumerate((rows[:half], rows[half:])):
+        spill.write_parts(root, "dns", f"00000-{seq:07d}", chunk, shards.dns_shard(3), 3)
+    spill.write(root, "whole", 0, "all", rows)
+    by_shard = rows.with_columns(shards.dns_shard(3).alias("_shard"))
+    for shard in range(3):
+        mine = by_shard.filter(pl.col("_shard") == shard).drop("_shard")
+        assert spill.read(root, "dns", shard, rows.schema).equals(mine)
+        names = [name for name, _ in spill.parts(root, "dns", shard, rows.schema)]
+        assert names == sorted(names)
+    assert spill.read(root, "whole", 0, rows.schema).equals(rows)
+    got = spill.read_sorted(root, "dns", range(3), rows.schema, "ts_ns")
+    assert got.schema == rows.schema
+    assert got.equals(by_shard.sort("_shard", maintain_order=True).drop("_shard")
+                      .sort("ts_ns", maintain_order=True))
