@@ -11,7 +11,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import islice
 from typing import Any, Protocol, TypeVar, cast
 
@@ -19,6 +19,7 @@ from pcapkit.errors import UsageError
 
 J = TypeVar("J")
 R = TypeVar("R")
+F = TypeVar("F")
 
 #: jobs in flight per worker: enough to keep each busy while results are gathered
 IN_FLIGHT = 2
@@ -68,13 +69,30 @@ class Inline:
         pass
 
 
-def _windowed(submit: Callable[[J], Any], jobs: Iterable[J], window: int) -> Iterator[Any]:
-    """Futures of `jobs`, submitted at most `window` ahead of the one waited for."""
+def _windowed(submit: Callable[[J], F], jobs: Iterable[J], window: int,
+              first_done: Callable[[set[F]], set[F]]) -> Iterator[F]:
+    """Futures of `jobs`, in job order, with at most `window` of them running at once: another
+    is submitted as soon as any finishes (`first_done`: those of a set that have, once one has),
+    not when the next in order does. Else a long job kept the jobs behind it from starting: at
+    the head of the detect stage, the client shard holding a busy resolver's transactions left
+    the other worker idle once it had done the window's other jobs."""
     it = iter(jobs)
-    pending = deque(submit(j) for j in islice(it, window))
-    while pending:
-        yield pending.popleft()
-        pending.extend(submit(j) for j in islice(it, 1))
+    queued: deque[F] = deque()  # submitted and not yet yielded, in job order
+    running: set[F] = set()
+
+    def top_up() -> None:
+        for job in islice(it, window - len(running)):
+            future = submit(job)
+            queued.append(future)
+            running.add(future)
+
+    top_up()
+    while queued:
+        head = queued.popleft()
+        while head in running:
+            running -= first_done(running)
+            top_up()
+        yield head
 
 
 def _libc(name: str, *args: int) -> Callable[[], object]:
@@ -147,7 +165,8 @@ class Pool:
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         futures: Iterator[Future[R]] = _windowed(
-            lambda j: self._pool.submit(_job, fn, j), jobs, IN_FLIGHT * self.workers)
+            lambda j: self._pool.submit(_job, fn, j), jobs, IN_FLIGHT * self.workers,
+            lambda running: wait(running, return_when=FIRST_COMPLETED).done)
         return (f.result() for f in futures)
 
     def start(self, fn: Callable[[], object]) -> None:
@@ -196,8 +215,12 @@ class DaskExecutor:
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        from distributed import wait as wait_for
+
         futures = _windowed(lambda j: self._client.submit(_job, fn, j, pure=False), jobs,
-                            IN_FLIGHT * self.workers)
+                            IN_FLIGHT * self.workers,
+                            lambda running: set(wait_for(list(running),
+                                                         return_when="FIRST_COMPLETED").done))
         return (f.result() for f in futures)
 
     def start(self, fn: Callable[[], object]) -> None:

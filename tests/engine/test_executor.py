@@ -1,11 +1,13 @@
-"""The local worker pool: each worker's polars thread pool shares the cores with the others;
-and the C heap of the processes that run the engine gives freed arrays back."""
+"""The local worker pool: each worker's polars thread pool shares the cores with the others; a
+long job does not hold up the jobs behind it; and the C heap of the processes that run the
+engine gives freed arrays back."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +32,26 @@ def test_workers_share_the_cores() -> None:
     assert os.getpid() not in seen
     assert set(seen.values()) == {max(1, cores() // 2)}
     assert "POLARS_MAX_THREADS" not in os.environ  # set for the pool's lifetime only
+
+
+def _nap(seconds: float) -> tuple[float, float]:
+    """When the job started and ended (the system's monotonic clock: one for every process)."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic()
+
+
+def test_a_long_job_does_not_hold_up_the_jobs_behind_it() -> None:
+    """Two workers, four jobs in flight: while the first job runs 4 s, the other worker runs the
+    nine short ones behind it, not just the three in flight beside it; results in job order."""
+    pool = Pool(2)
+    try:
+        spans = list(pool.map(_nap, [4.0] + [0.1] * 9))
+    finally:
+        pool.close()
+    durations = [end - start for start, end in spans]
+    assert durations[0] >= 4.0 and all(0.1 <= d < 4.0 for d in durations[1:])
+    assert max(end for _, end in spans[1:]) < spans[0][1]
 
 
 _HEAP_SCRIPT = """
