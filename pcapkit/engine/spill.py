@@ -20,9 +20,15 @@ from pathlib import Path
 import polars as pl
 
 
-def write(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
+def _folder(root: str, family: str, shard: int) -> Path:
+    """The shard's folder of `family`, made when missing."""
     folder = Path(root) / family / f"{shard:05d}"
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
+    folder = _folder(root, family, shard)
     # One record batch: read back in several chunks (polars writes 131,072 rows a batch), a
     # frame whose new columns are in one chunk is copied whole into one by the next query.
     frame.write_ipc(folder / f"{name}.arrow", compression="uncompressed",
@@ -44,9 +50,8 @@ def write_parts(root: str, family: str, name: str, frame: pl.DataFrame, shard: p
 
 
 def _write_part(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
-    folder = Path(root) / family / f"{shard:05d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    frame.write_ipc_stream(folder / f"{name}.arrows", compression="uncompressed")
+    frame.write_ipc_stream(_folder(root, family, shard) / f"{name}.arrows",
+                           compression="uncompressed")
 
 
 def _read(file: Path, columns: list[str] | None = None, n_rows: int | None = None
