@@ -73,7 +73,13 @@ from pcapkit.flows import TABLE_ORDER, Tables, connection_columns
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
 from pcapkit.flows.probes import PROBE_PACKETS, probes
-from pcapkit.flows.schema import CONNECTIONS, DNS_TRANSACTIONS, PACKET_EXTRA, SPANS
+from pcapkit.flows.schema import (
+    CONNECTIONS,
+    DNS_TRANSACTIONS,
+    DNS_VIEW_ROWS,
+    PACKET_EXTRA,
+    SPANS,
+)
 from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
@@ -222,10 +228,15 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     whole_dns = any(f.asks_cache for f in found)
     path = _numbered(found, root, shards, pool, meter)
     sweeper.drop("tcp", "dns", "pieces", "icmp", "txns")
-    dns_views = dns_views_table([f.dns_views for f in found], views)
-    connections, conn_of_lconn, heights, last = _connections(root, found)
+    # Read only after the detectors: spilled while this process merges the connections and the
+    # workers run the detectors (20M DNS-heavy packets: ~55 MB), as the shards' parts of it
+    # and their numbering rows go (the transactions live on in the spill).
+    spill.write(root, "dns_views", 0, "all",
+                dns_views_table([f.dns_views for f in found], views))
+    lasts = [f.last for f in found]
+    del found
+    connections, conn_of_lconn, heights, last = _connections(root, lasts)
     sweeper.drop("rows")
-    del found  # the transactions live on in the spill
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
@@ -245,7 +256,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
         icmp_errors=tied(errors, sockets, last), views=views,
         spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
-        sources=sources_table([f.sources for f in facts], views), dns_views=dns_views,
+        sources=sources_table([f.sources for f in facts], views),
         probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
@@ -267,10 +278,12 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
     # transactions, the largest table it holds.
     pool.close()
     connections = spill.read(root, "connections", 0, CONNECTIONS)
-    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "connections", "probe")
+    dns_views = spill.read(root, "dns_views", 0, DNS_VIEW_ROWS)
+    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "connections", "probe",
+                 "dns_views")
     lean = dataclasses.replace(lean, connections=connections)
     tables = dataclasses.replace(tables, connections=connections,
-                                 dns=_transactions(root, shards, clients))
+                                 dns=_transactions(root, shards, clients), dns_views=dns_views)
     by_client = ([run_detectors(tables, config, PER_CLIENT)] if whole_dns
                  else [c.findings for c in clients])
     others = [k for k in DETECTORS if k not in PER_CONNECTION and k not in PER_CLIENT]
@@ -326,14 +339,15 @@ def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.D
     return dns.with_columns((pl.col("lookup").cast(pl.Int64) + shift).cast(pl.UInt32))
 
 
-def _connections(root: str, found: list[ShardFlows]) -> tuple[
+def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
         pl.DataFrame, npt.NDArray[np.uint32], list[int], pl.DataFrame]:
     """The CONNECTIONS table of every shard's per-view rows (spilled to `rows`), numbered as one
-    table; each row's `conn`; the shards' row counts; and the `last_before` rows, by `conn`.
+    table; each row's `conn`; the shards' row counts; and the `last_before` rows (`lasts`, each
+    shard's `ShardFlows.last`), by `conn`.
 
     Copies the rows into table order a column at a time, letting each go once copied: the
     table is never held twice (20M DNS-heavy packets: 170 MB)."""
-    parts = [spill.read(root, "rows", s, CONNECTION_ROWS) for s in range(len(found))]
+    parts = [spill.read(root, "rows", s, CONNECTION_ROWS) for s in range(len(lasts))]
     heights = [part.height for part in parts]
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     rows = pl.concat([
@@ -342,10 +356,10 @@ def _connections(root: str, found: list[ShardFlows]) -> tuple[
     del parts  # their `lconn` numbered within the shard
     conn_of_lconn = shared_ids(rows)
     last = pl.concat([
-        f.last.with_columns(conn=pl.Series(
-            conn_of_lconn[f.last["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
+        part.with_columns(conn=pl.Series(
+            conn_of_lconn[part["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
             dtype=pl.UInt32))
-        for i, f in enumerate(found)])
+        for i, part in enumerate(lasts)])
     rows = connection_columns(rows, conn_of_lconn)
     order = rows.select(pl.arg_sort_by(TABLE_ORDER, maintain_order=True)).to_series()
     columns = []
