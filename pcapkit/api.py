@@ -25,6 +25,7 @@ from pcapkit.errors import UsageError
 from pcapkit.flows import Tables, build_tables
 from pcapkit.flows.clocks import Clocks, links, merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import NO_MESSAGES, message_rows
+from pcapkit.flows.tally import tally
 from pcapkit.kube import Snapshot, load_snapshot
 from pcapkit.kube.enrich import enrich_findings
 from pcapkit.kube.path import locate
@@ -272,7 +273,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
     if snap is not None:
         findings = enrich_findings(findings, packets, snap, tables.connections)
     findings = with_filters(locate(findings, tables, list(infos), snap), packets)
-    return Analysis(infos, tables, findings, snap, PacketCounts.of(packets), packets,
+    return Analysis(infos, tables, findings, snap, PacketCounts.of(tally(packets)), packets,
                     config=config)
 
 

@@ -34,6 +34,7 @@ from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA
 from pcapkit.flows.search_path import Hints, SearchPath, hints, names_by_client
+from pcapkit.flows.tally import tally
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import address_kinds
 from pcapkit.report.summary import PacketCounts
@@ -108,15 +109,15 @@ def decode_chunk(job: DecodeJob) -> ChunkFacts:
 
 
 def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkFacts:
+    kinds = tally(packets)
     tuples = None
     if job.tuples:
-        tuples = packets.lazy().filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
+        tuples = kinds.lazy().filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
             maintain_order=True).collect()
     return ChunkFacts(
         capture=job.chunk.capture, bytes=job.chunk.bytes,
-        views=view_counts(packets), sources=source_counts(packets),
-        counts=PacketCounts.of(packets),
-        kinds=address_kinds(packets), sockets=socket_counts(packets), tuples=tuples,
+        views=view_counts(kinds), sources=source_counts(kinds), counts=PacketCounts.of(kinds),
+        kinds=address_kinds(kinds), sockets=socket_counts(kinds), tuples=tuples,
         sightings=sightings(packets) if job.clocks else merge_sightings([]),
         warning=warning,
     )

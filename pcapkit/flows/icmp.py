@@ -34,6 +34,7 @@ from pcapkit.codes import (
 from pcapkit.decode.schema import empty_packets
 from pcapkit.flows.dns import CROSS_VIEW_TOLERANCE_NS
 from pcapkit.flows.schema import ICMP_ERRORS
+from pcapkit.flows.tally import tally
 from pcapkit.flows.views import VIEW_KEY, seen_again
 
 #: ICMP types that quote the packet they report on, per IP version.
@@ -96,7 +97,7 @@ def icmp_errors(packets: pl.DataFrame) -> pl.DataFrame:
     """One row per ICMP error (schema `ICMP_ERRORS`) from a packet table."""
     errors = error_copies(packets.filter(IS_ERROR))
     last = last_before(packets, errors) if "conn" in packets.columns else None
-    return tied(errors, socket_counts(packets), last)
+    return tied(errors, socket_counts(tally(packets)), last)
 
 
 def error_copies(packets: pl.DataFrame) -> pl.DataFrame:
@@ -141,22 +142,21 @@ def error_copies(packets: pl.DataFrame) -> pl.DataFrame:
     return errors.join(_names(errors), on=["ip_version", "icmp_type", "icmp_code"])
 
 
-def socket_counts(packets: pl.DataFrame) -> pl.DataFrame:
-    """Per sending socket (`src`, `sport`, `ip_proto`) of every non-ICMP packet: the first
-    encapsulation its packets came through and how many it sent. Adds up over parts of the
-    packets taken in order (`merge_socket_counts`)."""
+def socket_counts(kinds: pl.DataFrame) -> pl.DataFrame:
+    """Per sending socket (`src`, `sport`, `ip_proto`) of every non-ICMP packet of a `tally`:
+    the first encapsulation its packets came through and how many it sent. Adds up over parts
+    of the packets taken in order (`merge_socket_counts`)."""
     return (
-        packets.lazy().filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null())
+        kinds.filter(~pl.col("icmp") & pl.col("sport").is_not_null())
         .group_by(SOCKET, maintain_order=True)
         .agg(pl.col("tunnel").cast(pl.String).drop_nulls().first().alias("flow_tunnel"),
-             pl.len().alias("flow_packets"))
-        .collect()
+             pl.col("n").sum().alias("flow_packets"))
     )
 
 
 def merge_socket_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """`socket_counts` of the whole from those of its parts, given in packet order."""
-    return pl.concat(parts or [socket_counts(empty_packets())]).group_by(
+    return pl.concat(parts or [socket_counts(tally(empty_packets()))]).group_by(
         SOCKET, maintain_order=True).agg(
         pl.col("flow_tunnel").drop_nulls().first(), pl.col("flow_packets").sum())
 

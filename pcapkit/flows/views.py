@@ -32,6 +32,7 @@ import polars as pl
 from pcapkit.decode.schema import SEEN_AT, empty_packets
 from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
+from pcapkit.flows.tally import packets_where, tally
 from pcapkit.read.records import Direction
 
 VIEW_KEY = SEEN_AT
@@ -49,22 +50,25 @@ OTHERHOST = 3
 
 def add_views(packets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The packets with a `view` column, the VIEWS table and the VIEW_SOURCES table."""
-    views = views_table([view_counts(packets)])
-    return with_views(packets, views), views, sources_table([source_counts(packets)], views)
+    kinds = tally(packets)
+    views = views_table([view_counts(kinds)])
+    return with_views(packets, views), views, sources_table([source_counts(kinds)], views)
 
 
-def view_counts(packets: pl.DataFrame) -> pl.DataFrame:
-    """Packets per view key, with the view's link type: what `views_table` adds up."""
-    return packets.group_by(VIEW_KEY, maintain_order=True).agg(
-        pl.col("link_type").first(), pl.len().alias("packets"),
-        tunneled=pl.col("tunnel").is_not_null().sum(),
-        other_host=((pl.col("sll_pkttype") == OTHERHOST) & pl.col("src").is_not_null()).sum())
+def view_counts(kinds: pl.DataFrame) -> pl.DataFrame:
+    """Packets per view key of a `tally`, with the view's link type: what `views_table` adds
+    up."""
+    return kinds.group_by(VIEW_KEY, maintain_order=True).agg(
+        pl.col("link_type").first(), packets=pl.col("n").sum(),
+        tunneled=packets_where(pl.col("tunnel").is_not_null()),
+        other_host=packets_where((pl.col("sll_pkttype") == OTHERHOST)
+                                 & pl.col("src").is_not_null()))
 
 
 def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
     """The VIEWS table from `view_counts` of every part of the packets, in packet order."""
     return (
-        pl.concat(counts or [view_counts(empty_packets())]).group_by(VIEW_KEY,
+        pl.concat(counts or [view_counts(tally(empty_packets()))]).group_by(VIEW_KEY,
                                                                      maintain_order=True)
         .agg(pl.col("link_type").first(), pl.col("packets", "tunneled", "other_host").sum())
         .sort(VIEW_KEY, nulls_last=False)
@@ -74,17 +78,17 @@ def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def source_counts(packets: pl.DataFrame) -> pl.DataFrame:
-    """Unencapsulated IP packets per view key, direction, source and destination: what
-    `sources_table` adds up (only where the capture records directions)."""
+def source_counts(kinds: pl.DataFrame) -> pl.DataFrame:
+    """Unencapsulated IP packets of a `tally` per view key, direction, source and destination:
+    what `sources_table` adds up (only where the capture records directions)."""
     known = pl.col("direction").is_in([Direction.INBOUND, Direction.OUTBOUND])
-    return (packets.lazy().filter(pl.col("tunnel").is_null() & pl.col("src").is_not_null() & known)
-            .group_by(*VIEW_KEY, "direction", "src", "dst").agg(packets=pl.len()).collect())
+    return (kinds.filter(pl.col("tunnel").is_null() & pl.col("src").is_not_null() & known)
+            .group_by(*VIEW_KEY, "direction", "src", "dst").agg(pl.col("n").sum().alias("packets")))
 
 
 def sources_table(counts: list[pl.DataFrame], views: pl.DataFrame) -> pl.DataFrame:
     """The VIEW_SOURCES table from `source_counts` of every part of the packets."""
-    parts = counts or [source_counts(empty_packets())]
+    parts = counts or [source_counts(tally(empty_packets()))]
     summed = pl.concat(parts).group_by(*VIEW_KEY, "direction", "src", "dst").agg(
         pl.col("packets").sum())
     return (with_views(summed, views).select(VIEW_SOURCES.names()).cast(VIEW_SOURCES)

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from pcapkit.flows.tally import packets_where
+
 #: IP protocol numbers named in summaries; others print as `ip-proto-N`.
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sctp"}
 #: fixed, so that every process (a worker of a pool or a Dask cluster) hashes alike
@@ -27,9 +29,10 @@ class PacketCounts:
     tunnels: dict[str, int]  #: encapsulated packets per tunnel kind and port, e.g. `vxlan/8472`
 
     @staticmethod
-    def of(packets: pl.DataFrame) -> PacketCounts:
-        return PacketCounts(packets.height, _flow_keys(packets), protocol_counts(packets),
-                            tunnel_counts(packets))
+    def of(kinds: pl.DataFrame) -> PacketCounts:
+        """The counts of the packets of a `pcapkit.flows.tally.tally`."""
+        return PacketCounts(int(kinds["n"].sum()), _flow_keys(kinds), protocol_counts(kinds),
+                            tunnel_counts(kinds))
 
     @staticmethod
     def merge(parts: list[PacketCounts]) -> PacketCounts:
@@ -60,10 +63,10 @@ def _ordered(protocols: Counter[str]) -> dict[str, int]:
     return {k: protocols[k] for k in sorted(protocols, key=rank) if protocols[k]}
 
 
-def _flow_keys(packets: pl.DataFrame) -> pl.Series:
-    if packets.is_empty():
+def _flow_keys(kinds: pl.DataFrame) -> pl.Series:
+    if kinds.is_empty():
         return pl.Series("key", [], pl.UInt64)
-    ip = packets.lazy().filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
+    ip = kinds.filter(pl.col("src").is_not_null() & pl.col("ip_proto").is_not_null())
     sport, dport = pl.col("sport").fill_null(0), pl.col("dport").fill_null(0)
     # The endpoints in a canonical order, so that both directions give one key.
     src, dst = pl.col("src"), pl.col("dst")
@@ -75,33 +78,33 @@ def _flow_keys(packets: pl.DataFrame) -> pl.Series:
         pl.when(a_first).then(dport).otherwise(sport).alias("b_port"),
         "ip_proto",
     )
-    return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).collect().to_series().unique()
+    return ip.select(key.hash(seed=FLOW_KEY_SEED).alias("key")).to_series().unique()
 
 
-def protocol_counts(packets: pl.DataFrame) -> dict[str, int]:
-    """Packets per transport protocol, plus `dns`, `non-ip` and `undecoded`."""
+def protocol_counts(kinds: pl.DataFrame) -> dict[str, int]:
+    """Packets of a `tally` per transport protocol, plus `dns`, `non-ip` and `undecoded`."""
     counts: dict[str, int] = {}
-    by_proto = packets.group_by("ip_proto").len().sort("ip_proto", nulls_last=True)
+    by_proto = kinds.group_by("ip_proto").agg(pl.col("n").sum()).sort("ip_proto",
+                                                                      nulls_last=True)
     for proto, n in by_proto.iter_rows():
         if proto is None:
             continue
         counts[PROTO_NAMES.get(proto, f"ip-proto-{proto}")] = n
-    # Counted as sums of conditions (null: not counted, as a filter leaves it out), without
-    # copying the rows that hold.
-    counts.update(packets.select(
-        dns=pl.col("dns_id").is_not_null().sum(),
-        **{"non-ip": (pl.col("ip_version").is_null() & (pl.col("status") == "ok")).sum()},
-        undecoded=(pl.col("status") != "ok").sum()).row(0, named=True))
+    counts.update(kinds.select(
+        dns=packets_where(pl.col("dns")),
+        **{"non-ip": packets_where(~pl.col("ip") & (pl.col("status") == "ok"))},
+        undecoded=packets_where(pl.col("status") != "ok")).row(0, named=True))
     return {k: v for k, v in counts.items() if v}
 
 
-def tunnel_counts(packets: pl.DataFrame) -> dict[str, int]:
-    """Encapsulated packets per tunnel kind and VNI/underlay port, e.g. `vxlan/8472`."""
+def tunnel_counts(kinds: pl.DataFrame) -> dict[str, int]:
+    """Encapsulated packets of a `tally` per tunnel kind and VNI/underlay port, e.g.
+    `vxlan/8472`."""
     key = pl.when(pl.col("outer_dport").is_not_null()).then(
         pl.format("{}/{}", pl.col("tunnel").cast(pl.String), "outer_dport")
     ).otherwise(pl.col("tunnel").cast(pl.String))
-    return dict(packets.lazy().filter(pl.col("tunnel").is_not_null())
-                .group_by(key.alias("k")).len().sort("k").collect().iter_rows())
+    return dict(kinds.filter(pl.col("tunnel").is_not_null()).group_by(key.alias("k"))
+                .agg(pl.col("n").sum()).sort("k").iter_rows())
 
 
 def symptom_counts(findings: pl.DataFrame) -> dict[str, int]:

@@ -23,6 +23,7 @@ from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import Tables, capture_spans
 from pcapkit.flows.clocks import with_clock
 from pcapkit.flows.probes import probe_rows, probes
+from pcapkit.flows.tally import tally
 from pcapkit.flows.views import source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
 from pcapkit.kube.enrich import enrich_findings
@@ -70,7 +71,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         icmp_errors=_read(whole_file(root, "icmp_errors")),
         views=(views := _read(whole_file(root, "views"))),
         spans=capture_spans(flow_packets),
-        sources=sources_table([source_counts(flow_packets)], views),
+        sources=sources_table([source_counts(tally(flow_packets))], views),
         # read from DNS messages reassembled from the capture bytes: stored as they were
         dns_views=_read(whole_file(root, "dns_views")),
         probes=probes(probe_rows(flow_packets)),
@@ -91,7 +92,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         findings = _read(whole_file(root, "findings"))
         if "wireshark_filter" not in findings.columns:  # a store from before pcapkit had them
             findings = with_filters(findings, packets)
-    return Analysis(captures, tables, findings, snap, PacketCounts.of(packets), packets,
+    return Analysis(captures, tables, findings, snap, PacketCounts.of(tally(packets)), packets,
                     config=run_config)
 
 

@@ -16,6 +16,7 @@ import pytest
 from pcapkit.codes import SllPacketType
 from pcapkit.decode import decode
 from pcapkit.errors import CaptureError
+from pcapkit.flows.tally import tally
 from pcapkit.kube.vantage import AddressCounts, address_kinds, merge_kinds
 from pcapkit.read import read_capture
 from pcapkit.read.records import Direction
@@ -81,7 +82,7 @@ def _check(packets: pl.DataFrame, name: str) -> None:
     expected = _expected(packets)
     assert _made(AddressCounts.of(packets)) == expected, name
     for size in (7, 997):
-        chunks = [address_kinds(packets.slice(at, size))
+        chunks = [address_kinds(tally(packets.slice(at, size)))
                   for at in range(0, packets.height, size)]
         assert _made(AddressCounts.of_kinds(merge_kinds(chunks))) == expected, (name, size)
 

@@ -1,6 +1,6 @@
-"""The summary's packet counts (`protocol_counts`, `tunnel_counts`) against a count made row by
-row in Python: a packet counts where its condition holds, and a null condition (a column
-without a value) does not count."""
+"""The summary's packet counts (`protocol_counts`, `tunnel_counts`, taken over the packets'
+`tally`) against a count made row by row in Python: a packet counts where its condition holds,
+and a null condition (a column without a value) does not count."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapkit.decode.schema import PACKET_SCHEMA
+from pcapkit.decode.schema import PACKET_SCHEMA, empty_packets
+from pcapkit.flows.tally import tally
 from pcapkit.report.summary import PROTO_NAMES, protocol_counts, tunnel_counts
 
 COLUMNS = ["ip_proto", "dns_id", "ip_version", "status", "tunnel", "outer_dport"]
@@ -25,7 +26,9 @@ row = st.tuples(
 
 
 def _packets(rows: list[tuple[object, ...]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={c: PACKET_SCHEMA[c] for c in COLUMNS}, orient="row")
+    """Packets with the values of `rows` in `COLUMNS`, the others null."""
+    given = pl.DataFrame(rows, schema={c: PACKET_SCHEMA[c] for c in COLUMNS}, orient="row")
+    return pl.concat([empty_packets(), given], how="diagonal")
 
 
 @settings(max_examples=200, deadline=None)
@@ -45,6 +48,6 @@ def test_counts_are_those_of_the_rows(rows: list[tuple[object, ...]]) -> None:
     # in order: protocols by number, then the tail
     counts = [(PROTO_NAMES.get(p, f"ip-proto-{p}"), protos[p]) for p in sorted(protos)]
     counts += [(k, expected[k]) for k in ["dns", "non-ip", "undecoded"] if expected[k]]
-    packets = _packets(rows)
-    assert list(protocol_counts(packets).items()) == counts
-    assert list(tunnel_counts(packets).items()) == sorted(tunnels.items())
+    kinds = tally(_packets(rows))
+    assert list(protocol_counts(kinds).items()) == counts
+    assert list(tunnel_counts(kinds).items()) == sorted(tunnels.items())
