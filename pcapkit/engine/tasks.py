@@ -112,8 +112,8 @@ def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkF
     kinds = tally(packets)
     tuples = None
     if job.tuples:
-        tuples = kinds.lazy().filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
-            maintain_order=True).collect()
+        tuples = kinds.filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
+            maintain_order=True)
     return ChunkFacts(
         capture=job.chunk.capture, bytes=job.chunk.bytes,
         views=view_counts(kinds), sources=source_counts(kinds), counts=PacketCounts.of(kinds),

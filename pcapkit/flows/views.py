@@ -68,8 +68,8 @@ def view_counts(kinds: pl.DataFrame) -> pl.DataFrame:
 def views_table(counts: list[pl.DataFrame]) -> pl.DataFrame:
     """The VIEWS table from `view_counts` of every part of the packets, in packet order."""
     return (
-        pl.concat(counts or [view_counts(tally(empty_packets()))]).group_by(VIEW_KEY,
-                                                                     maintain_order=True)
+        pl.concat(counts or [view_counts(tally(empty_packets()))])
+        .group_by(VIEW_KEY, maintain_order=True)
         .agg(pl.col("link_type").first(), pl.col("packets", "tunneled", "other_host").sum())
         .sort(VIEW_KEY, nulls_last=False)
         .with_row_index("view")
