@@ -61,6 +61,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     stored = _read_partitioned(root, "packets", n, manifest)
     packets = stored.select(PACKET_SCHEMA.names())
     flow_packets = with_clock(stored, manifest.clock_shift_ns, "ts_ns")
+    kinds = tally(packets)  # the clock moves no column a tally reads
     tables = Tables(
         packets=flow_packets,
         # Rows of one view are in one partition, in their stored order: a stable sort restores
@@ -71,7 +72,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         icmp_errors=_read(whole_file(root, "icmp_errors")),
         views=(views := _read(whole_file(root, "views"))),
         spans=capture_spans(flow_packets),
-        sources=sources_table([source_counts(tally(flow_packets))], views),
+        sources=sources_table([source_counts(kinds)], views),
         # read from DNS messages reassembled from the capture bytes: stored as they were
         dns_views=_read(whole_file(root, "dns_views")),
         probes=probes(probe_rows(flow_packets)),
@@ -92,7 +93,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         findings = _read(whole_file(root, "findings"))
         if "wireshark_filter" not in findings.columns:  # a store from before pcapkit had them
             findings = with_filters(findings, packets)
-    return Analysis(captures, tables, findings, snap, PacketCounts.of(tally(packets)), packets,
+    return Analysis(captures, tables, findings, snap, PacketCounts.of(kinds), packets,
                     config=run_config)
 
 
