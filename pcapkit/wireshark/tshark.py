@@ -12,7 +12,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from pcapkit.errors import UsageError
@@ -40,7 +40,7 @@ def dissect(capture: str, display_filter: str, decode_as: Sequence[str]) -> Iter
     # once more, skipping the packets already given. A second crash is a real one.
     for attempt in range(2):
         try:
-            with _signals_kept(), closing(pyshark.FileCapture(
+            with _signals_kept(), _closing(pyshark.FileCapture(
                     capture, keep_packets=False, display_filter=display_filter,
                     decode_as=table or None, tshark_path=tshark_path())) as cap:
                 for seen, packet in enumerate(cap):
@@ -48,9 +48,32 @@ def dissect(capture: str, display_filter: str, decode_as: Sequence[str]) -> Iter
                         given += 1
                         yield packet
             return
-        except TSharkCrashException:
+        except TSharkCrashException as crash:
+            # Exit 2 is tshark's "the file is cut short or damaged", after it has dissected
+            # every whole record before the damage: the frames pcapkit read too (it warned).
+            if _TSHARK_FILE_ERROR in str(crash):
+                return
             if attempt:
                 raise
+
+
+#: how pyshark's crash message gives tshark's exit status 2 (a file cut short or damaged)
+_TSHARK_FILE_ERROR = "(retcode: 2)"
+
+
+@contextmanager
+def _closing(cap: Any) -> Iterator[Any]:
+    """The capture, closed on the way out. When its tshark exited with an error, pyshark's
+    close raises before forgetting the process, and its `__del__` closes it again whenever the
+    capture is collected: inside whichever of pyshark's event loops is running then ("This
+    event loop is already running"). The process is forgotten once closed, whichever way."""
+    try:
+        yield cap
+    finally:
+        try:
+            cap.close()
+        finally:
+            cap._running_processes.clear()
 
 
 @contextmanager
