@@ -238,7 +238,7 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
                 extra["died_at"], verdict = died
                 if legs:
                     extra["died_at"]["leg"] = "upstream"
-                route = _route(path, died[0]["direction"])
+                route = _route(path, died[0]["direction"], namer)
                 note = f"{_dnat(path, ends)}{verdict} Seen at: {route}."
         extras.append(json.dumps(extra, sort_keys=True))
         notes.append(note)
@@ -346,15 +346,14 @@ def _dnat(path: list[dict[str, Any]], ends: Ends) -> str:
     return ""
 
 
-def _route(path: list[dict[str, Any]], direction: str) -> str:
+def _route(path: list[dict[str, Any]], direction: str, namer: _Namer) -> str:
     """The places that saw the failing direction, short, in path order."""
     seen = [r for r in path if r[f"packets_{direction}"]]
     steps: list[str] = []
     for r in seen:
         kind = r["kind"] or "interface"
-        where = r["node"] or " or ".join(r["nodes"] or []) or "?"
         step = ("pod eth0" if kind == "pod" else f"external host {r['pod_ip']}"
-                if kind == "external" else f"{where} {KIND_TEXT[kind]}")
+                if kind == "external" else f"{namer.where(r, prefix='')} {KIND_TEXT[kind]}")
         if not steps or steps[-1] != step:
             steps.append(step)
     return " → ".join(steps)
@@ -613,14 +612,20 @@ class _Namer:
             return f"{site.vantage} eth0"
         if kind == "external":
             return f"external host {r['pod_ip']}"
-        where = f"node {r['node']}" if r["node"] else " or ".join(
-            f"node {n}" for n in r["nodes"] or []) or site.vantage or site.path
+        where = self.where(r)
         what = KIND_TEXT[kind]
         if kind == "veth" and r["pod_ip"]:
             what += f" of {self.names.get(r['pod_ip'], r['pod_ip'])}"
         which = r["interface"] or (f"ifindex {r['ifindex']}" if r["ifindex"] is not None
                                    else None)
         return f"{where} {what} ({which})" if which else f"{where} {what}"
+
+    def where(self, r: dict[str, Any], prefix: str = "node ") -> str:
+        """The node a place is on (`prefix` before each name); with no snapshot to name it, the
+        capture's vantage (its address, else its file)."""
+        nodes = [r["node"]] if r["node"] else r["nodes"] or []
+        site = self.sites[r["capture"]]
+        return " or ".join(prefix + n for n in nodes) or site.vantage or site.path
 
     def expected_label(self, place: tuple[float, str | None, str], ends: Ends) -> str:
         position, node, kind = place
@@ -632,9 +637,14 @@ class _Namer:
                      and (kind != "veth" or r["pod_ip"] == ip)), None)
         if node is not None and view is not None:
             return self.label(view)
-        what = KIND_TEXT[kind] + (f" of {self.names.get(ip, ip)}" if kind == "veth" else "")
-        where = f"node {node} " if node else ""
-        return f"{where}{what}"
+        name = self.names.get(ip, ip)
+        what = KIND_TEXT[kind] + (f" of {name}" if kind == "veth" else "")
+        if node:
+            return f"node {node} {what}"
+        # No node known (no snapshot names it, and the server may be a Service's address): the
+        # one that hosts that end of the conversation.
+        end = "client" if position < BETWEEN else "server"
+        return f"the {what}" if kind == "veth" else f"the {what} of the {end}'s node"
 
     def capture_on(self, node: str, ends: Ends) -> dict[str, Any]:
         """The capture that shows where a conversation went on `node`: all its interfaces

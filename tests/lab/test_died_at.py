@@ -153,3 +153,25 @@ def test_a_refused_connection_did_not_die_on_the_way(name: str) -> None:
     for s in refused:
         assert "died_at" not in s and s["path"], s["explanation"]
         assert any(p["node"] == node and p["s2c"] for p in s["path"]), s["client"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_with_no_snapshot_places_are_named_by_their_capture(name: str) -> None:
+    """Each capture alone, no snapshot: no node has a name, so a place is named by its
+    capture's vantage, and the place the conversation never reached by which end's node hosts
+    it, never by the same words as the place it was last seen at."""
+    captures = sorted(p for p in (SAMPLES / name).iterdir() if p.suffix in {".pcap", ".pcapng"})
+    judged = 0
+    for capture in captures:
+        doc = analyze([capture]).to_dict()
+        vantage = doc["captures"][0]["vantage"]
+        for s in doc["symptoms"]:
+            if "died_at" not in s:
+                continue
+            died = s["died_at"]
+            assert died["node"] is None and died["after"] != died["before"], died
+            assert "?" not in s["explanation"].split("Seen at:")[-1], s["explanation"]
+            if died["after"].endswith(("NIC", "device", "bridge")) or " veth " in died["after"]:
+                assert died["after"].startswith(vantage), (died, vantage)
+            judged += 1
+    assert judged, "no failed conversation to judge"
