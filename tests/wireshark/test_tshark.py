@@ -53,5 +53,9 @@ def test_a_capture_cut_short_gives_every_whole_frame_and_leaves_nothing_to_close
     async def collect() -> None:
         gc.collect()
 
-    asyncio.new_event_loop().run_until_complete(collect())
+    loop = asyncio.new_event_loop()  # one of its own: pyshark's stays as it was
+    try:
+        loop.run_until_complete(collect())
+    finally:
+        loop.close()
     assert unraisable == []
