@@ -641,10 +641,10 @@ class _Namer:
         what = KIND_TEXT[kind] + (f" of {name}" if kind == "veth" else "")
         if node:
             return f"node {node} {what}"
-        # No node known (no snapshot names it, and the server may be a Service's address): the
-        # one that hosts that end of the conversation.
+        # No node known (no snapshot names them): which node it is cannot be told, not even
+        # whether it is the one last seen on; only which way the packet was going.
         end = "client" if position < BETWEEN else "server"
-        return f"the {what}" if kind == "veth" else f"the {what} of the {end}'s node"
+        return f"the {what}" if kind == "veth" else f"the next {what} on the way to the {end}"
 
     def capture_on(self, node: str, ends: Ends) -> dict[str, Any]:
         """The capture that shows where a conversation went on `node`: all its interfaces

@@ -158,8 +158,8 @@ def test_a_refused_connection_did_not_die_on_the_way(name: str) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_with_no_snapshot_places_are_named_by_their_capture(name: str) -> None:
     """Each capture alone, no snapshot: no node has a name, so a place is named by its
-    capture's vantage, and the place the conversation never reached by which end's node hosts
-    it, never by the same words as the place it was last seen at."""
+    capture's vantage, and the place the conversation never reached by the way it was going,
+    never by the same words as the place it was last seen at."""
     captures = sorted(p for p in (SAMPLES / name).iterdir() if p.suffix in {".pcap", ".pcapng"})
     judged = 0
     for capture in captures:
