@@ -51,6 +51,9 @@ INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = (int(e) 
 #: conn_state codes written by the kernel: positions in this list
 STATES = list(ConnState)
 S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH = range(len(STATES))
+#: each code's text, looked up for all connections at once (an enum's `.value` per connection
+#: cost ~0.15 s of a 5M-packet run)
+STATE_TEXT = np.array([s.value for s in STATES], dtype=object)
 
 #: history letters in the order of their bit in the kernel's "seen" mask (upper case: client)
 LETTERS = "SHADFR"
@@ -94,7 +97,7 @@ def zeek_state_and_history(
     owner = lconn[written]
     bounds = np.searchsorted(owner, np.arange(n_conns + 1)).tolist()
     histories = [text[a:b] for a, b in pairwise(bounds)]
-    return [STATES[c].value for c in states.tolist()], histories
+    return STATE_TEXT[states].tolist(), histories
 
 
 def _zeek_kernel(
