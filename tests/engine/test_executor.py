@@ -1,6 +1,7 @@
 """The local worker pool: each worker's polars thread pool shares the cores with the others; a
 long job does not hold up the jobs behind it; and the C heap of the processes that run the
-engine gives freed arrays back."""
+engine gives freed arrays back (a pool worker's after each job, having reused its pages within
+it)."""
 
 from __future__ import annotations
 
