@@ -218,7 +218,7 @@ def _sides(messages: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
     order = lexsorted(packed(coded, [*VIEW_KEY, *KEY, "ts_ns", "frame"]))
     copies = repeated(coded[order], [*VIEW_KEY, *KEY, "is_response", "ip_id"],
                       within=["ts_ns", "frame"])
-    return msgs.drop("ip_id")[order[~copies]]
+    return msgs[order].filter(~pl.Series(copies)).drop("ip_id")
 
 
 def _per_view(msgs: pl.DataFrame) -> pl.DataFrame:
