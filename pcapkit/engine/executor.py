@@ -126,7 +126,7 @@ fixed_heap = _libc("mallopt", _M_MMAP_THRESHOLD, 128 << 10)
 #: shard-sized temporary freed at the top back, and the next faulted it in again). Mapped on its
 #: own, every temporary was a fresh mapping whose every page the kernel faulted in and zeroed:
 #: 5M DNS-heavy packets, the workers' flow stage 1.2M page faults, 0.45M so; in all, CPU time
-#: -16 %, peak RSS +3 %. The heap is trimmed after each job (`_job`), so none of it outlives the
+#: -12 %, peak RSS +4 %. The heap is trimmed after each job (`_job`), so none of it outlives the
 #: job. This process keeps `fixed_heap` (it runs no jobs, and keeps what it gathers), and so do
 #: Dask workers: long-lived, maybe running several jobs at once, and each in a thread of its own
 #: (glibc's per-thread arenas), they held ~125 MB more at the peak of 20M DNS-heavy packets on
