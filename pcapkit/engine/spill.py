@@ -8,6 +8,13 @@ Parts are streams because they are many and small (a file per chunk and shard: t
 packets): polars spends ~0.2 ms more writing each as an IPC file and ~0.5 ms more reading it
 (~10 ms more reading one of its columns), a fixed cost per file; a large frame is written in
 half the time as an IPC file, and read alike.
+
+Parts are compressed (zstd), whole files are not. The parts are most of what a run writes (bulk
+TCP, 5M packets: 380 MB of TCP segments uncompressed, 37 MB so), and each byte written is a
+page the kernel allocates and fills in the page cache: on a 2-core VM the run's CPU time fell
+~10 % (12.9 -> 11.5 s, median of four), the spill ten times smaller; a 64k-row part is written
+in 4-5 ms either way once the pages come from the cache's free list. Whole files are read back
+a column at a time, memory-mapped when uncompressed; compressing them changed nothing measured.
 """
 
 from __future__ import annotations
@@ -50,8 +57,7 @@ def write_parts(root: str, family: str, name: str, frame: pl.DataFrame, shard: p
 
 
 def _write_part(root: str, family: str, shard: int, name: str, frame: pl.DataFrame) -> None:
-    frame.write_ipc_stream(_folder(root, family, shard) / f"{name}.arrows",
-                           compression="uncompressed")
+    frame.write_ipc_stream(_folder(root, family, shard) / f"{name}.arrows", compression="zstd")
 
 
 def _read(file: Path, columns: list[str] | None = None, n_rows: int | None = None
