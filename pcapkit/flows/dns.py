@@ -52,7 +52,7 @@ import polars as pl
 from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
 from pcapkit.decode.schema import DNS_MESSAGE_COLUMNS, DNS_MESSAGES, Status
-from pcapkit.flows.ordering import codes, lexsorted, packed
+from pcapkit.flows.ordering import codes, lexsorted, packed, same_as_previous
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import DNS_TRANSACTIONS
 from pcapkit.flows.search_path import SearchPath, expand
@@ -280,20 +280,30 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
     The view that saw the query first is the one nearest the client: whether the transaction was
     `answered`, after how many copies, and how long it took are read there.
     """
-    # Sorted by key, each key's rows are contiguous.
-    new_key = ~pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift(1)) for c in KEY)
-    ordered = per_view.sort([*KEY, "start_ns"], nulls_last=True, maintain_order=True)
-    txn_in_key = _overlapping(ordered.select(new_key).to_series().to_numpy(),
-                              ordered["start_ns"].to_numpy(), ordered["end_ns"].to_numpy())
-    earliest = pl.col("query_ts_ns").fill_null(pl.col("start_ns"))
+    # Sorted, compared and grouped by integers (`pcapkit.flows.ordering`): the key's text
+    # columns coded once, then each transaction a number (`_g`). Sorting and grouping by the
+    # key's columns themselves took a sixth more of the merge's time.
+    key = packed(per_view.select(codes(per_view[c]) for c in KEY), KEY)
+    order = lexsorted(key + packed(per_view, ["start_ns"]))
+    ordered = per_view[order]
+    new_key = np.ones(len(order), np.bool_)
+    new_key[1:] = ~same_as_previous(key, order)
+    txn_in_key = _overlapping(new_key, ordered["start_ns"].to_numpy(),
+                              ordered["end_ns"].to_numpy())
+    new_txn = new_key.copy()
+    new_txn[1:] |= txn_in_key[1:] != txn_in_key[:-1]
+    numbered = ordered.with_columns(txn_in_key=pl.Series(txn_in_key, dtype=pl.UInt32),
+                                    _g=pl.Series(np.cumsum(new_txn)),
+                                    _earliest=pl.col("query_ts_ns").fill_null(pl.col("start_ns")))
+    # Within each transaction, the view that saw the query first comes first.
+    numbered = numbered[lexsorted(packed(numbered, ["_g", "_earliest", "start_ns", "capture",
+                                                    "first_frame"]))]
     exploded = {"keep_nulls": False, "empty_as_null": False}
     return (
-        ordered.lazy()
-        .with_columns(txn_in_key=pl.Series(txn_in_key, dtype=pl.UInt32))
-        .sort([*KEY, "txn_in_key", earliest, "start_ns", "capture", "first_frame"],
-              nulls_last=True, maintain_order=True)
-        .group_by([*KEY, "txn_in_key"], maintain_order=True)
+        numbered.lazy()
+        .group_by("_g", maintain_order=True)
         .agg(
+            pl.col(*KEY, "txn_in_key").first(),
             pl.col("query_ts_ns").min(),
             pl.col("response_ts_ns").min(),
             (pl.col("response_ts_ns") - pl.col("query_ts_ns")).first().alias("latency_ns"),
@@ -317,6 +327,7 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
             pl.col("query_frames").list.explode(**exploded).sort(),
             pl.col("response_frames").list.explode(**exploded).sort(),
         )
+        .drop("_g")
         .with_columns(
             (pl.col("queries").cast(pl.Int64) - 1).clip(lower_bound=0).alias("resent"),
             pl.min_horizontal("query_ts_ns", "response_ts_ns").alias("ts_ns"),
