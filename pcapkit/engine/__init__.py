@@ -46,7 +46,7 @@ from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors,
 from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
-from pcapkit.engine.chunks import plan, spans_of
+from pcapkit.engine.chunks import plan, runs, spans_of
 from pcapkit.engine.executor import Executor, fixed_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
@@ -147,13 +147,17 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     seen = [Seen() for _ in scans]
     count = [shards or 0]  # set by the first records when not given
 
+    def counted(i: int, windows: Iterator[Records]) -> Iterator[Records]:
+        for records in windows:
+            seen[i].add(records)
+            if not count[0]:  # the first records tell how large a packet is, on average
+                count[0] = _shards(records, size, pool.workers)
+            yield records
+
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
             seq = 0
-            for records in windows:
-                seen[i].add(records)
-                if not count[0]:  # the first records tell how large a packet is, on average
-                    count[0] = _shards(records, size, pool.workers)
+            for records in runs(counted(i, windows), chunk_records):
                 for chunk in plan(capture, i, records, chunk_records, seq):
                     seq += 1
                     seen[i].spans += spans_of(chunk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,34 @@ def test_windowed_walk_finds_every_record(path: Path) -> None:
     assert np.array_equal(np.concatenate([w[0] for w in windows]), whole)
     assert np.array_equal(np.concatenate([w[1] for w in windows]), words)
     assert windows[-1][2:] == (end, why)
+
+
+@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize(("window", "chunk_records", "chunk_bytes"),
+                         [(997, 7, 1 << 20), (997, 1000, 5000), (50_000, 13, 2000)])
+def test_runs_fill_chunks_across_windows(path: Path, window: int, chunk_records: int,
+                                         chunk_bytes: int) -> None:
+    """The walk's windows regrouped into chunk-sized runs: every record once, in order, and
+    each run but the last as full as the limits allow, wherever the windows end."""
+    buf = np.frombuffer(path.read_bytes(), np.uint8)
+    windows = [Records(
+        frame=np.arange(len(o), dtype=np.uint32), ts_ns=np.zeros(len(o), np.int64),
+        iface=np.zeros(len(o), np.uint16), offset=o + 16, caplen=w[:, 2].copy(),
+        origlen=w[:, 3].copy(), direction=np.zeros(len(o), np.uint8))
+        for o, w, _, _ in find_records_windowed(buf, 24, False, 16, 8, 262144, window=window)]
+    runs = list(chunking.runs(iter(windows), chunk_records, chunk_bytes))
+    whole = np.concatenate([w.offset for w in windows])
+    assert np.array_equal(np.concatenate([r.offset for r in runs]), whole)
+
+    def span(r: Records, n: int) -> int:
+        return int(r.offset[n - 1] + r.caplen[n - 1] - r.offset[0])
+
+    for r in runs:
+        assert len(r) == 1 or (len(r) <= chunk_records and span(r, len(r)) <= chunk_bytes)
+    for r, after in pairwise(runs):  # full: one record more would not fit
+        grown = Records.concat([r, after.take(slice(0, 1))])
+        assert len(grown) > chunk_records or span(grown, len(grown)) > chunk_bytes
 
 
 @pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"][:8],
