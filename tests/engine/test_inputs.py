@@ -51,7 +51,7 @@ def test_windowed_walk_finds_every_record(path: Path) -> None:
     assert windows[-1][2:] == (end, why)
 
 
-@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"],
+@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"][:8],
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize(("window", "chunk_records", "chunk_bytes"),
                          [(997, 7, 1 << 20), (997, 1000, 5000), (50_000, 13, 2000)])
