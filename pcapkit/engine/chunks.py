@@ -26,7 +26,7 @@ from pcapkit.read.source import is_url, open_file
 #: chunk costs a worker ~18 ms whatever its size (its polars queries, the spill's files of each
 #: shard): on bulk TCP (~1 KB a packet) 64 MB chunks of 65k packets spent 29 % of their decoding
 #: on it; 128 MB ones ~17 % (5M packets on both cores: wall 9.6 -> 8.7 s, median of three;
-#: peak RSS +90 MB). 256 MB ones raised the peak to 1.7 GB.
+#: peak RSS +90 MB). 256 MB ones (and windows) raised the peak to 1.7 GB.
 CHUNK_BYTES = 128 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
 #: a span per 4096 records held through the run (1 MB per 20M packets)
