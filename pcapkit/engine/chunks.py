@@ -25,7 +25,7 @@ from pcapkit.read.source import is_url, open_file
 #: bytes of capture per chunk, at most (about): what a worker reads and decodes at once. Each
 #: chunk costs a worker ~18 ms whatever its size (its polars queries, the spill's files of each
 #: shard): on bulk TCP (~1 KB a packet) 64 MB chunks of 65k packets spent 29 % of their decoding
-#: on it; 128 MB ones ~17 % (5M packets on both cores: wall 9.6 -> 8.7 s, median of three;
+#: on it; 128 MB ones ~17 % (5M packets on both cores: wall 9.8 -> 8.8 s, median of three;
 #: peak RSS +90 MB). 256 MB ones (and windows) raised the peak to 1.7 GB.
 CHUNK_BYTES = 128 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
