@@ -46,7 +46,7 @@ from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors,
 from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
-from pcapkit.engine.chunks import plan, runs, spans_of
+from pcapkit.engine.chunks import plan, spans_of
 from pcapkit.engine.executor import Executor, fixed_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
@@ -156,12 +156,9 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
-            seq = 0
-            for records in runs(counted(i, windows), chunk_records):
-                for chunk in plan(capture, i, records, chunk_records, seq):
-                    seq += 1
-                    seen[i].spans += spans_of(chunk)
-                    yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
+            for chunk in plan(capture, i, counted(i, windows), chunk_records):
+                seen[i].spans += spans_of(chunk)
+                yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     sweeper = spill.Sweeper(root)

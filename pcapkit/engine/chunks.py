@@ -55,17 +55,12 @@ class Chunk:
         return self.end - self.start
 
 
-def plan(capture: Capture, index: int, records: Records, chunk_records: int,
-         first_seq: int = 0, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """The chunks of `records` of `capture` (number `index` among those analysed), in file
-    order, numbered from `first_seq`: `chunk_records` records, or fewer when they would span
-    more than `chunk_bytes` of the file (full-size frames are ~10x a DNS packet)."""
+def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records: int,
+         chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """The chunks of `capture` (number `index` among those analysed) holding the records of
+    `windows`, in file order, numbered from 0: each a `runs` run."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
-    if len(records):
-        span = int(records.offset[-1] + records.caplen[-1] - records.offset[0])
-        chunk_records = max(1, min(chunk_records, chunk_bytes * len(records) // max(span, 1)))
-    for seq, first in enumerate(range(0, len(records), chunk_records), first_seq):
-        run = records.take(slice(first, first + chunk_records))
+    for seq, run in enumerate(runs(windows, chunk_records, chunk_bytes)):
         start = int(run.offset.min())
         end = int((run.offset + run.caplen).max())
         data = bytes(capture.buffer[start:end]) if capture.compressed else None
@@ -81,34 +76,32 @@ def runs(windows: Iterable[Records], chunk_records: int, chunk_bytes: int = CHUN
          ) -> Iterator[Records]:
     """The records of `windows` (a walk's, a window of the file at a time), in runs of a chunk
     each: `chunk_records` records, or fewer where they would span more than `chunk_bytes` of the
-    file. A run goes on across the windows' ends: cut where a window ends, a chunk could be a
-    few records (the walk's windows are 64 MB, a DNS-heavy chunk 250k records, ~31 MB)."""
-    pending: list[Records] = []
+    file (full-size frames are ~10x a DNS packet). A run goes on across the windows' ends: cut
+    where a window ends, a chunk could be a few records (the walk's windows are 64 MB, a
+    DNS-heavy chunk 250k records, ~31 MB). Only the last run may be short."""
+    left = Records.empty()
     for window in windows:
-        pending.append(window)
-        records = Records.concat(pending)
-        first = 0
-        while True:
-            last = first + _fit(records.take(slice(first, None)), chunk_records, chunk_bytes)
-            if last == len(records):  # the records left may go on in the next window
-                break
-            yield records.take(slice(first, last))
-            first = last
-        pending = [records.take(slice(first, None))]
-    left = Records.concat(pending)
-    while len(left):
-        last = _fit(left, chunk_records, chunk_bytes)
-        yield left.take(slice(0, last))
-        left = left.take(slice(last, None))
+        left = Records.concat([left, window])
+        cuts = _cut(left, chunk_records, chunk_bytes)
+        for first, last in cuts[:-1]:
+            yield left.take(slice(first, last))
+        if cuts:  # the last run may go on in the next window
+            left = left.take(slice(cuts[-1][0], None))
+    for first, last in _cut(left, chunk_records, chunk_bytes):
+        yield left.take(slice(first, last))
 
 
-def _fit(records: Records, chunk_records: int, chunk_bytes: int) -> int:
-    """How many of the first records fill a chunk (at least one; all when they fit)."""
-    if not len(records):
-        return 0
-    ends = records.offset + records.caplen - records.offset[0]
-    fits = int(np.searchsorted(ends, chunk_bytes, side="right"))
-    return max(1, min(chunk_records, fits))
+def _cut(records: Records, chunk_records: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Where `records` are cut into chunks: (first, one past the last) of each, in order."""
+    ends = records.offset + records.caplen  # increasing: records are in file order
+    bounds: list[tuple[int, int]] = []
+    first = 0
+    while first < len(records):
+        fits = int(np.searchsorted(ends, records.offset[first] + chunk_bytes, side="right"))
+        last = max(first + 1, min(first + chunk_records, fits))
+        bounds.append((first, last))
+        first = last
+    return bounds
 
 
 def name(chunk: Chunk) -> str:

@@ -88,7 +88,7 @@ def test_chunk_spans_read_again_are_their_records(path: Path,
     that chunk's records."""
     monkeypatch.setattr(chunking, "SPAN_RECORDS", 3)
     capture = read_capture(path)
-    chunks = list(plan(capture, 0, capture.records, 7))[::3]
+    chunks = list(plan(capture, 0, [capture.records], 7))[::3]
     spans = [span for c in chunks for span in chunking.spans_of(c)]
     assert len(spans) == sum(-(-len(c.records) // 3) for c in chunks)
     _, windows = scan_capture(path, spans)
@@ -109,7 +109,7 @@ def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
     copy = tmp_path / "node.pcap"
     copy.write_bytes(source.read_bytes())
     capture = read_capture(copy)
-    last = list(plan(capture, 0, capture.records, 100))[-1]
+    last = list(plan(capture, 0, [capture.records], 100))[-1]
     copy.write_bytes(source.read_bytes()[:last.start])
     facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False, False))
     first, final = int(last.records.frame[0]), int(last.records.frame[-1])
