@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
-from pcapkit.read.source import Source, release
+from pcapkit.read.source import Source, mapped_file, release
 from pcapkit.read.walk import WalkEnd, find_records_windowed
 
 #: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
@@ -96,23 +96,24 @@ def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
     if span is not None:
         n, start, buf = span.frame - 1, span.start - header_len, buf[:span.end]
     pos = released = start
-    for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
-                                                          max_caplen):
-        why = end
-        ts_sec, ts_frac, caplen, origlen = words.T
-        count = len(offsets)
-        yield Records(
-            frame=np.arange(n + 1, n + count + 1, dtype=np.uint32),
-            ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
-            iface=np.zeros(count, np.uint16),
-            offset=offsets + header_len,
-            caplen=np.ascontiguousarray(caplen),
-            origlen=np.ascontiguousarray(origlen),
-            direction=np.zeros(count, np.uint8),
-        )
-        n += count
-        release(data, pos, released)
-        released = pos
+    with mapped_file(capture.path, data) as file:
+        for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
+                                                              max_caplen, file=file):
+            why = end
+            ts_sec, ts_frac, caplen, origlen = words.T
+            count = len(offsets)
+            yield Records(
+                frame=np.arange(n + 1, n + count + 1, dtype=np.uint32),
+                ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
+                iface=np.zeros(count, np.uint16),
+                offset=offsets + header_len,
+                caplen=np.ascontiguousarray(caplen),
+                origlen=np.ascontiguousarray(origlen),
+                direction=np.zeros(count, np.uint8),
+            )
+            n += count
+            release(data, pos, released)
+            released = pos
     if span is not None:
         return
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:

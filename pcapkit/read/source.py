@@ -7,7 +7,10 @@ are renamed freely on their way into an incident ticket.
 from __future__ import annotations
 
 import mmap
+import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -106,6 +109,25 @@ def _gunzip(raw: bytes) -> tuple[bytes, list[str]]:
             warnings.append(f"{len(rest)} bytes of trailing data after the gzip stream ignored")
             break
     return b"".join(out), warnings
+
+
+@contextmanager
+def mapped_file(path: str, buffer: bytes | memoryview) -> Iterator[int | None]:
+    """A descriptor of the file at `path` when `buffer` maps all of it (`open_source`), to read
+    copies of its bytes from; else None."""
+    if not isinstance(buffer, memoryview) or not isinstance(buffer.obj, mmap.mmap):
+        yield None
+        return
+    try:
+        file = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield None
+        return
+    try:
+        # the same length: the mapping starts at the file's start (a chunk's maps a part)
+        yield file if os.fstat(file).st_size == len(buffer) else None
+    finally:
+        os.close(file)
 
 
 def release(buffer: bytes | memoryview, end: int | None = None, start: int = 0) -> None:

@@ -16,7 +16,8 @@ from pcapkit.engine import chunks as chunking
 from pcapkit.engine import tasks
 from pcapkit.engine.chunks import plan
 from pcapkit.read import Records, read_capture, scan_capture
-from pcapkit.read.walk import find_records, find_records_windowed
+from pcapkit.read.source import mapped_file, open_source
+from pcapkit.read.walk import PIECE_BYTES, WalkEnd, find_records, find_records_windowed
 from tests.conftest import SAMPLES, sample_captures
 
 fsspec = pytest.importorskip("fsspec", reason="pip install 'pcapkit[dask]'")
@@ -49,6 +50,44 @@ def test_windowed_walk_finds_every_record(path: Path) -> None:
     assert np.array_equal(np.concatenate([w[0] for w in windows]), whole)
     assert np.array_equal(np.concatenate([w[1] for w in windows]), words)
     assert windows[-1][2:] == (end, why)
+
+
+@pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"],
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("cut", [0, 1, 9])
+def test_walk_of_copies_is_the_walk_of_the_mapping(path: Path, cut: int,
+                                                   tmp_path: Path) -> None:
+    """The walk reading the file a piece at a time finds what the walk of its mapping does:
+    pieces of 64 bytes (most records are longer: walked where mapped), of 997, and of the
+    default size; the file whole, or cut short of its end mid-record."""
+    data = path.read_bytes()
+    cut_file = tmp_path / "cut.pcap"
+    cut_file.write_bytes(data[:len(data) - cut])
+    source = open_source(cut_file)
+    buf = np.frombuffer(source.data, np.uint8)
+    mapped = list(find_records_windowed(buf, 24, False, 16, 8, 262144, window=4999))
+    for piece in (64, 997, PIECE_BYTES):
+        with mapped_file(str(cut_file), source.data) as file:
+            assert file is not None
+            read = list(find_records_windowed(buf, 24, False, 16, 8, 262144, window=4999,
+                                              file=file, piece=piece))
+        assert [w[2:] for w in read] == [w[2:] for w in mapped]
+        for (o, w, _, _), (mo, mw, _, _) in zip(read, mapped, strict=True):
+            assert np.array_equal(o, mo) and np.array_equal(w, mw)
+    assert mapped[-1][3] == (WalkEnd.CLEAN if cut == 0 else WalkEnd.SHORT_DATA)
+
+
+def test_a_chunk_mapping_is_not_read_as_its_file(tmp_path: Path) -> None:
+    """A mapping of part of a file (a worker's chunk) is walked where mapped: its bytes do not
+    start at the file's."""
+    path = next(p for p in sample_captures() if p.suffix == ".pcap")
+    capture, _ = scan_capture(path)
+    chunk = next(iter(plan(capture, 0, [read_capture(path).records.take(slice(3, 9))], 100)))
+    part = chunking.load(chunk).buffer
+    with mapped_file(str(path), part) as file:
+        assert file is None
+    with mapped_file(str(path), memoryview(path.read_bytes())) as file:
+        assert file is None
 
 
 @pytest.mark.parametrize("path", [p for p in sample_captures() if p.suffix == ".pcap"][:8],
