@@ -6,6 +6,7 @@ are renamed freely on their way into an incident ticket.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import zlib
@@ -112,22 +113,20 @@ def _gunzip(raw: bytes) -> tuple[bytes, list[str]]:
 
 
 @contextmanager
-def mapped_file(path: str, buffer: bytes | memoryview) -> Iterator[int | None]:
-    """A descriptor of the file at `path` when `buffer` maps all of it (`open_source`), to read
-    copies of its bytes from; else None."""
+def mapped_file(path: str, buffer: bytes | memoryview) -> Iterator[io.FileIO | None]:
+    """The file at `path`, opened unbuffered, when `buffer` maps all of it (`open_source`), to
+    read copies of its bytes from; else None."""
     if not isinstance(buffer, memoryview) or not isinstance(buffer.obj, mmap.mmap):
         yield None
         return
     try:
-        file = os.open(path, os.O_RDONLY)
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below, once the walk ends)
     except OSError:
         yield None
         return
-    try:
+    with file:
         # the same length: the mapping starts at the file's start (a chunk's maps a part)
-        yield file if os.fstat(file).st_size == len(buffer) else None
-    finally:
-        os.close(file)
+        yield file if os.fstat(file.fileno()).st_size == len(buffer) else None
 
 
 def release(buffer: bytes | memoryview, end: int | None = None, start: int = 0) -> None:

@@ -14,7 +14,7 @@ next begins), and each page a fault. On one core alone, bulk TCP (5M packets, 5.
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import Any
@@ -113,13 +113,13 @@ def find_records_windowed(
     caplen_at: int,
     max_caplen: int,
     window: int = WINDOW_BYTES,
-    file: int | None = None,
+    file: io.FileIO | None = None,
     piece: int = PIECE_BYTES,
 ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32], int, WalkEnd]]:
     """`find_records`, a window of the buffer at a time: (offsets found, their header words,
     position reached, why it stopped) after each window, so that the caller can use the
     records and let go of the pages behind them before the next. The last tuple's `why` is the
-    walk's end. With `file`, a descriptor of the file `buf` maps, the walk reads `piece` bytes
+    walk's end. With `file`, the file `buf` maps (`mapped_file`), the walk reads `piece` bytes
     at a time from it (`_read_records`) rather than touch the mapped pages."""
     walk = _walker(buf.shape[0])
     copy = None if file is None else np.empty(min(piece, buf.shape[0]), np.uint8)
@@ -161,8 +161,8 @@ def find_records(
     return found.out[:found.n], found.fields[:found.n], pos, why
 
 
-def _read_records(file: int, copy: npt.NDArray[np.uint8], buf: npt.NDArray[np.uint8], start: int,
-                  layout: Layout, walk: Callable[..., tuple[int, int, int]],
+def _read_records(file: io.FileIO, copy: npt.NDArray[np.uint8], buf: npt.NDArray[np.uint8],
+                  start: int, layout: Layout, walk: Callable[..., tuple[int, int, int]],
                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32], int, WalkEnd]:
     """`find_records` of `buf` (a mapping of `file`) from `start`, walking copies of its bytes
     read into `copy`, a piece at a time: the same records, the same end. A record longer than
@@ -172,7 +172,8 @@ def _read_records(file: int, copy: npt.NDArray[np.uint8], buf: npt.NDArray[np.ui
     found = _Found(end - start, layout[1])
     pos = start
     while True:
-        got = os.preadv(file, [copy[:min(copy.shape[0], end - pos)].data], pos)
+        file.seek(pos)
+        got = file.readinto(copy[:min(copy.shape[0], end - pos)].data) or 0
         reached, why = found.walk(walk, copy[:got], 0, pos, layout)
         last = pos + got == end  # the piece ended where `buf` does: its end is the walk's
         pos += reached
