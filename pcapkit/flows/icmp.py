@@ -167,6 +167,8 @@ def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
     the rows of every part together give the same ties (`tied` takes the latest)."""
     asked = errors.select(pl.col("q_src").alias("src"), pl.col("q_sport").alias("sport"),
                           pl.col("q_proto").alias("ip_proto"), "ts_ns").drop_nulls().unique()
+    if asked.is_empty():  # most captures: no error quotes a packet, none is looked for
+        packets = packets.clear()
     # Only the quoted sockets' packets are sorted: a handful, where every TCP packet is given.
     sent = (
         packets.filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()

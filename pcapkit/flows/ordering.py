@@ -11,15 +11,23 @@ included) along. Ties stay in row order, so the row index need not be a sort key
 Nulls compare equal to each other, as polars' `eq_missing` has them, and sort last or first as
 polars' `sort(nulls_last=...)` puts them: each null becomes one value past the column's largest
 (or before its smallest).
+
+`previous_rows` finds each row's predecessor with the same key. A large input is one compiled
+pass over a hash table, not a sort: most callers' rows already come in the order asked for
+within each key (a connection's segments in capture order), and the pass checks that as it
+goes, sorting only when it finds them out of order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+
+from pcapkit.flows.compiled import JIT_THRESHOLD_ROWS, run
 
 Words = list[npt.NDArray[np.uint64]]
 
@@ -35,8 +43,9 @@ def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> 
         if not words or used + bits > 64:
             words.append(values)
             used = bits
-        else:
-            words[-1] = (words[-1] << np.uint64(bits)) | values
+        else:  # in place: each word is a fresh array of `_unsigned`'s
+            words[-1] <<= np.uint64(bits)
+            words[-1] |= values
             used += bits
     return words
 
@@ -70,9 +79,10 @@ def _unsigned(column: pl.Series, nulls_last: bool) -> tuple[npt.NDArray[np.uint6
     else:
         array = column.to_numpy()
         low, high = int(array.min()), int(array.max())
-    # Two's complement: the difference is right modulo 2⁶⁴ whatever the signed range.
-    shifted = array.astype(np.int64) - np.int64(low) if array.dtype.kind == "i" else \
-        array.astype(np.uint64) - np.uint64(low)
+    # Two's complement: the difference is right modulo 2⁶⁴ whatever the signed range. A copy
+    # (`astype`), which `packed` then shifts and ors in place.
+    shifted = array.astype(np.int64 if array.dtype.kind == "i" else np.uint64)
+    shifted -= shifted.dtype.type(low)
     return shifted.view(np.uint64), max((high - low).bit_length(), 1)
 
 
@@ -93,3 +103,80 @@ def same_as_previous(words: Words, order: npt.NDArray[np.int64]) -> npt.NDArray[
         values = word[order]
         same &= values[1:] == values[:-1]
     return same
+
+
+def previous_rows(same: Words, after: Words, compiled: bool | None = None
+                  ) -> npt.NDArray[np.int64]:
+    """For each row, the row before it with the same `same` words, ordered by `after` (ties in
+    row order); -1 for a key's first row. `compiled` as in `pcapkit.flows.compiled.run`: the
+    compiled hash pass, or the sort (the plain path, and the fallback when the rows of some
+    key are not in `after` order)."""
+    n = len(same[0])
+    if compiled if compiled is not None else n >= JIT_THRESHOLD_ROWS:
+        found = _hashed_previous(same, after)
+        if found is not None:
+            return found
+    order = lexsorted(same + after)
+    previous = np.full(n, -1, np.int64)
+    follows = same_as_previous(same, order)
+    previous[order[1:][follows]] = order[:-1][follows]
+    return previous
+
+
+#: a 64-bit odd constant (2^64 / golden ratio) that spreads a key's bits over the hash, as int64
+_MIX = -7046029254386353131
+#: flips the sign bit: unsigned words compare as these do as signed ones
+_SIGN = np.uint64(1 << 63)
+
+
+def _hashed_previous(same: Words, after: Words) -> npt.NDArray[np.int64] | None:
+    """`previous_rows` by one pass in row order, or None when some key's rows are not in
+    `after` order (the pass stops at the first)."""
+    n = len(same[0])
+    slots = 1 << max((2 * n - 1).bit_length(), 1)  # at most half full
+    previous = np.empty(n, np.int64)
+    in_order = np.ones(1, np.int64)
+    run(_previous_kernel, [
+        np.stack(same).view(np.int64), np.stack([w ^ _SIGN for w in after]).view(np.int64),
+        np.array([_MIX]),
+    ], [np.full(slots, -1, np.int32 if n < 1 << 31 else np.int64), previous, in_order],
+        compiled=True)
+    return previous if in_order[0] else None
+
+
+def _previous_kernel(same: npt.NDArray[np.int64], after: npt.NDArray[np.int64],
+                     mix: npt.NDArray[np.int64], table: npt.NDArray[np.signedinteger[Any]],
+                     previous: npt.NDArray[np.int64], in_order: npt.NDArray[np.int64]) -> None:
+    """`table` (open addressing, a power of two of slots, -1 empty) holds each key's latest
+    row. Compiled only (`previous_rows` sorts small inputs): int64 products wrap as numba
+    computes them, not as Python's integers grow."""
+    words, n = same.shape
+    mask = len(table) - 1
+    for row in range(n):
+        h = 0
+        for w in range(words):
+            h = (h ^ same[w, row]) * mix[0]
+            h ^= h >> 31
+        slot = h & mask
+        while True:
+            last = table[slot]
+            if last < 0:
+                previous[row] = -1
+                table[slot] = row
+                break
+            equal = True
+            for w in range(words):
+                if same[w, last] != same[w, row]:
+                    equal = False
+                    break
+            if equal:
+                for w in range(len(after)):
+                    if after[w, last] != after[w, row]:
+                        if after[w, last] > after[w, row]:
+                            in_order[0] = 0
+                            return
+                        break
+                previous[row] = last
+                table[slot] = row
+                break
+            slot = (slot + 1) & mask

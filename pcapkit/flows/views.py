@@ -30,7 +30,7 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import SEEN_AT, empty_packets
-from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
+from pcapkit.flows.ordering import packed, previous_rows
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
 from pcapkit.flows.tally import packets_where, tally
 from pcapkit.read.records import Direction
@@ -134,15 +134,14 @@ def tcp_copies(packets: pl.DataFrame) -> pl.Series:
 
 def repeated(rows: pl.DataFrame, key: list[str],
              within: Sequence[str] = ("capture", "frame")) -> npt.NDArray[np.bool_]:
-    """`seen_again` on a frame in any order, as one array: each key's rows in the order of
-    `within` (capture order by default) by one sort, each compared with the one before it
-    (cheaper than a window over many key columns, on a busy capture's every TCP packet)."""
-    same = packed(rows, key)
-    order = lexsorted(same + packed(rows, within))
-    ts = rows["ts_ns"].to_numpy()[order]
-    soon = np.abs(np.diff(ts)) < COPY_WINDOW_NS
-    found = np.zeros(rows.height, np.bool_)
-    found[order[1:][same_as_previous(same, order) & soon]] = True
+    """`seen_again` on a frame in any order, as one array: each row compared with the row
+    before it of its key in the order of `within` (capture order by default), found by
+    `previous_rows` (cheaper than a window over many key columns, on a busy capture's every
+    TCP packet)."""
+    previous = previous_rows(packed(rows, key), packed(rows, within))
+    ts = rows["ts_ns"].to_numpy()
+    found = previous >= 0
+    found[found] = np.abs(ts[found] - ts[previous[found]]) < COPY_WINDOW_NS
     return found
 
 

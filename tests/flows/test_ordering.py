@@ -8,7 +8,13 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
+from pcapkit.flows.ordering import (
+    _hashed_previous,
+    lexsorted,
+    packed,
+    previous_rows,
+    same_as_previous,
+)
 from pcapkit.flows.views import COPY_WINDOW_NS, repeated, seen_again
 
 TUNNEL = pl.Enum(["vxlan", "geneve", "gre"])  # not in text order: an enum sorts by category
@@ -48,6 +54,21 @@ def test_same_as_previous_is_eq_missing(rows: list[tuple[object, ...]], key: lis
     same = ordered.select(pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1))
                                             for k in key)).to_series().to_list()[1:]
     assert same_as_previous(packed(frame, key), order).tolist() == same
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, max_size=40), keys, keys, st.booleans())
+def test_previous_rows_hashed_is_the_sort(rows: list[tuple[object, ...]], key: list[str],
+                                          after: list[str], ordered: bool) -> None:
+    """The compiled hash pass finds the rows the sort finds: in `after` order it answers
+    itself; out of it, it hands over to the sort."""
+    frame = _frame(rows)
+    if ordered:
+        frame = frame.sort(after, nulls_last=True, maintain_order=True)
+        assert _hashed_previous(packed(frame, key), packed(frame, after)) is not None
+    same, later = packed(frame, key), packed(frame, after)
+    hashed = previous_rows(same, later, compiled=True)
+    assert hashed.tolist() == previous_rows(same, later, compiled=False).tolist()
 
 
 packet = st.tuples(
