@@ -140,3 +140,18 @@ def test_set_changes_a_threshold(tmp_path: Path) -> None:
     _one_error_line(_cli(["analyze", str(pod), "--set", "nxdomain_min=many"], tmp_path),
                     "nxdomain_min=many")
     _one_error_line(_cli(["analyze", str(pod), "--set", "no_such=1"], tmp_path), "no_such")
+
+
+@needs_sample
+def test_workers_do_not_import_the_cli(tmp_path: Path) -> None:
+    # A spawned worker runs the console script first: the CLI's modules are the main process's.
+    proc = subprocess.run(
+        [PCAPKIT, "analyze", str(SAMPLE), "--workers", "2", "--chunk-records", "50",
+         "--format", "json", "-o", str(tmp_path / "out.json")],
+        capture_output=True, text=True, env=cli_env(tmp_path, PYTHONPROFILEIMPORTTIME="1"),
+        timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert imported.count("pcapkit.engine.tasks") == 3  # this process and the two workers
+    assert imported.count("typer") == imported.count("pcapkit.cli.app") == 1
