@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.pcap import Span, is_pcap, scan_pcap
-from pcapkit.read.pcapng import is_pcapng, read_pcapng
+from pcapkit.read.pcapng import is_pcapng, scan_pcapng
 from pcapkit.read.records import Capture, Direction, Interface, Records
 from pcapkit.read.source import open_source
 
@@ -24,16 +24,15 @@ def read_capture(path: str | Path) -> Capture:
 
 def scan_capture(path: str | Path, spans: Sequence[Span] | None = None
                  ) -> tuple[Capture, Iterator[Records]]:
-    """One capture file's metadata (`records` empty) and its records, a part at a time: a
-    window of a pcap file's bytes at a time; a pcapng or compressed file's all at once. The
-    capture's `warnings` are complete once the records are. With `spans` (where records read
-    before lie), a pcap file's records of those spans only; other files' all the same."""
+    """One capture file's metadata (`records` empty) and its records, a window of the file's
+    bytes at a time. The capture's `warnings` (and a pcapng's interfaces and comments) are
+    complete once the records are. With `spans` (where records read before lie), a pcap file's
+    records of those spans only; a pcapng's all the same."""
     src = open_source(path)
     if is_pcap(src.data):
         return scan_pcap(src, spans)
     if is_pcapng(src.data):
-        capture = read_pcapng(src)
-        return dataclasses.replace(capture, records=Records.empty()), iter([capture.records])
+        return scan_pcapng(src)
     what = "gzip-compressed data that is not" if src.compressed else "not"
     if len(src.data) < 4:
         if src.compressed and src.warnings:

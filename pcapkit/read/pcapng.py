@@ -14,13 +14,15 @@ offset (in the decompressed data, for a gzip file) and the number of records rea
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Direction, Interface, Records
-from pcapkit.read.source import Source
+from pcapkit.read.source import Source, release
 
 SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 0x00000001, 0x00000002, 0x00000003, 0x00000006
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
@@ -50,24 +52,23 @@ class _Iface:
     tsoffset: int = 0  #: seconds
 
 
-class _Builder:
-    """Collects records while the blocks are walked."""
+class _Rows:
+    """Records found in a window of the file, a row each (`packet_blocks.walk_packet_blocks`'
+    columns), in an array sized from the bytes walked (never from a length the file declares)
+    and doubled when full."""
 
     def __init__(self) -> None:
-        self.iface: list[int] = []
-        self.ts: list[int] = []
-        self.offset: list[int] = []
-        self.caplen: list[int] = []
-        self.origlen: list[int] = []
-        self.direction: list[int] = []
+        self.array = np.empty((4096, 6), np.int64)
+        self.n = 0
 
     def add(self, iface: int, ts: int, offset: int, caplen: int, origlen: int, d: int) -> None:
-        self.iface.append(iface)
-        self.ts.append(ts)
-        self.offset.append(offset)
-        self.caplen.append(caplen)
-        self.origlen.append(origlen)
-        self.direction.append(d)
+        if self.n == len(self.array):
+            self.grow()
+        self.array[self.n] = (iface, ts if ts < 1 << 63 else -1, offset, caplen, origlen, d)
+        self.n += 1
+
+    def grow(self) -> None:
+        self.array = np.concatenate([self.array, np.empty_like(self.array)])
 
 
 def _options(data: memoryview, pos: int, end: int, order: str) -> list[tuple[int, bytes]]:
@@ -88,22 +89,86 @@ def _text(value: bytes) -> str:
     return value.rstrip(b"\0").decode("utf-8", "replace")
 
 
-def read_pcapng(src: Source) -> Capture:
-    """Parse a pcapng file from its bytes."""
-    data = memoryview(src.data)
-    size = len(data)
-    warnings = list(src.warnings)
-    comments: list[str] = []
-    ifaces: list[_Iface] = []
-    section_base = 0  #: index of the current section's interface 0 among all interfaces
-    order = "<"
-    recs = _Builder()
-    pos = 0
-    first = True
-    while pos < size:
+#: bytes of the file walked at a time: each window's records are handed on, and its pages let go
+WINDOW_BYTES = 64 << 20
+#: from this size on, runs of Enhanced Packet Blocks are walked by compiled code
+COMPILED_FROM_BYTES = 4 << 20
+
+
+def scan_pcapng(src: Source) -> tuple[Capture, Iterator[Records]]:
+    """A pcapng file's metadata and its records, a window of the file at a time (as
+    `pcapkit.read.pcap.scan_pcap`): the capture's interfaces, comments and warnings grow as the
+    windows are walked, and are complete once they are. A first block that is no section header
+    raises `CaptureError` now."""
+    capture = Capture(
+        path=src.path, format="pcapng", compressed=src.compressed, buffer=src.data,
+        interfaces=[], records=Records.empty(), warnings=list(src.warnings),
+    )
+    walk = _Walk(src, capture)
+    rows = _Rows()
+    walk.block(rows)  # the section header: its byte order, or the error
+    capture.big_endian = walk.order == ">"
+    return capture, _windows(walk, rows)
+
+
+def _windows(walk: _Walk, rows: _Rows) -> Iterator[Records]:
+    fast = None
+    if walk.size >= COMPILED_FROM_BYTES:
+        from pcapkit.read.packet_blocks import RunEnd, walk_packet_blocks
+
+        fast = walk_packet_blocks
+    buf = np.frombuffer(walk.data, np.uint8)
+    released = 0
+    while not walk.done:
+        stop = min(walk.size, walk.pos + WINDOW_BYTES)
+        while walk.pos < stop and not walk.done:
+            if fast is not None:
+                rows.n, walk.pos, why = fast(buf, walk.pos, stop, walk.order == ">",
+                                             MAX_BLOCK_LEN, walk.section_base,
+                                             len(walk.ifaces), rows.array, rows.n)
+                if why == RunEnd.FULL:
+                    rows.grow()
+                    continue
+                if why == RunEnd.STOP:
+                    walk.done = walk.pos >= walk.size
+                    break
+            walk.block(rows)
+        if rows.n:
+            yield walk.records(rows)
+        release(walk.capture.buffer, walk.pos, released)
+        released = walk.pos
+
+
+class _Walk:
+    """Where a walk of a pcapng's blocks is, and what it has read of the file so far."""
+
+    def __init__(self, src: Source, capture: Capture) -> None:
+        self.capture = capture
+        self.data = memoryview(src.data)
+        self.size = len(self.data)
+        self.ifaces: list[_Iface] = []
+        self.section_base = 0  #: index of the current section's interface 0 among all interfaces
+        self.order = "<"
+        self.pos = 0
+        self.first = True
+        self.found = 0  #: records handed on in earlier windows
+        self.done = self.size == 0
+
+    def records(self, rows: _Rows) -> Records:
+        """The records of `rows` (which are then cleared), numbered after those before."""
+        found = rows.array[:rows.n]
+        records = _records(found, self.ifaces, self.found)
+        self.found += rows.n
+        rows.n = 0
+        return records
+
+    def block(self, rows: _Rows) -> None:
+        """Read the block at `pos` (its records into `rows`) and move past it; the walk is
+        `done` at the end of the file or at damage, with a warning saying where."""
+        data, pos, size, order = self.data, self.pos, self.size, self.order
+        count = self.found + rows.n
         if pos + 12 > size:
-            warnings.append(_cut(pos, len(recs.ts)))
-            break
+            return self._end(_cut(pos, count))
         raw_type = int.from_bytes(data[pos : pos + 4], "little")
         if raw_type == SHB:
             magic = data[pos + 8 : pos + 12].tobytes()
@@ -112,31 +177,40 @@ def read_pcapng(src: Source) -> Capture:
             elif int.from_bytes(magic, "big") == BYTE_ORDER_MAGIC:
                 order = ">"
             else:
-                if first:
-                    raise CaptureError(src.path, "pcapng section header has no byte-order magic")
-                warnings.append(_corrupt(pos, "section header without byte-order magic",
-                                         len(recs.ts)))
-                break
-            section_base = len(ifaces)
+                if self.first:
+                    raise CaptureError(self.capture.path,
+                                       "pcapng section header has no byte-order magic")
+                return self._end(_corrupt(pos, "section header without byte-order magic",
+                                          count))
+            self.order = order
+            self.section_base = len(self.ifaces)
         btype, blen = struct.unpack_from(order + "II", data, pos)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK_LEN:
-            if first:
-                raise CaptureError(src.path, f"pcapng block length {blen} is invalid")
-            warnings.append(_corrupt(pos, f"invalid block length {blen}", len(recs.ts)))
-            break
+            if self.first:
+                raise CaptureError(self.capture.path, f"pcapng block length {blen} is invalid")
+            return self._end(_corrupt(pos, f"invalid block length {blen}", count))
         if pos + blen > size:
-            warnings.append(_cut(pos, len(recs.ts)))
-            break
+            return self._end(_cut(pos, count))
         (trailer,) = struct.unpack_from(order + "I", data, pos + blen - 4)
         if trailer != blen:  # where the next block starts is unknown: stop, as wiretap does
-            if first:
-                raise CaptureError(src.path, f"pcapng section header lengths {blen} and "
-                                             f"{trailer} disagree")
-            warnings.append(_corrupt(pos, f"block lengths {blen} and {trailer} disagree",
-                                     len(recs.ts)))
-            break
-        body, end = pos + 8, pos + blen - 4
-        first = False
+            if self.first:
+                raise CaptureError(self.capture.path, f"pcapng section header lengths {blen} "
+                                                      f"and {trailer} disagree")
+            return self._end(_corrupt(pos, f"block lengths {blen} and {trailer} disagree",
+                                      count))
+        self.first = False
+        self.pos = pos + blen
+        self.done = self.pos >= size
+        self._read(btype, pos, pos + 8, pos + blen - 4, rows)
+
+    def _end(self, warning: str) -> None:
+        self.capture.warnings.append(warning)
+        self.done = True
+
+    def _read(self, btype: int, pos: int, body: int, end: int, rows: _Rows) -> None:
+        """What block `btype` (at `pos`, its body from `body` to `end`) holds."""
+        data, order, ifaces = self.data, self.order, self.ifaces
+        warnings, comments = self.capture.warnings, self.capture.comments
         if not _known(btype):
             warnings.append(f"block at byte {pos} has unknown type 0x{btype:08x}; skipped")
         elif btype == SHB:
@@ -154,6 +228,9 @@ def read_pcapng(src: Source) -> Capture:
                     iface.tsresol = value[0]
                 elif code == IF_TSOFFSET and len(value) >= 8:
                     iface.tsoffset = struct.unpack_from(order + "q", value)[0]
+            self.capture.interfaces.append(Interface(
+                index=len(ifaces), link_type=iface.link_type, name=iface.name,
+                snaplen=iface.snaplen, description=iface.description))
             ifaces.append(iface)
         elif btype in (EPB, PB):
             if btype == EPB and end - body >= 20:
@@ -164,25 +241,23 @@ def read_pcapng(src: Source) -> Capture:
                     order + "HHIIII", data, body)
             else:
                 warnings.append(f"packet block at byte {pos} too short; skipped")
-                pos += blen
-                continue
+                return
             start = body + 20
-            gid = section_base + if_id
+            gid = self.section_base + if_id
             if gid >= len(ifaces) or start + caplen > end:
                 warnings.append(f"packet block at byte {pos} names an unknown interface or "
                                 f"overruns its block; skipped")
-                pos += blen
-                continue
+                return
             direction = Direction.UNKNOWN
             for code, value in _options(data, start + ((caplen + 3) & ~3), end, order):
                 if code == EPB_FLAGS and len(value) >= 4 and btype == EPB:
                     direction = struct.unpack_from(order + "I", value)[0] & 0x3
                     direction = direction if direction in (1, 2) else Direction.UNKNOWN
                 elif code == OPT_COMMENT:
-                    comments.append(f"frame {len(recs.ts) + 1}: {_text(value)}")
-            recs.add(gid, (ts_hi << 32) | ts_lo, start, caplen, origlen, direction)
+                    comments.append(f"frame {self.found + rows.n + 1}: {_text(value)}")
+            rows.add(gid, (ts_hi << 32) | ts_lo, start, caplen, origlen, direction)
         elif btype == SPB and end - body >= 4:
-            gid = section_base
+            gid = self.section_base
             if gid >= len(ifaces):
                 warnings.append(f"simple packet block at byte {pos} before any interface; skipped")
             else:
@@ -191,15 +266,7 @@ def read_pcapng(src: Source) -> Capture:
                 if ifaces[gid].snaplen:
                     caplen = min(caplen, ifaces[gid].snaplen)
                 # SPBs carry no timestamp: Wireshark shows them at the epoch.
-                recs.add(gid, -1, body + 4, caplen, origlen, Direction.UNKNOWN)
-        pos += blen
-    interfaces = [Interface(index=i, link_type=f.link_type, name=f.name, snaplen=f.snaplen,
-                            description=f.description) for i, f in enumerate(ifaces)]
-    return Capture(
-        path=src.path, format="pcapng", compressed=src.compressed, buffer=src.data,
-        interfaces=interfaces, records=_records(recs, ifaces), warnings=warnings,
-        comments=comments, big_endian=order == ">",
-    )
+                rows.add(gid, -1, body + 4, caplen, origlen, Direction.UNKNOWN)
 
 
 def _known(btype: int) -> bool:
@@ -217,27 +284,28 @@ def _corrupt(pos: int, what: str, n: int) -> str:
     return f"corrupt block at byte {pos} ({what}); read the {n} records before it"
 
 
-def _records(recs: _Builder, ifaces: list[_Iface]) -> Records:
-    n = len(recs.ts)
-    iface = np.array(recs.iface, np.uint16)
-    ts_raw = np.array(recs.ts, np.int64)
+def _records(rows: npt.NDArray[np.int64], ifaces: list[_Iface], before: int) -> Records:
+    """`_Rows`' rows as records numbered from frame `before` + 1."""
+    n = len(rows)
+    iface = rows[:, 0].astype(np.uint16)
+    ts_raw = rows[:, 1]
     no_ts = ts_raw < 0
     # The raw 64-bit count was packed from two u32 words; reinterpret to unsigned for the math.
-    ts_u = np.array([t if t >= 0 else 0 for t in recs.ts], np.uint64)
+    ts_u = np.where(no_ts, 0, ts_raw).astype(np.uint64)
     ts_ns = np.zeros(n, np.int64)
-    for i, f in enumerate(ifaces):
+    for i in np.unique(iface).tolist():
         sel = iface == i
-        if sel.any():
-            ts_ns[sel] = _to_ns(ts_u[sel], f.tsresol) + f.tsoffset * 1_000_000_000
+        f = ifaces[i]
+        ts_ns[sel] = _to_ns(ts_u[sel], f.tsresol) + f.tsoffset * 1_000_000_000
     ts_ns[no_ts] = 0
     return Records(
-        frame=np.arange(1, n + 1, dtype=np.uint32),
+        frame=np.arange(before + 1, before + n + 1, dtype=np.uint32),
         ts_ns=ts_ns,
         iface=iface,
-        offset=np.array(recs.offset, np.int64),
-        caplen=np.array(recs.caplen, np.uint32),
-        origlen=np.array(recs.origlen, np.uint32),
-        direction=np.array(recs.direction, np.uint8),
+        offset=rows[:, 2].copy(),  # `rows` is a view of the buffer the next window reuses
+        caplen=rows[:, 3].astype(np.uint32),
+        origlen=rows[:, 4].astype(np.uint32),
+        direction=rows[:, 5].astype(np.uint8),
     )
 
 
