@@ -20,7 +20,7 @@ from pcapkit.decode.tunnels import UDP_TUNNELS, register
 from pcapkit.errors import CaptureError
 from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture, Interface, Records
-from pcapkit.read.source import is_url, open_file
+from pcapkit.read.source import is_url, open_file, release
 
 #: bytes of capture per chunk, at most (about): what a worker reads and decodes at once. Each
 #: chunk costs a worker ~18 ms whatever its size (its polars queries, the spill's files of each
@@ -28,6 +28,10 @@ from pcapkit.read.source import is_url, open_file
 #: on it; 128 MB ones ~17 % (5M packets on both cores: wall 9.8 -> 8.8 s, median of three;
 #: peak RSS +90 MB). 256 MB ones (and windows) raised the peak to 1.7 GB.
 CHUNK_BYTES = 128 << 20
+#: bytes of capture per chunk, at most, when the chunk carries its bytes (a gzip-compressed
+#: capture's): a few chunks wait for each worker in this process, and again pickled on their way
+#: (1.3M packets of bulk TCP, gzip: 128 MB chunks peaked at 1,759 MB, 32 MB ones at 1,0XX MB)
+CARRIED_CHUNK_BYTES = 32 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
 #: a span per 4096 records held through the run (1 MB per 20M packets)
 SPAN_RECORDS = 4096
@@ -60,10 +64,16 @@ def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records
     """The chunks of `capture` (number `index` among those analysed) holding the records of
     `windows`, in file order, numbered from 0: each a `runs` run."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
+    if capture.compressed:
+        chunk_bytes = min(chunk_bytes, CARRIED_CHUNK_BYTES)
     for seq, run in enumerate(runs(windows, chunk_records, chunk_bytes)):
         start = int(run.offset.min())
         end = int((run.offset + run.caplen).max())
-        data = bytes(capture.buffer[start:end]) if capture.compressed else None
+        data = None
+        if capture.compressed:
+            data = bytes(capture.buffer[start:end])
+            # mapped again by the copy, behind the walk that let them go (`scan_pcap`)
+            release(capture.buffer, end, start)
         yield Chunk(
             capture=index, seq=seq, path=capture.path, format=capture.format,
             interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,

@@ -6,11 +6,13 @@ are renamed freely on their way into an incident ticket.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import os
+import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,29 +55,20 @@ def open_file(path: str | Path) -> BinaryIO:
 
 
 def open_source(path: str | Path) -> Source:
-    """Read `path` into memory (mmap for plain files), decompressing gzip."""
-    if is_url(path):
-        try:
-            with open_file(path) as f:
-                raw = f.read()
-        except FileNotFoundError:
-            raise CaptureError(path, "no such file") from None
-        if raw[:2] == GZIP_MAGIC:
-            data, warnings = _gunzip(raw)
-            return Source(str(path), data, True, warnings)
-        if not raw:
-            raise CaptureError(path, "empty file")
-        return Source(str(path), raw, False, [])
-    p = Path(path)
+    """`path`'s bytes, memory-mapped: a plain local file in place; a gzip-compressed file, or one
+    at a URL, copied (decompressed) a piece at a time into a temporary file (`_spooled`)."""
     try:
-        with p.open("rb") as f:
+        with open_file(path) as f:
             head = f.read(4)
-            if head[:2] == GZIP_MAGIC:
-                f.seek(0)
-                data, warnings = _gunzip(f.read())
-                return Source(str(path), data, True, warnings)
             if not head:
                 raise CaptureError(path, "empty file")
+            f.seek(0)
+            if head[:2] == GZIP_MAGIC:
+                data, warnings = _spooled(f, _gunzip)
+                return Source(str(path), data, True, warnings)
+            if is_url(path):
+                data, _ = _spooled(f, _copy)
+                return Source(str(path), data, False, [])
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise CaptureError(path, "no such file") from None
@@ -88,28 +81,90 @@ def open_source(path: str | Path) -> Source:
     return Source(str(path), memoryview(mapped), False, [])
 
 
-def _gunzip(raw: bytes) -> tuple[bytes, list[str]]:
-    """Decompress every gzip member; a stream cut short yields what was whole, with a warning."""
-    out: list[bytes] = []
-    warnings: list[str] = []
-    rest = raw
-    while rest:
-        d = zlib.decompressobj(wbits=47)
+def content_size(path: str | Path, at_most: int) -> int:
+    """Bytes of the capture at `path` as it is read (decompressed), counted up to about
+    `at_most`: a gzip stream is decompressed that far, and no farther. 0 when it cannot be read
+    (reading it will say why)."""
+    try:
+        with open_file(path) as f:
+            if f.read(2) != GZIP_MAGIC:
+                return f.seek(0, os.SEEK_END)
+            f.seek(0)
+            counted = _Counted(at_most)
+            with contextlib.suppress(_Counted.Enough):
+                _gunzip(f, cast(BinaryIO, counted))
+            return counted.bytes
+    except (OSError, CaptureError):
+        return 0
+
+
+class _Counted:
+    """A sink counting the bytes written to it, which raises `Enough` at `at_most`."""
+
+    class Enough(Exception):
+        pass
+
+    def __init__(self, at_most: int) -> None:
+        self.at_most = at_most
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.bytes += len(data)
+        if self.bytes >= self.at_most:
+            raise _Counted.Enough
+        return len(data)
+
+
+def _spooled(f: BinaryIO, write: Callable[[BinaryIO, BinaryIO], list[str]]
+             ) -> tuple[bytes | memoryview, list[str]]:
+    """What `write` writes of `f` into a temporary file, mapped, and its warnings. The file is
+    unlinked at once: its bytes live on disk (or in the page cache) as long as the mapping, never
+    in this process's memory, whatever their size (a 1 GB gzip of 5 GB of capture, read whole
+    and decompressed in memory, needed ~10 GB)."""
+    with tempfile.TemporaryFile() as out:
+        warnings = write(f, cast(BinaryIO, out))
+        if not out.tell():
+            return b"", warnings
+        out.flush()
+        return memoryview(mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ)), warnings
+
+
+def _copy(f: BinaryIO, out: BinaryIO) -> list[str]:
+    while piece := f.read(_GZIP_CHUNK):
+        out.write(piece)
+    return []
+
+
+def _gunzip(f: BinaryIO, out: BinaryIO) -> list[str]:
+    """Decompress every gzip member of `f` into `out`, `_GZIP_CHUNK` bytes at a time each way (a
+    small file may decompress to a huge one); a stream cut short or corrupt yields what came
+    before the damage, with a warning."""
+    member = None  # the member being decompressed; None between members
+    data = b""
+    while True:
+        if not data:
+            data = f.read(_GZIP_CHUNK)
+            if not data:
+                if member is not None:
+                    out.write(member.flush())  # what it holds back, if the stream ended there
+                    if not member.eof:
+                        return ["gzip stream cut short; read up to that point"]
+                return []
+        if member is None:
+            # Concatenated members are valid gzip (e.g. `cat a.gz b.gz`); trailing junk is not.
+            if len(data) < 2:
+                data += f.read(1)
+            if data[:2] != GZIP_MAGIC:
+                junk = len(data) + sum(map(len, iter(lambda: f.read(_GZIP_CHUNK), b"")))
+                return [f"{junk} bytes of trailing data after the gzip stream ignored"]
+            member = zlib.decompressobj(wbits=47)
         try:
-            out.append(d.decompress(rest))
+            out.write(member.decompress(data, _GZIP_CHUNK))
         except zlib.error as e:
-            warnings.append(f"gzip data corrupt ({e}); read up to that point")
-            break
-        if not d.eof:
-            out.append(d.flush())
-            warnings.append("gzip stream cut short; read up to that point")
-            break
-        # Concatenated members are valid gzip (e.g. `cat a.gz b.gz`); trailing junk is not.
-        rest = d.unused_data
-        if rest and rest[:2] != GZIP_MAGIC:
-            warnings.append(f"{len(rest)} bytes of trailing data after the gzip stream ignored")
-            break
-    return b"".join(out), warnings
+            return [f"gzip data corrupt ({e}); read up to that point"]
+        data = member.unconsumed_tail
+        if member.eof:
+            data, member = member.unused_data, None
 
 
 @contextmanager
