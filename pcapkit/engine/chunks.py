@@ -30,7 +30,7 @@ from pcapkit.read.source import is_url, open_file, release
 CHUNK_BYTES = 128 << 20
 #: bytes of capture per chunk, at most, when the chunk carries its bytes (a gzip-compressed
 #: capture's): a few chunks wait for each worker in this process, and again pickled on their way
-#: (1.3M packets of bulk TCP, gzip: 128 MB chunks peaked at 1,759 MB, 32 MB ones at 1,0XX MB)
+#: (1.3M packets of bulk TCP, gzip: 128 MB chunks peaked at 1,759 MB, 32 MB ones at 966 MB)
 CARRIED_CHUNK_BYTES = 32 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
 #: a span per 4096 records held through the run (1 MB per 20M packets)

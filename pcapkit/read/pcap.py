@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,8 @@ def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
     if span is not None:
         n, start, buf = span.frame - 1, span.start - header_len, buf[:span.end]
     pos = released = start
-    with mapped_file(capture.path, data) as file:
+    # A compressed capture's buffer maps its decompressed copy (`open_source`), not its file.
+    with nullcontext(None) if capture.compressed else mapped_file(capture.path, data) as file:
         for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
                                                               max_caplen, file=file):
             why = end
