@@ -200,7 +200,7 @@ def analyze(
     total = _size(captures)
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
-        stream = _large(captures) or any(t is not None for t in tuned)
+        stream = any(t is not None for t in tuned) or _large(captures)
     with _reporter(progress) as report:
         if not stream:
             return _in_memory(captures, snapshots, config, report)
@@ -236,7 +236,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     findings = locate(findings, streamed.tables, list(infos), snap)
     # The packets were never held whole: the evidence frames alone are decoded again.
     findings = with_filters(findings, evidence_packets(
-        [i.path for i in infos], findings, [seen.spans for seen in streamed.seen],
+        [cap for cap, _ in scans], findings, [seen.spans for seen in streamed.seen],
         PACKET_COLUMNS))
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 

@@ -10,9 +10,9 @@ from pcapkit.errors import CaptureError
 from pcapkit.read.pcap import Span, is_pcap, scan_pcap
 from pcapkit.read.pcapng import is_pcapng, scan_pcapng
 from pcapkit.read.records import Capture, Direction, Interface, Records
-from pcapkit.read.source import open_source
+from pcapkit.read.source import Source, open_source
 
-__all__ = ["Capture", "Direction", "Interface", "Records", "Span", "read_capture",
+__all__ = ["Capture", "Direction", "Interface", "Records", "Span", "read_capture", "rescan",
            "scan_capture"]
 
 
@@ -29,13 +29,22 @@ def scan_capture(path: str | Path, spans: Sequence[Span] | None = None
     complete once the records are. With `spans` (where records read before lie), a pcap file's
     records of those spans only; a pcapng's all the same."""
     src = open_source(path)
-    if is_pcap(src.data):
-        return scan_pcap(src, spans)
-    if is_pcapng(src.data):
-        return scan_pcapng(src)
+    if is_pcap(src.data) or is_pcapng(src.data):
+        return _scan(src, spans)
     what = "gzip-compressed data that is not" if src.compressed else "not"
     if len(src.data) < 4:
         if src.compressed and src.warnings:
             raise CaptureError(path, src.warnings[0].split(";")[0])
         raise CaptureError(path, "file too short to be a capture")
     raise CaptureError(path, f"{what} a pcap or pcapng capture (magic {bytes(src.data[:4]).hex()})")
+
+
+def rescan(capture: Capture, spans: Sequence[Span] | None = None
+           ) -> tuple[Capture, Iterator[Records]]:
+    """`scan_capture` of a capture scanned before, from the bytes it holds: a compressed one is
+    not decompressed again (1.3 GB of capture: ~3 s)."""
+    return _scan(Source(capture.path, capture.buffer, capture.compressed, []), spans)
+
+
+def _scan(src: Source, spans: Sequence[Span] | None) -> tuple[Capture, Iterator[Records]]:
+    return scan_pcap(src, spans) if is_pcap(src.data) else scan_pcapng(src)

@@ -13,7 +13,7 @@ import polars as pl
 
 from pcapkit.decode import decode
 from pcapkit.decode.schema import empty_packets
-from pcapkit.read import Capture, Records, Span, scan_capture
+from pcapkit.read import Capture, Records, Span, rescan
 from pcapkit.read.source import release
 
 
@@ -72,22 +72,23 @@ def _batches(windows: Iterable[Records], wanted: npt.NDArray[np.uint32]) -> Iter
         yield Records.concat(hits)
 
 
-def evidence_packets(paths: Sequence[str], findings: pl.DataFrame,
+def evidence_packets(captures: Sequence[Capture], findings: pl.DataFrame,
                      spans: Sequence[Sequence[Span]] | None = None,
                      columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """The packet-table rows of every evidence frame of `findings`, decoded from the capture
-    files `paths` (in the analysis's capture order): what a streamed analysis, which never
-    held the packet table, needs to describe a finding's packets. `spans` (per capture) say
-    where the analysis found its records: those of the evidence are read again, not the
-    whole file. `columns`: those kept of each batch as it is decoded (default: all), so that
-    the frames of tens of thousands of findings are held in the few columns their use reads."""
+    """The packet-table rows of every evidence frame of `findings`, decoded again from the
+    `captures` scanned before (in the analysis's capture order; `pcapkit.read.rescan`): what a
+    streamed analysis, which never held the packet table, needs to describe a finding's
+    packets. `spans` (per capture) say where the analysis found its records: those of the
+    evidence are read again, not the whole file. `columns`: those kept of each batch as it is
+    decoded (default: all), so that the frames of tens of thousands of findings are held in the
+    few columns their use reads."""
     keys = evidence_keys(findings)
     frames = []
     for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
         wanted = np.unique(np.asarray(frame_numbers, np.uint32))
         # A window of the file at a time, as the engine read it: holding every record of a
         # capture of tens of millions of packets for a few thousand frames would not be.
-        capture, windows = scan_capture(paths[index], None if spans is None else [
+        capture, windows = rescan(captures[index], None if spans is None else [
             s for s in spans[index] if s.holds(wanted)])
         # Decoded in batches of about `EVIDENCE_BATCH` frames: a decode per run of records
         # cost more in set-up than in packets, one of every frame held millions at once.

@@ -5,9 +5,11 @@ to stream by, counted decompressed."""
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +72,25 @@ def test_a_capture_that_compresses_well_is_streamed(
     assert api._large([packed]) and api._large([plain])
     monkeypatch.setattr(api, "STREAM_FROM_BYTES", plain.stat().st_size + 1)
     assert not api._large([packed]) and api._large([packed, plain])
+
+
+def test_a_streamed_gzip_capture_is_decompressed_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # its evidence frames are read again from the first decompression (`pcapkit.read.rescan`)
+    plain = next(p for p in sample_captures() if p.parent.name == "stale_endpoint")
+    packed = tmp_path / plain.name
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    calls = []
+    gunzip = source._gunzip
+
+    def counted(*args: Any) -> list[str]:
+        calls.append(args)
+        return gunzip(*args)
+
+    monkeypatch.setattr(source, "_gunzip", counted)
+    documents = [json.dumps(api.analyze([path], workers=1, chunk_records=50).to_dict())
+                 for path in (plain, packed)]
+    assert len(calls) == 1
+    assert '"frames"' in documents[0]  # findings, with evidence frames read again
+    assert documents[0] == documents[1].replace(str(packed), str(plain)).replace(
+        '"compressed": true', '"compressed": false')
