@@ -297,7 +297,7 @@ def _reporter(progress: bool | Progress) -> AbstractContextManager[Progress]:
 def _large(paths: Sequence[str | Path]) -> bool:
     """Whether the captures hold `STREAM_FROM_BYTES` or more in all, as read: a gzip-compressed
     capture decompressed (a capture compresses 3-30x: counted on disk, 1.3M packets of bulk TCP
-    in 41 MB of gzip were held whole, 2.3 GB), one at a URL too."""
+    in 41 MB of gzip were held whole, 2.7 GB), one at a URL too."""
     left = STREAM_FROM_BYTES
     for p in paths:
         left -= content_size(p, left)

@@ -16,9 +16,9 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-EPB = 6
+from pcapkit.read.pcapng import EPB, EPB_FLAGS, MAX_BLOCK_LEN, OPT_COMMENT, OPT_END
+
 EPB_MIN_LEN = 32  #: type, length, interface, two timestamp words, two lengths, trailing length
-EPB_FLAGS, OPT_COMMENT, OPT_END = 2, 1, 0
 
 
 class RunEnd(IntEnum):
@@ -44,7 +44,6 @@ def walk_packet_blocks(
     pos: int,
     stop: int,
     big_endian: bool,
-    max_block: int,
     section_base: int,
     interfaces: int,
     rows: npt.NDArray[np.int64],
@@ -62,7 +61,7 @@ def walk_packet_blocks(
         if pos + EPB_MIN_LEN > end or _word(buf, pos, 4, big_endian) != EPB:
             return n, pos, 1
         length = _word(buf, pos + 4, 4, big_endian)
-        if length < EPB_MIN_LEN or length % 4 or length > max_block or pos + length > end:
+        if length < EPB_MIN_LEN or length % 4 or length > MAX_BLOCK_LEN or pos + length > end:
             return n, pos, 1
         if _word(buf, pos + length - 4, 4, big_endian) != length:
             return n, pos, 1

@@ -124,8 +124,8 @@ def _windows(walk: _Walk, rows: _Rows) -> Iterator[Records]:
         while walk.pos < stop and not walk.done:
             if fast is not None:
                 rows.n, walk.pos, why = fast(buf, walk.pos, stop, walk.order == ">",
-                                             MAX_BLOCK_LEN, walk.section_base,
-                                             len(walk.ifaces), rows.array, rows.n)
+                                             walk.section_base, len(walk.ifaces), rows.array,
+                                             rows.n)
                 if why == RunEnd.FULL:
                     rows.grow()
                     continue
