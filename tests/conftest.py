@@ -3,11 +3,17 @@ public corpus in ../shared (absent from a user's fresh clone: those tests skip t
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pcapkit import engine
+from pcapkit.engine.chunks import Chunk, plan
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -38,6 +44,28 @@ def sample_captures() -> list[Path]:
         p for p in SAMPLES.rglob("*")
         if p.suffix in {".pcap", ".pcapng", ".gz"} and "lab" not in p.parts
     )
+
+
+def gzipped(captures: list[Path], folder: Path) -> list[Path]:
+    """`captures` compressed by gzip into `folder`, each as its name plus `.gz`."""
+    packed = [folder / (p.name + ".gz") for p in captures]
+    for p, gz in zip(captures, packed, strict=True):
+        gz.write_bytes(gzip.compress(p.read_bytes()))
+    return packed
+
+
+def planned_chunks(monkeypatch: pytest.MonkeyPatch) -> list[Chunk]:
+    """The chunks the engine plans from now on, as it plans them (`pcapkit.engine.chunks.plan`,
+    still the one that plans them)."""
+    seen: list[Chunk] = []
+
+    def recorded(*args: Any, **kw: Any) -> Iterator[Chunk]:
+        for chunk in plan(*args, **kw):
+            seen.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(engine, "plan", recorded)
+    return seen
 
 
 def needs_corpus() -> pytest.MarkDecorator:

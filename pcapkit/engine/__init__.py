@@ -156,7 +156,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
-            for chunk in plan(capture, i, counted(i, windows), chunk_records):
+            for chunk in plan(capture, i, counted(i, windows), chunk_records,
+                              local=pool.local):
                 seen[i].spans += spans_of(chunk)
                 yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
 

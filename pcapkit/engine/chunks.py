@@ -2,7 +2,9 @@
 
 A chunk names the byte range of its records in the capture file, so that a worker (a local
 process, or a Dask worker on another machine that mounts the same path) reads just those bytes.
-A gzip-compressed capture cannot be read from the middle: its chunks carry their bytes.
+A gzip-compressed capture cannot be read from the middle. It is decompressed once, into a
+temporary file (`pcapkit.read.source.Source.spool`), which workers on this machine map as they
+would the capture; workers elsewhere are sent their chunks' bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import mmap
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -20,7 +23,7 @@ from pcapkit.decode.tunnels import UDP_TUNNELS, register
 from pcapkit.errors import CaptureError
 from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture, Interface, Records
-from pcapkit.read.source import is_url, open_file, release
+from pcapkit.read.source import is_url, open_file, release, shared_path
 
 #: bytes of capture per chunk, at most (about): what a worker reads and decodes at once. Each
 #: chunk costs a worker ~18 ms whatever its size (its polars queries, the spill's files of each
@@ -29,12 +32,32 @@ from pcapkit.read.source import is_url, open_file, release
 #: peak RSS +90 MB). 256 MB ones (and windows) raised the peak to 1.7 GB.
 CHUNK_BYTES = 128 << 20
 #: bytes of capture per chunk, at most, when the chunk carries its bytes (a gzip-compressed
-#: capture's): a few chunks wait for each worker in this process, and again pickled on their way
-#: (1.3M packets of bulk TCP, gzip: 128 MB chunks peaked at 1,759 MB, 32 MB ones at 966 MB)
+#: capture's, to a worker elsewhere): a few chunks wait for each worker in this process, and
+#: again pickled on their way (1.3M packets of bulk TCP, gzip: 128 MB chunks peaked at
+#: 1,759 MB, 32 MB ones at 966 MB)
 CARRIED_CHUNK_BYTES = 32 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
 #: a span per 4096 records held through the run (1 MB per 20M packets)
 SPAN_RECORDS = 4096
+
+
+@dataclass(frozen=True)
+class Spool:
+    """A capture's decompressed copy (`pcapkit.read.source.Source.spool`) as another process of
+    this machine opens it: a path, and the file (device, inode) it must find there."""
+
+    path: str
+    device: int
+    inode: int
+
+    @staticmethod
+    def of(capture: Capture) -> Spool | None:
+        """The capture's spool, when it has one that other processes can open."""
+        path = shared_path(capture.spool)
+        if capture.spool is None or path is None:
+            return None
+        st = os.fstat(capture.spool.fileno())
+        return Spool(path, st.st_dev, st.st_ino)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ class Chunk:
     start: int  #: first byte of the run in the (decompressed) file
     end: int  #: one past its last byte
     data: bytes | None  #: the run's bytes, when a worker cannot read them from `path`
+    spool: Spool | None  #: where a worker of this machine reads them instead of `path`
     #: UDP ports decoded as tunnels in the process that planned the chunk (`--vxlan-port`)
     udp_tunnels: tuple[tuple[int, Tunnel], ...]
 
@@ -60,17 +84,22 @@ class Chunk:
 
 
 def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records: int,
-         chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
+         chunk_bytes: int = CHUNK_BYTES, local: bool = False) -> Iterator[Chunk]:
     """The chunks of `capture` (number `index` among those analysed) holding the records of
-    `windows`, in file order, numbered from 0: each a `runs` run."""
+    `windows`, in file order, numbered from 0: each a `runs` run. `local`: the workers run on
+    this machine, and read a spooled capture from its spool (`Spool`). Carried through this
+    process instead, 1.3M packets of bulk TCP in gzip (1.35 GB decompressed) cost it ~2.7 s of
+    CPU more, copying and pickling each chunk, while the workers waited on it."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
-    if capture.compressed:
+    spool = Spool.of(capture) if local else None
+    carried = capture.compressed and spool is None
+    if carried:
         chunk_bytes = min(chunk_bytes, CARRIED_CHUNK_BYTES)
     for seq, run in enumerate(runs(windows, chunk_records, chunk_bytes)):
         start = int(run.offset.min())
         end = int((run.offset + run.caplen).max())
         data = None
-        if capture.compressed:
+        if carried:
             data = bytes(capture.buffer[start:end])
             # mapped again by the copy, behind the walk that let them go (`scan_pcap`)
             release(capture.buffer, end, start)
@@ -78,7 +107,7 @@ def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records
             capture=index, seq=seq, path=capture.path, format=capture.format,
             interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
             records=dataclasses.replace(run, offset=run.offset - start), start=start, end=end,
-            data=data, udp_tunnels=tunnels,
+            data=data, spool=spool, udp_tunnels=tunnels,
         )
 
 
@@ -125,7 +154,8 @@ def load(chunk: Chunk) -> Capture:
         register(port, tunnel)
     data = _read(chunk) if chunk.data is None else chunk.data
     return Capture(
-        path=chunk.path, format=chunk.format, compressed=chunk.data is not None, buffer=data,
+        path=chunk.path, format=chunk.format,
+        compressed=chunk.data is not None or chunk.spool is not None, buffer=data,
         interfaces=list(chunk.interfaces), records=chunk.records, big_endian=chunk.big_endian,
     )
 
@@ -147,18 +177,34 @@ def _read(chunk: Chunk) -> memoryview:
     decoding, the kernel zeroing and unmapping 64 MB of new pages per chunk); read from a URL."""
     if not chunk.bytes:  # records of no bytes (mmap would map a length of 0 as the whole file)
         return memoryview(b"")
-    if is_url(chunk.path):
+    if is_url(chunk.path) and chunk.spool is None:
         with open_file(chunk.path) as f:
             f.seek(chunk.start)
             data = f.read(chunk.bytes)
         _check(chunk, chunk.start + len(data))
         return memoryview(data)
-    with open(chunk.path, "rb") as f:
+    with _open(chunk) as f:
         # Mapped bytes past the end of the file would kill the process when read (SIGBUS).
         _check(chunk, os.fstat(f.fileno()).st_size)
         base = chunk.start - chunk.start % mmap.ALLOCATIONGRANULARITY
         mapped = mmap.mmap(f.fileno(), chunk.end - base, access=mmap.ACCESS_READ, offset=base)
     return memoryview(mapped)[chunk.start - base:]
+
+
+def _open(chunk: Chunk) -> BinaryIO:
+    """The file holding the chunk's bytes: its capture's, or the spool of it, checked to be the
+    spool's file (a path under /proc names whatever file that descriptor holds now)."""
+    if chunk.spool is None:
+        return open(chunk.path, "rb")
+    try:
+        f = open(chunk.spool.path, "rb")  # noqa: SIM115 (the caller's `with` closes it)
+    except OSError as e:
+        raise CaptureError(chunk.path, f"its decompressed copy is out of reach ({e})") from None
+    st = os.fstat(f.fileno())
+    if (st.st_dev, st.st_ino) != (chunk.spool.device, chunk.spool.inode):
+        f.close()
+        raise CaptureError(chunk.path, "its decompressed copy is gone (the analysis ended?)")
+    return f
 
 
 def _check(chunk: Chunk, end: int) -> None:

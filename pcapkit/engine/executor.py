@@ -27,6 +27,8 @@ IN_FLIGHT = 2
 
 class Executor(Protocol):
     workers: int
+    #: whether the workers run on this machine: they open the files this process has open
+    local: bool
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]: ...
 
@@ -58,6 +60,7 @@ class Inline:
     """Every job in this process, one after the other."""
 
     workers = 1
+    local = True
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         return map(fn, jobs)
@@ -174,6 +177,7 @@ class Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.local = True
         # A spawned process inherits this process's environment when it starts, which is
         # whenever the pool needs one more: the variables stay set until `close`.
         self._env = worker_env(workers)
@@ -216,7 +220,8 @@ class DaskExecutor:
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'pcapkit[dask]'") from None
         self._cluster: Any = None
-        if scheduler.startswith("local:"):
+        self.local = scheduler.startswith("local:")
+        if self.local:
             try:
                 n = int(scheduler.removeprefix("local:"))
             except ValueError:

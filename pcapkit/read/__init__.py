@@ -43,7 +43,7 @@ def rescan(capture: Capture, spans: Sequence[Span] | None = None
            ) -> tuple[Capture, Iterator[Records]]:
     """`scan_capture` of a capture scanned before, from the bytes it holds: a compressed one is
     not decompressed again (1.3 GB of capture: ~3 s)."""
-    return _scan(Source(capture.path, capture.buffer, capture.compressed, []), spans)
+    return _scan(Source(capture.path, capture.buffer, capture.compressed, [], capture.spool), spans)
 
 
 def _scan(src: Source, spans: Sequence[Span] | None) -> tuple[Capture, Iterator[Records]]:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
 from pcapkit.read.records import Capture, Interface, Records
-from pcapkit.read.source import Source, mapped_file, release
+from pcapkit.read.source import Source, bytes_path, mapped_file, release
 from pcapkit.read.walk import WalkEnd, find_records_windowed
 
 #: magic as read little-endian → (big endian file, nanosecond timestamps, record header length)
@@ -77,7 +77,7 @@ def scan_pcap(src: Source, spans: Sequence[Span] | None = None
     capture = Capture(
         path=src.path, format="pcap", compressed=src.compressed, buffer=data,
         interfaces=[iface], records=Records.empty(), warnings=list(src.warnings),
-        big_endian=big,
+        big_endian=big, spool=src.spool,
     )
     max_caplen = max(snaplen, MAX_CAPLEN)
     if spans is None:
@@ -98,7 +98,8 @@ def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
         n, start, buf = span.frame - 1, span.start - header_len, buf[:span.end]
     pos = released = start
     # A compressed capture's buffer maps its decompressed copy (`open_source`), not its file.
-    with nullcontext(None) if capture.compressed else mapped_file(capture.path, data) as file:
+    path = bytes_path(capture.path, capture.compressed, capture.spool)
+    with nullcontext(None) if path is None else mapped_file(path, data) as file:
         for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
                                                               max_caplen, file=file):
             why = end

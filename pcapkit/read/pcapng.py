@@ -102,7 +102,7 @@ def scan_pcapng(src: Source) -> tuple[Capture, Iterator[Records]]:
     raises `CaptureError` now."""
     capture = Capture(
         path=src.path, format="pcapng", compressed=src.compressed, buffer=src.data,
-        interfaces=[], records=Records.empty(), warnings=list(src.warnings),
+        interfaces=[], records=Records.empty(), warnings=list(src.warnings), spool=src.spool,
     )
     walk = _Walk(src, capture)
     rows = _Rows()

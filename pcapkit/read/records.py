@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +97,8 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)  #: section and packet comments
     big_endian: bool = False  #: byte order of the file (the capturing host's for pcap)
+    #: the temporary file `buffer` maps when it is a copy (`pcapkit.read.source.Source.spool`)
+    spool: BinaryIO | None = field(default=None, repr=False, compare=False)
 
     @property
     def link_types(self) -> list[int]:

@@ -32,6 +32,9 @@ class Source:
     data: bytes | memoryview
     compressed: bool
     warnings: list[str]
+    #: the unlinked temporary file `data` maps, when the bytes were copied (`_spooled`): kept
+    #: open so that other processes of this machine can map it too (`shared_path`)
+    spool: BinaryIO | None = None
 
 
 def is_url(path: str | Path) -> bool:
@@ -64,11 +67,11 @@ def open_source(path: str | Path) -> Source:
                 raise CaptureError(path, "empty file")
             f.seek(0)
             if head[:2] == GZIP_MAGIC:
-                data, warnings = _spooled(f, _gunzip)
-                return Source(str(path), data, True, warnings)
+                data, warnings, spool = _spooled(f, _gunzip)
+                return Source(str(path), data, True, warnings, spool)
             if is_url(path):
-                data, _ = _spooled(f, _copy)
-                return Source(str(path), data, False, [])
+                data, _, spool = _spooled(f, _copy)
+                return Source(str(path), data, False, [], spool)
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise CaptureError(path, "no such file") from None
@@ -116,17 +119,41 @@ class _Counted:
 
 
 def _spooled(f: BinaryIO, write: Callable[[BinaryIO, BinaryIO], list[str]]
-             ) -> tuple[bytes | memoryview, list[str]]:
-    """What `write` writes of `f` into a temporary file, mapped, and its warnings. The file is
-    unlinked at once: its bytes live on disk (or in the page cache) as long as the mapping, never
-    in this process's memory, whatever their size (a 1 GB gzip of 5 GB of capture, read whole
-    and decompressed in memory, needed ~10 GB)."""
-    with tempfile.TemporaryFile() as out:
+             ) -> tuple[bytes | memoryview, list[str], BinaryIO | None]:
+    """What `write` writes of `f` into a temporary file, mapped, its warnings, and the file
+    (None when empty). The file is unlinked at once: its bytes live on disk (or in the page
+    cache) as long as the mapping and the file, never in this process's memory, whatever their
+    size (a 1 GB gzip of 5 GB of capture, read whole and decompressed in memory, needed ~10
+    GB), and nothing is left behind however the process ends."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed on, or closed below)
+    try:
         warnings = write(f, cast(BinaryIO, out))
         if not out.tell():
-            return b"", warnings
+            out.close()
+            return b"", warnings, None
         out.flush()
-        return memoryview(mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ)), warnings
+        return memoryview(mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ)), warnings, out
+    except BaseException:
+        out.close()
+        raise
+
+
+def shared_path(spool: BinaryIO | None) -> str | None:
+    """A path by which another process of this machine opens `spool` (`Source.spool`, unlinked):
+    this process's descriptor of it under /proc, where the system has one (Linux)."""
+    if spool is None or spool.closed:
+        return None
+    path = f"/proc/{os.getpid()}/fd/{spool.fileno()}"
+    return path if os.path.exists(path) else None
+
+
+def bytes_path(path: str, compressed: bool, spool: BinaryIO | None) -> str | None:
+    """A local file holding a capture's bytes as read: its spool (`shared_path`), else the
+    capture's own file unless compressed. None when there is none (a compressed capture off
+    Linux)."""
+    if spool is not None:
+        return shared_path(spool)
+    return None if compressed else path
 
 
 def _copy(f: BinaryIO, out: BinaryIO) -> list[str]:

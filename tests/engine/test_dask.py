@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pcapkit
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import REPO, SAMPLES, gzipped, planned_chunks
 
 distributed = pytest.importorskip("distributed", reason="pip install 'pcapkit[dask]'")
 
@@ -46,6 +46,18 @@ def test_cluster_gives_the_local_document(scheduler: str, name: str) -> None:
     captures, snapshot = _captures(name), [SAMPLES / name / "snapshot.json"]
     on_cluster = _document(captures, snapshot, scheduler=scheduler, chunk_records=301, shards=3)
     assert on_cluster == _document(captures, snapshot)
+
+
+def test_a_cluster_elsewhere_is_sent_a_gzip_capture_s_bytes(
+        scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers reached at an address may be on other machines: they cannot open this process's
+    decompressed copy, and each chunk carries its bytes."""
+    captures = gzipped(_captures("lossy_underlay"), tmp_path)
+    chunks = planned_chunks(monkeypatch)
+    on_cluster = _document(captures, [], scheduler=scheduler, chunk_records=40, shards=3)
+    assert len(chunks) > len(captures)
+    assert all(c.data is not None and c.spool is None for c in chunks)
+    assert on_cluster == _document(captures, [])
 
 
 def test_cli_local_cluster(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""What the engine reads: fsspec URLs (workers read their chunk's byte range themselves), the
-pcap reader's windowed walk, and a chunk that cannot be decoded (reported, not fatal)."""
+"""What the engine reads: fsspec URLs (workers elsewhere read their chunk's byte range
+themselves), a gzip capture's decompressed copy (which workers of this machine map), the pcap
+reader's windowed walk, and a chunk that cannot be decoded (reported, not fatal)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import fields
 from itertools import pairwise
@@ -15,10 +17,11 @@ import pcapkit
 from pcapkit.engine import chunks as chunking
 from pcapkit.engine import tasks
 from pcapkit.engine.chunks import plan
+from pcapkit.errors import CaptureError
 from pcapkit.read import Records, read_capture, scan_capture
 from pcapkit.read.source import mapped_file, open_source
 from pcapkit.read.walk import PIECE_BYTES, WalkEnd, find_records, find_records_windowed
-from tests.conftest import SAMPLES, sample_captures
+from tests.conftest import SAMPLES, gzipped, sample_captures
 
 fsspec = pytest.importorskip("fsspec", reason="pip install 'pcapkit[dask]'")
 
@@ -156,3 +159,48 @@ def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
     assert facts.warning.startswith(f"frames {first}-{final} could not be decoded")
     assert "the file changed during the analysis" in facts.warning
     assert facts.counts.packets == 0
+
+
+def _chunk_bytes(chunk: chunking.Chunk) -> bytes:
+    return bytes(chunking.load(chunk).buffer)
+
+
+def test_a_spooled_capture_s_chunks_are_read_from_its_own_spool(tmp_path: Path) -> None:
+    """A gzip capture's chunks, planned for workers of this machine, name its decompressed copy:
+    read from it, they hold the bytes a carried chunk holds; a path under /proc that names
+    another file (the descriptor closed, its number taken again) is refused, not read."""
+    packed = gzipped([SAMPLES / "healthy" / "node-worker-1-any.pcap"], tmp_path)[0]
+    capture, windows = scan_capture(packed)
+    records = Records.concat(list(windows))
+    here = list(plan(capture, 0, [records], 100, local=True))
+    sent = list(plan(capture, 0, [records], 100))
+    assert len(here) > 1 and all(c.spool is not None and c.data is None for c in here)
+    assert all(c.spool is None and c.data is not None for c in sent)
+    assert [_chunk_bytes(c) for c in here] == [c.data for c in sent]
+    spool = here[0].spool
+    assert spool is not None
+    other = dataclasses.replace(spool, inode=spool.inode + 1)
+    elsewhere = dataclasses.replace(here[0], spool=other)
+    with pytest.raises(CaptureError, match="decompressed copy is gone"):
+        chunking.load(elsewhere)
+    assert capture.spool is not None
+    capture.spool.close()
+    with pytest.raises(CaptureError, match="decompressed copy"):
+        chunking.load(here[0])
+
+
+def test_a_url_s_chunks_are_read_from_the_url_by_workers_elsewhere() -> None:
+    """Workers elsewhere read their chunk's byte range from the URL itself; workers of this
+    machine, from the copy this process made."""
+    local = SAMPLES / "healthy" / "node-worker-1-any.pcap"
+    with fsspec.open("memory://incident/range.pcap", "wb") as f:
+        f.write(local.read_bytes())
+    capture, windows = scan_capture("memory://incident/range.pcap")
+    records = Records.concat(list(windows))
+    elsewhere = list(plan(capture, 0, [records], 100))
+    here = list(plan(capture, 0, [records], 100, local=True))
+    assert all(c.spool is None and c.data is None for c in elsewhere)
+    assert all(c.spool is not None for c in here)
+    whole = local.read_bytes()
+    assert [_chunk_bytes(c) for c in elsewhere] == [_chunk_bytes(c) for c in here] == [
+        whole[c.start:c.end] for c in here]

@@ -15,7 +15,14 @@ from polars.testing import assert_frame_equal
 
 import pcapkit
 from pcapkit.errors import CaptureError
-from tests.conftest import SAMPLES, TCPDUMP_CORPUS, corpus_captures, needs_corpus
+from tests.conftest import (
+    SAMPLES,
+    TCPDUMP_CORPUS,
+    corpus_captures,
+    gzipped,
+    needs_corpus,
+    planned_chunks,
+)
 
 SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
 CORPUS = corpus_captures()
@@ -90,16 +97,16 @@ def test_worker_processes() -> None:
     assert streamed == _in_memory_document(folder)
 
 
-def test_gzip_chunks_carry_their_bytes(tmp_path: Path) -> None:
-    import gzip
-
-    folder = SAMPLES / "lossy_underlay"
-    captures = []
-    for p in _captures(folder):
-        gz = tmp_path / (p.name + ".gz")
-        gz.write_bytes(gzip.compress(p.read_bytes()))
-        captures.append(gz)
-    streamed = _document(captures, [], workers=1, chunk_records=300, shards=3)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_gzip_chunks_are_read_from_the_decompressed_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """Worker processes of this machine map a gzip capture's decompressed copy (this process's
+    descriptor of it, under /proc) as they would a capture: its chunks carry no bytes."""
+    captures = gzipped(_captures(SAMPLES / "lossy_underlay"), tmp_path)
+    chunks = planned_chunks(monkeypatch)
+    streamed = _document(captures, [], workers=workers, chunk_records=40, shards=3)
+    assert len(chunks) > len(captures)
+    assert all(c.data is None and c.spool is not None for c in chunks)
     assert streamed == _document(captures, [])
 
 
