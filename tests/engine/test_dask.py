@@ -48,15 +48,20 @@ def test_cluster_gives_the_local_document(scheduler: str, name: str) -> None:
     assert on_cluster == _document(captures, snapshot)
 
 
-def test_a_cluster_elsewhere_is_sent_a_gzip_capture_s_bytes(
-        scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cluster", ["address", "local:2"])
+def test_a_gzip_capture_s_bytes_go_to_workers_elsewhere_only(
+        cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     """Workers reached at an address may be on other machines: they cannot open this process's
-    decompressed copy, and each chunk carries its bytes."""
+    decompressed copy, and each chunk carries its bytes. A `local:N` cluster's workers map the
+    copy, as local worker processes do."""
     captures = gzipped(_captures("lossy_underlay"), tmp_path)
     chunks = planned_chunks(monkeypatch)
+    scheduler = request.getfixturevalue("scheduler") if cluster == "address" else cluster
     on_cluster = _document(captures, [], scheduler=scheduler, chunk_records=40, shards=3)
     assert len(chunks) > len(captures)
-    assert all(c.data is not None and c.spool is None for c in chunks)
+    carried = cluster == "address"
+    assert all((c.data is not None, c.spool is None) == (carried, carried) for c in chunks)
     assert on_cluster == _document(captures, [])
 
 

@@ -98,11 +98,13 @@ def test_worker_processes() -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("scenario", ["lossy_underlay", "dns_timeout"])
 def test_gzip_chunks_are_read_from_the_decompressed_copy(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, scenario: str) -> None:
     """Worker processes of this machine map a gzip capture's decompressed copy (this process's
-    descriptor of it, under /proc) as they would a capture: its chunks carry no bytes."""
-    captures = gzipped(_captures(SAMPLES / "lossy_underlay"), tmp_path)
+    descriptor of it, under /proc) as they would a capture: its chunks carry no bytes. pcap,
+    and pcapng (dns_timeout's dumpcap capture)."""
+    captures = gzipped(_captures(SAMPLES / scenario), tmp_path)
     chunks = planned_chunks(monkeypatch)
     streamed = _document(captures, [], workers=workers, chunk_records=40, shards=3)
     assert len(chunks) > len(captures)
