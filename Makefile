@@ -13,7 +13,7 @@ BENCH_APT    := tshark tcpdump tcptrace time
 BENCH_TOOLS  := tshark tcpdump tcptrace /usr/bin/time
 BENCH_STAMP  := $(VENV)/.bench-installed
 
-.PHONY: demo test venv system-deps bench-deps samples bench lint clean
+.PHONY: demo test venv bytecode system-deps bench-deps samples bench lint clean
 
 venv: $(STAMP)
 
@@ -23,7 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-demo: venv
+# Where PYTHONDONTWRITEBYTECODE is set (this workplace's machines set it), Python
+# never caches a module it compiles, and pip compiles none of an editable install (it does a
+# wheel's): every process, each worker included, then compiled pcapkit's ~150 modules from
+# source, 0.23 s of each start-up (a 600-packet capture: 1.11-1.17 s -> 0.86-0.91 s). Compiled
+# here instead; Python checks each file against its source, so an edited module is never
+# run stale, only compiled again until this runs.
+bytecode: venv
+	@$(BIN)/python -m compileall -q pcapkit samples bench
+
+demo: bytecode
 	$(BIN)/pcapkit analyze $(wildcard $(DEMO)/*.pcap) --k8s $(DEMO)/snapshot.json
 
 # $(call apt-install,TOOLS,PACKAGES,WARNING): as root, apt-get install PACKAGES when one of
@@ -42,10 +51,10 @@ endef
 system-deps:
 	$(call apt-install,$(TOOLS),$(APT_PACKAGES),tests that need them will skip)
 
-test: venv system-deps lint
+test: bytecode system-deps lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
-samples: venv system-deps
+samples: bytecode system-deps
 	$(BIN)/python -m samples.lab record
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
@@ -57,7 +66,7 @@ bench-deps: $(BENCH_STAMP)
 
 # ~10 minutes: builds its captures (up to ~15 GB in bench/data/, git-ignored; recording the two
 # lab captures they are copied from needs root), measures, writes bench/plot.png.
-bench: venv system-deps bench-deps
+bench: bytecode system-deps bench-deps
 	$(BIN)/python -m bench
 
 lint: venv

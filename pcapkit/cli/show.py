@@ -15,7 +15,7 @@ from pcapkit.cli.selection import ConnOption, FindingOption, FlowOption, selecte
 from pcapkit.kube import load_snapshot
 from pcapkit.kube.app_protocols import h2c_sockets
 from pcapkit.report.escape import printable
-from pcapkit.wireshark.show import Dissector, choose, dissect_frames
+from pcapkit.wireshark.tshark import Dissector
 
 
 def show_command(
@@ -41,6 +41,9 @@ def show_command(
     frames with :method :path :status, grpc-status and RST_STREAM/GOAWAY error codes, TLS
     records and alerts, DNS. Each capture's frames in file order, every copy of a packet
     (each interface of an -i any capture) on its own line."""
+    # Here, not at the top: dpkt and the HTTP/2 decoder are ~50 ms of every command's start-up.
+    from pcapkit.wireshark.show import choose, dissect_frames
+
     name, said = choose(dissector)  # before the analysis: a tshark asked for and missing
     register_vxlan_ports(vxlan_port or [])
     title, frames, flags = selected(captures, k8s or [], finding, flow, conn)

@@ -20,10 +20,7 @@ from pcapkit.report.document import endpoint_text
 from pcapkit.report.escape import printable
 from pcapkit.wireshark.dpkt_show import h2c_decode_as, show_frames_dpkt
 from pcapkit.wireshark.http2 import error_said, headers_said
-from pcapkit.wireshark.tshark import dissect, field, layers, tshark_path
-
-#: `--dissector`: `auto` is tshark when it is on the PATH, dpkt otherwise
-Dissector = Literal["auto", "tshark", "dpkt"]
+from pcapkit.wireshark.tshark import Dissector, dissect, field, layers, tshark_path
 
 #: (layer, field, label): the fields a frame's line shows, in order, when tshark has them
 FIELDS: list[tuple[str, str, str]] = [

@@ -13,9 +13,12 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from pcapkit.errors import UsageError
+
+#: `--dissector`: `auto` is tshark when it is on the PATH, dpkt otherwise (`show.choose`)
+Dissector = Literal["auto", "tshark", "dpkt"]
 
 
 def tshark_path() -> str:
