@@ -4,6 +4,7 @@ public corpus in ../shared (absent from a user's fresh clone: those tests skip t
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import pcapkit
 from pcapkit import engine
 from pcapkit.engine.chunks import Chunk, plan
 
@@ -44,6 +46,12 @@ def sample_captures() -> list[Path]:
         p for p in SAMPLES.rglob("*")
         if p.suffix in {".pcap", ".pcapng", ".gz"} and "lab" not in p.parts
     )
+
+
+def document(captures: list[Path], snapshots: list[Path], **how: Any) -> str:
+    """The JSON document of `pcapkit.analyze(captures, snapshots, **how)`, keys sorted: what
+    two ways of analysing the same captures are compared by."""
+    return json.dumps(pcapkit.analyze(captures, snapshots, **how).to_dict(), sort_keys=True)
 
 
 def gzipped(captures: list[Path], folder: Path) -> list[Path]:

@@ -1,42 +1,33 @@
 """The streaming engine gives the in-memory pipeline's document exactly, whatever the chunk
-and shard sizes: on every lab scenario (all its captures and its snapshot together), on every
-capture of the public corpora, with worker processes, and with chunks of one packet, so that a
-chunk boundary falls inside every handshake, retransmission and DNS resend there is."""
+and shard sizes: on every lab scenario (all its captures and its snapshot together), with
+worker processes, and with chunks of one packet, so that a chunk boundary falls inside every
+handshake, retransmission and DNS resend there is. The public corpora: test_streaming_corpus.py
+(a file of its own, so that `--dist loadfile` runs it beside this one, not after it)."""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit
-from pcapkit.errors import CaptureError
 from tests.conftest import (
     SAMPLES,
     TCPDUMP_CORPUS,
-    corpus_captures,
+    document,
     gzipped,
-    needs_corpus,
     planned_chunks,
 )
 
 SCENARIOS = sorted(p for p in SAMPLES.iterdir() if (p / "snapshot.json").is_file())
-CORPUS = corpus_captures()
-BATCH = 40
 CORPUS_ROOT = TCPDUMP_CORPUS.parent
 
 
 def _captures(scenario: Path) -> list[Path]:
     return sorted(p for p in scenario.iterdir() if p.suffix in {".pcap", ".pcapng"})
-
-
-def _document(captures: list[Path], snapshots: list[Path], **streaming: Any) -> str:
-    result = pcapkit.analyze(captures, snapshots, **streaming)
-    return json.dumps(result.to_dict(), sort_keys=True)
 
 
 @cache
@@ -93,7 +84,7 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
 def test_worker_processes() -> None:
     folder = SAMPLES / "healthy"
     captures, snapshot = _captures(folder), [folder / "snapshot.json"]
-    streamed = _document(captures, snapshot, workers=2, chunk_records=500, shards=4)
+    streamed = document(captures, snapshot, workers=2, chunk_records=500, shards=4)
     assert streamed == _in_memory_document(folder)
 
 
@@ -106,21 +97,10 @@ def test_gzip_chunks_are_read_from_the_decompressed_copy(
     and pcapng (dns_timeout's dumpcap capture)."""
     captures = gzipped(_captures(SAMPLES / scenario), tmp_path)
     chunks = planned_chunks(monkeypatch)
-    streamed = _document(captures, [], workers=workers, chunk_records=40, shards=3)
+    streamed = document(captures, [], workers=workers, chunk_records=40, shards=3)
     assert len(chunks) > len(captures)
     assert all(c.data is None and c.spool is not None for c in chunks)
-    assert streamed == _document(captures, [])
-
-
-@needs_corpus()
-@pytest.mark.parametrize("start", range(0, max(len(CORPUS), 1), BATCH))
-def test_corpus_streamed_equals_in_memory(start: int) -> None:
-    for path in CORPUS[start:start + BATCH]:
-        try:
-            whole = _document([path], [])
-        except CaptureError:
-            continue
-        assert _document([path], [], workers=1, chunk_records=13, shards=3) == whole, path
+    assert streamed == document(captures, [])
 
 
 def test_spill_directory_is_removed(tmp_path: Path) -> None:
