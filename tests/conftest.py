@@ -48,10 +48,15 @@ def sample_captures() -> list[Path]:
     )
 
 
+def as_document(analysis: pcapkit.Analysis) -> str:
+    """An analysis's JSON document, keys sorted: what two ways of analysing the same captures
+    are compared by."""
+    return json.dumps(analysis.to_dict(), sort_keys=True)
+
+
 def document(captures: list[Path], snapshots: list[Path], **how: Any) -> str:
-    """The JSON document of `pcapkit.analyze(captures, snapshots, **how)`, keys sorted: what
-    two ways of analysing the same captures are compared by."""
-    return json.dumps(pcapkit.analyze(captures, snapshots, **how).to_dict(), sort_keys=True)
+    """`as_document` of `pcapkit.analyze(captures, snapshots, **how)`."""
+    return as_document(pcapkit.analyze(captures, snapshots, **how))
 
 
 def gzipped(captures: list[Path], folder: Path) -> list[Path]:

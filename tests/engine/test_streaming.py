@@ -6,7 +6,6 @@ handshake, retransmission and DNS resend there is. The public corpora: test_stre
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pcapkit
 from tests.conftest import (
     SAMPLES,
     TCPDUMP_CORPUS,
+    as_document,
     document,
     gzipped,
     planned_chunks,
@@ -39,7 +39,7 @@ def _in_memory(scenario: Path) -> pcapkit.Analysis:
 
 @cache
 def _in_memory_document(scenario: Path) -> str:
-    return json.dumps(_in_memory(scenario).to_dict(), sort_keys=True)
+    return as_document(_in_memory(scenario))
 
 
 @cache
@@ -51,7 +51,7 @@ def _streamed(scenario: Path, chunk: int, shards: int) -> pcapkit.Analysis:
 
 
 def _streamed_document(scenario: Path, chunk: int, shards: int) -> str:
-    return json.dumps(_streamed(scenario, chunk, shards).to_dict(), sort_keys=True)
+    return as_document(_streamed(scenario, chunk, shards))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)

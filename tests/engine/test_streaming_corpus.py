@@ -10,7 +10,7 @@ from pcapkit.errors import CaptureError
 from tests.conftest import corpus_captures, document, needs_corpus
 
 CORPUS = corpus_captures()
-#: captures per test: each batch is ~30 s, so that a failure names a batch, not one long test
+#: captures per test (a batch is ~30 s on 2 cores)
 BATCH = 40
 
 

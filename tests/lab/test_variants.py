@@ -31,7 +31,7 @@ import pytest
 
 from pcapkit.api import analyze
 from samples.lab import truth
-from tests.conftest import REPO
+from tests.conftest import REPO, document
 from tests.lab.captures import tshark
 from tests.lab.needs import LAB, recorded
 
@@ -180,9 +180,9 @@ def test_streamed_equals_in_memory(missing: Path, socket_lb: Path, local: Path,
     for folder in (missing, socket_lb, local, blackhole_back):
         snapshot = [folder / "snapshot.json"]
         for captures in (sorted(folder.glob("*.pcap")), [folder / "node-worker-1-any.pcap"]):
-            whole = json.dumps(analyze(captures, snapshot).to_dict(), sort_keys=True)
-            streamed = analyze(captures, snapshot, workers=1, chunk_records=chunk, shards=shards)
-            assert json.dumps(streamed.to_dict(), sort_keys=True) == whole
+            streamed = document(captures, snapshot, workers=1, chunk_records=chunk,
+                                shards=shards)
+            assert streamed == document(captures, snapshot)
 
 
 def test_local_policy_drop_names_node_service_and_endpoints(local: Path) -> None:
