@@ -35,36 +35,32 @@ def failed_lookups(dns: pl.DataFrame) -> pl.DataFrame:
     return dns.filter(nx.all().over("lookup")).with_columns(asked=asked)
 
 
-def service_of(asked: str, steps: list[str], config: Config) -> tuple[str, str] | None:
-    """(Service name, namespace) the name `asked` stands for, or None when it is no cluster
-    name."""
-    found = SVC_NAME.fullmatch(asked)
-    if found:
-        return found.group(1), found.group(2)
-    labels = asked.split(".")
-    if len(labels) == 1:
-        for step in steps:
-            own = SVC_NAME.fullmatch(step.lower())
-            if own and own.group(1) == asked:
-                return asked, own.group(2)
-        return None
-    if len(labels) == 2 and labels[1] in config.kube_namespaces:
-        return labels[0], labels[1]
-    return None
-
-
 def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """`failed_lookups` of cluster names, with `service` and `namespace` (see `service_of`); a
-    NodeLocal DNSCache's upstream transactions are left out (their client's are counted)."""
+    """`failed_lookups` of cluster names, with `service` and `namespace`, what the name asked
+    for stands for (the rules above); a NodeLocal DNSCache's upstream transactions are left out
+    (their client's are counted).
+
+    Columnar, not a loop over the lookups (0.3 ms each): a storm of lookups of distinct names,
+    one per query, costs what one name asked as many times does."""
     failed = failed_lookups(own_lookups(dns, config))
-    rows = []
-    for (lookup, asked), txns in failed.group_by("lookup", "asked"):
-        meant = service_of(str(asked), txns["qname"].drop_nulls().to_list(), config)
-        if meant is not None:
-            rows.append({"lookup": lookup, "service": meant[0], "namespace": meant[1]})
-    meant_frame = pl.DataFrame(rows, schema={"lookup": failed.schema["lookup"],
-                                             "service": pl.String, "namespace": pl.String})
-    return failed.join(meant_frame, on="lookup", how="inner")
+    pattern = f"^(?:{SVC_NAME.pattern})$"
+    asked = pl.col("asked").str.extract_groups(pattern)
+    step = pl.col("qname").str.to_lowercase().str.extract_groups(pattern)
+    labels = pl.col("asked").str.split(".")
+    single, double = labels.list.len() == 1, labels.list.len() == 2
+    # a single label NAME: the namespace of its first step `NAME.NAMESPACE.svc...`
+    own = (pl.when(step.struct.field("1") == pl.col("asked")).then(step.struct.field("2"))
+           .drop_nulls().first().over("lookup", "asked"))
+    other = double & labels.list.get(1, null_on_oob=True).is_in(list(config.kube_namespaces))
+    meant = failed.select(
+        "lookup", "asked",
+        service=pl.when(asked.struct.field("1").is_not_null()).then(asked.struct.field("1"))
+        .when(single & own.is_not_null()).then(pl.col("asked"))
+        .when(other).then(labels.list.get(0)),
+        namespace=pl.coalesce(asked.struct.field("2"), pl.when(single).then(own),
+                              pl.when(other).then(labels.list.get(1, null_on_oob=True))),
+    ).unique(["lookup", "asked"], keep="first").filter(pl.col("service").is_not_null())
+    return failed.join(meant.drop("asked"), on="lookup", how="inner")
 
 
 def service_ref(qname: pl.Expr) -> pl.Expr:
