@@ -13,7 +13,7 @@ BENCH_APT    := tshark tcpdump tcptrace time
 BENCH_TOOLS  := tshark tcpdump tcptrace /usr/bin/time
 BENCH_STAMP  := $(VENV)/.bench-installed
 
-.PHONY: demo test venv bytecode system-deps bench-deps samples bench lint clean
+.PHONY: demo test venv bytecode warm system-deps bench-deps samples bench lint clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ $(STAMP): pyproject.toml
 # run stale, only compiled again until this runs.
 bytecode: venv
 	@$(BIN)/python -m compileall -q pcapkit samples bench
+
+# numba compiles each kernel the first time a process runs it (~1.5 min of one core), then
+# loads it from its cache in __pycache__: compiled here, not by the first large capture, nor by
+# every process that meets one at once (pytest's two workers did, 2 minutes each).
+warm: bytecode
+	$(BIN)/python -m pcapkit.warm
 
 demo: bytecode
 	$(BIN)/pcapkit analyze $(wildcard $(DEMO)/*.pcap) --k8s $(DEMO)/snapshot.json
@@ -51,7 +57,11 @@ endef
 system-deps:
 	$(call apt-install,$(TOOLS),$(APT_PACKAGES),tests that need them will skip)
 
-test: bytecode system-deps lint
+# The kernels compile beside the lint, which leaves a core free.
+test: bytecode system-deps
+	@$(BIN)/python -m pcapkit.warm & warm=$$!; \
+	$(MAKE) --no-print-directory lint; lint=$$?; \
+	wait $$warm && exit $$lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 samples: bytecode system-deps
@@ -66,7 +76,7 @@ bench-deps: $(BENCH_STAMP)
 
 # ~10 minutes: builds its captures (up to ~15 GB in bench/data/, git-ignored; recording the two
 # lab captures they are copied from needs root), measures, writes bench/plot.png.
-bench: bytecode system-deps bench-deps
+bench: warm system-deps bench-deps
 	$(BIN)/python -m bench
 
 lint: venv

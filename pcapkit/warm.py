@@ -1,0 +1,118 @@
+"""`python -m pcapkit.warm`: every numba kernel compiled into numba's cache now, ahead of the
+first large capture.
+
+numba compiles a kernel the first time a process runs it and caches the machine code on disk
+(`pcapkit/decode/compiled/jit.py`, `pcapkit/flows/compiled.py`): after an install, the first
+capture large enough to take the compiled paths waits ~1-2 minutes for it, and processes that
+start together (the worker pool, or pytest's workers) each compile it at once. Run this where
+the cost is expected instead: at the end of a container image's build (`RUN python -m
+pcapkit.warm`), or by `make` before the tests.
+
+The kernels are compiled as the analysis runs them, with the very argument types it passes
+(numba caches per signature: a read-only buffer or an array that came through a worker's pipe
+is a signature of its own), by analysing a synthetic capture large enough for every compiled
+path: in this process and on worker processes, as pcap and as pcapng. Already cached, this
+takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from pathlib import Path
+
+from pcapkit import analyze
+
+#: TCP connections of the synthetic capture, a handshake, two data segments and a FIN each:
+#: past `pcapkit.flows.compiled.JIT_THRESHOLD_ROWS` rows of TCP
+CONNECTIONS = 6_000
+#: payload of its data segments: the file past `pcapkit.read.walk.JIT_THRESHOLD_BYTES` and
+#: `pcapkit.read.pcapng.COMPILED_FROM_BYTES`
+PAYLOAD = 256
+CHUNK_RECORDS = 10_000  #: the streamed runs' chunks: several per worker
+
+_ETHERNET = bytes.fromhex("0200000000020200000000010800")
+_SYN, _ACK, _PSH_ACK, _FIN_ACK, _SYN_ACK = 0x02, 0x10, 0x18, 0x11, 0x12
+
+
+def _ipv4(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
+                       src, dst) + payload
+
+
+def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, data: bytes = b"") -> bytes:
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+
+
+def _dns(client: int, server: int, answer: bool) -> bytes:
+    """A query for a cluster name (the `ndots:5` search path's first try), or its NXDOMAIN."""
+    name = b"".join(bytes([len(p)]) + p for p in b"api.default.svc.cluster.local".split(b"."))
+    flags = 0x8183 if answer else 0x0100
+    message = struct.pack("!HHHHHH", client & 0xFFFF, flags, 1, 0, 0, 0) + name + b"\0\0\1\0\1"
+    ports = (53, client) if answer else (client, 53)
+    return struct.pack("!HHHH", *ports, 8 + len(message), 0) + message
+
+
+def packets() -> list[bytes]:
+    """The synthetic capture's Ethernet frames, in order: per connection a DNS lookup, then
+    the connection."""
+    client, server = bytes([10, 244, 1, 5]), bytes([10, 244, 2, 7])
+    resolver = bytes([10, 96, 0, 10])
+    data = bytes(PAYLOAD)
+    frames = []
+    for i in range(CONNECTIONS):
+        port = 20_000 + i
+        frames += [
+            _ETHERNET + _ipv4(client, resolver, 17, _dns(port, 53, answer=False)),
+            _ETHERNET + _ipv4(resolver, client, 17, _dns(port, 53, answer=True)),
+        ]
+        segments = [
+            (True, 1, 0, _SYN, b""), (False, 7, 2, _SYN_ACK, b""), (True, 2, 8, _ACK, b""),
+            (True, 2, 8, _PSH_ACK, data), (False, 8, 2 + PAYLOAD, _PSH_ACK, data),
+            (True, 2 + PAYLOAD, 8 + PAYLOAD, _FIN_ACK, b""),
+        ]
+        for outbound, seq, ack, flags, payload in segments:
+            ends = (client, server, port, 8080) if outbound else (server, client, 8080, port)
+            tcp = _tcp(ends[2], ends[3], seq, ack, flags, payload)
+            frames.append(_ETHERNET + _ipv4(ends[0], ends[1], 6, tcp))
+    return frames
+
+
+def write_pcap(path: Path, frames: list[bytes]) -> Path:
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000,
+                                len(frame), len(frame)) + frame)
+    return path
+
+
+def write_pcapng(path: Path, frames: list[bytes]) -> Path:
+    with path.open("wb") as f:
+        f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
+        f.write(struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20))
+        for i, frame in enumerate(frames):
+            padded = frame + bytes(-len(frame) % 4)
+            ts = (1_700_000_000 + i // 1000) * 1_000_000 + i % 1000 * 1000
+            size = 32 + len(padded)
+            f.write(struct.pack("<IIIIIII", 6, size, 0, ts >> 32, ts & 0xFFFFFFFF, len(frame),
+                                len(frame)) + padded + struct.pack("<I", size))
+    return path
+
+
+def warm() -> None:
+    """Every kernel compiled into numba's cache (loaded from it when it is there already)."""
+    # Once its module is loaded, `auto` decodes with the compiled kernel at any size.
+    import pcapkit.decode.compiled  # noqa: F401
+
+    frames = packets()
+    with tempfile.TemporaryDirectory(prefix="pcapkit-warm-") as folder:
+        for capture in (write_pcap(Path(folder) / "warm.pcap", frames),
+                        write_pcapng(Path(folder) / "warm.pcapng", frames)):
+            analyze([capture])
+            for workers in (1, 2):
+                analyze([capture], workers=workers, chunk_records=CHUNK_RECORDS)
+
+
+if __name__ == "__main__":
+    warm()
