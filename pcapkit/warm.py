@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 from pcapkit import analyze
+from pcapkit.codes import LinkType, TcpFlags
+from pcapkit.wireshark.pcapng import Interface, Packet, write_pcapng
 
 #: TCP connections of the synthetic capture, a handshake, two data segments and a FIN each:
 #: past `pcapkit.flows.compiled.JIT_THRESHOLD_ROWS` rows of TCP
@@ -32,7 +34,8 @@ PAYLOAD = 256
 CHUNK_RECORDS = 10_000  #: the streamed runs' chunks: several per worker
 
 _ETHERNET = bytes.fromhex("0200000000020200000000010800")
-_SYN, _ACK, _PSH_ACK, _FIN_ACK, _SYN_ACK = 0x02, 0x10, 0x18, 0x11, 0x12
+_SYN, _ACK = TcpFlags.SYN, TcpFlags.ACK
+_SYN_ACK, _PSH_ACK, _FIN_ACK = _SYN | _ACK, TcpFlags.PSH | _ACK, TcpFlags.FIN | _ACK
 
 
 def _ipv4(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
@@ -44,7 +47,7 @@ def _tcp(sport: int, dport: int, seq: int, ack: int, flags: int, data: bytes = b
     return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
 
 
-def _dns(client: int, server: int, answer: bool) -> bytes:
+def _dns(client: int, answer: bool) -> bytes:
     """A query for a cluster name (the `ndots:5` search path's first try), or its NXDOMAIN."""
     name = b"".join(bytes([len(p)]) + p for p in b"api.default.svc.cluster.local".split(b"."))
     flags = 0x8183 if answer else 0x0100
@@ -63,8 +66,8 @@ def packets() -> list[bytes]:
     for i in range(CONNECTIONS):
         port = 20_000 + i
         frames += [
-            _ETHERNET + _ipv4(client, resolver, 17, _dns(port, 53, answer=False)),
-            _ETHERNET + _ipv4(resolver, client, 17, _dns(port, 53, answer=True)),
+            _ETHERNET + _ipv4(client, resolver, 17, _dns(port, answer=False)),
+            _ETHERNET + _ipv4(resolver, client, 17, _dns(port, answer=True)),
         ]
         segments = [
             (True, 1, 0, _SYN, b""), (False, 7, 2, _SYN_ACK, b""), (True, 2, 8, _ACK, b""),
@@ -78,25 +81,24 @@ def packets() -> list[bytes]:
     return frames
 
 
-def write_pcap(path: Path, frames: list[bytes]) -> Path:
+def _ts_ns(i: int) -> int:
+    """The `i`th frame's time: a millisecond apart."""
+    return 1_700_000_000 * 10**9 + i * 10**6
+
+
+def as_pcap(path: Path, frames: list[bytes]) -> Path:
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LinkType.EN10MB))
         for i, frame in enumerate(frames):
-            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000 * 1000,
-                                len(frame), len(frame)) + frame)
+            seconds, ns = divmod(_ts_ns(i), 10**9)
+            f.write(struct.pack("<IIII", seconds, ns // 1000, len(frame), len(frame)) + frame)
     return path
 
 
-def write_pcapng(path: Path, frames: list[bytes]) -> Path:
+def as_pcapng(path: Path, frames: list[bytes]) -> Path:
     with path.open("wb") as f:
-        f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
-        f.write(struct.pack("<IIHHII", 1, 20, 1, 0, 262144, 20))
-        for i, frame in enumerate(frames):
-            padded = frame + bytes(-len(frame) % 4)
-            ts = (1_700_000_000 + i // 1000) * 1_000_000 + i % 1000 * 1000
-            size = 32 + len(padded)
-            f.write(struct.pack("<IIIIIII", 6, size, 0, ts >> 32, ts & 0xFFFFFFFF, len(frame),
-                                len(frame)) + padded + struct.pack("<I", size))
+        write_pcapng(f, [Interface(LinkType.EN10MB)],
+                     (Packet(0, _ts_ns(i), frame, len(frame)) for i, frame in enumerate(frames)))
     return path
 
 
@@ -107,8 +109,8 @@ def warm() -> None:
 
     frames = packets()
     with tempfile.TemporaryDirectory(prefix="pcapkit-warm-") as folder:
-        for capture in (write_pcap(Path(folder) / "warm.pcap", frames),
-                        write_pcapng(Path(folder) / "warm.pcapng", frames)):
+        for capture in (as_pcap(Path(folder) / "warm.pcap", frames),
+                        as_pcapng(Path(folder) / "warm.pcapng", frames)):
             analyze([capture])
             for workers in (1, 2):
                 analyze([capture], workers=workers, chunk_records=CHUNK_RECORDS)
