@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pcapkit import analyze
 from pcapkit.codes import LinkType, TcpFlags
+from pcapkit.decode.compiled import link
 from pcapkit.wireshark.pcapng import Interface, Packet, write_pcapng
 
 #: TCP connections of the synthetic capture, a handshake, two data segments and a FIN each:
@@ -104,8 +105,7 @@ def as_pcapng(path: Path, frames: list[bytes]) -> Path:
 
 def warm() -> None:
     """Every kernel compiled into numba's cache (loaded from it when it is there already)."""
-    # Once its module is loaded, `auto` decodes with the compiled kernel at any size.
-    import pcapkit.decode.compiled  # noqa: F401
+    link()  # once the kernel has run, `auto` decodes with it at any size
 
     frames = packets()
     with tempfile.TemporaryDirectory(prefix="pcapkit-warm-") as folder:

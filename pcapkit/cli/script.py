@@ -9,9 +9,16 @@ start of every streamed run.
 
 from __future__ import annotations
 
+import os
+
 
 def main() -> None:
     """`pcapkit.cli.app.main`."""
+    # numpy's OpenBLAS, as numpy is imported, starts a thread per core that spins ~0.1 s of CPU
+    # before it sleeps: a fifth of the CPU a small capture's analysis takes. pcapkit does no
+    # linear algebra. (A library cannot choose this for the process it is imported into; the
+    # command can.)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from pcapkit.cli.app import main as cli
 
     cli()

@@ -9,7 +9,7 @@ Three decoders follow the same rules (docs/packet-table.md) to the byte:
   not cover (uncommon encapsulations), and the tests hold them identical to it.
 
 `auto` (the default) takes `compiled` from `COMPILED_FROM` records on, or whenever the kernel
-is already loaded in the process (its start-up paid), and `fast` otherwise.
+has already run in the process (its start-up paid), and `fast` otherwise.
 """
 
 from __future__ import annotations
@@ -49,13 +49,20 @@ COMPILED_MODULE = "pcapkit.decode.compiled"
 def decoder(engine: Engine, records: int) -> Decoder:
     """The decoder `engine` names (`auto`: chosen by the number of `records`)."""
     if engine == "auto":
-        loaded = COMPILED_MODULE in sys.modules
-        engine = "compiled" if loaded or records >= COMPILED_FROM else "fast"
+        engine = "compiled" if _linked() or records >= COMPILED_FROM else "fast"
     if engine == "compiled":
         from pcapkit.decode.compiled import decode_compiled  # imports numba: ~1 s
 
         return decode_compiled
     return decode_reference if engine == "reference" else decode_fast
+
+
+def _linked() -> bool:
+    """Whether the compiled kernel has run in this process already. Its package merely imported
+    (as a worker's `warm_up` or a test module does) does not count: loading the kernel is the
+    larger part of its start-up."""
+    compiled = sys.modules.get(COMPILED_MODULE)
+    return compiled is not None and bool(compiled.linked())
 
 
 def decode(capture: Capture, capture_index: int = 0, *, engine: Engine = "auto") -> pl.DataFrame:

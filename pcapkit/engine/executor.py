@@ -166,10 +166,11 @@ def worker_env(workers: int) -> dict[str, str]:
     when it is imported, so that `workers` processes would each run that many threads on the
     same cores, and spend more time handing work between threads, spinning and yielding, than
     doing it (bulk 5M packets on 2 workers: 16 s of CPU with a pool of 2 threads each, 9.6 s
-    with 1). A pool size the user set is kept."""
-    if "POLARS_MAX_THREADS" in os.environ:
-        return {}
-    return {"POLARS_MAX_THREADS": str(max(1, cores() // workers))}
+    with 1). numpy's OpenBLAS starts a thread per core when it is imported, each spinning ~0.1 s
+    of CPU before it sleeps, beside the other workers' start-up: pcapkit does no linear
+    algebra, so a worker's has none. A setting the user made is kept."""
+    env = {"POLARS_MAX_THREADS": str(max(1, cores() // workers)), "OPENBLAS_NUM_THREADS": "1"}
+    return {name: value for name, value in env.items() if name not in os.environ}
 
 
 class Pool:

@@ -54,7 +54,9 @@ NUMBERED_SCHEMA = pl.Schema({**TXN_SCHEMA, "txn": pl.UInt32()})
 
 def warm_up() -> None:
     """Load what decoding needs (numba and the compiled kernel), ahead of the first chunk."""
-    import pcapkit.decode.compiled  # noqa: F401
+    from pcapkit.decode.compiled import link
+
+    link()
 
 
 # --- decoding a chunk ------------------------------------------------------------------------

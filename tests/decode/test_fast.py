@@ -5,6 +5,8 @@ bounded memory."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from pcapkit.decode.compiled import decode_compiled_stats
 from pcapkit.decode.fast import decode_fast_stats
 from pcapkit.read import read_capture
 from pcapkit.read.walk import WINDOW_BYTES
-from tests.conftest import corpus_captures, sample_captures
+from tests.conftest import REPO, corpus_captures, sample_captures
 from tests.decode.test_differential import write_pcap
 
 ENGINES: list[Engine] = ["fast", "compiled"]
@@ -148,3 +150,20 @@ def test_exported_members() -> None:
     assert sorted(pcapkit.decode.__all__) == sorted(
         ["PACKET_SCHEMA", "Layer", "Status", "Tunnel", "decode", "decode_chunks",
          "decode_file"])
+
+
+def test_auto_takes_the_kernel_once_it_has_run() -> None:
+    """`auto` decodes a small capture with the vectorised decoder in a process whose kernel has
+    not run, its package imported or not, and with the kernel once it has: in a fresh process,
+    because this one's kernel may have run in an earlier test."""
+    script = (
+        "import sys; from pcapkit.decode import decoder; import pcapkit.decode.compiled as c\n"
+        "from pcapkit.read import read_capture\n"
+        "before = decoder('auto', 10).__name__\n"
+        "c.decode_compiled(read_capture(sys.argv[1]))\n"
+        "print(before, decoder('auto', 10).__name__, decoder('auto', 10**6).__name__)\n"
+    )
+    sample = sample_captures()[0]
+    out = subprocess.run([sys.executable, "-c", script, str(sample)], capture_output=True,
+                         text=True, check=True, cwd=REPO).stdout.split()
+    assert out == ["decode_fast", "decode_compiled", "decode_compiled"]

@@ -5,12 +5,14 @@ it)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -33,6 +35,30 @@ def test_workers_share_the_cores() -> None:
     assert os.getpid() not in seen
     assert set(seen.values()) == {max(1, cores() // 2)}
     assert "POLARS_MAX_THREADS" not in os.environ  # set for the pool's lifetime only
+
+
+def _blas_threads(_: int) -> int | None:
+    """The threads of numpy's bundled OpenBLAS in this process (None: numpy has none bundled)."""
+    for lib in sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*.so")):
+        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                     "openblas_get_num_threads"):
+            if hasattr(blas := ctypes.CDLL(str(lib)), name):
+                return int(getattr(blas, name)())
+    return None
+
+
+@pytest.mark.skipif(_blas_threads(0) is None, reason="numpy has no bundled OpenBLAS")
+@pytest.mark.skipif("OPENBLAS_NUM_THREADS" in os.environ, reason="the user's own setting is kept")
+def test_workers_start_no_blas_threads() -> None:
+    """numpy's OpenBLAS starts no threads of its own in a worker (each spun ~0.1 s of CPU as
+    the workers started)."""
+    pool = Pool(2)
+    try:
+        seen = set(pool.map(_blas_threads, range(4)))
+    finally:
+        pool.close()
+    assert seen == {1}
+    assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the pool's lifetime only
 
 
 def _nap(seconds: float) -> tuple[float, float]:

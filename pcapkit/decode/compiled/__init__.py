@@ -15,6 +15,7 @@ bench machine), which is why `pcapkit.decode` takes it only for large captures.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -27,9 +28,22 @@ from pcapkit.decode.fast import FastStats
 from pcapkit.decode.fast.assemble import Built, enum_values, merge, to_frame
 from pcapkit.decode.fast.columns import NO_LAYER
 from pcapkit.decode.reference import decode_reference
-from pcapkit.read.records import Capture
+from pcapkit.read.records import Capture, Records
 
-__all__ = ["decode_compiled", "decode_compiled_stats"]
+__all__ = ["decode_compiled", "decode_compiled_stats", "link", "linked"]
+
+
+def link() -> None:
+    """Loads the kernel now, as a first decoding would (from numba's cache; compiled into it the
+    very first time): by decoding no records."""
+    decode_compiled(Capture(path="", format="pcap", compressed=False, buffer=b"",
+                            interfaces=[], records=Records.empty()))
+
+
+def linked() -> bool:
+    """Whether this process has loaded the kernel (at its first call): importing this package
+    pays for numba, not for the kernel, whose loading is most of the start-up."""
+    return bool(cast(Any, decode_rows).overloads)  # a numba dispatcher: its compiled versions
 
 
 def decode_compiled(capture: Capture, capture_index: int = 0) -> pl.DataFrame:
