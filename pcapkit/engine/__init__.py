@@ -47,7 +47,7 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
 from pcapkit.engine.chunks import plan, spans_of
-from pcapkit.engine.executor import Executor, fixed_heap
+from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
@@ -139,7 +139,6 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     is closed once the last of them is done.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes)."""
-    fixed_heap()  # this process's numpy temporaries too
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
@@ -165,7 +164,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     sweeper = spill.Sweeper(root)
     try:
         meter = _Meter(progress, size, total_bytes)
-        facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
+        with walking_heap():
+            facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
         return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter, sweeper)
     finally:
         sweeper.close()

@@ -12,6 +12,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any, Protocol, TypeVar, cast
 
@@ -130,17 +131,35 @@ fixed_heap = _libc("mallopt", _M_MMAP_THRESHOLD, 128 << 10)
 #: own, every temporary was a fresh mapping whose every page the kernel faulted in and zeroed:
 #: 5M DNS-heavy packets, the workers' flow stage 1.2M page faults, 0.45M so; in all, CPU time
 #: -12 %, peak RSS +4 %. The heap is trimmed after each job (`_job`), so none of it outlives the
-#: job. This process keeps `fixed_heap` (it runs no jobs, and keeps what it gathers), and so do
-#: Dask workers: long-lived, maybe running several jobs at once, and each in a thread of its own
-#: (glibc's per-thread arenas); with it, 20M DNS-heavy packets on local:2 peaked at 1,508 MB
-#: (1,470-1,489 MB without), over the issue's 1.5 GB.
+#: job. This process keeps `fixed_heap` once the chunks are out (`walking_heap`: from then on it
+#: keeps what it gathers), and so do Dask workers: long-lived, maybe running several jobs at
+#: once, and each in a thread of its own (glibc's per-thread arenas); with it, 20M DNS-heavy
+#: packets on local:2 peaked at 1,508 MB (1,470-1,489 MB without), over the issue's 1.5 GB.
 _pool_heap_mmap = _libc("mallopt", _M_MMAP_THRESHOLD, 4 << 20)
 _pool_heap_trim = _libc("mallopt", _M_TRIM_THRESHOLD, 64 << 20)
+#: glibc's default: a heap's free top beyond 128 KB given back
+_fixed_heap_trim = _libc("mallopt", _M_TRIM_THRESHOLD, 128 << 10)
 
 
 def pool_heap() -> None:
     _pool_heap_mmap()
     _pool_heap_trim()
+
+
+@contextmanager
+def walking_heap() -> Iterator[None]:
+    """This process's C heap as a pool worker's (`pool_heap`) while it walks the captures and
+    hands their chunks out, then `fixed_heap` again, its free pages given back. Each chunk's
+    records (~4 MB of arrays, put together from the walk's windows) and its pickled job were
+    blocks mapped on their own, every page of each faulted in afresh: over bulk 5M packets this
+    process faulted in ~220k pages, ~66k so (~0.3 s of CPU, beside the workers)."""
+    pool_heap()
+    try:
+        yield
+    finally:
+        fixed_heap()
+        _fixed_heap_trim()
+        _release()
 
 
 def _job(fn: Callable[[J], R], job: J, pool: bool = False) -> R:
