@@ -152,7 +152,7 @@ def walking_heap() -> Iterator[None]:
     hands their chunks out, then `fixed_heap` again, its free pages given back. Each chunk's
     records (~4 MB of arrays, put together from the walk's windows) and its pickled job were
     blocks mapped on their own, every page of each faulted in afresh: over bulk 5M packets this
-    process faulted in ~220k pages, ~66k so (~0.3 s of CPU, beside the workers)."""
+    process faulted in ~220k pages, ~66k so (the run's CPU -0.25 s, median of four pairs)."""
     pool_heap()
     try:
         yield
