@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -175,16 +175,33 @@ def _tracker() -> int | None:
     return getattr(resource_tracker._resource_tracker, "_pid", None)
 
 
+def processes() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of its /proc/PID/stat after its name (state, parent,
+    process group, session...); nothing where there is no /proc. A process that ends while
+    /proc is read is left out. (pathlib's glob of `[0-9]*/stat` asks whether each file exists,
+    and for a process that is ending that fails with ESRCH, which pathlib does not expect: the
+    command's last step, which ends its children, once exited with a traceback so.)"""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        yield int(name), fields
+
+
 def descendants(pid: int) -> set[int]:
     """The processes below `pid` (children, their children...), read from /proc; empty where
     there is no /proc."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    for child, fields in processes():
+        children.setdefault(int(fields[1]), []).append(child)
     found: set[int] = set()
     todo = [pid]
     while todo:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from bench.copies import make, scan
+from pcapkit.cli import interrupt
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import REPO, SAMPLES
 
@@ -96,21 +97,30 @@ class Run:
 
     def session(self) -> list[str]:
         """Processes still in the run's session (it led it: session id = its pid)."""
-        left = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == self.proc.pid:
-                left.append(f"{stat.parent.name} ({fields[0]})")
-        return left
+        return [f"{pid} ({fields[0]})" for pid, fields in interrupt.processes()
+                if int(fields[3]) == self.proc.pid]
 
     def no_process_left(self) -> None:
         deadline = time.monotonic() + 5
         while self.session():
             assert time.monotonic() < deadline, f"left behind: {self.session()}"
             time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_processes_read_from_proc_leave_out_those_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child is found below this process; a pid listed in /proc whose files are gone by the
+    time they are read (a process that ended meanwhile) is left out, not an error."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in interrupt.descendants(os.getpid())
+        listed = os.listdir("/proc")
+        monkeypatch.setattr(os, "listdir", lambda path: [*listed, "999999999"])
+        pids = {pid for pid, _ in interrupt.processes()}
+        assert child.pid in pids and 999_999_999 not in pids
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_run_on_workers_ends_clean(big: list[str], tmp_path: Path) -> None:
