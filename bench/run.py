@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench import copies
+from pcapkit.cli.interrupt import descendants
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
@@ -128,21 +129,8 @@ class Result:
 # --- running one measurement -------------------------------------------------------------
 
 def _descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (from /proc/*/stat's parent ids)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
+    """`pid` and every process below it (`pcapkit.cli.interrupt.descendants`)."""
+    return [pid, *descendants(pid)]
 
 
 def _rss(pids: list[int]) -> int:
