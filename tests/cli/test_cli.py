@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import pcapkit
 from pcapkit.cli.app import run
+from tests.blas import blas_threads
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import SAMPLES, sample_captures
 
@@ -155,3 +158,28 @@ def test_workers_do_not_import_the_cli(tmp_path: Path) -> None:
                 if line.startswith("import time:")]
     assert imported.count("pcapkit.engine.tasks") == 3  # this process and the two workers
     assert imported.count("typer") == imported.count("pcapkit.cli.app") == 1
+
+
+@needs_sample
+@pytest.mark.skipif(blas_threads() is None, reason="numpy has no bundled OpenBLAS")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts one thread anyway")
+def test_the_command_starts_no_blas_threads(tmp_path: Path) -> None:
+    """The console script (run as written, in a process that reports OpenBLAS's threads as
+    the script ends it) sets `OPENBLAS_NUM_THREADS` before anything it imports loads numpy: each
+    thread OpenBLAS starts spins ~0.1 s of CPU as numpy loads, for linear algebra pcapkit never
+    does."""
+    out = tmp_path / "out.json"
+    code = (f"import os, runpy, sys\n"
+            f"end = os._exit\n"
+            f"def report(status):\n"
+            f"    from tests.blas import blas_threads\n"
+            f"    print('exit', status, 'threads', blas_threads(), flush=True)\n"
+            f"    end(status)\n"
+            f"os._exit = report\n"
+            f"sys.argv = [{PCAPKIT!r}, 'analyze', {str(SAMPLE)!r}, '--format', 'json',\n"
+            f"            '-o', {str(out)!r}]\n"
+            f"runpy.run_path({PCAPKIT!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=cli_env(tmp_path), timeout=120, cwd=tmp_path)
+    assert proc.stdout.split() == ["exit", "0", "threads", "1"], proc.stderr[-2000:]
+    assert json.loads(out.read_text())["captures"]

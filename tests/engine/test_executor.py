@@ -5,18 +5,17 @@ it)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
 from pcapkit.engine.executor import Pool, cores
+from tests.blas import blas_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,17 +36,7 @@ def test_workers_share_the_cores() -> None:
     assert "POLARS_MAX_THREADS" not in os.environ  # set for the pool's lifetime only
 
 
-def _blas_threads(_: int) -> int | None:
-    """The threads of numpy's bundled OpenBLAS in this process (None: numpy has none bundled)."""
-    for lib in sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*.so")):
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                     "openblas_get_num_threads"):
-            if hasattr(blas := ctypes.CDLL(str(lib)), name):
-                return int(getattr(blas, name)())
-    return None
-
-
-@pytest.mark.skipif(_blas_threads(0) is None, reason="numpy has no bundled OpenBLAS")
+@pytest.mark.skipif(blas_threads() is None, reason="numpy has no bundled OpenBLAS")
 def test_workers_start_no_blas_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """numpy's OpenBLAS starts no threads of its own in a worker (each spun ~0.1 s of CPU as
     the workers started), where the user set nothing (a Dask nanny earlier in this process may
@@ -55,7 +44,7 @@ def test_workers_start_no_blas_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     pool = Pool(2)
     try:
-        seen = set(pool.map(_blas_threads, range(4)))
+        seen = set(pool.map(blas_threads, range(4)))
     finally:
         pool.close()
     assert seen == {1}
