@@ -1,8 +1,9 @@
 """The spill directory: each shard's rows, written by the chunks that hold them.
 
 `DIR/FAMILY/SHARD/CAPTURE-SEQ.arrows`: a chunk's part of a shard, an Arrow IPC stream;
-`DIR/FAMILY/SHARD/all.arrow`: a shard's rows written whole, an Arrow IPC file. A shard's rows are
-read back in file order (capture, then chunk), which is the order of the whole packet table.
+`DIR/FAMILY/SHARD/NAME.arrow`: a shard's rows written by its own job, an Arrow IPC file (`all`, or
+one file per batch, `00000`, `00001`…). A shard's rows are read back in the order of the names
+(capture, then chunk; batch), which for parts is the order of the whole packet table.
 
 Parts are streams because they are many and small (a file per chunk and shard: thousands at 5M
 packets): polars spends ~0.2 ms more writing each as an IPC file and ~0.5 ms more reading it

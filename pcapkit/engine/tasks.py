@@ -188,19 +188,28 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
 
 
 def _shard_connections(job: FlowsJob) -> pl.DataFrame:
-    """The shard's per-view TCP connections, spilled; returns its `last_before` rows."""
-    read = spill.read(job.spill, "tcp", job.shard, TCP_SCHEMA)
-    packets = with_views(with_clock(read, job.shift, "ts_ns"), job.views)
-    segs, rows = view_connections(packets)
-    # `connection_rows` (`lconn` numbered within the shard) spilled, not returned: they would
-    # wait in the main process while the other shards' jobs run (20M DNS-heavy packets:
-    # 280 MB), and it takes them only once all are done
-    spill.write(job.spill, "rows", job.shard, "all", rows)
-    spill.write(job.spill, "annotated", job.shard, "all",
-                segs.select("lconn", *shards.DETECT_COLUMNS))
-    sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
-        ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-    return last_before(sent, job.errors)
+    """The shard's per-view TCP connections, settled and spilled a batch of whole connections
+    at a time (`shards.tcp_batches`), numbered within the shard in batch order (`lconn`, as
+    `_connections` numbers the shards' in shard order); returns its `last_before` rows."""
+    parts = [part for _, part in spill.parts(job.spill, "tcp", job.shard, TCP_SCHEMA)]
+    batches = shards.tcp_batches(parts or [pl.DataFrame(schema=TCP_SCHEMA)])
+    lasts, lconns = [], 0
+    for name in range(len(batches)):
+        packets = with_views(with_clock(batches.pop(0), job.shift, "ts_ns"), job.views)
+        segs, rows = view_connections(packets)
+        del packets
+        segs, rows = (t.with_columns(pl.col("lconn") + lconns) for t in (segs, rows))
+        lconns += rows.height
+        # `connection_rows` (`lconn` numbered within the shard) spilled, not returned: they
+        # would wait in the main process while the other shards' jobs run (20M DNS-heavy
+        # packets: 280 MB), and it takes them only once all are done
+        spill.write(job.spill, "rows", job.shard, f"{name:05d}", rows)
+        spill.write(job.spill, "annotated", job.shard, f"{name:05d}",
+                    segs.select("lconn", *shards.DETECT_COLUMNS))
+        sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
+            ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
+        lasts.append(last_before(sent, job.errors))
+    return pl.concat(lasts)
 
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -13,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit
+from pcapkit.engine import shards as sharding
 from tests.conftest import (
     SAMPLES,
     TCPDUMP_CORPUS,
@@ -79,6 +80,23 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
     whole = _in_memory(folder)
     assert whole.tables.dns.height
     assert_frame_equal(_streamed(folder, chunk, shards).tables.dns, whole.tables.dns)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_flows_in_batches_of_connections(scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard's TCP rows settled a batch of whole connections at a time (here a batch for
+    every row, at most: as many batches as the shard has pairs of endpoints) give the in-memory
+    document."""
+    monkeypatch.setattr(sharding, "BATCH_ROWS", 1)
+    cut = sharding.tcp_batches
+    counts: list[int] = []
+    monkeypatch.setattr(sharding, "tcp_batches", lambda rows: counts.append(
+        len(batches := cut(rows))) or batches)
+    streamed = pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"], workers=1,
+                               chunk_records=251, shards=1)
+    assert as_document(streamed) == _in_memory_document(scenario)
+    if streamed.tables.connections.select("client_ip", "client_port").n_unique() > 1:
+        assert counts[0] > 1
 
 
 def test_worker_processes() -> None:
