@@ -27,7 +27,8 @@ from pcapkit.flows.views import VIEW_KEY
 
 #: fixed, so that every process (a pool's worker, a Dask worker) shards alike
 SEED = 0x5043_4B54
-#: TCP rows a flows job settles at once, about (`tcp_batches`)
+#: TCP rows a flows job settles at once, and a detect job reads at once, about (`tcp_batches`,
+#: `conn_batches`)
 BATCH_ROWS = 250_000
 
 TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
@@ -54,30 +55,44 @@ def tcp_shard(shards: int) -> pl.Expr:
     return (key.hash(SEED) % shards).cast(pl.UInt32)
 
 
-def tcp_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
-    """The TCP rows of a shard, given as the parts it was spilled in (in packet order, let go
-    here one by one), in batches of about `BATCH_ROWS` or fewer by their pair of endpoints
-    (each batch holds whole per-view connections), in packet order.
-
-    A shard holds whole endpoints, however many connections each has, so its rows vary: 2.3M
-    in one of 41 shards of 20M packets of bulk TCP (5.7x the median), where one server's port
-    was the higher for many of its clients, and that shard's flows job took 710 MB. A batch's
-    working tables are ~300 bytes a row. The parts are cut one by one, so that the shard's
-    rows are held once (cut whole, twice: 2.3M rows took 380 MB more). What a batch does not
-    hold (a ClusterIP connection's other leg) is joined across batches as it is across shards,
-    by `_connections` in the main process; and a connection's rows in the shard, whichever
-    batch they were settled in, are read together by the detectors (`shard_findings`)."""
+def batched(parts: list[pl.DataFrame], key: pl.Expr) -> list[pl.DataFrame]:
+    """The rows of `parts` (in order; let go here one by one) in batches of about `BATCH_ROWS`
+    or fewer by `key` (an integer expression: rows alike in it go to one batch), each batch in
+    the parts' order. The parts are cut one by one, so that their rows are held once: a
+    shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more)."""
     batches = -(-sum(part.height for part in parts) // BATCH_ROWS)
     if batches <= 1:
         return [pl.concat(parts, rechunk=False)]
-    pair = _endpoint("src", "sport").hash(SEED) ^ _endpoint("dst", "dport").hash(SEED)
     cut: list[list[pl.DataFrame]] = [[] for _ in range(batches)]
     while parts:
-        pieces = parts.pop(0).with_columns((pair % batches).alias("_batch")).partition_by(
+        pieces = parts.pop(0).with_columns((key % batches).alias("_batch")).partition_by(
             "_batch", as_dict=True, maintain_order=True, include_key=False)
         for (batch,), piece in pieces.items():
             cut[int(str(batch))].append(piece)
     return [pl.concat(pieces, rechunk=False) for pieces in cut if pieces]
+
+
+def tcp_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """The TCP rows of a shard, as the parts it was spilled in, in batches by their pair of
+    endpoints (each batch holds whole per-view connections) for the flows job to settle one
+    at a time.
+
+    A shard holds whole endpoints, however many connections each has, so its rows vary: 2.3M
+    in one of 41 shards of 20M packets of bulk TCP (5.7x the median), where one server's port
+    was the higher for many of its clients, and that shard's flows job took 710 MB. A batch's
+    working tables are ~300 bytes a row. What a batch does not hold (a ClusterIP connection's
+    other leg) is joined across batches as it is across shards, by `_connections` in the main
+    process; and a connection's rows in the shard, whichever batch they were settled in, are
+    read together by the detectors (`conn_batches`)."""
+    pair = _endpoint("src", "sport").hash(SEED) ^ _endpoint("dst", "dport").hash(SEED)
+    return batched(parts, pair)
+
+
+def conn_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """A shard's packets for the per-connection detectors (with their `conn`), as read, in
+    batches of whole connections: the detectors work connection by connection, as they do
+    shard by shard (2.3M rows at once took 263 MB)."""
+    return batched(parts, pl.col("conn"))
 
 
 def dns_shard(shards: int) -> pl.Expr:

@@ -288,15 +288,24 @@ class DetectJob:
 
 def shard_findings(job: DetectJob) -> pl.DataFrame:
     """Findings of the per-connection detectors on the shard's connections that lie wholly in
-    it; the rows of the others are spilled to `spanning`, for `spanning_findings`."""
-    annotated = spill.read(job.spill, "annotated", job.shard, ANNOTATED)
-    conn = job.conn_of_lconn[annotated["lconn"].to_numpy()]
-    packets = annotated.select(pl.Series("conn", conn, pl.UInt32), *shards.DETECT_COLUMNS)
-    away = pl.Series(job.spanning[conn])
-    spill.write(job.spill, "spanning", job.shard, "all", packets.filter(away))
-    local = packets.filter(~away)
-    rows = spill.read(job.spill, "shard_connections", job.shard, CONNECTIONS)
-    return per_connection(dataclasses.replace(job.tables, connections=rows), local, job.config)
+    it, a batch of connections at a time (`shards.conn_batches`); the rows of the others are
+    spilled to `spanning`, for `spanning_findings`."""
+    parts, spanning = [], []
+    for _, annotated in spill.parts(job.spill, "annotated", job.shard, ANNOTATED):
+        conn = job.conn_of_lconn[annotated["lconn"].to_numpy()]
+        packets = annotated.select(pl.Series("conn", conn, pl.UInt32), *shards.DETECT_COLUMNS)
+        away = pl.Series(job.spanning[conn])
+        if away.any():  # most parts: none, and no copy of them
+            spanning.append(packets.filter(away))
+            packets = packets.filter(~away)
+        parts.append(packets)
+    if spanning:
+        spill.write(job.spill, "spanning", job.shard, "all", pl.concat(spanning))
+    batches = shards.conn_batches(parts or [pl.DataFrame(schema=SPANNING)])
+    tables = dataclasses.replace(
+        job.tables, connections=spill.read(job.spill, "shard_connections", job.shard, CONNECTIONS))
+    found = [per_connection(tables, batches.pop(0), job.config) for _ in range(len(batches))]
+    return pl.concat(found)
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:

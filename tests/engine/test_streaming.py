@@ -83,20 +83,23 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
-def test_flows_in_batches_of_connections(scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shard's TCP rows settled a batch of whole connections at a time (here a batch for
-    every row, at most: as many batches as the shard has pairs of endpoints) give the in-memory
-    document."""
+def test_flows_and_detectors_in_batches_of_connections(
+        scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard's TCP rows settled, and its connections' packets read by the detectors, a batch
+    of whole connections at a time (here a batch per row at most: as many batches as the shard
+    has pairs of endpoints, or connections) give the in-memory document."""
     monkeypatch.setattr(sharding, "BATCH_ROWS", 1)
-    cut = sharding.tcp_batches
-    counts: list[int] = []
-    monkeypatch.setattr(sharding, "tcp_batches", lambda rows: counts.append(
-        len(batches := cut(rows))) or batches)
+    counts: dict[str, list[int]] = {"tcp_batches": [], "conn_batches": []}
+    for name, seen in counts.items():
+        cut = getattr(sharding, name)
+        monkeypatch.setattr(sharding, name, lambda rows, cut=cut, seen=seen: seen.append(
+            len(batches := cut(rows))) or batches)
     streamed = pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"], workers=1,
                                chunk_records=251, shards=1)
     assert as_document(streamed) == _in_memory_document(scenario)
     if streamed.tables.connections.select("client_ip", "client_port").n_unique() > 1:
-        assert counts[0] > 1
+        assert counts["tcp_batches"][0] > 1
+        assert counts["conn_batches"][0] > 1
 
 
 def test_worker_processes() -> None:
