@@ -35,14 +35,10 @@ from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
 from pcapkit.read.source import content_size
 from pcapkit.report.summary import PacketCounts
+from pcapkit.streaming import STREAM_FROM_BYTES
 from pcapkit.wireshark.display_filter import PACKET_COLUMNS, with_filters
 from pcapkit.wireshark.evidence import evidence_packets, frames_of
 from pcapkit.wireshark.extract import extract_frames
-
-#: bytes of capture from which `analyze` streams the captures rather than holding them whole:
-#: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
-#: than a chunked run, and the workers' start-up (~1 s) is repaid
-STREAM_FROM_BYTES = 150 << 20
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ start of every streamed run.
 from __future__ import annotations
 
 import os
+import sys
+
+from pcapkit import forkserver
+from pcapkit.streaming import likely
 
 
 def main() -> None:
@@ -19,6 +23,8 @@ def main() -> None:
     # linear algebra. (A library cannot choose this for the process it is imported into; the
     # command can.)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if likely(sys.argv[1:]):
+        forkserver.start()
     from pcapkit.cli.app import main as cli
 
     cli()

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import multiprocessing
 import os
-import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -17,6 +15,8 @@ from itertools import islice
 from typing import Any, Protocol, TypeVar, cast
 
 from pcapkit.errors import UsageError
+from pcapkit.forkserver import context, start_worker
+from pcapkit.streaming import cores
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -38,12 +38,6 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """End the workers; closed again, nothing."""
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
 
 
 def executor(workers: int | None, scheduler: str | None) -> Executor:
@@ -174,12 +168,6 @@ def _job(fn: Callable[[J], R], job: J, pool: bool = False) -> R:
         _release()
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches every process of the terminal's process group: the parent stops the run
-    # and ends the workers, which must not each print a traceback of their own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def worker_env(workers: int) -> dict[str, str]:
     """What a worker process's environment needs: polars sizes its thread pool to every core
     when it is imported, so that `workers` processes would each run that many threads on the
@@ -193,18 +181,19 @@ def worker_env(workers: int) -> dict[str, str]:
 
 
 class Pool:
-    """Local worker processes (started fresh: a fork would copy polars' thread pools)."""
+    """Local worker processes, forked from `pcapkit.forkserver`."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.local = True
-        # A spawned process inherits this process's environment when it starts, which is
-        # whenever the pool needs one more: the variables stay set until `close`.
+        # The fork server (numpy with it) starts with this process's environment, and each
+        # worker sets it again as it starts (`start_worker`): the variables stay set here until
+        # `close`.
         self._env = worker_env(workers)
         os.environ.update(self._env)
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint)
+            max_workers=workers, mp_context=context(), initializer=start_worker,
+            initargs=(self._env,))
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         futures: Iterator[Future[R]] = _windowed(

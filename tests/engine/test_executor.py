@@ -5,6 +5,7 @@ it)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pcapkit.engine.executor import Pool, cores
+from pcapkit.engine.executor import Pool
+from pcapkit.streaming import cores
 from tests.blas import blas_threads
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +51,43 @@ def test_workers_start_no_blas_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         pool.close()
     assert seen == {1}
     assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the pool's lifetime only
+
+
+def _origin(_: int) -> tuple[int, int, bool]:
+    """A worker's pid, its parent's, and whether it came with numba loaded."""
+    return os.getpid(), os.getppid(), "pcapkit.forkserver.preload" in sys.modules
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform: workers start afresh")
+def test_workers_are_forked_from_a_server_with_numba_loaded() -> None:
+    """The workers come from one fork server (not this process, whose polars threads a fork
+    would not copy), which loaded numba for all of them and no polars; a worker sizes its
+    polars pool as its own pool asks, though the server started for another pool."""
+    servers = set()
+    for workers in (2, 3):
+        pool = Pool(workers)
+        try:
+            seen = set(pool.map(_origin, range(4 * workers)))
+            sizes = set(pool.map(_threads, range(4 * workers)))
+        finally:
+            pool.close()
+        parents = {parent for _, parent, _ in seen}
+        assert len({pid for pid, _, _ in seen}) == workers and len(parents) == 1
+        assert os.getpid() not in parents and all(preloaded for _, _, preloaded in seen)
+        if "POLARS_MAX_THREADS" not in os.environ:
+            assert {size for _, size in sizes} == {max(1, cores() // workers)}
+        servers |= parents
+    assert len(servers) == 1
+    assert _libraries(servers.pop()) == {"llvmlite"}
+
+
+def _libraries(pid: int) -> set[str]:
+    """Which of numba's and polars' compiled libraries process `pid` has loaded (the fork
+    server runs nothing we could ask: read from the files it maps)."""
+    with open(f"/proc/{pid}/maps") as f:
+        mapped = f.read()
+    return {name for name in ("llvmlite", "polars_runtime") if name in mapped}
 
 
 def _nap(seconds: float) -> tuple[float, float]:
