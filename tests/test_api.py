@@ -25,9 +25,9 @@ def test_exported_members() -> None:
     public = {name for name in dir(pcapkit) if not name.startswith("_")}
     # Stage subpackages are importable by path but are not the API's front door.
     assert public - set(EXPORTED) <= {"allocator", "api", "cli", "codes", "decode", "detect",
-                                      "errors",
+                                      "errors", "forkserver",
                                       "engine", "flows", "kube", "progress", "read",
-                                      "report", "store", "version", "wireshark"}
+                                      "report", "store", "streaming", "version", "wireshark"}
 
 
 def test_analyze_returns_documented_frames() -> None:
