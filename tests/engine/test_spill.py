@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from pcapkit.decode import decode
 from pcapkit.engine import shards, spill
@@ -36,10 +37,15 @@ def test_dropped_families_go_and_the_others_stay_until_close(tmp_path: Path) -> 
     assert not root.exists()
 
 
-def test_parts_and_wholes_read_back_as_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("whole", [True, False], ids=["read-whole", "a-column-at-a-time"])
+def test_parts_and_wholes_read_back_as_written(tmp_path: Path, whole: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A real capture's DNS messages (enums, lists of structs, nulls), spilled by two chunks
     into three shards as `write_parts` cuts them, and whole: each shard's rows come back with
-    their types, chunk after chunk, and `read_sorted` orders the parts' rows whole."""
+    their types, chunk after chunk, and `read_sorted` orders the parts' rows whole, by one of
+    their columns or by a key of its own, the files read whole or a column at a time."""
+    if not whole:
+        monkeypatch.setattr(spill, "WHOLE_BYTES", 0)
     capture = read_capture(SAMPLES / "nxdomain_storm" / "pod-client-7c9f8b6d5-h2m4k.pcap")
     rows = shards.dns_rows(decode(capture, 0))
     assert rows.height > 20 and rows["dns_answers"].list.len().sum() > 0
@@ -57,5 +63,8 @@ def test_parts_and_wholes_read_back_as_written(tmp_path: Path) -> None:
     assert spill.read(root, "whole", 0, rows.schema).equals(rows)
     got = spill.read_sorted(root, "dns", range(3), rows.schema, "ts_ns")
     assert got.schema == rows.schema
-    assert got.equals(by_shard.sort("_shard", maintain_order=True).drop("_shard")
-                      .sort("ts_ns", maintain_order=True))
+    as_read = by_shard.sort("_shard", maintain_order=True).drop("_shard")
+    assert got.equals(as_read.sort("ts_ns", maintain_order=True))
+    rank = pl.Series("rank", range(rows.height, 0, -1), dtype=pl.UInt32)
+    assert spill.read_sorted(root, "dns", range(3), rows.schema, rank).equals(
+        as_read.with_columns(rank).reverse())
