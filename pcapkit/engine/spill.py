@@ -96,10 +96,13 @@ def read_all(root: str, family: str, shards: int, schema: pl.Schema) -> pl.DataF
     return pl.concat([read(root, family, s, schema) for s in range(shards)], rechunk=False)
 
 
-#: files that `read_sorted` reads whole, each once, when they hold this much or less in all: a
-#: query per column and file cost ~0.6 ms each, 0.2 s of the run's serial tail for the few
-#: transactions of bulk TCP (11 shards, 25 columns)
+#: files that `read_sorted` reads whole, each once, when their rows hold this much or less in
+#: all (a part's counted at `PARTS_RATIO` times its size): a query per column and file cost
+#: ~0.6 ms each, 0.2 s of the run's serial tail for the few transactions of bulk TCP (11 shards,
+#: 25 columns)
 WHOLE_BYTES = 32 << 20
+#: how much larger a part's rows are than its compressed file, at most about (bulk TCP's 10x)
+PARTS_RATIO = 10
 
 
 def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema,
@@ -113,7 +116,8 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
     if not files:
         empty = pl.DataFrame(schema=schema)
         return empty if isinstance(key, str) else empty.with_columns(key)
-    if sum(f.stat().st_size for f in files) <= WHOLE_BYTES:
+    held = sum(f.stat().st_size * (PARTS_RATIO if f.suffix == ".arrows" else 1) for f in files)
+    if held <= WHOLE_BYTES:
         rows = pl.concat([_read(f) for f in files]).rechunk()
         rows = rows if isinstance(key, str) else rows.with_columns(key)
         return rows[rows[key if isinstance(key, str) else key.name].arg_sort()]
