@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any, Protocol, TypeVar, cast
 
+from pcapkit import forkserver
 from pcapkit.errors import UsageError
-from pcapkit.forkserver import context, start_worker
 from pcapkit.streaming import cores
 
 J = TypeVar("J")
@@ -192,8 +192,10 @@ class Pool:
         self._env = worker_env(workers)
         os.environ.update(self._env)
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context(), initializer=start_worker,
-            initargs=(self._env,))
+            max_workers=workers, mp_context=forkserver.context(),
+            initializer=forkserver.start_worker, initargs=(self._env,))
+        forkserver.opened()
+        self._open = True
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         futures: Iterator[Future[R]] = _windowed(
@@ -216,6 +218,9 @@ class Pool:
                 p.terminate()
         for p in processes:
             p.join()
+        if self._open:  # closed again: nothing
+            self._open = False
+            forkserver.closed()
         for name in self._env:
             os.environ.pop(name, None)
 
