@@ -1,10 +1,14 @@
 """The `pcapkit` console script's entry point, which imports the CLI only when it is called.
 
-A worker process that Python starts afresh ("spawn", as pcapkit's pools do) first runs the
-script its parent was started from, so that what the script defines exists there too. The
-console script imports its entry point's module; had that been `pcapkit.cli.app`, every worker
-would import typer, rich and every command's module for nothing: ~0.1 s of CPU each, at the
-start of every streamed run.
+A worker process that Python starts afresh, or forks from a fork server (as pcapkit's pools
+do), first runs the script its parent was started from, so that what the script defines exists
+there too. The console script imports its entry point's module; had that been
+`pcapkit.cli.app`, every worker would import typer, rich and every command's module for nothing:
+~0.1 s of CPU each, at the start of every streamed run.
+
+The pool's fork server starts here, ahead of the CLI's imports (~0.4 s), when the command line
+reads as a streamed run (`pcapkit.streaming.likely`): the workers are forked from it as soon as
+the analysis starts its pool.
 """
 
 from __future__ import annotations
