@@ -13,6 +13,7 @@ here before it imports polars.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -56,7 +57,8 @@ def closed() -> None:
         _pools -= 1
         stop = getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_stop", None)
         if _pools == 0 and stop is not None:
-            stop()
+            with contextlib.suppress(OSError):  # ended already (a Ctrl-C's `end_children`)
+                stop()
 
 
 _lock = threading.Lock()
