@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -35,7 +34,7 @@ from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read import Capture, read_capture, scan_capture
 from pcapkit.read.source import content_size
 from pcapkit.report.summary import PacketCounts
-from pcapkit.streaming import STREAM_FROM_BYTES
+from pcapkit.streaming import STREAM_FROM_BYTES, disk_size
 from pcapkit.wireshark.display_filter import PACKET_COLUMNS, with_filters
 from pcapkit.wireshark.evidence import evidence_packets, frames_of
 from pcapkit.wireshark.extract import extract_frames
@@ -193,7 +192,7 @@ def analyze(
     `progress=True` draws a progress bar on stderr when the analysis takes more than a second
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
     """
-    total = _size(captures)
+    total = disk_size(captures)
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
         stream = any(t is not None for t in tuned) or _large(captures)
@@ -239,7 +238,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
 
 def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
                report: Progress) -> Analysis:
-    sizes = [_size([p]) for p in captures]
+    sizes = [disk_size([p]) for p in captures]
     total, done, n_packets = sum(sizes), 0, 0
     snap = _snapshot(snapshots, report, total)
     read: list[Capture] = []
@@ -300,16 +299,6 @@ def _large(paths: Sequence[str | Path]) -> bool:
         if left <= 0:
             return True
     return False
-
-
-def _size(paths: Sequence[str | Path]) -> int:
-    """Bytes of the capture files on disk (0 for one that cannot be read: reading it will say
-    why)."""
-    total = 0
-    for p in paths:
-        with contextlib.suppress(OSError):
-            total += Path(p).stat().st_size
-    return total
 
 
 def read_packets(path: str | Path) -> pl.DataFrame:

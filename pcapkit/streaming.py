@@ -1,13 +1,15 @@
 """When an analysis streams: the size of captures from which `pcapkit.analyze` streams them
-through the engine's worker pool, and the console script's guess, from its command line alone,
-that it is about to.
+through the engine's worker pool, their size on disk, and the console script's guess, from its
+command line alone, that it is about to.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
+from pathlib import Path
 
 #: bytes of capture from which `analyze` streams the captures rather than holding them whole:
 #: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
@@ -34,7 +36,7 @@ def likely(args: Sequence[str]) -> bool:
         return False
     if any(a == "--scheduler" or a.startswith("--scheduler=") for a in args):
         return False
-    return sum(_size(a) for a in args[1:]) >= STREAM_FROM_BYTES
+    return disk_size(args[1:]) >= STREAM_FROM_BYTES
 
 
 def cores() -> int:
@@ -43,8 +45,11 @@ def cores() -> int:
         os.cpu_count() or 1)
 
 
-def _size(arg: str) -> int:
-    try:
-        return os.stat(arg).st_size if os.path.isfile(arg) else 0
-    except (OSError, ValueError):  # not a path at all
-        return 0
+def disk_size(paths: Iterable[str | Path]) -> int:
+    """Bytes on disk of the regular files among `paths` (0 for anything else: a URL, a folder,
+    an option's value, a file that cannot be read, whose reading will say why)."""
+    total = 0
+    for p in paths:
+        with contextlib.suppress(OSError, ValueError):  # ValueError: not a path at all
+            total += os.stat(p).st_size if os.path.isfile(p) else 0
+    return total
