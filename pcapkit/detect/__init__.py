@@ -66,7 +66,8 @@ def worst_first(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """Findings frames as one, worst first; ties in the order of `DETECTORS`, then of the
     endpoints, so that the order does not depend on how the findings were gathered. A NodeLocal
     DNSCache's upstream connections cited by a DNS finding lose their own (`relayed_out`)."""
-    if not frames:
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:  # most batches of a streamed run: nothing to sort
         return empty_findings()
     out = relayed_out(
         pl.concat([f.select(FINDINGS_SCHEMA.names()).cast(FINDINGS_SCHEMA) for f in frames]))

@@ -26,13 +26,21 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.forwarded import own_lookups
 from pcapkit.kube.names import SVC_NAME
 
+#: a DNS transaction answered NXDOMAIN
+IS_NX = (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False)
+
+
+def any_nx(dns: pl.DataFrame) -> bool:
+    """Some transaction of `dns` was answered NXDOMAIN: what both NXDOMAIN detectors need to
+    find anything (most client shards of a streamed run have none)."""
+    return bool(dns.select(IS_NX.any()).item())
+
 
 def failed_lookups(dns: pl.DataFrame) -> pl.DataFrame:
     """The DNS transactions of the lookups whose every step was answered NXDOMAIN, with the
     name asked for (`asked`, lower case, no trailing dot)."""
-    nx = (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False)
     asked = pl.coalesce("search_expansion_of", "qname").str.to_lowercase().str.strip_chars_end(".")
-    return dns.filter(nx.all().over("lookup")).with_columns(asked=asked)
+    return dns.filter(IS_NX.all().over("lookup")).with_columns(asked=asked)
 
 
 def cluster_lookups(dns: pl.DataFrame, config: Config) -> pl.DataFrame:

@@ -22,7 +22,7 @@ import polars as pl
 
 from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
 from pcapkit.detect.tcp_conn import evidence, findings
 from pcapkit.flows import Tables
 
@@ -62,6 +62,8 @@ def mismatched(tables: Tables) -> pl.DataFrame:
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     found = mismatched(tables)
+    if found.is_empty():
+        return empty_findings()
     per_conn = found.group_by("conn", maintain_order=True).agg(
         pl.col("replied_from").first(),
         count=pl.col("synacks").max(),

@@ -57,6 +57,8 @@ MEANING = {
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     rcodes = [int(DnsRcode[name]) for name in config.dns_error_rcodes]
+    if tables.dns.filter(pl.col("rcode").is_in(rcodes)).is_empty():  # most client shards
+        return pl.DataFrame(schema=FINDINGS_SCHEMA)
     dns = through_cache(resolver_transactions(tables.dns), config)
     errors = dns.filter(pl.col("forwarded_for").is_null() & pl.col("response_seen")
                         & pl.col("rcode").is_in(rcodes))

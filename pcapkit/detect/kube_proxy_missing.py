@@ -36,7 +36,7 @@ import ipaddress
 import polars as pl
 
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
 from pcapkit.detect.tcp_conn import as_client_saw, evidence, findings
 from pcapkit.flows import Tables
 
@@ -69,14 +69,18 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     # Only connections that some view saw with a Service address can have been dialled to one
     # (each connection's client view is one of its own rows): most are left out before the
     # client view is worked out.
-    saw = as_client_saw(tables, tables.connections.filter(
-        pl.col("server_ip").is_in(services))["conn"].unique())
+    dialled = tables.connections.filter(pl.col("server_ip").is_in(services))["conn"].unique()
+    if dialled.is_empty():
+        return empty_findings()
+    saw = as_client_saw(tables, dialled)
     asked = saw.filter(pl.col("server_ip").is_in(services)).select(
         "conn", dialled_ip="server_ip", dialled_port="server_port")
     dnated = tables.connections.join(asked, on="conn").filter(
         (pl.col("server_ip") != pl.col("dialled_ip"))
         | (pl.col("server_port") != pl.col("dialled_port")))["conn"]
     asked = asked.filter(~pl.col("conn").is_in(dnated.implode()))
+    if asked.is_empty():
+        return empty_findings()
     forwarded = tables.packets.filter(
         pl.col("conn").is_in(asked["conn"].implode()) & pl.col("from_client")
         & pl.col("ip_ttl").is_not_null()

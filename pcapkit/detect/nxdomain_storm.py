@@ -35,8 +35,7 @@ from typing import Any
 
 import polars as pl
 
-from pcapkit.codes import DnsRcode
-from pcapkit.detect.cluster_names import cluster_lookups, headless_lookups
+from pcapkit.detect.cluster_names import IS_NX, any_nx, cluster_lookups, headless_lookups
 from pcapkit.detect.config import Config
 from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
 from pcapkit.detect.forwarded import own_lookups
@@ -52,10 +51,11 @@ COLUMNS = ["txn", "client_ip", "server_ip", "server_port", "qname", "qtype", "qu
            "query_ts_ns", "response_ts_ns", "latency_ns", "answered", "rcode",
            "search_expansion_of", "resolved_as"]
 FRAMES = ["query_frames", "response_frames"]
-IS_NX = (pl.col("answered") & (pl.col("rcode") == DnsRcode.NXDOMAIN)).fill_null(False)
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    if not any_nx(tables.dns):
+        return pl.DataFrame(schema=FINDINGS_SCHEMA)
     named = pl.concat([cluster_lookups(tables.dns.select(COLUMNS), config)["lookup"],
                        headless_lookups(tables.dns, config)]).implode()
     # Sorted by client, then time, once: each client's rows are a slice of it, not a copy (a

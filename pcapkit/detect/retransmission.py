@@ -35,8 +35,8 @@ import polars as pl
 
 from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import Severity, extra_json
-from pcapkit.detect.tcp_conn import evidence, findings
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
+from pcapkit.detect.tcp_conn import evidence, findings, showing
 from pcapkit.flows import Tables
 from pcapkit.flows.schema import TcpAnalysis
 
@@ -64,7 +64,7 @@ def per_connection(tables: Tables) -> pl.DataFrame:
     """conn → flagged segments per class, `count`, `segments` and `share` (in the view that
     flagged the most), `views` that flagged any; every connection, flagged or not. The HTML
     report plots `share`."""
-    return _per_connection(tables, _marked(tables))
+    return _per_connection(tables, _marked(tables, tables.packets))
 
 
 def _per_connection(tables: Tables, marked: pl.DataFrame) -> pl.DataFrame:
@@ -116,16 +116,21 @@ def _connect_delays(tables: Tables) -> pl.DataFrame:
             SYN_ACK & (pl.col("ts_ns") >= first_syn)).min() - first_syn).collect()
 
 
-def _marked(tables: Tables) -> pl.DataFrame:
-    """The connections' packets, each with `flagged`. A column, not an expression in the
-    aggregation: there `is_in` would be evaluated group by group, each with the whole list of
-    connected connections (GBs)."""
-    return tables.packets.filter(pl.col("conn").is_not_null()).with_columns(
-        flagged=flagged(tables))
+def _marked(tables: Tables, packets: pl.DataFrame) -> pl.DataFrame:
+    """The connections' packets among `packets`, each with `flagged`. A column, not an
+    expression in the aggregation: there `is_in` would be evaluated group by group, each with
+    the whole list of connected connections (GBs)."""
+    return packets.filter(pl.col("conn").is_not_null()).with_columns(flagged=flagged(tables))
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
-    marked = _marked(tables)
+    # Only a connection with a segment in some class can be flagged: the others' packets are
+    # left out before the per-view sums, and most batches of a streamed run have none at all.
+    shown = showing(tables.packets, pl.col("tcp_analysis") & ANY_CLASS != 0,
+                    *tables.packets.columns)
+    if shown.is_empty():
+        return empty_findings()
+    marked = _marked(tables, shown)
     per_conn = _per_connection(tables, marked).filter(
         pl.col("count") >= config.retransmission_min)
     rows = per_conn.join(evidence(marked.filter("flagged").drop("flagged")), on="conn").join(

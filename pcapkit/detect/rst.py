@@ -27,7 +27,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
 from pcapkit.detect.dnat_mismatch import mismatched
-from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
 from pcapkit.detect.tcp_conn import evidence, findings, showing
 from pcapkit.flows import Tables
 
@@ -46,6 +46,8 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     flags = pl.col("tcp_flags")
     tcp = showing(tables.packets, (flags & RST) != 0,
                   "conn", "view", "capture", "frame", "ts_ns", "tcp_flags", "from_client")
+    if tcp.is_empty():  # most batches of a streamed run: no reset, and no query to plan
+        return empty_findings()
     # Per connection and view (lconn halves of one view together), in frame order: has a
     # SYN-ACK / its ACK / a FIN been seen before this packet?
     seen_before = ["conn", "view"]

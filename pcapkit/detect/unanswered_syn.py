@@ -34,7 +34,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.detect.config import Config
 from pcapkit.detect.dnat_mismatch import mismatched
-from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
 from pcapkit.detect.tcp_conn import evidence, findings
 from pcapkit.flows import Tables
 
@@ -80,10 +80,11 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         syns=pl.col("syn_count").max(),
         answers=(pl.col("synack_count") + pl.col("rst_from_server")).sum(),
     )
-    refused: set[int] = set(mismatched(tables)["conn"].to_list())
-    candidates = per_conn.filter(
-        (pl.col("syns") > 0) & (pl.col("answers") == 0) & ~pl.col("conn").is_in(list(refused))
-    )
+    candidates = per_conn.filter((pl.col("syns") > 0) & (pl.col("answers") == 0))
+    if candidates.is_empty():  # most batches of a streamed run
+        return empty_findings()
+    refused = mismatched(tables)["conn"]
+    candidates = candidates.filter(~pl.col("conn").is_in(refused.implode()))
     syn = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
     syns = tables.packets.filter(
         pl.col("conn").is_in(candidates["conn"].implode()) & pl.col("from_client") & syn

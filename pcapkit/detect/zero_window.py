@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import Severity, extra_json
+from pcapkit.detect.findings import Severity, empty_findings, extra_json
 from pcapkit.detect.tcp_conn import evidence, findings, showing
 from pcapkit.flows import Tables
 from pcapkit.flows.schema import TcpAnalysis
@@ -35,6 +35,8 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     # A connection without a zero-window segment has no evidence, so no finding.
     tcp = showing(tables.packets, zero, *side, "capture", "frame", "ts_ns",
                   "tcp_analysis").sort("capture", "frame")
+    if tcp.is_empty():
+        return empty_findings()
     # Each segment of a side ends the stall its previous segment was in, if that was a zero.
     sides = tcp.with_columns(
         zero=zero,
