@@ -65,10 +65,15 @@ def batched(parts: list[pl.DataFrame], key: pl.Expr) -> list[pl.DataFrame]:
         return [pl.concat(parts, rechunk=False)]
     cut: list[list[pl.DataFrame]] = [[] for _ in range(batches)]
     while parts:
-        pieces = parts.pop(0).with_columns((key % batches).alias("_batch")).partition_by(
+        part = parts.pop(0)
+        batch = part.select(key % batches).to_series()
+        if batch.n_unique() == 1:  # a part of one batch (one long connection's) is not copied
+            cut[int(batch[0])].append(part)
+            continue
+        pieces = part.with_columns(batch.alias("_batch")).partition_by(
             "_batch", as_dict=True, maintain_order=True, include_key=False)
-        for (batch,), piece in pieces.items():
-            cut[int(str(batch))].append(piece)
+        for (index,), piece in pieces.items():
+            cut[int(str(index))].append(piece)
     return [pl.concat(pieces, rechunk=False) for pieces in cut if pieces]
 
 

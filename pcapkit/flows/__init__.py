@@ -116,7 +116,7 @@ def view_connections(
     row per per-view connection (`connection_rows`, indexed by `lconn`)."""
     all_segs = tcp_segments(packets)
     original = ~all_segs["copy"].to_numpy()
-    segs = all_segs.filter(pl.Series(original))
+    segs = all_segs if original.all() else all_segs.filter(pl.Series(original))
     rows = connection_rows(segs, compiled)
     flags = analyse(
         lconn=segs["lconn"].to_numpy(),

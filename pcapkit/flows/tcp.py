@@ -85,18 +85,16 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     dense over all views), `from_client`, `copy` (rule 5), and the packet columns the flow stage
     needs, sorted by (lconn, row).
     """
-    segs = (
-        packets.with_row_index("row")
-        .filter(_flags.is_not_null() & pl.col("sport").is_not_null())
-        .select(
-            "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport",
-            "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
-            "ip_id", "ip_ttl",
-        )
+    segs = packets.with_row_index("row").select(
+        "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
+        "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl",
     )
+    tcp = segs.select(_flags.is_not_null() & pl.col("sport").is_not_null()).to_series()
+    if not tcp.all():  # a flows job's rows are all TCP: not copied by a filter that keeps all
+        segs = segs.filter(tcp)
     # Addresses as codes in their text order, so that the pair is ordered and sorted as the
     # text would be, at the cost of integers.
-    text = pl.concat([segs["src"], segs["dst"]]).unique().sort()
+    text = pl.concat([segs["src"].unique(), segs["dst"].unique()]).unique().sort()
     codes = pl.Enum(text)
     segs = segs.with_columns(
         _src=pl.col("src").cast(codes).to_physical(), _dst=pl.col("dst").cast(codes).to_physical()
