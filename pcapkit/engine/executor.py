@@ -191,6 +191,7 @@ class Pool:
         # `close`.
         self._env = worker_env(workers)
         os.environ.update(self._env)
+        forkserver.start()
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=forkserver.context(),
             initializer=forkserver.start_worker, initargs=(self._env,))

@@ -18,7 +18,9 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 from multiprocessing.context import BaseContext
 
 #: what `multiprocessing`'s fork server is told to import before it forks a worker
@@ -68,9 +70,33 @@ _pools = 0  #: pools started and not yet ended
 def start() -> None:
     """Start the server now, without waiting for its preload, rather than as the first pool
     starts its first worker: the console script does, ahead of its own imports (~0.4 s), when
-    its command line reads as a streamed run (`pcapkit.streaming.likely`)."""
+    its command line reads as a streamed run (`pcapkit.streaming.likely`), and each pool as it
+    opens (one server for them all while it runs)."""
     if context().get_start_method() == "forkserver":
-        multiprocessing.forkserver.ensure_running()
+        with _this_path():
+            multiprocessing.forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _this_path() -> Iterator[None]:
+    """The environment a server starts with while it starts: this process's import path, and
+    nothing put before it. Python's server is `python -c ...`, which puts the directory it
+    starts in first, and 3.11's ignores the path it is sent: it imported its preload (pcapkit's
+    package, numba, numpy) from that directory first, and its workers, which take this
+    process's path as they start, kept the modules it had imported: run from a checkout of
+    another pcapkit version, the workers ran that version's code."""
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(entry) if entry else os.getcwd() for entry in map(str, sys.path))
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def start_worker(env: dict[str, str]) -> None:

@@ -81,6 +81,39 @@ def test_workers_are_forked_from_a_server_with_numba_loaded() -> None:
             assert {size for _, size in sizes} == {max(1, cores() // workers)}
 
 
+def _imported(_: int) -> str | None:
+    """Where a worker's pcapkit comes from."""
+    import pcapkit
+
+    return pcapkit.__file__
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform: workers start afresh")
+def test_workers_import_what_this_process_imports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool opened in a directory that holds another pcapkit (a checkout of another version)
+    has workers that run this process's: Python's fork server (`python -c`) put the directory
+    it started in first on its path as it imported its preload, pcapkit's package with it, and
+    the workers forked from it kept that package. The environment the server started with is
+    this process's again once it has."""
+    import pcapkit
+
+    for package in (tmp_path / "pcapkit", tmp_path / "pcapkit" / "forkserver"):
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+    (tmp_path / "pcapkit" / "forkserver" / "preload.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    before = {name: os.environ.get(name) for name in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    pool = Pool(2)
+    try:
+        seen = set(pool.map(_imported, range(4)))
+    finally:
+        pool.close()
+    assert seen == {pcapkit.__file__}
+    assert {name: os.environ.get(name) for name in before} == before
+
+
 def _libraries(pid: int) -> set[str]:
     """Which of numba's and polars' compiled libraries process `pid` has loaded (the fork
     server runs nothing we could ask: read from the files it maps)."""
