@@ -34,7 +34,13 @@ import polars as pl
 
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.findings import (
+    FINDINGS_SCHEMA,
+    Severity,
+    empty_findings,
+    extra_json,
+    frames_evidence,
+)
 from pcapkit.detect.forwarded import (
     Upstream,
     failed_upstream,
@@ -57,8 +63,8 @@ MEANING = {
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     rcodes = [int(DnsRcode[name]) for name in config.dns_error_rcodes]
-    if tables.dns.filter(pl.col("rcode").is_in(rcodes)).is_empty():  # most client shards
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+    if not tables.dns.select(pl.col("rcode").is_in(rcodes).any()).item():  # most client shards
+        return empty_findings()
     dns = through_cache(resolver_transactions(tables.dns), config)
     errors = dns.filter(pl.col("forwarded_for").is_null() & pl.col("response_seen")
                         & pl.col("rcode").is_in(rcodes))
@@ -66,7 +72,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     errors = errors.filter(~pl.col("txn").is_in(refused(errors, tables.icmp_errors)["txn"]
                                                 .implode()))
     if errors.is_empty():
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        return empty_findings()
     legs = upstream_legs(dns, tables.connections, config)
     rows = [
         _finding(key, txns, failed_upstream(legs, txns["txn"], config))

@@ -48,7 +48,13 @@ import polars as pl
 
 from pcapkit.codes import DnsType
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.findings import (
+    FINDINGS_SCHEMA,
+    Severity,
+    empty_findings,
+    extra_json,
+    frames_evidence,
+)
 from pcapkit.detect.forwarded import (
     Upstream,
     failed_upstream,
@@ -75,7 +81,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     dns = through_cache(resolver_transactions(tables.dns.select(COLUMNS)), config).filter(
         pl.col("queries") > 0)
     if dns.is_empty():
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        return empty_findings()
     captures_end = tables.spans["last_ts_ns"].max()
     wait = int(config.dns_timeout_min_wait_s * 1e9)
     refusals = refused(dns, tables.icmp_errors)
@@ -85,10 +91,11 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
          | pl.col("refused")).alias("unanswered"),
         (pl.col("answered") & ~pl.col("refused") & (pl.col("answered_after") >= 2)).alias("late"),
     )
-    if not dns.select((pl.col("unanswered") | pl.col("late")).any()).item():
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)  # most client shards of a streamed run
+    failing = pl.col("unanswered") | pl.col("late")
+    if not dns.select(failing.any()).item():  # most client shards of a streamed run
+        return empty_findings()
     dns = dns.with_columns(_raced(dns, config).alias("raced"))
-    failed = dns.filter((pl.col("unanswered") | pl.col("late")).any().over("lookup")).join(
+    failed = dns.filter(failing.any().over("lookup")).join(
         tables.dns.select("txn", *FRAMES), on="txn", how="left", maintain_order="left").join(
         refusals, on="txn", how="left", maintain_order="left")
     legs = upstream_legs(failed, tables.connections, config)

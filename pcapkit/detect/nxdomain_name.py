@@ -38,7 +38,13 @@ import polars as pl
 
 from pcapkit.detect.cluster_names import any_nx, cluster_lookups, headless_endpoints
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.findings import (
+    FINDINGS_SCHEMA,
+    Severity,
+    empty_findings,
+    extra_json,
+    frames_evidence,
+)
 from pcapkit.flows import Tables
 
 KIND = "nxdomain_name"
@@ -48,7 +54,7 @@ CNAME = 5
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     if not any_nx(tables.dns):
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        return empty_findings()
     headless = list(headless_endpoints(config))
     failed = cluster_lookups(tables.dns, config).filter(
         ~pl.concat_str("namespace", "service", separator="/").is_in(headless))

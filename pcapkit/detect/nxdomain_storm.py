@@ -37,7 +37,13 @@ import polars as pl
 
 from pcapkit.detect.cluster_names import IS_NX, any_nx, cluster_lookups, headless_lookups
 from pcapkit.detect.config import Config
-from pcapkit.detect.findings import FINDINGS_SCHEMA, Severity, extra_json, frames_evidence
+from pcapkit.detect.findings import (
+    FINDINGS_SCHEMA,
+    Severity,
+    empty_findings,
+    extra_json,
+    frames_evidence,
+)
 from pcapkit.detect.forwarded import own_lookups
 from pcapkit.flows import Tables
 
@@ -55,7 +61,7 @@ FRAMES = ["query_frames", "response_frames"]
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     if not any_nx(tables.dns):
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+        return empty_findings()
     named = pl.concat([cluster_lookups(tables.dns.select(COLUMNS), config)["lookup"],
                        headless_lookups(tables.dns, config)]).implode()
     # Sorted by client, then time, once: each client's rows are a slice of it, not a copy (a
