@@ -82,7 +82,7 @@ def tcp_tables(
     packets: pl.DataFrame, compiled: bool | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The packets (with `view`) plus `conn`, `from_client`, `tcp_analysis`; CONNECTIONS."""
-    segs, rows = view_connections(packets, compiled)
+    segs, rows = view_connections(tcp_segments(packets), compiled)
     conn_of_lconn = shared_ids(rows)
     connections = connections_table(rows, conn_of_lconn)
     # Scatter the per-segment results back to packet rows; non-TCP rows stay null, and so do
@@ -109,12 +109,13 @@ def tcp_tables(
 
 
 def view_connections(
-    packets: pl.DataFrame, compiled: bool | None = None
+    all_segs: pl.DataFrame, compiled: bool | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Everything about TCP that one view's packets settle, before ids are shared across views:
-    the segments (`tcp_segments`, plus `tcp_analysis`: Wireshark's flags, 0 on copies) and one
-    row per per-view connection (`connection_rows`, indexed by `lconn`)."""
-    all_segs = tcp_segments(packets)
+    """Everything about TCP that one view's packets settle, before ids are shared across views,
+    from their `tcp_segments`: the segments plus `tcp_analysis` (Wireshark's flags, 0 on
+    copies), and one row per per-view connection (`connection_rows`, indexed by `lconn`). The
+    segments are given, not the packets, so that a caller done with the packets can let them
+    go as `tcp_segments` copies them (`tcp_segments(packets)` passed on, held by no name)."""
     original = ~all_segs["copy"].to_numpy()
     segs = all_segs if original.all() else all_segs.filter(pl.Series(original))
     rows = connection_rows(segs, compiled)

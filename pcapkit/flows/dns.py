@@ -284,7 +284,7 @@ def _merge_views(per_view: pl.DataFrame) -> pl.DataFrame:
     # columns coded once, then each transaction a number (`_g`). Sorting and grouping by the
     # key's columns themselves took a sixth more of the merge's time.
     key = packed(per_view.select(codes(per_view[c]) for c in KEY), KEY)
-    order = lexsorted(key + packed(per_view, ["start_ns"]))
+    order = lexsorted(np.concatenate([key, packed(per_view, ["start_ns"])]))
     ordered = per_view[order]
     new_key = np.ones(len(order), np.bool_)
     new_key[1:] = ~same_as_previous(key, order)

@@ -29,24 +29,31 @@ import polars as pl
 
 from pcapkit.flows.compiled import JIT_THRESHOLD_ROWS, run
 
-Words = list[npt.NDArray[np.uint64]]
+#: rows' key words (`packed`): one row of the array per word, one column per row of the frame
+Words = npt.NDArray[np.uint64]
 
 
 def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> Words:
     """The columns `keys` of `rows` (integers, booleans, enums or text: `codes`) as 64-bit
     words, most significant first: rows compare (equal, before, after) word by word as they
-    do column by column."""
-    words: Words = []
+    do column by column. The words are one array, each column shifted and ored into its word
+    in turn: stacked after, as the compiled pass of `previous_rows` reads them, they were held
+    twice (a 5M-packet connection's copy key: 120 MB more)."""
+    columns = [_coded(rows[key]) for key in keys]
+    ranges = [_range(column, nulls_last) for column in columns]
+    word_of: list[int] = []
     used = 64  # bits of the last word taken: none open yet
-    for key in keys:
-        values, bits = _unsigned(rows[key], nulls_last)
-        if not words or used + bits > 64:
-            words.append(values)
+    for _, _, bits in ranges:
+        if used + bits > 64:
+            word_of.append(len(word_of) and word_of[-1] + 1)
             used = bits
-        else:  # in place: each word is a fresh array of `_unsigned`'s
-            words[-1] <<= np.uint64(bits)
-            words[-1] |= values
+        else:
+            word_of.append(word_of[-1])
             used += bits
+    words = np.zeros((word_of[-1] + 1 if word_of else 0, rows.height), np.uint64)
+    for column, (low, fill, bits), word in zip(columns, ranges, word_of, strict=True):
+        words[word] <<= np.uint64(bits)
+        words[word] |= _shifted(column, low, fill)
     return words
 
 
@@ -60,35 +67,42 @@ def codes(column: pl.Series) -> pl.Series:
     return column
 
 
-def _unsigned(column: pl.Series, nulls_last: bool) -> tuple[npt.NDArray[np.uint64], int]:
-    """`column` (`codes`) shifted to start at 0 (nulls one past the end, or one before the
-    start), and the bits its values take."""
+def _coded(column: pl.Series) -> pl.Series:
+    """`codes`, booleans as 0 and 1."""
     column = codes(column)
-    if column.dtype == pl.Boolean:
-        column = column.cast(pl.UInt8)
+    return column.cast(pl.UInt8) if column.dtype == pl.Boolean else column
+
+
+def _range(column: pl.Series, nulls_last: bool) -> tuple[int, int, int]:
+    """A `_coded` column's lowest value, the value its nulls take (one past the end, or one
+    before the start, which is then the lowest), and the bits its values take from the
+    lowest."""
     if not len(column) or column.null_count() == len(column):
-        return np.zeros(len(column), np.uint64), 1
+        return 0, 0, 1
+    low, high = int(column.min()), int(column.max())  # type: ignore[arg-type]
+    fill = high + 1 if nulls_last else low - 1
     if column.null_count():
-        values = column.cast(pl.Int64)
-        low, high = int(values.min()), int(values.max())  # type: ignore[arg-type]
-        if nulls_last:
-            high += 1
-        else:
-            low -= 1
-        array = values.fill_null(high if nulls_last else low).to_numpy()
-    else:
-        array = column.to_numpy()
-        low, high = int(array.min()), int(array.max())
+        low, high = min(low, fill), max(high, fill)
+    return low, fill, max((high - low).bit_length(), 1)
+
+
+def _shifted(column: pl.Series, low: int, fill: int) -> npt.NDArray[np.uint64]:
+    """A `_coded` column minus `low`, its nulls as `fill`, as unsigned words."""
+    if column.null_count() == len(column):
+        return np.zeros(len(column), np.uint64)
+    if column.null_count():
+        column = column.cast(pl.Int64).fill_null(fill)
+    array = column.to_numpy()
     # Two's complement: the difference is right modulo 2⁶⁴ whatever the signed range. A copy
-    # (`astype`), which `packed` then shifts and ors in place.
+    # (`astype`), shifted in place.
     shifted = array.astype(np.int64 if array.dtype.kind == "i" else np.uint64)
     shifted -= shifted.dtype.type(low)
-    return shifted.view(np.uint64), max((high - low).bit_length(), 1)
+    return shifted.view(np.uint64)
 
 
 def lexsorted(words: Words) -> npt.NDArray[np.int64]:
     """The row indices sorted by `words` (`packed`), ties in row order."""
-    if not words:
+    if not len(words):
         raise ValueError("lexsorted: no key")
     frame = pl.DataFrame({f"w{i}": word for i, word in enumerate(words)})
     order = frame.select(pl.arg_sort_by(frame.columns, maintain_order=True)).to_series()
@@ -116,7 +130,7 @@ def previous_rows(same: Words, after: Words, compiled: bool | None = None
         found = _hashed_previous(same, after)
         if found is not None:
             return found
-    order = lexsorted(same + after)
+    order = lexsorted(np.concatenate([same, after]))
     previous = np.full(n, -1, np.int64)
     follows = same_as_previous(same, order)
     previous[order[1:][follows]] = order[:-1][follows]
@@ -137,7 +151,7 @@ def _hashed_previous(same: Words, after: Words) -> npt.NDArray[np.int64] | None:
     previous = np.empty(n, np.int64)
     in_order = np.ones(1, np.int64)
     run(_previous_kernel, [
-        np.stack(same).view(np.int64), np.stack([w ^ _SIGN for w in after]).view(np.int64),
+        same.view(np.int64), (after ^ _SIGN).view(np.int64),
         np.array([_MIX]),
     ], [np.full(slots, -1, np.int32 if n < 1 << 31 else np.int64), previous, in_order],
         compiled=True)

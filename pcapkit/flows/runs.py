@@ -10,6 +10,7 @@ gives a null, as `filter(...).first()` or `.min()` give one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,21 +51,35 @@ class Runs:
         self.sizes = np.diff(np.r_[self.starts, self.rows])
 
     def count(self, cond: npt.NDArray[np.bool_]) -> pl.Series:
-        return pl.Series(self.total(cond.astype(np.uint64)), dtype=pl.UInt32)
+        # summed as 64-bit integers without a copy of `cond` as them
+        counts = np.add.reduceat(cond, self.starts, dtype=np.uint64) if self.rows else \
+            np.zeros(0, np.uint64)
+        return pl.Series(counts, dtype=pl.UInt32)
 
-    def total(self, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        return np.add.reduceat(values, self.starts) if self.rows else values[:0]
+    def total(self, values: npt.NDArray[np.unsignedinteger[Any]]) -> npt.NDArray[np.uint64]:
+        """Each run's sum, in 64 bits whatever the values' width."""
+        if not self.rows:
+            return np.zeros(0, np.uint64)
+        return np.add.reduceat(values, self.starts, dtype=np.uint64)
 
     def first(self, cond: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """Each run's first row where `cond`, or `rows` where none."""
-        index = np.where(cond, np.arange(self.rows), self.rows)
-        return np.minimum.reduceat(index, self.starts) if self.rows else index[:0]
+        """Each run's first row where `cond`, or `rows` where none. Found among the rows where
+        it holds (a SYN, a reset: few), not by a minimum over every row's index (two arrays of
+        the rows' length: a 5M-packet connection's, 80 MB)."""
+        hits = np.flatnonzero(cond)
+        if not len(hits):
+            return np.full(len(self.starts), self.rows, np.int64)
+        at = np.searchsorted(hits, self.starts)
+        found = hits[np.minimum(at, len(hits) - 1)]
+        inside = (at < len(hits)) & (found < self.starts + self.sizes)
+        return np.where(inside, found, self.rows).astype(np.int64)
 
-    def at(self, values: Maybe, rows: npt.NDArray[np.int64]) -> Maybe:
-        """`values` at `rows` (`first`), null where a run had no such row."""
+    def at(self, column: pl.Series, rows: npt.NDArray[np.int64]) -> Maybe:
+        """An integer column's values at `rows` (`first`), null where a run had no such row:
+        only those rows of the column are read."""
         found = rows < self.rows
-        safe = np.where(found, rows, 0)
-        return Maybe(values.values[safe], found & values.valid[safe])
+        picked = values(column.gather(np.where(found, rows, 0)) if self.rows else column[:0])
+        return Maybe(picked.values, found & picked.valid)
 
     def spread(self, per_run: Maybe) -> Maybe:
         """A per-run value on each row of its run."""

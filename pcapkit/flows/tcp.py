@@ -56,7 +56,7 @@ from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.ordering import lexsorted, packed
-from pcapkit.flows.runs import Runs, values
+from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
 
@@ -89,6 +89,9 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
         "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl",
     )
+    # Let go of: when the caller holds no other reference, the packets' columns go with the
+    # unsorted `segs` below (a 5M-packet connection's batch: 400 MB).
+    del packets
     tcp = segs.select(_flags.is_not_null() & pl.col("sport").is_not_null()).to_series()
     if not tcp.all():  # a flows job's rows are all TCP: not copied by a filter that keeps all
         segs = segs.filter(tcp)
@@ -109,25 +112,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     )
     # Rows come in `row` order: a stable sort by the group keeps it within each group.
     segs = segs[lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))]
-    n = segs.height
-    index = np.arange(n)
-    # Rule 1: a group is one view's bidirectional 5-tuple; rule 2 splits it at new SYNs.
-    first_in_group = np.ones(n, np.bool_)
-    for name in ["view", *PAIR]:
-        col = segs[name].to_numpy()
-        first_in_group[1:] &= col[1:] == col[:-1]
-    first_in_group[1:] = ~first_in_group[1:]
-    group_start = np.maximum.accumulate(np.where(first_in_group, index, 0))
-    seq = segs["tcp_seq"].to_numpy()
-    is_syn = segs.select(IS_SYN).to_series().to_numpy()
-    last_syn = np.maximum.accumulate(np.where(is_syn, index, -1))
-    prev_syn = np.concatenate([[-1], last_syn])[:n]  # the last SYN before this row
-    prev_in_group = prev_syn >= group_start
-    starts = first_in_group | (
-        is_syn & (~prev_in_group | (seq != seq[np.maximum(prev_syn, 0)]))
-    )
-    lconn = np.cumsum(starts, dtype=np.int64) - 1
-    segs = segs.with_columns(lconn=pl.Series(lconn, dtype=pl.UInt32))
+    segs = segs.with_columns(lconn=pl.Series(_lconn(segs), dtype=pl.UInt32))
     # Rule 5: the same packet again in the same connection.
     copy = pl.Series(repeated(segs, ["lconn", "_src", *COPY_KEY[1:]]))
     client_is_a = (
@@ -135,8 +120,33 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         .to_series(1).to_numpy()
     )
     return segs.with_columns(
-        from_client=pl.Series(client_is_a[lconn]) == _sender_is_a(), copy=copy
+        from_client=pl.Series(client_is_a[segs["lconn"].to_numpy()]) == _sender_is_a(), copy=copy
     ).drop(*PAIR, "_src", "_dst")
+
+
+def _lconn(segs: pl.DataFrame) -> npt.NDArray[np.uint32]:
+    """Rules 1 and 2: each row's connection within its view, numbered from 0; `segs` sorted by
+    view and pair, in row order within each. Rule 2 is weighed at the SYNs alone (few), each
+    against the SYN before it: arrays of the rows' length, a 5M-packet connection's 40 MB
+    each, were several times the table's own columns."""
+    n = segs.height
+    # Rule 1: a group is one view's bidirectional 5-tuple.
+    starts = np.ones(n, np.bool_)
+    for name in ["view", *PAIR]:
+        col = segs[name].to_numpy()
+        starts[1:] &= col[1:] == col[:-1]
+    starts[1:] = ~starts[1:]
+    # Rule 2: a SYN starts a connection unless the SYN before it is in its group, with the
+    # same sequence number.
+    syns = np.flatnonzero(segs.select(IS_SYN).to_series().to_numpy())
+    before = np.concatenate([[-1], syns])[:len(syns)]  # the SYN before each, -1 for none
+    groups = np.flatnonzero(starts)
+    group_start = groups[np.searchsorted(groups, syns, side="right") - 1]
+    seq = segs["tcp_seq"].to_numpy()
+    starts[syns[(before < group_start) | (seq[syns] != seq[np.maximum(before, 0)])]] = True
+    lconn = np.cumsum(starts, dtype=np.uint32)
+    lconn -= np.uint32(1)  # the first row starts a group: no row is left at -1
+    return lconn
 
 
 def _sender_is_a() -> pl.Expr:
@@ -180,22 +190,27 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
     syn = (flags & (SYN | ACK)) == SYN
     synack = (flags & (SYN | ACK)) == (SYN | ACK)
     fin, rst = (flags & FIN) != 0, (flags & RST) != 0
-    payload = segs["payload_len"].fill_null(0).to_numpy().astype(np.uint64)
+    payload = segs["payload_len"].fill_null(0).to_numpy()
     win = segs["tcp_win"]
     zero_win = (win.fill_null(1).to_numpy() == 0) & ((flags & (SYN | FIN | RST)) == 0)
-    seq, ack = values(segs["tcp_seq"]), values(segs["tcp_ack"])
     # The handshake's times: the server's first SYN-ACK; the client's last SYN up to it; the
     # client's first ACK of it (at or after it, acknowledging the server's ISN + 1).
     first_synack = runs.first(synack & s2c)
-    synack_ts = runs.at(values(segs["ts_ns"]), first_synack)
-    server_isn = runs.at(seq, first_synack)
-    row_synack_ts, row_server_isn = runs.spread(synack_ts), runs.spread(server_isn)
+    synack_ts = runs.at(segs["ts_ns"], first_synack)
+    server_isn = runs.at(segs["tcp_seq"], first_synack)
+    row_synack_ts = runs.spread(synack_ts)
     last_syn_ts = runs.max(ts, syn & c2s & row_synack_ts.valid & (ts <= row_synack_ts.values))
+    # the acknowledgement each row's connection awaits (-1, which no ACK carries: none), on
+    # its every row; compared with the 32-bit ACKs as they are, not copied into 64 bits
+    awaited = np.repeat(np.where(server_isn.valid, (server_isn.values + 1) % (1 << 32), -1),
+                        runs.sizes)
+    ack = segs["tcp_ack"]
     handshake_ack = (
         c2s & ((flags & (SYN | ACK | RST)) == ACK) & row_synack_ts.valid
-        & (ts >= row_synack_ts.values) & ack.valid & row_server_isn.valid
-        & (ack.values.astype(np.int64) == (row_server_isn.values.astype(np.int64) + 1) % (1 << 32))
+        & (ts >= row_synack_ts.values) & ack.is_not_null().to_numpy()
+        & (ack.fill_null(0).to_numpy() == awaited)
     )
+    del awaited
     ack_ts = runs.min(ts, handshake_ack)
     first = runs.starts
     client_side = pl.Series(c2s[first])
@@ -214,8 +229,8 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
         packets_c2s=runs.count(c2s), packets_s2c=runs.count(s2c),
         bytes_c2s=runs.total(np.where(c2s, payload, 0)),
         bytes_s2c=runs.total(np.where(s2c, payload, 0)),
-        client_isn=runs.at(seq, runs.first(syn & c2s)).series(pl.UInt32()),
-        syn_ip_id=runs.at(values(segs["ip_id"]), runs.first(syn & c2s)).series(pl.UInt32()),
+        client_isn=runs.at(segs["tcp_seq"], runs.first(syn & c2s)).series(pl.UInt32()),
+        syn_ip_id=runs.at(segs["ip_id"], runs.first(syn & c2s)).series(pl.UInt32()),
         server_isn=server_isn.series(pl.UInt32()),
         answer_ack=runs.at(ack, first_synack).otherwise(
             runs.at(ack, runs.first(rst & s2c & ((flags & ACK) != 0)))).series(pl.UInt32()),
