@@ -65,9 +65,9 @@ def batched(parts: list[pl.DataFrame], key: pl.Expr) -> list[pl.DataFrame]:
     shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more)."""
     batches = -(-sum(part.height for part in parts) // BATCH_ROWS)
     if batches <= 1:
-        batch = pl.concat(parts, rechunk=False)
+        whole = pl.concat(parts, rechunk=False)
         parts.clear()  # let go as the cut parts are: the batch alone holds them
-        return [batch]
+        return [whole]
     cut: list[list[pl.DataFrame]] = [[] for _ in range(batches)]
     while parts:
         part = parts.pop(0)

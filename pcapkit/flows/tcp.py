@@ -110,8 +110,11 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         b_ip=pl.when(a_is_src).then(dst).otherwise(src),
         b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
     )
-    # Rows come in `row` order: a stable sort by the group keeps it within each group.
-    segs = segs[lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))]
+    # Rows come in `row` order: a stable sort by the group keeps it within each group. The
+    # addresses' text is not sorted along but read back from the codes at the end: 32 bytes a
+    # row less through the sort and rule 5 (a 5M-packet connection: 160 MB).
+    columns = segs.columns
+    segs = segs.drop("src", "dst")[lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))]
     segs = segs.with_columns(lconn=pl.Series(_lconn(segs), dtype=pl.UInt32))
     # Rule 5: the same packet again in the same connection.
     copy = pl.Series(repeated(segs, ["lconn", "_src", *COPY_KEY[1:]]))
@@ -120,8 +123,9 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         .to_series(1).to_numpy()
     )
     return segs.with_columns(
-        from_client=pl.Series(client_is_a[segs["lconn"].to_numpy()]) == _sender_is_a(), copy=copy
-    ).drop(*PAIR, "_src", "_dst")
+        src=text.gather(segs["_src"]), dst=text.gather(segs["_dst"]),
+        from_client=pl.Series(client_is_a[segs["lconn"].to_numpy()]) == _sender_is_a(), copy=copy,
+    ).select(*columns[:columns.index("_src")], "lconn", "from_client", "copy")
 
 
 def _lconn(segs: pl.DataFrame) -> npt.NDArray[np.uint32]:
