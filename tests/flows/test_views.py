@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pcapkit.flows.views import VIEW_KEY, with_views
 from tests.conftest import SAMPLES, needs_tshark
 from tests.flows.tcp_oracles import table
 from tests.lab.captures import tshark
@@ -37,3 +38,28 @@ def test_captures_analysed_together_keep_their_views_apart() -> None:
     assert pod_views.height == 1  # a pod's eth0 capture is one view
     assert set(tables.views["capture"]) == {0, 1}
     assert tables.views["packets"].sum() == tables.packets.height
+
+
+def test_each_packet_finds_its_view_by_its_key() -> None:
+    """`with_views` looks keys up by their hash: every packet gets the view whose key is its
+    own, nulls included, whatever order the views come in."""
+    pods = sorted(SAMPLES.glob("healthy/pod-*.pcap")) + sorted(SAMPLES.glob("*/node-*-any.pcap"))
+    if not pods:
+        pytest.skip("samples not recorded")
+    tables = table(pods[:3])
+    shuffled = tables.views.sample(fraction=1.0, shuffle=True, seed=7)
+    found = with_views(tables.packets.drop("view"), shuffled)
+    keyed = found.join(tables.views.select(*VIEW_KEY, expected="view"), on=VIEW_KEY,
+                       how="left", nulls_equal=True, maintain_order="left")
+    assert keyed["view"].to_list() == keyed["expected"].to_list()
+    assert tables.views["sll_ifindex"].null_count() or tables.views["tunnel"].null_count()
+
+
+def test_views_sharing_a_key_are_refused_not_looped_on() -> None:
+    pods = sorted(SAMPLES.glob("healthy/pod-*.pcap"))
+    if not pods:
+        pytest.skip("healthy sample not recorded")
+    tables = table(pods[:1])
+    twice = pl.concat([tables.views, tables.views.with_columns(pl.col("view") + 1)])
+    with pytest.raises(ValueError, match="two views have one key"):
+        with_views(tables.packets.drop("view"), twice)
