@@ -126,7 +126,7 @@ def view_connections(
         flags=segs["tcp_flags"].to_numpy(),
         seq=segs["tcp_seq"].to_numpy(),
         ack=segs["tcp_ack"].fill_null(0).to_numpy(),
-        win=segs["tcp_win"].fill_null(0).to_numpy(),
+        win=segs["tcp_win"].fill_null(0).to_numpy().astype(np.int64),  # shifted by the scale
         wscale=segs["tcp_wscale"].cast(pl.Int16).fill_null(-1).to_numpy(),
         seglen=segs["payload_len"].fill_null(0).to_numpy(),
         compiled=compiled,

@@ -89,8 +89,9 @@ def zeek_state_and_history(
     letters = np.zeros(len(lconn), np.uint8)
     states = np.zeros(n_conns, np.uint8)
     state = np.zeros(FIELDS, np.int64)
-    run(_zeek_kernel, [lconn, from_client, flags, seq, payload, state], [letters, states],
-        compiled)
+    # the side indexes the state and shifts a bit; the payload is added to sequence numbers
+    run(_zeek_kernel, [lconn, from_client.astype(np.int64), flags, seq, payload.astype(np.int64),
+                       state], [letters, states], compiled)
     # Each packet wrote at most one letter: a connection's history is its packets' letters.
     written = letters != 0
     text = letters[written].tobytes().decode("ascii")

@@ -109,6 +109,16 @@ def lexsorted(words: Words) -> npt.NDArray[np.int64]:
     return order.cast(pl.Int64).to_numpy()
 
 
+def gathered(columns: list[pl.Series], order: npt.NDArray[np.int64]) -> pl.DataFrame:
+    """The table of `columns` in `order`, a column at a time, each taken from the list (and so
+    let go, where nothing else holds it) once gathered: the table is held once and one column
+    more, not twice (a 5M-packet connection's segments: 300 MB less at the sort)."""
+    out = []
+    while columns:
+        out.append(columns.pop(0).gather(order))
+    return pl.DataFrame(out)
+
+
 def same_as_previous(words: Words, order: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """For each position of `order` but the first, whether its row has the same `words` as the
     row at the position before."""

@@ -55,7 +55,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
-from pcapkit.flows.ordering import lexsorted, packed
+from pcapkit.flows.ordering import gathered, lexsorted, packed
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
@@ -114,7 +114,11 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     # addresses' text is not sorted along but read back from the codes at the end: 32 bytes a
     # row less through the sort and rule 5 (a 5M-packet connection: 160 MB).
     columns = segs.columns
-    segs = segs.drop("src", "dst")[lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))]
+    order = lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))
+    unsorted = segs.drop("src", "dst").get_columns()
+    del segs
+    segs = gathered(unsorted, order)
+    del order
     segs = segs.with_columns(lconn=pl.Series(_lconn(segs), dtype=pl.UInt32))
     # Rule 5: the same packet again in the same connection.
     copy = pl.Series(repeated(segs, ["lconn", "_src", *COPY_KEY[1:]]))

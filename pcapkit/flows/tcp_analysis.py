@@ -78,7 +78,7 @@ def analyse(
     flags: npt.NDArray[np.uint16],
     seq: npt.NDArray[np.uint32],
     ack: npt.NDArray[np.uint32],
-    win: npt.NDArray[np.uint16],
+    win: npt.NDArray[np.int64],
     wscale: npt.NDArray[np.int16],
     seglen: npt.NDArray[np.uint32],
     compiled: bool | None = None,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pcapkit.flows.ordering import (
     _hashed_previous,
+    gathered,
     lexsorted,
     packed,
     previous_rows,
@@ -94,3 +95,13 @@ def test_repeated_is_seen_again_in_capture_order(packets: list[tuple[object, ...
     got = shuffled.with_columns(copy=pl.Series(repeated(shuffled, key)))
     assert got.sort("capture", "frame")["copy"].to_list() == expected["copy"].to_list()
     assert np.asarray(repeated(frame, key)).dtype == np.bool_
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(row, max_size=40), keys)
+def test_gathered_is_the_frame_in_order(rows: list[tuple[object, ...]], key: list[str]) -> None:
+    frame = _frame(rows)
+    order = lexsorted(packed(frame, key))
+    columns = frame.get_columns()
+    assert gathered(columns, order).equals(frame[order])
+    assert columns == []  # each column was taken from the list as it was gathered
