@@ -41,16 +41,13 @@ def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> 
     twice (a 5M-packet connection's copy key: 120 MB more)."""
     columns = [_coded(rows[key]) for key in keys]
     ranges = [_range(column, nulls_last) for column in columns]
-    word_of: list[int] = []
-    used = 64  # bits of the last word taken: none open yet
+    word_of, word, used = [], -1, 64  # the last word taken, and its bits: none open yet
     for _, _, bits in ranges:
         if used + bits > 64:
-            word_of.append(len(word_of) and word_of[-1] + 1)
-            used = bits
-        else:
-            word_of.append(word_of[-1])
-            used += bits
-    words = np.zeros((word_of[-1] + 1 if word_of else 0, rows.height), np.uint64)
+            word, used = word + 1, 0
+        used += bits
+        word_of.append(word)
+    words = np.zeros((word + 1, rows.height), np.uint64)
     for column, (low, fill, bits), word in zip(columns, ranges, word_of, strict=True):
         words[word] <<= np.uint64(bits)
         words[word] |= _shifted(column, low, fill)

@@ -51,13 +51,11 @@ class Runs:
         self.sizes = np.diff(np.r_[self.starts, self.rows])
 
     def count(self, cond: npt.NDArray[np.bool_]) -> pl.Series:
-        # summed as 64-bit integers without a copy of `cond` as them
-        counts = np.add.reduceat(cond, self.starts, dtype=np.uint64) if self.rows else \
-            np.zeros(0, np.uint64)
-        return pl.Series(counts, dtype=pl.UInt32)
+        return pl.Series(self.total(cond), dtype=pl.UInt32)
 
-    def total(self, values: npt.NDArray[np.unsignedinteger[Any]]) -> npt.NDArray[np.uint64]:
-        """Each run's sum, in 64 bits whatever the values' width."""
+    def total(self, values: npt.NDArray[np.bool_ | np.unsignedinteger[Any]]
+              ) -> npt.NDArray[np.uint64]:
+        """Each run's sum, in 64 bits whatever the values' width (not copied into 64 bits)."""
         if not self.rows:
             return np.zeros(0, np.uint64)
         return np.add.reduceat(values, self.starts, dtype=np.uint64)

@@ -68,6 +68,10 @@ PAIR = ["a_ip", "a_port", "b_ip", "b_port"]
 NAT_WINDOW_NS = 2_000_000_000
 #: the most connections one NAT stitch joins: pre-NAT, post-NAT, and one more NAT on the way
 NAT_LEGS = 3
+#: the packet columns `tcp_segments` keeps, `row` being the packet's position
+SEGMENT_COLUMNS = ["row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport",
+                   "tcp_flags", "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len",
+                   "ip_id", "ip_ttl"]
 #: what makes a packet the same packet again within a connection (rule 5)
 COPY_KEY = ["src", "sport", "tcp_seq", "tcp_ack", "tcp_flags", "payload_len", "ip_id"]
 
@@ -85,10 +89,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     dense over all views), `from_client`, `copy` (rule 5), and the packet columns the flow stage
     needs, sorted by (lconn, row).
     """
-    segs = packets.with_row_index("row").select(
-        "row", "view", "capture", "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
-        "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl",
-    )
+    segs = packets.with_row_index("row").select(SEGMENT_COLUMNS)
     # Let go of: when the caller holds no other reference, the packets' columns go with the
     # unsorted `segs` below (a 5M-packet connection's batch: 400 MB).
     del packets
@@ -113,7 +114,6 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     # Rows come in `row` order: a stable sort by the group keeps it within each group. The
     # addresses' text is not sorted along but read back from the codes at the end: 32 bytes a
     # row less through the sort and rule 5 (a 5M-packet connection: 160 MB).
-    columns = segs.columns
     order = lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))
     unsorted = segs.drop("src", "dst").get_columns()
     del segs
@@ -129,7 +129,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     return segs.with_columns(
         src=text.gather(segs["_src"]), dst=text.gather(segs["_dst"]),
         from_client=pl.Series(client_is_a[segs["lconn"].to_numpy()]) == _sender_is_a(), copy=copy,
-    ).select(*columns[:columns.index("_src")], "lconn", "from_client", "copy")
+    ).select(*SEGMENT_COLUMNS, "lconn", "from_client", "copy")
 
 
 def _lconn(segs: pl.DataFrame) -> npt.NDArray[np.uint32]:
