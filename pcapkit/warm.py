@@ -21,9 +21,14 @@ import struct
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from pcapkit import analyze
 from pcapkit.codes import LinkType, TcpFlags
 from pcapkit.decode.compiled import link
+from pcapkit.read import scan_capture
+from pcapkit.read.pcap import layout
+from pcapkit.read.ranges import FILE_HEADER_LEN, walk_range
 from pcapkit.wireshark.pcapng import Interface, Packet, write_pcapng
 
 #: TCP connections of the synthetic capture, a handshake, two data segments and a FIN each:
@@ -109,11 +114,21 @@ def warm() -> None:
 
     frames = packets()
     with tempfile.TemporaryDirectory(prefix="pcapkit-warm-") as folder:
-        for capture in (as_pcap(Path(folder) / "warm.pcap", frames),
-                        as_pcapng(Path(folder) / "warm.pcapng", frames)):
+        pcap = as_pcap(Path(folder) / "warm.pcap", frames)
+        _walk_range(pcap)
+        for capture in (pcap, as_pcapng(Path(folder) / "warm.pcapng", frames)):
             analyze([capture])
             for workers in (1, 2):
                 analyze([capture], workers=workers, chunk_records=CHUNK_RECORDS)
+
+
+def _walk_range(path: Path) -> None:
+    """A worker's walk of a range of a large pcap file (`pcapkit.read.ranges`), compiled: the
+    streamed runs below cut this file into ranges too small for it, and a mapped file's bytes
+    are a signature of their own (read-only)."""
+    capture, _ = scan_capture(path)
+    buf = np.frombuffer(capture.buffer, np.uint8)[FILE_HEADER_LEN:]
+    walk_range(buf, FILE_HEADER_LEN, buf.shape[0], True, layout(capture))
 
 
 if __name__ == "__main__":

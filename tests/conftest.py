@@ -7,7 +7,7 @@ import gzip
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 import pcapkit
 from pcapkit import engine
-from pcapkit.engine.chunks import Chunk, plan
+from pcapkit.engine.chunks import Chunk, plan, plan_ranges
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -68,16 +68,19 @@ def gzipped(captures: list[Path], folder: Path) -> list[Path]:
 
 
 def planned_chunks(monkeypatch: pytest.MonkeyPatch) -> list[Chunk]:
-    """The chunks the engine plans from now on, as it plans them (`pcapkit.engine.chunks.plan`,
-    still the one that plans them)."""
+    """The chunks the engine plans from now on, as it plans them (`pcapkit.engine.chunks.plan`
+    and `plan_ranges`, still the ones that plan them)."""
     seen: list[Chunk] = []
 
-    def recorded(*args: Any, **kw: Any) -> Iterator[Chunk]:
-        for chunk in plan(*args, **kw):
-            seen.append(chunk)
-            yield chunk
+    def recording(planner: Callable[..., Iterator[Chunk]]) -> Callable[..., Iterator[Chunk]]:
+        def recorded(*args: Any, **kw: Any) -> Iterator[Chunk]:
+            for chunk in planner(*args, **kw):
+                seen.append(chunk)
+                yield chunk
+        return recorded
 
-    monkeypatch.setattr(engine, "plan", recorded)
+    monkeypatch.setattr(engine, "plan", recording(plan))
+    monkeypatch.setattr(engine, "plan_ranges", recording(plan_ranges))
     return seen
 
 

@@ -32,7 +32,7 @@ import dataclasses
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import TypeVar
 
@@ -46,7 +46,9 @@ from pcapkit.detect import DETECTORS, PER_CLIENT, PER_CONNECTION, run_detectors,
 from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
-from pcapkit.engine.chunks import plan, spans_of
+from pcapkit.engine.chained import Chained, Seen, hold
+from pcapkit.engine.chunks import name as chunk_name
+from pcapkit.engine.chunks import plan, plan_ranges, sample, walkable
 from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
@@ -55,6 +57,7 @@ from pcapkit.engine.tasks import (
     ChunkFacts,
     ClientFindings,
     ClientsJob,
+    Decoded,
     DecodeJob,
     DetectJob,
     FlowsJob,
@@ -85,7 +88,6 @@ from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts, merge_kinds
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
-from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
@@ -111,62 +113,58 @@ class Streamed:
     clocks: Clocks
 
 
-@dataclass
-class Seen:
-    """A capture's records, counted as they are planned into chunks."""
-
-    records: int = 0
-    first_ts_ns: int | None = None
-    last_ts_ns: int | None = None
-    #: where each run of `chunks.SPAN_RECORDS` records lies in the file: a finding's evidence
-    #: frames are read again from their runs only, not from a walk of the whole file
-    spans: list[Span] = field(default_factory=list)
-
-    def add(self, records: Records) -> None:
-        if len(records):
-            first, last = int(records.ts_ns.min()), int(records.ts_ns.max())
-            self.first_ts_ns = first if self.first_ts_ns is None else min(self.first_ts_ns, first)
-            self.last_ts_ns = last if self.last_ts_ns is None else max(self.last_ts_ns, last)
-        self.records += len(records)
-
-
 def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Executor, *,
         chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
         total_bytes: int | None = None) -> Streamed:
-    """Analyse the captures of `scans` (`pcapkit.read.scan_capture`: their records come as
-    they are found, and are cut into chunks as they come) with the jobs run by `pool`, which
-    is closed once the last of them is done.
+    """Analyse the captures of `scans` (`pcapkit.read.scan_capture`) with the jobs run by
+    `pool`, which is closed once the last of them is done. A pcap file is cut into byte ranges
+    whose workers find their records themselves (`pcapkit.read.ranges`); the records of any
+    other capture come as this process walks it, and are cut into chunks as they come.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes)."""
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
-    seen = [Seen() for _ in scans]
-    count = [shards or 0]  # set by the first records when not given
+    samples = {i: sample(c) for i, c in enumerate(captures) if walkable(c, pool.local)}
+    count = [shards or 0]  # set by the first records when not given (`_shards`)
+    ranges: dict[str, DecodeJob] = {}
 
-    def counted(i: int, windows: Iterator[Records]) -> Iterator[Records]:
+    def counted(windows: Iterator[Records]) -> Iterator[Records]:
         for records in windows:
-            seen[i].add(records)
             if not count[0]:  # the first records tell how large a packet is, on average
                 count[0] = _shards(records, size, pool.workers)
             yield records
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
-            for chunk in plan(capture, i, counted(i, windows), chunk_records,
-                              local=pool.local):
-                seen[i].spans += spans_of(chunk)
-                yield DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1)
+            if i in samples and not count[0]:
+                count[0] = _shards(samples[i], size, pool.workers)
+            planned = (plan_ranges(capture, i, chunk_records, samples[i], local=pool.local)
+                       if i in samples else
+                       plan(capture, i, counted(windows), chunk_records, local=pool.local))
+            for chunk in planned:
+                job = DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1,
+                                chunk_records)
+                if chunk.walk is not None:
+                    ranges[chunk_name(chunk)] = job
+                yield job
+
+    def redo(job: DecodeJob) -> Decoded:
+        return meter.decoded(next(iter(pool.map(decode_chunk, [job]))))
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     sweeper = spill.Sweeper(root)
     try:
         meter = _Meter(progress, size, total_bytes)
         with walking_heap():
-            facts = [meter.decoded(f) for f in pool.map(decode_chunk, jobs(root))]
-        return _reduce(captures, seen, facts, root, count[0] or 1, config, pool, meter, sweeper)
+            decoded = [meter.decoded(d) for d in pool.map(decode_chunk, jobs(root))]
+            held = hold(captures, decoded, ranges, redo, lambda c: spill.drop_parts(root, c))
+        del decoded
+        spill.number_frames(root, held.before)
+        facts = [f for d in held.kept for f in d.facts]
+        return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper)
     finally:
         sweeper.close()
 
@@ -190,12 +188,12 @@ class _Meter:
         self.total = self.buffered if total_bytes is None else total_bytes
         self.done = self.packets = 0
 
-    def decoded(self, facts: ChunkFacts) -> ChunkFacts:
-        self.done += facts.bytes
-        self.packets += facts.counts.packets
-        on_disk = self.total * self.done // max(self.buffered, 1)
+    def decoded(self, decoded: Decoded) -> Decoded:
+        self.done += decoded.bytes
+        self.packets += sum(f.counts.packets for f in decoded.facts)
+        on_disk = self.total * min(self.done, self.buffered) // max(self.buffered, 1)
         self.progress(Stage.DECODE, on_disk, self.total, self.packets)
-        return facts
+        return decoded
 
     def each(self, stage: Stage, results: Iterable[T]) -> list[T]:
         out = []
@@ -205,7 +203,7 @@ class _Meter:
         return out
 
 
-def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], root: str,
+def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], root: str,
             shards: int, config: Config, pool: Executor, meter: _Meter,
             sweeper: spill.Sweeper) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
@@ -257,7 +255,7 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
         icmp_errors=tied(errors, sockets, last), views=views,
-        spans=with_clock(_spans(seen), shift, "first_ts_ns", "last_ts_ns"),
+        spans=with_clock(_spans(held.seen), shift, "first_ts_ns", "last_ts_ns"),
         sources=sources_table([f.sources for f in facts], views),
         probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     lean = Tables(packets=tables.packets, connections=tables.connections,
@@ -300,8 +298,8 @@ def _reduce(captures: list[Capture], seen: list[Seen], facts: list[ChunkFacts], 
         tables=tables, findings=findings, counts=counts,
         addresses=[AddressCounts.of_kinds(merge_kinds([f.kinds for f in part]))
                    for part in by_capture],
-        seen=seen,
-        warnings=[[f.warning for f in part if f.warning] for part in by_capture],
+        seen=held.seen,
+        warnings=held.warnings,
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
         clocks=clocks,
     )

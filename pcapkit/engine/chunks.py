@@ -21,9 +21,11 @@ import numpy as np
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import UDP_TUNNELS, register
 from pcapkit.errors import CaptureError
-from pcapkit.read.pcap import Span
+from pcapkit.read.pcap import Span, layout
+from pcapkit.read.ranges import FILE_HEADER_LEN, Layout, Walked, records_of, walk_range
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import is_url, open_file, release, shared_path
+from pcapkit.read.walk import find_records
 
 #: bytes of capture per chunk, at most (about): what a worker reads and decodes at once. Each
 #: chunk costs a worker ~18 ms whatever its size (its polars queries, the spill's files of each
@@ -39,6 +41,8 @@ CARRIED_CHUNK_BYTES = 32 << 20
 #: records per `Span`: what reading one evidence frame again walks at most (a few MB), against
 #: a span per 4096 records held through the run (1 MB per 20M packets)
 SPAN_RECORDS = 4096
+#: bytes of a pcap file walked here to learn how large its records are (its ranges' size)
+SAMPLE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,16 @@ class Chunk:
     format: str
     interfaces: tuple[Interface, ...]
     big_endian: bool
-    records: Records  #: offsets relative to `start`
+    records: Records  #: offsets relative to `start`; none in a range (`walk`)
     start: int  #: first byte of the run in the (decompressed) file
     end: int  #: one past its last byte
+    #: one past the last byte the worker reads: `end`, or, for a range, as far as its last
+    #: record can go on past it (or the end of the file)
+    reach: int
+    #: a range of a pcap file whose records the worker finds itself (`pcapkit.read.ranges`):
+    #: those that begin in [start, end). Else the chunk holds its `records`.
+    walk: Layout | None
+    exact: bool  #: a range's first record begins at `start` (else the worker looks for it)
     data: bytes | None  #: the run's bytes, when a worker cannot read them from `path`
     spool: Spool | None  #: where a worker of this machine reads them instead of `path`
     #: UDP ports decoded as tunnels in the process that planned the chunk (`--vxlan-port`)
@@ -107,7 +118,53 @@ def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records
             capture=index, seq=seq, path=capture.path, format=capture.format,
             interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
             records=dataclasses.replace(run, offset=run.offset - start), start=start, end=end,
-            data=data, spool=spool, udp_tunnels=tunnels,
+            reach=end, walk=None, exact=True, data=data, spool=spool, udp_tunnels=tunnels,
+        )
+
+
+def walkable(capture: Capture, local: bool) -> bool:
+    """Whether the workers can find the records of `capture` themselves (`plan_ranges`): a
+    pcap file whose bytes they read from a file or a URL (not a compressed capture's, sent
+    to workers elsewhere)."""
+    return capture.format == "pcap" and (
+        not capture.compressed or (local and Spool.of(capture) is not None))
+
+
+def sample(capture: Capture) -> Records:
+    """The records of the first `SAMPLE_BYTES` of a pcap file (more, when its first record is
+    longer): how large its packets are."""
+    shape = layout(capture)
+    buf = np.frombuffer(capture.buffer, np.uint8)
+    size = SAMPLE_BYTES
+    while True:
+        offsets, words, _, _ = find_records(buf[:size], FILE_HEADER_LEN, shape.big_endian,
+                                            shape.header_len, 8, shape.max_caplen)
+        if len(offsets) or size >= buf.shape[0]:
+            return records_of(offsets, words, 0, shape)
+        size *= 4
+
+
+def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Records,
+                chunk_bytes: int = CHUNK_BYTES, local: bool = False) -> Iterator[Chunk]:
+    """The ranges of `capture` (a pcap file, `walkable`), number `index` among those
+    analysed, in file order, numbered from 0: each of `chunk_bytes`, or of the bytes
+    `chunk_records` records take on average in `sampled` (`sample`), if fewer. Only the first
+    is `exact`."""
+    shape = layout(capture)
+    size = len(capture.buffer)
+    span = int(sampled.offset[-1] + sampled.caplen[-1] - sampled.offset[0]) + shape.header_len \
+        if len(sampled) else chunk_bytes
+    step = max(1, min(chunk_bytes, span * chunk_records // max(len(sampled), 1)))
+    spool = Spool.of(capture) if local else None
+    tunnels = tuple(sorted(UDP_TUNNELS.items()))
+    longest = shape.header_len + shape.max_caplen
+    for seq, start in enumerate(range(FILE_HEADER_LEN, max(size, FILE_HEADER_LEN + 1), step)):
+        end = min(size, start + step)
+        yield Chunk(
+            capture=index, seq=seq, path=capture.path, format=capture.format,
+            interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
+            records=Records.empty(), start=start, end=end, reach=min(size, end + longest),
+            walk=shape, exact=seq == 0, data=None, spool=spool, udp_tunnels=tunnels,
         )
 
 
@@ -148,25 +205,32 @@ def name(chunk: Chunk) -> str:
     return f"{chunk.capture:05d}-{chunk.seq:07d}"
 
 
-def load(chunk: Chunk) -> Capture:
-    """The chunk as a capture of its own (its records only), in the worker's process."""
+def load(chunk: Chunk) -> tuple[Capture, Walked | None]:
+    """The chunk as a capture of its own (its records only), in the worker's process; and,
+    for a range, its walk (`pcapkit.read.ranges.walk_range`)."""
     for port, tunnel in chunk.udp_tunnels:
         register(port, tunnel)
     data = _read(chunk) if chunk.data is None else chunk.data
+    walked = None
+    records = chunk.records
+    if chunk.walk is not None:
+        walked = walk_range(np.frombuffer(data, np.uint8), chunk.start, chunk.bytes, chunk.exact,
+                            chunk.walk)
+        records = walked.records
     return Capture(
         path=chunk.path, format=chunk.format,
         compressed=chunk.data is not None or chunk.spool is not None, buffer=data,
-        interfaces=list(chunk.interfaces), records=chunk.records, big_endian=chunk.big_endian,
-    )
+        interfaces=list(chunk.interfaces), records=records, big_endian=chunk.big_endian,
+    ), walked
 
 
-def spans_of(chunk: Chunk) -> list[Span]:
-    """Where each run of `SPAN_RECORDS` records of `chunk` lies in its file."""
-    rec = chunk.records
+def spans_of(rec: Records, start: int) -> list[Span]:
+    """Where each run of `SPAN_RECORDS` records of a chunk (`rec`, whose first byte is byte
+    `start` of the file) lies in its file."""
     firsts = np.arange(0, len(rec), SPAN_RECORDS)
     lasts = np.minimum(firsts + SPAN_RECORDS, len(rec)) - 1
-    starts = rec.offset[firsts] + chunk.start
-    ends = rec.offset[lasts] + rec.caplen[lasts] + chunk.start
+    starts = rec.offset[firsts] + start
+    ends = rec.offset[lasts] + rec.caplen[lasts] + start
     return [Span(int(rec.frame[f]), int(n), int(a), int(b)) for f, n, a, b
             in zip(firsts, lasts - firsts + 1, starts, ends, strict=True)]
 
@@ -175,19 +239,20 @@ def _read(chunk: Chunk) -> memoryview:
     """The chunk's bytes: mapped from a local file (its pages come from the page cache as they
     are read, and go with the chunk: reading them into a fresh buffer cost more than the
     decoding, the kernel zeroing and unmapping 64 MB of new pages per chunk); read from a URL."""
-    if not chunk.bytes:  # records of no bytes (mmap would map a length of 0 as the whole file)
+    length = chunk.reach - chunk.start
+    if not length:  # records of no bytes (mmap would map a length of 0 as the whole file)
         return memoryview(b"")
     if is_url(chunk.path) and chunk.spool is None:
         with open_file(chunk.path) as f:
             f.seek(chunk.start)
-            data = f.read(chunk.bytes)
+            data = f.read(length)
         _check(chunk, chunk.start + len(data))
         return memoryview(data)
     with _open(chunk) as f:
         # Mapped bytes past the end of the file would kill the process when read (SIGBUS).
         _check(chunk, os.fstat(f.fileno()).st_size)
         base = chunk.start - chunk.start % mmap.ALLOCATIONGRANULARITY
-        mapped = mmap.mmap(f.fileno(), chunk.end - base, access=mmap.ACCESS_READ, offset=base)
+        mapped = mmap.mmap(f.fileno(), chunk.reach - base, access=mmap.ACCESS_READ, offset=base)
     return memoryview(mapped)[chunk.start - base:]
 
 
@@ -209,6 +274,6 @@ def _open(chunk: Chunk) -> BinaryIO:
 
 def _check(chunk: Chunk, end: int) -> None:
     """The decoders trust the records' offsets: never hand them a shorter buffer."""
-    if end < chunk.end:
-        raise CaptureError(chunk.path, f"bytes {max(end, chunk.start)}-{chunk.end} are gone: "
+    if end < chunk.reach:
+        raise CaptureError(chunk.path, f"bytes {max(end, chunk.start)}-{chunk.reach} are gone: "
                                        "the file changed during the analysis")

@@ -20,6 +20,8 @@ a column at a time, memory-mapped when uncompressed; compressing them changed no
 
 from __future__ import annotations
 
+import functools
+import json
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -63,10 +65,50 @@ def _write_part(root: str, family: str, shard: int, name: str, frame: pl.DataFra
 
 def _read(file: Path, columns: list[str] | None = None, n_rows: int | None = None
           ) -> pl.DataFrame:
-    """A spilled file's rows (of `columns`; the first `n_rows`), whichever it was written as."""
-    if file.suffix == ".arrows":
-        return pl.read_ipc_stream(file, columns=columns, n_rows=n_rows)
-    return pl.read_ipc(file, columns=columns, n_rows=n_rows)
+    """A spilled file's rows (of `columns`; the first `n_rows`), whichever it was written as;
+    a part's frames numbered as in its capture (`number_frames`)."""
+    if file.suffix != ".arrows":
+        return pl.read_ipc(file, columns=columns, n_rows=n_rows)
+    rows = pl.read_ipc_stream(file, columns=columns, n_rows=n_rows)
+    if "frame" not in rows.columns:
+        return rows
+    before = _before(file.parents[2] / _FRAMES).get(file.stem.split(".")[0], 0)
+    return rows.with_columns(pl.col("frame") + before) if before else rows
+
+
+#: the file of a spill that says how the frames of each chunk's parts are numbered
+_FRAMES = "frames.json"
+
+
+def number_frames(root: str, before: dict[str, int]) -> None:
+    """Says that each chunk named in `before` (`pcapkit.engine.chunks.name`) numbered the
+    frames of its parts from 1, and that its first record is frame `before[name] + 1` of its
+    capture: its parts are read numbered so. Written once every chunk is decoded, before any
+    part is read."""
+    (Path(root) / _FRAMES).write_text(json.dumps(before))
+
+
+def _before(file: Path) -> dict[str, int]:
+    """`number_frames`' numbers, read once a process (the file's identity in the key: a spill
+    folder's name is taken again once it is removed)."""
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        return {}
+    return _numbers(str(file), st.st_ino, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _numbers(file: str, _inode: int, _mtime_ns: int) -> dict[str, int]:
+    numbers: dict[str, int] = json.loads(Path(file).read_text())
+    return numbers
+
+
+def drop_parts(root: str, name: str) -> None:
+    """Removes the parts of the chunk `name` (`pcapkit.engine.chunks.name`) of every family and
+    shard: rows it read from records its capture does not hold."""
+    for part in Path(root).glob(f"*/*/{name}.*.arrows"):
+        part.unlink()
 
 
 def parts(root: str, family: str, shard: int, schema: pl.Schema

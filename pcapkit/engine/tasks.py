@@ -38,6 +38,9 @@ from pcapkit.flows.tally import tally
 from pcapkit.flows.tcp import tcp_segments
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import address_kinds
+from pcapkit.read.pcap import Span
+from pcapkit.read.ranges import Walked
+from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
 TUPLE = ["src", "sport", "ip_proto", "dst", "dport"]
@@ -70,14 +73,30 @@ class DecodeJob:
     engine: Engine
     tuples: bool  #: gather the TCP/UDP 5-tuples (for DNAT legs, with a snapshot)
     clocks: bool  #: gather the clocks' sightings (several captures to put on one clock)
+    #: records decoded at once: a range's records are decoded this many at a time (a range of
+    #: small packets holds many more than the bulk TCP its size was planned by)
+    batch: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Records a worker could not decode, numbered as it numbers them (a range's from 1)."""
+
+    first: int
+    last: int
+    reason: str
+
+    def warning(self, before: int) -> str:
+        """The warning, the records numbered on from frame `before`."""
+        return (f"frames {self.first + before}-{self.last + before} could not be decoded "
+                f"({self.reason}); left out")
 
 
 @dataclass(frozen=True)
 class ChunkFacts:
-    """What a chunk adds to the whole besides its spilled rows."""
+    """What a batch of a chunk's records adds to the whole besides its spilled rows."""
 
     capture: int
-    bytes: int
     views: pl.DataFrame  #: `view_counts`
     sources: pl.DataFrame  #: `source_counts`
     counts: PacketCounts
@@ -85,21 +104,68 @@ class ChunkFacts:
     sockets: pl.DataFrame  #: `socket_counts`
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples
     sightings: pl.DataFrame  #: `pcapkit.flows.clocks.sightings`
-    warning: str | None = None  #: why the chunk could not be decoded, if it could not
+    failed: Failed | None = None  #: records that could not be decoded, if any
 
 
-def decode_chunk(job: DecodeJob) -> ChunkFacts:
+@dataclass(frozen=True)
+class Walk:
+    """A chunk's records as its worker saw them: frames (and so spans) numbered from 1 in a
+    range, the capture's own numbers otherwise."""
+
+    records: int
+    first_ts_ns: int | None
+    last_ts_ns: int | None
+    spans: list[Span]  #: `chunks.spans_of` its records
+    walked: Walked | None  #: a range's walk
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What decoding a chunk gives back."""
+
+    capture: int
+    name: str  #: `chunks.name`: its spilled parts' names begin with it
+    bytes: int  #: the chunk's bytes, for progress
+    walk: Walk | None  #: None: a range whose bytes could not be read (`error` says why)
+    facts: list[ChunkFacts]  #: a batch's each
+    error: str | None = None
+
+
+def decode_chunk(job: DecodeJob) -> Decoded:
     chunk = job.chunk
-    try:
-        capture = chunks.load(chunk)
-        packets = decode(capture, chunk.capture, engine=job.engine)
-        found = pieces(capture, packets)
-    except Exception as e:  # a chunk that sinks the decoder is reported, not fatal
-        frames = chunk.records.frame
-        first, last = (int(frames[0]), int(frames[-1])) if len(frames) else (0, 0)
-        return _facts(job, empty_packets(), f"frames {first}-{last} could not be decoded "
-                                            f"({type(e).__name__}: {e}); left out")
     name = chunks.name(chunk)
+    try:
+        capture, walked = chunks.load(chunk)
+    except Exception as e:  # a chunk that cannot be read is reported, not fatal
+        reason = f"{type(e).__name__}: {e}"
+        if chunk.walk is not None:  # its records are not known: the engine says where it was
+            return Decoded(chunk.capture, name, chunk.bytes, None, [], reason)
+        frames = chunk.records.frame
+        failed = Failed(int(frames[0]), int(frames[-1]), reason) if len(frames) else None
+        return Decoded(chunk.capture, name, chunk.bytes, _walk(chunk.records, chunk.start, None),
+                       [_facts(job, empty_packets(), failed)])
+    records = capture.records
+    facts = [_decode_batch(job, dataclasses.replace(capture, records=records.take(slice(
+        first, first + job.batch))), f"{name}.{sub:05d}")
+        for sub, first in enumerate(range(0, len(records), max(job.batch, 1)))]
+    return Decoded(chunk.capture, name, chunk.bytes, _walk(records, chunk.start, walked), facts)
+
+
+def _walk(records: Records, start: int, walked: Walked | None) -> Walk:
+    ts = records.ts_ns
+    return Walk(len(records), int(ts.min()) if len(ts) else None,
+                int(ts.max()) if len(ts) else None, chunks.spans_of(records, start), walked)
+
+
+def _decode_batch(job: DecodeJob, capture: Capture, name: str) -> ChunkFacts:
+    """Decodes the records of `capture` and spills their rows, as parts named `name`."""
+    try:
+        packets = decode(capture, job.chunk.capture, engine=job.engine)
+        found = pieces(capture, packets)
+    except Exception as e:  # a batch that sinks the decoder is reported, not fatal
+        frames = capture.records.frame
+        return _facts(job, empty_packets(), Failed(int(frames[0]), int(frames[-1]),
+                                                   f"{type(e).__name__}: {e}"))
     spill.write_parts(job.spill, "tcp", name, shards.tcp_rows(packets),
                       shards.tcp_shard(job.shards), job.shards)
     spill.write_parts(job.spill, "dns", name, shards.dns_rows(packets),
@@ -111,18 +177,18 @@ def decode_chunk(job: DecodeJob) -> ChunkFacts:
     return _facts(job, packets, None)
 
 
-def _facts(job: DecodeJob, packets: pl.DataFrame, warning: str | None) -> ChunkFacts:
+def _facts(job: DecodeJob, packets: pl.DataFrame, failed: Failed | None) -> ChunkFacts:
     kinds = tally(packets)
     tuples = None
     if job.tuples:
         tuples = kinds.filter(pl.col("ip_proto").is_in([6, 17])).select(TUPLE).unique(
             maintain_order=True)
     return ChunkFacts(
-        capture=job.chunk.capture, bytes=job.chunk.bytes,
+        capture=job.chunk.capture,
         views=view_counts(kinds), sources=source_counts(kinds), counts=PacketCounts.of(kinds),
         kinds=address_kinds(kinds), sockets=socket_counts(kinds), tuples=tuples,
         sightings=sightings(packets) if job.clocks else merge_sightings([]),
-        warning=warning,
+        failed=failed,
     )
 
 

@@ -110,9 +110,12 @@ def gathered(columns: list[pl.Series], order: npt.NDArray[np.int64]) -> pl.DataF
     """The table of `columns` in `order`, a column at a time, each taken from the list (and so
     let go, where nothing else holds it) once gathered: the table is held once and one column
     more, not twice (a 5M-packet connection's segments: 300 MB less at the sort)."""
+    # polars' own index type, made once: given numpy's int64, each gather converted and
+    # bounds-checked the order again (12 of 50 ms a 5M-row column)
+    index = pl.Series(order).cast(pl.get_index_type())
     out = []
     while columns:
-        out.append(columns.pop(0).gather(order))
+        out.append(columns.pop(0).gather(index))
     return pl.DataFrame(out)
 
 

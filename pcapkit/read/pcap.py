@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapkit.errors import CaptureError
+from pcapkit.read.ranges import FILE_HEADER_LEN, Layout, records_of
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import Source, bytes_path, mapped_file, release
 from pcapkit.read.walk import WalkEnd, find_records_windowed
@@ -29,7 +30,6 @@ MAGICS: dict[int, tuple[bool, bool, int]] = {
     0xA1B2CD34: (False, False, 24),
     0x34CDB2A1: (True, False, 24),
 }
-FILE_HEADER_LEN = 24
 #: libpcap refuses records larger than this (unless the snaplen is larger still).
 MAX_CAPLEN = 262144
 #: bits 0-15 of the header's link-type field are the link type (libpcap's `LT_LINKTYPE`); bits
@@ -58,6 +58,13 @@ def is_pcap(data: bytes | memoryview) -> bool:
     return len(data) >= 4 and int.from_bytes(data[:4], "little") in MAGICS
 
 
+def layout(capture: Capture) -> Layout:
+    """How the record headers of `capture` (a pcap file, scanned) read."""
+    big, nano, header_len = MAGICS[int.from_bytes(capture.buffer[:4], "little")]
+    max_caplen = max(capture.interfaces[0].snaplen, MAX_CAPLEN)
+    return Layout(big, nano, header_len, max_caplen, 0).first_sec_of(capture.buffer)
+
+
 def scan_pcap(src: Source, spans: Sequence[Span] | None = None
               ) -> tuple[Capture, Iterator[Records]]:
     """A pcap file's metadata (its `records` empty) and its records, a window of the file at
@@ -66,7 +73,7 @@ def scan_pcap(src: Source, spans: Sequence[Span] | None = None
     capture's `warnings` are complete once the windows are. With `spans`, only their
     records, each span's walked again from its first record."""
     data = src.data
-    big, nano, header_len = MAGICS[int.from_bytes(data[:4], "little")]
+    big = MAGICS[int.from_bytes(data[:4], "little")][0]
     if len(data) < FILE_HEADER_LEN:
         raise CaptureError(src.path, "pcap file header cut short")
     order = ">" if big else "<"
@@ -79,20 +86,17 @@ def scan_pcap(src: Source, spans: Sequence[Span] | None = None
         interfaces=[iface], records=Records.empty(), warnings=list(src.warnings),
         big_endian=big, spool=src.spool,
     )
-    max_caplen = max(snaplen, MAX_CAPLEN)
+    shape = layout(capture)
     if spans is None:
-        return capture, _windows(capture, header_len, nano, max_caplen)
-    return capture, (records for span in spans for records in _windows(
-        capture, header_len, nano, max_caplen, span))
+        return capture, _windows(capture, shape)
+    return capture, (records for span in spans for records in _windows(capture, shape, span))
 
 
-def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
-             span: Span | None = None) -> Iterator[Records]:
+def _windows(capture: Capture, shape: Layout, span: Span | None = None) -> Iterator[Records]:
     """The records of the whole file, or of `span` (with no warnings: its records were read
     whole before)."""
-    data, big = capture.buffer, capture.big_endian
+    data, big, header_len = capture.buffer, capture.big_endian, shape.header_len
     buf = np.frombuffer(data, np.uint8)
-    unit = 1 if nano else 1000
     n, why, start = 0, WalkEnd.CLEAN, FILE_HEADER_LEN
     if span is not None:
         n, start, buf = span.frame - 1, span.start - header_len, buf[:span.end]
@@ -101,27 +105,23 @@ def _windows(capture: Capture, header_len: int, nano: bool, max_caplen: int,
     path = bytes_path(capture.path, capture.compressed, capture.spool)
     with nullcontext(None) if path is None else mapped_file(path, data) as file:
         for offsets, words, pos, end in find_records_windowed(buf, start, big, header_len, 8,
-                                                              max_caplen, file=file):
+                                                              shape.max_caplen, file=file):
             why = end
-            ts_sec, ts_frac, caplen, origlen = words.T
-            count = len(offsets)
-            yield Records(
-                frame=np.arange(n + 1, n + count + 1, dtype=np.uint32),
-                ts_ns=ts_sec.astype(np.int64) * 1_000_000_000 + ts_frac.astype(np.int64) * unit,
-                iface=np.zeros(count, np.uint16),
-                offset=offsets + header_len,
-                caplen=np.ascontiguousarray(caplen),
-                origlen=np.ascontiguousarray(origlen),
-                direction=np.zeros(count, np.uint8),
-            )
-            n += count
+            yield records_of(offsets, words, n, shape)
+            n += len(offsets)
             release(data, pos, released)
             released = pos
-    if span is not None:
-        return
+    if span is None:
+        capture.warnings.extend(damage(why, pos, n, shape))
+
+
+def damage(why: WalkEnd, pos: int, n: int, shape: Layout) -> list[str]:
+    """The warning of a walk of a pcap file that ended (`why`) at byte `pos` after `n` whole
+    records, if it ended before the file did."""
     if why == WalkEnd.SHORT_HEADER or why == WalkEnd.SHORT_DATA:
-        capture.warnings.append(f"capture cut short at byte {pos}: the record there (frame "
-                                f"{n + 1}) is incomplete; read the {n} whole records before it")
-    elif why == WalkEnd.TOO_LONG:
-        capture.warnings.append(f"frame {n + 1} at byte {pos} declares a captured length above "
-                                f"{max_caplen} bytes; read the {n} records before it")
+        return [f"capture cut short at byte {pos}: the record there (frame {n + 1}) is "
+                f"incomplete; read the {n} whole records before it"]
+    if why == WalkEnd.TOO_LONG:
+        return [f"frame {n + 1} at byte {pos} declares a captured length above "
+                f"{shape.max_caplen} bytes; read the {n} records before it"]
+    return []

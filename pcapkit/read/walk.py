@@ -37,11 +37,13 @@ class WalkEnd(IntEnum):
     TOO_LONG = 2  #: a record declares a captured length above the maximum
     SHORT_DATA = 3  #: the last record's data runs past the end of the file
     FULL = 4  #: the output array is full; call again with a larger one
+    REACHED = 5  #: at a record that begins at or past the position to stop at
 
 
 def walk_records(
     buf: npt.NDArray[np.uint8],
     pos: int,
+    stop: int,
     big_endian: bool,
     header_len: int,
     caplen_at: int,
@@ -54,13 +56,16 @@ def walk_records(
     is in the cache: gathered afterwards, each is a cache miss again).
 
     Each record is `header_len` bytes of header, whose 32-bit field at `caplen_at` gives the
-    length of the data that follows. Returns (records found, position reached, `WalkEnd`).
+    length of the data that follows. The walk ends at the first record that begins at `stop`
+    or past it. Returns (records found, position reached, `WalkEnd`).
     """
     n = 0
     end = buf.shape[0]
     while True:
         if pos == end:
             return n, pos, 0
+        if pos >= stop:
+            return n, pos, 5
         if pos + header_len > end:
             return n, pos, 1
         if n == out.shape[0]:
@@ -86,7 +91,8 @@ def walk_records(
 _compiled: Callable[..., Any] | None = None
 
 
-def _walker(size: int) -> Callable[..., tuple[int, int, int]]:
+def walker(size: int) -> Callable[..., tuple[int, int, int]]:
+    """`walk_records` for a buffer of `size` bytes: compiled when large."""
     global _compiled
     if size < JIT_THRESHOLD_BYTES:
         return walk_records
@@ -124,7 +130,7 @@ def find_records_windowed(
     records and let go of the pages behind them before the next. The last tuple's `why` is the
     walk's end. With `file`, the file `buf` maps (`mapped_file`), the walk reads `piece` bytes
     at a time from it (`_read_records`) rather than touch the mapped pages."""
-    walk = _walker(buf.shape[0])
+    walk = walker(buf.shape[0])
     copy = None if file is None else np.empty(min(piece, buf.shape[0]), np.uint8)
     pos = start
     while True:
@@ -154,13 +160,16 @@ def find_records(
     caplen_at: int,
     max_caplen: int,
     walk: Callable[..., tuple[int, int, int]] | None = None,
+    stop: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32], int, WalkEnd]:
-    """Offsets of all whole records from `start`, the first `HEADER_WORDS` 32-bit fields of
-    each one's header (rows), the position reached, and why it stopped. `walk`: the `_walker`
-    to use (by default, the one for the size of `buf`)."""
-    found = _Found(buf.shape[0] - start, header_len)
-    pos, why = found.walk(walk or _walker(buf.shape[0]), buf, start, 0,
-                          (big_endian, header_len, caplen_at, max_caplen))
+    """Offsets of all whole records from `start` (those that begin before `stop`, if given),
+    the first `HEADER_WORDS` 32-bit fields of each one's header (rows), the position reached,
+    and why it stopped. `walk`: the `walker` to use (by default, the one for the size of
+    `buf`)."""
+    end = buf.shape[0] if stop is None else min(stop, buf.shape[0])
+    found = _Found(end - start, header_len)
+    pos, why = found.walk(walk or walker(buf.shape[0]), buf, start, 0,
+                          (big_endian, header_len, caplen_at, max_caplen), stop)
     return found.out[:found.n], found.fields[:found.n], pos, why
 
 
@@ -199,11 +208,14 @@ class _Found:
         self.n = 0
 
     def walk(self, walk: Callable[..., tuple[int, int, int]], buf: npt.NDArray[np.uint8],
-             pos: int, base: int, layout: Layout) -> tuple[int, WalkEnd]:
-        """Walk `buf` from `pos` (byte `base` of the file is its first), adding the records
-        found; the position reached in `buf`, and why the walk stopped."""
+             pos: int, base: int, layout: Layout, stop: int | None = None
+             ) -> tuple[int, WalkEnd]:
+        """Walk `buf` from `pos` (byte `base` of the file is its first) up to `stop` (the end
+        of `buf` if None), adding the records found; the position reached in `buf`, and why
+        the walk stopped."""
+        until = buf.shape[0] if stop is None else stop
         while True:
-            n, pos, why = walk(buf, pos, *layout, self.out[self.n:], self.fields[self.n:])
+            n, pos, why = walk(buf, pos, until, *layout, self.out[self.n:], self.fields[self.n:])
             self.out[self.n:self.n + n] += base
             self.n += n
             if why != WalkEnd.FULL:

@@ -86,7 +86,7 @@ def test_a_chunk_mapping_is_not_read_as_its_file(tmp_path: Path) -> None:
     path = next(p for p in sample_captures() if p.suffix == ".pcap")
     capture, _ = scan_capture(path)
     chunk = next(iter(plan(capture, 0, [read_capture(path).records.take(slice(3, 9))], 100)))
-    part = chunking.load(chunk).buffer
+    part = chunking.load(chunk)[0].buffer
     with mapped_file(str(path), part) as file:
         assert file is None
     with mapped_file(str(path), memoryview(path.read_bytes())) as file:
@@ -131,7 +131,7 @@ def test_chunk_spans_read_again_are_their_records(path: Path,
     monkeypatch.setattr(chunking, "SPAN_RECORDS", 3)
     capture = read_capture(path)
     chunks = list(plan(capture, 0, [capture.records], 7))[::3]
-    spans = [span for c in chunks for span in chunking.spans_of(c)]
+    spans = [span for c in chunks for span in chunking.spans_of(c.records, c.start)]
     assert len(spans) == sum(-(-len(c.records) // 3) for c in chunks)
     _, windows = scan_capture(path, spans)
     again = Records.concat(list(windows))
@@ -153,16 +153,19 @@ def test_undecodable_chunk_is_a_warning(tmp_path: Path) -> None:
     capture = read_capture(copy)
     last = list(plan(capture, 0, [capture.records], 100))[-1]
     copy.write_bytes(source.read_bytes()[:last.start])
-    facts = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False, False))
+    decoded = tasks.decode_chunk(tasks.DecodeJob(last, str(tmp_path), 2, "auto", False, False,
+                                                 100))
     first, final = int(last.records.frame[0]), int(last.records.frame[-1])
-    assert facts.warning is not None
-    assert facts.warning.startswith(f"frames {first}-{final} could not be decoded")
-    assert "the file changed during the analysis" in facts.warning
+    [facts] = decoded.facts
+    assert facts.failed is not None
+    warning = facts.failed.warning(0)
+    assert warning.startswith(f"frames {first}-{final} could not be decoded")
+    assert "the file changed during the analysis" in warning
     assert facts.counts.packets == 0
 
 
 def _chunk_bytes(chunk: chunking.Chunk) -> bytes:
-    return bytes(chunking.load(chunk).buffer)
+    return bytes(chunking.load(chunk)[0].buffer)
 
 
 def test_a_spooled_capture_s_chunks_are_read_from_its_own_spool(tmp_path: Path) -> None:

@@ -1,0 +1,104 @@
+"""The decoded chunks of each capture held together: ranges walked where the one walk of the
+file from its start would have, and every record numbered as in the file.
+
+A range's worker guessed where its first record begins (`pcapkit.read.ranges`). Its guess
+holds when it is where the range before it ended (the first record past that range); else
+its rows are dropped and the range is decoded again from there. A walk that ends before the
+file does (a record cut short, a length past the limit) ends the capture there, as reading it
+whole would: the ranges after it are dropped, and the capture says why with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from pcapkit.engine.tasks import Decoded, DecodeJob, Walk
+from pcapkit.read.pcap import Span, damage
+from pcapkit.read.ranges import FILE_HEADER_LEN
+from pcapkit.read.records import Capture
+from pcapkit.read.walk import WalkEnd
+
+
+@dataclass
+class Seen:
+    """A capture's records, counted as their chunks are decoded."""
+
+    records: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    #: where each run of `chunks.SPAN_RECORDS` records lies in the file: a finding's evidence
+    #: frames are read again from their runs only, not from a walk of the whole file
+    spans: list[Span] = field(default_factory=list)
+
+    def add(self, walk: Walk) -> None:
+        """Counts a chunk's records, numbered on from the records counted before."""
+        if walk.first_ts_ns is not None and walk.last_ts_ns is not None:
+            self.first_ts_ns = walk.first_ts_ns if self.first_ts_ns is None else min(
+                self.first_ts_ns, walk.first_ts_ns)
+            self.last_ts_ns = walk.last_ts_ns if self.last_ts_ns is None else max(
+                self.last_ts_ns, walk.last_ts_ns)
+        before = self.records if walk.walked is not None else 0
+        self.spans += [replace(s, frame=s.frame + before) for s in walk.spans]
+        self.records += walk.records
+
+
+@dataclass
+class Chained:
+    """The chunks kept, and what they say of their captures."""
+
+    kept: list[Decoded]
+    seen: list[Seen]  #: per capture
+    warnings: list[list[str]]  #: per capture: records that could not be decoded
+    #: per range kept: the records of its capture before it (`spill.number_frames`)
+    before: dict[str, int]
+
+
+def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, DecodeJob],
+          redo: Callable[[DecodeJob], Decoded], drop: Callable[[str], None]) -> Chained:
+    """The chunks of `decoded` (in job order) to keep; `ranges`: the jobs of the chunks that are
+    ranges, by name; `redo` decodes a job again; `drop` removes a chunk's spilled rows. The
+    captures' warnings gain where a walk ended before its file did."""
+    out = Chained([], [Seen() for _ in captures], [[] for _ in captures], {})
+    expected = [FILE_HEADER_LEN] * len(captures)  # where the next range's first record begins
+    ended = [False] * len(captures)
+    for d in decoded:
+        i, job = d.capture, ranges.get(d.name)
+        if ended[i] or (job is not None and expected[i] >= job.chunk.end):
+            drop(d.name)  # past the end of its capture's walk; or no record begins in it
+            continue
+        if job is not None:
+            d = _held(d, job, expected[i], redo, drop)
+        seen = out.seen[i]
+        if d.walk is None:  # a range whose bytes could not be read
+            assert job is not None
+            captures[i].warnings.append(
+                f"bytes {expected[i]}-{job.chunk.reach} could not be read ({d.error}); read "
+                f"the {seen.records} records before them")
+            ended[i] = True
+            continue
+        base = seen.records if job is not None else 0
+        out.kept.append(d)
+        out.warnings[i] += [f.failed.warning(base) for f in d.facts if f.failed]
+        seen.add(d.walk)
+        walked = d.walk.walked
+        if job is None or walked is None or job.chunk.walk is None:
+            continue
+        out.before[d.name] = base
+        expected[i] = walked.reached
+        if walked.why != WalkEnd.REACHED:
+            captures[i].warnings += damage(walked.why, walked.reached, seen.records,
+                                           job.chunk.walk)
+            ended[i] = True
+    return out
+
+
+def _held(d: Decoded, job: DecodeJob, start: int, redo: Callable[[DecodeJob], Decoded],
+          drop: Callable[[str], None]) -> Decoded:
+    """The range of `d` (decoded by `job`), walked from `start`, where its first record begins:
+    `d` itself when its walk began there, else the range decoded again from there."""
+    walked = d.walk.walked if d.walk is not None else None
+    if walked is not None and walked.first == start:
+        return d
+    drop(d.name)
+    return redo(replace(job, chunk=replace(job.chunk, start=start, exact=True)))

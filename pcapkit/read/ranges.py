@@ -1,0 +1,154 @@
+"""A pcap file's records found from the middle of it: a worker walks its own byte range.
+
+The walk along length fields is sequential (`pcapkit.read.walk`): read by one process, a 5 GB
+capture's walk was ~2 s of that process's CPU time, copying every byte once, while the workers
+decoded. Instead each worker finds the first record of its range itself: the first offset from
+which `CHAIN` records in a row read as plausible record headers (a timestamp near the file's
+first, a sub-second part under a second, a captured length within the limit). The worker
+walks its records from there, up to the first that begins past its range, and says where it
+began and where it stopped.
+
+A guess can be wrong (a packet's bytes can look like a chain of headers): the engine holds
+each range's beginning to the end its predecessor reached, and walks a range again from there
+when they differ (`pcapkit.engine.chained`). The records are those of the file's one walk from
+its start, whatever the guesses.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pcapkit.read.records import Records
+from pcapkit.read.walk import HEADER_WORDS, WalkEnd, find_records, walker
+
+#: records in a row that must read as plausible headers where a range's walk begins
+CHAIN = 4
+#: how far a plausible record's timestamp may lie from the file's first, in seconds: a
+#: capture of more than this is walked again where its clock moved on (correct, slower)
+SLACK_SECONDS = 30 * 86400
+#: bytes scanned at once for a plausible header: most ranges find theirs in the first
+#: record (a few KB), and a window of a MB scanned whole cost ~20 ms
+FIRST_WINDOW = 4096
+#: at the start of a pcap record header: seconds, fraction, captured length, length on the wire
+_WORDS = HEADER_WORDS
+#: the pcap file header's length
+FILE_HEADER_LEN = 24
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a pcap file's record headers read (from its file header and first record)."""
+
+    big_endian: bool
+    nano: bool  #: the fraction of a second is in nanoseconds (else microseconds)
+    header_len: int  #: 16, or 24 in the "modified" format
+    max_caplen: int  #: the longest record the walk accepts
+    first_sec: int  #: the first record's timestamp: where the others lie, about
+
+    @property
+    def word(self) -> str:
+        return ">u4" if self.big_endian else "<u4"
+
+    def plausible(self, words: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+        """Which rows of header words (`_WORDS` columns) read as a record's header."""
+        sec, frac, caplen = (words[:, k].astype(np.int64) for k in range(3))
+        return ((np.abs(sec - self.first_sec) <= SLACK_SECONDS)
+                & (frac < (1_000_000_000 if self.nano else 1_000_000))
+                & (caplen <= self.max_caplen))
+
+    def first_sec_of(self, data: bytes | memoryview) -> Layout:
+        """This layout, its `first_sec` read from the first record of `data` (the file)."""
+        if len(data) < FILE_HEADER_LEN + 4:
+            return self
+        sec = struct.unpack_from(">I" if self.big_endian else "<I", data, FILE_HEADER_LEN)[0]
+        return Layout(self.big_endian, self.nano, self.header_len, self.max_caplen, sec)
+
+
+def first_record(buf: npt.NDArray[np.uint8], pos: int, stop: int, layout: Layout) -> int | None:
+    """The first offset in [`pos`, `stop`) of `buf` where `CHAIN` plausible records begin in a
+    row (or fewer, reaching the end of `buf`); None when there is none."""
+    window = FIRST_WINDOW
+    while pos < stop:
+        end = min(stop, pos + window)
+        for at in _candidates(buf, pos, end, layout):
+            if _chains(buf, int(at), layout):
+                return int(at)
+        pos, window = end, window * 4
+    return None
+
+
+def _candidates(buf: npt.NDArray[np.uint8], pos: int, end: int, layout: Layout
+                ) -> npt.NDArray[np.int64]:
+    """The offsets in [`pos`, `end`) whose bytes read as one plausible header, in order: a
+    header's words, at each of the four alignments at once."""
+    span = buf[pos:min(buf.shape[0], end + 4 * _WORDS)]
+    found = []
+    for shift in range(4):
+        usable = (span.shape[0] - shift) // 4
+        if usable < _WORDS:
+            continue
+        words = span[shift:shift + 4 * usable].view(layout.word)
+        rows = np.lib.stride_tricks.sliding_window_view(words, _WORDS)
+        at = pos + shift + 4 * np.flatnonzero(layout.plausible(rows))
+        found.append(at[at < end])
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
+def _chains(buf: npt.NDArray[np.uint8], at: int, layout: Layout) -> bool:
+    """Whether `CHAIN` plausible records follow one another from `at` (or fewer, then the end
+    of `buf`)."""
+    words = np.empty((CHAIN, _WORDS), np.uint32)
+    n, _, why = walker(buf.shape[0])(buf, at, buf.shape[0], layout.big_endian, layout.header_len,
+                                     8, layout.max_caplen, np.empty(CHAIN, np.int64), words)
+    return why != WalkEnd.TOO_LONG and n > 0 and bool(layout.plausible(words[:n]).all())
+
+
+@dataclass(frozen=True)
+class Walked:
+    """A range's walk: its records (offsets from the range's first byte, frames from 1), where
+    it began and stopped (offsets in the file), and why it stopped: `WalkEnd.REACHED` at the
+    first record past the range."""
+
+    records: Records
+    first: int | None  #: where its first record begins; None: none begins in the range
+    reached: int
+    why: WalkEnd
+
+
+def walk_range(buf: npt.NDArray[np.uint8], base: int, stop: int, exact: bool,
+               layout: Layout) -> Walked:
+    """The records that begin in [0, `stop`) of `buf`, byte `base` of the file being its first:
+    walked from its first byte when `exact` (a record begins there), else from the first
+    record found (`first_record`). `buf` holds the last of them whole (a record's longest past
+    `stop`), or ends where the file does."""
+    start = 0 if exact else first_record(buf, 0, stop, layout)
+    if start is None or start >= stop:
+        return Walked(Records.empty(), None if start is None else base + start,
+                      base + (stop if start is None else start), WalkEnd.REACHED)
+    offsets, words, pos, why = find_records(buf, start, layout.big_endian, layout.header_len,
+                                            8, layout.max_caplen, stop=stop)
+    if pos >= stop:  # the next record begins past the range (or the file ends there)
+        why = WalkEnd.REACHED
+    return Walked(records_of(offsets, words, 0, layout), base + start, base + pos, why)
+
+
+def records_of(offsets: npt.NDArray[np.int64], words: npt.NDArray[np.uint32], before: int,
+               layout: Layout) -> Records:
+    """`Records` of record headers found at `offsets` (their `words`), numbered on from frame
+    `before`."""
+    ts_sec, ts_frac, caplen, origlen = words.T
+    count = len(offsets)
+    return Records(
+        frame=np.arange(before + 1, before + count + 1, dtype=np.uint32),
+        ts_ns=ts_sec.astype(np.int64) * 1_000_000_000
+        + ts_frac.astype(np.int64) * (1 if layout.nano else 1000),
+        iface=np.zeros(count, np.uint16),
+        offset=offsets + layout.header_len,
+        caplen=np.ascontiguousarray(caplen),
+        origlen=np.ascontiguousarray(origlen),
+        direction=np.zeros(count, np.uint8),
+    )

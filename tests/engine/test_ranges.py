@@ -1,0 +1,99 @@
+"""pcap files cut into byte ranges whose workers find their own records
+(`pcapkit.read.ranges`), held together by `pcapkit.engine.chained`: the records are the file's
+one walk from its start, whatever a worker guessed, and a walk that ends early ends the
+capture where reading it whole does."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pcapkit import engine
+from pcapkit.engine import tasks
+from pcapkit.read import read_capture
+from pcapkit.read.pcap import layout
+from pcapkit.read.ranges import walk_range
+from pcapkit.read.walk import WalkEnd
+from tests.conftest import SAMPLES, document, sample_captures
+from tests.read.layout import RECORD_HEADER, pcap_records
+
+PCAPS = [p for p in sample_captures() if p.suffix == ".pcap"]
+NODE = SAMPLES / "stale_endpoint" / "node-worker-1-any.pcap"
+
+
+@pytest.mark.parametrize("path", PCAPS[:12], ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("step", [97, 1021, 65_537])
+def test_a_range_finds_its_first_record(path: Path, step: int) -> None:
+    """On recorded captures, each range's guess is the record the file's walk has there: the
+    first that begins in the range, walked up to the first past it."""
+    data = path.read_bytes()
+    starts = np.array([*pcap_records(data), len(data)])
+    shape = layout(read_capture(path))
+    buf = np.frombuffer(data, np.uint8)
+    longest = shape.header_len + shape.max_caplen
+    for start in range(24, len(data), step):
+        end = min(len(data), start + step)
+        walked = walk_range(buf[start:min(len(data), end + longest)], start, end - start,
+                            start == 24, shape)
+        inside = starts[(starts >= start) & (starts < end)]
+        if not len(inside):
+            assert walked.first is None or walked.first >= end
+            continue
+        assert walked.first == inside[0]
+        assert walked.reached == starts[starts >= end][0]
+        assert walked.why == WalkEnd.REACHED
+        assert np.array_equal(walked.records.offset + start,
+                              inside[inside < len(data)] + RECORD_HEADER)
+
+
+def _with_fake_headers(data: bytes, after: int) -> bytes:
+    """The capture `data` with one more record after its record number `after`, whose bytes
+    read as a chain of eight plausible record headers (timestamps at the first record's),
+    ending where the next true record begins."""
+    starts = pcap_records(data)
+    sec = struct.unpack_from("<I", data, 24)[0]
+    fake = b"".join(struct.pack("<IIII", sec, 0, 200, 200) + bytes(200) for _ in range(8))
+    record = struct.pack("<IIII", sec, 1, len(fake), len(fake)) + fake
+    at = starts[after + 1]
+    return data[:at] + record + data[at:]
+
+
+def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A packet whose bytes read as a chain of headers misleads the ranges that begin in it:
+    they are decoded again from where the range before them ended, and the document is the
+    in-memory one."""
+    path = tmp_path / "node.pcap"
+    path.write_bytes(_with_fake_headers(NODE.read_bytes(), 40))
+    jobs: list[tasks.DecodeJob] = []
+
+    def recorded(job: tasks.DecodeJob) -> Any:
+        jobs.append(job)
+        return tasks.decode_chunk(job)
+
+    monkeypatch.setattr(engine, "decode_chunk", recorded)
+    streamed = document([path], [], workers=1, chunk_records=3, shards=2)
+    assert any(j.chunk.exact and j.chunk.seq > 0 for j in jobs), "no range was walked again"
+    assert streamed == document([path], [])
+
+
+@pytest.mark.parametrize("damage", ["cut", "too_long"])
+def test_a_walk_that_ends_early_ends_the_capture(tmp_path: Path, damage: str) -> None:
+    """A record cut short at the end, or one declaring a length past the limit in the middle:
+    the ranges past it are dropped, and the warning names the same byte and frame as reading
+    the file whole."""
+    data = NODE.read_bytes()
+    starts = pcap_records(data)
+    middle = starts[len(starts) // 2]
+    if damage == "cut":
+        data = data[:starts[-1] + RECORD_HEADER + 3]
+    else:
+        data = data[:middle + 8] + struct.pack("<I", 1 << 30) + data[middle + 12:]
+    path = tmp_path / "node.pcap"
+    path.write_bytes(data)
+    streamed = document([path], [], workers=1, chunk_records=5, shards=2)
+    assert streamed == document([path], [])
+    assert ("cut short at byte" if damage == "cut" else f"at byte {middle}") in streamed
