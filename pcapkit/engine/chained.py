@@ -38,7 +38,7 @@ class Seen:
                 self.first_ts_ns, walk.first_ts_ns)
             self.last_ts_ns = walk.last_ts_ns if self.last_ts_ns is None else max(
                 self.last_ts_ns, walk.last_ts_ns)
-        before = self.records if walk.walked is not None else 0
+        before = self.records if walk.ends is not None else 0
         self.spans += [replace(s, frame=s.frame + before) for s in walk.spans]
         self.records += walk.records
 
@@ -81,14 +81,13 @@ def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, Deco
         out.kept.append(d)
         out.warnings[i] += [f.failed.warning(base) for f in d.facts if f.failed]
         seen.add(d.walk)
-        walked = d.walk.walked
-        if job is None or walked is None or job.chunk.walk is None:
+        ends = d.walk.ends
+        if job is None or ends is None or job.chunk.walk is None:
             continue
         out.before[d.name] = base
-        expected[i] = walked.reached
-        if walked.why != WalkEnd.REACHED:
-            captures[i].warnings += damage(walked.why, walked.reached, seen.records,
-                                           job.chunk.walk)
+        expected[i] = ends.reached
+        if ends.why != WalkEnd.REACHED:
+            captures[i].warnings += damage(ends.why, ends.reached, seen.records, job.chunk.walk)
             ended[i] = True
     return out
 
@@ -97,8 +96,8 @@ def _held(d: Decoded, job: DecodeJob, start: int, redo: Callable[[DecodeJob], De
           drop: Callable[[str], None]) -> Decoded:
     """The range of `d` (decoded by `job`), walked from `start`, where its first record begins:
     `d` itself when its walk began there, else the range decoded again from there."""
-    walked = d.walk.walked if d.walk is not None else None
-    if walked is not None and walked.first == start:
+    ends = d.walk.ends if d.walk is not None else None
+    if ends is not None and ends.first == start:
         return d
     drop(d.name)
     return redo(replace(job, chunk=replace(job.chunk, start=start, exact=True)))

@@ -40,7 +40,7 @@ from pcapkit.flows.tcp import tcp_segments
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
 from pcapkit.kube.vantage import address_kinds
 from pcapkit.read.pcap import Span
-from pcapkit.read.ranges import Walked
+from pcapkit.read.ranges import Ends
 from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
@@ -117,7 +117,9 @@ class Walk:
     first_ts_ns: int | None
     last_ts_ns: int | None
     spans: list[Span]  #: `chunks.spans_of` its records
-    walked: Walked | None  #: a range's walk
+    #: a range's walk (its records stay here: 31 bytes a packet, all of them held by the
+    #: engine until the end had they gone with it)
+    ends: Ends | None
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,14 @@ def decode_chunk(job: DecodeJob) -> Decoded:
     facts = [_decode_batch(job, dataclasses.replace(capture, records=records.take(slice(
         first, last))), f"{name}.{sub:05d}")
         for sub, (first, last) in enumerate(pairwise(cuts)) if last > first]
-    return Decoded(chunk.capture, name, chunk.bytes, _walk(records, chunk.start, walked), facts)
+    return Decoded(chunk.capture, name, chunk.bytes,
+                   _walk(records, chunk.start, None if walked is None else walked.ends), facts)
 
 
-def _walk(records: Records, start: int, walked: Walked | None) -> Walk:
+def _walk(records: Records, start: int, ends: Ends | None) -> Walk:
     ts = records.ts_ns
     return Walk(len(records), int(ts.min()) if len(ts) else None,
-                int(ts.max()) if len(ts) else None, chunks.spans_of(records, start), walked)
+                int(ts.max()) if len(ts) else None, chunks.spans_of(records, start), ends)
 
 
 def _decode_batch(job: DecodeJob, capture: Capture, name: str) -> ChunkFacts:

@@ -109,15 +109,22 @@ def _chains(buf: npt.NDArray[np.uint8], at: int, layout: Layout) -> bool:
 
 
 @dataclass(frozen=True)
-class Walked:
-    """A range's walk: its records (offsets from the range's first byte, frames from 1), where
-    it began and stopped (offsets in the file), and why it stopped: `WalkEnd.REACHED` at the
-    first record past the range."""
+class Ends:
+    """Where a range's walk began and stopped (offsets in the file), and why it stopped:
+    `WalkEnd.REACHED` at the first record past the range."""
 
-    records: Records
     first: int | None  #: where its first record begins; None: none begins in the range
     reached: int
     why: WalkEnd
+
+
+@dataclass(frozen=True)
+class Walked:
+    """A range's walk: its records (offsets from the range's first byte, frames from 1), and
+    its `Ends`."""
+
+    records: Records
+    ends: Ends
 
 
 def walk_range(buf: npt.NDArray[np.uint8], base: int, stop: int, exact: bool,
@@ -128,13 +135,14 @@ def walk_range(buf: npt.NDArray[np.uint8], base: int, stop: int, exact: bool,
     `stop`), or ends where the file does."""
     start = 0 if exact else first_record(buf, 0, stop, layout)
     if start is None or start >= stop:
-        return Walked(Records.empty(), None if start is None else base + start,
-                      base + (stop if start is None else start), WalkEnd.REACHED)
+        return Walked(Records.empty(), Ends(None if start is None else base + start,
+                                            base + (stop if start is None else start),
+                                            WalkEnd.REACHED))
     offsets, words, pos, why = find_records(buf, start, layout.big_endian, layout.header_len,
                                             8, layout.max_caplen, _walker(), stop)
     if pos >= stop:  # the next record begins past the range (or the file ends there)
         why = WalkEnd.REACHED
-    return Walked(records_of(offsets, words, 0, layout), base + start, base + pos, why)
+    return Walked(records_of(offsets, words, 0, layout), Ends(base + start, base + pos, why))
 
 
 def _walker() -> Callable[..., tuple[int, int, int]]:

@@ -41,11 +41,11 @@ def test_a_range_finds_its_first_record(path: Path, step: int) -> None:
                             start == 24, shape)
         inside = starts[(starts >= start) & (starts < end)]
         if not len(inside):
-            assert walked.first is None or walked.first >= end
+            assert walked.ends.first is None or walked.ends.first >= end
             continue
-        assert walked.first == inside[0]
-        assert walked.reached == starts[starts >= end][0]
-        assert walked.why == WalkEnd.REACHED
+        assert walked.ends.first == inside[0]
+        assert walked.ends.reached == starts[starts >= end][0]
+        assert walked.ends.why == WalkEnd.REACHED
         assert np.array_equal(walked.records.offset + start,
                               inside[inside < len(data)] + RECORD_HEADER)
 
