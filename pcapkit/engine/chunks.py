@@ -151,6 +151,9 @@ def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Recor
     `chunk_records` records take on average in `sampled` (`sample`), if fewer. Only the first
     is `exact`."""
     shape = layout(capture)
+    if len(sampled):
+        shape = dataclasses.replace(
+            shape, near_sec=int(np.median(sampled.ts_ns // 1_000_000_000)))
     size = len(capture.buffer)
     span = int(sampled.offset[-1] + sampled.caplen[-1] - sampled.offset[0]) + shape.header_len \
         if len(sampled) else chunk_bytes

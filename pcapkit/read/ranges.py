@@ -4,7 +4,7 @@ The walk along length fields is sequential (`pcapkit.read.walk`): read by one pr
 capture's walk was ~2 s of that process's CPU time, copying every byte once, while the workers
 decoded. Instead each worker finds the first record of its range itself: the first offset from
 which `CHAIN` records in a row read as plausible record headers (a timestamp near the file's
-first, a sub-second part under a second, a captured length within the limit). The worker
+first records', a sub-second part under a second, a captured length within the limit). The worker
 walks its records from there, up to the first that begins past its range, and says where it
 began and where it stopped.
 
@@ -48,7 +48,9 @@ class Layout:
     nano: bool  #: the fraction of a second is in nanoseconds (else microseconds)
     header_len: int  #: 16, or 24 in the "modified" format
     max_caplen: int  #: the longest record the walk accepts
-    first_sec: int  #: the first record's timestamp: where the others lie, about
+    #: a timestamp the records lie near: the median of the first MB's (a first record's clock
+    #: can be off alone), else the first record's
+    near_sec: int
 
     @property
     def word(self) -> str:
@@ -57,12 +59,12 @@ class Layout:
     def plausible(self, words: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         """Which rows of header words (`_WORDS` columns) read as a record's header."""
         sec, frac, caplen = (words[:, k].astype(np.int64) for k in range(3))
-        return ((np.abs(sec - self.first_sec) <= SLACK_SECONDS)
+        return ((np.abs(sec - self.near_sec) <= SLACK_SECONDS)
                 & (frac < (1_000_000_000 if self.nano else 1_000_000))
                 & (caplen <= self.max_caplen))
 
     def first_sec_of(self, data: bytes | memoryview) -> Layout:
-        """This layout, its `first_sec` read from the first record of `data` (the file)."""
+        """This layout, its `near_sec` read from the first record of `data` (the file)."""
         if len(data) < FILE_HEADER_LEN + 4:
             return self
         sec = struct.unpack_from(">I" if self.big_endian else "<I", data, FILE_HEADER_LEN)[0]

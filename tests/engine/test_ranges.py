@@ -62,12 +62,8 @@ def _with_fake_headers(data: bytes, after: int) -> bytes:
     return data[:at] + record + data[at:]
 
 
-def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A packet whose bytes read as a chain of headers misleads the ranges that begin in it:
-    they are decoded again from where the range before them ended, and the document is the
-    in-memory one."""
-    path = tmp_path / "node.pcap"
-    path.write_bytes(_with_fake_headers(NODE.read_bytes(), 40))
+def _decoded_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tasks.DecodeJob]:
+    """The decode jobs the engine runs from now on, in the order it runs them."""
     jobs: list[tasks.DecodeJob] = []
 
     def recorded(job: tasks.DecodeJob) -> Any:
@@ -75,6 +71,16 @@ def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.Monke
         return tasks.decode_chunk(job)
 
     monkeypatch.setattr(engine, "decode_chunk", recorded)
+    return jobs
+
+
+def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A packet whose bytes read as a chain of headers misleads the ranges that begin in it:
+    they are decoded again from where the range before them ended, and the document is the
+    in-memory one."""
+    path = tmp_path / "node.pcap"
+    path.write_bytes(_with_fake_headers(NODE.read_bytes(), 40))
+    jobs = _decoded_jobs(monkeypatch)
     streamed = document([path], [], workers=1, chunk_records=3, shards=2)
     assert any(j.chunk.exact and j.chunk.seq > 0 for j in jobs), "no range was walked again"
     assert streamed == document([path], [])
@@ -97,3 +103,18 @@ def test_a_walk_that_ends_early_ends_the_capture(tmp_path: Path, damage: str) ->
     streamed = document([path], [], workers=1, chunk_records=5, shards=2)
     assert streamed == document([path], [])
     assert ("cut short at byte" if damage == "cut" else f"at byte {middle}") in streamed
+
+
+def test_a_first_record_s_clock_off_alone_costs_no_second_walk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first record stamped 1970 (a clock set late): the ranges guess by the time most of the
+    first records hold, and none is decoded twice."""
+    data = bytearray(NODE.read_bytes())
+    data[24:32] = bytes(8)
+    path = tmp_path / "node.pcap"
+    path.write_bytes(bytes(data))
+    jobs = _decoded_jobs(monkeypatch)
+    streamed = document([path], [], workers=1, chunk_records=5, shards=2)
+    assert len(jobs) > 10
+    assert not [j for j in jobs if j.chunk.exact and j.chunk.seq > 0]
+    assert streamed == document([path], [])
