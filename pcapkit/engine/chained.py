@@ -31,14 +31,13 @@ class Seen:
     #: frames are read again from their runs only, not from a walk of the whole file
     spans: list[Span] = field(default_factory=list)
 
-    def add(self, walk: Walk) -> None:
-        """Counts a chunk's records, numbered on from the records counted before."""
+    def add(self, walk: Walk, before: int) -> None:
+        """Counts a chunk's records, its spans' frames numbered on from frame `before`."""
         if walk.first_ts_ns is not None and walk.last_ts_ns is not None:
             self.first_ts_ns = walk.first_ts_ns if self.first_ts_ns is None else min(
                 self.first_ts_ns, walk.first_ts_ns)
             self.last_ts_ns = walk.last_ts_ns if self.last_ts_ns is None else max(
                 self.last_ts_ns, walk.last_ts_ns)
-        before = self.records if walk.ends is not None else 0
         self.spans += [replace(s, frame=s.frame + before) for s in walk.spans]
         self.records += walk.records
 
@@ -80,7 +79,7 @@ def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, Deco
         base = seen.records if job is not None else 0
         out.kept.append(d)
         out.warnings[i] += [f.failed.warning(base) for f in d.facts if f.failed]
-        seen.add(d.walk)
+        seen.add(d.walk, base)
         ends = d.walk.ends
         if job is None or ends is None or job.chunk.walk is None:
             continue
