@@ -16,6 +16,7 @@ import pytest
 import pcapkit
 from pcapkit import engine
 from pcapkit.engine.chunks import Chunk, plan, plan_ranges
+from pcapkit.engine.tasks import DecodeJob, decode_chunk
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -97,3 +98,15 @@ def needs_tshark() -> pytest.MarkDecorator:
 
 def needs_root() -> pytest.MarkDecorator:
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create network namespaces")
+
+
+def decoded_jobs(monkeypatch: pytest.MonkeyPatch) -> list[DecodeJob]:
+    """The decode jobs the engine runs from now on, in the order it runs them."""
+    jobs: list[DecodeJob] = []
+
+    def recorded(job: DecodeJob) -> Any:
+        jobs.append(job)
+        return decode_chunk(job)
+
+    monkeypatch.setattr(engine, "decode_chunk", recorded)
+    return jobs

@@ -47,8 +47,8 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.late_answers import REFUSED_ANSWER
 from pcapkit.engine import spill
 from pcapkit.engine.chained import Chained, Seen, hold
+from pcapkit.engine.chunks import Chunk, Sampled, plan, plan_ranges, sample
 from pcapkit.engine.chunks import name as chunk_name
-from pcapkit.engine.chunks import plan, plan_ranges, sample, walkable
 from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard
 from pcapkit.engine.tasks import (
@@ -88,6 +88,7 @@ from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
 from pcapkit.flows.views import dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts, merge_kinds
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
+from pcapkit.read.pcapng import Windows
 from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
 
@@ -127,15 +128,20 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
-    samples = {i: sample(c) for i, c in enumerate(captures) if walkable(c, pool.local)}
+    sampled = {i: sample(c, windows, pool.local) for i, (c, windows) in enumerate(scans)}
+    samples = {i: s for i, s in sampled.items() if s is not None}
     count = [shards or 0]  # set by the first records when not given (`_shards`)
     ranges: dict[str, DecodeJob] = {}
+    planned_ranges = dict.fromkeys(samples, 0)  # per capture walked so
 
     def counted(windows: Iterator[Records]) -> Iterator[Records]:
         for records in windows:
             if not count[0]:  # the first records tell how large a packet is, on average
-                count[0] = _shards(records, size, pool.workers)
+                count[0] = _shards(Sampled.of(records), size, pool.workers)
             yield records
+
+    def job(chunk: Chunk, root: str) -> DecodeJob:
+        return DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1, chunk_records)
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
@@ -145,14 +151,21 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                        if i in samples else
                        plan(capture, i, counted(windows), chunk_records, local=pool.local))
             for chunk in planned:
-                job = DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1,
-                                chunk_records)
                 if chunk.walk is not None:
-                    ranges[chunk_name(chunk)] = job
-                yield job
+                    ranges[chunk_name(chunk)] = job(chunk, root)
+                    planned_ranges[i] += 1
+                yield job(chunk, root)
 
     def redo(job: DecodeJob) -> Decoded:
         return meter.decoded(next(iter(pool.map(decode_chunk, [job]))))
+
+    def rest(i: int, pos: int, before: int) -> list[Decoded]:
+        capture, windows = scans[i]
+        assert isinstance(windows, Windows)  # only a pcapng's ranges leave it the rest
+        # named after every range of the capture: some are still to be dropped by name
+        planned = plan(capture, i, windows.rest(pos, before), chunk_records, local=pool.local,
+                       first_seq=planned_ranges[i])
+        return [meter.decoded(d) for d in pool.map(decode_chunk, (job(c, root) for c in planned))]
 
     root = tempfile.mkdtemp(prefix="pcapkit-spill-", dir=spill_dir)
     sweeper = spill.Sweeper(root)
@@ -160,7 +173,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         meter = _Meter(progress, size, total_bytes)
         with walking_heap():
             decoded = [meter.decoded(d) for d in pool.map(decode_chunk, jobs(root))]
-            held = hold(captures, decoded, ranges, redo, lambda c: spill.drop_parts(root, c))
+            held = hold(captures, decoded, ranges, redo, lambda c: spill.drop_parts(root, c),
+                        rest)
         del decoded
         spill.number_frames(root, held.before)
         facts = [f for d in held.kept for f in d.facts]
@@ -169,13 +183,12 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         sweeper.close()
 
 
-def _shards(records: Records, size: int, workers: int) -> int:
-    """Shards for `size` bytes of captures whose packets are like `records`: at least two per
+def _shards(sampled: Sampled, size: int, workers: int) -> int:
+    """Shards for `size` bytes of captures whose packets are like `sampled`'s: at least two per
     worker, so that one large shard does not hold the others up."""
-    if not len(records):
+    if not sampled.records:
         return 2 * workers
-    span = int(records.offset[-1] + records.caplen[-1] - records.offset[0]) + 1
-    packets = size * len(records) // span
+    packets = size * sampled.records // sampled.span
     return max(2 * workers, math.ceil(packets / SHARD_RECORDS))
 
 

@@ -5,7 +5,11 @@ A range's worker guessed where its first record begins (`pcapkit.read.ranges`). 
 holds when it is where the range before it ended (the first record past that range); else
 its rows are dropped and the range is decoded again from there. A walk that ends before the
 file does (a record cut short, a length past the limit) ends the capture there, as reading it
-whole would: the ranges after it are dropped, and the capture says why with a warning.
+whole would: the ranges after it are dropped, and the capture says why with a warning. A
+pcapng range's walk that stops at a block its worker leaves to the walk of the whole file (a new
+section, a packet comment, damage: `pcapkit.read.pcapng_ranges`) ends the capture's ranges
+there too: the rest of the file is walked by this process, as it walks a capture read whole, and
+decoded in chunks.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from pcapkit.engine.tasks import Decoded, DecodeJob, Walk
 from pcapkit.read.pcap import Span, damage
-from pcapkit.read.ranges import FILE_HEADER_LEN
+from pcapkit.read.ranges import Layout
 from pcapkit.read.records import Capture
 from pcapkit.read.walk import WalkEnd
 
@@ -54,15 +58,20 @@ class Chained:
 
 
 def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, DecodeJob],
-          redo: Callable[[DecodeJob], Decoded], drop: Callable[[str], None]) -> Chained:
+         redo: Callable[[DecodeJob], Decoded], drop: Callable[[str], None],
+         rest: Callable[[int, int, int], list[Decoded]]) -> Chained:
     """The chunks of `decoded` (in job order) to keep; `ranges`: the jobs of the chunks that are
-    ranges, by name; `redo` decodes a job again; `drop` removes a chunk's spilled rows. The
-    captures' warnings gain where a walk ended before its file did."""
+    ranges, by name; `redo` decodes a job again; `drop` removes a chunk's spilled rows; `rest`
+    decodes what follows a byte of a capture (its number, the byte, the records before it) as
+    the walk of the whole file reads it. The captures' warnings gain where a walk ended before
+    its file did."""
     out = Chained([], [Seen() for _ in captures], [[] for _ in captures], {})
-    expected = [FILE_HEADER_LEN] * len(captures)  # where the next range's first record begins
+    expected: dict[int, int] = {}  # where the next range's first record begins: the first's
     ended = [False] * len(captures)
     for d in decoded:
         i, job = d.capture, ranges.get(d.name)
+        if job is not None:
+            expected.setdefault(i, job.chunk.start)
         if ended[i] or (job is not None and expected[i] >= job.chunk.end):
             drop(d.name)  # past the end of its capture's walk; or no record begins in it
             continue
@@ -77,18 +86,27 @@ def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, Deco
             ended[i] = True
             continue
         base = seen.records if job is not None else 0
-        out.kept.append(d)
-        out.warnings[i] += [f.failed.warning(base) for f in d.facts if f.failed]
-        seen.add(d.walk, base)
+        _keep(out, d, base)
         ends = d.walk.ends
         if job is None or ends is None or job.chunk.walk is None:
             continue
         out.before[d.name] = base
         expected[i] = ends.reached
-        if ends.why != WalkEnd.REACHED:
+        ended[i] = ends.why != WalkEnd.REACHED
+        if ends.why == WalkEnd.BLOCK:
+            for tail in rest(i, ends.reached, seen.records):
+                _keep(out, tail, 0)
+        elif isinstance(job.chunk.walk, Layout):
             captures[i].warnings += damage(ends.why, ends.reached, seen.records, job.chunk.walk)
-            ended[i] = True
     return out
+
+
+def _keep(out: Chained, d: Decoded, base: int) -> None:
+    """Keeps `d`, its records numbered on from frame `base` of its capture."""
+    assert d.walk is not None
+    out.kept.append(d)
+    out.warnings[d.capture] += [f.failed.warning(base) for f in d.facts if f.failed]
+    out.seen[d.capture].add(d.walk, base)
 
 
 def _held(d: Decoded, job: DecodeJob, start: int, redo: Callable[[DecodeJob], Decoded],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -22,6 +22,8 @@ from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import UDP_TUNNELS, register
 from pcapkit.errors import CaptureError
 from pcapkit.read.pcap import Span, layout
+from pcapkit.read.pcapng import Windows
+from pcapkit.read.pcapng_ranges import BlockLayout, sampled_blocks, walk_blocks
 from pcapkit.read.ranges import FILE_HEADER_LEN, Layout, Walked, records_of, walk_range
 from pcapkit.read.records import Capture, Interface, Records
 from pcapkit.read.source import is_url, open_file, release, shared_path
@@ -43,6 +45,10 @@ CARRIED_CHUNK_BYTES = 32 << 20
 SPAN_RECORDS = 4096
 #: bytes of a pcap file walked here to learn how large its records are (its ranges' size)
 SAMPLE_BYTES = 1 << 20
+
+
+#: how a range's worker reads its records: a pcap file's record headers, or a pcapng's blocks
+RangeLayout = Layout | BlockLayout
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class Chunk:
     reach: int
     #: a range of a pcap file whose records the worker finds itself (`pcapkit.read.ranges`):
     #: those that begin in [start, end). Else the chunk holds its `records`.
-    walk: Layout | None
+    walk: RangeLayout | None
     exact: bool  #: a range's first record begins at `start` (else the worker looks for it)
     data: bytes | None  #: the run's bytes, when a worker cannot read them from `path`
     spool: Spool | None  #: where a worker of this machine reads them instead of `path`
@@ -95,18 +101,19 @@ class Chunk:
 
 
 def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records: int,
-         chunk_bytes: int = CHUNK_BYTES, local: bool = False) -> Iterator[Chunk]:
+         chunk_bytes: int = CHUNK_BYTES, local: bool = False, first_seq: int = 0
+         ) -> Iterator[Chunk]:
     """The chunks of `capture` (number `index` among those analysed) holding the records of
-    `windows`, in file order, numbered from 0: each a `runs` run. `local`: the workers run on
-    this machine, and read a spooled capture from its spool (`Spool`). Carried through this
-    process instead, 1.3M packets of bulk TCP in gzip (1.35 GB decompressed) cost it ~2.7 s of
-    CPU more, copying and pickling each chunk, while the workers waited on it."""
+    `windows`, in file order, numbered from `first_seq`: each a `runs` run. `local`: the
+    workers run on this machine, and read a spooled capture from its spool (`Spool`). Carried
+    through this process instead, 1.3M packets of bulk TCP in gzip (1.35 GB decompressed) cost
+    it ~2.7 s of CPU more, copying and pickling each chunk, while the workers waited on it."""
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
     spool = Spool.of(capture) if local else None
     carried = capture.compressed and spool is None
     if carried:
         chunk_bytes = min(chunk_bytes, CARRIED_CHUNK_BYTES)
-    for seq, run in enumerate(runs(windows, chunk_records, chunk_bytes)):
+    for seq, run in enumerate(runs(windows, chunk_records, chunk_bytes), first_seq):
         start = int(run.offset.min())
         end = int((run.offset + run.caplen).max())
         data = None
@@ -122,51 +129,85 @@ def plan(capture: Capture, index: int, windows: Iterable[Records], chunk_records
         )
 
 
-def walkable(capture: Capture, local: bool) -> bool:
-    """Whether the workers can find the records of `capture` themselves (`plan_ranges`): a
-    pcap file whose bytes they read from a file or a URL (not a compressed capture's, sent
-    to workers elsewhere)."""
-    return capture.format == "pcap" and (
-        not capture.compressed or (local and Spool.of(capture) is not None))
+@dataclass(frozen=True)
+class Sampled:
+    """How large a capture's packets are: the bytes its first records take (those of its
+    first `SAMPLE_BYTES` at least; more, when its first record is longer), and how many they
+    are. For a capture whose workers find its records themselves (`plan_ranges`), how they
+    read them and where the first begins."""
+
+    span: int
+    records: int
+    shape: RangeLayout | None = None
+    first: int = 0
+
+    @staticmethod
+    def of(records: Records) -> Sampled:
+        if not len(records):
+            return Sampled(0, 0)
+        return Sampled(int(records.offset[-1] + records.caplen[-1] - records.offset[0]) + 1,
+                       len(records))
 
 
-def sample(capture: Capture) -> Records:
-    """The records of the first `SAMPLE_BYTES` of a pcap file (more, when its first record is
-    longer): how large its packets are."""
+def sample(capture: Capture, windows: Iterator[Records], local: bool) -> Sampled | None:
+    """`Sampled` of a capture the workers can walk from its middle: a pcap file; a pcapng's
+    first section, from its first Enhanced Packet Block (`pcapkit.read.pcapng.Windows.head`).
+    Their bytes are read from a file or a URL (not a compressed capture's, sent to workers
+    elsewhere). None for any other capture: this process walks it (`plan`). Walked here
+    without compiled code: numba is 0.3 s of this process's start-up, a MB a few ms."""
+    if capture.compressed and not (local and Spool.of(capture) is not None):
+        return None
+    if capture.format == "pcap":
+        return _sampled_records(capture)
+    if isinstance(windows, Windows) and (head := windows.head()) is not None:
+        shape = BlockLayout(head[0])
+        span, count = sampled_blocks(capture.buffer, head[1], SAMPLE_BYTES, shape)
+        return Sampled(span, count, shape, head[1])
+    return None
+
+
+def _sampled_records(capture: Capture) -> Sampled:
     shape = layout(capture)
     buf = np.frombuffer(capture.buffer, np.uint8)
     size = SAMPLE_BYTES
     while True:
-        offsets, words, _, _ = find_records(buf[:size], FILE_HEADER_LEN, shape.big_endian,
-                                            shape.header_len, 8, shape.max_caplen)
-        if len(offsets) or size >= buf.shape[0]:
-            return records_of(offsets, words, 0, shape)
+        offsets, words, _, _ = find_records(buf[:FILE_HEADER_LEN + size], FILE_HEADER_LEN,
+                                            shape.big_endian, shape.header_len, 8,
+                                            shape.max_caplen)
+        if len(offsets) or FILE_HEADER_LEN + size >= buf.shape[0]:
+            break
         size *= 4
+    if not len(offsets):
+        return Sampled(0, 0, shape, FILE_HEADER_LEN)
+    records = records_of(offsets, words, 0, shape)
+    shape = dataclasses.replace(shape, near_sec=int(np.median(records.ts_ns // 1_000_000_000)))
+    return dataclasses.replace(Sampled.of(records), shape=shape, first=FILE_HEADER_LEN)
 
 
-def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Records,
+def walk_of(shape: RangeLayout) -> Callable[..., Walked]:
+    """The walk of a range of records that read as `shape` says."""
+    return walk_blocks if isinstance(shape, BlockLayout) else walk_range
+
+
+def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Sampled,
                 chunk_bytes: int = CHUNK_BYTES, local: bool = False) -> Iterator[Chunk]:
-    """The ranges of `capture` (a pcap file, `walkable`), number `index` among those
-    analysed, in file order, numbered from 0: each of `chunk_bytes`, or of the bytes
-    `chunk_records` records take on average in `sampled` (`sample`), if fewer. Only the first
-    is `exact`."""
-    shape = layout(capture)
-    if len(sampled):
-        shape = dataclasses.replace(
-            shape, near_sec=int(np.median(sampled.ts_ns // 1_000_000_000)))
+    """The ranges of `capture` (`sample`d), number `index` among those analysed, in file
+    order, numbered from 0: each of `chunk_bytes`, or of the bytes `chunk_records` records take
+    on average in the sample, if fewer. Only the first is `exact`."""
+    shape = sampled.shape
+    assert shape is not None
     size = len(capture.buffer)
-    span = int(sampled.offset[-1] + sampled.caplen[-1] - sampled.offset[0]) + shape.header_len \
-        if len(sampled) else chunk_bytes
-    step = max(1, min(chunk_bytes, span * chunk_records // max(len(sampled), 1)))
+    step = chunk_bytes
+    if sampled.records:
+        step = max(1, min(chunk_bytes, sampled.span * chunk_records // sampled.records))
     spool = Spool.of(capture) if local else None
     tunnels = tuple(sorted(UDP_TUNNELS.items()))
-    longest = shape.header_len + shape.max_caplen
-    for seq, start in enumerate(range(FILE_HEADER_LEN, max(size, FILE_HEADER_LEN + 1), step)):
+    for seq, start in enumerate(range(sampled.first, max(size, sampled.first + 1), step)):
         end = min(size, start + step)
         yield Chunk(
             capture=index, seq=seq, path=capture.path, format=capture.format,
             interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
-            records=Records.empty(), start=start, end=end, reach=min(size, end + longest),
+            records=Records.empty(), start=start, end=end, reach=min(size, end + shape.longest),
             walk=shape, exact=seq == 0, data=None, spool=spool, udp_tunnels=tunnels,
         )
 
@@ -217,8 +258,8 @@ def load(chunk: Chunk) -> tuple[Capture, Walked | None]:
     walked = None
     records = chunk.records
     if chunk.walk is not None:
-        walked = walk_range(np.frombuffer(data, np.uint8), chunk.start, chunk.bytes, chunk.exact,
-                            chunk.walk)
+        walked = walk_of(chunk.walk)(np.frombuffer(data, np.uint8), chunk.start, chunk.bytes,
+                                     chunk.exact, chunk.walk)
         records = walked.records
     return Capture(
         path=chunk.path, format=chunk.format,

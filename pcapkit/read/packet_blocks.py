@@ -10,23 +10,11 @@ imports numba (0.3 s of start-up): `pcapkit.read.pcapng` imports it for large ca
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 import numba
 import numpy as np
 import numpy.typing as npt
 
-from pcapkit.read.pcapng import EPB, EPB_FLAGS, MAX_BLOCK_LEN, OPT_COMMENT, OPT_END
-
-EPB_MIN_LEN = 32  #: type, length, interface, two timestamp words, two lengths, trailing length
-
-
-class RunEnd(IntEnum):
-    """Why `walk_packet_blocks` stopped."""
-
-    STOP = 0  #: at or past `stop`
-    OTHER = 1  #: at a block for the general walk
-    FULL = 2  #: the output arrays are full
+from pcapkit.read.pcapng import EPB, EPB_FLAGS, EPB_MIN_LEN, MAX_BLOCK_LEN, OPT_COMMENT, OPT_END
 
 
 @numba.njit(inline="always")

@@ -14,8 +14,9 @@ offset (in the decompressed data, for a gzip file) and the number of records rea
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,15 @@ KNOWN = ((0x00000001, 0x0000000A), (0x00000101, 0x00000102), (0x00000201, 0x0000
          (0x00000BAD, 0x00000BAD), (0x40000BAD, 0x40000BAD))
 #: Types with the top bit set are reserved for local use.
 LOCAL_USE = 0x80000000
+EPB_MIN_LEN = 32  #: type, length, interface, two timestamp words, two lengths, trailing length
+
+
+class RunEnd(IntEnum):
+    """Why `pcapkit.read.packet_blocks.walk_packet_blocks` stopped."""
+
+    STOP = 0  #: at or past `stop`
+    OTHER = 1  #: at a block for the general walk
+    FULL = 2  #: the output arrays are full
 
 
 def is_pcapng(data: bytes | memoryview) -> bool:
@@ -95,7 +105,7 @@ WINDOW_BYTES = 64 << 20
 COMPILED_FROM_BYTES = 4 << 20
 
 
-def scan_pcapng(src: Source) -> tuple[Capture, Iterator[Records]]:
+def scan_pcapng(src: Source) -> tuple[Capture, Windows]:
     """A pcapng file's metadata and its records, a window of the file at a time (as
     `pcapkit.read.pcap.scan_pcap`): the capture's interfaces, comments and warnings grow as the
     windows are walked, and are complete once they are. A first block that is no section header
@@ -108,13 +118,62 @@ def scan_pcapng(src: Source) -> tuple[Capture, Iterator[Records]]:
     rows = _Rows()
     walk.block(rows)  # the section header: its byte order, or the error
     capture.big_endian = walk.order == ">"
-    return capture, _windows(walk, rows)
+    return capture, Windows(walk, rows)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a worker needs to read the packet blocks of a pcapng's section from the middle
+    (`pcapkit.read.pcapng_ranges`): the section's byte order, and the time base of each of
+    its interfaces (all of the file's so far)."""
+
+    big_endian: bool
+    clocks: tuple[tuple[int, int], ...]  #: per interface: `if_tsresol`, `if_tsoffset`
+
+
+class Windows(Iterator[Records]):
+    """`scan_pcapng`'s records, a window of the file at a time. The walk can stop at the first
+    packet block (`head`) for workers to read the packet blocks from there themselves, and go
+    on from where they could not (`rest`)."""
+
+    def __init__(self, walk: _Walk, rows: _Rows) -> None:
+        self.walk, self.rows = walk, rows
+        self.windows = _windows(walk, rows)
+
+    def __next__(self) -> Records:
+        return next(self.windows)
+
+    def head(self) -> tuple[Head, int] | None:
+        """Walks the blocks before the first packet block (interfaces, comments), and gives
+        the section's `Head` and where that block begins: if it is an Enhanced Packet Block
+        of the file's first section. None (the walk stopped wherever it is) otherwise."""
+        walk = self.walk
+        while not walk.done and walk.section_base == 0 and self._before_packets():
+            walk.block(self.rows)
+        if walk.done or walk.section_base or not self._at(EPB):
+            return None
+        clocks = tuple((f.tsresol, f.tsoffset) for f in walk.ifaces)
+        return Head(walk.order == ">", clocks), walk.pos
+
+    def rest(self, pos: int, before: int) -> Iterator[Records]:
+        """The records from byte `pos` (where a block begins) to the end of the file, the
+        `before` records before it read elsewhere: walked here, as a whole read walks them."""
+        self.walk.pos, self.walk.found, self.walk.done = pos, before, pos >= self.walk.size
+        return _windows(self.walk, self.rows)
+
+    def _before_packets(self) -> bool:
+        return not any(self._at(t) for t in (EPB, PB, SPB))
+
+    def _at(self, btype: int) -> bool:
+        walk = self.walk
+        return walk.pos + 4 <= walk.size and struct.unpack_from(
+            walk.order + "I", walk.data, walk.pos)[0] == btype
 
 
 def _windows(walk: _Walk, rows: _Rows) -> Iterator[Records]:
     fast = None
     if walk.size >= COMPILED_FROM_BYTES:
-        from pcapkit.read.packet_blocks import RunEnd, walk_packet_blocks
+        from pcapkit.read.packet_blocks import walk_packet_blocks
 
         fast = walk_packet_blocks
     buf = np.frombuffer(walk.data, np.uint8)
@@ -157,7 +216,8 @@ class _Walk:
     def records(self, rows: _Rows) -> Records:
         """The records of `rows` (which are then cleared), numbered after those before."""
         found = rows.array[:rows.n]
-        records = _records(found, self.ifaces, self.found)
+        records = to_records(found, [(f.tsresol, f.tsoffset) for f in self.ifaces],
+                             self.found)
         self.found += rows.n
         rows.n = 0
         return records
@@ -211,7 +271,7 @@ class _Walk:
         """What block `btype` (at `pos`, its body from `body` to `end`) holds."""
         data, order, ifaces = self.data, self.order, self.ifaces
         warnings, comments = self.capture.warnings, self.capture.comments
-        if not _known(btype):
+        if not known_type(btype):
             warnings.append(f"block at byte {pos} has unknown type 0x{btype:08x}; skipped")
         elif btype == SHB:
             comments += [_text(v) for c, v in _options(data, body + 16, end, order)
@@ -269,7 +329,7 @@ class _Walk:
                 rows.add(gid, -1, body + 4, caplen, origlen, Direction.UNKNOWN)
 
 
-def _known(btype: int) -> bool:
+def known_type(btype: int) -> bool:
     """A block type of the pcapng registry, or one reserved for local use; any other is a
     corrupt type field (the block is still skipped by its length, which its trailer confirms)."""
     return btype == SHB or btype & LOCAL_USE != 0 or any(lo <= btype <= hi for lo, hi in KNOWN)
@@ -284,8 +344,10 @@ def _corrupt(pos: int, what: str, n: int) -> str:
     return f"corrupt block at byte {pos} ({what}); read the {n} records before it"
 
 
-def _records(rows: npt.NDArray[np.int64], ifaces: list[_Iface], before: int) -> Records:
-    """`_Rows`' rows as records numbered from frame `before` + 1."""
+def to_records(rows: npt.NDArray[np.int64], clocks: Sequence[tuple[int, int]], before: int
+               ) -> Records:
+    """Packet blocks' rows (`_Rows`') as records numbered from frame `before` + 1; `clocks`:
+    the `if_tsresol` and `if_tsoffset` of each interface."""
     n = len(rows)
     iface = rows[:, 0].astype(np.uint16)
     ts_raw = rows[:, 1]
@@ -295,8 +357,8 @@ def _records(rows: npt.NDArray[np.int64], ifaces: list[_Iface], before: int) -> 
     ts_ns = np.zeros(n, np.int64)
     for i in np.unique(iface).tolist():
         sel = iface == i
-        f = ifaces[i]
-        ts_ns[sel] = _to_ns(ts_u[sel], f.tsresol) + f.tsoffset * 1_000_000_000
+        tsresol, tsoffset = clocks[i]
+        ts_ns[sel] = _to_ns(ts_u[sel], tsresol) + tsoffset * 1_000_000_000
     ts_ns[no_ts] = 0
     return Records(
         frame=np.arange(before + 1, before + n + 1, dtype=np.uint32),

@@ -56,6 +56,11 @@ class Layout:
     def word(self) -> str:
         return ">u4" if self.big_endian else "<u4"
 
+    @property
+    def longest(self) -> int:
+        """The bytes one record may take, at most."""
+        return self.header_len + self.max_caplen
+
     def plausible(self, words: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         """Which rows of header words (`_WORDS` columns) read as a record's header."""
         sec, frac, caplen = (words[:, k].astype(np.int64) for k in range(3))
@@ -74,11 +79,21 @@ class Layout:
 def first_record(buf: npt.NDArray[np.uint8], pos: int, stop: int, layout: Layout) -> int | None:
     """The first offset in [`pos`, `stop`) of `buf` where `CHAIN` plausible records begin in a
     row (or fewer, reaching the end of `buf`); None when there is none."""
+    return first_chained(pos, stop, lambda a, b: _candidates(buf, a, b, layout),
+                         lambda at: _chains(buf, at, layout))
+
+
+def first_chained(pos: int, stop: int,
+                  candidates: Callable[[int, int], npt.NDArray[np.int64]],
+                  chains: Callable[[int], bool]) -> int | None:
+    """The first of the `candidates` in [`pos`, `stop`) from which a chain of records
+    follows (`chains`), looked for a window at a time, each four times the last; None when
+    there is none."""
     window = FIRST_WINDOW
     while pos < stop:
         end = min(stop, pos + window)
-        for at in _candidates(buf, pos, end, layout):
-            if _chains(buf, int(at), layout):
+        for at in candidates(pos, end):
+            if chains(int(at)):
                 return int(at)
         pos, window = end, window * 4
     return None

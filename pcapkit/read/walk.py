@@ -38,6 +38,9 @@ class WalkEnd(IntEnum):
     SHORT_DATA = 3  #: the last record's data runs past the end of the file
     FULL = 4  #: the output array is full; call again with a larger one
     REACHED = 5  #: at a record that begins at or past the position to stop at
+    #: at a pcapng block a range's worker leaves to the walk of the whole file
+    #: (`pcapkit.read.pcapng_ranges`)
+    BLOCK = 6
 
 
 def walk_records(

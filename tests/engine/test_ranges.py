@@ -6,19 +6,19 @@ capture where reading it whole does."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from pcapkit import engine
-from pcapkit.engine import tasks
 from pcapkit.read import read_capture
 from pcapkit.read.pcap import layout
-from pcapkit.read.ranges import walk_range
+from pcapkit.read.pcapng_ranges import BlockLayout
+from pcapkit.read.ranges import Layout, Walked, walk_range
 from pcapkit.read.walk import WalkEnd
-from tests.conftest import SAMPLES, document, sample_captures
+from tests.conftest import SAMPLES, decoded_jobs, document, sample_captures
 from tests.read.layout import RECORD_HEADER, pcap_records
 
 PCAPS = [p for p in sample_captures() if p.suffix == ".pcap"]
@@ -31,23 +31,31 @@ def test_a_range_finds_its_first_record(path: Path, step: int) -> None:
     """On recorded captures, each range's guess is the record the file's walk has there: the
     first that begins in the range, walked up to the first past it."""
     data = path.read_bytes()
-    starts = np.array([*pcap_records(data), len(data)])
-    shape = layout(read_capture(path))
+    records = np.array(pcap_records(data))
+    assert_each_range_walked(data, 24, step, walk_range, layout(read_capture(path)), records,
+                             np.array([*records, len(data)]), RECORD_HEADER)
+
+
+def assert_each_range_walked(data: bytes, first: int, step: int, walk: Callable[..., Walked],
+                             shape: Layout | BlockLayout, records: npt.NDArray[np.int64],
+                             starts: npt.NDArray[np.int64], header: int) -> None:
+    """Each range of `step` bytes of the capture `data` from byte `first` on, walked by
+    `walk`: its guess is the first of `records` (where the file's walk finds a record, its
+    packet `header` bytes on) in it; it walks them all, and stops at the first of `starts`
+    (where the file's walk finds anything: the end of the file last) past it."""
     buf = np.frombuffer(data, np.uint8)
-    longest = shape.header_len + shape.max_caplen
-    for start in range(24, len(data), step):
+    for start in range(first, len(data), step):
         end = min(len(data), start + step)
-        walked = walk_range(buf[start:min(len(data), end + longest)], start, end - start,
-                            start == 24, shape)
-        inside = starts[(starts >= start) & (starts < end)]
+        walked = walk(buf[start:min(len(data), end + shape.longest)], start, end - start,
+                      start == first, shape)
+        inside = records[(records >= start) & (records < end)]
         if not len(inside):
             assert walked.ends.first is None or walked.ends.first >= end
             continue
         assert walked.ends.first == inside[0]
         assert walked.ends.reached == starts[starts >= end][0]
         assert walked.ends.why == WalkEnd.REACHED
-        assert np.array_equal(walked.records.offset + start,
-                              inside[inside < len(data)] + RECORD_HEADER)
+        assert np.array_equal(walked.records.offset + start, inside + header)
 
 
 def _with_fake_headers(data: bytes, after: int) -> bytes:
@@ -62,25 +70,13 @@ def _with_fake_headers(data: bytes, after: int) -> bytes:
     return data[:at] + record + data[at:]
 
 
-def _decoded_jobs(monkeypatch: pytest.MonkeyPatch) -> list[tasks.DecodeJob]:
-    """The decode jobs the engine runs from now on, in the order it runs them."""
-    jobs: list[tasks.DecodeJob] = []
-
-    def recorded(job: tasks.DecodeJob) -> Any:
-        jobs.append(job)
-        return tasks.decode_chunk(job)
-
-    monkeypatch.setattr(engine, "decode_chunk", recorded)
-    return jobs
-
-
 def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A packet whose bytes read as a chain of headers misleads the ranges that begin in it:
     they are decoded again from where the range before them ended, and the document is the
     in-memory one."""
     path = tmp_path / "node.pcap"
     path.write_bytes(_with_fake_headers(NODE.read_bytes(), 40))
-    jobs = _decoded_jobs(monkeypatch)
+    jobs = decoded_jobs(monkeypatch)
     streamed = document([path], [], workers=1, chunk_records=3, shards=2)
     assert any(j.chunk.exact and j.chunk.seq > 0 for j in jobs), "no range was walked again"
     assert streamed == document([path], [])
@@ -113,7 +109,7 @@ def test_a_first_record_s_clock_off_alone_costs_no_second_walk(
     data[24:32] = bytes(8)
     path = tmp_path / "node.pcap"
     path.write_bytes(bytes(data))
-    jobs = _decoded_jobs(monkeypatch)
+    jobs = decoded_jobs(monkeypatch)
     streamed = document([path], [], workers=1, chunk_records=5, shards=2)
     assert len(jobs) > 10
     assert not [j for j in jobs if j.chunk.exact and j.chunk.seq > 0]
