@@ -16,8 +16,10 @@ its start, whatever the guesses.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,12 @@ CHAIN = 4
 #: how far a plausible record's timestamp may lie from the file's first, in seconds: a
 #: capture of more than this is walked again where its clock moved on (correct, slower)
 SLACK_SECONDS = 30 * 86400
+#: the earliest time a record reads as plausible at when it is near no `Layout.near_sec`:
+#: 2000-01-01 (a packet's bytes seldom read as a time, a time's fraction and a length at once)
+SINCE_SEC = 946_684_800
+#: the longest packet on the wire a record at any time may say it was: Linux's BIG TCP
+#: aggregates reach 512 KB
+MAX_ORIGLEN = 1 << 20
 #: bytes scanned at once for a plausible header: most ranges find theirs in the first
 #: record (a few KB), and a window of a MB scanned whole cost ~20 ms
 FIRST_WINDOW = 4096
@@ -51,6 +59,10 @@ class Layout:
     #: a timestamp the records lie near: the median of the first MB's (a first record's clock
     #: can be off alone), else the first record's
     near_sec: int
+    #: records read as plausible at any time since `SINCE_SEC` instead, a chain's within
+    #: `SLACK_SECONDS` of one another: where no record is near `near_sec` (a clock set
+    #: mid-capture)
+    anywhen: bool = False
 
     @property
     def word(self) -> str:
@@ -63,10 +75,19 @@ class Layout:
 
     def plausible(self, words: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         """Which rows of header words (`_WORDS` columns) read as a record's header."""
-        sec, frac, caplen = (words[:, k].astype(np.int64) for k in range(3))
-        return ((np.abs(sec - self.near_sec) <= SLACK_SECONDS)
-                & (frac < (1_000_000_000 if self.nano else 1_000_000))
+        sec, frac, caplen, origlen = (words[:, k].astype(np.int64) for k in range(4))
+        # Any time at all, its length on the wire too: no longer than a packet (a GRO one) and
+        # no shorter than what was captured of it
+        when = ((sec >= SINCE_SEC) & (origlen >= caplen) & (origlen <= MAX_ORIGLEN)
+                if self.anywhen else np.abs(sec - self.near_sec) <= SLACK_SECONDS)
+        return (when & (frac < (1_000_000_000 if self.nano else 1_000_000))
                 & (caplen <= self.max_caplen))
+
+    def chained(self, words: npt.NDArray[np.uint32]) -> bool:
+        """Whether rows of header words in a row read as records that follow one another."""
+        sec = words[:, 0].astype(np.int64)
+        return bool(self.plausible(words).all()) and (
+            not self.anywhen or int(sec.max() - sec.min()) <= SLACK_SECONDS)
 
     def first_sec_of(self, data: bytes | memoryview) -> Layout:
         """This layout, its `near_sec` read from the first record of `data` (the file)."""
@@ -79,22 +100,25 @@ class Layout:
 def first_record(buf: npt.NDArray[np.uint8], pos: int, stop: int, layout: Layout) -> int | None:
     """The first offset in [`pos`, `stop`) of `buf` where `CHAIN` plausible records begin in a
     row (or fewer, reaching the end of `buf`); None when there is none."""
-    return first_chained(pos, stop, lambda a, b: _candidates(buf, a, b, layout),
-                         lambda at: _chains(buf, at, layout))
+    return first_chained(pos, stop, [
+        (functools.partial(_candidates, buf, layout=shape),
+         functools.partial(_chains, buf, layout=shape))
+        for shape in (layout, dataclasses.replace(layout, anywhen=True))])
 
 
-def first_chained(pos: int, stop: int,
-                  candidates: Callable[[int, int], npt.NDArray[np.int64]],
-                  chains: Callable[[int], bool]) -> int | None:
-    """The first of the `candidates` in [`pos`, `stop`) from which a chain of records
-    follows (`chains`), looked for a window at a time, each four times the last; None when
-    there is none."""
+def first_chained(pos: int, stop: int, tries: Sequence[tuple[
+        Callable[[int, int], npt.NDArray[np.int64]], Callable[[int], bool]]]) -> int | None:
+    """The first offset in [`pos`, `stop`) from which a chain of records follows, looked for a
+    window at a time, each four times the last: in each window, the first of a try's
+    candidates (`tries`: candidates in a span, whether a chain follows one) from which its
+    chain follows, the tries in turn; None when there is none."""
     window = FIRST_WINDOW
     while pos < stop:
         end = min(stop, pos + window)
-        for at in candidates(pos, end):
-            if chains(int(at)):
-                return int(at)
+        for candidates, chains in tries:
+            for at in candidates(pos, end):
+                if chains(int(at)):
+                    return int(at)
         pos, window = end, window * 4
     return None
 
@@ -118,11 +142,14 @@ def _candidates(buf: npt.NDArray[np.uint8], pos: int, end: int, layout: Layout
 
 def _chains(buf: npt.NDArray[np.uint8], at: int, layout: Layout) -> bool:
     """Whether `CHAIN` plausible records follow one another from `at` (or fewer, then the end
-    of `buf`)."""
+    of `buf`, unless they read so at any time: `Layout.anywhen`)."""
     words = np.empty((CHAIN, _WORDS), np.uint32)
     n, _, why = _walker()(buf, at, buf.shape[0], layout.big_endian, layout.header_len, 8,
                           layout.max_caplen, np.empty(CHAIN, np.int64), words)
-    return why != WalkEnd.TOO_LONG and n > 0 and bool(layout.plausible(words[:n]).all())
+    # fewer than `CHAIN` where the file ends: not at any time (a length in a packet's bytes
+    # that runs past the range's end would do)
+    enough = n == CHAIN or (n > 0 and why != WalkEnd.TOO_LONG and not layout.anywhen)
+    return enough and layout.chained(words[:n])
 
 
 @dataclass(frozen=True)

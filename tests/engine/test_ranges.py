@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from pcapkit.engine.tasks import DecodeJob
 from pcapkit.read import read_capture
 from pcapkit.read.pcap import layout
 from pcapkit.read.pcapng_ranges import BlockLayout
@@ -101,16 +102,39 @@ def test_a_walk_that_ends_early_ends_the_capture(tmp_path: Path, damage: str) ->
     assert ("cut short at byte" if damage == "cut" else f"at byte {middle}") in streamed
 
 
+def _streamed(data: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+              ) -> tuple[list[DecodeJob], list[DecodeJob]]:
+    """The capture `data` streamed in ranges of about 5 records, its document the in-memory
+    one: its decode jobs, and those of ranges decoded again."""
+    path = tmp_path / "node.pcap"
+    path.write_bytes(data)
+    jobs = decoded_jobs(monkeypatch)
+    assert document([path], [], workers=1, chunk_records=5, shards=2) == document([path], [])
+    return jobs, [j for j in jobs if j.chunk.exact and j.chunk.seq > 0]
+
+
 def test_a_first_record_s_clock_off_alone_costs_no_second_walk(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A first record stamped 1970 (a clock set late): the ranges guess by the time most of the
     first records hold, and none is decoded twice."""
     data = bytearray(NODE.read_bytes())
     data[24:32] = bytes(8)
-    path = tmp_path / "node.pcap"
-    path.write_bytes(bytes(data))
-    jobs = decoded_jobs(monkeypatch)
-    streamed = document([path], [], workers=1, chunk_records=5, shards=2)
+    jobs, redone = _streamed(bytes(data), tmp_path, monkeypatch)
     assert len(jobs) > 10
-    assert not [j for j in jobs if j.chunk.exact and j.chunk.seq > 0]
-    assert streamed == document([path], [])
+    assert not redone
+
+
+def test_a_clock_set_mid_capture_costs_no_second_walk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From its 60th record on, the capture's clock is two years on (a clock set while
+    tcpdump ran): the ranges past it find their records by a chain's own times, and only the
+    range whose first chain of records spans the step may be decoded twice (before: every
+    range past the step, each after the other)."""
+    data = bytearray(NODE.read_bytes())
+    step = pcap_records(bytes(data))[60]
+    for at in pcap_records(bytes(data))[60:]:
+        sec = struct.unpack_from("<I", data, at)[0]
+        struct.pack_into("<I", data, at, sec + 2 * 365 * 86400)
+    jobs, redone = _streamed(bytes(data), tmp_path, monkeypatch)
+    assert len([j for j in jobs if not j.chunk.exact and j.chunk.start > step]) > 10
+    assert len(redone) <= 1
