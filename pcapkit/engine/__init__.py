@@ -156,8 +156,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                     planned_ranges[i] += 1
                 yield job(chunk, root)
 
-    def redo(job: DecodeJob) -> Decoded:
-        return meter.decoded(next(iter(pool.map(decode_chunk, [job]))))
+    def redo(again: list[DecodeJob]) -> list[Decoded]:
+        return [meter.decoded(d) for d in pool.map(decode_chunk, again)]
 
     def rest(i: int, pos: int, before: int) -> list[Decoded]:
         capture, windows = scans[i]

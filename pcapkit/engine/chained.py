@@ -1,15 +1,16 @@
-"""The decoded chunks of each capture held together: ranges walked where the one walk of the
-file from its start would have, and every record numbered as in the file.
+"""The decoded chunks of each capture held together: ranges walked where the one walk of the file
+from its start would have, and every record numbered as in the file.
 
-A range's worker guessed where its first record begins (`pcapkit.read.ranges`). Its guess
-holds when it is where the range before it ended (the first record past that range); else
-its rows are dropped and the range is decoded again from there. A walk that ends before the
-file does (a record cut short, a length past the limit) ends the capture there, as reading it
-whole would: the ranges after it are dropped, and the capture says why with a warning. A
-pcapng range's walk that stops at a block its worker leaves to the walk of the whole file (a new
-section, a packet comment, damage: `pcapkit.read.pcapng_ranges`) ends the capture's ranges
-there too: the rest of the file is walked by this process, as it walks a capture read whole, and
-decoded in chunks.
+A range's worker guessed where its first record begins (`pcapkit.read.ranges`). Its guess holds
+when it is where the range before it ended (the first record past that range); else its rows are
+dropped and the range is decoded again from there, with every other range whose guess did not
+hold: this process walks their record headers to learn where each begins. A walk that ends
+before the file does (a record cut short, a length past the limit) ends the capture there, as
+reading it whole would: the ranges after it are dropped, and the capture says why with a
+warning. A pcapng range's walk that stops at a block its worker leaves to the walk of the whole
+file (a new section, a packet comment, damage: `pcapkit.read.pcapng_ranges`) ends the capture's
+ranges there too: the rest of the file is walked by this process, as it walks a capture read
+whole, and decoded in chunks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from pcapkit.engine.chunks import load
 from pcapkit.engine.tasks import Decoded, DecodeJob, Walk
 from pcapkit.read.pcap import Span, damage
 from pcapkit.read.ranges import Layout
@@ -58,14 +60,16 @@ class Chained:
 
 
 def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, DecodeJob],
-         redo: Callable[[DecodeJob], Decoded], drop: Callable[[str], None],
+         redo: Callable[[list[DecodeJob]], list[Decoded]], drop: Callable[[str], None],
          rest: Callable[[int, int, int], list[Decoded]]) -> Chained:
     """The chunks of `decoded` (in job order) to keep; `ranges`: the jobs of the chunks that are
-    ranges, by name; `redo` decodes a job again; `drop` removes a chunk's spilled rows; `rest`
+    ranges, by name; `redo` decodes jobs again (in order); `drop` removes a chunk's spilled
+    rows; `rest`
     decodes what follows a byte of a capture (its number, the byte, the records before it) as
     the walk of the whole file reads it. The captures' warnings gain where a walk ended before
     its file did."""
     out = Chained([], [Seen() for _ in captures], [[] for _ in captures], {})
+    decoded = _held(decoded, ranges, redo, drop)
     expected: dict[int, int] = {}  # where the next range's first record begins: the first's
     ended = [False] * len(captures)
     for d in decoded:
@@ -75,8 +79,6 @@ def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, Deco
         if ended[i] or (job is not None and expected[i] >= job.chunk.end):
             drop(d.name)  # past the end of its capture's walk; or no record begins in it
             continue
-        if job is not None:
-            d = _held(d, job, expected[i], redo, drop)
         seen = out.seen[i]
         if d.walk is None:  # a range whose bytes could not be read
             assert job is not None
@@ -109,12 +111,40 @@ def _keep(out: Chained, d: Decoded, base: int) -> None:
     out.seen[d.capture].add(d.walk, base)
 
 
-def _held(d: Decoded, job: DecodeJob, start: int, redo: Callable[[DecodeJob], Decoded],
-          drop: Callable[[str], None]) -> Decoded:
-    """The range of `d` (decoded by `job`), walked from `start`, where its first record begins:
-    `d` itself when its walk began there, else the range decoded again from there."""
-    ends = d.walk.ends if d.walk is not None else None
-    if ends is not None and ends.first == start:
-        return d
-    drop(d.name)
-    return redo(replace(job, chunk=replace(job.chunk, start=start, exact=True)))
+def _held(decoded: list[Decoded], ranges: dict[str, DecodeJob],
+          redo: Callable[[list[DecodeJob]], list[Decoded]], drop: Callable[[str], None]
+          ) -> list[Decoded]:
+    """`decoded`, each range whose walk did not begin where the range before it ended decoded
+    again from there, all at once: where each such range's walk ends is found here, by walking
+    its record headers (a few ms a range), not by waiting for its decoding (one range after
+    another, each on one core)."""
+    expected: dict[int, int] = {}
+    ended: set[int] = set()
+    again: dict[str, DecodeJob] = {}
+    for d in decoded:
+        job = ranges.get(d.name)
+        if job is None or d.capture in ended:
+            continue
+        start = expected.setdefault(d.capture, job.chunk.start)
+        if start >= job.chunk.end:
+            continue
+        ends = d.walk.ends if d.walk is not None else None
+        if ends is None or ends.first != start:
+            job = replace(job, chunk=replace(job.chunk, start=start, exact=True))
+            again[d.name] = job
+            try:
+                walked = load(job.chunk)[1]
+            except Exception:  # its decoding will say why; the capture's walk ends there
+                ended.add(d.capture)
+                continue
+            assert walked is not None
+            ends = walked.ends
+        expected[d.capture] = ends.reached
+        if ends.why != WalkEnd.REACHED:
+            ended.add(d.capture)
+    if not again:
+        return decoded
+    for name in again:
+        drop(name)
+    redone = dict(zip(again, redo(list(again.values())), strict=True))
+    return [redone.get(d.name, d) for d in decoded]

@@ -137,8 +137,8 @@ def first_block(buf: npt.NDArray[np.uint8], base: int, stop: int, layout: BlockL
     """The first offset in [0, `stop`) of `buf` (byte `base` of the file) where `CHAIN`
     Enhanced Packet Blocks begin in a row (or fewer, then the end of `buf`); None when there
     is none."""
-    return first_chained((-base) % 4, stop, [(lambda a, b: _candidates(buf, a, b, layout),
-                                               lambda at: _chains(buf, at, layout))])
+    return first_chained((-base) % 4, min(stop, layout.longest), [
+        (lambda a, b: _candidates(buf, a, b, layout), lambda at: _chains(buf, at, layout))])
 
 
 def _candidates(buf: npt.NDArray[np.uint8], pos: int, end: int, layout: BlockLayout

@@ -8,16 +8,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from pcapkit import engine
 from pcapkit.engine.tasks import DecodeJob
 from pcapkit.read import read_capture
 from pcapkit.read.pcap import layout
 from pcapkit.read.pcapng_ranges import BlockLayout
-from pcapkit.read.ranges import Layout, Walked, walk_range
+from pcapkit.read.ranges import Layout, Walked, first_record, walk_range
 from pcapkit.read.walk import WalkEnd
 from tests.conftest import SAMPLES, decoded_jobs, document, sample_captures
 from tests.read.layout import RECORD_HEADER, pcap_records
@@ -83,6 +85,27 @@ def test_a_wrong_guess_is_walked_again(tmp_path: Path, monkeypatch: pytest.Monke
     assert streamed == document([path], [])
 
 
+def test_the_ranges_guessed_wrong_are_decoded_again_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three packets that read as chains of headers, far apart: every range they mislead is
+    decoded again in one batch of jobs (where each begins found by walking the headers, not by
+    decoding the range before it first), and the document is the in-memory one."""
+    data = NODE.read_bytes()
+    for after in (30, 90, 150):
+        data = _with_fake_headers(data, after)
+    batches: list[int] = []
+    hold = engine.hold
+
+    def counted(*args: Any) -> Any:
+        redo = args[3]
+        return hold(*args[:3], lambda again: batches.append(len(again)) or redo(again), *args[4:])
+
+    monkeypatch.setattr(engine, "hold", counted)
+    _, redone = _streamed(data, tmp_path, monkeypatch)
+    assert len(redone) >= 3
+    assert batches == [len(redone)]
+
+
 @pytest.mark.parametrize("damage", ["cut", "too_long"])
 def test_a_walk_that_ends_early_ends_the_capture(tmp_path: Path, damage: str) -> None:
     """A record cut short at the end, or one declaring a length past the limit in the middle:
@@ -138,3 +161,16 @@ def test_a_clock_set_mid_capture_costs_no_second_walk(
     jobs, redone = _streamed(bytes(data), tmp_path, monkeypatch)
     assert len([j for j in jobs if not j.chunk.exact and j.chunk.start > step]) > 10
     assert len(redone) <= 1
+
+
+def test_a_range_looks_for_its_first_record_one_record_s_length_at_most() -> None:
+    """A record begins within one record's longest of any byte, if one begins at all: a range
+    whose first bytes so far read as no record is guessed to hold none (and is walked again
+    from where the range before it ended), not scanned to its end."""
+    data = NODE.read_bytes()
+    shape = layout(read_capture(NODE))
+    records = data[pcap_records(data)[5]:]
+    junk = bytes(shape.longest + 64)
+    buf = np.frombuffer(junk + records, np.uint8)
+    assert first_record(buf, 0, len(buf), shape) is None
+    assert first_record(buf, 100, len(buf), shape) == len(junk)
