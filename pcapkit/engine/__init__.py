@@ -132,7 +132,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     samples = {i: s for i, s in sampled.items() if s is not None}
     count = [shards or 0]  # set by the first records when not given (`_shards`)
     ranges: dict[str, DecodeJob] = {}
-    planned_ranges = dict.fromkeys(samples, 0)  # per capture walked so
+    # ranges planned per capture cut into them: what follows them is named after them all
+    planned_ranges = dict.fromkeys(samples, 0)
 
     def counted(windows: Iterator[Records]) -> Iterator[Records]:
         for records in windows:

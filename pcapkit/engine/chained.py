@@ -64,10 +64,9 @@ def hold(captures: list[Capture], decoded: list[Decoded], ranges: dict[str, Deco
          rest: Callable[[int, int, int], list[Decoded]]) -> Chained:
     """The chunks of `decoded` (in job order) to keep; `ranges`: the jobs of the chunks that are
     ranges, by name; `redo` decodes jobs again (in order); `drop` removes a chunk's spilled
-    rows; `rest`
-    decodes what follows a byte of a capture (its number, the byte, the records before it) as
-    the walk of the whole file reads it. The captures' warnings gain where a walk ended before
-    its file did."""
+    rows; `rest` decodes what follows a byte of a capture (its number, the byte, the records
+    before it) as the walk of the whole file reads it. The captures' warnings gain where a walk
+    ended before its file did."""
     out = Chained([], [Seen() for _ in captures], [[] for _ in captures], {})
     decoded = _held(decoded, ranges, redo, drop)
     expected: dict[int, int] = {}  # where the next range's first record begins: the first's

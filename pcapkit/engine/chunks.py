@@ -86,8 +86,9 @@ class Chunk:
     #: one past the last byte the worker reads: `end`, or, for a range, as far as its last
     #: record can go on past it (or the end of the file)
     reach: int
-    #: a range of a pcap file whose records the worker finds itself (`pcapkit.read.ranges`):
-    #: those that begin in [start, end). Else the chunk holds its `records`.
+    #: a range of a pcap or pcapng file whose records the worker finds itself
+    #: (`pcapkit.read.ranges`, `pcapkit.read.pcapng_ranges`): those that begin in
+    #: [start, end). Else the chunk holds its `records`.
     walk: RangeLayout | None
     exact: bool  #: a range's first record begins at `start` (else the worker looks for it)
     data: bytes | None  #: the run's bytes, when a worker cannot read them from `path`
