@@ -17,8 +17,9 @@ something settled by the packets of one key, so:
    time order from a slim table of them all (time and client side), then (per client shard, in
    parallel) put in that order, and the search-path hints of their clients gathered.
 4. **Detectors** (per shard, in parallel): the per-connection detectors on the connections that
-   lie wholly in one shard; the few spanning shards (a NAT leg in another shard) are gathered
-   and run here, with the detectors that read only the flow tables. Per client shard: the
+   lie wholly in one shard; then (per shard of them, by `conn`, in parallel) on those spanning
+   shards (a NAT leg in another shard: on a node's capture, most of them); the detectors that
+   read only the flow tables run here. Per client shard: the
    lookups walked with the search path learned from every client's hints, and the per-client
    DNS detectors; the shards' transactions are gathered here, their lookups renumbered.
 
@@ -50,10 +51,9 @@ from pcapkit.engine.chained import Chained, Seen, hold
 from pcapkit.engine.chunks import Chunk, Sampled, plan, plan_ranges, sample
 from pcapkit.engine.chunks import name as chunk_name
 from pcapkit.engine.executor import Executor, walking_heap
-from pcapkit.engine.shards import client_shard
+from pcapkit.engine.shards import client_shard, conn_shard
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
-    SPANNING,
     ChunkFacts,
     ClientFindings,
     ClientsJob,
@@ -64,13 +64,14 @@ from pcapkit.engine.tasks import (
     LinksJob,
     NumberJob,
     ShardFlows,
+    SpanningJob,
     decode_chunk,
     detect_shard,
     number_transactions,
-    per_connection,
     reassemble,
     shard_flows,
     shard_links,
+    spanning_findings,
 )
 from pcapkit.flows import TABLE_ORDER, Tables, connection_columns
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
@@ -85,7 +86,7 @@ from pcapkit.flows.schema import (
 )
 from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
-from pcapkit.flows.views import dns_views_table, sources_table, views_table
+from pcapkit.flows.views import alone_in_view, dns_views_table, sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts, merge_kinds
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.pcapng import Windows
@@ -249,7 +250,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
                 dns_views_table([f.dns_views for f in found], views))
     lasts = [f.last for f in found]
     del found
-    connections, conn_of_lconn, heights, last = _connections(root, lasts)
+    connections, conn_of_lconn, alone, heights, last = _connections(root, lasts)
     sweeper.drop("rows")
     # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
@@ -262,7 +263,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     spanning = low != high
     # The workers read their shards' connections from the spill, and this process lets the
     # table go while they work (a DNS-heavy capture's is hundreds of MB): back once they are done.
-    _spill_connections(root, connections, conn_of_lconn, shard_of_lconn)
+    _spill_connections(root, connections, conn_of_lconn, shard_of_lconn, spanning, shards)
     connections = connections.clear()
     sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
@@ -282,19 +283,21 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # meanwhile instead of waiting for it at the end of a batch of its own.
     jobs: Iterator[ClientsJob | DetectJob] = chain(
         (ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
-        (DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]], spanning, lean, config)
+        (DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]],
+                   alone[offsets[s]:offsets[s + 1]], spanning, shards, lean, config)
          for s in range(shards)))
     done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
     clients = [c for c in done if isinstance(c, ClientFindings)]
     local = [f for f in done if isinstance(f, pl.DataFrame)]
-    spanned = spill.read_all(root, "spanning", shards, SPANNING)
+    spanned = meter.each(Stage.DETECT, pool.map(
+        spanning_findings, (SpanningJob(root, s, lean, config) for s in range(shards))))
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()
     connections = spill.read(root, "connections", 0, CONNECTIONS)
     dns_views = spill.read(root, "dns_views", 0, DNS_VIEW_ROWS)
-    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "connections", "probe",
-                 "dns_views")
+    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "spanning_connections",
+                 "connections", "probe", "dns_views")
     lean = dataclasses.replace(lean, connections=connections)
     tables = dataclasses.replace(tables, connections=connections,
                                  dns=_transactions(root, shards, clients), dns_views=dns_views)
@@ -302,7 +305,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
                  else [c.findings for c in clients])
     others = [k for k in DETECTORS if k not in PER_CONNECTION and k not in PER_CLIENT]
     findings = worst_first([
-        *local, per_connection(lean, spanned, config), *by_client,
+        *local, *spanned, *by_client,
         run_detectors(tables, config, others)])
     by_capture: list[list[ChunkFacts]] = [[] for _ in captures]
     for f in facts:
@@ -354,10 +357,10 @@ def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.D
 
 
 def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
-        pl.DataFrame, npt.NDArray[np.uint32], list[int], pl.DataFrame]:
+        pl.DataFrame, npt.NDArray[np.uint32], npt.NDArray[np.bool_], list[int], pl.DataFrame]:
     """The CONNECTIONS table of every shard's per-view rows (spilled to `rows`), numbered as one
-    table; each row's `conn`; the shards' row counts; and the `last_before` rows (`lasts`, each
-    shard's `ShardFlows.last`), by `conn`.
+    table; each row's `conn` and whether it is `alone_in_view`; the shards' row counts; and the
+    `last_before` rows (`lasts`, each shard's `ShardFlows.last`), by `conn`.
 
     Copies the rows into table order a column at a time, letting each go once copied: the
     table is never held twice (20M DNS-heavy packets: 170 MB)."""
@@ -369,6 +372,7 @@ def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
         for s, part in enumerate(parts)])
     del parts  # their `lconn` numbered within the shard
     conn_of_lconn = shared_ids(rows)
+    alone = alone_in_view(rows, conn_of_lconn)
     last = pl.concat([
         part.with_columns(conn=pl.Series(
             conn_of_lconn[part["conn"].cast(pl.Int64).to_numpy() + int(offsets[i])],
@@ -380,14 +384,18 @@ def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
     for name in CONNECTIONS.names():
         columns.append(rows.get_column(name).gather(order))
         rows = rows.drop(name)
-    return pl.DataFrame(columns), conn_of_lconn, heights, last
+    return pl.DataFrame(columns), conn_of_lconn, alone, heights, last
 
 
 def _spill_connections(root: str, connections: pl.DataFrame, conn_of_lconn: np.ndarray,
-                       shard_of_lconn: np.ndarray) -> None:
-    """Spills the CONNECTIONS table (`connections`, shard 0) and each shard's rows of it, those
-    of the connections with packets in the shard (`shard_connections`), in table order."""
+                       shard_of_lconn: np.ndarray, spanning: np.ndarray, shards: int) -> None:
+    """Spills the CONNECTIONS table (`connections`, shard 0), each shard's rows of it, those
+    of the connections with packets in the shard (`shard_connections`), in table order; and
+    the rows of the connections `spanning` shards, by conn (`spanning_connections`)."""
     spill.write(root, "connections", 0, "all", connections)
+    spill.write_parts(root, "spanning_connections", "all",
+                      connections.filter(pl.Series(spanning[connections["conn"].to_numpy()])),
+                      conn_shard(shards), shards)
     # Row numbers, not rows, are joined and partitioned: one shard's rows are copied at a time.
     shard_of = pl.DataFrame({"conn": conn_of_lconn, "shard": shard_of_lconn}).unique()
     rows = connections.select("conn").with_row_index("row").join(

@@ -108,6 +108,11 @@ def conn_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
     return batched(parts, pl.col("conn"))
 
 
+def conn_shard(shards: int) -> pl.Expr:
+    """The shard of a connection's rows, once its shared id (`conn`) is known."""
+    return (pl.col("conn") % shards).cast(pl.UInt32)
+
+
 def dns_shard(shards: int) -> pl.Expr:
     """The shard of a DNS message: its client side (a response's destination)."""
     key = pl.when(pl.col("dns_qr")).then(_endpoint("dst", "dport")).otherwise(

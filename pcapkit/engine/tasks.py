@@ -282,7 +282,7 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
         # packets: 280 MB), and it takes them only once all are done
         spill.write(job.spill, "rows", job.shard, f"{name:05d}", rows)
         spill.write(job.spill, "annotated", job.shard, f"{name:05d}",
-                    segs.select("lconn", *shards.DETECT_COLUMNS))
+                    segs.select("lconn", "copy", *shards.DETECT_COLUMNS))
         sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
             ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
         lasts.append(last_before(sent, job.errors))
@@ -358,7 +358,9 @@ class DetectJob:
     spill: str
     shard: int
     conn_of_lconn: npt.NDArray[np.uint32]  #: the shard's lconn → conn
+    alone: npt.NDArray[np.bool_]  #: the shard's lconn → `pcapkit.flows.views.alone_in_view`
     spanning: npt.NDArray[np.bool_]  #: by conn: has packets in other shards too
+    shards: int  #: how many shards the spanning connections' packets are spilled to, by conn
     tables: Tables  #: every table but the packets and the connections (in the spill)
     config: Config
 
@@ -366,23 +368,51 @@ class DetectJob:
 def shard_findings(job: DetectJob) -> pl.DataFrame:
     """Findings of the per-connection detectors on the shard's connections that lie wholly in
     it, a batch of connections at a time (`shards.conn_batches`); the rows of the others are
-    spilled to `spanning`, for `spanning_findings`."""
+    spilled to `spanning`, by `conn`, for `spanning_findings`."""
     parts, spanning = [], []
     for _, annotated in spill.parts(job.spill, "annotated", job.shard, ANNOTATED):
-        conn = job.conn_of_lconn[annotated["lconn"].to_numpy()]
-        packets = annotated.select(pl.Series("conn", conn, pl.UInt32), *shards.DETECT_COLUMNS)
+        lconn = annotated["lconn"].to_numpy()
+        conn = job.conn_of_lconn[lconn]
+        packets = annotated.select(pl.Series("conn", conn, pl.UInt32),
+                                   pl.Series("alone", job.alone[lconn]), "copy",
+                                   *shards.DETECT_COLUMNS)
         away = pl.Series(job.spanning[conn])
         if away.any():  # most parts: none, and no copy of them
             spanning.append(packets.filter(away))
             packets = packets.filter(~away)
         parts.append(packets)
     if spanning:
-        spill.write(job.spill, "spanning", job.shard, "all", pl.concat(spanning))
+        spill.write_parts(job.spill, "spanning", f"{job.shard:05d}", pl.concat(spanning),
+                          shards.conn_shard(job.shards), job.shards)
+    return _batch_findings(parts, job.tables, job.spill, "shard_connections", job.shard,
+                           job.config)
+
+
+@dataclass(frozen=True)
+class SpanningJob:
+    spill: str
+    shard: int  #: a shard of the spanning connections, by conn (`shards.conn_shard`)
+    tables: Tables  #: every table but the packets and the connections (in the spill)
+    config: Config
+
+
+def spanning_findings(job: SpanningJob) -> pl.DataFrame:
+    """Findings of the per-connection detectors on the connections with packets in more than
+    one flows shard (a NAT leg's 5-tuple in another), each read whole from every detect job's
+    `spanning` rows and the `spanning_connections` of its shard."""
+    parts = [part for _, part in spill.parts(job.spill, "spanning", job.shard, SPANNING)]
+    return _batch_findings(parts, job.tables, job.spill, "spanning_connections", job.shard,
+                           job.config)
+
+
+def _batch_findings(parts: list[pl.DataFrame], tables: Tables, root: str, family: str,
+                    shard: int, config: Config) -> pl.DataFrame:
+    """`per_connection` on the packets of whole connections (`parts`, let go as batched), a
+    batch at a time (`shards.conn_batches`), their CONNECTIONS rows read from the spill."""
     batches = shards.conn_batches(parts or [pl.DataFrame(schema=SPANNING)])
-    tables = dataclasses.replace(
-        job.tables, connections=spill.read(job.spill, "shard_connections", job.shard, CONNECTIONS))
-    found = [per_connection(tables, batches.pop(0), job.config) for _ in range(len(batches))]
-    return pl.concat(found)
+    tables = dataclasses.replace(tables, connections=spill.read(root, family, shard, CONNECTIONS))
+    return pl.concat([per_connection(tables, batches.pop(0), config)
+                      for _ in range(len(batches))])
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:
@@ -402,5 +432,9 @@ def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.
 
 
 _TYPES: dict[str, pl.DataType] = {**PACKET_SCHEMA, **PACKET_EXTRA}
-ANNOTATED = pl.Schema([("lconn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
-SPANNING = pl.Schema([("conn", pl.UInt32()), *((c, _TYPES[c]) for c in shards.DETECT_COLUMNS)])
+_DETECTED = [(c, _TYPES[c]) for c in shards.DETECT_COLUMNS]
+#: a shard's segments as the flows jobs spill them, `copy` being rule 5's (`tcp_segments`)
+ANNOTATED = pl.Schema([("lconn", pl.UInt32()), ("copy", pl.Boolean()), *_DETECTED])
+#: the packets of the connections that span shards, as the detect jobs spill them
+SPANNING = pl.Schema([("conn", pl.UInt32()), ("alone", pl.Boolean()), ("copy", pl.Boolean()),
+                      *_DETECTED])

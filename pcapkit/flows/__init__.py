@@ -28,7 +28,7 @@ from pcapkit.flows.schema import (
 )
 from pcapkit.flows.tcp import connection_rows, shared_ids, tcp_segments
 from pcapkit.flows.tcp_analysis import analyse
-from pcapkit.flows.views import add_views, dns_views_table, tcp_copies
+from pcapkit.flows.views import add_views, alone_in_view, dns_views_table, tcp_copies
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,8 @@ def tcp_tables(
     # copies of a packet within its view (`tcp_copies`): each packet counts once there.
     rows_all = segs["row"].to_numpy()
     conn_all = conn_of_lconn[segs["lconn"].to_numpy()]
-    copies = tcp_copies(segs.with_columns(conn=pl.Series(conn_all))).to_numpy()
+    alone = alone_in_view(rows, conn_of_lconn)[segs["lconn"].to_numpy()]
+    copies = tcp_copies(segs.with_columns(conn=pl.Series(conn_all), alone=alone)).to_numpy()
     tcp = np.zeros(packets.height, np.bool_)
     tcp[rows_all[~copies]] = True
     conn = np.zeros(packets.height, np.uint32)
