@@ -105,6 +105,7 @@ def main() -> None:
     finally:
         interrupt.ending()  # from here on Ctrl-C changes nothing (or waits for the watchdog)
     interrupt.end_children(tracker_too=False)
+    interrupt.remove_socket_folder()
     _exit(status)
 
 

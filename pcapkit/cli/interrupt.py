@@ -124,6 +124,7 @@ def _watchdog(read_fd: int, report: Callable[[], None], status: int) -> None:
         end_children()
         for folder in _folders:  # no worker writes there any more
             shutil.rmtree(folder, ignore_errors=True)
+        remove_socket_folder()
     finally:
         os._exit(status)
 
@@ -164,6 +165,18 @@ def end_children(*, tracker_too: bool = True) -> None:
         _signal_all(pids if late else pids - termed, signal.SIGKILL if late else signal.SIGTERM)
         termed |= pids
         time.sleep(0.02)
+
+
+def remove_socket_folder() -> None:
+    """Remove the folder multiprocessing made for its fork server's socket (`/tmp/pymp-*`),
+    as its exit hook would: a process that leaves by `os._exit` skips the hook, and each
+    streamed run left an empty folder in the system's temporary directory. Once this process's
+    children have ended (`end_children`): a fork server still running would be left without
+    its socket."""
+    # where `multiprocessing.util.get_temp_dir` keeps it; none made, none to remove
+    folder = getattr(multiprocessing.current_process(), "_config", {}).get("tempdir")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _tracker() -> int | None:

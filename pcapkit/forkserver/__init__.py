@@ -57,9 +57,16 @@ def closed() -> None:
     global _pools
     with _lock:
         _pools -= 1
-        stop = getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_stop", None)
+        server = getattr(multiprocessing.forkserver, "_forkserver", None)
+        stop = getattr(server, "_stop", None)
         if _pools == 0 and stop is not None:
+            # Ended outright first: asked to stop (its end of a pipe closed), it exits as
+            # Python does, tearing numba's LLVM down, and `_stop` waited for it (~0.15 s at the
+            # end of every streamed run). It holds nothing to save: its workers have ended.
+            pid = getattr(server, "_forkserver_pid", None)
             with contextlib.suppress(OSError):  # ended already (a Ctrl-C's `end_children`)
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
                 stop()
 
 

@@ -266,6 +266,25 @@ def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Pat
     assert list(spill.iterdir()) == []
 
 
+@pytest.mark.parametrize("interrupted", [False, True], ids=["finished", "ctrl-c"])
+def test_a_streamed_run_leaves_no_folder_behind(big: list[str], tmp_path: Path,
+                                                interrupted: bool) -> None:
+    """The fork server's socket folder (multiprocessing's `pymp-*`, in the temporary
+    directory) goes with the run, which leaves by `os._exit`, finished or interrupted."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    args = ["analyze", *big[:2], "--workers", "2", "--chunk-records", "2000", "--quiet"]
+    proc = subprocess.Popen([PCAPKIT, *args], env=cli_env(tmp_path, TMPDIR=str(temp)),
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    if interrupted:
+        time.sleep(1.5)  # the pool and its fork server started (`pymp-*` made)
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (130 if interrupted else 0), err.decode()[-2000:]
+    assert list(temp.iterdir()) == []
+
+
 def test_the_subprocesses_run_this_checkout() -> None:
     code = "import pcapkit, sys; sys.stdout.write(pcapkit.__file__)"
     out = subprocess.run([sys.executable, "-c", code], env=cli_env(REPO), cwd="/",
