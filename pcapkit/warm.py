@@ -29,13 +29,13 @@ from pcapkit.decode.compiled import link
 from pcapkit.read import scan_capture
 from pcapkit.read.pcap import layout
 from pcapkit.read.ranges import FILE_HEADER_LEN, walk_range
+from pcapkit.read.walk import JIT_THRESHOLD_BYTES, find_records, walker
 from pcapkit.wireshark.pcapng import Interface, Packet, write_pcapng
 
 #: TCP connections of the synthetic capture, a handshake, two data segments and a FIN each:
 #: past `pcapkit.flows.compiled.JIT_THRESHOLD_ROWS` rows of TCP
 CONNECTIONS = 6_000
-#: payload of its data segments: the file past `pcapkit.read.walk.JIT_THRESHOLD_BYTES` and
-#: `pcapkit.read.pcapng.COMPILED_FROM_BYTES`
+#: payload of its data segments: the file past `pcapkit.read.pcapng.COMPILED_FROM_BYTES`
 PAYLOAD = 256
 CHUNK_RECORDS = 10_000  #: the streamed runs' chunks: several per worker
 
@@ -115,20 +115,24 @@ def warm() -> None:
     frames = packets()
     with tempfile.TemporaryDirectory(prefix="pcapkit-warm-") as folder:
         pcap = as_pcap(Path(folder) / "warm.pcap", frames)
-        _walk_range(pcap)
+        _walks(pcap)
         for capture in (pcap, as_pcapng(Path(folder) / "warm.pcapng", frames)):
             analyze([capture])
             for workers in (1, 2):
                 analyze([capture], workers=workers, chunk_records=CHUNK_RECORDS)
 
 
-def _walk_range(path: Path) -> None:
-    """A worker's walk of a range of a large pcap file (`pcapkit.read.ranges`), compiled: the
-    streamed runs below cut this file into ranges too small for it, and a mapped file's bytes
-    are a signature of their own (read-only)."""
+def _walks(path: Path) -> None:
+    """The walks of a large pcap file, compiled: a worker's of a range of it
+    (`pcapkit.read.ranges`), on its mapped bytes (read-only: a signature of their own), and
+    this process's of the copies it reads of a file it walks whole (`pcapkit.read.walk`): the
+    runs below walk this file in pieces too small for either."""
     capture, _ = scan_capture(path)
+    shape = layout(capture)
     buf = np.frombuffer(capture.buffer, np.uint8)[FILE_HEADER_LEN:]
-    walk_range(buf, FILE_HEADER_LEN, buf.shape[0], True, layout(capture))
+    walk_range(buf, FILE_HEADER_LEN, buf.shape[0], True, shape)
+    find_records(buf.copy(), 0, shape.big_endian, shape.header_len, 8, shape.max_caplen,
+                 walker(JIT_THRESHOLD_BYTES))
 
 
 if __name__ == "__main__":
