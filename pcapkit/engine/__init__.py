@@ -234,9 +234,14 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
         clocks = Clocks.of(sights, len(captures), merge_sightings(list(linked)))
     shift = clocks.shift
     errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
-    found = meter.each(Stage.FLOWS, pool.map(shard_flows, (
-        FlowsJob(root, s, views, errors, shift, shards, config.nodelocal_dns)
-        for s in range(shards))))
+    # The largest shards first: their jobs are the longest, and the last one to start held the
+    # stage up alone (5M bulk: 0.48 s of its 1.8 s on one worker while the other waited).
+    order = sorted(range(shards), key=spill.shard_bytes(root, ("tcp", "dns"), shards).__getitem__,
+                   reverse=True)
+    settled = dict(zip(order, meter.each(Stage.FLOWS, pool.map(shard_flows, (
+        FlowsJob(root, s, views, errors, shift, shards, config.nodelocal_dns) for s in order))),
+        strict=True))
+    found = [settled[s] for s in range(shards)]
     # A NodeLocal DNSCache's upstream query (from the node's address) is its pod's lookup
     # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so then the
     # DNS detectors read the whole table instead of each client shard's.

@@ -125,6 +125,12 @@ def _files(root: str, family: str, shard: int) -> list[Path]:
     return sorted(folder.glob("*.arrow*"), key=lambda f: f.stem) if folder.is_dir() else []
 
 
+def shard_bytes(root: str, families: Sequence[str], shards: int) -> list[int]:
+    """The bytes each shard's files of `families` take: how long its jobs take, about."""
+    return [sum(f.stat().st_size for family in families for f in _files(root, family, s))
+            for s in range(shards)]
+
+
 def read(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:
     """A shard's rows, in packet order (an empty frame of `schema` when it has none)."""
     files = _files(root, family, shard)
