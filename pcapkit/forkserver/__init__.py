@@ -64,9 +64,12 @@ def closed() -> None:
             # Python does, tearing numba's LLVM down, and `_stop` waited for it (~0.15 s at the
             # end of every streamed run). It holds nothing to save: its workers have ended.
             pid = getattr(server, "_forkserver_pid", None)
-            with contextlib.suppress(OSError):  # ended already (a Ctrl-C's `end_children`)
-                if pid is not None:
+            # Each on its own: a server ended already (a Ctrl-C's `end_children`) is still
+            # stopped, so that the next pool starts another.
+            if pid is not None:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
                 stop()
 
 
