@@ -109,13 +109,24 @@ def lexsorted(words: Words) -> npt.NDArray[np.int64]:
 def gathered(columns: list[pl.Series], order: npt.NDArray[np.int64]) -> pl.DataFrame:
     """The table of `columns` in `order`, a column at a time, each taken from the list (and so
     let go, where nothing else holds it) once gathered: the table is held once and one column
-    more, not twice (a 5M-packet connection's segments: 300 MB less at the sort)."""
-    # polars' own index type, made once: given numpy's int64, each gather converted and
-    # bounds-checked the order again (12 of 50 ms a 5M-row column)
-    index = pl.Series(order).cast(pl.get_index_type())
+    more, not twice (a 5M-packet connection's segments: 300 MB less at the sort).
+
+    Each column is made one chunk first: a shard's rows come as the many parts it was spilled
+    in, and a gather over many chunks looks up each index's chunk (a 190k-row batch of 13
+    chunks: 16 ms for its columns, 8 ms made one chunk first). Numbers without nulls are
+    gathered by numpy, faster still (3.4 ms)."""
+    index = None
     out = []
     while columns:
-        out.append(columns.pop(0).gather(index))
+        column = columns.pop(0).rechunk()
+        if column.dtype.is_numeric() and not column.null_count():
+            out.append(pl.Series(column.name, column.to_numpy()[order]))
+            continue
+        if index is None:
+            # polars' own index type, made once: given numpy's int64, each gather converted
+            # and bounds-checked the order again (12 of 50 ms a 5M-row column)
+            index = pl.Series(order).cast(pl.get_index_type())
+        out.append(column.gather(index))
     return pl.DataFrame(out)
 
 

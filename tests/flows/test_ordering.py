@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
@@ -97,11 +99,19 @@ def test_repeated_is_seen_again_in_capture_order(packets: list[tuple[object, ...
     assert np.asarray(repeated(frame, key)).dtype == np.bool_
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(row, max_size=40), keys)
-def test_gathered_is_the_frame_in_order(rows: list[tuple[object, ...]], key: list[str]) -> None:
+@settings(max_examples=200, deadline=None)
+@given(st.lists(row, max_size=40), keys, st.lists(st.integers(0, 40), max_size=3))
+def test_gathered_is_the_frame_in_order(rows: list[tuple[object, ...]], key: list[str],
+                                        cuts: list[int]) -> None:
+    """In several chunks too (a shard's rows come as its spilled parts), columns with and
+    without nulls (numbers without any are gathered by numpy)."""
     frame = _frame(rows)
+    bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
+    chunked = pl.concat([frame[a:b] for a, b in pairwise(bounds)] or
+                        [frame], rechunk=False)
     order = lexsorted(packed(frame, key))
-    columns = frame.get_columns()
-    assert gathered(columns, order).equals(frame[order])
+    columns = chunked.get_columns()
+    got = gathered(columns, order)
+    assert got.schema == frame.schema
+    assert got.equals(frame[order])
     assert columns == []  # each column was taken from the list as it was gathered
