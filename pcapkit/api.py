@@ -217,7 +217,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
         streamed = engine.run(scans, for_snapshot(config, snap), pool,
                               chunk_records=chunk_records, shards=shards,
                               tuples=snap is not None, spill_dir=spill_dir,
-                              progress=report, total_bytes=total)
+                              progress=report, total_bytes=total, evidence=PACKET_COLUMNS)
     finally:
         pool.close()
     findings = streamed.findings
@@ -232,7 +232,7 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     # The packets were never held whole: the evidence frames alone are decoded again.
     findings = with_filters(findings, evidence_packets(
         [cap for cap, _ in scans], findings, [seen.spans for seen in streamed.seen],
-        PACKET_COLUMNS))
+        PACKET_COLUMNS, streamed.evidence))
     return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
 
 

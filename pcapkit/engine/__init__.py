@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import TypeVar
@@ -50,6 +50,7 @@ from pcapkit.engine import spill
 from pcapkit.engine.chained import Chained, Seen, hold
 from pcapkit.engine.chunks import Chunk, Sampled, plan, plan_ranges, sample
 from pcapkit.engine.chunks import name as chunk_name
+from pcapkit.engine.evidence import evidence_jobs
 from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard, conn_shard
 from pcapkit.engine.tasks import (
@@ -67,6 +68,7 @@ from pcapkit.engine.tasks import (
     SpanningJob,
     decode_chunk,
     detect_shard,
+    evidence_rows,
     number_transactions,
     reassemble,
     shard_flows,
@@ -113,18 +115,23 @@ class Streamed:
     warnings: list[list[str]]  #: per capture: chunks that could not be decoded
     tuples: pl.DataFrame | None  #: distinct TCP/UDP 5-tuples, when asked for
     clocks: Clocks
+    #: rows of the evidence frames of the findings the workers found (`evidence` columns),
+    #: those they could read again (`pcapkit.engine.evidence`); None when not asked for
+    evidence: pl.DataFrame | None = None
 
 
 def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Executor, *,
         chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
-        total_bytes: int | None = None) -> Streamed:
+        total_bytes: int | None = None, evidence: Sequence[str] = ()) -> Streamed:
     """Analyse the captures of `scans` (`pcapkit.read.scan_capture`) with the jobs run by
     `pool`, which is closed once the last of them is done. A pcap file is cut into byte ranges
     whose workers find their records themselves (`pcapkit.read.ranges`); the records of any
     other capture come as this process walks it, and are cut into chunks as they come.
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
-    (the files' sizes on disk; default: their decompressed sizes)."""
+    (the files' sizes on disk; default: their decompressed sizes). `evidence`: the packet-table
+    columns of the findings' evidence frames that the workers decode again (none: they do
+    not)."""
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     chunk_records = chunk_records or CHUNK_RECORDS
@@ -180,7 +187,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         del decoded
         spill.number_frames(root, held.before)
         facts = [f for d in held.kept for f in d.facts]
-        return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper)
+        return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper,
+                       evidence)
     finally:
         sweeper.close()
 
@@ -220,7 +228,7 @@ class _Meter:
 
 def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], root: str,
             shards: int, config: Config, pool: Executor, meter: _Meter,
-            sweeper: spill.Sweeper) -> Streamed:
+            sweeper: spill.Sweeper, evidence: Sequence[str]) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     # Every timestamp read back from the spill is brought onto the first capture's clock.
@@ -296,6 +304,11 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     local = [f for f in done if isinstance(f, pl.DataFrame)]
     spanned = meter.each(Stage.DETECT, pool.map(
         spanning_findings, (SpanningJob(root, s, lean, config) for s in range(shards))))
+    # Nearly every finding is found by now (the rest cite few frames): the workers decode their
+    # evidence again before they go.
+    cited = [*local, *spanned, *([] if whole_dns else [c.findings for c in clients])]
+    rows = [r for r in meter.each(Stage.DETECT, pool.map(evidence_rows, evidence_jobs(
+        captures, [s.spans for s in held.seen], cited, evidence, pool.local))) if r is not None]
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()
@@ -324,6 +337,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
         warnings=held.warnings,
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
         clocks=clocks,
+        evidence=pl.concat(rows) if rows else None,
     )
 
 

@@ -213,6 +213,19 @@ def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Sampl
         )
 
 
+def exact_range(capture: Capture, index: int, start: int, end: int, local: bool) -> Chunk:
+    """The records of the pcap file `capture` (number `index` among those analysed) that lie in
+    [start, end), the first beginning at `start`: records read before (their `Span`s), walked
+    again by the worker that reads them (`exact`)."""
+    return Chunk(
+        capture=index, seq=0, path=capture.path, format=capture.format,
+        interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
+        records=Records.empty(), start=start, end=end, reach=end, walk=layout(capture),
+        exact=True, data=None, spool=Spool.of(capture) if local else None,
+        udp_tunnels=tuple(sorted(UDP_TUNNELS.items())),
+    )
+
+
 def runs(windows: Iterable[Records], chunk_records: int, chunk_bytes: int = CHUNK_BYTES
          ) -> Iterator[Records]:
     """The records of `windows` (a walk's, a window of the file at a time), in runs of a chunk

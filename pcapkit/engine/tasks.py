@@ -43,6 +43,7 @@ from pcapkit.read.pcap import Span
 from pcapkit.read.ranges import Ends
 from pcapkit.read.records import Capture, Records
 from pcapkit.report.summary import PacketCounts
+from pcapkit.wireshark.evidence import positions
 
 TUPLE = ["src", "sport", "ip_proto", "dst", "dport"]
 
@@ -291,7 +292,8 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shard's DNS transactions, in time order, spilled by client; and its DNS views."""
-    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift, "ts_ns")
+    dns = with_clock(spill.read_whole(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift,
+                     "ts_ns")
     transactions, dns_views = client_flows(dns)
     del dns
     transactions = in_time_order(transactions)
@@ -438,3 +440,28 @@ ANNOTATED = pl.Schema([("lconn", pl.UInt32()), ("copy", pl.Boolean()), *_DETECTE
 #: the packets of the connections that span shards, as the detect jobs spill them
 SPANNING = pl.Schema([("conn", pl.UInt32()), ("alone", pl.Boolean()), ("copy", pl.Boolean()),
                       *_DETECTED])
+
+
+# --- the evidence frames of the findings, decoded again -----------------------------------------
+
+@dataclass(frozen=True)
+class EvidenceJob:
+    chunk: Chunk  #: a run of whole spans, walked from its first record (`exact`)
+    before: int  #: the capture's records before the run's first
+    frames: npt.NDArray[np.uint32]  #: the evidence frames in the run, numbered in the capture
+    columns: tuple[str, ...]  #: the packet-table columns kept
+
+
+def evidence_rows(job: EvidenceJob) -> pl.DataFrame | None:
+    """The packet-table rows of the evidence frames of the job's run of records; None when its
+    bytes cannot be read or decoded again (the main process reads those frames itself:
+    `pcapkit.wireshark.evidence.evidence_packets`)."""
+    try:
+        capture, _ = chunks.load(job.chunk)
+        records = capture.records  # numbered from 1 in the run
+        wanted = records.take(positions(records.frame, job.frames - np.uint32(job.before)))
+        wanted.frame += np.uint32(job.before)
+        return decode(dataclasses.replace(capture, records=wanted), job.chunk.capture).select(
+            job.columns)
+    except Exception:  # the main process tries again, and says what went wrong
+        return None

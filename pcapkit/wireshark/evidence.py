@@ -43,7 +43,7 @@ def take_frames(capture: Capture, frames: Sequence[int]) -> Capture:
 EVIDENCE_BATCH = 16384
 
 
-def _positions(frames: npt.NDArray[np.uint32],
+def positions(frames: npt.NDArray[np.uint32],
                wanted: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
     """Where in `frames` (ascending, a run of a capture's records) the `wanted` frames (sorted,
     unique) are. By binary search on the run's range: a set lookup of every wanted frame for
@@ -63,7 +63,7 @@ def _batches(windows: Iterable[Records], wanted: npt.NDArray[np.uint32]) -> Iter
     hits: list[Records] = []
     count = 0
     for records in windows:
-        hits.append(records.take(_positions(records.frame, wanted)))
+        hits.append(records.take(positions(records.frame, wanted)))
         count += len(hits[-1])
         if count >= EVIDENCE_BATCH:
             yield Records.concat(hits)
@@ -74,16 +74,21 @@ def _batches(windows: Iterable[Records], wanted: npt.NDArray[np.uint32]) -> Iter
 
 def evidence_packets(captures: Sequence[Capture], findings: pl.DataFrame,
                      spans: Sequence[Sequence[Span]] | None = None,
-                     columns: Sequence[str] | None = None) -> pl.DataFrame:
+                     columns: Sequence[str] | None = None,
+                     known: pl.DataFrame | None = None) -> pl.DataFrame:
     """The packet-table rows of every evidence frame of `findings`, decoded again from the
     `captures` scanned before (in the analysis's capture order; `pcapkit.read.rescan`): what a
     streamed analysis, which never held the packet table, needs to describe a finding's
     packets. `spans` (per capture) say where the analysis found its records: those of the
     evidence are read again, not the whole file. `columns`: those kept of each batch as it is
     decoded (default: all), so that the frames of tens of thousands of findings are held in the
-    few columns their use reads."""
+    few columns their use reads. `known`: rows of some of the frames, decoded already (by the
+    engine's workers, `pcapkit.engine.evidence`): the others alone are read here."""
     keys = evidence_keys(findings)
     frames = []
+    if known is not None:
+        keys = keys.join(known.select("capture", "frame"), on=["capture", "frame"], how="anti")
+        frames.append(known)
     for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
         wanted = np.unique(np.asarray(frame_numbers, np.uint32))
         # A window of the file at a time, as the engine read it: holding every record of a
