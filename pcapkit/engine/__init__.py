@@ -50,7 +50,7 @@ from pcapkit.engine import spill
 from pcapkit.engine.chained import Chained, Seen, hold
 from pcapkit.engine.chunks import Chunk, Sampled, plan, plan_ranges, sample
 from pcapkit.engine.chunks import name as chunk_name
-from pcapkit.engine.evidence import evidence_jobs
+from pcapkit.engine.evidence import Rewalk, evidence_jobs
 from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard, conn_shard
 from pcapkit.engine.tasks import (
@@ -142,6 +142,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     ranges: dict[str, DecodeJob] = {}
     # ranges planned per capture cut into them: what follows them is named after them all
     planned_ranges = dict.fromkeys(samples, 0)
+    walked_from: dict[int, int] = {}  # where this process's walk of a pcapng's rest began
 
     def counted(windows: Iterator[Records]) -> Iterator[Records]:
         for records in windows:
@@ -169,6 +170,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         return [meter.decoded(d) for d in pool.map(decode_chunk, again)]
 
     def rest(i: int, pos: int, before: int) -> list[Decoded]:
+        walked_from[i] = pos
         capture, windows = scans[i]
         assert isinstance(windows, Windows)  # only a pcapng's ranges leave it the rest
         # named after every range of the capture: some are still to be dropped by name
@@ -187,8 +189,12 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         del decoded
         spill.number_frames(root, held.before)
         facts = [f for d in held.kept for f in d.facts]
+        # The workers walk again the records of the captures they walked (`samples`): a
+        # pcapng's up to where this process's walk began.
+        rewalks = {i: Rewalk(s.shape, walked_from.get(i)) for i, s in samples.items()
+                   if s.shape is not None}
         return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper,
-                       evidence)
+                       (evidence, rewalks))
     finally:
         sweeper.close()
 
@@ -228,7 +234,8 @@ class _Meter:
 
 def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], root: str,
             shards: int, config: Config, pool: Executor, meter: _Meter,
-            sweeper: spill.Sweeper, evidence: Sequence[str]) -> Streamed:
+            sweeper: spill.Sweeper, evidence: tuple[Sequence[str], dict[int, Rewalk]]
+            ) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
     # Every timestamp read back from the spill is brought onto the first capture's clock.
@@ -307,8 +314,10 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # Nearly every finding is found by now (the rest cite few frames): the workers decode their
     # evidence again before they go.
     cited = [*local, *spanned, *([] if whole_dns else [c.findings for c in clients])]
+    columns, rewalks = evidence
     rows = [r for r in meter.each(Stage.DETECT, pool.map(evidence_rows, evidence_jobs(
-        captures, [s.spans for s in held.seen], cited, evidence, pool.local))) if r is not None]
+        captures, [s.spans for s in held.seen], rewalks, cited, columns, pool.local)))
+            if r is not None]
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()

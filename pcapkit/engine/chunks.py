@@ -213,16 +213,17 @@ def plan_ranges(capture: Capture, index: int, chunk_records: int, sampled: Sampl
         )
 
 
-def exact_range(capture: Capture, index: int, start: int, end: int, local: bool) -> Chunk:
-    """The records of the pcap file `capture` (number `index` among those analysed) that lie in
-    [start, end), the first beginning at `start`: records read before (their `Span`s), walked
-    again by the worker that reads them (`exact`)."""
+def exact_range(capture: Capture, index: int, start: int, end: int, shape: RangeLayout,
+                local: bool) -> Chunk:
+    """The records of `capture` (number `index` among those analysed) that begin in
+    [start, end), the first at `start`: records read before (their `Span`s), walked again as
+    `shape` says by the worker that reads them (`exact`)."""
     return Chunk(
         capture=index, seq=0, path=capture.path, format=capture.format,
         interfaces=tuple(capture.interfaces), big_endian=capture.big_endian,
-        records=Records.empty(), start=start, end=end, reach=end, walk=layout(capture),
-        exact=True, data=None, spool=Spool.of(capture) if local else None,
-        udp_tunnels=tuple(sorted(UDP_TUNNELS.items())),
+        records=Records.empty(), start=start, end=end,
+        reach=min(len(capture.buffer), end + shape.longest), walk=shape, exact=True, data=None,
+        spool=Spool.of(capture) if local else None, udp_tunnels=tuple(sorted(UDP_TUNNELS.items())),
     )
 
 

@@ -5,22 +5,25 @@ are decoded again from the captures (`pcapkit.wireshark.evidence`), from the run
 (`Span`s) that hold them. This process walking them cost a DNS-heavy capture of 5M packets
 ~1 s at the end of its run, alone: the findings cite frames all over the file, the walk touches
 every page of it, and this process walks without compiled code until it has walked 16 MB
-(`pcapkit.read.walk`), then loads numba. The workers walk compiled already, and share the
-work. What they cannot read (a pcapng file, whose spans do not say where a block begins; a
-compressed one sent to workers elsewhere; bytes gone unreadable) is left to this process.
+(`pcapkit.read.walk`), then loads numba; and it walks a pcapng file whole. The workers walk
+compiled already, share the work, and walk a pcapng's spans as its ranges were walked. What
+they cannot read is left to this process: a capture this process walked (a compressed one sent
+to workers elsewhere; a pcapng's blocks after one its ranges left to this process's walk, a
+new section perhaps), bytes gone unreadable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from pcapkit.engine.chunks import Spool, exact_range
+from pcapkit.engine.chunks import RangeLayout, exact_range
 from pcapkit.engine.tasks import EvidenceJob
-from pcapkit.read.pcap import Span, layout
+from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture
 from pcapkit.wireshark.evidence import evidence_keys
 
@@ -30,35 +33,42 @@ EVIDENCE_BYTES = 32 << 20
 GAP_BYTES = 1 << 20
 
 
+@dataclass(frozen=True)
+class Rewalk:
+    """How the workers walk a capture's records again: as its ranges were walked (`shape`),
+    the spans that end by byte `until` (None: all of them; a pcapng's, up to the block its
+    ranges left to this process's walk)."""
+
+    shape: RangeLayout
+    until: int | None = None
+
+    def spans(self, spans: Sequence[Span]) -> list[Span]:
+        return [s for s in spans if self.until is None or s.end <= self.until]
+
+
 def evidence_jobs(captures: Sequence[Capture], spans: Sequence[Sequence[Span]],
-                  findings: Sequence[pl.DataFrame], columns: Sequence[str], local: bool
-                  ) -> Iterator[EvidenceJob]:
-    """The jobs decoding the evidence frames of `findings` (frames of findings) again, from the
-    captures' `spans` (per capture, in file order) that hold them, the `columns` of each (none:
-    no job); `local`: the workers run on this machine (and open a compressed capture's
-    spool)."""
+                  rewalks: dict[int, Rewalk], findings: Sequence[pl.DataFrame],
+                  columns: Sequence[str], local: bool) -> Iterator[EvidenceJob]:
+    """The jobs decoding the evidence frames of `findings` (frames of findings) again, the
+    `columns` of each (none: no job), from the captures' `spans` (per capture, in file order)
+    that hold them, those the workers can walk again (`rewalks`, by capture number); `local`:
+    the workers run on this machine (and open a compressed capture's spool)."""
     if not columns or not findings:
         return
     keys = pl.concat([evidence_keys(f) for f in findings])
     for index, frames in keys.group_by("capture").agg("frame").sort("capture").rows():
-        capture = captures[index]
-        if not _readable(capture, local):
+        rewalk = rewalks.get(index)
+        if rewalk is None:
             continue
         wanted = np.unique(np.asarray(frames, np.uint32))
-        header = layout(capture).header_len
-        for first, last in _runs(spans[index], wanted, header):
+        header = rewalk.shape.header_len
+        for first, last in _runs(rewalk.spans(spans[index]), wanted, header):
             lo = int(np.searchsorted(wanted, first.frame))
             hi = int(np.searchsorted(wanted, last.frame + last.records))
-            yield EvidenceJob(exact_range(capture, index, first.start - header, last.end, local),
-                              first.frame - 1, wanted[lo:hi], tuple(columns))
-
-
-def _readable(capture: Capture, local: bool) -> bool:
-    """Whether the workers can walk the records of `capture` from a span's first: a pcap file
-    (a span says where its first record's data begins, and so its header), read from its path
-    or its spool."""
-    return capture.format == "pcap" and (
-        not capture.compressed or (local and Spool.of(capture) is not None))
+            chunk = exact_range(captures[index], index, first.start - header, last.end,
+                                rewalk.shape, local)
+            yield EvidenceJob(chunk, first.frame - 1, last.frame + last.records - first.frame,
+                              wanted[lo:hi], tuple(columns))
 
 
 def _runs(spans: Sequence[Span], wanted: npt.NDArray[np.uint32], header: int

@@ -448,6 +448,7 @@ SPANNING = pl.Schema([("conn", pl.UInt32()), ("alone", pl.Boolean()), ("copy", p
 class EvidenceJob:
     chunk: Chunk  #: a run of whole spans, walked from its first record (`exact`)
     before: int  #: the capture's records before the run's first
+    records: int  #: the records of the run, as first walked
     frames: npt.NDArray[np.uint32]  #: the evidence frames in the run, numbered in the capture
     columns: tuple[str, ...]  #: the packet-table columns kept
 
@@ -459,6 +460,8 @@ def evidence_rows(job: EvidenceJob) -> pl.DataFrame | None:
     try:
         capture, _ = chunks.load(job.chunk)
         records = capture.records  # numbered from 1 in the run
+        if len(records) != job.records:
+            return None  # not the records the spans say lie there: numbered otherwise
         wanted = records.take(positions(records.frame, job.frames - np.uint32(job.before)))
         wanted.frame += np.uint32(job.before)
         return decode(dataclasses.replace(capture, records=wanted), job.chunk.capture).select(
