@@ -58,7 +58,7 @@ CAP_RSS = 0.4  # of the machine's RAM: other work shares it
 #: this much disk free
 MAX_FILE_RAM = 0.4
 MIN_FREE_DISK = 5 << 30
-ANALYZE = "from pcapkit.cli.app import main; main()"
+ANALYZE = "from pcapkit.cli.script import main; main()"
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time (Debian package `time`)
 
 
