@@ -180,9 +180,14 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
         rows = rows if isinstance(key, str) else rows.with_columns(key)
         return rows[rows[key if isinstance(key, str) else key.name].arg_sort()]
 
+    whole = all(f.suffix == ".arrow" for f in files)
+
     def column(name: str) -> pl.Series:
         # in one chunk before it is gathered: a gather of a list of strings over several
         # chunks held ~25 times the column (700 MB for one of 21 MB)
+        if whole:  # one query over every file: a read per file and column cost ~1 ms each
+            # (the transactions of 5M DNS-heavy packets, 31 columns of 11 files: 415 -> 144 ms)
+            return pl.scan_ipc(files).select(name).collect().to_series().rechunk()
         return pl.concat([_read(f, columns=[name]) for f in files]).to_series().rechunk()
 
     keys = column(key) if isinstance(key, str) else key

@@ -68,6 +68,12 @@ def test_parts_and_wholes_read_back_as_written(tmp_path: Path, whole: bool,
     assert got.schema == rows.schema
     as_read = by_shard.sort("_shard", maintain_order=True).drop("_shard")
     assert got.equals(as_read.sort("ts_ns", maintain_order=True))
+    # whole files, one a shard (as the client shards spill their transactions)
+    for shard in range(3):
+        spill.write(root, "wholes", shard, "all",
+                    by_shard.filter(pl.col("_shard") == shard).drop("_shard"))
+    assert spill.read_sorted(root, "wholes", range(3), rows.schema, "ts_ns").equals(got)
     rank = pl.Series("rank", range(rows.height, 0, -1), dtype=pl.UInt32)
-    assert spill.read_sorted(root, "dns", range(3), rows.schema, rank).equals(
-        as_read.with_columns(rank).reverse())
+    for family in ("dns", "wholes"):
+        assert spill.read_sorted(root, family, range(3), rows.schema, rank).equals(
+            as_read.with_columns(rank).reverse())
