@@ -139,16 +139,6 @@ def read(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:
     return pl.concat([_read(f) for f in files], rechunk=False)
 
 
-def read_whole(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:
-    """`read`, each column in one chunk, made so a column at a time (the rows held once and one
-    column more). What gathers and joins need: read back from many parts, a column is as many
-    chunks, and polars looks up each row's chunk in a gather (a shard's DNS answers, a list
-    column of 110 chunks: 47 ms, 3 ms made one first), or copies the column into one chunk
-    again in each query that reads it."""
-    columns = read(root, family, shard, schema).get_columns()
-    return pl.DataFrame([columns.pop(0).rechunk() for _ in range(len(columns))])
-
-
 def read_all(root: str, family: str, shards: int, schema: pl.Schema) -> pl.DataFrame:
     """Every shard's rows of `family`, shard after shard."""
     return pl.concat([read(root, family, s, schema) for s in range(shards)], rechunk=False)

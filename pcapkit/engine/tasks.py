@@ -292,8 +292,7 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shard's DNS transactions, in time order, spilled by client; and its DNS views."""
-    dns = with_clock(spill.read_whole(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift,
-                     "ts_ns")
+    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift, "ts_ns")
     transactions, dns_views = client_flows(dns)
     del dns
     transactions = in_time_order(transactions)
