@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from multiprocessing.context import BaseContext
@@ -83,8 +86,29 @@ def start() -> None:
     its command line reads as a streamed run (`pcapkit.streaming.likely`), and each pool as it
     opens (one server for them all while it runs)."""
     if context().get_start_method() == "forkserver":
+        _short_socket_folder()
         with _this_path():
             multiprocessing.forkserver.ensure_running()
+
+
+#: the longest temporary directory under which the server's socket path fits a Unix socket's
+#: 107 bytes: multiprocessing adds `/pymp-XXXXXXXX/listener-XXXXXXXX` (32)
+SOCKET_BASE_MAX = 107 - 32
+
+
+def _short_socket_folder() -> None:
+    """Make multiprocessing's folder for the server's socket in `/tmp` when the temporary
+    directory (`TMPDIR`) is too long a path for a socket beneath it, as Python 3.12 does: the
+    server could not start ("AF_UNIX path too long"), and every streamed run failed."""
+    config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    if config.get("tempdir") is not None or len(tempfile.gettempdir()) <= SOCKET_BASE_MAX:
+        return
+    try:
+        folder = tempfile.mkdtemp(prefix="pymp-", dir="/tmp")
+    except OSError:  # no /tmp to write to: multiprocessing's own folder, and its error
+        return
+    config["tempdir"] = folder  # where `multiprocessing.util.get_temp_dir` keeps it
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(folder, True), exitpriority=-100)
 
 
 @contextlib.contextmanager

@@ -12,10 +12,12 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -268,11 +270,13 @@ def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Pat
 
 @pytest.mark.parametrize("interrupted", [False, True], ids=["finished", "ctrl-c"])
 def test_a_streamed_run_leaves_no_folder_behind(big: list[str], tmp_path: Path,
-                                                interrupted: bool) -> None:
+                                                interrupted: bool,
+                                                request: pytest.FixtureRequest) -> None:
     """The fork server's socket folder (multiprocessing's `pymp-*`, in the temporary
-    directory) goes with the run, which leaves by `os._exit`, finished or interrupted."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    directory) goes with the run, which leaves by `os._exit`, finished or interrupted. (The
+    temporary directory a short path: under a long one the folder is made in /tmp.)"""
+    temp = Path(tempfile.mkdtemp(dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     args = ["analyze", *big[:2], "--workers", "2", "--chunk-records", "2000", "--quiet"]
     proc = subprocess.Popen([PCAPKIT, *args], env=cli_env(tmp_path, TMPDIR=str(temp)),
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -283,6 +287,19 @@ def test_a_streamed_run_leaves_no_folder_behind(big: list[str], tmp_path: Path,
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (130 if interrupted else 0), err.decode()[-2000:]
     assert list(temp.iterdir()) == []
+
+
+def test_a_streamed_run_under_a_long_temporary_directory(big: list[str], tmp_path: Path
+                                                         ) -> None:
+    """A `TMPDIR` too long a path for the fork server's socket beneath it: the run goes on
+    (it failed with "AF_UNIX path too long")."""
+    temp = tmp_path / ("t" * 80)
+    temp.mkdir()
+    proc = subprocess.run(
+        [PCAPKIT, "analyze", *big[:2], "--workers", "2", "--chunk-records", "2000", "--quiet"],
+        env=cli_env(tmp_path, TMPDIR=str(temp)), cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
 def test_the_subprocesses_run_this_checkout() -> None:
@@ -296,6 +313,7 @@ def test_the_subprocesses_run_this_checkout() -> None:
 #: where Python cannot raise KeyboardInterrupt until it returns: the watchdog ends the process.
 STUCK = """
 import sys
+import tempfile
 import numba
 from pcapkit.cli import interrupt
 
