@@ -194,7 +194,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         rewalks = {i: Rewalk(s.shape, walked_from.get(i)) for i, s in samples.items()
                    if s.shape is not None}
         return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper,
-                       (evidence, rewalks))
+                       evidence, rewalks)
     finally:
         sweeper.close()
 
@@ -234,7 +234,7 @@ class _Meter:
 
 def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], root: str,
             shards: int, config: Config, pool: Executor, meter: _Meter,
-            sweeper: spill.Sweeper, evidence: tuple[Sequence[str], dict[int, Rewalk]]
+            sweeper: spill.Sweeper, evidence: Sequence[str], rewalks: dict[int, Rewalk]
             ) -> Streamed:
     counts = PacketCounts.merge([f.counts for f in facts])
     views = views_table([f.views for f in facts])
@@ -314,9 +314,8 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # Nearly every finding is found by now (the rest cite few frames): the workers decode their
     # evidence again before they go.
     cited = [*local, *spanned, *([] if whole_dns else [c.findings for c in clients])]
-    columns, rewalks = evidence
     rows = [r for r in meter.each(Stage.DETECT, pool.map(evidence_rows, evidence_jobs(
-        captures, [s.spans for s in held.seen], rewalks, cited, columns, pool.local)))
+        captures, [s.spans for s in held.seen], rewalks, cited, evidence, pool.local)))
             if r is not None]
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.

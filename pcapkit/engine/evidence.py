@@ -25,7 +25,7 @@ from pcapkit.engine.chunks import RangeLayout, exact_range
 from pcapkit.engine.tasks import EvidenceJob
 from pcapkit.read.pcap import Span
 from pcapkit.read.records import Capture
-from pcapkit.wireshark.evidence import evidence_keys
+from pcapkit.wireshark.evidence import cited_frames, evidence_keys
 
 #: bytes of capture an evidence job reads at most: a job per worker and run of evidence, about
 EVIDENCE_BYTES = 32 << 20
@@ -55,12 +55,10 @@ def evidence_jobs(captures: Sequence[Capture], spans: Sequence[Sequence[Span]],
     the workers run on this machine (and open a compressed capture's spool)."""
     if not columns or not findings:
         return
-    keys = pl.concat([evidence_keys(f) for f in findings])
-    for index, frames in keys.group_by("capture").agg("frame").sort("capture").rows():
+    for index, wanted in cited_frames(pl.concat([evidence_keys(f) for f in findings])):
         rewalk = rewalks.get(index)
         if rewalk is None:
             continue
-        wanted = np.unique(np.asarray(frames, np.uint32))
         header = rewalk.shape.header_len
         for first, last in _runs(rewalk.spans(spans[index]), wanted, header):
             lo = int(np.searchsorted(wanted, first.frame))

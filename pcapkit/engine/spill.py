@@ -176,7 +176,7 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
         # in one chunk before it is gathered: a gather of a list of strings over several
         # chunks held ~25 times the column (700 MB for one of 21 MB)
         if whole:  # one query over every file: a read per file and column cost ~1 ms each
-            # (the transactions of 5M DNS-heavy packets, 31 columns of 11 files: 415 -> 144 ms)
+            # (the transactions of 5M DNS-heavy packets, 31 columns of 11 files: 415 -> 179 ms)
             return pl.scan_ipc(files).select(name).collect().to_series().rechunk()
         return pl.concat([_read(f, columns=[name]) for f in files]).to_series().rechunk()
 

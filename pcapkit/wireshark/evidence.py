@@ -24,6 +24,13 @@ def evidence_keys(findings: pl.DataFrame) -> pl.DataFrame:
             .select(pl.col("finding").cast(pl.UInt32), "capture", "frame"))
 
 
+def cited_frames(keys: pl.DataFrame) -> Iterator[tuple[int, npt.NDArray[np.uint32]]]:
+    """Each capture's frames among `keys` (`evidence_keys` rows), sorted and unique, in
+    capture order."""
+    for index, frames in keys.group_by("capture").agg("frame").sort("capture").rows():
+        yield index, np.unique(np.asarray(frames, np.uint32))
+
+
 def frames_of(finding: dict[str, Any]) -> dict[int, list[int]]:
     """A finding row's evidence frames by capture index, sorted."""
     out: dict[int, set[int]] = {}
@@ -44,7 +51,7 @@ EVIDENCE_BATCH = 16384
 
 
 def positions(frames: npt.NDArray[np.uint32],
-               wanted: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
+              wanted: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
     """Where in `frames` (ascending, a run of a capture's records) the `wanted` frames (sorted,
     unique) are. By binary search on the run's range: a set lookup of every wanted frame for
     each of thousands of runs cost minutes when the findings cite millions of frames."""
@@ -89,8 +96,7 @@ def evidence_packets(captures: Sequence[Capture], findings: pl.DataFrame,
     if known is not None:
         keys = keys.join(known.select("capture", "frame"), on=["capture", "frame"], how="anti")
         frames.append(known)
-    for index, frame_numbers in keys.group_by("capture").agg("frame").sort("capture").rows():
-        wanted = np.unique(np.asarray(frame_numbers, np.uint32))
+    for index, wanted in cited_frames(keys):
         # A window of the file at a time, as the engine read it: holding every record of a
         # capture of tens of millions of packets for a few thousand frames would not be.
         capture, windows = rescan(captures[index], None if spans is None else [
