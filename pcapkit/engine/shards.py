@@ -19,8 +19,13 @@ Rows are sharded so that each shard holds everything one computation needs:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
 import polars as pl
 
+from pcapkit.engine import spill
 from pcapkit.flows.dns import NO_MESSAGES, message_rows
 from pcapkit.flows.icmp import IS_ERROR
 from pcapkit.flows.views import VIEW_KEY
@@ -58,31 +63,99 @@ def tcp_shard(shards: int) -> pl.Expr:
     return (key.hash(SEED) % shards).cast(pl.UInt32)
 
 
-def batched(parts: list[pl.DataFrame], key: pl.Expr) -> list[pl.DataFrame]:
-    """The rows of `parts` (in order; let go here one by one) in batches of about `BATCH_ROWS`
-    or fewer by `key` (an integer expression: rows alike in it go to one batch), each batch in
-    the parts' order. The parts are cut one by one, so that their rows are held once: a
-    shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more)."""
-    batches = -(-sum(part.height for part in parts) // BATCH_ROWS)
+#: the rows a job holds in its batches, about, before it writes them to files instead (one
+#: file per part and batch) and reads the batches back one at a time: past it, a shard's rows
+#: held at once were most of its job's memory (a 5M-packet connection seen on three
+#: interfaces: 5M rows, 545 MB, in one shard)
+HELD_ROWS = 1_000_000
+
+#: a batch, in a list of one that its reader empties: a name bound to it, as a `for` loop's
+#: variable is, would keep it as long as the next batch is made
+Held = list[pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """Where a job's batches go when its rows are too many to hold (`HELD_ROWS`)."""
+
+    folder: str  #: a folder of the spill of its own (made, and emptied, by `batched`)
+    parts: int  #: the parts the rows come in: how many batches to cut is estimated from them
+
+
+def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow) -> Iterator[Held]:
+    """The rows of `parts` (in order) in batches of about `BATCH_ROWS` or fewer by `key` (an
+    integer expression: rows alike in it go to one batch), each batch in the parts' order.
+
+    Up to `HELD_ROWS` rows, the parts are cut in memory one by one, so that their rows are
+    held once: a shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more). Past it,
+    each part is cut as it is read, its pieces written to files of `overflow.folder`, and the
+    batches are read back one at a time: a job holds one part and one batch."""
+    held: list[pl.DataFrame] = []
+    rows = 0
+    for part in parts:
+        held.append(part)
+        rows += part.height
+        if rows > HELD_ROWS:
+            # as many batches as the rows seen so far, extended to every part, fill
+            batches = -(-rows * overflow.parts // (len(held) * BATCH_ROWS))
+            yield from _through_files(held, iter(parts), key, batches, overflow.folder)
+            return
+    batches = -(-rows // BATCH_ROWS)
     if batches <= 1:
-        whole = pl.concat(parts, rechunk=False)
-        parts.clear()  # let go as the cut parts are: the batch alone holds them
-        return [whole]
+        whole = pl.concat(held, rechunk=False)
+        held.clear()  # let go as the cut parts are: the batch alone holds them
+        yield [whole]
+        return
     cut: list[list[pl.DataFrame]] = [[] for _ in range(batches)]
-    while parts:
-        part = parts.pop(0)
-        batch = part.select(key % batches).to_series()
-        if batch.n_unique() == 1:  # a part of one batch (one long connection's) is not copied
-            cut[int(batch[0])].append(part)
-            continue
-        pieces = part.with_columns(batch.alias("_batch")).partition_by(
-            "_batch", as_dict=True, maintain_order=True, include_key=False)
-        for (index,), piece in pieces.items():
-            cut[int(str(index))].append(piece)
-    return [pl.concat(pieces, rechunk=False) for pieces in cut if pieces]
+    while held:
+        for index, piece in _pieces(held.pop(0), key, batches):
+            cut[index].append(piece)
+    while cut:
+        pieces = cut.pop(0)
+        if pieces:
+            yield [pl.concat(pieces, rechunk=False)]
 
 
-def tcp_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
+def _pieces(part: pl.DataFrame, key: pl.Expr, batches: int) -> list[tuple[int, pl.DataFrame]]:
+    """`part`'s rows by batch: `key` modulo `batches`."""
+    batch = part.select(key % batches).to_series()
+    if batch.n_unique() == 1:  # a part of one batch (one long connection's) is not copied
+        return [(int(batch[0]), part)]
+    pieces = part.with_columns(batch.alias("_batch")).partition_by(
+        "_batch", as_dict=True, maintain_order=True, include_key=False)
+    return [(int(str(index)), piece) for (index,), piece in pieces.items()]
+
+
+def _through_files(held: list[pl.DataFrame], rest: Iterator[pl.DataFrame], key: pl.Expr,
+                   batches: int, folder: str) -> Iterator[Held]:
+    """`batched` past `HELD_ROWS`: the parts `held` (let go one by one), then `rest`, cut to
+    files of `folder`, a folder per batch and a file per part, then read back batch by batch,
+    each batch's files removed once read. The files are written uncompressed and read
+    memory-mapped (`spill.write`): they are read once, soon, from the page cache."""
+    schema = held[0].schema
+    for index in sorted(_written(itertools.chain(_emptied(held), rest), key, batches, folder)):
+        yield [spill.read(folder, "batch", index, schema)]
+        spill.remove(folder, "batch", index)
+
+
+def _emptied(held: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    while held:
+        yield held.pop(0)
+
+
+def _written(parts: Iterator[pl.DataFrame], key: pl.Expr, batches: int, folder: str
+             ) -> set[int]:
+    """Writes each part's pieces (`_pieces`) to the files of their batches; the batches
+    written to."""
+    written = set()
+    for number, part in enumerate(parts):
+        for index, piece in _pieces(part, key, batches):
+            spill.write(folder, "batch", index, f"{number:07d}", piece)
+            written.add(index)
+    return written
+
+
+def tcp_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:
     """The TCP rows of a shard, as the parts it was spilled in, in batches by their view and
     pair of endpoints (each batch holds whole per-view connections) for the flows job to
     settle one at a time. By view too: a node's `-i any` sees one connection on each interface
@@ -98,14 +171,14 @@ def tcp_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
     process; and a connection's rows in the shard, whichever batch they were settled in, are
     read together by the detectors (`conn_batches`)."""
     pair = _endpoint("src", "sport") ^ _endpoint("dst", "dport")
-    return batched(parts, (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED))
+    return batched(parts, (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED), overflow)
 
 
-def conn_batches(parts: list[pl.DataFrame]) -> list[pl.DataFrame]:
+def conn_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:
     """A shard's packets for the per-connection detectors (with their `conn`), as read, in
     batches of whole connections: the detectors work connection by connection, as they do
     shard by shard (2.3M rows at once took 263 MB)."""
-    return batched(parts, pl.col("conn"))
+    return batched(parts, pl.col("conn"), overflow)
 
 
 def conn_shard(shards: int) -> pl.Expr:

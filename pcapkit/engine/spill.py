@@ -104,6 +104,11 @@ def _numbers(file: str, _inode: int, _mtime_ns: int) -> dict[str, int]:
     return numbers
 
 
+def remove(root: str, family: str, shard: int) -> None:
+    """Removes a shard's files of `family`: read, and not to be read again."""
+    shutil.rmtree(Path(root) / family / f"{shard:05d}", ignore_errors=True)
+
+
 def drop_parts(root: str, name: str) -> None:
     """Removes the parts of the chunk `name` (`pcapkit.engine.chunks.name`) of every family and
     shard: rows it read from records its capture does not hold."""
@@ -117,6 +122,11 @@ def parts(root: str, family: str, shard: int, schema: pl.Schema
     they were written under."""
     for f in _files(root, family, shard):
         yield f.stem, _read(f).cast(schema)
+
+
+def count(root: str, family: str, shard: int) -> int:
+    """How many files a shard's rows of `family` are in."""
+    return len(_files(root, family, shard))
 
 
 def _files(root: str, family: str, shard: int) -> list[Path]:

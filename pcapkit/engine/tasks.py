@@ -8,6 +8,7 @@ that a process pool or a Dask cluster can run them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -268,14 +269,13 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
     """The shard's per-view TCP connections, settled and spilled a batch of whole connections
     at a time (`shards.tcp_batches`), numbered within the shard in batch order (`lconn`, as
     `_connections` numbers the shards' in shard order); returns its `last_before` rows."""
-    parts = [part for _, part in spill.parts(job.spill, "tcp", job.shard, TCP_SCHEMA)]
-    batches = shards.tcp_batches(parts or [pl.DataFrame(schema=TCP_SCHEMA)])
+    parts = _parts(job.spill, "tcp", job.shard, TCP_SCHEMA)
     lasts, lconns = [], 0
-    for name in range(len(batches)):
+    for name, held in enumerate(shards.tcp_batches(parts, _overflow(job.spill, "tcp", job.shard))):
         # The batch is held by no name here: `tcp_segments` lets it go once it has its own
         # sorted copy (a 5M-packet connection's batch: 400 MB less beside the flows' tables).
         segs, rows = view_connections(tcp_segments(
-            with_views(with_clock(batches.pop(0), job.shift, "ts_ns"), job.views)))
+            with_views(with_clock(held.pop(), job.shift, "ts_ns"), job.views)))
         segs, rows = (t.with_columns(pl.col("lconn") + lconns) for t in (segs, rows))
         lconns += rows.height
         # `connection_rows` (`lconn` numbered within the shard) spilled, not returned: they
@@ -287,7 +287,25 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
         sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
             ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
         lasts.append(last_before(sent, job.errors))
+        del segs, rows, sent  # not held while the next batch is read (`shards.batched`)
     return pl.concat(lasts)
+
+
+def _parts(root: str, family: str, shard: int, schema: pl.Schema) -> Iterator[pl.DataFrame]:
+    """A shard's rows of `family`, a written part at a time (`spill.parts`); one empty frame
+    when it has none, so that a batch of it is still settled."""
+    empty = True
+    for _, part in spill.parts(root, family, shard, schema):
+        empty = False
+        yield part
+    if empty:
+        yield pl.DataFrame(schema=schema)
+
+
+def _overflow(root: str, family: str, shard: int) -> shards.Overflow:
+    """Where a job cuts the batches of a shard's rows of `family` when they are too many to
+    hold (`shards.batched`): a folder of the spill of its own."""
+    return shards.Overflow(f"{root}/batches/{family}-{shard:05d}", spill.count(root, family, shard))
 
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -370,8 +388,18 @@ def shard_findings(job: DetectJob) -> pl.DataFrame:
     """Findings of the per-connection detectors on the shard's connections that lie wholly in
     it, a batch of connections at a time (`shards.conn_batches`); the rows of the others are
     spilled to `spanning`, by `conn`, for `spanning_findings`."""
-    parts, spanning = [], []
-    for _, annotated in spill.parts(job.spill, "annotated", job.shard, ANNOTATED):
+    spanning: list[pl.DataFrame] = []
+    findings = _batch_findings(_wholly_here(job, spanning), job, "annotated", "shard_connections")
+    if spanning:
+        spill.write_parts(job.spill, "spanning", f"{job.shard:05d}", pl.concat(spanning),
+                          shards.conn_shard(job.shards), job.shards)
+    return findings
+
+
+def _wholly_here(job: DetectJob, spanning: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The shard's annotated rows (`ANNOTATED`) with their `conn` (`SPANNING`), a part at a
+    time, those of connections that span shards put in `spanning` instead."""
+    for annotated in _parts(job.spill, "annotated", job.shard, ANNOTATED):
         lconn = annotated["lconn"].to_numpy()
         conn = job.conn_of_lconn[lconn]
         packets = annotated.select(pl.Series("conn", conn, pl.UInt32),
@@ -381,12 +409,7 @@ def shard_findings(job: DetectJob) -> pl.DataFrame:
         if away.any():  # most parts: none, and no copy of them
             spanning.append(packets.filter(away))
             packets = packets.filter(~away)
-        parts.append(packets)
-    if spanning:
-        spill.write_parts(job.spill, "spanning", f"{job.shard:05d}", pl.concat(spanning),
-                          shards.conn_shard(job.shards), job.shards)
-    return _batch_findings(parts, job.tables, job.spill, "shard_connections", job.shard,
-                           job.config)
+        yield packets
 
 
 @dataclass(frozen=True)
@@ -401,19 +424,20 @@ def spanning_findings(job: SpanningJob) -> pl.DataFrame:
     """Findings of the per-connection detectors on the connections with packets in more than
     one flows shard (a NAT leg's 5-tuple in another), each read whole from every detect job's
     `spanning` rows and the `spanning_connections` of its shard."""
-    parts = [part for _, part in spill.parts(job.spill, "spanning", job.shard, SPANNING)]
-    return _batch_findings(parts, job.tables, job.spill, "spanning_connections", job.shard,
-                           job.config)
+    parts = _parts(job.spill, "spanning", job.shard, SPANNING)
+    return _batch_findings(parts, job, "spanning", "spanning_connections")
 
 
-def _batch_findings(parts: list[pl.DataFrame], tables: Tables, root: str, family: str,
-                    shard: int, config: Config) -> pl.DataFrame:
-    """`per_connection` on the packets of whole connections (`parts`, let go as batched), a
-    batch at a time (`shards.conn_batches`), their CONNECTIONS rows read from the spill."""
-    batches = shards.conn_batches(parts or [pl.DataFrame(schema=SPANNING)])
-    tables = dataclasses.replace(tables, connections=spill.read(root, family, shard, CONNECTIONS))
-    return pl.concat([per_connection(tables, batches.pop(0), config)
-                      for _ in range(len(batches))])
+def _batch_findings(parts: Iterator[pl.DataFrame], job: DetectJob | SpanningJob, family: str,
+                    connections: str) -> pl.DataFrame:
+    """`per_connection` on the packets of whole connections (`parts`, read and let go as
+    batched), a batch at a time (`shards.conn_batches`), their CONNECTIONS rows read from the
+    spill's `connections` family."""
+    tables = dataclasses.replace(job.tables, connections=spill.read(
+        job.spill, connections, job.shard, CONNECTIONS))
+    overflow = _overflow(job.spill, family, job.shard)
+    return pl.concat([per_connection(tables, held.pop(), job.config)
+                      for held in shards.conn_batches(parts, overflow)])
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:

@@ -82,18 +82,21 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
     assert_frame_equal(_streamed(folder, chunk, shards).tables.dns, whole.tables.dns)
 
 
+@pytest.mark.parametrize("held_rows", [10**9, 1], ids=["held", "through-files"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 def test_flows_and_detectors_in_batches_of_connections(
-        scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        scenario: Path, held_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A shard's TCP rows settled, and its connections' packets read by the detectors, a batch
     of whole connections at a time (here a batch per row at most: as many batches as the shard
-    has pairs of endpoints, or connections) give the in-memory document."""
+    has pairs of endpoints, or connections) give the in-memory document; whether the batches
+    are held, or cut to files and read back one at a time (`HELD_ROWS`)."""
     monkeypatch.setattr(sharding, "BATCH_ROWS", 1)
+    monkeypatch.setattr(sharding, "HELD_ROWS", held_rows)
     counts: dict[str, list[int]] = {"tcp_batches": [], "conn_batches": []}
     for name, seen in counts.items():
         cut = getattr(sharding, name)
-        monkeypatch.setattr(sharding, name, lambda rows, cut=cut, seen=seen: seen.append(
-            len(batches := cut(rows))) or batches)
+        monkeypatch.setattr(sharding, name, lambda rows, overflow, cut=cut, seen=seen: seen.append(
+            len(batches := list(cut(rows, overflow)))) or iter(batches))
     streamed = pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"], workers=1,
                                chunk_records=251, shards=1)
     assert as_document(streamed) == _in_memory_document(scenario)
