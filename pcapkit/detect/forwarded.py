@@ -47,6 +47,7 @@ import polars as pl
 
 from pcapkit.codes import DnsRcode
 from pcapkit.detect.config import KUBE_DNS, Config
+from pcapkit.detect.findings import EVIDENCE, cited, frames_evidence
 from pcapkit.flows.schema import FRAME
 from pcapkit.flows.search_path import STEP_GAP_NS
 
@@ -184,22 +185,19 @@ def failed_upstream(legs: pl.DataFrame, txns: pl.Series, config: Config) -> Upst
             f"({ended}): the lookup died between the cache and kube-dns, not in the pod")
     sockets = sorted({_socket(ip, port) for ip, port in failed.select(
         "client_ip", "client_port").iter_rows()})
-    pairs = {(f["capture"], f["frame"]) for frames in failed["frames"].to_list()
-             for f in frames or ()}
     return Upstream(
         text,
         {"upstream": f"{server}{' (' + named + ')' if named else ''}",
          "upstream_failed": failed.height,
          "upstream_outcomes": dict(outcomes.iter_rows()),
          "cache_node": node, "upstream_sockets": sockets},
-        [{"capture": c, "frame": f} for c, f in sorted(pairs)],
+        frames_evidence(failed, "frames"),
         sorted(failed["conn"].drop_nulls().unique().to_list()) or None)
 
 
 def with_upstream(evidence: list[dict[str, int]], upstream: Upstream) -> list[dict[str, int]]:
-    """A finding's `evidence` with its failed upstream legs' frames, each frame once, sorted."""
-    pairs = {(f["capture"], f["frame"]) for f in (*evidence, *upstream.frames)}
-    return [{"capture": c, "frame": f} for c, f in sorted(pairs)]
+    """A finding's `evidence` with its failed upstream legs' frames (`cited`)."""
+    return cited(pl.DataFrame([*evidence, *upstream.frames], schema=EVIDENCE.to_schema()))
 
 
 def _socket(ip: str, port: int) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pcapkit.detect.findings import EVIDENCE, FINDINGS_SCHEMA
+from pcapkit.detect.findings import EVIDENCE, EVIDENCE_FRAMES, FINDINGS_SCHEMA
 from pcapkit.flows import Tables
 
 ENDPOINTS = ["client_ip", "client_port", "server_ip", "server_port"]
@@ -54,12 +54,14 @@ def showing(packets: pl.DataFrame, symptom: pl.Expr, *columns: str) -> pl.DataFr
 
 
 def evidence(packets: pl.DataFrame) -> pl.DataFrame:
-    """conn → evidence (every (capture, frame) of the packets given, sorted), first/last ts."""
+    """conn → evidence (the (capture, frame) of the packets given, sorted, the first
+    `EVIDENCE_FRAMES` of each capture), first/last ts of them all."""
     return (
         packets.sort("capture", "frame")
+        .with_columns(cited=pl.int_range(pl.len()).over("conn", "capture") < EVIDENCE_FRAMES)
         .group_by("conn")
         .agg(
-            evidence=pl.struct("capture", "frame"),
+            evidence=pl.struct("capture", "frame").filter("cited"),
             first_ts_ns=pl.col("ts_ns").min(),
             last_ts_ns=pl.col("ts_ns").max(),
         )
