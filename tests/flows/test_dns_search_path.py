@@ -3,8 +3,12 @@ tried, from the pod's resolv.conf) and small tables for the walk's rules."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from pcapkit.codes import DnsRcode, DnsType
@@ -101,3 +105,54 @@ def test_idle_lookups_let_go_change_nothing(monkeypatch: pytest.MonkeyPatch) -> 
     assert kept["lookup"].n_unique() == 3 * 20 + 1
     assert set(kept.filter(pl.col("client_port") >= 9000)["search_expansion_of"]) == {"x.io"}
     assert_frame_equal(pruned, kept)
+
+
+def _hints_one_by_one(names: list[str]) -> search_path.Hints:
+    """The hints as their definition reads, each name weighed in turn."""
+    domains: Counter[str] = Counter()
+    namespaces: dict[str, Counter[str]] = {}
+    alone: dict[str, Counter[str]] = {}
+    for name, following in zip(names, [*names[1:], ""], strict=False):
+        labels = name.split(".")
+        if "svc" in labels and labels[-1] != "svc":
+            domains[".".join(labels[labels.index("svc") + 1:])] += 1
+        for k in (k for k, label in enumerate(labels) if k and label == "svc"):
+            domain = ".".join(labels[k + 1:])
+            head, _, ns = name.removesuffix(f".svc.{domain}").rpartition(".")
+            if head and following == f"{head}.svc.{domain}":
+                namespaces.setdefault(domain, Counter())[ns] += 1
+            elif head and "." not in head:
+                alone.setdefault(domain, Counter())[ns] += 1
+    return search_path.Hints(domains, namespaces, alone)
+
+
+def _ordered(hints: search_path.Hints) -> tuple[object, ...]:
+    """The hints with the order of every key: `settle` breaks ties by it."""
+    return (list(hints.domains.items()),
+            [(d, list(c.items())) for d, c in hints.namespaces.items()],
+            [(d, list(c.items())) for d, c in hints.alone.items()])
+
+
+LABELS = st.sampled_from(["svc", "default", "ns1", "cluster", "local", "x", "api", "svc"])
+#: search steps that make pairs (`X.NS.svc.D` then `X.svc.D`), and names with two `svc`
+STEPS = st.sampled_from([
+    "api.default.svc.cluster.local", "api.svc.cluster.local", "api.cluster.local", "api",
+    "x.ns1.svc.cluster.local", "x.svc.cluster.local", "x.ns1.svc.local", "x.svc.local",
+    "default.svc.cluster.local", "a.b.svc.svc.cluster.local", "a.svc.svc.cluster.local",
+    "b.svc.svc.cluster.local", "svc.cluster.local", "svc"])
+NAMES = st.one_of(STEPS, st.lists(LABELS, min_size=1, max_size=6).map(".".join))
+#: the first two steps of a search, which teach a namespace
+PAIRS = st.sampled_from([["api.default.svc.cluster.local", "api.svc.cluster.local"],
+                         ["x.ns1.svc.cluster.local", "x.svc.cluster.local"],
+                         ["x.ns1.svc.local", "x.svc.local"],
+                         ["a.b.svc.svc.cluster.local", "a.svc.svc.cluster.local"]])
+SEQUENCES = st.lists(st.one_of(PAIRS, NAMES.map(lambda name: [name])), max_size=30).map(
+    lambda parts: [name for part in parts for name in part])
+
+
+@settings(max_examples=300, deadline=None)
+@given(SEQUENCES)
+def test_hints_weigh_each_distinct_name_as_every_name_one_by_one(names: list[str]) -> None:
+    """Counts, and the order keys come in, as when every name is weighed one by one, whatever
+    the names repeat and whatever domains and namespaces they hold."""
+    assert _ordered(search_path.hints(names)) == _ordered(_hints_one_by_one(names))
