@@ -56,6 +56,10 @@ COLUMNS = ["txn", "client_ip", "server_ip", "server_port", "qname", "qtype", "qu
            "query_ts_ns", "response_ts_ns", "latency_ns", "answered", "rcode",
            "search_expansion_of", "resolved_as"]
 FRAMES = ["query_frames", "response_frames"]
+#: what a storm's finding reads of its NXDOMAIN answers (`_finding`): a busy pod's storm is most
+#: of its transactions (1.9M of 2.5M: the columns left out are 400 MB less)
+STORM = ["txn", "qname", "search_expansion_of", "server_ip", "server_port", "lookup", "asked_ns",
+         "response_ts_ns"]
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
@@ -72,7 +76,7 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     window = int(config.nxdomain_window_s * 1e9)
     rows: list[dict[str, Any]] = []
     for client, txns in _clients(dns):
-        nx = txns.filter("nx").sort("response_ts_ns", maintain_order=True)
+        nx = txns.filter("nx").select(STORM).sort("response_ts_ns", maintain_order=True)
         for first, last in storms(nx["response_ts_ns"].to_list(), config.nxdomain_min, window):
             failed = nx.slice(first, last - first + 1)
             start, end = _span(failed)
