@@ -90,6 +90,7 @@ def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow) -> 
     held once: a shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more). Past it,
     each part is cut as it is read, its pieces written to files of `overflow.folder`, and the
     batches are read back one at a time: a job holds one part and one batch."""
+    parts = iter(parts)  # read on past `HELD_ROWS` where the loop left it, never again
     held: list[pl.DataFrame] = []
     rows = 0
     for part in parts:
@@ -98,7 +99,7 @@ def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow) -> 
         if rows > HELD_ROWS:
             # as many batches as the rows seen so far, extended to every part, fill
             batches = -(-rows * overflow.parts // (len(held) * BATCH_ROWS))
-            yield from _through_files(held, iter(parts), key, batches, overflow.folder)
+            yield from _through_files(held, parts, key, batches, overflow.folder)
             return
     batches = -(-rows // BATCH_ROWS)
     if batches <= 1:

@@ -16,8 +16,9 @@ ALONE = pl.DataFrame({"key": [2, 2, 2], "row": [5, 6, 7]})  # every row in one b
 
 
 def _batches(parts: list[pl.DataFrame], folder: Path) -> list[pl.DataFrame]:
+    """`batched` of the parts as a list: read once, past `HELD_ROWS` too."""
     return [held.pop() for held in shards.batched(
-        iter(parts), pl.col("key"), shards.Overflow(str(folder), len(parts)))]
+        parts, pl.col("key"), shards.Overflow(str(folder), len(parts)))]
 
 
 @pytest.mark.parametrize(("held_rows", "batches"), [(100, 3), (4, 4), (1, 4)])
