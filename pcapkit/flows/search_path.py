@@ -30,7 +30,7 @@ queries for other names are the ones a trailing dot (or a lower `ndots`) would h
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,7 +106,7 @@ def hints(names: Sequence[str] | pl.Series) -> Hints:
     return Hints(domains, namespaces, alone)
 
 
-def learn(names_by_client: dict[str, pl.Series] | dict[str, list[str]]) -> SearchPath:
+def learn(names_by_client: Mapping[str, Sequence[str] | pl.Series]) -> SearchPath:
     """The cluster domain and each client's namespace, from its query names in time order."""
     return settle([(client, hints(names)) for client, names in names_by_client.items()])
 
