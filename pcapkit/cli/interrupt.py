@@ -17,7 +17,9 @@ sent SIGTERM, then SIGKILL after `TERM_WAIT_S`, and looked for again until none 
 replace workers that die. Forked children ignore SIGINT, so a Ctrl-C sent to the whole
 terminal process group leaves the parent to end them, and no worker prints a traceback of its
 own. Workers started by `spawn` or `forkserver` are fresh interpreters: their pool should make
-them ignore SIGINT too (`initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)`).
+them ignore SIGINT too (`initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)`),
+and pcapkit's fork server hands the processes it forks SIGINT blocked from their first
+instruction (`pcapkit.forkserver`), before any initializer runs.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def start() -> None:
     opens (one server for them all while it runs)."""
     if context().get_start_method() == "forkserver":
         _short_socket_folder()
-        with _this_path():
+        with _this_path(), _sigint_blocked():
             multiprocessing.forkserver.ensure_running()
 
 
@@ -131,6 +131,25 @@ def _this_path() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while it starts the server, which inherits the mask and
+    passes it to every worker it forks. A worker ignored SIGINT only from its first step
+    (`start_worker`), ~0.3 s after its fork: a Ctrl-C sent to the whole terminal process
+    group in between raised `KeyboardInterrupt` in it, and it printed a traceback after the
+    command's one line. The server itself started with the default handler, too, as it loaded
+    numba. Blocked rather than ignored: a Ctrl-C here meanwhile stays pending, and is taken as
+    the mask comes back."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def start_worker(env: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pcapkit import forkserver
 from pcapkit.engine.executor import Pool
 from pcapkit.streaming import cores
 from tests.blas import blas_threads
@@ -79,6 +81,35 @@ def test_workers_are_forked_from_a_server_with_numba_loaded() -> None:
         assert not Path(f"/proc/{server}").exists()
         if "POLARS_MAX_THREADS" not in os.environ:
             assert {size for _, size in sizes} == {max(1, cores() // workers)}
+
+
+def _sigint_masked(found: multiprocessing.SimpleQueue) -> None:  # type: ignore[type-arg]
+    """A process's first step, before anything of a pool's: whether SIGINT reaches it
+    (neither blocked nor ignored), read from the masks the kernel keeps for it."""
+    with open("/proc/self/status") as f:
+        masks = dict(line.split(":\t") for line in f if line.startswith(("SigBlk", "SigIgn")))
+    bit = 1 << (signal.SIGINT - 1)
+    found.put(any(int(mask, 16) & bit for mask in masks.values()))
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server on this platform: workers start afresh")
+def test_a_process_forked_from_the_server_takes_no_ctrl_c_from_its_start() -> None:
+    """A Ctrl-C sent to the terminal's whole process group while a worker started (between its
+    fork and its first step, `start_worker`) raised `KeyboardInterrupt` in it, and it printed a
+    traceback after the command's one line: the server hands every process it forks SIGINT
+    blocked. This process keeps its own mask."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    pool = Pool(2)
+    try:
+        found = forkserver.context().SimpleQueue()
+        process = forkserver.context().Process(target=_sigint_masked, args=(found,))
+        process.start()
+        process.join(30)
+        assert found.get() is True
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
+    finally:
+        pool.close()
 
 
 def _imported(_: int) -> str | None:
