@@ -22,10 +22,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from pcapkit import analyze
 from pcapkit.codes import LinkType, TcpFlags
 from pcapkit.decode.compiled import link
+from pcapkit.flows.search_path import SearchPath, walk
 from pcapkit.read import scan_capture
 from pcapkit.read.pcap import layout
 from pcapkit.read.ranges import FILE_HEADER_LEN, walk_range
@@ -120,6 +122,7 @@ def warm() -> None:
             analyze([capture])
             for workers in (1, 2):
                 analyze([capture], workers=workers, chunk_records=CHUNK_RECORDS)
+    _search_walk()
 
 
 def _walks(path: Path) -> None:
@@ -133,6 +136,16 @@ def _walks(path: Path) -> None:
     walk_range(buf, FILE_HEADER_LEN, buf.shape[0], True, shape)
     find_records(buf.copy(), 0, shape.big_endian, shape.header_len, 8, shape.max_caplen,
                  walker(JIT_THRESHOLD_BYTES))
+
+
+def _search_walk() -> None:
+    """The search-path walk of a busy client, compiled (`pcapkit.flows.search_walk`): the
+    capture above has fewer DNS transactions than the walk compiles for."""
+    rows = pl.DataFrame({"client_ip": ["10.244.1.5"] * 2, "qname": ["api.default.svc.k8s", "api"],
+                         "qtype": pl.Series([1, 28], dtype=pl.UInt16),
+                         "dns_id": pl.Series([7, 8], dtype=pl.UInt16),
+                         "ts_ns": [0, 1], "end_ns": [None, 2]})
+    walk(SearchPath("k8s", {"10.244.1.5": "default"}), rows, compiled=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from pcapkit.flows import search_walk
+from pcapkit.flows.compiled import JIT_THRESHOLD_ROWS
+
 #: a step of an expansion follows the previous one's answer, or its timeout: glibc waits at most
 #: `timeout` (5 s) × `attempts` (2) per step.
 STEP_GAP_NS = 12_000_000_000
@@ -170,13 +173,13 @@ def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
     ).with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
     if path is None:
         path = learn(_names(ordered))
-    lookup, searched = _walk(path, ordered.drop("_row"))
+    lookup, searched = walk(path, ordered.drop("_row"))
     rows = ordered["_row"].to_numpy()
     back = np.empty_like(rows)  # the sorted position of each row
     back[rows] = np.arange(len(rows), dtype=rows.dtype)
     walked = dns.with_columns(
         pl.Series("lookup", lookup, pl.UInt32).gather(back),
-        pl.Series("search_expansion_of", searched, pl.String).gather(lookup).gather(back),
+        searched.alias("search_expansion_of").gather(lookup).gather(back),
     )
     # A client's rows are in time order in `dns` too (numbered by time), so `first` is its
     # first answer.
@@ -218,9 +221,23 @@ class _Lookup:
         self.last_ns = max(self.last_ns, end)
 
 
-def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+def walk(path: SearchPath, rows: pl.DataFrame, compiled: bool | None = None
+         ) -> tuple[np.ndarray, pl.Series]:
     """Lookup number per transaction of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns;
-    ordered by client, then time), and per lookup the name searched for (None: not searched)."""
+    ordered by client, then time), and per lookup the name searched for (null: not searched).
+    Compiled (`pcapkit.flows.search_walk`) when `compiled`, or when None and the rows are
+    `JIT_THRESHOLD_ROWS` or more; else as Python (`_walk`), the two held identical."""
+    if compiled if compiled is not None else rows.height >= JIT_THRESHOLD_ROWS:
+        dotted = {client: f".{suffix}" for client in rows["client_ip"].unique().drop_nulls()
+                  if (suffix := path.first_suffix(client))}
+        return search_walk.walk(rows, pl.col("client_ip").replace_strict(
+            dotted, default=None, return_dtype=pl.String), STEP_GAP_NS)
+    numbers, searched = _walk(path, rows)
+    return numbers, pl.Series(searched, dtype=pl.String)
+
+
+def _walk(path: SearchPath, rows: pl.DataFrame) -> tuple[np.ndarray, list[str | None]]:
+    """`walk` as Python, a lookup an object with its sets of names and ids."""
     # Per row its lookup's number, per lookup what the rows need of it: a lookup's sets are
     # dropped as soon as it can take no more steps (a busy resolver asks millions of names).
     numbers = np.empty(rows.height, np.uint32)

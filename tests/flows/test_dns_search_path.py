@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 
 from pcapkit.codes import DnsRcode, DnsType
 from pcapkit.flows import search_path
@@ -156,3 +156,53 @@ def test_hints_weigh_each_distinct_name_as_every_name_one_by_one(names: list[str
     """Counts, and the order keys come in, as when every name is weighed one by one, whatever
     the names repeat and whatever domains and namespaces they hold."""
     assert _ordered(search_path.hints(names)) == _ordered(_hints_one_by_one(names))
+
+
+CLIENTS = st.sampled_from(["10.244.1.10", "10.244.1.11", "10.244.2.3", None])
+#: names of a search, their steps in other cases, names with no dot or empty, and a few in
+#: other scripts (lower-cased as Python does)
+#: one client's search of `x` and of `x.io`, often enough that steps repeat and move past
+SEARCH = st.sampled_from(["x.team.svc.k8s.test", "x.svc.k8s.test", "x.k8s.test", "x",
+                          "x.io.team.svc.k8s.test", "x.io.svc.k8s.test", "x.io"])
+WALKED = st.one_of(SEARCH, SEARCH, SEARCH, NAMES, STEPS.map(str.upper), st.sampled_from(
+    ["", ".", "a..b", "x.team.svc.k8s.test", "x.svc.k8s.test", "x.k8s.test", "x",
+     "x.team.svc.k8s.test.", "İx.team.svc.k8s.test", "ΣΑΣ.team.svc.k8s.test", "straße"]),
+    st.none())
+STEP = st.tuples(st.one_of(st.just("10.244.1.10"), CLIENTS), WALKED,
+                 st.sampled_from([1, 28, 33, None]), st.sampled_from([1, 2, 3, None]),
+                 st.sampled_from([0, 1, 10, 5_000, search_path.STEP_GAP_NS + 1]),
+                 st.sampled_from([None, 0, 2, 3_000, search_path.STEP_GAP_NS]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(STEP, max_size=60), st.sampled_from(["k8s.test", "cluster.local", None]))
+def test_the_compiled_walk_is_the_python_walk(steps: list[tuple], domain: str | None) -> None:
+    """Lookups and the names searched for, whatever the clients, names (cases, dots, scripts,
+    nulls), types, ids, and times between steps (resends, other lookups, gaps)."""
+    ts, rows = 0, []
+    for client, qname, qtype, dns_id, wait, answered in steps:
+        ts += wait
+        rows.append((client, qname, qtype, dns_id, ts, None if answered is None else
+                     ts + answered))
+    walked = pl.DataFrame(rows, orient="row", schema={
+        "client_ip": pl.String, "qname": pl.String, "qtype": pl.UInt16, "dns_id": pl.UInt16,
+        "ts_ns": pl.Int64, "end_ns": pl.Int64}).with_row_index("_row").sort(
+        "client_ip", "ts_ns", "_row").drop("_row")
+    path = search_path.SearchPath(domain, {"10.244.1.10": "team", "10.244.2.3": "ns1"}, "default")
+    numbers, searched = search_path.walk(path, walked, compiled=True)
+    plain_numbers, plain_searched = search_path.walk(path, walked, compiled=False)
+    assert numbers.tolist() == plain_numbers.tolist()
+    assert_series_equal(searched, plain_searched, check_names=False)
+
+
+@pytest.mark.parametrize("sample", [pytest.param(s, marks=needs_sample(s)) for s in (
+    "nxdomain_storm", "nodelocal_dns", "dns_timeout")])
+def test_lab_lookups_walked_compiled_are_walked_as_python(
+        sample: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client's lookups in the lab's DNS scenarios: the compiled walk (past
+    `JIT_THRESHOLD_ROWS` transactions) against Python's."""
+    dns = tables(sample).dns.drop("lookup", "search_expansion_of", "resolved_as")
+    plain = search_path.expand(dns)
+    monkeypatch.setattr(search_path, "JIT_THRESHOLD_ROWS", 0)
+    assert_frame_equal(search_path.expand(dns), plain)
+    assert plain["lookup"].n_unique() > 1

@@ -1,0 +1,182 @@
+"""The search-path walk (`pcapkit.flows.search_path`) of many transactions, compiled.
+
+The walk as Python keeps each open lookup as an object with its sets of names and DNS ids:
+~4 µs a transaction, 10 s for one busy client's 2.5M transactions (a pod looking up 625k names
+through the `ndots:5` search path, or a NodeLocal DNSCache forwarding every miss to kube-dns).
+Here the same walk runs over integer arrays: the transactions' lower-cased names as one byte
+buffer, each lookup as the row that opened it and a list of its rows, and the client's latest
+lookup of each name (`latest` of the Python walk) in one open-addressing table whose keys are
+(client, bytes of the name), compared byte for byte.
+
+The table holds a lookup per name and client, never removed: at most one per row, so at most
+half of its slots are full. The Python walk lets idle lookups go (`PRUNE_FROM`) to bound its
+objects; an idle lookup takes no more steps, so neither walk ever finds one again.
+
+A lookup lists the rows that added a (name, type, DNS id) it had not asked: everything `takes`
+asks of its names, types and ids is a scan of that list (a lookup asks a few names, each A and
+AAAA). `tests/flows/test_dns_search_path.py` holds this walk identical to the Python one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from pcapkit.flows.compiled import run
+
+#: a 64-bit odd constant (2^64 / golden ratio) that spreads a key's bits over its hash, as int64
+_MIX = -7046029254386353131
+_FNV_OFFSET = -3750763034362895579  #: FNV-1a's 64-bit offset basis, as int64
+_FNV_PRIME = 1099511628211
+_DOT = 46  #: "."
+
+
+def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, pl.Series]:
+    """`search_path._walk` of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns; ordered by
+    client, then time), each client's first search domain `dotted` (".NS.svc.DOMAIN", null
+    when unknown), compiled: the lookup number of each row, and per lookup the name searched
+    for (null: not searched)."""
+    name = pl.col("qname").fill_null("").str.to_lowercase()
+    searched_row = (name.str.ends_with(dotted)).fill_null(False)
+    length = name.str.len_bytes().cast(pl.Int64)
+    cols = rows.select(
+        pl.col("client_ip").rle_id().cast(pl.Int64).alias("group"),
+        searched_row.cast(pl.UInt8).alias("searched"),
+        pl.when(searched_row).then(length - dotted.str.len_bytes()).otherwise(length)
+        .alias("base_len"),
+        length.alias("length"),
+        pl.col("qtype").cast(pl.Int64).fill_null(-1),
+        pl.col("dns_id").cast(pl.Int64).fill_null(-1),
+        pl.col("ts_ns").cast(pl.Int64),
+        pl.col("end_ns").cast(pl.Int64).fill_null(0),
+    )
+    n = rows.height
+    data = np.frombuffer(rows.select(name.str.join("")).item().encode(), np.uint8)
+    starts = np.zeros(n + 1, np.int64)
+    np.cumsum(cols["length"].to_numpy(), out=starts[1:])
+    numbers = np.empty(n, np.uint32)
+    opened = np.empty(n, np.int64)  # per lookup, the row that opened it
+    searched = np.zeros(n, np.uint8)  # per lookup, 1 once a step carried the first search domain
+    count = np.zeros(1, np.int64)
+    inputs: list[npt.NDArray[Any]] = [data, starts, *(cols[c].to_numpy() for c in (
+        "group", "searched", "base_len", "qtype", "dns_id", "ts_ns", "end_ns")),
+        np.array([gap_ns, _MIX])]
+    for array in inputs:  # read-only whatever polars hands over: one signature to compile
+        array.setflags(write=False)
+    run(_walk_kernel, inputs,
+        [np.full(1 << max((2 * n - 1).bit_length(), 1), -1, np.int64), numbers, opened,
+         searched, count], compiled=True)
+    lookups = int(count[0])
+    # Each searched lookup's base: the name of the row that opened it, less that row's first
+    # search domain when it carried it.
+    bases = rows[opened[:lookups]].select(
+        pl.when(pl.lit(pl.Series(searched[:lookups].astype(bool))))
+        .then(pl.when(searched_row).then(name.str.strip_suffix(dotted)).otherwise(name))
+    ).to_series()
+    return numbers, bases
+
+
+def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
+                 group: npt.NDArray[np.int64], searched_row: npt.NDArray[np.uint8],
+                 base_len: npt.NDArray[np.int64], qtype: npt.NDArray[np.int64],
+                 dns_id: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                 end: npt.NDArray[np.int64], constants: npt.NDArray[np.int64],
+                 table: npt.NDArray[np.int64], numbers: npt.NDArray[np.uint32],
+                 opened: npt.NDArray[np.int64], searched: npt.NDArray[np.uint8],
+                 count: npt.NDArray[np.int64]) -> None:
+    """`walk` over its arrays. Compiled only: int64 products wrap as numba computes them, not
+    as Python's integers grow. The steps follow `search_path._step_of` and `_Lookup`."""
+    n = len(starts) - 1
+    gap, mix = constants[0], constants[1]
+    mask = len(table) - 1
+    name_hash = np.zeros(n, np.int64)
+    following = np.full(n, -1, np.int64)  # the next row of the same lookup's list
+    last_row = np.zeros(n, np.int64)  # per lookup, the last row it listed
+    last_name = np.zeros(n, np.int64)  # per lookup, a row asking its latest name
+    last_ns = np.zeros(n, np.int64)  # per lookup, its latest query or answer
+    key_hash = np.zeros(n, np.int64)  # per lookup, the hash of its table key
+    longest = 0
+    for row in range(n):
+        longest = max(longest, starts[row + 1] - starts[row])
+    prefix = np.zeros(longest + 1, np.int64)  # the hash of each prefix of the row's name
+    dots = np.zeros(longest + 1, np.int64)  # where the row's name has a dot
+    lookups = 0
+    for row in range(n):
+        begin, length = starts[row], starts[row + 1] - starts[row]
+        h, ndots = _FNV_OFFSET, 0
+        for i in range(length):
+            prefix[i] = h
+            byte = data[begin + i]
+            if byte == _DOT:
+                dots[ndots] = i
+                ndots += 1
+            h = (h ^ byte) * _FNV_PRIME
+        prefix[length] = h
+        name_hash[row] = h
+        # Candidates in `_step_of`'s order: the lookup of the row's base, then, longest first,
+        # searched lookups of each name the row's name extends. `own` is the first's.
+        own, own_slot, taken, buffered = -1, -1, -1, False
+        for c in range(ndots + 1):
+            cut = base_len[row] if c == 0 else dots[ndots - c]
+            key = (prefix[cut] ^ (group[row] * mix)) * mix
+            key ^= key >> 29
+            slot = key & mask
+            lk = -1
+            while table[slot] >= 0:
+                other = table[slot]
+                first = opened[other]
+                if key_hash[other] == key and group[first] == group[row] and \
+                        base_len[first] == cut and np.array_equal(
+                            data[starts[first]:starts[first] + cut], data[begin:begin + cut]):
+                    lk = other
+                    break
+                slot = (slot + 1) & mask
+            if c == 0:
+                own, own_slot = lk, slot
+            elif lk < 0 or lk == own or searched[lk] == 0:
+                continue
+            if lk < 0 or ts[row] - last_ns[lk] > gap:
+                continue
+            # `_Lookup.takes`: a name it moved past is a new lookup; so is a (name, type)
+            # it asked under another id
+            seen, asked, buffered = False, False, False
+            other = opened[lk]
+            while other >= 0:
+                if name_hash[other] == h and np.array_equal(
+                        data[starts[other]:starts[other + 1]], data[begin:begin + length]):
+                    seen = True
+                    if qtype[other] == qtype[row]:
+                        asked = True
+                        if dns_id[other] == dns_id[row]:
+                            buffered = True
+                other = following[other]
+            if seen:
+                latest = last_name[lk]
+                if name_hash[latest] != h or not np.array_equal(
+                        data[starts[latest]:starts[latest + 1]], data[begin:begin + length]):
+                    continue
+            if buffered or not asked:
+                taken = lk
+                break
+        if taken < 0:  # a new lookup, the client's latest of its base
+            taken = lookups
+            lookups += 1
+            opened[taken] = row
+            last_row[taken] = row
+            key_hash[taken] = (prefix[base_len[row]] ^ (group[row] * mix)) * mix
+            key_hash[taken] ^= key_hash[taken] >> 29
+            table[own_slot] = taken
+            buffered = False
+        elif not buffered:  # a (name, type, id) the lookup had not asked
+            following[last_row[taken]] = row
+            last_row[taken] = row
+        if searched_row[row]:
+            searched[taken] = 1
+        last_name[taken] = row
+        done = end[row] if end[row] != 0 else ts[row]
+        last_ns[taken] = max(last_ns[taken], max(ts[row], done))
+        numbers[row] = taken
+    count[0] = lookups
