@@ -37,6 +37,23 @@ def test_one_storm_per_client_collapsed_to_the_name_asked() -> None:
     assert extra["queries"] == sum(len(t["search_expansion"]) for t in lookups) * TYPES
     explanation = findings["explanation"][0]
     assert "ndots:5" in explanation and f"{EXTERNAL_NAME}." in explanation
+    # per name searched for, its lookups' NXDOMAIN answers (the name itself among them when
+    # every step failed)
+    searched = Counter(t["name"] for t in lookups if len(t["search_expansion"]) > 1
+                       for _ in (t["search_expansion"] if t["outcome"] != "ok"
+                                 else t["search_expansion"][:-1]))
+    assert extra["search_expansions"] == {n: TYPES * c for n, c in searched.most_common()}
+    assert extra["distinct_search_expansions"] == len(searched)
+
+
+def test_a_storm_lists_the_names_searched_for_most() -> None:
+    """A busy pod searches for hundreds of thousands of names: the finding lists the
+    `MAX_NAMES` with the most NXDOMAINs, most first, ties in the order they came."""
+    counts = {f"name{i}": 1 + i % 7 for i in range(3 * nxdomain_storm.MAX_NAMES)}
+    listed = nxdomain_storm._most_common(counts)
+    ranked = sorted(counts, key=lambda n: (-counts[n], int(n.removeprefix("name"))))
+    assert list(listed) == ranked[:nxdomain_storm.MAX_NAMES]
+    assert all(listed[n] == counts[n] for n in listed)
 
 
 @pytest.mark.parametrize(
