@@ -82,31 +82,54 @@ def hints(names: Sequence[str] | pl.Series) -> Hints:
 
     Each distinct name, and each distinct pair of a name and the one after it, is weighed
     once, with its count, in the order it first occurs: each count then grows, and each key
-    of a `Counter` is inserted, in the order the names one by one would give. A busy client
-    asks a few thousand names again and again (1.25M names of one pod, weighed one by one:
-    5 s)."""
+    of a `Counter` is inserted, in the order the names one by one would give. The names' labels
+    are read by polars: a busy pod asks a million names once each (weighed one by one in
+    Python: 2 µs each)."""
     names = pl.Series("name", names, dtype=pl.String)
-    domains: Counter[str] = Counter()
-    for name, count in names.to_frame().group_by("name", maintain_order=True).len().iter_rows():
-        labels = name.split(".")
-        if "svc" in labels and labels[-1] != "svc":
-            domains[".".join(labels[labels.index("svc") + 1 :])] += count
-    namespaces: dict[str, Counter[str]] = {}
-    alone: dict[str, Counter[str]] = {}
-    pairs = names.to_frame().with_columns(following=names.shift(-1, fill_value=""))
-    for name, following, count in pairs.group_by(
-            "name", "following", maintain_order=True).len().iter_rows():
-        labels = name.split(".")
-        # every domain the name could be a search step of: the labels after any inner `svc`
-        for k in (k for k, label in enumerate(labels) if k and label == "svc"):
-            domain = ".".join(labels[k + 1 :])
-            svc_suffix = f".svc.{domain}"
-            head, _, ns = name.removesuffix(svc_suffix).rpartition(".")
-            if head and following == head + svc_suffix:
-                namespaces.setdefault(domain, Counter())[ns] += count
-            elif head and "." not in head:
-                alone.setdefault(domain, Counter())[ns] += count
-    return Hints(domains, namespaces, alone)
+    name = pl.col("name")
+    distinct = names.to_frame().group_by("name", maintain_order=True).len()
+    # the labels after the first `svc` label, unless `svc` is the last
+    domain = pl.when(~name.str.ends_with(".svc") & (name != "svc")).then(
+        name.str.extract(r"^(?:[^.]*\.)*?svc\.(.*)$", 1))
+    domains = Counter(_summed(distinct.select(domain.alias("domain"), "len"), "domain"))
+    # every domain the name could be a search step of: the labels after any inner `svc`,
+    # its namespace the label before, and the labels before that its head
+    labels = name.str.split(".")
+    steps = names.to_frame().with_columns(following=names.shift(-1, fill_value="")).group_by(
+        "name", "following", maintain_order=True).len().filter(
+        name.str.contains(r"(^|\.)svc(\.|$)")).with_columns(
+        labels.alias("labels"),
+        labels.list.eval(pl.arg_where(pl.element() == "svc")).alias("k"),
+    ).explode("k").filter(pl.col("k") >= 1)
+    labels, k = pl.col("labels"), pl.col("k")
+    # the name less `.svc.DOMAIN`, which a last `svc` label does not end in (the name whole)
+    cut = pl.when(k == labels.list.len() - 1).then(k + 1).otherwise(k)
+    steps = steps.select(
+        "len",
+        labels.list.slice(k + 1).list.join(".").alias("domain"),
+        labels.list.get(cut - 1).alias("ns"),
+        labels.list.slice(0, cut - 1).list.join(".").alias("head"),
+        "following",
+    ).filter(pl.col("head") != "")
+    paired = pl.col("following") == pl.concat_str("head", pl.lit(".svc."), "domain")
+    alone = ~paired & ~pl.col("head").str.contains(".", literal=True)
+    return Hints(domains, _by_domain(steps.filter(paired)), _by_domain(steps.filter(alone)))
+
+
+def _summed(counted: pl.DataFrame, key: str) -> dict[str, int]:
+    """`counted`'s `len` summed per value of `key` (nulls left out), in the order each first
+    occurs."""
+    sums = counted.drop_nulls(key).group_by(key, maintain_order=True).agg(pl.col("len").sum())
+    return dict(zip(sums[key].to_list(), sums["len"].to_list(), strict=True))
+
+
+def _by_domain(steps: pl.DataFrame) -> dict[str, Counter[str]]:
+    """Per domain, the counts of each namespace of `steps`, in the order each first occurs."""
+    found: dict[str, Counter[str]] = {}
+    for domain, ns, count in steps.group_by("domain", "ns", maintain_order=True).agg(
+            pl.col("len").sum()).iter_rows():
+        found.setdefault(domain, Counter())[ns] = count
+    return found
 
 
 def learn(names_by_client: Mapping[str, Sequence[str] | pl.Series]) -> SearchPath:
