@@ -173,8 +173,8 @@ def _counted(column: pl.Series) -> dict[str, int]:
 
 
 def _most_common(counts: dict[str, int]) -> dict[str, int]:
-    """The `MAX_NAMES` values counted most, most first (ties in the order first seen): a busy
-    pod's storm searched for 250k names, and listed every one (6 MB of JSON)."""
+    """The `MAX_NAMES` values counted most (of those tied, the first seen), most first: a
+    busy pod's storm searched for 250k names, and listed every one (6 MB of JSON)."""
     ranked = sorted(counts.items(), key=lambda item: -item[1])[:MAX_NAMES]
     return dict(ranked)
 
