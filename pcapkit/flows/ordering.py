@@ -58,7 +58,9 @@ def codes(column: pl.Series) -> pl.Series:
     """`column` as integers that sort as its values do: text by its rank among the column's
     distinct values, an enum by its category's position; integers and booleans as they are."""
     if column.dtype == pl.String:
-        column = column.cast(pl.Enum(column.drop_nulls().unique().sort()))
+        # the position of its value among the sorted distinct values, as an enum of them has
+        # it (casting to that enum took 6x as long: 1M distinct DNS names of 2M, 1.7 s)
+        return (column.rank("dense") - 1).cast(pl.UInt32)
     if isinstance(column.dtype, pl.Enum):
         return column.to_physical()
     return column
