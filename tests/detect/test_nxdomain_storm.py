@@ -76,3 +76,11 @@ def test_no_storm_without_nxdomain(name: str) -> None:
 )
 def test_sliding_window(times: list[int], expected: list[tuple[int, int]]) -> None:
     assert nxdomain_storm.storms([t * SECOND for t in times], 5, 10 * SECOND) == expected
+
+
+def test_a_storm_of_names_never_searched_counts_them_all_and_lists_three() -> None:
+    """The explanation counts every distinct name that failed, though the finding lists only
+    the first `MAX_NAMES` of them."""
+    listed = [f"name{i}.example" for i in range(nxdomain_storm.MAX_NAMES)]
+    text = nxdomain_storm._explain("10.244.1.5", 900, 2.0, listed, 300, None, 0, 1000)
+    assert "for 300 names (name0.example, name1.example, name2.example, …)" in text
