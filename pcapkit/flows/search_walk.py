@@ -32,6 +32,8 @@ _MIX = -7046029254386353131
 _FNV_OFFSET = -3750763034362895579  #: FNV-1a's 64-bit offset basis, as int64
 _FNV_PRIME = 1099511628211
 _DOT = 46  #: "."
+#: rows whose names are copied into the walk's buffer at once
+SLICE_ROWS = 1 << 18
 
 
 def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, pl.Series]:
@@ -43,22 +45,27 @@ def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, 
     searched_row = (name.str.ends_with(dotted)).fill_null(False)
     length = name.str.len_bytes().cast(pl.Int64)
     cols = rows.select(
-        pl.col("client_ip").rle_id().cast(pl.Int64).alias("group"),
+        pl.col("client_ip").rle_id().cast(pl.Int32).alias("group"),
         searched_row.cast(pl.UInt8).alias("searched"),
         pl.when(searched_row).then(length - dotted.str.len_bytes()).otherwise(length)
-        .alias("base_len"),
+        .cast(pl.Int32).alias("base_len"),
         length.alias("length"),
-        pl.col("qtype").cast(pl.Int64).fill_null(-1),
-        pl.col("dns_id").cast(pl.Int64).fill_null(-1),
+        pl.col("qtype").cast(pl.Int32).fill_null(-1),
+        pl.col("dns_id").cast(pl.Int32).fill_null(-1),
         pl.col("ts_ns").cast(pl.Int64),
         pl.col("end_ns").cast(pl.Int64).fill_null(0),
     )
     n = rows.height
-    data = np.frombuffer(rows.select(name.str.join("")).item().encode(), np.uint8)
     starts = np.zeros(n + 1, np.int64)
     np.cumsum(cols["length"].to_numpy(), out=starts[1:])
+    # The names' bytes, copied in a slice of rows at a time: joined whole, polars' text and
+    # its bytes were each as large again (a busy pod's 2.5M names: 90 MB each).
+    data = np.empty(starts[-1], np.uint8)
+    for at in range(0, n, SLICE_ROWS):
+        part = rows.slice(at, SLICE_ROWS).select(name.str.join("").cast(pl.Binary)).item()
+        data[starts[at]:starts[at] + len(part)] = np.frombuffer(part, np.uint8)
     numbers = np.empty(n, np.uint32)
-    opened = np.empty(n, np.int64)  # per lookup, the row that opened it
+    opened = np.empty(n, np.int32)  # per lookup, the row that opened it
     searched = np.zeros(n, np.uint8)  # per lookup, 1 once a step carried the first search domain
     count = np.zeros(1, np.int64)
     inputs: list[npt.NDArray[Any]] = [data, starts, *(cols[c].to_numpy() for c in (
@@ -67,7 +74,7 @@ def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, 
     for array in inputs:  # read-only whatever polars hands over: one signature to compile
         array.setflags(write=False)
     run(_walk_kernel, inputs,
-        [np.full(1 << max((2 * n - 1).bit_length(), 1), -1, np.int64), numbers, opened,
+        [np.full(1 << max((2 * n - 1).bit_length(), 1), -1, np.int32), numbers, opened,
          searched, count], compiled=True)
     lookups = int(count[0])
     # Each searched lookup's base: the name of the row that opened it, less that row's first
@@ -80,12 +87,12 @@ def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, 
 
 
 def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
-                 group: npt.NDArray[np.int64], searched_row: npt.NDArray[np.uint8],
-                 base_len: npt.NDArray[np.int64], qtype: npt.NDArray[np.int64],
-                 dns_id: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                 group: npt.NDArray[np.int32], searched_row: npt.NDArray[np.uint8],
+                 base_len: npt.NDArray[np.int32], qtype: npt.NDArray[np.int32],
+                 dns_id: npt.NDArray[np.int32], ts: npt.NDArray[np.int64],
                  end: npt.NDArray[np.int64], constants: npt.NDArray[np.int64],
-                 table: npt.NDArray[np.int64], numbers: npt.NDArray[np.uint32],
-                 opened: npt.NDArray[np.int64], searched: npt.NDArray[np.uint8],
+                 table: npt.NDArray[np.int32], numbers: npt.NDArray[np.uint32],
+                 opened: npt.NDArray[np.int32], searched: npt.NDArray[np.uint8],
                  count: npt.NDArray[np.int64]) -> None:
     """`walk` over its arrays. Compiled only: int64 products wrap as numba computes them, not
     as Python's integers grow. The steps follow `search_path._step_of` and `_Lookup`."""
@@ -93,9 +100,9 @@ def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
     gap, mix = constants[0], constants[1]
     mask = len(table) - 1
     name_hash = np.zeros(n, np.int64)
-    following = np.full(n, -1, np.int64)  # the next row of the same lookup's list
-    last_row = np.zeros(n, np.int64)  # per lookup, the last row it listed
-    last_name = np.zeros(n, np.int64)  # per lookup, a row asking its latest name
+    following = np.full(n, -1, np.int32)  # the next row of the same lookup's list
+    last_row = np.zeros(n, np.int32)  # per lookup, the last row it listed
+    last_name = np.zeros(n, np.int32)  # per lookup, a row asking its latest name
     last_ns = np.zeros(n, np.int64)  # per lookup, its latest query or answer
     key_hash = np.zeros(n, np.int64)  # per lookup, the hash of its table key
     longest = 0

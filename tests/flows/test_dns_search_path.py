@@ -7,12 +7,12 @@ from collections import Counter
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from pcapkit.codes import DnsRcode, DnsType
-from pcapkit.flows import search_path
+from pcapkit.flows import search_path, search_walk
 from pcapkit.flows.dns import dns_transactions
 from pcapkit.flows.search_path import learn
 from tests.detect.samples import needs_sample, tables, truth
@@ -158,6 +158,18 @@ def test_hints_weigh_each_distinct_name_as_every_name_one_by_one(names: list[str
     assert _ordered(search_path.hints(names)) == _ordered(_hints_one_by_one(names))
 
 
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=SEQUENCES)
+def test_hints_of_names_split_a_few_at_a_time_are_the_same(
+        names: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy client's distinct pairs of names are split in slices (`SLICE_ROWS`): slices of
+    one or two pairs give the hints of the names weighed one by one."""
+    for rows in (1, 2):
+        monkeypatch.setattr(search_path, "SLICE_ROWS", rows)
+        assert _ordered(search_path.hints(names)) == _ordered(_hints_one_by_one(names))
+
+
 CLIENTS = st.sampled_from(["10.244.1.10", "10.244.1.11", "10.244.2.3", None])
 #: names of a search, their steps in other cases, names with no dot or empty, and a few in
 #: other scripts (lower-cased as Python does)
@@ -200,9 +212,11 @@ def test_the_compiled_walk_is_the_python_walk(steps: list[tuple], domain: str | 
 def test_lab_lookups_walked_compiled_are_walked_as_python(
         sample: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every client's lookups in the lab's DNS scenarios: the compiled walk (past
-    `JIT_THRESHOLD_ROWS` transactions) against Python's."""
+    `JIT_THRESHOLD_ROWS` transactions, its names copied a few rows at a time) against
+    Python's."""
     dns = tables(sample).dns.drop("lookup", "search_expansion_of", "resolved_as")
     plain = search_path.expand(dns)
     monkeypatch.setattr(search_path, "JIT_THRESHOLD_ROWS", 0)
+    monkeypatch.setattr(search_walk, "SLICE_ROWS", 7)
     assert_frame_equal(search_path.expand(dns), plain)
     assert plain["lookup"].n_unique() > 1
