@@ -129,13 +129,14 @@ def _finding(client: str, failed: pl.DataFrame, during: int, txns: pl.DataFrame,
     distinct = failed["qname"].drop_nulls().unique(maintain_order=True)
     names = distinct.head(MAX_NAMES).to_list()
     bases = _counted(failed["search_expansion_of"])
+    searched = _most_common(bases)
     # streamed: the lower-cased names a morsel at a time, not two more columns of every row
     wasted = txns.lazy().select((
         pl.col("lookup").is_in(failed["lookup"].implode())
         & pl.col("search_expansion_of").is_not_null()
         & (pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase())
     ).sum()).collect(engine="streaming").item()
-    base = max(bases, key=bases.__getitem__) if bases else None
+    base = next(iter(searched), None)
     servers = _counted(failed["server_ip"])
     server = max(servers, key=servers.__getitem__)
     start, end = _span(failed)
@@ -160,7 +161,7 @@ def _finding(client: str, failed: pl.DataFrame, during: int, txns: pl.DataFrame,
             names=names,
             distinct_names=distinct.len(),
             search_expansion_of=base,
-            search_expansions=_most_common(bases) or None,
+            search_expansions=searched or None,
             distinct_search_expansions=len(bases) or None,
             wasted_queries=wasted if base else None,
         ),
@@ -177,8 +178,9 @@ def _counted(column: pl.Series) -> dict[str, int]:
 
 
 def _most_common(counts: dict[str, int]) -> dict[str, int]:
-    """The `MAX_NAMES` values counted most (of those tied, the first seen), most first: a
-    busy pod's storm searched for 250k names, and listed every one (6 MB of JSON)."""
+    """The `MAX_NAMES` values counted most (of those tied, the first seen), most first (the
+    storm's `search_expansion_of` is the first): a busy pod's storm searched for 250k names,
+    and listed every one (6 MB of JSON)."""
     ranked = sorted(counts.items(), key=lambda item: -item[1])[:MAX_NAMES]
     return dict(ranked)
 

@@ -125,7 +125,7 @@ def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
         name_hash[row] = h
         # Candidates in `_step_of`'s order: the lookup of the row's base, then, longest first,
         # searched lookups of each name the row's name extends. `own` is the first's.
-        own, own_slot, taken, buffered = -1, -1, -1, False
+        own, own_slot, own_key, taken, buffered = -1, -1, 0, -1, False
         for c in range(ndots + 1):
             cut = base_len[row] if c == 0 else dots[ndots - c]
             key = (prefix[cut] ^ (group[row] * mix)) * mix
@@ -142,7 +142,7 @@ def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
                     break
                 slot = (slot + 1) & mask
             if c == 0:
-                own, own_slot = lk, slot
+                own, own_slot, own_key = lk, slot, key
             elif lk < 0 or lk == own or searched[lk] == 0:
                 continue
             if lk < 0 or ts[row] - last_ns[lk] > gap:
@@ -173,8 +173,7 @@ def _walk_kernel(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64],
             lookups += 1
             opened[taken] = row
             last_row[taken] = row
-            key_hash[taken] = (prefix[base_len[row]] ^ (group[row] * mix)) * mix
-            key_hash[taken] ^= key_hash[taken] >> 29
+            key_hash[taken] = own_key
             table[own_slot] = taken
             buffered = False
         elif not buffered:  # a (name, type, id) the lookup had not asked
