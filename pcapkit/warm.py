@@ -145,7 +145,7 @@ def _search_walk() -> None:
                          "qtype": pl.Series([1, 28], dtype=pl.UInt16),
                          "dns_id": pl.Series([7, 8], dtype=pl.UInt16),
                          "ts_ns": [0, 1], "end_ns": [None, 2]})
-    walk(SearchPath("k8s", {"10.244.1.5": "default"}), rows, compiled=True)
+    walk(SearchPath("k8s", {"10.244.1.5": "default"}), rows, pl.Series([0, 1]), compiled=True)
 
 
 if __name__ == "__main__":

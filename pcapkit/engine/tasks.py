@@ -310,10 +310,15 @@ def _overflow(root: str, family: str, shard: int) -> shards.Overflow:
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shard's DNS transactions, in time order, spilled by client; and its DNS views."""
-    dns = with_clock(spill.read(job.spill, "dns", job.shard, DNS_MESSAGES), job.shift, "ts_ns")
-    transactions, dns_views = client_flows(dns)
-    del dns
-    transactions = in_time_order(transactions)
+    settled, views = [], []
+    for held in shards.dns_batches(_parts(job.spill, "dns", job.shard, DNS_MESSAGES),
+                                   _overflow(job.spill, "dns", job.shard)):
+        batch_transactions, batch_views = client_flows(
+            with_clock(held.pop(), job.shift, "ts_ns"))
+        settled.append(batch_transactions)
+        views.append(batch_views)
+    transactions = in_time_order(pl.concat(settled))
+    dns_views = pl.concat(views)
     spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
                       shards.client_shard(job.shards), job.shards)
     return transactions, dns_views

@@ -220,15 +220,17 @@ def expand(dns: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
     client's in time order; `search_expansion_of` is the name the application asked for when
     the lookup went through the search path (null otherwise).
     """
-    # The walk needs a few columns in (client, time) order; the rows stay where they are.
-    ordered = dns.select(
+    # The walk reads a few columns in (client, time) order; the rows stay where they are, and
+    # it is given their order rather than a sorted copy (a busy pod's 2.5M: 180 MB).
+    asked = dns.select(
         "client_ip", "qname", "qtype", "dns_id", "ts_ns",
         pl.max_horizontal("query_ts_ns", "response_ts_ns").alias("end_ns"),
-    ).with_row_index("_row").sort(["client_ip", "ts_ns", "_row"])
+    )
+    order = asked.select(pl.arg_sort_by("client_ip", "ts_ns", maintain_order=True)).to_series()
     if path is None:
-        path = learn(_names(ordered))
-    lookup, searched = walk(path, ordered.drop("_row"))
-    rows = ordered["_row"].to_numpy()
+        path = learn(_names(asked[order]))
+    lookup, searched = walk(path, asked, order)
+    rows = order.to_numpy()
     back = np.empty_like(rows)  # the sorted position of each row
     back[rows] = np.arange(len(rows), dtype=rows.dtype)
     walked = dns.with_columns(
@@ -275,18 +277,19 @@ class _Lookup:
         self.last_ns = max(self.last_ns, end)
 
 
-def walk(path: SearchPath, rows: pl.DataFrame, compiled: bool | None = None
+def walk(path: SearchPath, rows: pl.DataFrame, order: pl.Series, compiled: bool | None = None
          ) -> tuple[np.ndarray, pl.Series]:
-    """Lookup number per transaction of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns;
-    ordered by client, then time), and per lookup the name searched for (null: not searched).
-    Compiled (`pcapkit.flows.search_walk`) when `compiled`, or when None and the rows are
+    """Lookup number per transaction of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns)
+    taken in `order` (the indices of the rows by client, then time), and
+    per lookup the name searched for (null: not searched). Compiled
+    (`pcapkit.flows.search_walk`) when `compiled`, or when None and the rows are
     `JIT_THRESHOLD_ROWS` or more; else as Python (`_walk`), the two held identical."""
     if compiled if compiled is not None else rows.height >= JIT_THRESHOLD_ROWS:
         dotted = {client: f".{suffix}" for client in rows["client_ip"].unique().drop_nulls()
                   if (suffix := path.first_suffix(client))}
-        return search_walk.walk(rows, pl.col("client_ip").replace_strict(
+        return search_walk.walk(rows, order, pl.col("client_ip").replace_strict(
             dotted, default=None, return_dtype=pl.String), STEP_GAP_NS)
-    numbers, searched = _walk(path, rows)
+    numbers, searched = _walk(path, rows[order])
     return numbers, pl.Series(searched, dtype=pl.String)
 
 

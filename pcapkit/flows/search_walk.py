@@ -36,16 +36,19 @@ _DOT = 46  #: "."
 SLICE_ROWS = 1 << 18
 
 
-def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, pl.Series]:
-    """`search_path._walk` of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns; ordered by
-    client, then time), each client's first search domain `dotted` (".NS.svc.DOMAIN", null
-    when unknown), compiled: the lookup number of each row, and per lookup the name searched
-    for (null: not searched)."""
+def walk(rows: pl.DataFrame, order: pl.Series, dotted: pl.Expr, gap_ns: int
+         ) -> tuple[np.ndarray, pl.Series]:
+    """`search_path._walk` of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns) taken in
+    `order` (the indices of the rows by client, then time), each client's first search domain
+    `dotted` (".NS.svc.DOMAIN", null when unknown), compiled: the lookup number of each row in
+    that order, and per lookup the name searched for (null: not searched)."""
     name = pl.col("qname").fill_null("").str.to_lowercase()
     searched_row = (name.str.ends_with(dotted)).fill_null(False)
     length = name.str.len_bytes().cast(pl.Int64)
+    # Worked out row by row where the rows are, then only these integers put in order.
     cols = rows.select(
-        pl.col("client_ip").rle_id().cast(pl.Int32).alias("group"),
+        # a client's identity: the kernel compares it, whatever it is
+        pl.col("client_ip").rank("dense").fill_null(0).cast(pl.Int32).alias("group"),
         searched_row.cast(pl.UInt8).alias("searched"),
         pl.when(searched_row).then(length - dotted.str.len_bytes()).otherwise(length)
         .cast(pl.Int32).alias("base_len"),
@@ -54,15 +57,16 @@ def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, 
         pl.col("dns_id").cast(pl.Int32).fill_null(-1),
         pl.col("ts_ns").cast(pl.Int64),
         pl.col("end_ns").cast(pl.Int64).fill_null(0),
-    )
+    )[order]
     n = rows.height
     starts = np.zeros(n + 1, np.int64)
     np.cumsum(cols["length"].to_numpy(), out=starts[1:])
     # The names' bytes, copied in a slice of rows at a time: joined whole, polars' text and
     # its bytes were each as large again (a busy pod's 2.5M names: 90 MB each).
+    names = rows.select("qname")
     data = np.empty(starts[-1], np.uint8)
     for at in range(0, n, SLICE_ROWS):
-        part = rows.slice(at, SLICE_ROWS).select(name.str.join("").cast(pl.Binary)).item()
+        part = names[order.slice(at, SLICE_ROWS)].select(name.str.join("").cast(pl.Binary)).item()
         data[starts[at]:starts[at] + len(part)] = np.frombuffer(part, np.uint8)
     numbers = np.empty(n, np.uint32)
     opened = np.empty(n, np.int32)  # per lookup, the row that opened it
@@ -79,7 +83,7 @@ def walk(rows: pl.DataFrame, dotted: pl.Expr, gap_ns: int) -> tuple[np.ndarray, 
     lookups = int(count[0])
     # Each searched lookup's base: the name of the row that opened it, less that row's first
     # search domain when it carried it.
-    bases = rows[opened[:lookups]].select(
+    bases = rows[order.to_numpy()[opened[:lookups]]].select(
         pl.when(pl.lit(pl.Series(searched[:lookups].astype(bool))))
         .then(pl.when(searched_row).then(name.str.strip_suffix(dotted)).otherwise(name))
     ).to_series()

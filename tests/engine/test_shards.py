@@ -18,7 +18,7 @@ ALONE = pl.DataFrame({"key": [2, 2, 2], "row": [5, 6, 7]})  # every row in one b
 def _batches(parts: list[pl.DataFrame], folder: Path) -> list[pl.DataFrame]:
     """`batched` of the parts as a list: read once, past `HELD_ROWS` too."""
     return [held.pop() for held in shards.batched(
-        parts, pl.col("key"), shards.Overflow(str(folder), len(parts)))]
+        parts, pl.col("key"), shards.Overflow(str(folder), len(parts)), shards.BATCH_ROWS)]
 
 
 @pytest.mark.parametrize(("held_rows", "batches"), [(100, 3), (4, 4), (1, 4)])
@@ -66,7 +66,8 @@ def test_past_held_rows_one_batch_is_read_at_a_time(monkeypatch: pytest.MonkeyPa
             read.append(part.height)
             yield part
 
-    batches = shards.batched(parts(), pl.col("key"), shards.Overflow(str(tmp_path), 2))
+    batches = shards.batched(parts(), pl.col("key"), shards.Overflow(str(tmp_path), 2),
+                             shards.BATCH_ROWS)
     first = next(batches)[0]
     assert read == [5, 3]
     assert first["key"].to_list() == [0]  # 4 batches (`test_batches_hold_whole_keys...`)

@@ -86,13 +86,15 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 def test_flows_and_detectors_in_batches_of_connections(
         scenario: Path, held_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shard's TCP rows settled, and its connections' packets read by the detectors, a batch
-    of whole connections at a time (here a batch per row at most: as many batches as the shard
-    has pairs of endpoints, or connections) give the in-memory document; whether the batches
-    are held, or cut to files and read back one at a time (`HELD_ROWS`)."""
+    """A shard's TCP rows settled, its connections' packets read by the detectors, and its DNS
+    messages paired into transactions, a batch of whole connections (or client sides) at a
+    time (here a batch per row at most: as many batches as the shard has pairs of endpoints,
+    connections, or DNS client sides) give the in-memory document; whether the batches are
+    held, or cut to files and read back one at a time (`HELD_ROWS`)."""
     monkeypatch.setattr(sharding, "BATCH_ROWS", 1)
+    monkeypatch.setattr(sharding, "DNS_BATCH_ROWS", 1)
     monkeypatch.setattr(sharding, "HELD_ROWS", held_rows)
-    counts: dict[str, list[int]] = {"tcp_batches": [], "conn_batches": []}
+    counts: dict[str, list[int]] = {"tcp_batches": [], "conn_batches": [], "dns_batches": []}
     for name, seen in counts.items():
         cut = getattr(sharding, name)
         monkeypatch.setattr(sharding, name, lambda rows, overflow, cut=cut, seen=seen: seen.append(
@@ -103,6 +105,8 @@ def test_flows_and_detectors_in_batches_of_connections(
     if streamed.tables.connections.select("client_ip", "client_port").n_unique() > 1:
         assert counts["tcp_batches"][0] > 1
         assert counts["conn_batches"][0] > 1
+    if streamed.tables.dns.select("client_ip", "client_port").n_unique() > 1:
+        assert counts["dns_batches"][0] > 1
 
 
 def test_worker_processes() -> None:
