@@ -74,18 +74,19 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx"))
     window = int(config.nxdomain_window_s * 1e9)
     rows: list[dict[str, Any]] = []
-    for client, asked in _clients(dns):
-        nx = asked.filter(dns["nx"].gather(asked))
+    for client, at in _clients(dns):
+        # the client's NXDOMAIN answers (their indices), in the order they came
+        nx = at.filter(dns["nx"].gather(at))
         nx = nx.gather(dns["response_ts_ns"].gather(nx).to_frame().select(
             pl.arg_sort_by("response_ts_ns", maintain_order=True)).to_series())
         for first, last in storms(dns["response_ts_ns"].gather(nx).to_list(),
                                   config.nxdomain_min, window):
             failed = dns.select(STORM)[nx.slice(first, last - first + 1)]
             start, end = _span(failed)
-            during = int(dns["asked_ns"].gather(asked).is_between(start, end).sum())
+            during = int(dns["asked_ns"].gather(at).is_between(start, end).sum())
             cited = frames_evidence(_frames(tables.dns, failed), *FRAMES)
-            own = dns.lazy().filter(pl.col("client_ip").eq_missing(pl.lit(client, pl.String)))
-            rows.append(_finding(str(client), failed, during, own, cited))
+            txns = dns.lazy().filter(pl.col("client_ip").eq_missing(pl.lit(client, pl.String)))
+            rows.append(_finding(str(client), failed, during, txns, cited))
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
 

@@ -309,7 +309,8 @@ def _overflow(root: str, family: str, shard: int) -> shards.Overflow:
 
 
 def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The shard's DNS transactions, in time order, spilled by client; and its DNS views."""
+    """The shard's DNS transactions, in time order, spilled by client; and its DNS views: its
+    messages paired a batch of client sides at a time (`shards.dns_batches`)."""
     settled, views = [], []
     for held in shards.dns_batches(_parts(job.spill, "dns", job.shard, DNS_MESSAGES),
                                    _overflow(job.spill, "dns", job.shard)):

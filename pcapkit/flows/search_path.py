@@ -280,10 +280,10 @@ class _Lookup:
 def walk(path: SearchPath, rows: pl.DataFrame, order: pl.Series, compiled: bool | None = None
          ) -> tuple[np.ndarray, pl.Series]:
     """Lookup number per transaction of `rows` (client_ip, qname, qtype, dns_id, ts_ns, end_ns)
-    taken in `order` (the indices of the rows by client, then time), and
-    per lookup the name searched for (null: not searched). Compiled
-    (`pcapkit.flows.search_walk`) when `compiled`, or when None and the rows are
-    `JIT_THRESHOLD_ROWS` or more; else as Python (`_walk`), the two held identical."""
+    taken in `order` (the indices of the rows by client, then time), and per lookup the name
+    searched for (null: not searched). Compiled (`pcapkit.flows.search_walk`) when `compiled`,
+    or when None and the rows are `JIT_THRESHOLD_ROWS` or more; else as Python (`_walk`), the
+    two held identical."""
     if compiled if compiled is not None else rows.height >= JIT_THRESHOLD_ROWS:
         dotted = {client: f".{suffix}" for client in rows["client_ip"].unique().drop_nulls()
                   if (suffix := path.first_suffix(client))}
