@@ -174,8 +174,9 @@ PARTS_RATIO = 10
 
 def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema,
                 key: str | pl.Series) -> pl.DataFrame:
-    """The rows of `family` in `shards`, sorted by `key`: one of their columns, or a Series of a
-    key for each row as `read` gives them, which takes its name's place among the columns.
+    """The rows of `family` in `shards`, their columns of `schema` alone, sorted by `key`: one
+    of those columns, or a Series of a key for each row as `read` gives them, which comes
+    after them.
     Gathered a column at a time: each column is read from the files, put in order and let go
     before the next, so that sorting a table of hundreds of MB holds it once, not twice; files
     of `WHOLE_BYTES` or less in all are read whole instead, each once."""
@@ -184,8 +185,9 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
         empty = pl.DataFrame(schema=schema)
         return empty if isinstance(key, str) else empty.with_columns(key)
     held = sum(f.stat().st_size * (PARTS_RATIO if f.suffix == ".arrows" else 1) for f in files)
+    names = list(schema)
     if held <= WHOLE_BYTES:
-        rows = pl.concat([_read(f) for f in files]).rechunk()
+        rows = pl.concat([_read(f, columns=names) for f in files]).rechunk()
         rows = rows if isinstance(key, str) else rows.with_columns(key)
         return rows[rows[key if isinstance(key, str) else key.name].arg_sort()]
 
@@ -201,7 +203,7 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
 
     keys = column(key) if isinstance(key, str) else key
     order = keys.arg_sort()
-    out = pl.DataFrame([column(name).gather(order) for name in _read(files[0], n_rows=0).columns])
+    out = pl.DataFrame([column(name).gather(order) for name in names])
     return out if isinstance(key, str) else out.with_columns(keys.gather(order))
 
 
