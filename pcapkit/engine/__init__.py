@@ -14,12 +14,12 @@ something settled by the packets of one key, so:
    The DNS transactions are spilled again, by client address.
 3. **Shared ids** (here): `shared_ids` over the per-view connection rows of every shard (one row
    per connection per view: small), the ICMP errors tied to them; DNS transactions numbered in
-   time order from a slim table of them all (time and client side), then (per client shard, in
-   parallel) put in that order, and the search-path hints of their clients gathered.
+   time order from a slim table of them all (time and client side), and (per client shard, in
+   parallel) the search-path hints of their clients gathered from their names in that order.
 4. **Detectors** (per shard, in parallel): the per-connection detectors on the connections that
    lie wholly in one shard; then (per shard of them, by `conn`, in parallel) on those spanning
    shards (a NAT leg in another shard: on a node's capture, most of them); the detectors that
-   read only the flow tables run here. Per client shard: the
+   read only the flow tables run here. Per client shard: its transactions put in time order, the
    lookups walked with the search path learned from every client's hints, and the per-client
    DNS detectors; the shards' transactions are gathered here, their lookups renumbered.
 
@@ -62,14 +62,14 @@ from pcapkit.engine.tasks import (
     DecodeJob,
     DetectJob,
     FlowsJob,
+    HintsJob,
     LinksJob,
-    NumberJob,
     ShardFlows,
     SpanningJob,
+    client_hints,
     decode_chunk,
     detect_shard,
     evidence_rows,
-    number_transactions,
     reassemble,
     shard_flows,
     shard_links,
@@ -101,6 +101,7 @@ CHUNK_RECORDS = 250_000
 SHARD_RECORDS = 500_000
 
 T = TypeVar("T")
+NO_NUMBERS = np.empty(0, np.uint32)  #: the numbers of a client shard without transactions
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,8 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so then the
     # DNS detectors read the whole table instead of each client shard's.
     whole_dns = any(f.asks_cache for f in found)
-    path = _numbered(found, root, shards, pool, meter)
-    sweeper.drop("tcp", "dns", "pieces", "icmp", "txns")
+    numbers, path = _numbered(found, root, shards, pool, meter)
+    sweeper.drop("tcp", "dns", "pieces", "icmp")
     # Read only after the detectors: spilled while this process merges the connections and the
     # workers run the detectors (20M DNS-heavy packets: ~55 MB), as the shards' parts of it
     # and their numbering rows go (the transactions live on in the spill).
@@ -302,7 +303,8 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # resolver's client shard is the longest job of all, and the other workers take the rest
     # meanwhile instead of waiting for it at the end of a batch of its own.
     jobs: Iterator[ClientsJob | DetectJob] = chain(
-        (ClientsJob(root, s, path, bare, config, not whole_dns) for s in range(shards)),
+        (ClientsJob(root, s, numbers.get(s, NO_NUMBERS), path, bare, config, not whole_dns)
+         for s in range(shards)),
         (DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]],
                    alone[offsets[s]:offsets[s + 1]], spanning, shards, lean, config)
          for s in range(shards)))
@@ -322,7 +324,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     pool.close()
     connections = spill.read(root, "connections", 0, CONNECTIONS)
     dns_views = spill.read(root, "dns_views", 0, DNS_VIEW_ROWS)
-    sweeper.drop("annotated", "numbered", "shard_connections", "spanning", "spanning_connections",
+    sweeper.drop("annotated", "txns", "shard_connections", "spanning", "spanning_connections",
                  "connections", "probe", "dns_views")
     lean = dataclasses.replace(lean, connections=connections)
     tables = dataclasses.replace(tables, connections=connections,
@@ -350,10 +352,10 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
 
 
 def _numbered(found: list[ShardFlows], root: str, shards: int, pool: Executor,
-              meter: _Meter) -> SearchPath:
-    """Numbers the DNS transactions of every shard in `TIME_ORDER` (each client shard's spilled
-    to `numbered`), from a slim table of them all: one row per transaction, three columns.
-    Gives the search path learned from every client."""
+              meter: _Meter) -> tuple[dict[int, npt.NDArray[np.uint32]], SearchPath]:
+    """The number of every shard's DNS transactions in `TIME_ORDER` (`txn`), from a slim table
+    of them all: one row per transaction, three columns; per client shard, in the order its
+    rows were spilled. And the search path learned from every client."""
     order = pl.concat([f.order for f in found])
     # Rows alike in time and client side come from one flows shard (sharded by client side),
     # in `TIME_ORDER` there: a stable sort on the three puts every row in `TIME_ORDER`.
@@ -364,9 +366,9 @@ def _numbered(found: list[ShardFlows], root: str, shards: int, pool: Executor,
     parts = order.select(client_shard(shards).alias("shard"), txn=pl.Series(txn)).partition_by(
         "shard", as_dict=True, maintain_order=True, include_key=False)
     numbers = {int(str(key)): part["txn"].to_numpy() for (key,), part in parts.items()}
-    hinted = meter.each(Stage.FLOWS, pool.map(number_transactions, (
-        NumberJob(root, s, txns) for s, txns in sorted(numbers.items()))))
-    return settle(sorted((h for part in hinted for h in part), key=lambda h: h[0]))
+    hinted = meter.each(Stage.FLOWS, pool.map(client_hints, (
+        HintsJob(root, s, txns) for s, txns in sorted(numbers.items()))))
+    return numbers, settle(sorted((h for part in hinted for h in part), key=lambda h: h[0]))
 
 
 def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.DataFrame:

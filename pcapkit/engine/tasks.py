@@ -56,11 +56,12 @@ def _schema(columns: list[str]) -> pl.Schema:
 TCP_SCHEMA = _schema(shards.TCP_COLUMNS)
 ICMP_SCHEMA = _schema(shards.ICMP_COLUMNS)
 TXN_SCHEMA = client_transactions(NO_MESSAGES).schema
-#: what the numbering job keeps of a transaction: the key that paired its messages (`qkey`, the
-#: lower-cased name, and `txn_in_key`) has done its work (a busy pod's 2.5M transactions: 127 MB
-#: less read, sorted, written and read again)
+#: what a flows job spills of a transaction: the key that paired its messages (`qkey`, the
+#: lower-cased name, and `txn_in_key`) has done its work once they are in time order (a busy
+#: pod's 2.5M transactions: 127 MB less read and sorted)
 KEPT_SCHEMA = pl.Schema({c: t for c, t in TXN_SCHEMA.items() if c not in ("qkey", "txn_in_key")})
-NUMBERED_SCHEMA = pl.Schema({**KEPT_SCHEMA, "txn": pl.UInt32()})
+#: what the search-path hints read of them
+NAME_SCHEMA = pl.Schema({c: KEPT_SCHEMA[c] for c in ("client_ip", "ts_ns", "qname")})
 
 
 def warm_up() -> None:
@@ -324,39 +325,40 @@ def _shard_transactions(job: FlowsJob) -> tuple[pl.DataFrame, pl.DataFrame]:
         views.append(batch_views)
     transactions = in_time_order(pl.concat(settled))
     dns_views = pl.concat(views)
-    spill.write_parts(job.spill, "txns", f"{job.shard:05d}", transactions,
-                      shards.client_shard(job.shards), job.shards)
+    spill.write_parts(job.spill, "txns", f"{job.shard:05d}",
+                      transactions.select(KEPT_SCHEMA.names()), shards.client_shard(job.shards),
+                      job.shards)
     return transactions, dns_views
 
 
 # --- DNS transactions of a shard of clients: numbered, then grouped into lookups -------------
 
 @dataclass(frozen=True)
-class NumberJob:
+class HintsJob:
     spill: str
     shard: int
     #: the number (`txn`) of each of the shard's transactions, in the order they were spilled
     txn: npt.NDArray[np.uint32]
 
 
-def number_transactions(job: NumberJob) -> list[tuple[str, Hints]]:
-    """Numbers the shard's transactions (spilled to `numbered`, in that order) and gives the
-    search-path hints of its clients, in client order."""
-    # Sorted a column at a time: a busy resolver's shard is most of the capture's transactions.
-    numbered = spill.read_sorted(job.spill, "txns", [job.shard], KEPT_SCHEMA,
-                                 pl.Series("txn", job.txn, dtype=pl.UInt32))
-    spill.write(job.spill, "numbered", job.shard, "all", numbered)
-    # The hints read the names alone: the rest goes before they are weighed (a busy pod's 2.5M
-    # transactions held beside the hints: the run's peak 2,852 -> 2,370 MB).
-    names = numbered.select("client_ip", "ts_ns", "qname")
-    del numbered
+def client_hints(job: HintsJob) -> list[tuple[str, Hints]]:
+    """The search-path hints of the shard's clients, in client order, from their names in
+    `txn` order."""
+    # The names alone, not the whole table (a busy pod's 2.5M transactions, sorted whole and
+    # written again here, took this job ~1.1 GB): the client job sorts the table as it reads it.
+    names = spill.read_sorted(job.spill, "txns", [job.shard], NAME_SCHEMA, _numbers(job.txn))
     return [(client, hints(asked)) for client, asked in names_by_client(names).items()]
+
+
+def _numbers(txn: npt.NDArray[np.uint32]) -> pl.Series:
+    return pl.Series("txn", txn, dtype=pl.UInt32)
 
 
 @dataclass(frozen=True)
 class ClientsJob:
     spill: str
     shard: int
+    txn: npt.NDArray[np.uint32]  #: as in `HintsJob`
     path: SearchPath  #: learned from every client's hints
     tables: Tables  #: `spans` and `views`: what the DNS detectors read besides `dns`
     config: Config
@@ -373,9 +375,10 @@ class ClientFindings:
 def client_findings(job: ClientsJob) -> ClientFindings:
     """The shard's DNS_TRANSACTIONS (spilled to `transactions`), their lookups numbered from 0,
     and the findings of the per-client DNS detectors on them (none unless `job.detect`)."""
-    # The rows as read are let go before the detectors run (a busy resolver's shard is most of
-    # the capture's transactions).
-    dns = expanded(spill.read(job.spill, "numbered", job.shard, NUMBERED_SCHEMA), job.path)
+    # Put in `txn` order a column at a time as they are read (a busy resolver's shard is most
+    # of the capture's transactions); the rows as read are let go before the detectors run.
+    dns = expanded(spill.read_sorted(job.spill, "txns", [job.shard], KEPT_SCHEMA,
+                                     _numbers(job.txn)), job.path)
     spill.write(job.spill, "transactions", job.shard, "all", dns)
     findings = run_detectors(dataclasses.replace(job.tables, dns=dns), job.config,
                              PER_CLIENT if job.detect else ())
