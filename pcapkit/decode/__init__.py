@@ -8,8 +8,9 @@ Three decoders follow the same rules (docs/packet-table.md) to the byte:
 - `reference`: one packet at a time, in plain Python; the other two hand it the rows they do
   not cover (uncommon encapsulations), and the tests hold them identical to it.
 
-`auto` (the default) takes `compiled` from `COMPILED_FROM` records on, or whenever the kernel
-has already run in the process (its start-up paid), and `fast` otherwise.
+`auto` (the default) takes `reference` below `REFERENCE_BELOW` records, `compiled` from
+`COMPILED_FROM` records on or whenever the kernel has already run in the process (its start-up
+paid), and `fast` otherwise.
 """
 
 from __future__ import annotations
@@ -46,10 +47,17 @@ COMPILED_FROM_BYTES = 64 << 20
 COMPILED_MODULE = "pcapkit.decode.compiled"
 
 
+#: records below which `auto` takes the reference decoder: the others cost a few ms a call
+#: whatever its size (the numpy one's few dozen array operations per layer, ~6-10 ms; the
+#: compiled one's ~4 ms), plain Python ~30 µs a packet (a one-packet chunk: 1.4 ms)
+REFERENCE_BELOW = 128
+
+
 def decoder(engine: Engine, records: int) -> Decoder:
     """The decoder `engine` names (`auto`: chosen by the number of `records`)."""
     if engine == "auto":
-        engine = "compiled" if _linked() or records >= COMPILED_FROM else "fast"
+        engine = ("reference" if records < REFERENCE_BELOW
+                  else "compiled" if _linked() or records >= COMPILED_FROM else "fast")
     if engine == "compiled":
         from pcapkit.decode.compiled import decode_compiled  # imports numba: ~1 s
 

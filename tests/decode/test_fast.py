@@ -154,16 +154,20 @@ def test_exported_members() -> None:
 
 def test_auto_takes_the_kernel_once_it_has_run() -> None:
     """`auto` decodes a small capture with the vectorised decoder in a process whose kernel has
-    not run, its package imported or not, and with the kernel once it has: in a fresh process,
-    because this one's kernel may have run in an earlier test."""
+    not run, its package imported or not, and with the kernel once it has; a few records with
+    the reference decoder either way. In a fresh process, because this one's kernel may have
+    run in an earlier test."""
     script = (
-        "import sys; from pcapkit.decode import decoder; import pcapkit.decode.compiled as c\n"
+        "import sys; from pcapkit.decode import REFERENCE_BELOW as few, decoder\n"
+        "import pcapkit.decode.compiled as c\n"
         "from pcapkit.read import read_capture\n"
-        "before = decoder('auto', 10).__name__\n"
+        "names = lambda: [decoder('auto', n).__name__ for n in (few - 1, few, 10**6)]\n"
+        "before = names()\n"
         "c.decode_compiled(read_capture(sys.argv[1]))\n"
-        "print(before, decoder('auto', 10).__name__, decoder('auto', 10**6).__name__)\n"
+        "print(*before, *names())\n"
     )
     sample = sample_captures()[0]
     out = subprocess.run([sys.executable, "-c", script, str(sample)], capture_output=True,
                          text=True, check=True, cwd=REPO).stdout.split()
-    assert out == ["decode_fast", "decode_compiled", "decode_compiled"]
+    assert out == ["decode_reference", "decode_fast", "decode_compiled",
+                   "decode_reference", "decode_compiled", "decode_compiled"]
