@@ -135,8 +135,8 @@ def _through_files(held: list[pl.DataFrame], rest: Iterator[pl.DataFrame], key: 
                    batches: int, folder: str) -> Iterator[Held]:
     """`batched` past `HELD_ROWS`: the parts `held` (let go one by one), then `rest`, cut to
     files of `folder`, a folder per batch and a file per part, then read back batch by batch,
-    each batch's files removed once read. The files are written uncompressed and read
-    memory-mapped (`spill.write`): they are read once, soon, from the page cache."""
+    each batch's files removed once read. The files are written uncompressed (`spill.write`):
+    they are read once, soon, from the page cache."""
     schema = held[0].schema
     for index in sorted(_written(itertools.chain(_emptied(held), rest), key, batches, folder)):
         yield [spill.read(folder, "batch", index, schema)]
