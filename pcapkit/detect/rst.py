@@ -7,10 +7,16 @@ Definition: a TCP segment with RST set. Its phase, in the view it was seen in:
 - `closing`: after a FIN from either side;
 - `established`: otherwise (an abort; also any RST of a connection seen without its start).
 A connection whose client reset a SYN-ACK from an unexpected address is left to
-`dnat_mismatch`, which names that cause. One finding per connection, for its first RST (in
-time, over every view): `phase` and
-`sender` (client/server) in extra, `count` the most RSTs any one view saw, evidence every RST
-frame of every view. Severity error for `handshake`, warning otherwise.
+`dnat_mismatch`, which names that cause. A reset after an orderly close is no symptom: its
+sender had, in that view, sent its FIN and acknowledged the peer's FIN, and the reset's sequence
+number is its FIN's (the peer had acknowledged every byte it sent). Both directions had ended
+with nothing lost; the reset answers a late copy, typically the peer's FIN sent again because
+the last ACK was lost, reaching a socket already gone (Linux answers a segment for no socket
+with a reset whose sequence number is that segment's ACK).
+
+One finding per connection, for its first RST (in time, over every view): `phase` and `sender`
+(client/server) in extra, `count` the most RSTs any one view saw, evidence every RST frame of
+every view. Severity error for `handshake`, warning otherwise.
 
 Compared with Zeek: its conn_state says REJ for a refused connection, RSTO/RSTR for an abort by
 the originator/responder and RSTOS0/RSTRH for odd half-open cases; here the same facts are the
@@ -44,8 +50,8 @@ WHY = {
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
     flags = pl.col("tcp_flags")
-    tcp = showing(tables.packets, (flags & RST) != 0,
-                  "conn", "view", "capture", "frame", "ts_ns", "tcp_flags", "from_client")
+    tcp = showing(tables.packets, (flags & RST) != 0, "conn", "view", "capture", "frame",
+                  "ts_ns", "tcp_flags", "from_client", "tcp_seq", "tcp_ack", "payload_len")
     if tcp.is_empty():  # most batches of a streamed run: no reset, and no query to plan
         return empty_findings()
     # Per connection and view (lconn halves of one view together), in frame order: has a
@@ -63,7 +69,9 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     )
     # The client's reset of a SYN-ACK from the wrong address is `dnat_mismatch`'s symptom.
     explained = mismatched(tables)["conn"].implode()
-    resets = tcp.filter(((flags & RST) != 0) & ~pl.col("conn").is_in(explained)).with_columns(
+    resets = _after_orderly_close(tcp).filter(
+        ((flags & RST) != 0) & ~pl.col("conn").is_in(explained) & ~pl.col("_closed")
+    ).with_columns(
         phase=pl.when(pl.col("_fin") > 0)
         .then(pl.lit("closing"))
         .when((pl.col("_synack") == 0) | (pl.col("_acked") == 0))
@@ -93,3 +101,27 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         ),
     )
     return findings(tables, rows)
+
+
+def _after_orderly_close(tcp: pl.DataFrame) -> pl.DataFrame:
+    """`tcp` (sorted by frame) with `_closed`: in the packet's view, before it, its sender had
+    sent a FIN and acknowledged the peer's FIN, and the packet's sequence number is at that FIN
+    (its own, or one past it). Sequence numbers wrap at 2**32."""
+    flags, client = pl.col("tcp_flags"), pl.col("from_client")
+    seq = pl.col("tcp_seq").cast(pl.Int64)
+    fin = (flags & FIN) != 0
+    view, side = ["conn", "view"], ["conn", "view", "from_client"]
+    # What acknowledges a FIN: the sequence number past its payload and the FIN itself.
+    fin_end = (seq + pl.col("payload_len") + 1) % 2**32
+    peer_fin_end = pl.when(client).then(pl.col("_server_fin_end")).otherwise(
+        pl.col("_client_fin_end"))
+    acks_peer_fin = ((flags & ACK) != 0) & (pl.col("tcp_ack").cast(pl.Int64) == peer_fin_end)
+    return tcp.with_columns(
+        _client_fin_end=pl.when(fin & client).then(fin_end).forward_fill().over(view),
+        _server_fin_end=pl.when(fin & ~client).then(fin_end).forward_fill().over(view),
+        _own_fin=pl.when(fin).then(seq).forward_fill().shift(1).over(side),
+    ).with_columns(
+        _closed=(acks_peer_fin.fill_null(False).cast(pl.Int32).cum_sum().shift(1, fill_value=0)
+                 .over(side) > 0)
+        & ((seq - pl.col("_own_fin")) % 2**32).is_in([0, 1]).fill_null(False),
+    )
