@@ -289,11 +289,8 @@ def _shard_connections(job: FlowsJob) -> pl.DataFrame:
         spill.write(job.spill, "rows", job.shard, f"{name:05d}", rows)
         spill.write(job.spill, "annotated", job.shard, f"{name:05d}",
                     segs.select("lconn", "copy", *shards.DETECT_COLUMNS))
-        sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn")
-        if job.errors.is_empty():  # most captures: no segment's address made text again
-            sent = sent.clear()
-        sent = sent.with_columns(pl.col(SOCKET[0]).cast(pl.String), ip_proto=pl.lit(6, pl.UInt8),
-                                 icmp_type=pl.lit(None, pl.UInt8))
+        sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
+            ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
         lasts.append(last_before(sent, job.errors))
         del segs, rows, sent  # not held while the next batch is read (`shards.batched`)
     return pl.concat(lasts)

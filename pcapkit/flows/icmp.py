@@ -164,7 +164,9 @@ def merge_socket_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
 def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
     """For each error, the last TCP packet (with its `conn`) its quoted socket sent before it:
     `src`, `sport`, `ip_proto`, `ts_ns`, `capture`, `frame`, `conn`. Over parts of the packets,
-    the rows of every part together give the same ties (`tied` takes the latest)."""
+    the rows of every part together give the same ties (`tied` takes the latest). The packets'
+    `src` may be text or, as `tcp_segments` gives it, an Enum: the quoted sockets are looked
+    for in its type, and only the packets found are made text."""
     asked = errors.select(pl.col("q_src").alias("src"), pl.col("q_sport").alias("sport"),
                           pl.col("q_proto").alias("ip_proto"), "ts_ns").drop_nulls().unique()
     if asked.is_empty():  # most captures: no error quotes a packet, none is looked for
@@ -174,7 +176,10 @@ def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
         packets.filter(pl.col("icmp_type").is_null() & pl.col("sport").is_not_null()
                        & pl.col("conn").is_not_null())
         .select(*SOCKET, "ts_ns", "capture", "frame", "conn")
-        .join(asked.select(SOCKET).unique(), on=SOCKET, how="semi")
+        # an address the Enum lacks (null) is no packet's
+        .join(asked.select(SOCKET).unique().with_columns(
+            pl.col("src").cast(packets.schema["src"], strict=False)), on=SOCKET, how="semi")
+        .with_columns(pl.col("src").cast(pl.String))
         .sort("ts_ns", "capture", "frame")
     )
     return (
