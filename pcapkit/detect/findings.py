@@ -61,23 +61,44 @@ def extra_json(**fields: Any) -> str:
 
 def frames_evidence(rows: pl.DataFrame, *columns: str) -> list[dict[str, int]]:
     """The distinct (capture, frame) pairs of list-of-`EVIDENCE` columns as evidence (`cited`)."""
-    frames = pl.concat([rows.select(pl.col(c).explode().alias("cited")) for c in columns])
-    return cited(frames.drop_nulls().unnest("cited"))
+    return as_evidence(first_cited(frames_keys(rows, *columns)))
 
 
 def cited(frames: pl.DataFrame) -> list[dict[str, int]]:
     """The distinct (`capture`, `frame`) rows of `frames`, sorted, the first `EVIDENCE_FRAMES` of
-    each capture: a finding's evidence. Each pair is one 64-bit key, made distinct and sorted
-    as one column: polars' `unique` over the two columns took 0.56 s and 355 MB for the 3.75M
-    frames of a busy pod's storm, this 0.14 s and none."""
-    keys = frames.select(pl.col("capture").cast(pl.UInt64) * _FRAMES_OF_A_CAPTURE
-                         + pl.col("frame")).to_series().unique().sort().to_numpy()
-    captures = keys // _FRAMES_OF_A_CAPTURE
+    each capture: a finding's evidence."""
+    return as_evidence(first_cited(_keys(frames)))
+
+
+def frames_keys(rows: pl.DataFrame, *columns: str) -> pl.Series:
+    """The (capture, frame) pairs of list-of-`EVIDENCE` columns, each as one key (`_keys`)."""
+    frames = pl.concat([rows.select(pl.col(c).explode().alias("cited")) for c in columns])
+    return _keys(frames.drop_nulls().unnest("cited"))
+
+
+def _keys(frames: pl.DataFrame) -> pl.Series:
+    """Each (`capture`, `frame`) row as one 64-bit key, which sorts as the pair does: made
+    distinct and sorted as one column, polars' `unique` over the two columns took 0.56 s and
+    355 MB for the 3.75M frames of a busy pod's storm, this 0.14 s and none."""
+    return frames.select(pl.col("capture").cast(pl.UInt64) * _FRAMES_OF_A_CAPTURE
+                         + pl.col("frame")).to_series()
+
+
+def first_cited(keys: pl.Series) -> pl.Series:
+    """The distinct `keys` (`_keys`), sorted, the first `EVIDENCE_FRAMES` of each capture: of
+    several sets of keys, those of their union are those of the union of theirs."""
+    distinct = keys.unique().sort().to_numpy()
+    captures = distinct // _FRAMES_OF_A_CAPTURE
     starts = np.flatnonzero(np.r_[True, captures[1:] != captures[:-1]]).tolist()
-    kept = [keys[a:min(b, a + EVIDENCE_FRAMES)] for a, b in zip(starts, [*starts[1:], len(keys)],
-                                                                  strict=True)]
+    kept = [distinct[a:min(b, a + EVIDENCE_FRAMES)]
+            for a, b in zip(starts, [*starts[1:], len(distinct)], strict=True)]
+    return pl.Series(np.concatenate(kept) if kept else distinct, dtype=pl.UInt64)
+
+
+def as_evidence(keys: pl.Series) -> list[dict[str, int]]:
+    """`first_cited`'s keys as a finding's evidence."""
     return [{"capture": key // _FRAMES_OF_A_CAPTURE, "frame": key % _FRAMES_OF_A_CAPTURE}
-            for key in (np.concatenate(kept) if kept else keys).tolist()]
+            for key in keys.to_list()]
 
 
 #: the frame numbers a capture may hold (`EVIDENCE`'s frame is 32-bit)

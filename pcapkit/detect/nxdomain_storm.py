@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.detect.cluster_names import IS_NX, any_nx, cluster_lookups, headless_lookups
@@ -41,24 +43,28 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.findings import (
     FINDINGS_SCHEMA,
     Severity,
+    as_evidence,
     empty_findings,
     extra_json,
-    frames_evidence,
+    first_cited,
+    frames_keys,
 )
-from pcapkit.detect.forwarded import own_lookups
+from pcapkit.detect.forwarded import through_cache
 from pcapkit.flows import Tables
 
 KIND = "nxdomain_storm"
 #: names listed in one finding, at most (`distinct_names` says how many there were in all), and
 #: names searched for (`distinct_search_expansions`)
 MAX_NAMES = 20
-#: what the detector reads of every transaction: each filter and sort would copy the wide
-#: columns (answers, frame lists) of a busy resolver's hundreds of thousands; the frames of the
-#: NXDOMAIN answers are read for the storms' evidence only (`FRAMES`)
+#: what the detector reads of every transaction (the frames of the NXDOMAIN answers for the
+#: storms' evidence only); never filtered nor sorted whole, which would copy them (a busy pod's
+#: 2.5M transactions: ~200 MB), but read through the indices of the rows each step needs
 COLUMNS = ["txn", "client_ip", "server_ip", "server_port", "qname", "qtype", "queries", "lookup",
            "query_ts_ns", "response_ts_ns", "latency_ns", "answered", "rcode",
            "search_expansion_of", "resolved_as"]
 FRAMES = ["query_frames", "response_frames"]
+#: the NXDOMAIN transactions whose frames are read at once for a storm's evidence
+EVIDENCE_SLICE = 1 << 18
 
 
 def detect(tables: Tables, config: Config) -> pl.DataFrame:
@@ -66,9 +72,10 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         return empty_findings()
     named = pl.concat([cluster_lookups(tables.dns.select(COLUMNS), config)["lookup"],
                        headless_lookups(tables.dns, config)]).implode()
-    dns = own_lookups(tables.dns.select(COLUMNS), config).filter(
-        ~pl.col("lookup").is_in(named)).with_columns(
-        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx"))
+    # `own_lookups` and the named lookups left out as a mask (`kept`), not a filtered copy
+    dns = through_cache(tables.dns.select(*COLUMNS, *FRAMES), config).with_columns(
+        pl.coalesce("query_ts_ns", "response_ts_ns").alias("asked_ns"), IS_NX.alias("nx"),
+        (pl.col("forwarded_for").is_null() & ~pl.col("lookup").is_in(named)).alias("kept"))
     window = int(config.nxdomain_window_s * 1e9)
     rows: list[dict[str, Any]] = []
     for client, at in _clients(dns):
@@ -77,25 +84,30 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
         nx = nx.gather(dns["response_ts_ns"].gather(nx).to_frame().select(
             pl.arg_sort_by("response_ts_ns", maintain_order=True)).to_series())
         asked = dns["asked_ns"].gather(at)
-        txns = dns.lazy().filter(pl.col("client_ip").eq_missing(pl.lit(client, pl.String)))
-        for first, last in storms(dns["response_ts_ns"].gather(nx).to_list(),
+        txns = dns.lazy().filter(pl.col("client_ip").eq_missing(pl.lit(client, pl.String))
+                                 & pl.col("kept"))
+        for first, last in storms(dns["response_ts_ns"].gather(nx).to_numpy(),
                                   config.nxdomain_min, window):
             failed = _Failed(dns, nx.slice(first, last - first + 1))
             start, end = _span(failed)
             during = int(asked.is_between(start, end).sum())
-            cited = frames_evidence(_frames(tables.dns, failed), *FRAMES)
+            cited = _evidence(failed)
             rows.append(_finding(str(client), failed, during, txns, cited))
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
 
 def _clients(dns: pl.DataFrame) -> Iterator[tuple[str | None, pl.Series]]:
-    """Each client's rows of `dns`, as their indices in the order they were asked: clients in
-    the order they first asked. Indices, not a copy of the table sorted by client: a busy
-    resolver's client is most of it (one pod's 2.5M transactions: the detector's peak +776 MB
-    with the copy, +526 without)."""
-    order = dns.select(pl.arg_sort_by("client_ip", "asked_ns", maintain_order=True)).to_series()
-    runs = dns.group_by("client_ip").agg(pl.len(), pl.col("asked_ns").min().alias("first")).sort(
-        "client_ip")
+    """Each client's `kept` rows of `dns`, as their indices in the order they were asked:
+    clients in the order they first asked. Indices, not a copy of the table sorted by client: a
+    busy resolver's client is most of it (one pod's 2.5M transactions: the detector's peak +776
+    MB with the copy, +526 without)."""
+    # the rows left out sort last, after every client's kept rows
+    order = dns.select(pl.arg_sort_by(~pl.col("kept"), "client_ip", "asked_ns",
+                                      maintain_order=True)).to_series()
+    kept = pl.col("kept")
+    runs = dns.group_by("client_ip").agg(
+        kept.sum().alias("len"), pl.col("asked_ns").filter(kept).min().alias("first")).filter(
+        pl.col("len") > 0).sort("client_ip")
     runs = runs.with_columns(start=pl.col("len").cum_sum() - pl.col("len"))
     for client, length, start in runs.sort("first", "client_ip").select(
             "client_ip", "len", "start").iter_rows():
@@ -120,26 +132,31 @@ class _Failed:
         return self.at.len()
 
 
-def _frames(dns: pl.DataFrame, failed: _Failed) -> pl.DataFrame:
-    """The `FRAMES` of the transactions of `failed`, by `txn`."""
-    return dns.select("txn", *FRAMES).filter(pl.col("txn").is_in(failed["txn"].implode()))
+def _evidence(failed: _Failed) -> list[dict[str, int]]:
+    """The evidence of a storm: the frames of its NXDOMAIN transactions, read a slice of them at
+    a time (a busy pod's storm: 1.9M transactions, 3.75M frames), each slice's first frames
+    kept (`first_cited`)."""
+    frames = failed.dns.select(FRAMES)
+    keys = [first_cited(frames_keys(frames[failed.at.slice(start, EVIDENCE_SLICE)], *FRAMES))
+            for start in range(0, failed.height, EVIDENCE_SLICE)]
+    return as_evidence(first_cited(pl.concat(keys)))
 
 
-def storms(times: list[int], minimum: int, window: int) -> list[tuple[int, int]]:
-    """(first, last) index ranges of `times` (sorted) that form storms."""
-    out: list[tuple[int, int]] = []
-    j = 0
-    for i, t in enumerate(times):
-        while times[j] < t - window + 1:
-            j += 1
-        # times[j..i] lie within one window ending at t
-        if i - j + 1 < minimum:
-            continue
-        if out and times[j] - times[out[-1][1]] < window:
-            out[-1] = (out[-1][0], i)
-        else:
-            out.append((j, i))
-    return out
+def storms(times: npt.ArrayLike, minimum: int, window: int) -> list[tuple[int, int]]:
+    """(first, last) index ranges of `times` (sorted) that form storms. In numpy, not a loop over
+    a Python list of them (a busy pod's 1.9M NXDOMAIN answers: ~90 MB of ints)."""
+    at = np.asarray(times, dtype=np.int64)
+    # the window ending at each time holds at[first[i]..i]
+    first = np.searchsorted(at, at - window + 1, side="left")
+    ends = np.flatnonzero(np.arange(len(at)) - first + 1 >= minimum)
+    if not len(ends):
+        return []
+    starts = first[ends]
+    # a qualifying window joins the storm of the one before when it starts closer than a
+    # window length after that one's end
+    new = np.r_[True, at[starts[1:]] - at[ends[:-1]] >= window]
+    last = np.r_[new[1:], True]
+    return list(zip(starts[new].tolist(), ends[last].tolist(), strict=True))
 
 
 def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
@@ -148,10 +165,12 @@ def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
     were asked `during` it, all the client's (`txns`), and the frames it cites."""
     # the distinct names, counted by polars and listed up to `MAX_NAMES`: a busy pod's 750k
     # as a Python list were ~50 MB more at the finding's peak
-    distinct = failed["qname"].drop_nulls().unique(maintain_order=True)
-    names = distinct.head(MAX_NAMES).to_list()
-    bases = _counted(failed["search_expansion_of"])
-    searched = _most_common(bases)
+    qnames = failed["qname"].drop_nulls()
+    first = qnames.is_first_distinct()
+    names = qnames.gather(first.arg_true().head(MAX_NAMES)).to_list()
+    distinct = int(first.sum())
+    del qnames, first
+    searched, bases = _ranked(failed["search_expansion_of"], MAX_NAMES)
     # streamed: the lower-cased names a morsel at a time, not two more columns of every row
     wasted = txns.select((
         pl.col("lookup").is_in(failed["lookup"].implode())
@@ -159,8 +178,7 @@ def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
         & (pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase())
     ).sum()).collect(engine="streaming").item()
     base = next(iter(searched), None)
-    servers = _counted(failed["server_ip"])
-    server = max(servers, key=servers.__getitem__)
+    server = next(iter(_ranked(failed["server_ip"], 1)[0]))
     start, end = _span(failed)
     return {
         "kind": KIND,
@@ -175,36 +193,30 @@ def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
         "last_ts_ns": end,
         "evidence": cited,
         "explanation": _explain(
-            client, failed.height, (end - start) / 1e9, names, distinct.len(), base, wasted,
+            client, failed.height, (end - start) / 1e9, names, distinct, base, wasted,
             during),
         "extra": extra_json(
             queries=during,
             nxdomain=failed.height,
             names=names,
-            distinct_names=distinct.len(),
+            distinct_names=distinct,
             search_expansion_of=base,
             search_expansions=searched or None,
-            distinct_search_expansions=len(bases) or None,
+            distinct_search_expansions=bases or None,
             wasted_queries=wasted if base else None,
         ),
     }
 
 
-def _counted(column: pl.Series) -> dict[str, int]:
-    """How many times each value of `column` (nulls left out) occurs, in the order each first
-    does, as a `Counter` of its values would hold them (`max` then takes, of the most common,
-    the first seen, as `most_common(1)` does): counted by polars, not from a Python list of a
-    storm's every row (a busy pod's: 1.9M names)."""
+def _ranked(column: pl.Series, top: int) -> tuple[dict[str, int], int]:
+    """The `top` values of `column` counted most (nulls left out), most first, of those tied
+    the first seen (as `Counter.most_common` ranks them), and how many distinct values it
+    holds. Counted and ranked by polars, not from a Python list or dict of a storm's every row
+    (a busy pod's: 1.9M names, 250k of them distinct)."""
     counts = column.drop_nulls().to_frame("value").group_by("value", maintain_order=True).len()
-    return dict(zip(counts["value"].to_list(), counts["len"].to_list(), strict=True))
-
-
-def _most_common(counts: dict[str, int]) -> dict[str, int]:
-    """The `MAX_NAMES` values counted most (of those tied, the first seen), most first (the
-    storm's `search_expansion_of` is the first): a busy pod's storm searched for 250k names,
-    and listed every one (6 MB of JSON)."""
-    ranked = sorted(counts.items(), key=lambda item: -item[1])[:MAX_NAMES]
-    return dict(ranked)
+    ranked = counts.sort("len", descending=True, maintain_order=True).head(top)
+    return (dict(zip(ranked["value"].to_list(), ranked["len"].to_list(), strict=True)),
+            counts.height)
 
 
 def _span(failed: _Failed) -> tuple[int, int]:

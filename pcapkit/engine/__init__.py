@@ -374,7 +374,7 @@ def _numbered(found: list[ShardFlows], root: str, shards: int, pool: Executor,
 def _transactions(root: str, shards: int, clients: list[ClientFindings]) -> pl.DataFrame:
     """DNS_TRANSACTIONS of every client shard as one table: in `txn` order, and the lookups,
     numbered from 0 in each shard, numbered client after client in client order (as
-    `pcapkit.flows.search_path.expand` numbers them)."""
+    `pcapkit.flows.search_path.lookups` numbers them)."""
     dns = spill.read_sorted(root, "transactions", range(shards), DNS_TRANSACTIONS, "txn")
     if dns.is_empty():
         return dns

@@ -55,7 +55,7 @@ from pcapkit.decode.schema import DNS_MESSAGE_COLUMNS, DNS_MESSAGES, Status
 from pcapkit.flows.ordering import codes, lexsorted, packed, same_as_previous
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import DNS_TRANSACTIONS
-from pcapkit.flows.search_path import SearchPath, expand
+from pcapkit.flows.search_path import SearchPath, lookups
 from pcapkit.flows.views import VIEW_KEY, repeated
 
 #: a copy of a query more than this after the previous message of its key starts a new
@@ -159,12 +159,18 @@ def in_time_order(transactions: pl.DataFrame) -> pl.DataFrame:
 
 def expanded(transactions: pl.DataFrame, path: SearchPath | None = None) -> pl.DataFrame:
     """DNS_TRANSACTIONS from `client_transactions` rows numbered (`txn`) and in that order,
-    grouped into lookups (`pcapkit.flows.search_path.expand`: with `path` when given, else the
+    grouped into lookups (`pcapkit.flows.search_path.lookups`: with `path` when given, else the
     one their names teach). Any set of whole clients' rows, given the path learned from every
     client, gets the same lookups as the whole table, but numbered from 0."""
+    return with_lookups(transactions, lookups(transactions, path))
+
+
+def with_lookups(transactions: pl.DataFrame, grouped: pl.DataFrame) -> pl.DataFrame:
+    """DNS_TRANSACTIONS from `client_transactions` rows and the `lookups` of those rows, in the
+    same order."""
     # `[]`, not `select`: the query engine would first copy every column into one chunk, the
     # new ones being in one and those read back from several spill files in several
-    return expand(transactions, path)[DNS_TRANSACTIONS.names()].cast(DNS_TRANSACTIONS)
+    return transactions.hstack(grouped)[DNS_TRANSACTIONS.names()].cast(DNS_TRANSACTIONS)
 
 
 def _messages(messages: pl.DataFrame) -> pl.DataFrame:

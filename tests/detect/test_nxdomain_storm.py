@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import polars as pl
 import pytest
 
 from pcapkit.detect import nxdomain_storm
@@ -50,10 +51,14 @@ def test_a_storm_lists_the_names_searched_for_most() -> None:
     """A busy pod searches for hundreds of thousands of names: the finding lists the
     `MAX_NAMES` with the most NXDOMAINs, most first, ties in the order they came."""
     counts = {f"name{i}": 1 + i % 7 for i in range(3 * nxdomain_storm.MAX_NAMES)}
-    listed = nxdomain_storm._most_common(counts)
+    # each name first seen in the order of its number, then seen again later, nulls between
+    column = pl.Series([*counts, None, *(n for n, c in counts.items() for _ in range(c - 1))],
+                       dtype=pl.String)
+    listed, distinct = nxdomain_storm._ranked(column, nxdomain_storm.MAX_NAMES)
     ranked = sorted(counts, key=lambda n: (-counts[n], int(n.removeprefix("name"))))
     assert list(listed) == ranked[:nxdomain_storm.MAX_NAMES]
     assert all(listed[n] == counts[n] for n in listed)
+    assert distinct == len(counts)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +71,7 @@ def test_no_storm_without_nxdomain(name: str) -> None:
 @pytest.mark.parametrize(
     ("times", "expected"),
     [
+        ([], []),  # a client none of whose answers was NXDOMAIN
         ([0, 1, 2, 3], []),  # 4 < 5
         ([0, 1, 2, 3, 4], [(0, 4)]),
         ([0, 1, 2, 3, 11], []),  # the fifth falls outside the 10 s window

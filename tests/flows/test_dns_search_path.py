@@ -216,8 +216,8 @@ def test_lab_lookups_walked_compiled_are_walked_as_python(
     `JIT_THRESHOLD_ROWS` transactions, its names copied a few rows at a time) against
     Python's."""
     dns = tables(sample).dns.drop("lookup", "search_expansion_of", "resolved_as")
-    plain = search_path.expand(dns)
+    plain = search_path.lookups(dns)
     monkeypatch.setattr(search_path, "JIT_THRESHOLD_ROWS", 0)
     monkeypatch.setattr(search_walk, "SLICE_ROWS", 7)
-    assert_frame_equal(search_path.expand(dns), plain)
+    assert_frame_equal(search_path.lookups(dns), plain)
     assert plain["lookup"].n_unique() > 1
