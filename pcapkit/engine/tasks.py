@@ -383,7 +383,7 @@ def client_findings(job: ClientsJob) -> ClientFindings:
     # of the capture's transactions); the rows as read are let go before the detectors run.
     # What the search-path walk reads is read and walked first, the rest after: the walk's
     # arrays (~140 bytes a transaction) are not held beside the whole table (a busy pod's 2.5M
-    # transactions: the job's peak 1,147 -> 865 MB).
+    # transactions: the walk's peak 1,147 -> 796 MB).
     txn = _numbers(job.txn)
     walked = spill.read_sorted(job.spill, "txns", [job.shard], WALKED_SCHEMA, txn)
     grouped = lookups(walked, job.path)
