@@ -31,27 +31,56 @@ from pcapkit.flows.compiled import JIT_THRESHOLD_ROWS, run
 
 #: rows' key words (`packed`): one row of the array per word, one column per row of the frame
 Words = npt.NDArray[np.uint64]
+#: rows whose columns `packed` shifts into their words at once
+SLICE_ROWS = 1 << 20
 
 
-def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True) -> Words:
+def packed(rows: pl.DataFrame, keys: Sequence[str], nulls_last: bool = True,
+           ordered: bool = True) -> Words:
     """The columns `keys` of `rows` (integers, booleans, enums or text: `codes`) as 64-bit
     words, most significant first: rows compare (equal, before, after) word by word as they
-    do column by column. The words are one array, each column shifted and ored into its word
-    in turn: stacked after, as the compiled pass of `previous_rows` reads them, they were held
-    twice (a 5M-packet connection's copy key: 120 MB more)."""
+    do column by column. Not `ordered`, the words only compare equal where the columns all do,
+    and may be fewer (`_words_of`). The words are one array, each column shifted and ored into
+    its word in turn: stacked after, as the compiled pass of `previous_rows` reads them, they
+    were held twice (a 5M-packet connection's copy key: 120 MB more)."""
     columns = [_coded(rows[key]) for key in keys]
     ranges = [_range(column, nulls_last) for column in columns]
-    word_of, word, used = [], -1, 64  # the last word taken, and its bits: none open yet
-    for _, _, bits in ranges:
-        if used + bits > 64:
-            word, used = word + 1, 0
-        used += bits
-        word_of.append(word)
-    words = np.zeros((word + 1, rows.height), np.uint64)
+    word_of = _words_of([bits for _, _, bits in ranges], ordered)
+    words = np.zeros((max(word_of, default=-1) + 1, rows.height), np.uint64)
     for column, (low, fill, bits), word in zip(columns, ranges, word_of, strict=True):
         words[word] <<= np.uint64(bits)
-        words[word] |= _shifted(column, low, fill)
+        # a slice of rows at a time: a column's 64-bit copy was a word a row more at the flow
+        # stage's peak (one connection of 7M packets: 56 MB)
+        for start in range(0, rows.height, SLICE_ROWS):
+            words[word, start:start + SLICE_ROWS] |= _shifted(
+                column.slice(start, SLICE_ROWS), low, fill)
     return words
+
+
+def _words_of(bits: list[int], ordered: bool) -> list[int]:
+    """The word each column of `bits` bits goes into. `ordered`: each in turn into the last
+    word while it has room, so that the words compare as the columns do. Else (compared for
+    equality only) first-fit decreasing, each column, widest first, into the first word with
+    room: a TCP segment's copy key (connection, sender, port, sequence and acknowledgement
+    numbers, flags, length, IP id: ~120 bits) 2 words, 3 in order (a 7M-packet connection:
+    56 MB)."""
+    word_of: list[int] = [0] * len(bits)
+    if ordered:
+        word, used = -1, 64  # the last word taken, and its bits: none open yet
+        for column, width in enumerate(bits):
+            if used + width > 64:
+                word, used = word + 1, 0
+            used += width
+            word_of[column] = word
+        return word_of
+    room: list[int] = []  # per word, its bits still free
+    for column in sorted(range(len(bits)), key=lambda c: -bits[c]):
+        word = next((w for w, free in enumerate(room) if free >= bits[column]), len(room))
+        if word == len(room):
+            room.append(64)
+        room[word] -= bits[column]
+        word_of[column] = word
+    return word_of
 
 
 def codes(column: pl.Series) -> pl.Series:
@@ -144,11 +173,11 @@ def same_as_previous(words: Words, order: npt.NDArray[np.int64]) -> npt.NDArray[
 
 
 def previous_rows(same: Words, after: Words, compiled: bool | None = None
-                  ) -> npt.NDArray[np.int64]:
+                  ) -> npt.NDArray[np.signedinteger[Any]]:
     """For each row, the row before it with the same `same` words, ordered by `after` (ties in
     row order); -1 for a key's first row. `compiled` as in `pcapkit.flows.compiled.run`: the
-    compiled hash pass, or the sort (the plain path, and the fallback when the rows of some
-    key are not in `after` order)."""
+    compiled hash pass (its row numbers 32-bit below 2³¹ rows), or the sort (the plain path,
+    and the fallback when the rows of some key are not in `after` order)."""
     n = len(same[0])
     if compiled if compiled is not None else n >= JIT_THRESHOLD_ROWS:
         found = _hashed_previous(same, after)
@@ -167,18 +196,23 @@ _MIX = -7046029254386353131
 _SIGN = np.uint64(1 << 63)
 
 
-def _hashed_previous(same: Words, after: Words) -> npt.NDArray[np.int64] | None:
+def _hashed_previous(same: Words, after: Words) -> npt.NDArray[np.signedinteger[Any]] | None:
     """`previous_rows` by one pass in row order, or None when some key's rows are not in
     `after` order (the pass stops at the first)."""
     n = len(same[0])
     slots = 1 << max((2 * n - 1).bit_length(), 1)  # at most half full
-    previous = np.empty(n, np.int64)
+    # Row numbers as 32-bit where they fit, and `after` flipped in place, then back: a copy of
+    # it and 64-bit rows were 12 bytes a row more at the flow stage's peak (one connection of 7M
+    # packets: ~80 MB).
+    rows: type[np.signedinteger[Any]] = np.int32 if n < 1 << 31 else np.int64
+    previous: npt.NDArray[np.signedinteger[Any]] = np.empty(n, rows)
     in_order = np.ones(1, np.int64)
-    run(_previous_kernel, [
-        same.view(np.int64), (after ^ _SIGN).view(np.int64),
-        np.array([_MIX]),
-    ], [np.full(slots, -1, np.int32 if n < 1 << 31 else np.int64), previous, in_order],
-        compiled=True)
+    after ^= _SIGN
+    try:
+        run(_previous_kernel, [same.view(np.int64), after.view(np.int64), np.array([_MIX])],
+            [np.full(slots, -1, rows), previous, in_order], compiled=True)
+    finally:
+        after ^= _SIGN
     return previous if in_order[0] else None
 
 

@@ -177,7 +177,7 @@ def repeated(rows: pl.DataFrame, key: list[str],
     before it of its key in the order of `within` (capture order by default), found by
     `previous_rows` (cheaper than a window over many key columns, on a busy capture's every
     TCP packet)."""
-    previous = previous_rows(packed(rows, key), packed(rows, within))
+    previous = previous_rows(packed(rows, key, ordered=False), packed(rows, within))
     ts = rows["ts_ns"].to_numpy()
     found = previous >= 0
     # in place: each temporary is an array of the rows' length

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pcapkit.flows.ordering import (
     _hashed_previous,
+    _words_of,
     gathered,
     lexsorted,
     packed,
@@ -70,8 +71,39 @@ def test_previous_rows_hashed_is_the_sort(rows: list[tuple[object, ...]], key: l
         frame = frame.sort(after, nulls_last=True, maintain_order=True)
         assert _hashed_previous(packed(frame, key), packed(frame, after)) is not None
     same, later = packed(frame, key), packed(frame, after)
+    kept = later.copy()
     hashed = previous_rows(same, later, compiled=True)
     assert hashed.tolist() == previous_rows(same, later, compiled=False).tolist()
+    # the words compared for equality only (as `repeated` packs them) find the same rows
+    assert hashed.tolist() == previous_rows(packed(frame, key, ordered=False), later).tolist()
+    assert np.array_equal(later, kept)  # flipped for the pass, and back
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, min_size=1, max_size=40), keys)
+def test_packed_for_equality_is_equal_where_the_columns_are(rows: list[tuple[object, ...]],
+                                                          key: list[str]) -> None:
+    """Packed for equality only (`ordered=False`, the columns placed first-fit): two rows'
+    words are equal exactly where all their columns are (nulls equal to nulls), in no more
+    words than in order."""
+    frame = _frame(rows)
+    words = packed(frame, key, ordered=False)
+    assert len(words) <= len(packed(frame, key))
+    packed_rows = list(zip(*(w.tolist() for w in words), strict=True))
+    values = frame.select(key).rows()
+    assert [[a == b for b in packed_rows] for a in packed_rows] == \
+        [[a == b for b in values] for a in values]
+
+
+def test_a_copy_key_takes_two_words_for_equality_three_in_order() -> None:
+    """A lab capture's TCP copy key (connection, sender, port, sequence and acknowledgement
+    numbers, flags, length, IP id): 119 bits, 3 words in order, 2 placed first-fit."""
+    widths = [4, 2, 15, 32, 32, 5, 13, 16]
+    assert max(_words_of(widths, ordered=True)) + 1 == 3
+    placed = _words_of(widths, ordered=False)
+    assert max(placed) + 1 == 2
+    assert all(sum(w for w, at in zip(widths, placed, strict=True) if at == word) <= 64
+               for word in set(placed))
 
 
 packet = st.tuples(
