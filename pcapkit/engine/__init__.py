@@ -257,7 +257,9 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     settled = dict(zip(order, meter.each(Stage.FLOWS, pool.map(shard_flows, (
         FlowsJob(root, s, views, errors, shift, shards, config.nodelocal_dns) for s in order))),
         strict=True))
-    found = [settled[s] for s in range(shards)]
+    # taken out of `settled`, so that `del found` lets them go (a busy pod's numbering rows:
+    # ~65 MB this process held through the detectors)
+    found = [settled.pop(s) for s in range(shards)]
     # A NodeLocal DNSCache's upstream query (from the node's address) is its pod's lookup
     # (pcapkit/detect/forwarded.py): the two clients may sit in different shards, so then the
     # DNS detectors read the whole table instead of each client shard's.
