@@ -7,8 +7,9 @@ from collections import Counter
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from pcapkit.detect import nxdomain_storm
+from pcapkit.detect import findings, nxdomain_storm
 from pcapkit.detect.config import DEFAULT
 from samples.lab.cluster import EXTERNAL_NAME
 from tests.detect.samples import extras, needs_sample, tables, truth
@@ -90,3 +91,19 @@ def test_a_storm_of_names_never_searched_counts_them_all_and_lists_three() -> No
     listed = [f"name{i}.example" for i in range(nxdomain_storm.MAX_NAMES)]
     text = nxdomain_storm._explain("10.244.1.5", 900, 2.0, listed, 300, None, 0, 1000)
     assert "for 300 names (name0.example, name1.example, name2.example, …)" in text
+
+
+@needs_sample("nxdomain_storm")
+def test_evidence_read_a_slice_at_a_time_is_the_evidence_read_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A storm's frames are read a slice of its transactions at a time, each slice's first
+    frames kept: the finding cites the first frames of them all, as read whole. Few frames
+    are cited per capture here, so that each slice has more than it keeps."""
+    monkeypatch.setattr(findings, "EVIDENCE_FRAMES", 5)
+    whole = nxdomain_storm.detect(tables("nxdomain_storm"), DEFAULT)
+    monkeypatch.setattr(nxdomain_storm, "EVIDENCE_SLICE", 7)
+    sliced = nxdomain_storm.detect(tables("nxdomain_storm"), DEFAULT)
+    assert_frame_equal(sliced, whole)
+    cited = whole["evidence"].explode().struct.unnest()
+    assert cited.group_by("capture").len()["len"].max() == 5
+    assert whole["count"].min() > 7  # more NXDOMAIN transactions than a slice holds
