@@ -87,12 +87,8 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
                                  & pl.col("kept"))
         for first, last in storms(dns["response_ts_ns"].gather(nx).to_numpy(),
                                   config.nxdomain_min, window):
-            failed = _Failed(dns, nx.slice(first, last - first + 1))
-            start, end = _span(failed)
-            during = txns.select(pl.col("asked_ns").is_between(start, end).sum()).collect(
-                engine="streaming").item()
-            cited = _evidence(failed)
-            rows.append(_finding(str(client), failed, during, txns, cited))
+            rows.append(_finding(str(client), _Failed(dns, nx.slice(first, last - first + 1)),
+                                 txns))
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
 
@@ -101,10 +97,10 @@ def _clients(dns: pl.DataFrame) -> Iterator[tuple[str | None, pl.Series]]:
     clients in the order they first asked. Indices, not a copy of the table sorted by client: a
     busy resolver's client is most of it (one pod's 2.5M transactions: the detector's peak +776
     MB with the copy, +526 without)."""
-    # the rows left out sort last, after every client's kept rows
-    order = dns.select(pl.arg_sort_by(~pl.col("kept"), "client_ip", "asked_ns",
-                                      maintain_order=True)).to_series()
     kept = pl.col("kept")
+    # the rows left out sort last, after every client's kept rows
+    order = dns.select(pl.arg_sort_by(~kept, "client_ip", "asked_ns",
+                                      maintain_order=True)).to_series()
     runs = dns.group_by("client_ip").agg(
         kept.sum().alias("len"), pl.col("asked_ns").filter(kept).min().alias("first")).filter(
         pl.col("len") > 0).sort("client_ip")
@@ -159,10 +155,10 @@ def storms(times: npt.ArrayLike, minimum: int, window: int) -> list[tuple[int, i
     return list(zip(starts[new].tolist(), ends[last].tolist(), strict=True))
 
 
-def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
-             cited: list[dict[str, int]]) -> dict[str, Any]:
-    """The finding of a storm: its NXDOMAIN transactions (`failed`), how many of the client's
-    were asked `during` it, all the client's (`txns`), and the frames it cites."""
+def _finding(client: str, failed: _Failed, txns: pl.LazyFrame) -> dict[str, Any]:
+    """The finding of a storm: its NXDOMAIN transactions (`failed`) among all the client's
+    (`txns`)."""
+    start, end = _span(failed)
     # the distinct names, counted by polars and listed up to `MAX_NAMES`: a busy pod's 750k
     # as a Python list were ~50 MB more at the finding's peak
     qnames = failed["qname"]
@@ -172,15 +168,17 @@ def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
     distinct = int(first.sum())
     del qnames, first
     searched, bases = _ranked(failed["search_expansion_of"], MAX_NAMES)
-    # streamed: the lower-cased names a morsel at a time, not two more columns of every row
-    wasted = txns.select((
-        pl.col("lookup").is_in(failed["lookup"].implode())
-        & pl.col("search_expansion_of").is_not_null()
-        & (pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase())
-    ).sum()).collect(engine="streaming").item()
+    # One streamed pass over the client's transactions: the lower-cased names a morsel at a
+    # time, not two more columns of every row; `during`, those asked while the storm lasted.
+    wasted, during = txns.select(
+        (pl.col("lookup").is_in(failed["lookup"].implode())
+         & pl.col("search_expansion_of").is_not_null()
+         & (pl.col("qname").str.to_lowercase() != pl.col("resolved_as").str.to_lowercase())
+         ).sum(),
+        pl.col("asked_ns").is_between(start, end).sum(),
+    ).collect(engine="streaming").row(0)
     base = next(iter(searched), None)
     server = next(iter(_ranked(failed["server_ip"], 1)[0]))
-    start, end = _span(failed)
     return {
         "kind": KIND,
         "severity": Severity.WARNING.value,
@@ -192,7 +190,7 @@ def _finding(client: str, failed: _Failed, during: int, txns: pl.LazyFrame,
         "count": failed.height,
         "first_ts_ns": start,
         "last_ts_ns": end,
-        "evidence": cited,
+        "evidence": _evidence(failed),
         "explanation": _explain(
             client, failed.height, (end - start) / 1e9, names, distinct, base, wasted,
             during),
