@@ -49,6 +49,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import polars as pl
 
 from pcapkit.flows import Tables
@@ -173,11 +174,15 @@ Grouped = dict[int, list[dict[str, Any]]]
 
 
 def _grouped(frame: pl.DataFrame, convs: set[int]) -> Grouped:
-    """The rows of `frame` of the conversations `convs`, in `frame`'s order, by conv."""
-    out: Grouped = {}
+    """The rows of `frame` of the conversations `convs`, in `frame`'s order, by conv. Made from
+    its columns as lists: `iter_rows` took ~5 us a row (20M DNS-heavy packets, 41k symptoms:
+    2.2 s of the 8.2 this stage took)."""
     wanted = frame.filter(pl.col("conv").is_in(pl.Series(list(convs), dtype=pl.Int64)
                                                  .implode()))
-    for r in wanted.iter_rows(named=True):
+    out: Grouped = {}
+    names = wanted.columns
+    for values in zip(*(wanted.get_column(c).to_list() for c in names), strict=True):
+        r = dict(zip(names, values, strict=True))
         out.setdefault(r["conv"], []).append(r)
     return out
 
@@ -213,8 +218,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     notes: list[str | None] = []
     for batch in findings.iter_slices(PATH_BATCH):
         cited = []
-        for f in batch.iter_rows(named=True):
-            extra = json.loads(f["extra"] or "{}")
+        for f in batch.select(FINDING_COLUMNS).iter_rows(named=True):
+            extra = orjson.loads(f["extra"] or "{}")
             candidates = {c for s in extra.get("upstream_sockets", ())
                           if (c := _conv_of(f, by_socket.get(_address(s), set()), spans))
                           is not None}
@@ -236,6 +241,8 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
 
 
 TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
+#: what a finding's path is made from: the rest of a findings row is not read
+FINDING_COLUMNS = ["kind", "protocol", *TUPLE, "first_ts_ns", "last_ts_ns", "extra"]
 #: the order of a conversation's rows that `_Namer.ends` reads them in
 TIME_ORDER = ["first_ts_ns", "view"]
 #: DNS conversations are numbered after the TCP connections
@@ -323,7 +330,8 @@ def _located(f: dict[str, Any], extra: dict[str, Any], legs: list[int], conv: in
                 extra["died_at"]["leg"] = "upstream"
             route = _route(path, died[0]["direction"], namer)
             note = f"{_dnat(path, ends)}{verdict} Seen at: {route}."
-    return json.dumps(extra, sort_keys=True), note
+    # orjson's compact text, not `json`'s: ~25 us a finding less, a path of ~20 places
+    return orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode(), note
 
 
 def _merged(views: pl.DataFrame) -> pl.DataFrame:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import polars as pl
 
 from pcapkit.report.causes import causes
@@ -63,7 +63,7 @@ def symptom(row: dict[str, Any], paths: list[str], whole: bool = True) -> dict[s
     out["conns"] = row.get("conns")  # what `pcapkit show --conn` takes
     if whole:
         _evidence(out, row, paths)
-    for key, value in json.loads(row["extra"] or "{}").items():
+    for key, value in orjson.loads(row["extra"] or "{}").items():
         if whole or key in READ_EXTRA:
             out.setdefault(key, value)
     return {k: v for k, v in out.items() if v is not None}

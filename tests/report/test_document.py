@@ -11,6 +11,7 @@ import pytest
 
 import pcapkit
 from pcapkit.report import render_json
+from pcapkit.report.jsontext import indented
 from tests.conftest import REPO, SAMPLES
 
 SCHEMA = json.loads((REPO / "docs" / "report.schema.json").read_text())
@@ -72,7 +73,10 @@ def test_client_is_pre_dnat_and_k8s_names_resolve(
 @pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
 def test_written_symptom_by_symptom_is_the_whole_dumps(folder: Path) -> None:
     """`--format json` writes the symptoms one at a time, made again from the outline that
-    impacts and causes are computed on: byte for byte `json.dumps` of the whole document."""
+    impacts and causes are computed on: byte for byte the whole document's text written at
+    once, which reads back as the document."""
     captures = sorted(folder.glob("*.pcap")) + sorted(folder.glob("*.pcapng"))
     result = pcapkit.analyze(captures, snapshots=[folder / "snapshot.json"])
-    assert render_json(result) == json.dumps(result.to_dict(), indent=2) + "\n"
+    text = render_json(result)
+    assert text == indented(result.to_dict()) + "\n"
+    assert json.loads(text) == result.to_dict()

@@ -1,5 +1,6 @@
 """`indented` against `json.dumps(indent=2)`, byte for byte, on every kind of value JSON has
-and on random documents (the reports' documents are checked whole in test_document.py)."""
+and on random documents, but for the numbers JSON has no single spelling of (the reports'
+documents are checked whole in test_document.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class Port(IntEnum):
 EDGES: list[object] = [
     "", "plain", "quote \" backslash \\ slash /", "tab\tnewline\ncontrol\x01\x1f",
     "é ünïcode → 名前 \U0001f600", "\ud800 lone surrogate",
-    0, -1, 2**70, -(2**70), True, False, None,
-    0.0, -0.0, 0.1, 1e-7, 1e22, 1.5e300, float("nan"), float("inf"), float("-inf"),
+    0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**70, -(2**70), True, False, None,
+    0.0, -0.0, 0.1, 1e-4, 1e22, 1.5e300, 2.5e-320,
     [], {}, (), [[]], [{}], {"a": []}, {"a": {}}, (1, "two", None),
     {7: "int key", 2.5: "float key", True: "bool key", None: "null key", "s": "str key"},
     Port.DNS, [Port.DNS], {"port": Port.DNS}, OrderedDict([("b", 1), ("a", [1, 2])]),
@@ -33,6 +34,19 @@ EDGES: list[object] = [
 @pytest.mark.parametrize("prefix", ["", "    "])
 def test_edges_are_json_dumps(value: object, prefix: str) -> None:
     assert indented(value, prefix) == json.dumps(value, indent=2).replace("\n", "\n" + prefix)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1e-7, "1e-7"), (5e-05, "0.00005"), (-1.25e-5, "-0.0000125"), ([3e-6], "[\n  3e-6\n]"),
+    (float("nan"), "null"), (float("inf"), "null"), ({"a": float("-inf")}, '{\n  "a": null\n}'),
+])
+def test_numbers_json_spells_otherwise(value: object, text: str) -> None:
+    """A float below 1e-4 is written as orjson writes it, the same number to a JSON reader;
+    NaN and the infinities, which JSON has no numbers for, as null."""
+    assert indented(value) == text
+    finite = json.loads(json.dumps(value).replace("NaN", "null").replace("-Infinity", "null")
+                        .replace("Infinity", "null"))
+    assert json.loads(indented(value)) == finite
 
 
 def _random(rng: random.Random, depth: int) -> object:
