@@ -44,7 +44,6 @@ the client's (without the Service's rules it routes the ClusterIP on, `kube_prox
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -276,7 +275,7 @@ def _upstream_sockets(findings: pl.DataFrame) -> pl.DataFrame:
     """The client sockets (`client_ip`, `client_port`) of the upstream legs DNS findings cite."""
     cited = findings.filter(pl.col("extra").str.contains('"upstream_sockets"', literal=True))
     sockets = [_address(s) for extra in cited["extra"]
-               for s in json.loads(extra)["upstream_sockets"]]
+               for s in orjson.loads(extra)["upstream_sockets"]]
     return pl.DataFrame(sockets, schema={"client_ip": pl.String, "client_port": pl.UInt16},
                         orient="row")
 

@@ -130,8 +130,8 @@ def explains(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
     # packets, 64 timeouts of clients that asked one name 757k times: the outline of the
     # document 4.1 -> 2.5 s). The connection symptoms are looked up by client, not each
     # timeout reading all ~40k symptoms.
-    answered = dns.filter(_names(sorted({n for _, s in timeouts for n in s.get("steps", [])})))
-    asked = answered.filter(pl.col("client_ip").is_in(sorted({host(s["client"])
+    of_names = dns.filter(_names(sorted({n for _, s in timeouts for n in s.get("steps", [])})))
+    asked = of_names.filter(pl.col("client_ip").is_in(sorted({host(s["client"])
                                                               for _, s in timeouts}))
                             ).select(ASKED).sort("ts_ns", maintain_order=True)
     # the connection symptoms of each client: (number, first packet, server address)
@@ -147,7 +147,7 @@ def explains(symptoms: list[dict[str, Any]], connections: pl.DataFrame,
         end = _asked_again(asked, client, names, last)
         if not names or _resolved(asked, client, names, start - PARALLEL_NS, end):
             continue
-        addresses = _addresses(answered, names)
+        addresses = _addresses(of_names, names)
         later = [j for j, first, server in attempts.get(client, [])
                  if start <= first <= end and (not addresses or server in addresses)]
         connected = later or _connected(connections, client, addresses, start, end)
