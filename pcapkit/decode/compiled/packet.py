@@ -18,6 +18,7 @@ from pcapkit.decode.compiled import layout as L
 from pcapkit.decode.compiled.dns import decode_message
 from pcapkit.decode.compiled.jit import Int, inlined, kernel
 from pcapkit.decode.compiled.layout import PRIMARY_NUMERIC, PRIMARY_TEXT, Out, get, put, setv
+from pcapkit.decode.compiled.prefetch import AHEAD, LINE, LINES, prefetch
 from pcapkit.decode.compiled.texts import (
     ANSWERS,
     FULL,
@@ -582,7 +583,11 @@ def decode_rows(buf: Bytes, offset: npt.NDArray[np.int64], caplen: npt.NDArray[n
                 t: Texts) -> tuple[Int, Int]:
     """Decode rows from `start` on. Returns (n, 0) when done, or, when `t` ran out of room,
     the row to decode again and the answer count to restore first."""
-    for i in range(start, len(offset)):
+    n = len(offset)
+    for i in range(start, n):
+        if i + AHEAD < n:  # the headers of a record ahead, fetched while this one is decoded
+            for line in range(LINES):
+                prefetch(buf, offset[i + AHEAD] + line * LINE)
         answers = t.meta[ANSWERS]
         _row(buf, offset[i], np.int64(caplen[i]), link_type[i], np.int64(direction[i]),
              big_endian, i, o, t, t.scratch, udp_tunnels)
