@@ -4,7 +4,7 @@ it does nothing."""
 import numba
 import numpy as np
 
-from pcapkit.decode.compiled.prefetch import prefetch
+from pcapkit.prefetch import prefetch
 
 
 @numba.njit(cache=False)

@@ -83,7 +83,8 @@ def _built(o: Out, t: Texts) -> Built:
         built.coded[name] = (codes, codes >= 0, texts)
     built.coded["status"] = (o.status, np.ones(n, np.bool_), enum_values("status"))
     built.coded["status_layer"] = (o.layer, o.layer != NO_LAYER, enum_values("status_layer"))
-    built.series["dns_answers"] = answer_lists(o, t, texts)
+    if o.answered.any():  # else left all null, without building a list per row (bulk TCP)
+        built.series["dns_answers"] = answer_lists(o, t, texts)
     return built
 
 

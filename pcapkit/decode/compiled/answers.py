@@ -29,9 +29,16 @@ def answer_lists(o: Out, t: Texts, texts: pl.Series) -> pl.Series:
         "known": data >= 0,
     }).select(pl.struct("name", "type", "ttl",
                         pl.when("known").then("data").alias("data")).alias("a"))["a"]
-    ranges = pl.DataFrame({"start": o.ans_start, "end": o.ans_end, "answered": o.answered})
+    # The lists of the answered rows alone, then a list or a null for every row: built for
+    # every row, a bulk TCP chunk's (66k packets, 32 answered) took 2.3 ms, now ~1.
+    rows = np.flatnonzero(o.answered)
     numbers = pl.Series(np.arange(len(answers), dtype=np.uint32))
-    return ranges.select(
-        pl.when("answered").then(pl.int_ranges("start", "end", dtype=pl.UInt32))
+    lists = pl.DataFrame({"start": o.ans_start[rows], "end": o.ans_end[rows]}).select(
+        pl.int_ranges("start", "end", dtype=pl.UInt32)
         .list.eval(pl.element().replace_strict(numbers, answers, return_dtype=DNS_ANSWER))
         .alias("dns_answers"))["dns_answers"]
+    if len(rows) == len(o.answered):
+        return lists
+    # each row's place among the answered ones; null (a null list) for the others
+    place = pl.Series(np.cumsum(o.answered, dtype=np.int64) - 1)
+    return lists.gather(place.zip_with(pl.Series(o.answered), pl.Series([None], dtype=pl.Int64)))

@@ -18,7 +18,6 @@ from pcapkit.decode.compiled import layout as L
 from pcapkit.decode.compiled.dns import decode_message
 from pcapkit.decode.compiled.jit import Int, inlined, kernel
 from pcapkit.decode.compiled.layout import PRIMARY_NUMERIC, PRIMARY_TEXT, Out, get, put, setv
-from pcapkit.decode.compiled.prefetch import AHEAD, LINE, LINES, prefetch
 from pcapkit.decode.compiled.texts import (
     ANSWERS,
     FULL,
@@ -65,6 +64,7 @@ from pcapkit.decode.reference import (
 )
 from pcapkit.decode.schema import Layer, Status, Tunnel
 from pcapkit.decode.tunnels import MAX_DEPTH
+from pcapkit.prefetch import AHEAD, LINE, LINES, prefetch
 
 OK, TRUNCATED = STATUS_CODE[Status.OK], STATUS_CODE[Status.TRUNCATED]
 MALFORMED, UNSUPPORTED = STATUS_CODE[Status.MALFORMED], STATUS_CODE[Status.UNSUPPORTED]
