@@ -44,9 +44,10 @@ the client's (without the Service's rules it routes the ClusterIP on, `kube_prox
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
@@ -54,7 +55,7 @@ import polars as pl
 from pcapkit.flows import Tables
 from pcapkit.kube.dnat import front_doors
 from pcapkit.kube.names import address_names, node_of_address
-from pcapkit.kube.places import Site, places, site_nodes
+from pcapkit.kube.places import PLACES, Site, places, site_nodes
 from pcapkit.kube.snapshot import Snapshot
 
 #: positions on the client's node, from the pod outwards; the endpoint's node mirrors them
@@ -168,22 +169,71 @@ def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
 #: -> 0.70 s), and a batch's rows only, not every conversation's (a row is ~0.8 KB as a dict)
 PATH_BATCH = 4096
 
-#: a conversation's rows, as dicts, by its `conv`
+#: a conversation's rows per view, as dicts, by its `conv`
 Grouped = dict[int, list[dict[str, Any]]]
+#: a server's address and port
+Server = tuple[str, int]
 
 
-def _grouped(frame: pl.DataFrame, convs: set[int]) -> Grouped:
-    """The rows of `frame` of the conversations `convs`, in `frame`'s order, by conv. Made from
-    its columns as lists: `iter_rows` took ~5 us a row (20M DNS-heavy packets, 41k symptoms:
-    2.2 s of the 8.2 this stage took)."""
-    wanted = frame.filter(pl.col("conv").is_in(pl.Series(list(convs), dtype=pl.Int64)
-                                                 .implode()))
-    out: Grouped = {}
+class Sighting(NamedTuple):
+    """A conversation's row in one view, as far as its ends are told from it (`_Namer.ends`)."""
+
+    first_ts_ns: int
+    view: int
+    client_ip: str
+    server_ip: str
+    server_port: int
+    packets_s2c: int
+
+
+#: each conversation's sightings, in `TIME_ORDER`, by its `conv`
+Sightings = dict[int, list[Sighting]]
+
+
+def _of(frame: pl.DataFrame, convs: set[int]) -> pl.DataFrame:
+    """The rows of `frame` of the conversations `convs`."""
+    return frame.filter(pl.col("conv").is_in(pl.Series(list(convs), dtype=pl.Int64).implode()))
+
+
+def _sightings(frame: pl.DataFrame, convs: set[int]) -> Sightings:
+    """The sightings (`frame`'s rows: `conv` and `Sighting`'s fields) of the conversations
+    `convs`, in `frame`'s order, by conv. Made from its columns as lists, as tuples: `iter_rows`
+    took ~5 us a row (20M DNS-heavy packets, 41k symptoms: 2.2 s of the 8.2 this stage took),
+    dicts ~2.7."""
+    wanted = _of(frame, convs)
+    out: Sightings = {}
+    columns = (wanted.get_column(c).to_list() for c in Sighting._fields)
+    for conv, row in zip(wanted["conv"].to_list(), map(Sighting._make, zip(*columns, strict=True)),
+                         strict=True):
+        out.setdefault(conv, []).append(row)
+    return out
+
+
+def _servers(servers: pl.DataFrame, convs: set[int]) -> dict[tuple[int, int], list[Server]]:
+    """The (server address, port) pairs each view of the conversations `convs` saw, each
+    once, in order."""
+    wanted = _of(servers, convs).sort(pl.all())
+    return {key: [(ip, port) for _, _, ip, port in rows] for key, rows in itertools.groupby(
+        wanted.iter_rows(), key=operator.itemgetter(0, 1))}
+
+
+def _views(per_view: pl.DataFrame, convs: set[int], servers: dict[tuple[int, int], list[Server]],
+           place_of: dict[int, dict[str, Any]]) -> Grouped:
+    """The rows of `per_view` of the conversations `convs`, by conv, each with where its view
+    is (its PLACES row; its columns null for a view with none) and the `servers` it saw."""
+    wanted = _of(per_view, convs)
     names = wanted.columns
+    out: Grouped = {}
     for values in zip(*(wanted.get_column(c).to_list() for c in names), strict=True):
         r = dict(zip(names, values, strict=True))
-        out.setdefault(r["conv"], []).append(r)
+        view, conv = r["view"], r["conv"]
+        out.setdefault(conv, []).append({**place_of.get(view, NO_PLACE), **r,
+                                         "servers": servers.get((conv, view), [])})
     return out
+
+
+#: the PLACES row of a view with none
+NO_PLACE = dict.fromkeys(PLACES)
 
 
 def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sites: list[Site],
@@ -200,12 +250,15 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     namer = _Namer(snap, sites, places)
     # what `_Namer.ends` and `_legs` read of a conversation's rows
     in_time = convs.sort("conv", *TIME_ORDER, maintain_order=True).select(
-        "conv", *TIME_ORDER, "client_ip", "server_ip", "server_port", "packets_s2c")
-    per_view = (convs.group_by("conv", "view")
-                .agg(pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
-                     servers=pl.struct("server_ip", "server_port").unique().sort())
-                .join(places, on="view", how="left"))
-    schema = per_view.schema
+        "conv", *Sighting._fields)
+    # A conversation's counts per view; where each view is, and the servers each saw, are
+    # added as its rows are read (`_views`): gathered and joined here for every row, as lists
+    # of structs and of names, they took 1.0 s and ~1 s of reading into Python of the 6.2 s
+    # this stage took over 20M DNS-heavy packets (41k symptoms).
+    per_view = convs.group_by("conv", "view").agg(
+        pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min())
+    servers = convs.select("conv", "view", "server_ip", "server_port").unique()
+    place_of = {r["view"]: r for r in places.rows(named=True)}
     spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
         pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
     # Only the keys findings look up: a conversation has a row per view, and a large capture
@@ -227,10 +280,11 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
             cited.append((f, extra, candidates, conv))
         wanted = {c for _, _, candidates, conv in cited
                   for c in (*candidates, *([] if conv is None else [conv]))}
-        rows_of, by_view = _grouped(in_time, wanted), _grouped(per_view, wanted)
+        rows_of = _sightings(in_time, wanted)
+        by_view = _views(per_view, wanted, _servers(servers, wanted), place_of)
         for f, extra, candidates, conv in cited:
             text, note = _located(f, extra, _legs(candidates, spans, rows_of, namer), conv,
-                                  rows_of, by_view, schema, namer)
+                                  rows_of, by_view, namer)
             extras.append(text)
             notes.append(note)
     return findings.with_columns(
@@ -286,13 +340,13 @@ def _address(socket: str) -> tuple[str, int]:
     return ip.strip("[]"), int(port)
 
 
-def _legs(candidates: set[int], spans: dict[int, tuple[int, int]], rows_of: Grouped,
+def _legs(candidates: set[int], spans: dict[int, tuple[int, int]], rows_of: Sightings,
           namer: _Namer) -> list[int]:
     """The conversations of a finding's failed NodeLocal DNSCache upstream legs to follow, of
     those of its `upstream_sockets` (`candidates`), earliest first: those nothing ever answered
     when some were (lost on the way there), to the endpoint most of them went to (DNAT may have
     spread them over several CoreDNS pods, whose paths differ); none when it cites no leg."""
-    silent = [c for c in candidates if not sum(r["packets_s2c"] for r in rows_of[c])]
+    silent = [c for c in candidates if not sum(r.packets_s2c for r in rows_of[c])]
     legs = sorted(silent or candidates, key=lambda c: (spans[c][0], c))
     to = [namer.ends(rows_of[c]).endpoint_ip for c in legs]
     most = Counter(to).most_common(1)  # ties: the earliest leg's endpoint, counted first
@@ -300,16 +354,15 @@ def _legs(candidates: set[int], spans: dict[int, tuple[int, int]], rows_of: Grou
 
 
 def _located(f: dict[str, Any], extra: dict[str, Any], legs: list[int], conv: int | None,
-             rows_of: Grouped, by_view: Grouped, view_schema: pl.Schema, namer: _Namer
+             rows_of: Sightings, by_view: Grouped, namer: _Namer
              ) -> tuple[str | None, str | None]:
     """A finding's `extra` with its `path` (and `died_at`), and the sentence on where it died:
     along its upstream `legs` when it has some, else along its conversation `conv` (None: as
     it was, with no sentence)."""
     if legs:  # a lookup through a NodeLocal DNSCache: where its upstream leg went
         rows = sorted((r for c in legs for r in rows_of[c]),
-                      key=lambda r: (r["first_ts_ns"], r["view"]))
-        views = _merged(pl.DataFrame([r for c in legs for r in by_view[c]],
-                                     schema=view_schema)).rows(named=True)
+                      key=lambda r: (r.first_ts_ns, r.view))
+        views = _merged([r for c in legs for r in by_view[c]])
         kind = LEG_FAILED["udp" if legs[0] >= DNS_FROM else "tcp"]
     elif conv is None:
         return f["extra"], None
@@ -333,13 +386,20 @@ def _located(f: dict[str, Any], extra: dict[str, Any], legs: list[int], conv: in
     return orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode(), note
 
 
-def _merged(views: pl.DataFrame) -> pl.DataFrame:
-    """The rows per view of several conversations (`by_view`'s) as one conversation's."""
-    return views.group_by("view", maintain_order=True).agg(
-        pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min(),
-        pl.col("servers").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
-        pl.exclude("conv", "view", "packets_c2s", "packets_s2c", "first_ts_ns",
-                   "servers").first())
+def _merged(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows per view of several conversations (`by_view`'s) as one conversation's, in the
+    order of each view's first row."""
+    merged: dict[int, dict[str, Any]] = {}
+    for r in views:
+        m = merged.get(r["view"])
+        if m is None:
+            merged[r["view"]] = {**r, "servers": sorted(set(r["servers"]))}
+            continue
+        m["packets_c2s"] += r["packets_c2s"]
+        m["packets_s2c"] += r["packets_s2c"]
+        m["first_ts_ns"] = min(m["first_ts_ns"], r["first_ts_ns"])
+        m["servers"] = sorted({*m["servers"], *r["servers"]})
+    return list(merged.values())
 
 
 def conversations(connections: pl.DataFrame, dns_views: pl.DataFrame) -> pl.DataFrame:
@@ -361,7 +421,7 @@ def _dnat(path: list[dict[str, Any]], ends: Ends) -> str:
     after one that saw the address the client dialled."""
     dialled = False
     for r in path:
-        ips = {(s["server_ip"], s["server_port"]) for s in r["servers"]}
+        ips = r["servers"]  # in order: the lowest port first, should it have seen several
         chosen = [port for ip, port in ips if ip == ends.endpoint_ip]
         if chosen and dialled and ends.endpoint_ip != ends.dialled_ip:
             where = f" on node {r['node']}" if r["node"] else ""
@@ -568,6 +628,7 @@ class _Namer:
         self.snap = snap
         self.sites = sites
         self.places = places.sort("view").rows(named=True)
+        self._labels: dict[int, str] = {}
         names = address_names(snap) if snap is not None else None
         self.names: dict[str, str] = (
             dict(zip(names["ip"].to_list(), names["name"].to_list(), strict=True))
@@ -592,13 +653,13 @@ class _Namer:
     def node(self, ip: str) -> str | None:
         return node_of_address(self.snap, ip) if self.snap is not None else None
 
-    def ends(self, rows: list[dict[str, Any]]) -> Ends:
+    def ends(self, rows: list[Sighting]) -> Ends:
         """`rows`: one conversation's, in `TIME_ORDER`."""
-        client = str(rows[0]["client_ip"])
-        sides = [(r["server_ip"], r["server_port"]) for r in rows]
+        client = str(rows[0].client_ip)
+        sides = [(r.server_ip, r.server_port) for r in rows]
         doors = [d for d in sides if d in self.doors]
         servers = [s for s, p in sides if s not in self.services and (s, p) not in self.doors]
-        endpoint = servers[0] if servers else str(rows[0]["server_ip"])
+        endpoint = servers[0] if servers else str(rows[0].server_ip)
         known = endpoint not in self.services and not (doors and endpoint == doors[0][0])
         dialled = [(s, p) for s, p in sides if s in self.services or (s, p) in self.doors]
         client_node = self.node(client)
@@ -629,6 +690,15 @@ class _Namer:
         return out
 
     def label(self, r: dict[str, Any]) -> str:
+        """The label of the place `r` (a PLACES row, or a row with its columns): made once per
+        view, every place of every path being one of a few views (20M DNS-heavy packets:
+        166k labels of 12 views, 0.75 s)."""
+        text = self._labels.get(r["view"])
+        if text is None:
+            text = self._labels[r["view"]] = self._label(r)
+        return text
+
+    def _label(self, r: dict[str, Any]) -> str:
         kind = r["kind"] or "interface"
         site = self.sites[r["capture"]]
         if kind == "pod":
