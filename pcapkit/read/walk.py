@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pcapkit.prefetch import prefetch, teach_numba
+from pcapkit.read.prefetch import prefetch, teach_numba
 
 #: 32-bit fields of a record header read by the walk (pcap: seconds, fraction of a second,
 #: captured length, length on the wire); a header is at least this long.

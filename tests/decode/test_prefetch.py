@@ -4,7 +4,7 @@ it does nothing."""
 import numba
 import numpy as np
 
-from pcapkit.prefetch import prefetch, teach_numba
+from pcapkit.read.prefetch import prefetch, teach_numba
 
 teach_numba()  # as the walk and the kernel do before they are compiled
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
-from pcapkit.prefetch import teach_numba
+from pcapkit.read.prefetch import teach_numba
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: a scalar in the kernel: numba computes in int64, which numpy types as np.int64
@@ -32,7 +32,7 @@ Int = int | np.integer[Any]
 
 
 def _jit(function: F, forceinline: bool) -> F:
-    teach_numba()  # the kernel asks for records ahead of their decoding (`pcapkit.prefetch`)
+    teach_numba()  # the kernel asks for records ahead of their decoding (`pcapkit.read.prefetch`)
     options: dict[str, Any] = {"nogil": True, "_nrt": False, "forceinline": forceinline}
     try:
         return cast(F, numba.njit(cache=True, **options)(function))

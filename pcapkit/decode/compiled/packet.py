@@ -64,7 +64,7 @@ from pcapkit.decode.reference import (
 )
 from pcapkit.decode.schema import Layer, Status, Tunnel
 from pcapkit.decode.tunnels import MAX_DEPTH
-from pcapkit.prefetch import AHEAD, LINE, LINES, prefetch
+from pcapkit.read.prefetch import AHEAD, LINE, LINES, prefetch
 
 OK, TRUNCATED = STATUS_CODE[Status.OK], STATUS_CODE[Status.TRUNCATED]
 MALFORMED, UNSUPPORTED = STATUS_CODE[Status.MALFORMED], STATUS_CODE[Status.UNSUPPORTED]
