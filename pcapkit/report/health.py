@@ -20,24 +20,25 @@ def checked(tables: Tables, snapshot: Snapshot | None,
     """Per layer of `groups.LAYER_ORDER`, the attempts its checks looked at (a NodeLocal
     DNSCache's upstream queries are its client's lookup, not lookups of their own)."""
     conns = tables.connections
-    per_conn = conns.group_by("conn").agg(
-        (pl.col("client_isn").is_not_null()).any().alias("syn"),
-        (pl.col("synack_count") > 0).any().alias("synack"),
-        (pl.col("rst_from_server") > 0).any().alias("rst"),
-    ).filter("syn")
+    # connections some view saw the SYN of, and those some view saw answered (a SYN-ACK, or
+    # the server's RST): sets of ids, not a group per connection (1.25M rows: 0.3 s)
+    syn = conns.filter(pl.col("client_isn").is_not_null())["conn"].unique()
+    answered = conns.filter((pl.col("synack_count") > 0) | (pl.col("rst_from_server") > 0))[
+        "conn"].unique()
     probes = tables.probes
     # an answer the client's host refused came too late to be read (detect/late_answers.py)
     late = refused(tables.dns, tables.icmp_errors)["txn"].implode()
-    read = pl.col("answered") & ~pl.col("txn").is_in(late)
-    lookups = own_lookups(tables.dns, config).group_by(lookup_key()).agg(
-        read.fill_null(False).any().alias("answered"),
-        (read & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
-        .any().alias("noerror"),
-    )
+    read = (pl.col("answered") & ~pl.col("txn").is_in(late)).fill_null(False)
+    # each transaction's reads taken before the lookups are grouped: taken in the groups,
+    # `is_in` ran once per lookup (379k lookups: 0.6 s, 0.1 so)
+    lookups = own_lookups(tables.dns, config).select(
+        lookup_key(), read.alias("read"),
+        noerror=read & (pl.col("rcode") == int(DnsRcode.NOERROR)).fill_null(False),
+    ).group_by("key").agg(pl.col("read").any().alias("answered"), pl.col("noerror").any())
     out: dict[str, dict[str, int]] = {
         "pod connectivity": {
-            "connections": per_conn.height,
-            "connections_answered": per_conn.filter(pl.col("synack") | pl.col("rst")).height,
+            "connections": syn.len(),
+            "connections_answered": int(syn.is_in(answered.implode()).sum()),
             "probes": probes.height,
             "probes_answered": probes.filter("answered").height,
         },
