@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from pcapkit.flows.ordering import lexsorted, packed, same_as_previous
+
 
 def components(rows: pl.DataFrame, keys: Sequence[Sequence[str]]) -> npt.NDArray[np.int64]:
     """For each row of `rows`, the least row index of its component."""
@@ -47,13 +49,18 @@ def _coded(rows: pl.DataFrame) -> pl.DataFrame:
 
 def _groups(rows: pl.DataFrame, key: Sequence[str]) -> tuple[npt.NDArray[np.int64], ...]:
     """The row indices of the rows that share `key` with another row, grouped together, and
-    where each group starts and how many rows it has."""
-    shared = rows.select(*key).with_row_index("_row").drop_nulls(key).sort([*key, "_row"])
-    ends = shared.select(pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift(-1))
-                                           for k in key))
-    stops = np.flatnonzero(ends.to_series().fill_null(True).to_numpy()) + 1
-    sizes = np.diff(stops, prepend=0)
+    where each group starts and how many rows it has. The key's columns packed into a word or
+    two (`pcapkit.flows.ordering`): sorting the frame by the columns themselves took 0.2 s a
+    key of 1.25M connection rows (20M DNS-heavy packets), most of the time `components` took."""
+    whole = rows.select(pl.all_horizontal(pl.col(k).is_not_null() for k in key)).to_series()
+    index = np.flatnonzero(whole.to_numpy())
+    if not len(index):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    words = packed(rows.select(key).filter(whole), key)
+    order = lexsorted(words)
+    starts = np.flatnonzero(np.concatenate([[True], ~same_as_previous(words, order)]))
+    sizes = np.diff(starts, append=len(order))
     alone = sizes == 1  # a key no other row has links nothing
-    order = shared["_row"].cast(pl.Int64).to_numpy()[~np.repeat(alone, sizes)]
+    order = index[order[~np.repeat(alone, sizes)]]
     sizes = sizes[~alone].astype(np.int64)
     return order, np.cumsum(sizes) - sizes, sizes
