@@ -393,7 +393,7 @@ def _merged(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in views:
         m = merged.get(r["view"])
         if m is None:
-            merged[r["view"]] = {**r, "servers": sorted(set(r["servers"]))}
+            merged[r["view"]] = dict(r)  # its servers already each once, in order
             continue
         m["packets_c2s"] += r["packets_c2s"]
         m["packets_s2c"] += r["packets_s2c"]
