@@ -30,6 +30,18 @@ other TCP and UDP packets (chosen by a hash of
 the key's numbers, so alike in every capture and every chunking): enough matches to take medians
 from, few enough rows to gather from every chunk of a large capture.
 
+**Bounded.** Sampled so, a capture's sightings grow with it: 25M packets of short connections
+in two captures (every connection's SYN and SYN-ACK on three interfaces) gathered 4M of them,
+and matching them took this process past 1.8 GB. So each capture keeps at most
+`MOST_SIGHTINGS` distinct ones: past them, its sample is halved again and again (`bounded`),
+each halving keeping the sightings whose hash has one more trailing zero bit, the control packets
+ahead of the others (4 bits ahead: as kept at first, 16 times as likely). Which sightings a
+capture keeps depends on all of its own, not on how they were cut into chunks nor in which
+order they were merged (a capture's distinct sightings at a level only grow as chunks are
+merged, so no merge halves further than the whole would), and a packet kept in one capture is
+kept in any other whose sample is halved as often or less: the matches of two captures are the
+packets their sparser sample keeps.
+
 **Linking.** A capture that shares only a few packets with the others (a pod that sent a few DNS
 queries) may share no sampled one: the sampled sightings leave it in a group of its own. Then
 every DNS message seen in captures of two such groups (`links`) is matched too, for the pairs
@@ -54,6 +66,9 @@ KEY = ["src", "sport", "dst", "dport", "ip_proto", "ip_id", "tcp_seq", "tcp_ack"
 ONE_PASSAGE_NS = 10_000_000
 SAMPLE_KEY = ["sport", "dport", "ip_id", "tcp_seq", "tcp_ack", "payload_len"]
 SAMPLE_ONE_IN = 16
+#: the distinct sightings a capture keeps at most (`bounded`): ~100 bytes each in memory, and
+#: thousands of matches are plenty to take medians from
+MOST_SIGHTINGS = 250_000
 #: fixed, so that every process samples alike
 SEED = 0x434C_4B53
 
@@ -65,6 +80,8 @@ SIGHTINGS = pl.Schema({
     "dport": pl.UInt16, "ip_proto": pl.UInt8, "ip_id": pl.UInt32, "tcp_seq": pl.UInt32,
     "tcp_ack": pl.UInt32, "tcp_flags": pl.UInt16, "payload_len": pl.UInt32, "dns_id": pl.UInt16,
     "first_ns": pl.Int64, "last_ns": pl.Int64,
+    #: the least `_depth` of a capture's sightings kept (`bounded`): 0 until its sample is cut
+    "floor": pl.UInt8,
 })
 _CONTROL = int(TcpFlags.SYN)
 
@@ -78,15 +95,72 @@ def sightings(packets: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(sport=pl.coalesce("sport", "icmp_echo_id"),
                    dport=pl.coalesce("dport", "icmp_echo_seq"))
     control = ((pl.col("tcp_flags") & _CONTROL) != 0) | echo
-    # Hashed by the key's numbers only: the same for every copy, and cheaper than its text.
-    sampled = pl.struct(SAMPLE_KEY).hash(SEED) % SAMPLE_ONE_IN == 0
-    chosen = keyed.filter(control.fill_null(False) | sampled)
-    return _grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns").collect())
+    chosen = keyed.filter(control.fill_null(False) | (_zeros() >= _FIRST_LEVEL))
+    return bounded(_grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns",
+                                          floor=pl.lit(0, pl.UInt8)).collect()))
+
+
+#: the trailing zero bits of a sampled packet's hash: 4 for one in 16
+_FIRST_LEVEL = SAMPLE_ONE_IN.bit_length() - 1
+
+
+def _zeros() -> pl.Expr:
+    """The trailing zero bits of a packet's sample hash: hashed by the key's numbers only, the
+    same for every copy, and cheaper than its text."""
+    return pl.struct(SAMPLE_KEY).hash(SEED).bitwise_trailing_zeros()
+
+
+def _depth() -> pl.Expr:
+    """How many halvings of the sample a sighting survives, plus `_FIRST_LEVEL`: its hash's
+    trailing zero bits, 4 more for a control packet (a SYN or SYN-ACK; an echo request or
+    reply, whose rows are neither TCP nor UDP)."""
+    control = ((pl.col("tcp_flags") & _CONTROL) != 0).fill_null(False) | \
+        ~pl.col("ip_proto").is_in([6, 17])
+    return _zeros().cast(pl.Int64) + pl.when(control).then(_FIRST_LEVEL).otherwise(0)
+
+
+def bounded(sights: pl.DataFrame, most: int | None = None) -> pl.DataFrame:
+    """`sights` (distinct, as `_grouped` makes them) with each capture's sample halved as few
+    times as leave it `most` (default `MOST_SIGHTINGS`) or fewer: those of depth (`_depth`) at
+    or past its `floor`. A capture's floor only rises: rows merged from a part whose floor was
+    lower are cut to the highest; then it rises past every depth at or past which there are
+    more than `most`. So the rows kept are those of depth at or past the floor the capture's
+    whole sample would have, whatever parts they were merged from: a part's floor is never past
+    the whole's (it holds fewer), and at or past the highest of the parts' floors the merge
+    holds every row of the whole."""
+    most = MOST_SIGHTINGS if most is None else most
+    if sights.height <= most and not (sights["floor"] > 0).any():
+        return sights  # no capture holds more, and none was cut
+    depth = sights.select(_depth()).to_series()
+    floor = sights.select(pl.col("floor").max().over("capture").cast(pl.Int64)).to_series()
+    cut = sights.with_columns(floor=floor).filter(depth >= floor)
+    depth = depth.filter(depth >= floor)
+    # per capture and depth, how many; then, deepest first, how many are that deep or deeper
+    counts = pl.DataFrame({"capture": cut["capture"], "depth": depth}).group_by(
+        "capture", "depth").len().sort("capture", "depth", descending=[False, True]).with_columns(
+        deeper=pl.col("len").cum_sum().over("capture"))
+    over = counts.filter(pl.col("deeper") > most).group_by("capture").agg(
+        past=pl.col("depth").max() + 1)
+    if over.is_empty():
+        return cut.with_columns(pl.col("floor").cast(pl.UInt8))
+    raised = cut.select(pl.max_horizontal("floor", pl.col("capture").replace_strict(
+        over["capture"], over["past"], default=0, return_dtype=pl.Int64))).to_series()
+    return cut.with_columns(floor=raised.cast(pl.UInt8)).filter(depth >= raised)
 
 
 def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """The sightings of the whole from those of its parts."""
-    return _grouped(pl.concat(parts) if parts else pl.DataFrame(schema=SIGHTINGS))
+    """The sightings of the whole from those of its parts, `bounded`. Merged a few at a time,
+    each merge bounded, so that the parts' rows are never all held at once with their merge."""
+    if not parts:
+        return pl.DataFrame(schema=SIGHTINGS)
+    merged = parts[0]
+    for start in range(1, len(parts), _MERGED_AT_ONCE):
+        merged = bounded(_grouped(pl.concat([merged, *parts[start:start + _MERGED_AT_ONCE]])))
+    return bounded(_grouped(merged)) if len(parts) == 1 else merged
+
+
+#: the parts `merge_sightings` merges at once
+_MERGED_AT_ONCE = 16
 
 
 def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
@@ -99,7 +173,7 @@ def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
         list(range(len(groups))), groups, default=-1, return_dtype=pl.Int64)
     dns = rows.filter(DNS).select(
         "capture", *(c if c in rows.columns else pl.lit(None).alias(c) for c in KEY),
-        first_ns="ts_ns", last_ns="ts_ns", group=group)
+        first_ns="ts_ns", last_ns="ts_ns", floor=pl.lit(0, pl.UInt8), group=group)
     dns = dns.with_columns(pl.lit(None).alias(c) for c in ("tcp_seq", "tcp_ack", "tcp_flags",
                                                             "payload_len")).cast(SIGHTINGS)
     shared = dns.group_by(KEY).agg(pl.col("group").n_unique()).filter(pl.col("group") > 1)
@@ -108,7 +182,7 @@ def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
 
 def _grouped(rows: pl.DataFrame) -> pl.DataFrame:
     return (rows.group_by("capture", *KEY)
-            .agg(pl.col("first_ns").min(), pl.col("last_ns").max())
+            .agg(pl.col("first_ns").min(), pl.col("last_ns").max(), pl.col("floor").max())
             .select(SIGHTINGS.names()).cast(SIGHTINGS))
 
 

@@ -11,9 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 import pcapkit
+from pcapkit.flows import clocks
 from tests.conftest import SAMPLES
 from tests.lab.captures import tshark
 
@@ -115,3 +117,57 @@ def test_a_capture_sharing_a_dns_message_has_an_offset(scenario: Path) -> None:
     doc = _report(captures, scenario / "snapshot.json")
     offsets = [c["clock_offset_s"] for c in doc["captures"]]
     assert [i for i in sorted(linked) if offsets[i] is None] == []
+
+
+def _packets(scenario: str) -> pl.DataFrame:
+    folder = SAMPLES / scenario
+    packets = pcapkit.analyze(_captures(folder), [folder / "snapshot.json"]).packets
+    assert packets is not None
+    return packets
+
+
+def _sorted(sights: pl.DataFrame) -> pl.DataFrame:
+    return sights.sort(pl.all(), nulls_last=True)
+
+
+@pytest.mark.parametrize("most", [3, 8, 25])
+def test_bounded_sightings_do_not_depend_on_chunks(monkeypatch: pytest.MonkeyPatch,
+                                                   most: int) -> None:
+    """Each capture keeps at most `most` sightings, the deepest (`_depth`) of those sampling
+    found, as few levels dropped as fit; merged from chunks of any size, in any order, they are
+    those of the whole."""
+    packets = _packets("healthy")
+    unbounded = clocks.sightings(packets).with_columns(depth=clocks._depth())
+    monkeypatch.setattr(clocks, "MOST_SIGHTINGS", most)
+    whole = clocks.sightings(packets)
+    assert whole.height < unbounded.height  # the bound bites on this sample
+    for capture, rows in unbounded.group_by("capture"):
+        kept = whole.filter(pl.col("capture") == capture[0])
+        assert kept.height <= most
+        floor = int(kept["floor"].max() or 0) if kept.height else 1 << 10
+        # the kept rows are every row that deep or deeper, and one level less would not fit
+        assert _sorted(kept.drop("floor")).equals(
+            _sorted(rows.filter(pl.col("depth") >= floor).drop("depth", "floor")))
+        if floor:
+            assert rows.filter(pl.col("depth") >= floor - 1).height > most
+        else:
+            assert rows.height <= most
+    for size in (1, 7, 64, 500):
+        parts = [clocks.sightings(packets.slice(i, size)) for i in range(0, packets.height, size)]
+        assert _sorted(clocks.merge_sightings(parts)).equals(_sorted(whole)), size
+        assert _sorted(clocks.merge_sightings(parts[::-1])).equals(_sorted(whole)), size
+
+
+def test_offset_found_from_few_sightings(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """A capture 3.7 s ahead, each capture keeping 6 sightings at most: its offset is still
+    found to within 1 ms, in memory and streamed alike."""
+    folder = SAMPLES / "policy_drop"
+    name = "node-worker-2-any.pcap"
+    monkeypatch.setattr(clocks, "MOST_SIGHTINGS", 6)
+    shifted = _shifted(folder, tmp_path, {name: 3.7})
+    doc = _report(shifted, folder / "snapshot.json")
+    offset = {Path(c["path"]).name: c["clock_offset_s"] for c in doc["captures"]}
+    assert offset[name] == pytest.approx(3.7, abs=1e-3)
+    streamed = _report(shifted, folder / "snapshot.json", workers=1, chunk_records=11, shards=3)
+    assert streamed["captures"] == doc["captures"]
