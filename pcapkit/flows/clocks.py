@@ -37,8 +37,9 @@ and matching them took this process past 1.8 GB. So each capture keeps at most
 each halving keeping the sightings whose hash has one more trailing zero bit, the control packets
 ahead of the others (4 bits ahead: as kept at first, 16 times as likely). Which sightings a
 capture keeps depends on all of its own, not on how they were cut into chunks nor in which
-order they were merged (a capture's distinct sightings at a level only grow as chunks are
-merged, so no merge halves further than the whole would), and a packet kept in one capture is
+order they were merged: each row carries how far its capture's sample was cut (`floor`), which
+only rises as parts merge, and never past the whole's (a part holds fewer sightings at any
+level than the whole). A packet kept in one capture is
 kept in any other whose sample is halved as often or less: the matches of two captures are the
 packets their sparser sample keeps.
 
@@ -119,16 +120,16 @@ def _depth() -> pl.Expr:
     return _zeros().cast(pl.Int64) + pl.when(control).then(_FIRST_LEVEL).otherwise(0)
 
 
-def bounded(sights: pl.DataFrame, most: int | None = None) -> pl.DataFrame:
+def bounded(sights: pl.DataFrame) -> pl.DataFrame:
     """`sights` (distinct, as `_grouped` makes them) with each capture's sample halved as few
-    times as leave it `most` (default `MOST_SIGHTINGS`) or fewer: those of depth (`_depth`) at
-    or past its `floor`. A capture's floor only rises: rows merged from a part whose floor was
-    lower are cut to the highest; then it rises past every depth at or past which there are
-    more than `most`. So the rows kept are those of depth at or past the floor the capture's
+    times as leave it `MOST_SIGHTINGS` or fewer: those of depth (`_depth`) at or past its
+    `floor`. A capture's floor only rises: rows merged from a part whose floor was lower are cut
+    to the highest; then it rises past every depth at or past which there are more than
+    `MOST_SIGHTINGS`. So the rows kept are those of depth at or past the floor the capture's
     whole sample would have, whatever parts they were merged from: a part's floor is never past
     the whole's (it holds fewer), and at or past the highest of the parts' floors the merge
     holds every row of the whole."""
-    most = MOST_SIGHTINGS if most is None else most
+    most = MOST_SIGHTINGS
     if sights.height <= most and not (sights["floor"] > 0).any():
         return sights  # no capture holds more, and none was cut
     depth = sights.select(_depth()).to_series()
@@ -148,6 +149,10 @@ def bounded(sights: pl.DataFrame, most: int | None = None) -> pl.DataFrame:
     return cut.with_columns(floor=raised.cast(pl.UInt8)).filter(depth >= raised)
 
 
+#: the parts `merge_sightings` merges at once
+_MERGED_AT_ONCE = 16
+
+
 def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """The sightings of the whole from those of its parts, `bounded`. Merged a few at a time,
     each merge bounded, so that the parts' rows are never all held at once with their merge."""
@@ -157,10 +162,6 @@ def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
     for start in range(1, len(parts), _MERGED_AT_ONCE):
         merged = bounded(_grouped(pl.concat([merged, *parts[start:start + _MERGED_AT_ONCE]])))
     return bounded(_grouped(merged)) if len(parts) == 1 else merged
-
-
-#: the parts `merge_sightings` merges at once
-_MERGED_AT_ONCE = 16
 
 
 def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
