@@ -95,8 +95,7 @@ def sightings(packets: pl.DataFrame) -> pl.DataFrame:
         (pl.col("sport").is_not_null() & pl.col("ip_proto").is_in([6, 17])) | echo
     ).with_columns(sport=pl.coalesce("sport", "icmp_echo_id"),
                    dport=pl.coalesce("dport", "icmp_echo_seq"))
-    control = ((pl.col("tcp_flags") & _CONTROL) != 0) | echo
-    chosen = keyed.filter(control.fill_null(False) | (_zeros() >= _FIRST_LEVEL))
+    chosen = keyed.filter(_depth() >= _FIRST_LEVEL)  # the control packets, 1 in 16 others
     return bounded(_grouped(chosen.select("capture", *KEY, first_ns="ts_ns", last_ns="ts_ns",
                                           floor=pl.lit(0, pl.UInt8)).collect()))
 
@@ -116,7 +115,7 @@ def _depth() -> pl.Expr:
     trailing zero bits, 4 more for a control packet (a SYN or SYN-ACK; an echo request or
     reply, whose rows are neither TCP nor UDP)."""
     control = ((pl.col("tcp_flags") & _CONTROL) != 0).fill_null(False) | \
-        ~pl.col("ip_proto").is_in([6, 17])
+        ~pl.col("ip_proto").is_in([6, 17]).fill_null(False)
     return _zeros().cast(pl.Int64) + pl.when(control).then(_FIRST_LEVEL).otherwise(0)
 
 
@@ -156,12 +155,10 @@ _MERGED_AT_ONCE = 16
 def merge_sightings(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """The sightings of the whole from those of its parts, `bounded`. Merged a few at a time,
     each merge bounded, so that the parts' rows are never all held at once with their merge."""
-    if not parts:
-        return pl.DataFrame(schema=SIGHTINGS)
-    merged = parts[0]
-    for start in range(1, len(parts), _MERGED_AT_ONCE):
+    merged = pl.DataFrame(schema=SIGHTINGS)
+    for start in range(0, len(parts), _MERGED_AT_ONCE):
         merged = bounded(_grouped(pl.concat([merged, *parts[start:start + _MERGED_AT_ONCE]])))
-    return bounded(_grouped(merged)) if len(parts) == 1 else merged
+    return merged
 
 
 def links(rows: pl.DataFrame, groups: list[int]) -> pl.DataFrame:
