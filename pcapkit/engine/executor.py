@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -118,17 +119,18 @@ _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD = -3, -1
 #: once a run is done (a notebook's process included).
 fixed_heap = _libc("mallopt", _M_MMAP_THRESHOLD, 128 << 10)
 
-#: A pool worker's blocks under 4 MB (a shard's column of half a million rows, and less) come
-#: from its heap, whose pages the job's later arrays reuse, and stay there when freed at its top
-#: below 64 MB (`M_TRIM_THRESHOLD`: 128 KB once the mmap threshold is set, which gave each
-#: shard-sized temporary freed at the top back, and the next faulted it in again). Mapped on its
-#: own, every temporary was a fresh mapping whose every page the kernel faulted in and zeroed:
-#: 5M DNS-heavy packets, the workers' flow stage 1.2M page faults, 0.45M so; in all, CPU time
-#: -12 %, peak RSS +4 %. The heap is trimmed after each job (`_job`), so none of it outlives the
-#: job. This process keeps `fixed_heap` once the chunks are out (`walking_heap`: from then on it
-#: keeps what it gathers), and so do Dask workers: long-lived, maybe running several jobs at
-#: once, and each in a thread of its own (glibc's per-thread arenas); with it, 20M DNS-heavy
-#: packets on local:2 peaked at 1,508 MB (1,470-1,489 MB without), over the issue's 1.5 GB.
+#: A pool worker's blocks under 4 MB (a shard's column of half a million rows, and less) come from
+#: its heap, whose pages the job's later arrays reuse, and stay there when freed at its top below
+#: 64 MB (`M_TRIM_THRESHOLD`: 128 KB once the mmap threshold is set, which gave each shard-sized
+#: temporary freed at the top back, and the next faulted it in again). Mapped on its own, every
+#: temporary was a fresh mapping whose every page the kernel faulted in and zeroed: 5M DNS-heavy
+#: packets, the workers' flow stage 1.2M page faults, 0.45M so; in all, CPU time -12 %, peak RSS
+#: +4 %. The heap is trimmed once the worker has waited `IDLE_TRIM_S` for its next job (`_job`), so
+#: none of it outlives a stage. This process keeps `fixed_heap` once the chunks are out
+#: (`walking_heap`: from then on it keeps what it gathers), and so do Dask workers: long-lived,
+#: maybe running several jobs at once, and each in a thread of its own (glibc's per-thread arenas);
+#: with it, 20M DNS-heavy packets on local:2 peaked at 1,508 MB (1,470-1,489 MB without), over the
+#: issue's 1.5 GB.
 _pool_heap_mmap = _libc("mallopt", _M_MMAP_THRESHOLD, 4 << 20)
 _pool_heap_trim = _libc("mallopt", _M_TRIM_THRESHOLD, 64 << 20)
 #: glibc's default: a heap's free top beyond 128 KB given back
@@ -156,16 +158,34 @@ def walking_heap() -> Iterator[None]:
         _release()
 
 
+#: how long a pool worker waits for its next job before it gives its heap's free pages back
+IDLE_TRIM_S = 0.05
+_idle_trim: threading.Timer | None = None
+
+
 def _job(fn: Callable[[J], R], job: J, pool: bool = False) -> R:
     """`fn(job)` on a worker (of a `Pool` when `pool`, else of a Dask cluster), which then gives
     the C heap's free pages back to the system: numpy frees its arrays into glibc's heap, which
     keeps them, so a worker idle while another ends the stage held its last job's (20M
-    DNS-heavy packets: 140 MB of heap after a job, 90 MB trimmed)."""
+    DNS-heavy packets: 140 MB of heap after a job, 90 MB trimmed).
+
+    A pool worker does so only once it has waited `IDLE_TRIM_S` for another job: within a
+    stage its jobs come back to back, and each trimmed heap was faulted in again, page by page,
+    by the next (bulk 5M packets: 640k page faults, 370k so; system CPU 1.9 -> 1.25 s)."""
+    global _idle_trim
+    if _idle_trim is not None:
+        _idle_trim.cancel()
+        _idle_trim = None
     (pool_heap if pool else fixed_heap)()
     try:
         return fn(job)
     finally:
-        _release()
+        if pool:
+            _idle_trim = threading.Timer(IDLE_TRIM_S, _release)
+            _idle_trim.daemon = True
+            _idle_trim.start()
+        else:
+            _release()
 
 
 def worker_env(workers: int) -> dict[str, str]:

@@ -222,6 +222,7 @@ _JOB_HEAP_SCRIPT = """
 import ctypes
 import resource
 import sys
+import time
 import numpy as np
 from pcapkit.engine import executor
 
@@ -249,9 +250,18 @@ def stage(_):
     del arrays
     return faulted, kept
 
+def one_temporary(_):
+    before = faults()
+    np.ones(1 << 18).sum()
+    return faults() - before
+
 base = rss()
+again = -1
 if sys.argv[1] == "job":
     faulted, kept = executor._job(stage, None, pool=True)
+    # the next job at once: the heap is still there; then the worker waits, and trims it
+    again = executor._job(one_temporary, None, pool=True)
+    time.sleep(executor.IDLE_TRIM_S * 10)
 elif sys.argv[1] == "walk":
     executor.fixed_heap()
     with executor.walking_heap():
@@ -275,18 +285,19 @@ def mapped_for_a_block():
     block = np.ones(3 << 17)
     return mallinfo2().hblkhd - before
 
-print(faulted, rss() - base, mapped_for_a_block())
+print(faulted, rss() - base, mapped_for_a_block(), again)
 """
 
 
-def _job_heap(mode: str) -> tuple[int, int, int]:
-    """Page faults of a job's 2 MB temporaries, the heap it left resident, and the bytes mapped
-    on their own for a 3 MB block once it is over (-1: not known)."""
+def _job_heap(mode: str) -> tuple[int, int, int, int]:
+    """Page faults of a job's 2 MB temporaries, the heap it left resident, the bytes mapped on
+    their own for a 3 MB block once it is over (-1: not known), and (`job`) the page faults of
+    one more 2 MB temporary in the next job, started at once (else -1)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", _JOB_HEAP_SCRIPT, mode], capture_output=True,
                          text=True, check=True, env=env | {"PYTHONPATH": str(ROOT)})
-    faulted, kept, after = out.stdout.split()
-    return int(faulted), int(kept), int(after)
+    faulted, kept, after, again = out.stdout.split()
+    return int(faulted), int(kept), int(after), int(again)
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc (Linux)")
@@ -295,16 +306,20 @@ def test_temporaries_reuse_the_heap_and_go_back_after(mode: str) -> None:
     """A pool worker's job (`_job`), and the engine's own process while it hands the chunks out
     (`walking_heap`). Each mapped on its own (this process's setting), 50 temporaries of 512
     pages fault in 25,600 pages; from the heap, the first one's pages serve them all, and the
-    100 MB freed are not left resident after. Then the worker keeps its heap for its next job,
-    while the engine maps blocks from 128 KB on their own again: from then on it keeps what it
-    gathers."""
-    mapped, _, _ = _job_heap("fixed")
+    100 MB freed are not left resident after. A worker's next job, started at once, takes its
+    temporary from the heap still there (512 pages faulted in again when the heap was trimmed
+    after every job); the heap is given back once the worker has waited. The worker keeps its
+    heap settings for its next job, while the engine maps blocks from 128 KB on their own again:
+    from then on it keeps what it gathers."""
+    mapped, _, _, _ = _job_heap("fixed")
     if mapped < 20_000:
         pytest.skip(f"this C library reused freed blocks already ({mapped} page faults): "
                     "nothing for pool_heap to do")
-    faulted, kept, mapped_after = _job_heap(mode)
+    faulted, kept, mapped_after, again = _job_heap(mode)
     assert faulted < 2_000
     assert kept < 10 << 20
+    if mode == "job":
+        assert 0 <= again < 256
     if mapped_after < 0:
         pytest.skip("this C library has no mallinfo2: where a block lies is not known")
     assert (mapped_after >= 3 << 20) == (mode == "walk")
