@@ -248,6 +248,19 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     if convs.is_empty():
         return findings
     namer = _Namer(snap, sites, places)
+    spans_of = convs.group_by("conv").agg(pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max())
+    chosen = _chosen(findings, convs, spans_of)
+    # Only the keys findings look up: a conversation has a row per view, and a large capture
+    # hundreds of thousands of them.
+    by_socket = _convs_by(convs.join(upstream, on=TUPLE[:2], how="semi"), TUPLE[:2])
+    legs = set().union(*by_socket.values())
+    spans = {k: (int(a), int(b)) for k, a, b in
+             spans_of.filter(pl.col("conv").is_in(list(legs))).rows()}
+    # The rows of the conversations some finding is about, or may follow a leg of: a finding's
+    # 4-tuple is many conversations' when ports were reused (20M DNS-heavy packets: 850k rows
+    # of 41k findings' tuples, 165k of the conversations chosen).
+    convs = convs.filter(pl.col("conv").is_in(
+        pl.concat([chosen.drop_nulls(), pl.Series(list(legs), dtype=pl.Int64)]).implode()))
     # what `_Namer.ends` and `_legs` read of a conversation's rows
     in_time = convs.sort("conv", *TIME_ORDER, maintain_order=True).select(
         "conv", *Sighting._fields)
@@ -259,24 +272,16 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min())
     servers = convs.select("conv", "view", "server_ip", "server_port").unique()
     place_of = {r["view"]: r for r in places.rows(named=True)}
-    spans = {k: (int(a), int(b)) for k, a, b in convs.group_by("conv").agg(
-        pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max()).rows()}
-    # Only the keys findings look up: a conversation has a row per view, and a large capture
-    # hundreds of thousands of them.
-    keys = ["protocol", *TUPLE]
-    by_tuple = _convs_by(convs.join(findings.select(keys).unique(), on=keys, how="semi"), keys)
-    by_socket = _convs_by(convs.join(upstream, on=TUPLE[:2], how="semi"), TUPLE[:2])
     extras: list[str | None] = []
     notes: list[str | None] = []
-    for batch in findings.iter_slices(PATH_BATCH):
+    for at, batch in enumerate(findings.iter_slices(PATH_BATCH)):
         cited = []
-        for f in batch.select(FINDING_COLUMNS).iter_rows(named=True):
+        for f, conv in zip(batch.select(FINDING_COLUMNS).iter_rows(named=True),
+                           chosen.slice(at * PATH_BATCH, PATH_BATCH).to_list(), strict=True):
             extra = orjson.loads(f["extra"] or "{}")
             candidates = {c for s in extra.get("upstream_sockets", ())
                           if (c := _conv_of(f, by_socket.get(_address(s), set()), spans))
                           is not None}
-            conv = _conv_of(f, by_tuple.get((f["protocol"], *(f[c] for c in TUPLE)), set()),
-                            spans)
             cited.append((f, extra, candidates, conv))
         wanted = {c for _, _, candidates, conv in cited
                   for c in (*candidates, *([] if conv is None else [conv]))}
@@ -442,6 +447,25 @@ def _route(path: list[dict[str, Any]], direction: str, namer: _Namer) -> str:
         if not steps or steps[-1] != step:
             steps.append(step)
     return " → ".join(steps)
+
+
+def _chosen(findings: pl.DataFrame, convs: pl.DataFrame, spans: pl.DataFrame) -> pl.Series:
+    """Each finding's conversation (null for none), as `_conv_of` chooses it among those with
+    the finding's protocol and client 4-tuple as some view saw it; taken for all findings at
+    once, not each in Python over a set of every conversation of its tuple."""
+    keys = ["protocol", *TUPLE]
+    candidates = convs.select("conv", *keys).unique().join(spans, on="conv").rename(
+        {"first_ts_ns": "start", "last_ts_ns": "end"})
+    wanted = findings.select(*keys, "first_ts_ns", "last_ts_ns").with_row_index("_finding")
+    pairs = wanted.filter(pl.col("first_ts_ns").is_not_null()).join(
+        candidates, on=keys, nulls_equal=True)
+    meets = (pl.col("start") <= pl.col("last_ts_ns")) & (pl.col("end") >= pl.col("first_ts_ns"))
+    best = (pairs.with_columns(meets=meets.fill_null(False))
+            .filter(pl.col("meets") | ~pl.col("meets").any().over("_finding"))
+            .sort("_finding", "start", "conv")
+            .group_by("_finding", maintain_order=True).first())
+    return wanted.select("_finding").join(best.select("_finding", "conv"), on="_finding",
+                                          how="left", maintain_order="left")["conv"]
 
 
 def _conv_of(f: dict[str, Any], candidates: set[int],
