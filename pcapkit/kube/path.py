@@ -249,18 +249,17 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         return findings
     namer = _Namer(snap, sites, places)
     spans_of = convs.group_by("conv").agg(pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max())
-    chosen = _chosen(findings, convs, spans_of)
-    # Only the keys findings look up: a conversation has a row per view, and a large capture
-    # hundreds of thousands of them.
-    by_socket = _convs_by(convs.join(upstream, on=TUPLE[:2], how="semi"), TUPLE[:2])
-    legs = set().union(*by_socket.values())
+    chosen = _chosen(findings, ["protocol", *TUPLE], convs, spans_of)
+    # each finding's upstream legs: the conversation each socket it cites is about
+    legs = upstream.with_columns(conv=_chosen(upstream, TUPLE[:2], convs, spans_of)).drop_nulls(
+        "conv")
+    legs_of = {i: set(c) for i, c in legs.group_by("_finding").agg(pl.col("conv").unique()).rows()}
     spans = {k: (int(a), int(b)) for k, a, b in
-             spans_of.filter(pl.col("conv").is_in(list(legs))).rows()}
-    # The rows of the conversations some finding is about, or may follow a leg of: a finding's
+             spans_of.join(legs.select("conv").unique(), on="conv", how="semi").rows()}
+    # The rows of the conversations some finding is about, or follows a leg of: a finding's
     # 4-tuple is many conversations' when ports were reused (20M DNS-heavy packets: 850k rows
     # of 41k findings' tuples, 165k of the conversations chosen).
-    convs = convs.filter(pl.col("conv").is_in(
-        pl.concat([chosen.drop_nulls(), pl.Series(list(legs), dtype=pl.Int64)]).implode()))
+    convs = convs.filter(pl.col("conv").is_in(pl.concat([chosen, legs["conv"]]).implode()))
     # what `_Namer.ends` and `_legs` read of a conversation's rows
     in_time = convs.sort("conv", *TIME_ORDER, maintain_order=True).select(
         "conv", *Sighting._fields)
@@ -276,13 +275,11 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     notes: list[str | None] = []
     for at, batch in enumerate(findings.iter_slices(PATH_BATCH)):
         cited = []
-        for f, conv in zip(batch.select(FINDING_COLUMNS).iter_rows(named=True),
-                           chosen.slice(at * PATH_BATCH, PATH_BATCH).to_list(), strict=True):
-            extra = orjson.loads(f["extra"] or "{}")
-            candidates = {c for s in extra.get("upstream_sockets", ())
-                          if (c := _conv_of(f, by_socket.get(_address(s), set()), spans))
-                          is not None}
-            cited.append((f, extra, candidates, conv))
+        for i, (f, conv) in enumerate(zip(
+                batch.select(FINDING_COLUMNS).iter_rows(named=True),
+                chosen.slice(at * PATH_BATCH, PATH_BATCH).to_list(), strict=True),
+                start=at * PATH_BATCH):
+            cited.append((f, orjson.loads(f["extra"] or "{}"), legs_of.get(i, set()), conv))
         wanted = {c for _, _, candidates, conv in cited
                   for c in (*candidates, *([] if conv is None else [conv]))}
         rows_of = _sightings(in_time, wanted)
@@ -324,19 +321,17 @@ def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame, upstream: pl.DataF
     return convs.filter(pl.col("conv").is_in(wanted.implode()))
 
 
-def _convs_by(rows: pl.DataFrame, key: list[str]) -> dict[tuple[Any, ...], set[int]]:
-    """`key` → the conversations of `rows` with it."""
-    return {tuple(k): set(c) for *k, c in rows.group_by(key).agg(
-        pl.col("conv").unique()).rows()}
-
-
 def _upstream_sockets(findings: pl.DataFrame) -> pl.DataFrame:
-    """The client sockets (`client_ip`, `client_port`) of the upstream legs DNS findings cite."""
-    cited = findings.filter(pl.col("extra").str.contains('"upstream_sockets"', literal=True))
-    sockets = [_address(s) for extra in cited["extra"]
+    """The client sockets (`client_ip`, `client_port`) of the upstream legs DNS findings cite,
+    each with its finding's row (`_finding`) and times."""
+    cited = findings.with_row_index("_finding").filter(
+        pl.col("extra").str.contains('"upstream_sockets"', literal=True))
+    sockets = [(i, *_address(s), first, last) for i, extra, first, last
+               in cited.select("_finding", "extra", "first_ts_ns", "last_ts_ns").iter_rows()
                for s in orjson.loads(extra)["upstream_sockets"]]
-    return pl.DataFrame(sockets, schema={"client_ip": pl.String, "client_port": pl.UInt16},
-                        orient="row")
+    return pl.DataFrame(sockets, schema={"_finding": pl.UInt32, "client_ip": pl.String,
+                                         "client_port": pl.UInt16, "first_ts_ns": pl.Int64,
+                                         "last_ts_ns": pl.Int64}, orient="row")
 
 
 def _address(socket: str) -> tuple[str, int]:
@@ -449,34 +444,24 @@ def _route(path: list[dict[str, Any]], direction: str, namer: _Namer) -> str:
     return " → ".join(steps)
 
 
-def _chosen(findings: pl.DataFrame, convs: pl.DataFrame, spans: pl.DataFrame) -> pl.Series:
-    """Each finding's conversation (null for none), as `_conv_of` chooses it among those with
-    the finding's protocol and client 4-tuple as some view saw it; taken for all findings at
-    once, not each in Python over a set of every conversation of its tuple."""
-    keys = ["protocol", *TUPLE]
+def _chosen(rows: pl.DataFrame, keys: list[str], convs: pl.DataFrame, spans: pl.DataFrame
+            ) -> pl.Series:
+    """The conversation each of `rows` (with `keys`, `first_ts_ns` and `last_ts_ns`) is about,
+    null for none: of the conversations some view of which has its `keys`, the earliest whose
+    time span (`spans`) meets the row's, else the earliest. Taken for all rows at once, not each
+    in Python over a set of every conversation of its keys."""
     candidates = convs.select("conv", *keys).unique().join(spans, on="conv").rename(
         {"first_ts_ns": "start", "last_ts_ns": "end"})
-    wanted = findings.select(*keys, "first_ts_ns", "last_ts_ns").with_row_index("_finding")
+    wanted = rows.select(*keys, "first_ts_ns", "last_ts_ns").with_row_index("_row")
     pairs = wanted.filter(pl.col("first_ts_ns").is_not_null()).join(
         candidates, on=keys, nulls_equal=True)
     meets = (pl.col("start") <= pl.col("last_ts_ns")) & (pl.col("end") >= pl.col("first_ts_ns"))
     best = (pairs.with_columns(meets=meets.fill_null(False))
-            .filter(pl.col("meets") | ~pl.col("meets").any().over("_finding"))
-            .sort("_finding", "start", "conv")
-            .group_by("_finding", maintain_order=True).first())
-    return wanted.select("_finding").join(best.select("_finding", "conv"), on="_finding",
-                                          how="left", maintain_order="left")["conv"]
-
-
-def _conv_of(f: dict[str, Any], candidates: set[int],
-             spans: dict[int, tuple[int, int]]) -> int | None:
-    """The conversation a symptom is about: of those with the client's 4-tuple as some view saw
-    it, the earliest whose span meets the symptom's."""
-    if not candidates or f["first_ts_ns"] is None:
-        return None
-    meets = [c for c in candidates
-             if spans[c][0] <= f["last_ts_ns"] and spans[c][1] >= f["first_ts_ns"]]
-    return min(meets or candidates, key=lambda c: (spans[c][0], c))
+            .filter(pl.col("meets") | ~pl.col("meets").any().over("_row"))
+            .sort("_row", "start", "conv")
+            .group_by("_row", maintain_order=True).first())
+    return wanted.select("_row").join(best.select("_row", "conv"), on="_row", how="left",
+                                      maintain_order="left")["conv"]
 
 
 def _died_at(path: list[dict[str, Any]], ends: Ends, namer: _Namer, kind: str,
