@@ -202,11 +202,14 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
 
 def _shards(sampled: Sampled, size: int, workers: int) -> int:
     """Shards for `size` bytes of captures whose packets are like `sampled`'s: at least two per
-    worker, so that one large shard does not hold the others up."""
+    worker, so that one large shard does not hold the others up, and a whole number per worker,
+    so that the last round of a stage's jobs keeps every worker busy: 11 shards of 5M DNS-heavy
+    packets left one worker idle while the other settled the 11th (~0.6 s of the flows stage)."""
     if not sampled.records:
         return 2 * workers
     packets = size * sampled.records // sampled.span
-    return max(2 * workers, math.ceil(packets / SHARD_RECORDS))
+    rounds = max(2, math.ceil(packets / (SHARD_RECORDS * workers)))
+    return rounds * workers
 
 
 class _Meter:
