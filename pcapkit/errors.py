@@ -7,6 +7,9 @@
     ├── StoreError            a directory that is not a pcapkit store, or one that cannot be
     │                         written there (`pcapkit convert`, `pcapkit.load`)
     └── UsageError            arguments that do not fit together
+    WorkerLost                a worker process died under a job (killed, most often by the
+                              kernel's out-of-memory killer, or crashed): the CLI prints one
+                              line and exits 1, the contract's internal error
 
 Malformed *packets* are never exceptions: they are rows whose `status` says how far decoding
 got. A capture cut short is not an exception either: it is read up to its last whole record
@@ -51,3 +54,8 @@ class StoreError(PcapkitError):
 
 class UsageError(PcapkitError):
     """Arguments that do not fit together."""
+
+
+class WorkerLost(Exception):
+    """A worker process of the engine died under a job. Nothing in the input says so: the
+    machine, or pcapkit, could not carry the job. `str()` is the one line the CLI prints."""

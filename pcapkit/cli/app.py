@@ -20,7 +20,7 @@ from pcapkit.cli.convert import convert_command
 from pcapkit.cli.extract import extract_command
 from pcapkit.cli.progress import close_displays
 from pcapkit.cli.show import show_command
-from pcapkit.errors import PcapkitError
+from pcapkit.errors import PcapkitError, WorkerLost
 from pcapkit.version import __version__
 
 #: The exit status of an interrupted run (128 + SIGINT, as shells report it).
@@ -86,6 +86,8 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(e.exit_code, e.format_message())
     except BrokenPipeError:
         return 0
+    except WorkerLost as e:  # the contract's exit 1, in words that say what to do
+        return _fail(1, str(e))
     except Exception as e:  # the contract's exit 1: say what broke in one line
         if os.environ.get("PCAPKIT_DEBUG"):
             traceback.print_exc()

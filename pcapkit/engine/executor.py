@@ -7,16 +7,18 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any, Protocol, TypeVar, cast
 
 from pcapkit import forkserver
-from pcapkit.errors import UsageError
+from pcapkit.errors import UsageError, WorkerLost
 from pcapkit.streaming import cores
 
 J = TypeVar("J")
@@ -188,6 +190,28 @@ def _job(fn: Callable[[J], R], job: J, pool: bool = False) -> R:
             _release()
 
 
+def lost(fn: Callable[..., object], status: int | None, detail: str = "") -> str:
+    """`WorkerLost`'s line: which job a worker died under, how (`status`: its exit status, a
+    signal's as its negative), and what to do when it was killed outright, as the kernel's
+    out-of-memory killer kills (a single connection of ~10M packets holds ~1.5 GB in the job
+    that settles it)."""
+    how = "died"
+    if status is not None and status < 0:
+        try:
+            how = f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            how = f"was killed by signal {-status}"
+    elif status:
+        how = f"exited with status {status}"
+    line = f"a worker process {how} while it ran a {fn.__name__} job"
+    if detail:
+        line += f" ({detail})"
+    if status in (None, -signal.SIGKILL):
+        line += (": most often the kernel's out-of-memory killer ends a process so; give the "
+                 "analysis more memory, or fewer workers (--workers 1 holds one job at a time)")
+    return line
+
+
 def worker_env(workers: int) -> dict[str, str]:
     """What a worker process's environment needs: polars sizes its thread pool to every core
     when it is imported, so that `workers` processes would each run that many threads on the
@@ -222,7 +246,19 @@ class Pool:
         futures: Iterator[Future[R]] = _windowed(
             lambda j: self._pool.submit(_job, fn, j, True), jobs, IN_FLIGHT * self.workers,
             lambda running: wait(running, return_when=FIRST_COMPLETED).done)
-        return (f.result() for f in futures)
+        try:
+            for f in futures:
+                yield f.result()
+        except BrokenProcessPool:
+            raise WorkerLost(lost(fn, self._death())) from None
+
+    def _death(self) -> int | None:
+        """The exit status of the worker whose death broke the pool (a signal's as its
+        negative, as `multiprocessing` has it), or None when none is known. The pool ends the
+        others with SIGTERM as it breaks: theirs is not the cause."""
+        ended = [p.exitcode for p in (getattr(self._pool, "_processes", None) or {}).values()]
+        causes = [code for code in ended if code not in (None, 0, -signal.SIGTERM)]
+        return causes[0] if causes else None
 
     def start(self, fn: Callable[[], object]) -> None:
         for _ in range(self.workers):
@@ -274,13 +310,20 @@ class DaskExecutor:
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
+        from distributed import KilledWorker
         from distributed import wait as wait_for
 
         futures = _windowed(lambda j: self._client.submit(_job, fn, j, pure=False), jobs,
                             IN_FLIGHT * self.workers,
                             lambda running: set(wait_for(list(running),
                                                          return_when="FIRST_COMPLETED").done))
-        return (f.result() for f in futures)
+        try:
+            for f in futures:
+                yield f.result()
+        except KilledWorker as e:  # its workers died under the job as often as it allows
+            raise WorkerLost(lost(fn, None, (
+                f"on {e.allowed_failures + 1} Dask workers in turn, the last "
+                f"{e.last_worker.address}: their logs say why"))) from None
 
     def start(self, fn: Callable[[], object]) -> None:
         # A cluster's workers are long-lived: they paid their start-up before this run.

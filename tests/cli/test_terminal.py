@@ -268,6 +268,38 @@ def test_ctrl_c_ends_the_streaming_engines_workers(big: list[str], tmp_path: Pat
     assert list(spill.iterdir()) == []
 
 
+def test_a_worker_killed_mid_run_is_one_line_and_exit_1(big: list[str], tmp_path: Path) -> None:
+    """A worker of a streamed analysis killed with SIGKILL, as the kernel's out-of-memory
+    killer kills: the run ends with the contract's exit 1 and one line naming the job and the
+    signal, no traceback, no process left, no spill."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    args = ["analyze", *big, *big, "--workers", "2", "--chunk-records", "2000",
+            "--spill-dir", str(spill), "--format", "json"]
+    run = Run(args, tmp_path, tty=False)
+    deadline = time.monotonic() + 60
+    while not (workers := _workers(run.proc.pid)):  # the fork server's children
+        assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
+        time.sleep(0.05)
+    time.sleep(0.5)  # decoding
+    os.kill(workers[0], signal.SIGKILL)
+    assert run.finish(60) == 1, run.stderr.decode()[-3000:]
+    line = run.stderr.decode()
+    assert re.fullmatch(r"pcapkit: a worker process was killed by SIGKILL while it ran a \w+ "
+                        r"job: most often the kernel's out-of-memory killer [^\n]*--workers 1"
+                        r"[^\n]*\n", line), line
+    assert run.stdout == b""
+    run.no_process_left()
+    assert list(spill.iterdir()) == []
+
+
+def _workers(pid: int) -> list[int]:
+    """The grandchildren of process `pid`: a streamed run's pool workers, forked by its fork
+    server."""
+    parent = {p: int(fields[1]) for p, fields in interrupt.processes()}
+    return [p for p, up in parent.items() if parent.get(up) == pid]
+
+
 @pytest.mark.parametrize("interrupted", [False, True], ids=["finished", "ctrl-c"])
 def test_a_streamed_run_leaves_no_folder_behind(big: list[str], tmp_path: Path,
                                                 interrupted: bool,

@@ -1,5 +1,6 @@
 """The local worker pool: each worker's polars thread pool shares the cores with the others; a
-long job does not hold up the jobs behind it; and the C heap of the processes that run the
+long job does not hold up the jobs behind it; a worker's death is told in one line that names
+its job and how it died (on Dask too); and the C heap of the processes that run the
 engine gives freed arrays back (a pool worker's after each job, having reused its pages within
 it)."""
 
@@ -17,7 +18,8 @@ import polars as pl
 import pytest
 
 from pcapkit import forkserver
-from pcapkit.engine.executor import Pool
+from pcapkit.engine.executor import DaskExecutor, Pool
+from pcapkit.errors import WorkerLost
 from pcapkit.streaming import cores
 from tests.blas import blas_threads
 
@@ -171,6 +173,49 @@ def test_a_long_job_does_not_hold_up_the_jobs_behind_it() -> None:
     durations = [end - start for start, end in spans]
     assert durations[0] >= 4.0 and all(0.1 <= d < 4.0 for d in durations[1:])
     assert max(end for _, end in spans[1:]) < spans[0][1]
+
+
+def _dies_by(number: int) -> int:
+    """A job whose worker sends itself the signal `number` (none for 0), as the kernel's
+    out-of-memory killer sends SIGKILL to a process it picks."""
+    if number:
+        os.kill(os.getpid(), number)
+        time.sleep(10)  # not reached: the signal ends the process first
+    return number
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGUSR1])
+def test_a_worker_s_death_names_its_job_and_the_signal(sig: signal.Signals) -> None:
+    """The pool breaks (Python's BrokenProcessPool says only that a process "terminated
+    abruptly"): the error says which job, by which signal, and, for SIGKILL alone, what to try."""
+    pool = Pool(2)
+    try:
+        with pytest.raises(WorkerLost) as lost:
+            list(pool.map(_dies_by, [0, 0, sig, 0, 0, 0]))
+    finally:
+        pool.close()
+    text = str(lost.value)
+    assert text.startswith(f"a worker process was killed by {sig.name} while it ran a _dies_by "
+                           "job"), text
+    assert ("out-of-memory killer" in text) == (sig == signal.SIGKILL), text
+
+
+def test_a_dask_worker_s_death_names_its_job() -> None:
+    """A real LocalCluster whose scheduler gives a job up at its first worker's death: Dask's
+    KilledWorker becomes the same one line, with the worker's address."""
+    dask = pytest.importorskip("dask", reason="pip install 'pcapkit[dask]'")
+    pytest.importorskip("distributed", reason="pip install 'pcapkit[dask]'")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        pool = DaskExecutor("local:1")
+        try:
+            with pytest.raises(WorkerLost) as lost:
+                list(pool.map(_dies_by, [int(signal.SIGKILL)]))
+        finally:
+            pool.close()
+    text = str(lost.value)
+    assert text.startswith("a worker process died while it ran a _dies_by job (on 1 Dask "
+                           "workers in turn, the last tcp://127.0.0.1:"), text
+    assert "out-of-memory killer" in text
 
 
 _HEAP_SCRIPT = """
