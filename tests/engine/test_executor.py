@@ -200,6 +200,24 @@ def test_a_worker_s_death_names_its_job_and_the_signal(sig: signal.Signals) -> N
     assert ("out-of-memory killer" in text) == (sig == signal.SIGKILL), text
 
 
+def _exits_with(status: int) -> int:
+    """A job whose worker leaves with exit status `status` (none for 0), as a C library that
+    calls `exit` does."""
+    if status:
+        os._exit(status)
+    return status
+
+
+def test_a_worker_that_exits_names_its_status() -> None:
+    pool = Pool(2)
+    try:
+        with pytest.raises(WorkerLost) as lost:
+            list(pool.map(_exits_with, [0, 3, 0, 0]))
+    finally:
+        pool.close()
+    assert str(lost.value) == "a worker process exited with status 3 while it ran a _exits_with job"
+
+
 def test_a_dask_worker_s_death_names_its_job() -> None:
     """A real LocalCluster whose scheduler gives a job up at its first worker's death: Dask's
     KilledWorker becomes the same one line, with the worker's address."""
