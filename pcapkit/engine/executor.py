@@ -190,9 +190,17 @@ def _job(fn: Callable[[J], R], job: J, pool: bool = False) -> R:
             _release()
 
 
-def lost(fn: Callable[..., object], status: int | None, detail: str = "") -> str:
+#: what to try when a local worker was killed outright
+FEWER_WORKERS = ("give the analysis more memory, or fewer workers (--workers 1 holds one job "
+                 "at a time)")
+#: the same for a Dask cluster's: its workers are not this command's to count
+MORE_MEMORY = "give the cluster's workers more memory"
+
+
+def lost(fn: Callable[..., object], status: int | None, detail: str = "",
+         remedy: str = FEWER_WORKERS) -> str:
     """`WorkerLost`'s line: which job a worker died under, how (`status`: its exit status, a
-    signal's as its negative), and what to do when it was killed outright, as the kernel's
+    signal's as its negative), and `remedy` when it was killed outright, as the kernel's
     out-of-memory killer kills (a single connection of ~10M packets holds ~1.5 GB in the job
     that settles it)."""
     how = "died"
@@ -207,8 +215,7 @@ def lost(fn: Callable[..., object], status: int | None, detail: str = "") -> str
     if detail:
         line += f" ({detail})"
     if status in (None, -signal.SIGKILL):
-        line += (": most often the kernel's out-of-memory killer ends a process so; give the "
-                 "analysis more memory, or fewer workers (--workers 1 holds one job at a time)")
+        line += f": most often the kernel's out-of-memory killer ends a process so; {remedy}"
     return line
 
 
@@ -323,7 +330,7 @@ class DaskExecutor:
         except KilledWorker as e:  # its workers died under the job as often as it allows
             raise WorkerLost(lost(fn, None, (
                 f"on {e.allowed_failures + 1} Dask workers in turn, the last "
-                f"{e.last_worker.address}: their logs say why"))) from None
+                f"{e.last_worker.address}: their logs say why"), MORE_MEMORY)) from None
 
     def start(self, fn: Callable[[], object]) -> None:
         # A cluster's workers are long-lived: they paid their start-up before this run.
