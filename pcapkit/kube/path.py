@@ -164,9 +164,11 @@ def locate(findings: pl.DataFrame, tables: Tables, sites: list[Site],
                       snap)
 
 
-#: findings whose conversations' rows are read into Python at once: each is read once, as
-#: dicts, not sliced from a frame per finding (4,143 symptoms of 5M DNS-heavy packets: 0.80 s
-#: -> 0.70 s), and a batch's rows only, not every conversation's (a row is ~0.8 KB as a dict)
+#: findings located at once: their conversations' rows are picked from the table, and read into
+#: Python, once for the batch (4,143 symptoms of 5M DNS-heavy packets: 0.80 s -> 0.70 s against
+#: a slice of a frame per finding); a batch's conversations only, as a row is ~0.8 KB as a dict,
+#: and every finding's would hold ~300 MB as frames (60k findings of 40M DNS-heavy packets,
+#: their tuples in 2.3M rows as ports were reused)
 PATH_BATCH = 4096
 
 #: a conversation's rows per view, as dicts, by its `conv`
@@ -190,41 +192,32 @@ class Sighting(NamedTuple):
 Sightings = dict[int, list[Sighting]]
 
 
-def _of(frame: pl.DataFrame, convs: set[int]) -> pl.DataFrame:
-    """The rows of `frame` of the conversations `convs`."""
-    return frame.filter(pl.col("conv").is_in(pl.Series(list(convs), dtype=pl.Int64).implode()))
-
-
-def _sightings(frame: pl.DataFrame, convs: set[int]) -> Sightings:
-    """The sightings (`frame`'s rows: `conv` and `Sighting`'s fields) of the conversations
-    `convs`, in `frame`'s order, by conv. Made from its columns as lists, as tuples: `iter_rows`
-    took ~5 us a row (20M DNS-heavy packets, 41k symptoms: 2.2 s of the 8.2 this stage took),
-    dicts ~2.7."""
-    wanted = _of(frame, convs)
+def _sightings(frame: pl.DataFrame) -> Sightings:
+    """The sightings (`frame`'s rows: `conv` and `Sighting`'s fields), in `frame`'s order, by
+    conv. Made from its columns as lists, as tuples: `iter_rows` took ~5 us a row (20M
+    DNS-heavy packets, 41k symptoms: 2.2 s of the 8.2 this stage took), dicts ~2.7."""
     out: Sightings = {}
-    columns = (wanted.get_column(c).to_list() for c in Sighting._fields)
-    for conv, row in zip(wanted["conv"].to_list(), map(Sighting._make, zip(*columns, strict=True)),
+    columns = (frame.get_column(c).to_list() for c in Sighting._fields)
+    for conv, row in zip(frame["conv"].to_list(), map(Sighting._make, zip(*columns, strict=True)),
                          strict=True):
         out.setdefault(conv, []).append(row)
     return out
 
 
-def _servers(servers: pl.DataFrame, convs: set[int]) -> dict[tuple[int, int], list[Server]]:
-    """The (server address, port) pairs each view of the conversations `convs` saw, each
-    once, in order."""
-    wanted = _of(servers, convs).sort(pl.all())
+def _servers(servers: pl.DataFrame) -> dict[tuple[int, int], list[Server]]:
+    """The (server address, port) pairs each view of each conversation saw (`servers`' rows:
+    `conv`, `view` and the pair), each once, in order."""
     return {key: [(ip, port) for _, _, ip, port in rows] for key, rows in itertools.groupby(
-        wanted.iter_rows(), key=operator.itemgetter(0, 1))}
+        servers.unique().sort(pl.all()).iter_rows(), key=operator.itemgetter(0, 1))}
 
 
-def _views(per_view: pl.DataFrame, convs: set[int], servers: dict[tuple[int, int], list[Server]],
+def _views(per_view: pl.DataFrame, servers: dict[tuple[int, int], list[Server]],
            place_of: dict[int, dict[str, Any]]) -> Grouped:
-    """The rows of `per_view` of the conversations `convs`, by conv, each with where its view
-    is (its PLACES row; its columns null for a view with none) and the `servers` it saw."""
-    wanted = _of(per_view, convs)
-    names = wanted.columns
+    """The rows of `per_view` by conv, each with where its view is (its PLACES row; its columns
+    null for a view with none) and the `servers` it saw."""
+    names = per_view.columns
     out: Grouped = {}
-    for values in zip(*(wanted.get_column(c).to_list() for c in names), strict=True):
+    for values in zip(*(per_view.get_column(c).to_list() for c in names), strict=True):
         r = dict(zip(names, values, strict=True))
         view, conv = r["view"], r["conv"]
         out.setdefault(conv, []).append({**place_of.get(view, NO_PLACE), **r,
@@ -242,51 +235,14 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
     failed) in `extra`, with a sentence on where it died added to the explanation."""
     if findings.is_empty():
         return findings
-    upstream = _upstream_sockets(findings)
-    convs = _of_findings(conversations(tables.connections, tables.dns_views), findings,
-                         upstream)
-    if convs.is_empty():
-        return findings
+    every = conversations(tables.connections, tables.dns_views)
+    table = _Conversations(every, _hashed(every, KEYS), _hashed(every, SOCKET))
     namer = _Namer(snap, sites, places)
-    spans_of = convs.group_by("conv").agg(pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max())
-    chosen = _chosen(findings, ["protocol", *TUPLE], convs, spans_of)
-    # each finding's upstream legs: the conversation each socket it cites is about
-    legs = upstream.with_columns(conv=_chosen(upstream, TUPLE[:2], convs, spans_of)).drop_nulls(
-        "conv")
-    legs_of = {i: set(c) for i, c in legs.group_by("_finding").agg(pl.col("conv").unique()).rows()}
-    spans = {k: (int(a), int(b)) for k, a, b in
-             spans_of.join(legs.select("conv").unique(), on="conv", how="semi").rows()}
-    # The rows of the conversations some finding is about, or follows a leg of: a finding's
-    # 4-tuple is many conversations' when ports were reused (20M DNS-heavy packets: 850k rows
-    # of 41k findings' tuples, 165k of the conversations chosen).
-    convs = convs.filter(pl.col("conv").is_in(pl.concat([chosen, legs["conv"]]).implode()))
-    # what `_Namer.ends` and `_legs` read of a conversation's rows
-    in_time = convs.sort("conv", *TIME_ORDER, maintain_order=True).select(
-        "conv", *Sighting._fields)
-    # A conversation's counts per view; where each view is, and the servers each saw, are
-    # added as its rows are read (`_views`): gathered and joined here for every row, as lists
-    # of structs and of names, they took 1.0 s and ~1 s of reading into Python of the 6.2 s
-    # this stage took over 20M DNS-heavy packets (41k symptoms).
-    per_view = convs.group_by("conv", "view").agg(
-        pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min())
-    servers = convs.select("conv", "view", "server_ip", "server_port").unique()
     place_of = {r["view"]: r for r in places.rows(named=True)}
     extras: list[str | None] = []
     notes: list[str | None] = []
-    for at, batch in enumerate(findings.iter_slices(PATH_BATCH)):
-        cited = []
-        for i, (f, conv) in enumerate(zip(
-                batch.select(FINDING_COLUMNS).iter_rows(named=True),
-                chosen.slice(at * PATH_BATCH, PATH_BATCH).to_list(), strict=True),
-                start=at * PATH_BATCH):
-            cited.append((f, orjson.loads(f["extra"] or "{}"), legs_of.get(i, set()), conv))
-        wanted = {c for _, _, candidates, conv in cited
-                  for c in (*candidates, *([] if conv is None else [conv]))}
-        rows_of = _sightings(in_time, wanted)
-        by_view = _views(per_view, wanted, _servers(servers, wanted), place_of)
-        for f, extra, candidates, conv in cited:
-            text, note = _located(f, extra, _legs(candidates, spans, rows_of, namer), conv,
-                                  rows_of, by_view, namer)
+    for batch in findings.iter_slices(PATH_BATCH):
+        for text, note in _batch_paths(batch, table, namer, place_of):
             extras.append(text)
             notes.append(note)
     return findings.with_columns(
@@ -295,7 +251,61 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
                                   separator=" ", ignore_nulls=True))
 
 
+@dataclass(frozen=True)
+class _Conversations:
+    """Every conversation's rows (`conversations`), with a hash of each row's `KEYS` and of its
+    client `SOCKET` (`_hashed`): each batch of findings picks its rows by them."""
+
+    rows: pl.DataFrame
+    keys: pl.Series
+    sockets: pl.Series
+
+
+def _batch_paths(findings: pl.DataFrame, table: _Conversations, namer: _Namer,
+                 place_of: dict[int, dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+    """`extra` and the sentence on where it died (`_located`) of each of `findings`."""
+    upstream = _upstream_sockets(findings)
+    # the conversations with a view that has a finding's 4-tuple, or the client socket of one
+    # of its NodeLocal DNSCache upstream legs
+    tuples = _rows_with(table.rows, table.keys, findings, KEYS)
+    sockets = _rows_with(table.rows, table.sockets, upstream, SOCKET)
+    ids = pl.concat([tuples["conv"], sockets["conv"]]).unique().implode()
+    spans_of = table.rows.select("conv", "first_ts_ns", "last_ts_ns").filter(
+        pl.col("conv").is_in(ids)).group_by("conv").agg(
+        pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max())
+    chosen = _chosen(findings, KEYS, tuples, spans_of).to_list()
+    # each finding's upstream legs: the conversation each socket it cites is about
+    legs = upstream.with_columns(conv=_chosen(upstream, SOCKET, sockets, spans_of)
+                                 ).drop_nulls("conv")
+    legs_of = {i: set(c) for i, c in legs.group_by("_finding").agg(pl.col("conv").unique()).rows()}
+    spans = {k: (int(a), int(b)) for k, a, b in
+             spans_of.join(legs.select("conv").unique(), on="conv", how="semi").rows()}
+    # The rows of the conversations some finding is about, or follows a leg of: a finding's
+    # 4-tuple is many conversations' when ports were reused (20M DNS-heavy packets: 850k rows
+    # of 41k findings' tuples, 165k of the conversations chosen).
+    convs = table.rows.filter(pl.col("conv").is_in(
+        pl.concat([pl.Series(chosen, dtype=pl.Int64), legs["conv"]]).drop_nulls().implode()))
+    # what `_Namer.ends` and `_legs` read of a conversation's rows
+    rows_of = _sightings(convs.sort("conv", *TIME_ORDER, maintain_order=True))
+    # A conversation's counts per view; where each view is, and the servers each saw, are
+    # added as its rows are read (`_views`): gathered and joined here for every row, as lists
+    # of structs and of names, they took 1.0 s and ~1 s of reading into Python of the 6.2 s
+    # this stage took over 20M DNS-heavy packets (41k symptoms).
+    by_view = _views(convs.group_by("conv", "view").agg(
+        pl.col("packets_c2s", "packets_s2c").sum(), pl.col("first_ts_ns").min()),
+        _servers(convs.select("conv", "view", "server_ip", "server_port")), place_of)
+    return [_located(f, orjson.loads(f["extra"] or "{}"),
+                     _legs(legs_of.get(i, set()), spans, rows_of, namer), conv, rows_of, by_view,
+                     namer)
+            for i, (f, conv) in enumerate(zip(findings.select(FINDING_COLUMNS).iter_rows(
+                named=True), chosen, strict=True))]
+
+
 TUPLE = ["client_ip", "client_port", "server_ip", "server_port"]
+#: what a finding is matched to its conversations by
+KEYS = ["protocol", *TUPLE]
+#: a client's socket: what an upstream leg is matched to its conversations by
+SOCKET = TUPLE[:2]
 #: what a finding's path is made from: the rest of a findings row is not read
 FINDING_COLUMNS = ["kind", "protocol", *TUPLE, "first_ts_ns", "last_ts_ns", "extra"]
 #: the order of a conversation's rows that `_Namer.ends` reads them in
@@ -309,16 +319,24 @@ DNS_FROM = 1 << 32
 LEG_FAILED = {"tcp": "unanswered_syn", "udp": "dns_timeout"}
 
 
-def _of_findings(convs: pl.DataFrame, findings: pl.DataFrame, upstream: pl.DataFrame
-                 ) -> pl.DataFrame:
-    """The rows of the conversations some view of which has a finding's 4-tuple, or the client
-    socket of one of its NodeLocal DNSCache upstream legs (`upstream`): a large capture has
-    hundreds of thousands of conversations, and few findings."""
-    keys = ["protocol", *TUPLE]
-    wanted = pl.concat([
-        convs.join(findings.select(keys).unique(), on=keys, how="semi")["conv"],
-        convs.join(upstream, on=TUPLE[:2], how="semi")["conv"]]).unique()
-    return convs.filter(pl.col("conv").is_in(wanted.implode()))
+def _rows_with(convs: pl.DataFrame, hashed: pl.Series, wanted: pl.DataFrame, keys: list[str]
+               ) -> pl.DataFrame:
+    """The distinct `conv` and `keys` of the rows of `convs` whose `keys` are those of some row
+    of `wanted`. The rows are picked by the hash of their keys (`hashed`, `_hashed`), and only
+    those picked are joined on the keys themselves: a join of every row on its keys (two of
+    them strings) held +300 MB over the 2.78M conversation rows of 40M DNS-heavy packets."""
+    wanted = wanted.select(pl.col(k).cast(convs.schema[k]) for k in keys).unique()
+    picked = convs.select("conv", *keys).filter(hashed.is_in(_hashed(wanted, keys).implode()))
+    return picked.join(wanted, on=keys, how="semi").unique()
+
+
+def _hashed(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """A hash of each row's `keys`: each column's hashed on its own and xor-ed into the others'
+    (a hash of a struct of them held +350 MB over 2.78M rows)."""
+    hashed = frame.get_column(keys[0]).hash(0)
+    for seed, key in enumerate(keys[1:], 1):
+        hashed = hashed ^ frame.get_column(key).hash(seed)
+    return hashed
 
 
 def _upstream_sockets(findings: pl.DataFrame) -> pl.DataFrame:
