@@ -102,13 +102,18 @@ def _ends(connections: pl.DataFrame, symptoms: list[dict[str, Any]]) -> tuple[se
     conns = {c for s in symptoms for c in s.get("conns") or ()}
     if not conns or connections.is_empty():
         return set(), set()
-    ended = pl.any_horizontal(pl.col("fin_from_client", "fin_from_server", "rst_from_client",
-                                     "rst_from_server") > 0)
-    per_conn = (connections.filter(pl.col("conn").is_in(list(conns)))
+    ended = pl.any_horizontal(pl.col(ENDS) > 0)
+    # the columns read only: a filter copies every column of what it keeps
+    per_conn = (connections.select("conn", "conn_state", *ENDS)
+                .filter(pl.col("conn").is_in(list(conns)))
                 .group_by("conn").agg((pl.col("conn_state") == "SF").any().alias("closed"),
                                       ended.any().alias("ended")))
     return (set(per_conn.filter("closed")["conn"].to_list()),
             set(per_conn.filter(~pl.col("ended"))["conn"].to_list()))
+
+
+#: a connection's counts of the packets that end it
+ENDS = ["fin_from_client", "fin_from_server", "rst_from_client", "rst_from_server"]
 
 
 def _endpoint(ip: str, port: str) -> pl.Expr:
@@ -121,17 +126,21 @@ def _connections(connections: pl.DataFrame, servers: set[str]) -> int:
     """TCP connections any row of which dialled one of `servers`."""
     if not servers or connections.is_empty():
         return 0
-    hit = connections.filter(_endpoint("server_ip", "server_port").is_in(list(servers)))
-    return hit["conn"].n_unique()
+    # the connections' ids, not their rows: a filter copies every column of what it keeps
+    hit = _endpoint("server_ip", "server_port").is_in(list(servers))
+    return int(connections.select(pl.col("conn").filter(hit).n_unique()).item())
 
 
 def _lookups(dns: pl.DataFrame, servers: set[str]) -> tuple[int, int]:
     """(lookups sent to one of `servers`, lookups none of whose steps got a NOERROR answer)."""
     if not servers or dns.is_empty():
         return 0, 0
-    sent = dns.filter(_endpoint("server_ip", "server_port").is_in(list(servers)))
+    sent = _endpoint("server_ip", "server_port").is_in(list(servers))
     ok = (pl.col("answered") & (pl.col("rcode") == int(DnsRcode.NOERROR))).fill_null(False)
-    per_lookup = sent.group_by(lookup_key()).agg(ok.any().alias("ok"))
+    # the columns grouped only: a filter copies every column of what it keeps (the lookups to
+    # kube-dns are most of a node's transactions)
+    per_lookup = dns.select(lookup_key(), ok.alias("ok"), sent.alias("sent")).filter(
+        "sent").group_by("key").agg(pl.col("ok").any())
     return per_lookup.height, per_lookup.filter(~pl.col("ok")).height
 
 
