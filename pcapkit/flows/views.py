@@ -167,8 +167,12 @@ def alone_in_view(rows: pl.DataFrame, conn_of_lconn: npt.NDArray[np.uint32]
     its view: then rule 5's copies are `tcp_copies`'. (Within one 5-tuple, `from_client` is
     the sender's side of the pair, as the sender's address and port are; on a socket connected
     to itself both are the same on every packet.)"""
-    pair = pl.DataFrame({"conn": conn_of_lconn, "view": rows["view"]})
-    return pair.select(pl.len().over("conn", "view") == 1).to_series().to_numpy()
+    # (conn, view) packed into one word, whose uniqueness is one hash of the column: a count
+    # over the two (a window) held +126 MB over the 1.23M rows of 20M DNS-heavy packets
+    view = rows["view"].to_numpy()
+    views = int(view.max()) + 1 if len(view) else 1
+    pair = conn_of_lconn.astype(np.uint64) * np.uint64(views) + view
+    return pl.Series(pair).is_unique().to_numpy()
 
 
 def repeated(rows: pl.DataFrame, key: list[str],
