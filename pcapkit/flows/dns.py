@@ -52,6 +52,7 @@ import polars as pl
 from pcapkit.codes import IpProto
 from pcapkit.decode.dns_message import LLMNR_PORT, MDNS_PORT
 from pcapkit.decode.schema import DNS_MESSAGE_COLUMNS, DNS_MESSAGES, Status
+from pcapkit.flows.kept import kept
 from pcapkit.flows.ordering import codes, lexsorted, packed, same_as_previous
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import DNS_TRANSACTIONS
@@ -73,7 +74,7 @@ MULTICAST_PORTS = (MDNS_PORT, LLMNR_PORT)
 
 def resolver_transactions(dns: pl.DataFrame) -> pl.DataFrame:
     """The transactions of `dns` with a resolver (unicast DNS), mDNS and LLMNR left out."""
-    return dns.filter(~pl.col("server_port").is_in(MULTICAST_PORTS))
+    return kept(dns, ~pl.col("server_port").is_in(MULTICAST_PORTS))
 
 
 KEY = ["proto", "client_ip", "client_port", "dns_id", "qkey", "qtype"]
