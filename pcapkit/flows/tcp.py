@@ -55,7 +55,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
-from pcapkit.flows.ordering import gathered, lexsorted, packed
+from pcapkit.flows.ordering import gathered, lexsorted, packed, same_as_previous
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
@@ -293,21 +293,17 @@ def _nat_stitches(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDA
     window or more apart into none. Only rows whose (ISN, IP id) more than one strong
     component holds take part: the NATed connections, a few of the rows."""
     half = NAT_WINDOW_NS // 2
-    sent = ["isn", "syn_ip_id"]
-    ids = keyed.select(*sent, strong=pl.Series(strong)).with_row_index("_row").drop_nulls(sent)
-    shared = (ids.select(*sent, "strong").unique().group_by(sent).len()
-              .filter(pl.col("len") > 1).drop("len"))
-    taking_part = ids.join(shared, on=sent, how="semi")["_row"].sort()
-    if taking_part.is_empty():
+    taking_part = _sent_by_several(keyed, strong)
+    if not len(taking_part):
         return strong
     rows = keyed[taking_part].select(
-        "client_ip", *sent, strong=pl.Series(strong[taking_part.to_numpy()]),
+        "client_ip", *SENT, strong=pl.Series(strong[taking_part]),
         early=pl.col("first_ts_ns") // NAT_WINDOW_NS,
         late=(pl.col("first_ts_ns") + half) // NAT_WINDOW_NS,
     )
     stitches, keys = [pl.col("strong")], [["strong"]]
     for bucket in ("early", "late"):
-        key = [*sent, bucket]
+        key = [*SENT, bucket]
         # A client address in two of the stitch's connections: not one connection's legs.
         fits = rows.group_by(key).agg(
             legs=pl.col("strong").n_unique(),
@@ -324,6 +320,30 @@ def _nat_stitches(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDA
     label = np.arange(len(strong), dtype=np.int64)
     label[stitched["strong"].to_numpy()] = joined
     return label[strong]
+
+
+#: what a connection's legs on both sides of a NAT share: the client's ISN and its SYN's IP id
+SENT = ["isn", "syn_ip_id"]
+
+
+def _sent_by_several(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The rows, in order, whose `SENT` more than one strong component (`strong`) holds. Sorted
+    by the columns packed into words: the distinct (ISN, IP id, component) of every row, as a
+    frame, held +187 MB over the 1.26M per-view rows of 20M DNS-heavy packets, this +66."""
+    whole = keyed.select(pl.all_horizontal(pl.col(k).is_not_null() for k in SENT)).to_series()
+    index = np.flatnonzero(whole.to_numpy())
+    if not len(index):
+        return index
+    rows = keyed.select(SENT).filter(whole).with_columns(strong=pl.Series(strong[index]))
+    words = packed(rows, [*SENT, "strong"])
+    order = lexsorted(words)
+    # in that order: a row of the same (ISN, IP id) as the one before it, of another component
+    same = np.concatenate([[False], same_as_previous(packed(rows, SENT), order)])
+    other = same & np.concatenate([[True], ~same_as_previous(words, order)])
+    group = np.cumsum(~same) - 1
+    several = np.zeros(group[-1] + 1, np.bool_)
+    several[group[other]] = True
+    return np.sort(index[order[several[group]]])
 
 
 def _weak_merges(keyed: pl.DataFrame, strong: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
