@@ -75,9 +75,10 @@ from pcapkit.engine.tasks import (
     shard_links,
     spanning_findings,
 )
-from pcapkit.flows import Tables, connection_columns
+from pcapkit.flows import TABLE_ORDER, Tables, connection_columns
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
+from pcapkit.flows.ordering import lexsorted, packed
 from pcapkit.flows.probes import PROBE_PACKETS, probes
 from pcapkit.flows.schema import (
     CONNECTIONS,
@@ -413,10 +414,9 @@ def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
             dtype=pl.UInt32))
         for i, part in enumerate(lasts)])
     rows = connection_columns(rows, conn_of_lconn)
-    # `pcapkit.flows.TABLE_ORDER`, its two columns packed into a word: a query over the rows
-    # would first copy them into one chunk, as for `connection_columns`
-    order = pl.Series(np.argsort(np.left_shift(conn_of_lconn, 32, dtype=np.uint64)
-                                 | rows["view"].to_numpy(), kind="stable"))
+    # sorted by its columns packed into words: a query over the rows would first copy them
+    # into one chunk, as for `connection_columns`
+    order = pl.Series(lexsorted(packed(rows, TABLE_ORDER)))
     columns = []
     for name in CONNECTIONS.names():
         columns.append(rows.get_column(name).gather(order))
