@@ -108,13 +108,18 @@ def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
         if rows > HELD_ROWS:
             # as many batches as the rows seen so far, extended to every part, fill
             batches = -(-rows * overflow.parts // (len(held) * rows_per_batch))
-            yield from _through_files(held, parts, key, batches, overflow.folder)
+            following = next(parts, None)
+            if following is None and _one_batch(held, key, batches):
+                # Every row is one batch's (one long connection's, in a part or two): cut to
+                # a file and read back, it was held twice while it was read.
+                yield [_concat_emptied(held)]
+                return
+            rest = parts if following is None else itertools.chain([following], parts)
+            yield from _through_files(held, rest, key, batches, overflow.folder)
             return
     batches = -(-rows // rows_per_batch)
     if batches <= 1:
-        whole = pl.concat(held, rechunk=False)
-        held.clear()  # let go as the cut parts are: the batch alone holds them
-        yield [whole]
+        yield [_concat_emptied(held)]
         return
     cut: list[list[pl.DataFrame]] = [[] for _ in range(batches)]
     while held:
@@ -124,6 +129,19 @@ def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
         pieces = cut.pop(0)
         if pieces:
             yield [pl.concat(pieces, rechunk=False)]
+
+
+def _concat_emptied(held: list[pl.DataFrame]) -> pl.DataFrame:
+    """The parts `held` as one batch, `held` emptied: let go as the cut parts are, the batch
+    alone holds them."""
+    whole = pl.concat(held, rechunk=False)
+    held.clear()
+    return whole
+
+
+def _one_batch(held: list[pl.DataFrame], key: pl.Expr, batches: int) -> bool:
+    """Whether the rows of every part `held` fall in one of `batches` by `key`."""
+    return pl.concat([part.select(key % batches) for part in held]).to_series().n_unique() == 1
 
 
 def _pieces(part: pl.DataFrame, key: pl.Expr, batches: int) -> list[tuple[int, pl.DataFrame]]:

@@ -53,7 +53,10 @@ def _schema(columns: list[str]) -> pl.Schema:
     return pl.Schema({c: PACKET_SCHEMA[c] for c in columns})
 
 
-TCP_SCHEMA = _schema(shards.TCP_COLUMNS)
+#: a shard's TCP rows as its flows job reads them: the addresses as categories, 4 bytes a row
+#: where the text took 16 or more (one connection of 10M packets: its batch 215 MB smaller)
+TCP_SCHEMA = pl.Schema({**_schema(shards.TCP_COLUMNS), "src": pl.Categorical(),
+                        "dst": pl.Categorical()})
 ICMP_SCHEMA = _schema(shards.ICMP_COLUMNS)
 TXN_SCHEMA = client_transactions(NO_MESSAGES).schema
 #: what a flows job spills of a transaction: the key that paired its messages (`qkey`, the

@@ -101,7 +101,9 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     # pair is ordered and sorted as the text would be, at the cost of integers; and kept so:
     # 8 bytes a row, not the text's 32, through the sort and rule 5 and in the segments given
     # back (a 5M-packet connection: 120 MB).
-    text = pl.concat([segs["src"].unique(), segs["dst"].unique()]).unique().sort()
+    # (as text: a flows job reads them as categories, `pcapkit.engine.tasks.TCP_SCHEMA`)
+    text = pl.concat([segs["src"].unique(), segs["dst"].unique()]).cast(pl.String)
+    text = text.unique().sort()
     codes = pl.Enum(text)
     segs = segs.with_columns(pl.col("src", "dst").cast(codes))
     src, dst = pl.col("src").to_physical(), pl.col("dst").to_physical()

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import polars as pl
 
 from pcapkit.decode.schema import SEEN_AT, empty_packets
+from pcapkit.flows.kept import kept
 from pcapkit.flows.ordering import packed, previous_rows
 from pcapkit.flows.schema import DNS_VIEW_ROWS, VIEW_SOURCES, VIEWS
 from pcapkit.flows.tally import packets_where, tally
@@ -195,5 +196,6 @@ def repeated(rows: pl.DataFrame, key: list[str],
 
 def first_copies(packets: pl.DataFrame) -> pl.DataFrame:
     """The packets without the TCP copies (`tcp_copies`), and without the columns that say
-    which they are."""
-    return packets.filter(~tcp_copies(packets)).drop("copy", "alone")
+    which they are. The packets themselves when none is a copy (a connection seen in one view
+    alone): filtered, a connection of 10M packets was copied whole, ~450 MB."""
+    return kept(packets, ~tcp_copies(packets)).drop("copy", "alone")
