@@ -81,3 +81,24 @@ def test_past_held_rows_one_batch_is_read_at_a_time(monkeypatch: pytest.MonkeyPa
 def _address(column: pl.Series) -> int:
     """Where a column of one chunk holds its values (numpy views them without a copy)."""
     return int(column.to_numpy().__array_interface__["data"][0])
+
+
+def test_past_held_rows_rows_of_one_batch_are_neither_written_nor_copied(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Past `HELD_ROWS`, parts whose rows all fall in one batch (one long connection's) and
+    that are all the rows there are come as they were read: no file written, no copy. A part
+    after them sends every part through the files."""
+    monkeypatch.setattr(shards, "BATCH_ROWS", 2)
+    monkeypatch.setattr(shards, "HELD_ROWS", 1)
+    written: list[str] = []
+    monkeypatch.setattr(shards.spill, "write", lambda *args: written.append(args[3]))
+    (batch,) = _batches([ALONE], tmp_path)
+    assert written == []
+    assert_frame_equal(batch, ALONE)
+    assert _address(batch["row"]) == _address(ALONE["row"])
+    monkeypatch.undo()
+    monkeypatch.setattr(shards, "BATCH_ROWS", 2)
+    monkeypatch.setattr(shards, "HELD_ROWS", 1)
+    cut = _batches([ALONE, ALONE.with_columns(pl.col("row") + 3)], tmp_path)
+    assert [b["row"].to_list() for b in cut] == [[5, 6, 7, 8, 9, 10]]
+    assert _address(cut[0]["row"]) != _address(ALONE["row"])  # read back from its files
