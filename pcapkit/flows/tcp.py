@@ -55,7 +55,7 @@ import polars as pl
 from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
-from pcapkit.flows.ordering import gathered, lexsorted, packed, same_as_previous
+from pcapkit.flows.ordering import gathered, in_order, lexsorted, packed, same_as_previous
 from pcapkit.flows.runs import Runs
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
@@ -114,8 +114,11 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
         b_ip=pl.when(a_is_src).then(dst).otherwise(src),
         b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
     )
-    # Rows come in `row` order: a stable sort by the group keeps it within each group.
-    order = lexsorted(packed(segs, ["view", *PAIR], nulls_last=False))
+    # Rows come in `row` order: a stable sort by the group keeps it within each group. A batch
+    # already in that order (one long connection's) is not sorted, only put in one chunk.
+    words = packed(segs, ["view", *PAIR], nulls_last=False)
+    order = None if in_order(words) else lexsorted(words)
+    del words
     unsorted = segs.get_columns()
     del segs
     segs = gathered(unsorted, order)

@@ -14,6 +14,7 @@ from pcapkit.flows.ordering import (
     _hashed_previous,
     _words_of,
     gathered,
+    in_order,
     lexsorted,
     packed,
     previous_rows,
@@ -147,3 +148,26 @@ def test_gathered_is_the_frame_in_order(rows: list[tuple[object, ...]], key: lis
     assert got.schema == frame.schema
     assert got.equals(frame[order])
     assert columns == []  # each column was taken from the list as it was gathered
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(row, max_size=40), keys, st.booleans(), st.booleans())
+def test_in_order_is_whether_the_sort_leaves_the_rows_where_they_are(
+        rows: list[tuple[object, ...]], key: list[str], nulls_last: bool, sort: bool) -> None:
+    """Rows as drawn (rarely in order) and sorted first (always): `in_order` is true exactly
+    when `lexsorted` is the identity."""
+    frame = _frame(rows)
+    if sort:
+        frame = frame[lexsorted(packed(frame, key, nulls_last))]
+    words = packed(frame, key, nulls_last)
+    assert in_order(words) == (lexsorted(words).tolist() == list(range(frame.height)))
+
+
+def test_gathered_without_an_order_puts_each_column_in_one_chunk() -> None:
+    frame = pl.concat([_frame([(1, 2, 3, True, "a", "gre")]),
+                       _frame([(None, 5, None, None, None, None)])], rechunk=False)
+    columns = frame.get_columns()
+    got = gathered(columns, None)
+    assert got.equals(frame)
+    assert [c.n_chunks() for c in got.get_columns()] == [1] * frame.width
+    assert columns == []
