@@ -162,7 +162,7 @@ def _through_files(held: list[pl.DataFrame], rest: Iterator[pl.DataFrame], key: 
     they are read once, soon, from the page cache."""
     schema = held[0].schema
     for index in sorted(_written(itertools.chain(_emptied(held), rest), key, batches, folder)):
-        yield [spill.read(folder, "batch", index, schema)]
+        yield [spill.read_whole(folder, "batch", index, schema)]
         spill.remove(folder, "batch", index)
 
 

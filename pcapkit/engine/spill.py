@@ -193,20 +193,32 @@ def read_sorted(root: str, family: str, shards: Sequence[int], schema: pl.Schema
         rows = rows if isinstance(key, str) else rows.with_columns(key)
         return rows[rows[key if isinstance(key, str) else key.name].arg_sort()]
 
-    whole = all(f.suffix == ".arrow" for f in files)
-
-    def column(name: str) -> pl.Series:
-        # in one chunk before it is gathered: a gather of a list of strings over several
-        # chunks held ~25 times the column (700 MB for one of 21 MB)
-        if whole:  # one query over every file: a read per file and column cost ~1 ms each
-            # (the transactions of 5M DNS-heavy packets, 31 columns of 11 files: 415 -> 179 ms)
-            return pl.scan_ipc(files).select(name).collect().to_series().rechunk()
-        return pl.concat([_read(f, columns=[name]) for f in files]).to_series().rechunk()
-
-    keys = column(key) if isinstance(key, str) else key
+    keys = _column(files, key) if isinstance(key, str) else key
     order = keys.arg_sort()
-    out = pl.DataFrame([column(name).gather(order) for name in names])
+    # in one chunk before it is gathered: a gather of a list of strings over several chunks
+    # held ~25 times the column (700 MB for one of 21 MB)
+    out = pl.DataFrame([_column(files, name).gather(order) for name in names])
     return out if isinstance(key, str) else out.with_columns(keys.gather(order))
+
+
+def read_whole(root: str, family: str, shard: int, schema: pl.Schema) -> pl.DataFrame:
+    """A shard's rows (`read`), each column in one chunk, read a column at a time. As `read`
+    gives them, in a chunk per file, the first query of a column added to them copies every
+    column into one chunk, and the pages let go stay resident a while (jemalloc's decay): one
+    connection's 10M rows, read back from the 40 files of its batch, were held twice."""
+    files = _files(root, family, shard)
+    if not files:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame([_column(files, name) for name in schema])
+
+
+def _column(files: list[Path], name: str) -> pl.Series:
+    """The column `name` of `files`, in one chunk."""
+    if all(f.suffix == ".arrow" for f in files):
+        # one query over every file: a read per file and column cost ~1 ms each (the
+        # transactions of 5M DNS-heavy packets, 31 columns of 11 files: 415 -> 179 ms)
+        return pl.scan_ipc(files).select(name).collect().to_series().rechunk()
+    return pl.concat([_read(f, columns=[name]) for f in files]).to_series().rechunk()
 
 
 class Sweeper:

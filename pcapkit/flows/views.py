@@ -179,7 +179,8 @@ def alone_in_view(rows: pl.DataFrame, conn_of_lconn: npt.NDArray[np.uint32]
 def repeated(rows: pl.DataFrame, key: list[str],
              within: Sequence[str] = ("capture", "frame")) -> npt.NDArray[np.bool_]:
     """`seen_again` on a frame in any order, as one array: each row compared with the row
-    before it of its key in the order of `within` (capture order by default), found by
+    before it of its key in the order of `within` (capture order by default; none: the
+    rows' own order), found by
     `previous_rows` (cheaper than a window over many key columns, on a busy capture's every
     TCP packet)."""
     previous = previous_rows(packed(rows, key, ordered=False), packed(rows, within))

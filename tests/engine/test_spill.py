@@ -74,3 +74,28 @@ def test_parts_and_wholes_read_back_as_written(tmp_path: Path, whole: bool,
     for family in ("dns", "wholes"):
         assert spill.read_sorted(root, family, range(3), rows.schema, rank).equals(
             as_read.with_columns(rank).reverse())
+
+
+@pytest.mark.parametrize("family", ["parts", "files"])
+def test_read_whole_is_read_in_one_chunk_a_column(tmp_path: Path, family: str) -> None:
+    """A real capture's TCP rows spilled in several files (parts, or whole files as a batch's
+    overflow writes them, addresses as categories as a flows job reads them): `read_whole`
+    gives the rows `read` gives, with their types, each column in one chunk."""
+    capture = read_capture(SAMPLES / "nxdomain_storm" / "pod-client-7c9f8b6d5-h2m4k.pcap")
+    rows = shards.tcp_rows(decode(capture, 0)).with_columns(
+        pl.col("src", "dst").cast(pl.Categorical))
+    assert rows.height > 20
+    root = str(tmp_path)
+    for seq, offset in enumerate(range(0, rows.height, rows.height // 3)):
+        chunk = rows.slice(offset, rows.height // 3)
+        if family == "parts":
+            spill.write_parts(root, family, f"00000-{seq:07d}", chunk, pl.lit(0), 1)
+        else:
+            spill.write(root, family, 0, f"{seq:07d}", chunk)
+    read = spill.read(root, family, 0, rows.schema)
+    assert read.n_chunks("all") != [1] * rows.width  # as `read` gives them: a chunk a file
+    whole = spill.read_whole(root, family, 0, rows.schema)
+    assert whole.schema == rows.schema
+    assert whole.equals(read) and whole.equals(rows)
+    assert whole.n_chunks("all") == [1] * rows.width
+    assert spill.read_whole(root, "none", 0, rows.schema).equals(rows.clear())
