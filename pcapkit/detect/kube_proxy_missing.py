@@ -85,10 +85,10 @@ def detect(tables: Tables, config: Config) -> pl.DataFrame:
     # Service address that no view saw DNATed (a pod's own capture shows none) has most of its
     # packets from its client, and filtered first, they were copied with every column (one
     # connection of 10M packets: +300 MB, of which nothing was kept).
+    hopped = hops(pl.col("ip_ttl"))
     forwarded = tables.packets.lazy().filter(
-        pl.col("conn").is_in(asked["conn"].implode()) & pl.col("from_client")
-        & (hops(pl.col("ip_ttl")) >= 1)
-    ).select("conn", "view", "capture", "frame", "ts_ns", hops=hops(pl.col("ip_ttl"))).collect()
+        pl.col("conn").is_in(asked["conn"].implode()) & pl.col("from_client") & (hopped >= 1)
+    ).select("conn", "view", "capture", "frame", "ts_ns", hops=hopped).collect()
     per_view = forwarded.group_by("conn", "view").agg(n=pl.len(), hops=pl.col("hops").max())
     per_conn = per_view.group_by("conn").agg(count=pl.col("n").max(), hops=pl.col("hops").max())
     rows = per_conn.join(evidence(forwarded), on="conn").join(asked, on="conn").sort("conn")
