@@ -262,8 +262,15 @@ class Pool:
     def _death(self) -> int | None:
         """The exit status of the worker whose death broke the pool (a signal's as its
         negative, as `multiprocessing` has it), or None when none is known. The pool ends the
-        others with SIGTERM as it breaks: theirs is not the cause."""
-        ended = [p.exitcode for p in (getattr(self._pool, "_processes", None) or {}).values()]
+        others with SIGTERM as it breaks: theirs is not the cause.
+
+        The status is read once the pool's manager thread has joined its workers. A forked
+        worker's status comes once down a pipe from the fork server: read from two threads at
+        once, the loser read the pipe's end and took it for a status of 255 (popen_forkserver's
+        `except EOFError`), and that was sometimes the status this thread saw."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        ended = [p.exitcode for p in processes]
         causes = [code for code in ended if code not in (None, 0, -signal.SIGTERM)]
         return causes[0] if causes else None
 
