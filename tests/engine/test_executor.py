@@ -200,6 +200,23 @@ def test_a_worker_s_death_names_its_job_and_the_signal(sig: signal.Signals) -> N
     assert ("out-of-memory killer" in text) == (sig == signal.SIGKILL), text
 
 
+def test_every_death_is_told_by_its_signal() -> None:
+    """A forked worker's status comes once down a pipe from the fork server. Read by this
+    thread while the pool's manager thread joined the workers, the loser of the two read the
+    pipe's end, which Python's popen_forkserver takes for status 255: one killed pool in ~15
+    was told as "exited with status 255". Each death here is read as the signal it was."""
+    told = []
+    for _ in range(16):
+        pool = Pool(2)
+        try:
+            with pytest.raises(WorkerLost) as lost:
+                list(pool.map(_dies_by, [0, signal.SIGKILL, 0, 0]))
+        finally:
+            pool.close()
+        told.append(str(lost.value).split(" while ")[0])
+    assert set(told) == {"a worker process was killed by SIGKILL"}, told
+
+
 def _exits_with(status: int) -> int:
     """A job whose worker leaves with exit status `status` (none for 0), as a C library that
     calls `exit` does."""
