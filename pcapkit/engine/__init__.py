@@ -55,7 +55,6 @@ from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard, conn_shard
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
-    ChunkFacts,
     ClientFindings,
     ClientsJob,
     Decoded,
@@ -75,9 +74,10 @@ from pcapkit.engine.tasks import (
     shard_links,
     spanning_findings,
 )
+from pcapkit.engine.totals import Totals, totals
 from pcapkit.flows import TABLE_ORDER, Tables, connection_columns
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
-from pcapkit.flows.icmp import error_copies, merge_socket_counts, tied
+from pcapkit.flows.icmp import error_copies, tied
 from pcapkit.flows.ordering import lexsorted, packed
 from pcapkit.flows.probes import PROBE_PACKETS, probes
 from pcapkit.flows.schema import (
@@ -89,8 +89,8 @@ from pcapkit.flows.schema import (
 )
 from pcapkit.flows.search_path import SearchPath, settle
 from pcapkit.flows.tcp import CONNECTION_ROWS, shared_ids
-from pcapkit.flows.views import alone_in_view, dns_views_table, sources_table, views_table
-from pcapkit.kube.vantage import AddressCounts, merge_kinds
+from pcapkit.flows.views import alone_in_view, dns_views_table
+from pcapkit.kube.vantage import AddressCounts
 from pcapkit.progress import NO_PROGRESS, Progress, Stage
 from pcapkit.read.pcapng import Windows
 from pcapkit.read.records import Capture, Records
@@ -190,13 +190,15 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                         rest)
         del decoded
         spill.number_frames(root, held.before)
-        facts = [f for d in held.kept for f in d.facts]
+        icmp = spill.read(root, "icmp", 0, ICMP_SCHEMA)
+        added = totals([f for d in held.kept for f in d.facts], len(captures), icmp)
+        held = dataclasses.replace(held, kept=[])  # each chunk's facts go, their totals stay
         # The workers walk again the records of the captures they walked (`samples`): a
         # pcapng's up to where this process's walk began.
         rewalks = {i: Rewalk(s.shape, walked_from.get(i)) for i, s in samples.items()
                    if s.shape is not None}
-        return _reduce(captures, held, facts, root, count[0] or 1, config, pool, meter, sweeper,
-                       evidence, rewalks)
+        return _reduce(captures, held, added, icmp, root, count[0] or 1, config, pool, meter,
+                       sweeper, evidence, rewalks)
     finally:
         sweeper.close()
 
@@ -237,14 +239,13 @@ class _Meter:
         return out
 
 
-def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], root: str,
-            shards: int, config: Config, pool: Executor, meter: _Meter,
+def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.DataFrame,
+            root: str, shards: int, config: Config, pool: Executor, meter: _Meter,
             sweeper: spill.Sweeper, evidence: Sequence[str], rewalks: dict[int, Rewalk]
             ) -> Streamed:
-    counts = PacketCounts.merge([f.counts for f in facts])
-    views = views_table([f.views for f in facts])
+    views = added.views
     # Every timestamp read back from the spill is brought onto the first capture's clock.
-    sights = merge_sightings([f.sightings for f in facts])
+    sights = added.sightings
     # The DNS messages over TCP and in IP fragments join the DNS shards before clocks are
     # linked by them (`shard_links`), as in memory (`message_rows`).
     reassemble(root, shards)
@@ -253,7 +254,7 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
         linked = pool.map(shard_links, (LinksJob(root, s, clocks.groups) for s in range(shards)))
         clocks = Clocks.of(sights, len(captures), merge_sightings(list(linked)))
     shift = clocks.shift
-    errors = error_copies(with_clock(spill.read(root, "icmp", 0, ICMP_SCHEMA), shift, "ts_ns"))
+    errors = error_copies(with_clock(icmp, shift, "ts_ns"))
     # The largest shards first: their jobs are the longest, and the last one to start held the
     # stage up alone (5M bulk: 0.48 s of its 1.8 s on one worker while the other waited).
     order = sorted(range(shards), key=spill.shard_bytes(root, ("tcp", "dns"), shards).__getitem__,
@@ -292,13 +293,12 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     # table go while they work (a DNS-heavy capture's is hundreds of MB): back once they are done.
     _spill_connections(root, connections, conn_of_lconn, shard_of_lconn, spanning, shards)
     connections = connections.clear()
-    sockets = merge_socket_counts([f.sockets for f in facts])
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
         connections=connections, dns=pl.DataFrame(schema=DNS_TRANSACTIONS),
-        icmp_errors=tied(errors, sockets, last), views=views,
+        icmp_errors=tied(errors, added.sockets, last), views=views,
         spans=with_clock(_spans(held.seen), shift, "first_ts_ns", "last_ts_ns"),
-        sources=sources_table([f.sources for f in facts], views),
+        sources=added.sources,
         probes=probes(with_clock(spill.read(root, "probe", 0, PROBE_PACKETS), shift, "ts_ns")))
     lean = Tables(packets=tables.packets, connections=tables.connections,
                   dns=tables.dns, icmp_errors=tables.icmp_errors, views=views,
@@ -341,17 +341,11 @@ def _reduce(captures: list[Capture], held: Chained, facts: list[ChunkFacts], roo
     findings = worst_first([
         *local, *spanned, *by_client,
         run_detectors(tables, config, others)])
-    by_capture: list[list[ChunkFacts]] = [[] for _ in captures]
-    for f in facts:
-        by_capture[f.capture].append(f)
-    tuples = [f.tuples for f in facts if f.tuples is not None]
     return Streamed(
-        tables=tables, findings=findings, counts=counts,
-        addresses=[AddressCounts.of_kinds(merge_kinds([f.kinds for f in part]))
-                   for part in by_capture],
+        tables=tables, findings=findings, counts=added.counts, addresses=added.addresses,
         seen=held.seen,
         warnings=held.warnings,
-        tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
+        tuples=added.tuples,
         clocks=clocks,
         evidence=pl.concat(rows) if rows else None,
     )
