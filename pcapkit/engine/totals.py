@@ -16,7 +16,7 @@ import polars as pl
 
 from pcapkit.engine.tasks import ChunkFacts
 from pcapkit.flows.clocks import merge_sightings
-from pcapkit.flows.icmp import SOCKET, merge_socket_counts
+from pcapkit.flows.icmp import merge_socket_counts, quoted_sockets
 from pcapkit.flows.views import sources_table, views_table
 from pcapkit.kube.vantage import AddressCounts, merge_kinds
 from pcapkit.report.summary import PacketCounts
@@ -46,17 +46,8 @@ def totals(facts: list[ChunkFacts], captures: int, icmp: pl.DataFrame) -> Totals
         views=views,
         sources=sources_table([f.sources for f in facts], views),
         sightings=merge_sightings([f.sightings for f in facts]),
-        sockets=_quoted(merge_socket_counts([f.sockets for f in facts]), icmp),
+        sockets=quoted_sockets(merge_socket_counts([f.sockets for f in facts]), icmp),
         addresses=[AddressCounts.of_kinds(merge_kinds([f.kinds for f in part]))
                    for part in by_capture],
         tuples=pl.concat(tuples).unique(maintain_order=True) if tuples else None,
     )
-
-
-def _quoted(sockets: pl.DataFrame, icmp: pl.DataFrame) -> pl.DataFrame:
-    """The rows of `sockets` whose socket an ICMP error of `icmp` quotes: `tied` joins no
-    other."""
-    asked = icmp.select(pl.col("icmp_q_src").alias("src"), pl.col("icmp_q_sport").alias("sport"),
-                        pl.col("icmp_q_proto").alias("ip_proto")).cast(
-        {name: sockets.schema[name] for name in SOCKET})
-    return sockets.join(asked, on=SOCKET, how="semi")

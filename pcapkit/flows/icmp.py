@@ -161,6 +161,15 @@ def merge_socket_counts(parts: list[pl.DataFrame]) -> pl.DataFrame:
         pl.col("flow_tunnel").drop_nulls().first(), pl.col("flow_packets").sum())
 
 
+def quoted_sockets(sockets: pl.DataFrame, packets: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `socket_counts` whose socket an ICMP error of `packets` (`IS_ERROR` rows)
+    quotes: `tied` joins no other (a DNS-heavy capture's sockets are millions, its errors few)."""
+    asked = packets.select(pl.col("icmp_q_src").alias("src"),
+                           pl.col("icmp_q_sport").alias("sport"),
+                           pl.col("icmp_q_proto").alias("ip_proto"))
+    return sockets.join(asked.cast(sockets.select(SOCKET).schema), on=SOCKET, how="semi")
+
+
 def last_before(packets: pl.DataFrame, errors: pl.DataFrame) -> pl.DataFrame:
     """For each error, the last TCP packet (with its `conn`) its quoted socket sent before it:
     `src`, `sport`, `ip_proto`, `ts_ns`, `capture`, `frame`, `conn`. Over parts of the packets,

@@ -248,7 +248,6 @@ def with_paths(findings: pl.DataFrame, tables: Tables, places: pl.DataFrame, sit
         located = _batch_paths(batch, table, namer, place_of)
         extras.append(pl.Series([text for text, _ in located], dtype=pl.String))
         notes.append(pl.Series([note for _, note in located], dtype=pl.String))
-        del located
     return findings.with_columns(
         extra=pl.concat(extras),
         explanation=pl.concat_str("explanation", pl.concat(notes), separator=" ",
