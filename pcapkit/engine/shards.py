@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import polars as pl
 
@@ -43,6 +44,11 @@ BATCH_ROWS = 500_000
 #: DNS messages a flows job pairs into transactions at once, about (`dns_batches`): ~1.5 KB
 #: each while they are
 DNS_BATCH_ROWS = 64_000
+#: a view's pair of endpoints with more TCP rows than this in a batch read back from files
+#: (one long connection, most often) is settled a slice of about this many rows at a time
+#: (`pcapkit.flows.sliced`), not held whole: ~100 bytes a row while it is (one connection of
+#: 20M packets: its flows job 2.3 GB)
+SLICE_ROWS = 1_000_000
 
 TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
                "tcp_seq", "tcp_ack", "tcp_win", "tcp_wscale", "payload_len", "ip_id", "ip_ttl"]
@@ -90,15 +96,55 @@ class Overflow:
     parts: int  #: the parts the rows come in: how many batches to cut is estimated from them
 
 
+@dataclass(frozen=True)
+class Long:
+    """The rows of one group (one `key` value) of a batch cut to files, too many to hold at
+    once: read from the files a slice at a time, as often as asked (`slices`)."""
+
+    folder: str
+    index: int  #: the batch's
+    key: pl.Expr
+    value: int  #: the group's `key`
+    schema: pl.Schema
+
+    def slices(self) -> Iterator[pl.DataFrame]:
+        """The group's rows in order, in slices of `SLICE_ROWS` to twice that, each made of
+        whole pieces of the files where it can be."""
+        held: list[pl.DataFrame] = []
+        rows = 0
+        for _, part in spill.parts(self.folder, "batch", self.index, self.schema):
+            part = part.filter(self.key == self.value)
+            for start in range(0, part.height, SLICE_ROWS):
+                held.append(part.slice(start, SLICE_ROWS))
+                rows += held[-1].height
+                if rows >= SLICE_ROWS:
+                    yield _concat_emptied(held)
+                    rows = 0
+        if held:
+            yield _concat_emptied(held)
+
+
+@overload
 def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
-            rows_per_batch: int) -> Iterator[Held]:
+            rows_per_batch: int, long: Literal[False] = False) -> Iterator[Held]: ...
+
+
+@overload
+def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
+            rows_per_batch: int, long: Literal[True]) -> Iterator[Held | Long]: ...
+
+
+def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
+            rows_per_batch: int, long: bool = False) -> Iterator[Held | Long]:
     """The rows of `parts` (in order) in batches of about `rows_per_batch` or fewer by `key` (an
     integer expression: rows alike in it go to one batch), each batch in the parts' order.
 
     Up to `HELD_ROWS` rows, the parts are cut in memory one by one, so that their rows are
     held once: a shard's, cut whole, were held twice (2.3M TCP rows: 380 MB more). Past it,
     each part is cut as it is read, its pieces written to files of `overflow.folder`, and the
-    batches are read back one at a time: a job holds one part and one batch."""
+    batches are read back one at a time: a job holds one part and one batch. `long`: a group
+    (one `key` value) of more than `SLICE_ROWS` rows in such a batch is given apart, as `Long`
+    slices, the rest of its batch before it."""
     parts = iter(parts)  # read on past `HELD_ROWS` where the loop left it, never again
     held: list[pl.DataFrame] = []
     rows = 0
@@ -115,7 +161,7 @@ def batched(parts: Iterable[pl.DataFrame], key: pl.Expr, overflow: Overflow,
                 yield [_concat_emptied(held)]
                 return
             rest = parts if following is None else itertools.chain([following], parts)
-            yield from _through_files(held, rest, key, batches, overflow.folder)
+            yield from _through_files(held, rest, key, batches, overflow.folder, long)
             return
     batches = -(-rows // rows_per_batch)
     if batches <= 1:
@@ -155,15 +201,37 @@ def _pieces(part: pl.DataFrame, key: pl.Expr, batches: int) -> list[tuple[int, p
 
 
 def _through_files(held: list[pl.DataFrame], rest: Iterator[pl.DataFrame], key: pl.Expr,
-                   batches: int, folder: str) -> Iterator[Held]:
+                   batches: int, folder: str, long: bool) -> Iterator[Held | Long]:
     """`batched` past `HELD_ROWS`: the parts `held` (let go one by one), then `rest`, cut to
     files of `folder`, a folder per batch and a file per part, then read back batch by batch,
     each batch's files removed once read. The files are written uncompressed (`spill.write`):
     they are read once, soon, from the page cache."""
     schema = held[0].schema
-    for index in sorted(_written(itertools.chain(_emptied(held), rest), key, batches, folder)):
-        yield [spill.read_whole(folder, "batch", index, schema)]
+    written = _written(itertools.chain(_emptied(held), rest), key, batches, folder)
+    for index, rows in sorted(written.items()):
+        if long and rows > SLICE_ROWS:
+            yield from _with_long(folder, index, key, schema)
+        else:
+            yield [spill.read_whole(folder, "batch", index, schema)]
         spill.remove(folder, "batch", index)
+
+
+def _with_long(folder: str, index: int, key: pl.Expr, schema: pl.Schema
+               ) -> Iterator[Held | Long]:
+    """A batch's rows of the groups of at most `SLICE_ROWS` rows, held, then each larger
+    group's, as `Long` slices: its files read a part at a time."""
+    keyed = pl.Schema({name: schema[name] for name in key.meta.root_names()})
+    counts = pl.concat([part.select(key.alias("key")) for _, part in
+                        spill.parts(folder, "batch", index, keyed)]).group_by("key").len()
+    large = counts.filter(pl.col("len") > SLICE_ROWS)
+    if large.is_empty():
+        yield [spill.read_whole(folder, "batch", index, schema)]
+        return
+    if large["len"].sum() < counts["len"].sum():
+        yield [pl.concat([part.filter(~key.is_in(large["key"].implode()))
+                          for _, part in spill.parts(folder, "batch", index, schema)])]
+    for value in large["key"].sort():
+        yield Long(folder, index, key, int(value), schema)
 
 
 def _emptied(held: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -172,18 +240,18 @@ def _emptied(held: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 
 
 def _written(parts: Iterator[pl.DataFrame], key: pl.Expr, batches: int, folder: str
-             ) -> set[int]:
-    """Writes each part's pieces (`_pieces`) to the files of their batches; the batches
-    written to."""
-    written = set()
+             ) -> dict[int, int]:
+    """Writes each part's pieces (`_pieces`) to the files of their batches; the rows written
+    to each batch."""
+    written: dict[int, int] = {}
     for number, part in enumerate(parts):
         for index, piece in _pieces(part, key, batches):
             spill.write(folder, "batch", index, f"{number:07d}", piece)
-            written.add(index)
+            written[index] = written.get(index, 0) + piece.height
     return written
 
 
-def tcp_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:
+def tcp_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held | Long]:
     """The TCP rows of a shard, as the parts it was spilled in, in batches by their view and
     pair of endpoints (each batch holds whole per-view connections) for the flows job to
     settle one at a time. By view too: a node's `-i any` sees one connection on each interface
@@ -200,7 +268,7 @@ def tcp_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[H
     read together by the detectors (`conn_batches`)."""
     pair = _endpoint("src", "sport") ^ _endpoint("dst", "dport")
     return batched(parts, (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED), overflow,
-                   BATCH_ROWS)
+                   BATCH_ROWS, long=True)
 
 
 def conn_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:

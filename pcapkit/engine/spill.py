@@ -130,9 +130,9 @@ def drop_parts(root: str, name: str) -> None:
 def parts(root: str, family: str, shard: int, schema: pl.Schema
           ) -> Iterator[tuple[str, pl.DataFrame]]:
     """A shard's rows of `family`, one written part at a time, in packet order, with the names
-    they were written under."""
+    they were written under; their columns of `schema` alone."""
     for f in _files(root, family, shard):
-        yield f.stem, _read(f).cast(schema)
+        yield f.stem, _read(f, columns=list(schema)).cast(schema)
 
 
 def count(root: str, family: str, shard: int) -> int:

@@ -8,6 +8,7 @@ that a process pool or a Dask cluster can run them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -36,6 +37,7 @@ from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
 from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA
 from pcapkit.flows.search_path import WALKED, Hints, SearchPath, hints, lookups, names_by_client
+from pcapkit.flows.sliced import Sliced
 from pcapkit.flows.tally import tally
 from pcapkit.flows.tcp import tcp_segments
 from pcapkit.flows.views import first_copies, source_counts, view_counts, with_views
@@ -279,27 +281,52 @@ def shard_flows(job: FlowsJob) -> ShardFlows:
 def _shard_connections(job: FlowsJob) -> pl.DataFrame:
     """The shard's per-view TCP connections, settled and spilled a batch of whole connections
     at a time (`shards.tcp_batches`), numbered within the shard in batch order (`lconn`, as
-    `_connections` numbers the shards' in shard order); returns its `last_before` rows."""
+    `_connections` numbers the shards' in shard order); a pair of endpoints too long to hold
+    (`shards.Long`) a slice of its rows at a time (`pcapkit.flows.sliced`). Returns the
+    shard's `last_before` rows."""
     parts = _parts(job.spill, "tcp", job.shard, TCP_SCHEMA)
     lasts, lconns = [], 0
     for name, held in enumerate(shards.tcp_batches(parts, _overflow(job.spill, "tcp", job.shard))):
-        # The batch is held by no name here: `tcp_segments` lets it go once it has its own
-        # sorted copy (a 5M-packet connection's batch: 400 MB less beside the flows' tables).
-        segs, rows = view_connections(tcp_segments(
-            with_views(with_clock(held.pop(), job.shift, "ts_ns"), job.views)))
-        segs, rows = (t.with_columns(pl.col("lconn") + lconns) for t in (segs, rows))
-        lconns += rows.height
+        if isinstance(held, shards.Long):
+            sliced = Sliced(functools.partial(_viewed_slices, job, held))
+            for part, segs in enumerate(sliced.segments()):
+                lasts.append(_annotated(job, f"{name:05d}.{part:05d}", segs, lconns))
+            rows = sliced.rows()
+        else:
+            # The batch is held by no name here: `tcp_segments` lets it go once it has its own
+            # sorted copy (a 5M-packet connection's batch: 400 MB less beside the flows'
+            # tables).
+            segs, rows = view_connections(tcp_segments(_viewed(job, held.pop())))
+            lasts.append(_annotated(job, f"{name:05d}", segs, lconns))
+            del segs  # not held while the next batch is read (`shards.batched`)
         # `connection_rows` (`lconn` numbered within the shard) spilled, not returned: they
         # would wait in the main process while the other shards' jobs run (20M DNS-heavy
         # packets: 280 MB), and it takes them only once all are done
-        spill.write(job.spill, "rows", job.shard, f"{name:05d}", rows)
-        spill.write(job.spill, "annotated", job.shard, f"{name:05d}",
-                    segs.select("lconn", "copy", *shards.DETECT_COLUMNS))
-        sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
-            ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
-        lasts.append(last_before(sent, job.errors))
-        del segs, rows, sent  # not held while the next batch is read (`shards.batched`)
+        spill.write(job.spill, "rows", job.shard, f"{name:05d}",
+                    rows.with_columns(pl.col("lconn") + lconns))
+        lconns += rows.height
+        del rows
     return pl.concat(lasts)
+
+
+def _viewed_slices(job: FlowsJob, long: shards.Long) -> Iterator[pl.DataFrame]:
+    return (_viewed(job, rows) for rows in long.slices())
+
+
+def _viewed(job: FlowsJob, rows: pl.DataFrame) -> pl.DataFrame:
+    """A shard's TCP rows with their `view`, on the first capture's clock."""
+    return with_views(with_clock(rows, job.shift, "ts_ns"), job.views)
+
+
+def _annotated(job: FlowsJob, name: str, segs: pl.DataFrame, lconns: int) -> pl.DataFrame:
+    """Spills the segments of a batch (or slice) of the shard's connections, annotated for the
+    detectors, their `lconn` numbered on from `lconns`; their `last_before` rows."""
+    segs = segs.with_columns(pl.col("lconn") + lconns)
+    spill.write(job.spill, "annotated", job.shard, name,
+                segs.select("lconn", "copy", *shards.DETECT_COLUMNS))
+    sent = segs.select(*SOCKET[:2], "ts_ns", "capture", "frame", conn="lconn").with_columns(
+        ip_proto=pl.lit(6, pl.UInt8), icmp_type=pl.lit(None, pl.UInt8))
+    return last_before(sent, job.errors)
 
 
 def _parts(root: str, family: str, shard: int, schema: pl.Schema) -> Iterator[pl.DataFrame]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from pcapkit.flows.dns import client_flows, message_rows, numbered
@@ -27,7 +28,7 @@ from pcapkit.flows.schema import (
     VIEWS,
 )
 from pcapkit.flows.tcp import connection_rows, shared_ids, tcp_segments
-from pcapkit.flows.tcp_analysis import analyse
+from pcapkit.flows.tcp_analysis import Carried, analyse, window_scales
 from pcapkit.flows.views import add_views, alone_in_view, dns_views_table, tcp_copies
 
 
@@ -120,6 +121,21 @@ def view_connections(
     original = ~all_segs["copy"].to_numpy()
     segs = all_segs if original.all() else all_segs.filter(pl.Series(original))
     rows = connection_rows(segs, compiled)
+    lconn, from_client, flags = (segs[c].to_numpy() for c in ("lconn", "from_client", "tcp_flags"))
+    scales = window_scales(lconn, from_client, flags, wscales(segs), rows.height)
+    return with_analysis(all_segs, original, segs, scales, compiled), rows
+
+
+def wscales(segs: pl.DataFrame) -> npt.NDArray[np.int16]:
+    """The segments' window-scale shifts, -1 where the option is absent."""
+    return segs["tcp_wscale"].cast(pl.Int16).fill_null(-1).to_numpy()
+
+
+def with_analysis(all_segs: pl.DataFrame, original: npt.NDArray[np.bool_],
+                  segs: pl.DataFrame, scales: npt.NDArray[np.int64], compiled: bool | None,
+                  carried: Carried | None = None) -> pl.DataFrame:
+    """`all_segs` with `tcp_analysis`: `analyse` of `segs`, its rows `original` (rule 5's
+    copies are left out of the analysis: 0)."""
     flags = analyse(
         lconn=segs["lconn"].to_numpy(),
         from_client=segs["from_client"].to_numpy(),
@@ -128,14 +144,14 @@ def view_connections(
         seq=segs["tcp_seq"].to_numpy(),
         ack=segs["tcp_ack"].fill_null(0).to_numpy(),
         win=segs["tcp_win"].fill_null(0).to_numpy().astype(np.int64),  # shifted by the scale
-        wscale=segs["tcp_wscale"].cast(pl.Int16).fill_null(-1).to_numpy(),
+        scales=scales,
         seglen=segs["payload_len"].fill_null(0).to_numpy(),
         compiled=compiled,
+        carried=carried,
     )
-    # Copies (rule 5 of tcp.py) are left out of the analysis: 0.
     analysis = np.zeros(all_segs.height, np.uint16)
     analysis[original] = flags
-    return all_segs.with_columns(tcp_analysis=pl.Series(analysis)), rows
+    return all_segs.with_columns(tcp_analysis=pl.Series(analysis))
 
 
 def connections_table(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataFrame:

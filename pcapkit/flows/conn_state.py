@@ -86,32 +86,58 @@ def zeek_state_and_history(
     The arrays are the TCP rows sorted by (lconn, frame order); lconn runs 0..n_conns-1.
     `compiled` as in `pcapkit.flows.tcp_analysis.analyse`.
     """
-    letters = np.zeros(len(lconn), np.uint8)
-    states = np.zeros(n_conns, np.uint8)
-    state = np.zeros(FIELDS, np.int64)
-    # the side indexes the state and shifts a bit; the payload is added to sequence numbers
-    run(_zeek_kernel, [lconn, from_client.astype(np.int64), flags, seq, payload.astype(np.int64),
-                       state], [letters, states], compiled)
-    # Each packet wrote at most one letter: a connection's history is its packets' letters.
-    written = letters != 0
-    text = letters[written].tobytes().decode("ascii")
-    owner = lconn[written]
-    bounds = np.searchsorted(owner, np.arange(n_conns + 1)).tolist()
-    histories = [text[a:b] for a, b in pairwise(bounds)]
-    return STATE_TEXT[states].tolist(), histories
+    walk = ZeekWalk(n_conns)
+    histories = walk.histories(lconn, from_client, flags, seq, payload, compiled)
+    return walk.states(), histories
+
+
+class ZeekWalk:
+    """Zeek's walk over connections' packets, resumable: one long connection's is walked a
+    slice of its rows at a time (`pcapkit.flows.sliced`), its state carried between them."""
+
+    def __init__(self, n_conns: int) -> None:
+        self.codes = np.zeros(n_conns, np.uint8)  #: each connection's state once walked
+        self.fields = np.zeros(FIELDS, np.int64)  #: the state of the connection walked last
+        self.last = np.full(1, -1, np.int64)  #: that connection (-1: none yet)
+
+    def histories(self, lconn: npt.NDArray[np.uint32], from_client: npt.NDArray[np.bool_],
+                  flags: npt.NDArray[np.uint16], seq: npt.NDArray[np.uint32],
+                  payload: npt.NDArray[np.uint32], compiled: bool | None = None) -> list[str]:
+        """The history letters these rows add to each connection from `lconn`'s first to its
+        last (every connection from 0 when the rows are all of them)."""
+        letters = np.zeros(len(lconn), np.uint8)
+        # the side indexes the state and shifts a bit; the payload is added to sequence numbers
+        run(_zeek_kernel, [lconn, from_client.astype(np.int64), flags, seq,
+                           payload.astype(np.int64)],
+            [self.fields, self.last, letters, self.codes], compiled)
+        # Each packet wrote at most one letter: a connection's history is its packets' letters.
+        written = letters != 0
+        text = letters[written].tobytes().decode("ascii")
+        owner = lconn[written]
+        first = int(lconn[0]) if len(lconn) else 0
+        last = int(lconn[-1]) + 1 if len(lconn) else len(self.codes)
+        bounds = np.searchsorted(owner, np.arange(first, last + 1)).tolist()
+        return [text[a:b] for a, b in pairwise(bounds)]
+
+    def states(self) -> list[str]:
+        states: list[str] = STATE_TEXT[self.codes].tolist()
+        return states
 
 
 def _zeek_kernel(
-    lconn: Ints, side_of: Ints, flags: Ints, seq: Ints, payload: Ints, st: Ints,
+    lconn: Ints, side_of: Ints, flags: Ints, seq: Ints, payload: Ints, st: Ints, walked: Ints,
     letters: npt.NDArray[np.uint8], states: npt.NDArray[np.uint8],
 ) -> None:
-    """Zeek's history letter of each packet (ASCII, 0: none) and conn_state of each connection.
+    """Zeek's history letter of each packet (ASCII, 0: none) and conn_state of each connection
+    (written at its last packet here; a later slice of its rows writes it again), `st` the
+    state of connection `walked[0]`, carried from the rows before and left for the rows after.
 
     One body, no helper calls, explicit `!= 0` tests: what numba compiles (`compiled.py`)."""
     n = len(lconn)
     for i in range(n):
         k = lconn[i]
-        if i == 0 or lconn[i - 1] != k:
+        if k != walked[0]:
+            walked[0] = k
             for j in range(FIELDS):
                 st[j] = 0
             for j in range(2):

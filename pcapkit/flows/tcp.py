@@ -48,6 +48,9 @@ Rules, in order:
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -56,7 +59,7 @@ from pcapkit.codes import TcpFlags
 from pcapkit.flows.components import components
 from pcapkit.flows.conn_state import zeek_state_and_history
 from pcapkit.flows.ordering import gathered, in_order, lexsorted, packed, same_as_previous
-from pcapkit.flows.runs import Runs
+from pcapkit.flows.runs import Maybe, Runs, values
 from pcapkit.flows.schema import CONNECTIONS
 from pcapkit.flows.views import repeated
 
@@ -97,23 +100,7 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     tcp = segs.select(_flags.is_not_null() & pl.col("sport").is_not_null()).to_series()
     if not tcp.all():  # a flows job's rows are all TCP: not copied by a filter that keeps all
         segs = segs.filter(tcp)
-    # Addresses as codes in their text order (an Enum of the batch's addresses), so that the
-    # pair is ordered and sorted as the text would be, at the cost of integers; and kept so:
-    # 8 bytes a row, not the text's 32, through the sort and rule 5 and in the segments given
-    # back (a 5M-packet connection: 120 MB).
-    # (as text: a flows job reads them as categories, `pcapkit.engine.tasks.TCP_SCHEMA`)
-    text = pl.concat([segs["src"].unique(), segs["dst"].unique()]).cast(pl.String)
-    text = text.unique().sort()
-    codes = pl.Enum(text)
-    segs = segs.with_columns(pl.col("src", "dst").cast(codes))
-    src, dst = pl.col("src").to_physical(), pl.col("dst").to_physical()
-    a_is_src = (src < dst) | ((src == dst) & (pl.col("sport") <= pl.col("dport")))
-    segs = segs.with_columns(
-        a_ip=pl.when(a_is_src).then(src).otherwise(dst),
-        a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
-        b_ip=pl.when(a_is_src).then(dst).otherwise(src),
-        b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
-    )
+    segs = paired(segs)
     # Rows come in `row` order: a stable sort by the group keeps it within each group. A batch
     # already in that order (one long connection's) is not sorted, only put in one chunk.
     words = packed(segs, ["view", *PAIR], nulls_last=False)
@@ -128,10 +115,41 @@ def tcp_segments(packets: pl.DataFrame) -> pl.DataFrame:
     # order of `row`, which is capture order: they are compared in it, without a key of their
     # captures and frames to check it by (one connection of 10M packets: 80 MB).
     copy = pl.Series(repeated(segs, ["lconn", *COPY_KEY], within=()))
-    client_is_a = (
-        segs.group_by("lconn", maintain_order=True).agg(_client_is_a())
-        .to_series(1).to_numpy()
+    return with_sides(segs, clients(segs), copy)
+
+
+def paired(segs: pl.DataFrame) -> pl.DataFrame:
+    """`segs` with their pair of endpoints ordered (`PAIR`), the addresses as codes in their
+    text order (an Enum of the rows' addresses), so that the pair is ordered and sorted as the
+    text would be, at the cost of integers; and kept so: 8 bytes a row, not the text's 32,
+    through the sort and rule 5 and in the segments given back (a 5M-packet connection: 120
+    MB). (As text: a flows job reads them as categories, `pcapkit.engine.tasks.TCP_SCHEMA`.)"""
+    text = pl.concat([segs["src"].unique(), segs["dst"].unique()]).cast(pl.String)
+    text = text.unique().sort()
+    codes = pl.Enum(text)
+    segs = segs.with_columns(pl.col("src", "dst").cast(codes))
+    src, dst = pl.col("src").to_physical(), pl.col("dst").to_physical()
+    a_is_src = (src < dst) | ((src == dst) & (pl.col("sport") <= pl.col("dport")))
+    return segs.with_columns(
+        a_ip=pl.when(a_is_src).then(src).otherwise(dst),
+        a_port=pl.when(a_is_src).then("sport").otherwise("dport"),
+        b_ip=pl.when(a_is_src).then(dst).otherwise(src),
+        b_port=pl.when(a_is_src).then("dport").otherwise("sport"),
     )
+
+
+def clients(segs: pl.DataFrame) -> npt.NDArray[np.bool_]:
+    """Rule 3: whether each connection's client is its pair's `a` end (by lconn; `segs` sorted
+    by lconn, in row order within each, `paired`). Its first SYN and SYN-ACK, and its first
+    row, are all it reads: the rows may be those alone."""
+    return (segs.group_by("lconn", maintain_order=True).agg(_client_is_a())
+            .to_series(1).to_numpy())
+
+
+def with_sides(segs: pl.DataFrame, client_is_a: npt.NDArray[np.bool_],
+               copy: pl.Series) -> pl.DataFrame:
+    """The segments as `tcp_segments` gives them, with `from_client` (by their connection's
+    `client_is_a`) and `copy`."""
     return segs.with_columns(
         from_client=pl.Series(client_is_a[segs["lconn"].to_numpy()]) == _sender_is_a(), copy=copy,
     ).select(*SEGMENT_COLUMNS, "lconn", "from_client", "copy")
@@ -196,6 +214,65 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
     reduction over the runs (`pcapkit.flows.runs`), not a group-by over the rows. `compiled` as in
     `pcapkit.flows.build_tables`."""
     runs = Runs(segs["lconn"].to_numpy())
+    shake = handshakes(runs, segs)
+    states, histories = zeek_state_and_history(
+        lconn=segs["lconn"].to_numpy(),
+        from_client=segs["from_client"].to_numpy(),
+        flags=segs["tcp_flags"].to_numpy(),
+        seq=segs["tcp_seq"].to_numpy(),
+        payload=segs["payload_len"].fill_null(0).to_numpy(),
+        n_conns=len(runs.starts),
+        compiled=compiled,
+    )
+    return assembled(tallies(runs, segs, shake), shake, states, histories)
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What each connection's SYNs and SYN-ACKs say (one value per connection)."""
+
+    synack_ts: Maybe  #: the server's first SYN-ACK's time
+    server_isn: Maybe  #: ... its sequence number
+    synack_ack: Maybe  #: ... and its acknowledgement
+    last_syn_ts: Maybe  #: the client's last SYN up to it
+    client_isn: Maybe  #: the client's first SYN's sequence number
+    syn_ip_id: Maybe  #: ... and its IP id
+
+    def at(self, conns: npt.NDArray[np.int64]) -> Handshake:
+        """The values of connections `conns` (positions in these)."""
+        return Handshake(*(Maybe(m.values[conns], m.valid[conns]) for m in
+                           (getattr(self, f.name) for f in dataclasses.fields(self))))
+
+
+def handshakes(runs: Runs, segs: pl.DataFrame) -> Handshake:
+    """The `Handshake` of each run of `segs` (rows sorted by lconn, copies left out): SYNs and
+    SYN-ACKs alone are all it reads, so the rows may be those alone."""
+    flags = segs["tcp_flags"].to_numpy()
+    c2s = segs["from_client"].to_numpy()
+    ts = segs["ts_ns"].to_numpy()
+    syn = ((flags & (SYN | ACK)) == SYN) & c2s
+    first_synack = runs.first(((flags & (SYN | ACK)) == (SYN | ACK)) & ~c2s)
+    synack_ts = runs.at(segs["ts_ns"], first_synack)
+    # The client's last SYN up to the SYN-ACK, as a flag a row: the time spread over the rows
+    # (64 bits a row) is let go at once (one connection of 10M packets: the peak of this
+    # function 70 MB lower).
+    row_synack_ts = runs.spread(synack_ts)
+    upto_synack = row_synack_ts.valid & (ts <= row_synack_ts.values)
+    del row_synack_ts
+    first_syn = runs.first(syn)
+    return Handshake(
+        synack_ts=synack_ts, server_isn=runs.at(segs["tcp_seq"], first_synack),
+        synack_ack=runs.at(segs["tcp_ack"], first_synack),
+        last_syn_ts=runs.max(ts, syn & upto_synack),
+        client_isn=runs.at(segs["tcp_seq"], first_syn), syn_ip_id=runs.at(segs["ip_id"], first_syn))
+
+
+def tallies(runs: Runs, segs: pl.DataFrame, shake: Handshake) -> pl.DataFrame:
+    """Per run of `segs` (rows sorted by lconn, copies left out), what adds up over its rows:
+    its view and ends, first and last times and first frame, counts and bytes, the time of
+    the client's first ACK of the SYN-ACK `shake` says (`ack_ts`), and the acknowledgement of
+    the server's first RST (`rst_ack`). Over slices of a connection's rows, the slices' rows
+    add up to the whole's (`pcapkit.flows.sliced`)."""
     flags = segs["tcp_flags"].to_numpy()
     c2s = segs["from_client"].to_numpy()
     s2c = ~c2s
@@ -206,35 +283,25 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
     payload = segs["payload_len"].fill_null(0).to_numpy()
     win = segs["tcp_win"]
     zero_win = (win.fill_null(1).to_numpy() == 0) & ((flags & (SYN | FIN | RST)) == 0)
-    # The handshake's times: the server's first SYN-ACK; the client's last SYN up to it; the
-    # client's first ACK of it (at or after it, acknowledging the server's ISN + 1).
-    first_synack = runs.first(synack & s2c)
-    synack_ts = runs.at(segs["ts_ns"], first_synack)
-    server_isn = runs.at(segs["tcp_seq"], first_synack)
-    # Where each row lies against its connection's SYN-ACK, as two flags a row: the time
-    # spread over the rows (64 bits a row) is let go at once (one connection of 10M packets:
-    # the peak of this function 70 MB lower).
-    row_synack_ts = runs.spread(synack_ts)
-    upto_synack = row_synack_ts.valid & (ts <= row_synack_ts.values)
-    from_synack = (row_synack_ts.valid & (ts >= row_synack_ts.values)
-                   & np.repeat(server_isn.valid, runs.sizes))
-    del row_synack_ts
-    last_syn_ts = runs.max(ts, syn & c2s & upto_synack)
-    del upto_synack
+    # The client's first ACK of the SYN-ACK: at or after it, acknowledging the server's ISN + 1.
     # The acknowledgement each row's connection awaits, on its every row, in 32 bits as the
     # ACKs are: in 64 bits, each ACK was copied into 64 bits too to be compared (~120 MB more).
-    awaited = np.repeat(((server_isn.values + 1) % (1 << 32)).astype(np.uint32), runs.sizes)
+    row_synack_ts = runs.spread(shake.synack_ts)
+    from_synack = (row_synack_ts.valid & (ts >= row_synack_ts.values)
+                   & np.repeat(shake.server_isn.valid, runs.sizes))
+    del row_synack_ts
+    awaited = np.repeat(((shake.server_isn.values + 1) % (1 << 32)).astype(np.uint32),
+                        runs.sizes)
     ack = segs["tcp_ack"]
     handshake_ack = (
         c2s & ((flags & (SYN | ACK | RST)) == ACK) & from_synack
         & ack.is_not_null().to_numpy() & (ack.fill_null(0).to_numpy() == awaited)
     )
     del awaited, from_synack
-    ack_ts = runs.min(ts, handshake_ack)
     first = runs.starts
     client_side = pl.Series(c2s[first])
     at_first = segs[first].with_columns(pl.col("src", "dst").cast(pl.String))
-    rows = pl.DataFrame({
+    return pl.DataFrame({
         "lconn": at_first["lconn"], "view": at_first["view"], "capture": at_first["capture"],
     }).with_columns(
         client_ip=pl.when(client_side).then(at_first["src"]).otherwise(at_first["dst"]),
@@ -248,28 +315,27 @@ def connection_rows(segs: pl.DataFrame, compiled: bool | None = None) -> pl.Data
         packets_c2s=runs.count(c2s), packets_s2c=runs.count(s2c),
         bytes_c2s=runs.total(np.where(c2s, payload, 0)),
         bytes_s2c=runs.total(np.where(s2c, payload, 0)),
-        client_isn=runs.at(segs["tcp_seq"], runs.first(syn & c2s)).series(pl.UInt32()),
-        syn_ip_id=runs.at(segs["ip_id"], runs.first(syn & c2s)).series(pl.UInt32()),
-        server_isn=server_isn.series(pl.UInt32()),
-        answer_ack=runs.at(ack, first_synack).otherwise(
-            runs.at(ack, runs.first(rst & s2c & ((flags & ACK) != 0)))).series(pl.UInt32()),
         syn_count=runs.count(syn & c2s), synack_count=runs.count(synack & s2c),
         fin_from_client=runs.count(fin & c2s), fin_from_server=runs.count(fin & s2c),
         rst_from_client=runs.count(rst & c2s), rst_from_server=runs.count(rst & s2c),
-        syn_synack_ns=synack_ts.minus(last_syn_ts).series(pl.Int64()),
-        synack_ack_ns=ack_ts.minus(synack_ts).series(pl.Int64()),
         zero_win_c2s=runs.count(zero_win & c2s), zero_win_s2c=runs.count(zero_win & s2c),
+        ack_ts=runs.min(ts, handshake_ack).series(pl.Int64()),
+        rst_ack=runs.at(ack, runs.first(rst & s2c & ((flags & ACK) != 0))).series(pl.Int64()),
     )
-    states, histories = zeek_state_and_history(
-        lconn=segs["lconn"].to_numpy(),
-        from_client=c2s,
-        flags=flags,
-        seq=segs["tcp_seq"].to_numpy(),
-        payload=segs["payload_len"].fill_null(0).to_numpy(),
-        n_conns=rows.height,
-        compiled=compiled,
-    )
-    return rows.with_columns(
+
+
+def assembled(tallied: pl.DataFrame, shake: Handshake, states: list[str],
+              histories: list[str]) -> pl.DataFrame:
+    """CONNECTION_ROWS (in another order) of connections' `tallies`, their `Handshake` and
+    Zeek's state and history of each."""
+    ack_ts = values(tallied["ack_ts"])
+    return tallied.drop("ack_ts", "rst_ack").with_columns(
+        client_isn=shake.client_isn.series(pl.UInt32()),
+        syn_ip_id=shake.syn_ip_id.series(pl.UInt32()),
+        server_isn=shake.server_isn.series(pl.UInt32()),
+        answer_ack=shake.synack_ack.otherwise(values(tallied["rst_ack"])).series(pl.UInt32()),
+        syn_synack_ns=shake.synack_ts.minus(shake.last_syn_ts).series(pl.Int64()),
+        synack_ack_ns=ack_ts.minus(shake.synack_ts).series(pl.Int64()),
         conn_state=pl.Series(states, dtype=CONNECTIONS["conn_state"]),
         history=pl.Series(histories, dtype=pl.String),
     )

@@ -79,37 +79,73 @@ def analyse(
     seq: npt.NDArray[np.uint32],
     ack: npt.NDArray[np.uint32],
     win: npt.NDArray[np.int64],
-    wscale: npt.NDArray[np.int16],
+    scales: npt.NDArray[np.int64],
     seglen: npt.NDArray[np.uint32],
     compiled: bool | None = None,
+    carried: Carried | None = None,
 ) -> npt.NDArray[np.uint16]:
     """`TcpAnalysis` flags for each TCP row; rows sorted by (lconn, frame order).
 
-    `wscale` is the window-scale option's shift, -1 where absent. `compiled`: run the compiled
-    kernel (True), the Python one (False), or choose by size (None, `pcapkit.flows.compiled`).
+    `scales` is `window_scales` of the connections (indexed by lconn). `compiled`: run the
+    compiled kernel (True), the Python one (False), or choose by size (None,
+    `pcapkit.flows.compiled`). `carried`: the state the walk of the rows before these left
+    (`pcapkit.flows.sliced` walks one long connection a slice of its rows at a time), updated
+    for the rows after; None: these rows are all there is.
     """
     out = np.zeros(len(lconn), np.uint16)
-    state = np.zeros(2 * FIELDS, np.int64)
+    state = carried or Carried()
     run(
         _analyse_kernel,
-        [lconn, from_client, ts_ns, flags, seq, ack, win, wscale, seglen, state],
-        [out],
+        [lconn, from_client, ts_ns, flags, seq, ack, win, scales[1], scales[0], seglen],
+        [state.fields, state.walk, out],
         compiled,
     )
     return out
 
 
+class Carried:
+    """Where the walk stopped: both directions' state, and the connection it was in with its
+    last SYN's time and its initial RTT (`WALK`)."""
+
+    def __init__(self) -> None:
+        self.fields = np.zeros(2 * FIELDS, np.int64)
+        self.walk = np.array([-1, 0, 0], np.int64)
+
+
+#: `Carried.walk`: the connection walked last (-1: none), its last SYN's time, its first RTT
+WALK = ("current", "mru_syn", "first_rtt")
+
+
+def window_scales(lconn: npt.NDArray[np.uint32], from_client: npt.NDArray[np.bool_],
+                  flags: npt.NDArray[np.uint16], wscale: npt.NDArray[np.int16],
+                  conns: int) -> npt.NDArray[np.int64]:
+    """Each connection's window scale shifts, [0] the server's and [1] the client's (0 for
+    both unless both sides' first SYN carried the option: RFC 7323, as Wireshark has it),
+    from its rows (sorted by lconn, frame order; `wscale` -1 where absent)."""
+    first = np.full((2, conns), -2, np.int64)  # -2: no SYN seen from that side
+    syn = np.flatnonzero(flags & SYN)
+    for side in (0, 1):
+        rows = syn[from_client[syn] == bool(side)]
+        seen, at = np.unique(lconn[rows], return_index=True)
+        first[side, seen] = wscale[rows[at]]
+    both = (first >= 0).all(axis=0)
+    return np.where(both, np.minimum(first, 14), 0)
+
+
 def _analyse_kernel(
     lconn: Ints, side_of: Ints, ts: Ints, flags: Ints, seq_raw: Ints, ack_raw: Ints,
-    win_raw: Ints, wscale: Ints, seglen: Ints, st: Ints, out: npt.NDArray[np.uint16],
+    win_raw: Ints, scale_c: Ints, scale_s: Ints, seglen: Ints, st: Ints, walk: Ints,
+    out: npt.NDArray[np.uint16],
 ) -> None:
-    """tcp_analyze_sequence_number for every segment, `st` holding both directions' state.
+    """tcp_analyze_sequence_number for every segment, `st` holding both directions' state and
+    `walk` where it stopped (`Carried`), both carried from the rows before and left for the
+    rows after.
 
     One body, no helper calls, explicit `!= 0` tests: what numba compiles (`compiled.py`)."""
     n = len(lconn)
-    current = -1
-    mru_syn = 0
-    first_rtt = 0
+    current = walk[0]
+    mru_syn = walk[1]
+    first_rtt = walk[2]
     for i in range(n):
         k = lconn[i]
         if k != current:
@@ -120,20 +156,8 @@ def _analyse_kernel(
                 st[j] = 0
             st[WINDOW] = -1
             st[FIELDS + WINDOW] = -1
-            # Window scales: each side's first SYN's option, used only when both sides sent
-            # one (RFC 7323; Wireshark does the same). -2: no SYN seen from that side.
-            shift_s, shift_c = -2, -2
-            j = i
-            while j < n and lconn[j] == k:
-                if flags[j] & SYN != 0:
-                    if side_of[j] != 0 and shift_c == -2:
-                        shift_c = wscale[j]
-                    elif side_of[j] == 0 and shift_s == -2:
-                        shift_s = wscale[j]
-                j += 1
-            if shift_c >= 0 and shift_s >= 0:
-                st[FIELDS + SCALE] = min(shift_c, 14)
-                st[SCALE] = min(shift_s, 14)
+            st[FIELDS + SCALE] = scale_c[k]
+            st[SCALE] = scale_s[k]
         f = flags[i]
         t = ts[i]
         length = seglen[i]
@@ -237,3 +261,6 @@ def _analyse_kernel(
         st[fw + LASTACKTIME] = t
         st[fw + LASTFLAGS] = res
         out[i] = res
+    walk[0] = current
+    walk[1] = mru_syn
+    walk[2] = first_rtt

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -107,6 +108,31 @@ def test_flows_and_detectors_in_batches_of_connections(
         assert counts["conn_batches"][0] > 1
     if streamed.tables.dns.select("client_ip", "client_port").n_unique() > 1:
         assert counts["dns_batches"][0] > 1
+
+
+@pytest.mark.parametrize(("scenario", "slice_rows"), [
+    *((scenario, 7) for scenario in SCENARIOS),
+    *((SAMPLES / name, 1) for name in ("lossy_underlay", "hairpin", "nodeport"))],
+    ids=lambda p: p.name if isinstance(p, Path) else str(p))
+def test_long_pairs_settled_in_slices(scenario: Path, slice_rows: int,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A view's pair of endpoints with more TCP rows than a slice (`SLICE_ROWS`: here seven
+    rows; one row on a node's lossy retransmissions, a hairpin's NAT legs and a NodePort's) is
+    settled a slice at a time, the state of its connections carried from one to the next
+    (`pcapkit.flows.sliced`): connections cut mid-handshake, mid-retransmission, between a
+    packet and its copy give the in-memory document. (Every lab pair cut between every two of
+    its rows, settled alone: `tests/flows/test_sliced.py`.)"""
+    monkeypatch.setattr(sharding, "HELD_ROWS", 1)
+    monkeypatch.setattr(sharding, "SLICE_ROWS", slice_rows)
+    sliced: list[int] = []
+    settle = sharding.Long.slices
+    monkeypatch.setattr(sharding.Long, "slices", lambda long: sliced.append(1) or settle(long))
+    streamed = pcapkit.analyze(_captures(scenario), [scenario / "snapshot.json"], workers=1,
+                               chunk_records=251, shards=1)
+    assert as_document(streamed) == _in_memory_document(scenario)
+    packets = streamed.tables.connections.select(pl.col("packets_c2s") + pl.col("packets_s2c"))
+    if packets.height and packets.to_series().max() > slice_rows:  # type: ignore[operator]
+        assert sliced
 
 
 def test_worker_processes() -> None:
