@@ -80,12 +80,16 @@ def _summary(symptoms: list[dict[str, object]]) -> set[tuple[object, ...]]:
 def _recorded(name: str, into: Path, run: int = 0) -> tuple[Path, list[dict[str, Any]]]:
     """One nftables run of the scenario, and its truth, checked against tshark; a scenario whose
     fault is random gets up to `RANDOM_RUNS` runs when one happened to show none of it (a loss
-    on the underlay that only hit ACKs, or no loss at all)."""
+    on the underlay that only hit ACKs, or no loss at all), or more than its scenario expects."""
     run_id = secrets.token_hex(3)
     folder = record([SCENARIOS[name]], into / f"{name}-{run}", run_id, kube_proxy="nftables")
     assert netns.leftovers(netns.PREFIX + run_id + "-") == []
     lines = truth.load(folder)
     try:
+        # A random fault's run may drop more than its scenario expects too (10 % loss: a
+        # download's SYN lost three times running timed out, ~2 % of runs): a draw to run
+        # again, as one that dropped nothing TCP sent again is.
+        assert name not in RANDOM or truth.problems(lines) == []
         EVIDENCE[name](folder, lines)  # tshark sees in the captures what the truth says
     except AssertionError:
         if name not in RANDOM or run + 1 >= RANDOM_RUNS:
