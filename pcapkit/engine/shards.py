@@ -267,9 +267,14 @@ def tcp_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[H
     other leg) is joined across batches as it is across shards, by `_connections` in the main
     process; and a connection's rows in the shard, whichever batch they were settled in, are
     read together by the detectors (`conn_batches`)."""
+    return batched(parts, view_pair(), overflow, BATCH_ROWS, long=True)
+
+
+def view_pair() -> pl.Expr:
+    """A TCP row's view and unordered pair of endpoints, hashed: what `tcp_batches` batches
+    by, and a long pair (`Long`) is told apart by."""
     pair = _endpoint("src", "sport") ^ _endpoint("dst", "dport")
-    return batched(parts, (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED), overflow,
-                   BATCH_ROWS, long=True)
+    return (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED)
 
 
 def conn_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:

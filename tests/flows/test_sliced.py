@@ -39,9 +39,8 @@ def _pairs(path: Path) -> Iterator[pl.DataFrame]:
     """The TCP rows of each view's pair of endpoints of a capture, as a flows job reads them."""
     packets = decode(read_capture(path))
     rows = with_views(shards.tcp_rows(packets), views_table([view_counts(tally(packets))]))
-    key = (shards._endpoint("src", "sport") ^ shards._endpoint("dst", "dport")
-           ^ pl.struct(shards.VIEW_KEY).hash(shards.SEED))
-    for _, pair in rows.with_columns(key.alias("_pair")).group_by("_pair", maintain_order=True):
+    pairs = rows.with_columns(shards.view_pair().alias("_pair"))
+    for _, pair in pairs.group_by("_pair", maintain_order=True):
         yield pair.drop("_pair")
 
 
