@@ -63,35 +63,43 @@ def hops(ttl: pl.Expr) -> pl.Expr:
     return initial - ttl.cast(pl.Int16)
 
 
-def detect(tables: Tables, config: Config) -> pl.DataFrame:
+#: a packet from the client that a router forwarded
+FORWARDED = pl.col("from_client") & (hops(pl.col("ip_ttl")) >= 1)
+
+
+def not_dnated(tables: Tables, config: Config) -> pl.DataFrame:
+    """conn → `dialled_ip`, `dialled_port`: the connections whose client dialled a Service
+    address (in `kube_service_cidrs`) that no view shows DNATed: those whose forwarded packets
+    are the symptom."""
     services = _in_ranges(tables.connections["server_ip"].drop_nulls().unique().to_list(),
                           config.kube_service_cidrs)
     # Only connections that some view saw with a Service address can have been dialled to one
     # (each connection's client view is one of its own rows): most are left out before the
     # client view is worked out.
     dialled = tables.connections.filter(pl.col("server_ip").is_in(services))["conn"].unique()
-    if dialled.is_empty():
-        return empty_findings()
     saw = as_client_saw(tables, dialled)
     asked = saw.filter(pl.col("server_ip").is_in(services)).select(
         "conn", dialled_ip="server_ip", dialled_port="server_port")
     dnated = tables.connections.join(asked, on="conn").filter(
         (pl.col("server_ip") != pl.col("dialled_ip"))
         | (pl.col("server_port") != pl.col("dialled_port")))["conn"]
-    asked = asked.filter(~pl.col("conn").is_in(dnated.implode()))
+    return asked.filter(~pl.col("conn").is_in(dnated.implode()))
+
+
+def detect(tables: Tables, config: Config) -> pl.DataFrame:
+    asked = not_dnated(tables, config)
     if asked.is_empty():
         return empty_findings()
     # The forwarded packets alone, and only the columns read of them: a connection to a
     # Service address that no view saw DNATed (a pod's own capture shows none) has most of its
     # packets from its client, and filtered first, they were copied with every column (one
     # connection of 10M packets: +300 MB, of which nothing was kept).
-    hopped = hops(pl.col("ip_ttl"))
-    forwarded = tables.packets.lazy().filter(
-        pl.col("conn").is_in(asked["conn"].implode()) & pl.col("from_client") & (hopped >= 1)
-    ).select("conn", "view", "capture", "frame", "ts_ns", hops=hopped).collect()
-    per_view = forwarded.group_by("conn", "view").agg(n=pl.len(), hops=pl.col("hops").max())
+    sent = tables.packets.lazy().filter(
+        pl.col("conn").is_in(asked["conn"].implode()) & FORWARDED
+    ).select("conn", "view", "capture", "frame", "ts_ns", hops=hops(pl.col("ip_ttl"))).collect()
+    per_view = sent.group_by("conn", "view").agg(n=pl.len(), hops=pl.col("hops").max())
     per_conn = per_view.group_by("conn").agg(count=pl.col("n").max(), hops=pl.col("hops").max())
-    rows = per_conn.join(evidence(forwarded), on="conn").join(asked, on="conn").sort("conn")
+    rows = per_conn.join(evidence(sent), on="conn").join(asked, on="conn").sort("conn")
     return findings(tables, rows.with_columns(
         kind=pl.lit(KIND),
         severity=pl.lit(Severity.ERROR.value),

@@ -50,6 +50,11 @@ CLASSES = {
 ANY_CLASS = int(sum(CLASSES.values()))
 SYN_ONLY = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN
 SYN_ACK = (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.ACK)) == TcpFlags.SYN | TcpFlags.ACK
+#: what `share` is a share of: a segment that carries data, a SYN or a FIN
+IS_SEGMENT = ((pl.col("payload_len") > 0)
+              | ((pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0)).cast(pl.UInt32)
+#: a digest row's segments: its own and those of the rows it stands for
+SEGMENTS = "segments"
 
 
 def flagged(tables: Tables) -> pl.Expr:
@@ -69,15 +74,15 @@ def per_connection(tables: Tables) -> pl.DataFrame:
 
 def _per_connection(tables: Tables, marked: pl.DataFrame) -> pl.DataFrame:
     """`per_connection` from the connections' packets `_marked` gives."""
-    is_segment = (pl.col("payload_len") > 0) | (
-        (pl.col("tcp_flags") & (TcpFlags.SYN | TcpFlags.FIN)) != 0
-    )
     is_flagged = pl.col("flagged")
+    # A long connection's digest stands for the rows it leaves out: its rows say how many
+    # segments each stands for (`pcapkit.detect.digest`).
+    segments = pl.col(SEGMENTS) if SEGMENTS in marked.columns else IS_SEGMENT
     per_view = marked.group_by("conn", "view").agg(
         *[(is_flagged & (pl.col("tcp_analysis") & bit != 0)).sum().alias(name)
           for name, bit in CLASSES.items()],
         count=is_flagged.sum(),
-        segments=is_segment.sum(),
+        segments=segments.sum(),
         syn_retries=(is_flagged & SYN_ONLY).sum(),
     ).join(_connect_delays(tables), on=["conn", "view"], how="left")
     return (

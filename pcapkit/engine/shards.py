@@ -47,7 +47,8 @@ DNS_BATCH_ROWS = 64_000
 #: a view's pair of endpoints with more TCP rows than this in a batch read back from files
 #: (one long connection, most often) is settled a slice of about this many rows at a time
 #: (`pcapkit.flows.sliced`), not held whole: ~100 bytes a row while it is (one connection of
-#: 20M packets: its flows job 2.3 GB)
+#: 20M packets: its flows job 2.3 GB); a connection with more is read so by its detect job,
+#: for its digest (`pcapkit.detect.digest`: ~54 bytes a row held whole)
 SLICE_ROWS = 1_000_000
 
 TCP_COLUMNS = [*VIEW_KEY, "frame", "ts_ns", "src", "dst", "sport", "dport", "tcp_flags",
@@ -277,11 +278,13 @@ def view_pair() -> pl.Expr:
     return (pair ^ pl.struct(VIEW_KEY).hash(SEED)).hash(SEED)
 
 
-def conn_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held]:
+def conn_batches(parts: Iterable[pl.DataFrame], overflow: Overflow) -> Iterator[Held | Long]:
     """A shard's packets for the per-connection detectors (with their `conn`), as read, in
     batches of whole connections: the detectors work connection by connection, as they do
-    shard by shard (2.3M rows at once took 263 MB)."""
-    return batched(parts, pl.col("conn"), overflow, BATCH_ROWS)
+    shard by shard (2.3M rows at once took 263 MB). A connection of more than `SLICE_ROWS`
+    rows in a batch read back from files comes apart (`Long`), for its digest
+    (`pcapkit.detect.digest`)."""
+    return batched(parts, pl.col("conn"), overflow, BATCH_ROWS, long=True)
 
 
 def conn_shard(shards: int) -> pl.Expr:

@@ -22,6 +22,7 @@ from pcapkit.decode.reassembly import PIECES, Reassembly, pieces
 from pcapkit.decode.schema import DNS_MESSAGES, PACKET_SCHEMA, empty_packets
 from pcapkit.detect import PER_CLIENT, PER_CONNECTION, run_detectors
 from pcapkit.detect.config import Config
+from pcapkit.detect.digest import digest
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.flows import Tables, view_connections
@@ -489,13 +490,16 @@ def spanning_findings(job: SpanningJob) -> pl.DataFrame:
 def _batch_findings(parts: Iterator[pl.DataFrame], job: DetectJob | SpanningJob, family: str,
                     connections: str) -> pl.DataFrame:
     """`per_connection` on the packets of whole connections (`parts`, read and let go as
-    batched), a batch at a time (`shards.conn_batches`), their CONNECTIONS rows read from the
-    spill's `connections` family."""
+    batched), a batch at a time (`shards.conn_batches`), a long connection on its digest (read
+    a slice at a time: `pcapkit.detect.digest`), their CONNECTIONS rows read from the spill's
+    `connections` family."""
     tables = dataclasses.replace(job.tables, connections=spill.read(
         job.spill, connections, job.shard, CONNECTIONS))
     overflow = _overflow(job.spill, family, job.shard)
-    return pl.concat([per_connection(tables, held.pop(), job.config)
-                      for held in shards.conn_batches(parts, overflow)])
+    return pl.concat([per_connection(
+        tables, digest(held.slices, tables, job.config) if isinstance(held, shards.Long)
+        else first_copies(held.pop()), job.config)
+        for held in shards.conn_batches(parts, overflow)])
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:
@@ -505,8 +509,8 @@ def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:
 
 def per_connection(tables: Tables, packets: pl.DataFrame, config: Config) -> pl.DataFrame:
     """The per-connection detectors' findings on whole connections' packets, their copies left
-    out as `pcapkit.flows.tcp_tables` leaves them out of the in-memory packet table."""
-    packets = first_copies(packets)
+    out (`first_copies`) as `pcapkit.flows.tcp_tables` leaves them out of the in-memory packet
+    table."""
     conns = packets["conn"].unique().implode()
     part = Tables(
         packets=packets, connections=tables.connections.filter(pl.col("conn").is_in(conns)),
