@@ -6,8 +6,10 @@ handshake, retransmission and DNS resend there is. The public corpora: test_stre
 
 from __future__ import annotations
 
+import inspect
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -15,6 +17,7 @@ from polars.testing import assert_frame_equal
 
 import pcapkit
 from pcapkit.engine import shards as sharding
+from pcapkit.engine import tasks
 from tests.conftest import (
     SAMPLES,
     TCPDUMP_CORPUS,
@@ -133,6 +136,32 @@ def test_long_pairs_settled_in_slices(scenario: Path, slice_rows: int,
     packets = streamed.tables.connections.select(pl.col("packets_c2s") + pl.col("packets_s2c"))
     if packets.height and packets.to_series().max() > slice_rows:  # type: ignore[operator]
         assert sliced
+
+
+@pytest.mark.parametrize(("scenario", "job"), [
+    ("hairpin", "spanning_findings"), ("nodeport", "spanning_findings"),
+    ("stale_endpoint", "shard_findings"), ("lossy_underlay", "shard_findings")])
+def test_long_connections_detected_on_their_digest(scenario: str, job: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection with more rows than a slice in a detect job's batch (`SLICE_ROWS`: here
+    seven) is read a slice at a time into its digest (`pcapkit.detect.digest`), in its own
+    flows shard and, spanning shards (a NAT leg's 5-tuple in another), in the spanning jobs:
+    the in-memory document."""
+    folder = SAMPLES / scenario
+    monkeypatch.setattr(sharding, "HELD_ROWS", 1)
+    monkeypatch.setattr(sharding, "SLICE_ROWS", 7)
+    where: set[str] = set()
+    digested = tasks.digest
+
+    def digest(*args: Any) -> pl.DataFrame:
+        where.update(f.function for f in inspect.stack() if f.function.endswith("_findings"))
+        return digested(*args)
+
+    monkeypatch.setattr(tasks, "digest", digest)
+    streamed = pcapkit.analyze(_captures(folder), [folder / "snapshot.json"], workers=1,
+                               chunk_records=251, shards=5)
+    assert as_document(streamed) == _in_memory_document(folder)
+    assert job in where
 
 
 def test_worker_processes() -> None:
