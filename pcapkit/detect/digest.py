@@ -31,10 +31,8 @@ rows at a time (`pcapkit.flows.sliced`); its detect job need not hold them whole
 
 The detectors give the same findings on the digest as on every row: tests/detect/test_digest.py
 holds them to it on every connection of the lab and the corpora, cut in slices of one row up.
-
-A connection that one view holds under two 5-tuples (a node that DNATs it, in a v1 capture of
-every interface as one) has copies that only the rows before them tell (`tcp_copies`), which
-another slice may hold: its rows are held whole, as before, and digested as one slice.
+The slices come without their copies (`first_copies`, a slice at a time:
+`pcapkit.engine.copies`).
 """
 
 from __future__ import annotations
@@ -50,7 +48,6 @@ from pcapkit.detect.kube_proxy_missing import FORWARDED, not_dnated
 from pcapkit.detect.retransmission import ANY_CLASS, IS_SEGMENT, SEGMENTS
 from pcapkit.flows import Tables
 from pcapkit.flows.schema import TcpAnalysis
-from pcapkit.flows.views import first_copies
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 FLAGS = pl.col("tcp_flags")
@@ -63,17 +60,12 @@ Slices = Callable[[], Iterable[pl.DataFrame]]
 
 
 def digest(slices: Slices, tables: Tables, config: Config) -> pl.DataFrame:
-    """The digest of the rows of whole connections that `slices()` gives (`alone`, `copy`
-    and the detected columns: `pcapkit.engine.tasks.SPANNING`) a slice at a time, each time it
+    """The digest of the rows of whole connections, without their copies, that `slices()`
+    gives (`conn` and `pcapkit.engine.shards.DETECT_COLUMNS`) a slice at a time, each time it
     is called, with their `segments`. `tables`: every table but the packets."""
-    anchors = []
-    for part in slices():
-        if not part["alone"].all():
-            whole = first_copies(pl.concat(list(slices()), rechunk=False))
-            return _kept(whole, _taken(whole, ANCHOR), _asked(tables, config))
-        anchors.append(_taken(first_copies(part), ANCHOR))
-    anchored, asked = pl.concat(anchors), _asked(tables, config)
-    return pl.concat([_kept(first_copies(part), anchored, asked) for part in slices()])
+    anchored = pl.concat([_taken(part, ANCHOR) for part in slices()])
+    asked = _asked(tables, config)
+    return pl.concat([_kept(part, anchored, asked) for part in slices()])
 
 
 def _asked(tables: Tables, config: Config) -> pl.Series:

@@ -25,6 +25,7 @@ from pcapkit.detect.config import Config
 from pcapkit.detect.digest import digest
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
+from pcapkit.engine.copies import Copies
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import links, merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import (
@@ -497,9 +498,15 @@ def _batch_findings(parts: Iterator[pl.DataFrame], job: DetectJob | SpanningJob,
         job.spill, connections, job.shard, CONNECTIONS))
     overflow = _overflow(job.spill, family, job.shard)
     return pl.concat([per_connection(
-        tables, digest(held.slices, tables, job.config) if isinstance(held, shards.Long)
+        tables, _digest(held, tables, job.config) if isinstance(held, shards.Long)
         else first_copies(held.pop()), job.config)
         for held in shards.conn_batches(parts, overflow)])
+
+
+def _digest(long: shards.Long, tables: Tables, config: Config) -> pl.DataFrame:
+    """A long connection's digest, its copies known first (`Copies`)."""
+    copies = Copies.of(long.slices, long.folder)
+    return digest(lambda: map(copies.without, long.slices()), tables, config)
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:

@@ -54,11 +54,11 @@ def _checked(analysis: pcapkit.Analysis, most: int | None = None, config: Config
     run with `config` and the snapshot's; their rows."""
     tables = analysis.tables
     packets = tables.packets.filter(pl.col("conn").is_not_null()).select(
-        "conn", pl.lit(True).alias("alone"), pl.lit(False).alias("copy"), *shards.DETECT_COLUMNS)
+        "conn", *shards.DETECT_COLUMNS)
     if packets.is_empty() or (most is not None and packets.height > most):
         return 0
     config = for_snapshot(config, analysis.snapshot)
-    whole = per_connection(tables, packets.drop("alone", "copy"), config)
+    whole = per_connection(tables, packets, config)
     others = Tables(packets=packets.clear(), connections=tables.connections, dns=tables.dns,
                     icmp_errors=tables.icmp_errors, views=tables.views, spans=tables.spans)
     for size in [*((1,) if packets.height <= ROW_BY_ROW else ()), *sizes, packets.height]:
@@ -145,8 +145,7 @@ def test_digest_of_a_long_connection_is_small(tmp_path: Path) -> None:
     analysis = pcapkit.analyze([write_pcap(tmp_path / "long.pcap", segs)])
     assert analysis.symptoms["kind"].to_list() == ["retransmission"]
     assert _checked(analysis, sizes=(997,)) == len(segs)
-    packets = analysis.tables.packets.select(
-        "conn", pl.lit(True).alias("alone"), pl.lit(False).alias("copy"), *shards.DETECT_COLUMNS)
+    packets = analysis.tables.packets.select("conn", *shards.DETECT_COLUMNS)
     digested = digest(lambda: [packets], analysis.tables, DEFAULT)
     assert digested.height < len(segs) / 10
     assert digested["segments"].sum() == 1 + 1 + 10_005 + 2
