@@ -47,6 +47,7 @@ from pcapkit.detect.findings import EVIDENCE_FRAMES
 from pcapkit.detect.kube_proxy_missing import FORWARDED, not_dnated
 from pcapkit.detect.retransmission import ANY_CLASS, IS_SEGMENT, SEGMENTS
 from pcapkit.flows import Tables
+from pcapkit.flows.kept import taken
 from pcapkit.flows.schema import TcpAnalysis
 
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -63,7 +64,7 @@ def digest(slices: Slices, tables: Tables, config: Config) -> pl.DataFrame:
     """The digest of the rows of whole connections, without their copies, that `slices()`
     gives (`conn` and `pcapkit.engine.shards.DETECT_COLUMNS`) a slice at a time, each time it
     is called, with their `segments`. `tables`: every table but the packets."""
-    anchored = pl.concat([_taken(part, ANCHOR) for part in slices()])
+    anchored = pl.concat([taken(part, ANCHOR) for part in slices()])
     asked = _asked(tables, config)
     return pl.concat([_kept(part, anchored, asked) for part in slices()])
 
@@ -84,19 +85,12 @@ def _kept(part: pl.DataFrame, anchors: pl.DataFrame, asked: pl.Series) -> pl.Dat
                         _after_zeros(rows, anchors)])
     keep = (ANCHOR | first | extreme | (pl.col("conn").is_in(asked.implode()) & FORWARDED)
             | pl.col("_row").is_in(placed.implode()))
-    kept = _taken(rows.with_columns(_all=pl.col("_segment").sum().over(VIEW)), keep)
+    kept = taken(rows.with_columns(_all=pl.col("_segment").sum().over(VIEW)), keep)
     # The first kept row of each view also stands for the segments of the rows left out.
     left_out = pl.col("_all") - pl.col("_segment").sum().over(VIEW)
     return kept.with_columns((pl.col("_segment") + pl.when(
         pl.int_range(pl.len()).over(VIEW) == 0).then(left_out).otherwise(0)).alias(SEGMENTS)
     ).drop("_row", "_segment", "_all")
-
-
-def _taken(rows: pl.DataFrame, predicate: pl.Expr) -> pl.DataFrame:
-    """The rows `predicate` is true of, copied: a filter keeping one unbroken run of rows (the
-    first of a slice, most often) gives a view of the slice's columns, which the digest held
-    whole (one connection of 10M packets: ~41 MB a slice, 400 MB)."""
-    return rows[rows.select(pl.arg_where(predicate)).to_series()]
 
 
 def _firsts(rows: pl.DataFrame, by: list[str]) -> pl.Series:

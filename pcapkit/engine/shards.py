@@ -29,6 +29,7 @@ import polars as pl
 from pcapkit.engine import spill
 from pcapkit.flows.dns import NO_MESSAGES, message_rows
 from pcapkit.flows.icmp import IS_ERROR
+from pcapkit.flows.kept import taken
 from pcapkit.flows.views import VIEW_KEY
 
 #: fixed, so that every process (a pool's worker, a Dask worker) shards alike
@@ -230,7 +231,7 @@ def _with_long(folder: str, index: int, key: pl.Expr, schema: pl.Schema
         yield [spill.read_whole(folder, "batch", index, schema)]
         return
     if large["len"].sum() < counts["len"].sum():
-        yield [pl.concat([part.filter(~key.is_in(large["key"].implode()))
+        yield [pl.concat([taken(part, ~key.is_in(large["key"].implode()))
                           for _, part in spill.parts(folder, "batch", index, schema)])]
     for value in large["key"].sort():
         yield Long(folder, index, key, int(value), schema)

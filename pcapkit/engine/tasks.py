@@ -36,6 +36,7 @@ from pcapkit.flows.dns import (
     with_lookups,
 )
 from pcapkit.flows.icmp import SOCKET, last_before, socket_counts
+from pcapkit.flows.kept import taken
 from pcapkit.flows.probes import probe_rows
 from pcapkit.flows.schema import CONNECTIONS, PACKET_EXTRA
 from pcapkit.flows.search_path import WALKED, Hints, SearchPath, hints, lookups, names_by_client
@@ -467,7 +468,7 @@ def _wholly_here(job: DetectJob, spanning: list[pl.DataFrame]) -> Iterator[pl.Da
                                    *shards.DETECT_COLUMNS)
         away = pl.Series(job.spanning[conn])
         if away.any():  # most parts: none, and no copy of them
-            spanning.append(packets.filter(away))
+            spanning.append(taken(packets, away))
             packets = packets.filter(~away)
         yield packets
 
