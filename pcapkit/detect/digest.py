@@ -65,13 +65,9 @@ def digest(slices: Slices, tables: Tables, config: Config) -> pl.DataFrame:
     gives (`conn` and `pcapkit.engine.shards.DETECT_COLUMNS`) a slice at a time, each time it
     is called, with their `segments`. `tables`: every table but the packets."""
     anchored = pl.concat([taken(part, ANCHOR) for part in slices()])
-    asked = _asked(tables, config)
+    # the connections whose every forwarded packet `kube_proxy_missing` reads
+    asked = not_dnated(tables, config)["conn"]
     return pl.concat([_kept(part, anchored, asked) for part in slices()])
-
-
-def _asked(tables: Tables, config: Config) -> pl.Series:
-    """The connections whose every forwarded packet `kube_proxy_missing` reads."""
-    return not_dnated(tables, config)["conn"]
 
 
 def _kept(part: pl.DataFrame, anchors: pl.DataFrame, asked: pl.Series) -> pl.DataFrame:
