@@ -78,7 +78,7 @@ from pcapkit.engine.totals import Totals, totals
 from pcapkit.flows import TABLE_ORDER, Tables, connection_columns
 from pcapkit.flows.clocks import Clocks, merge_sightings, with_clock
 from pcapkit.flows.icmp import error_copies, tied
-from pcapkit.flows.ordering import lexsorted, packed
+from pcapkit.flows.ordering import gathered, lexsorted, packed
 from pcapkit.flows.probes import PROBE_PACKETS, probes
 from pcapkit.flows.schema import (
     CONNECTIONS,
@@ -280,18 +280,13 @@ def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.Data
     del found
     connections, conn_of_lconn, alone, heights, last = _connections(root, lasts)
     sweeper.drop("rows")
-    # A connection spans shards when its per-view rows lie in more than one.
     offsets = np.concatenate([[0], np.cumsum(heights)]).astype(np.int64)
     shard_of_lconn = np.repeat(np.arange(shards), heights)
-    n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
-    low = np.full(n_conns, shards, np.int64)
-    high = np.full(n_conns, -1, np.int64)
-    np.minimum.at(low, conn_of_lconn, shard_of_lconn)
-    np.maximum.at(high, conn_of_lconn, shard_of_lconn)
-    spanning = low != high
+    spanning = _spanning(conn_of_lconn, shard_of_lconn, shards)
     # The workers read their shards' connections from the spill, and this process lets the
     # table go while they work (a DNS-heavy capture's is hundreds of MB): back once they are done.
     _spill_connections(root, connections, conn_of_lconn, shard_of_lconn, spanning, shards)
+    del shard_of_lconn
     connections = connections.clear()
     tables = Tables(
         packets=pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA),
@@ -315,6 +310,9 @@ def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.Data
                    alone[offsets[s]:offsets[s + 1]], spanning, shards, lean, config)
          for s in range(shards)))
     done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
+    # Each per-view row's numbers go before this process takes the tables back (40M DNS-heavy
+    # packets: ~50 MB, beside the run's largest moment at its end).
+    del jobs, conn_of_lconn, alone, spanning
     clients = [c for c in done if isinstance(c, ClientFindings)]
     local = [f for f in done if isinstance(f, pl.DataFrame)]
     spanned = meter.each(Stage.DETECT, pool.map(
@@ -410,12 +408,22 @@ def _connections(root: str, lasts: list[pl.DataFrame]) -> tuple[
     rows = connection_columns(rows, conn_of_lconn)
     # sorted by its columns packed into words: a query over the rows would first copy them
     # into one chunk, as for `connection_columns`
-    order = pl.Series(lexsorted(packed(rows, TABLE_ORDER)))
-    columns = []
-    for name in CONNECTIONS.names():
-        columns.append(rows.get_column(name).gather(order))
-        rows = rows.drop(name)
-    return pl.DataFrame(columns), conn_of_lconn, alone, heights, last
+    order = lexsorted(packed(rows, TABLE_ORDER))
+    columns = [rows.get_column(name) for name in CONNECTIONS.names()]
+    del rows
+    return gathered(columns, order), conn_of_lconn, alone, heights, last
+
+
+def _spanning(conn_of_lconn: npt.NDArray[np.uint32], shard_of_lconn: npt.NDArray[np.int64],
+              shards: int) -> npt.NDArray[np.bool_]:
+    """Whether each connection spans shards: its per-view rows lie in more than one."""
+    n_conns = int(conn_of_lconn.max()) + 1 if len(conn_of_lconn) else 0
+    low = np.full(n_conns, shards, np.int64)
+    high = np.full(n_conns, -1, np.int64)
+    np.minimum.at(low, conn_of_lconn, shard_of_lconn)
+    np.maximum.at(high, conn_of_lconn, shard_of_lconn)
+    spanning: npt.NDArray[np.bool_] = low != high
+    return spanning
 
 
 def _spill_connections(root: str, connections: pl.DataFrame, conn_of_lconn: np.ndarray,
