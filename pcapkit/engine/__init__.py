@@ -100,6 +100,9 @@ from pcapkit.report.summary import PacketCounts
 CHUNK_RECORDS = 250_000
 #: packets per shard, about: what one worker holds while it settles connections
 SHARD_RECORDS = 500_000
+#: chunks a capture is cut into, at most about, when its chunks are not given
+#: (`_chunk_records`): enough for every core of a machine or a few to have several
+MAX_CHUNKS = 64
 
 T = TypeVar("T")
 NO_NUMBERS = np.empty(0, np.uint32)  #: the numbers of a client shard without transactions
@@ -136,10 +139,12 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     not)."""
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
-    chunk_records = chunk_records or CHUNK_RECORDS
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
     sampled = {i: sample(c, windows, pool.local) for i, (c, windows) in enumerate(scans)}
     samples = {i: s for i, s in sampled.items() if s is not None}
+    # decoded in batches of `batch` records, and cut into chunks of `chunk_records`
+    batch = chunk_records or CHUNK_RECORDS
+    chunk_records = chunk_records or _chunk_records(next(iter(samples.values()), None), size)
     count = [shards or 0]  # set by the first records when not given (`_shards`)
     ranges: dict[str, DecodeJob] = {}
     # ranges planned per capture cut into them: what follows them is named after them all
@@ -153,7 +158,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
             yield records
 
     def job(chunk: Chunk, root: str) -> DecodeJob:
-        return DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1, chunk_records)
+        return DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1, batch)
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
@@ -201,6 +206,17 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                        sweeper, evidence, rewalks)
     finally:
         sweeper.close()
+
+
+def _chunk_records(sampled: Sampled | None, size: int) -> int:
+    """Records per chunk for `size` bytes of captures whose packets are like `sampled`'s:
+    `CHUNK_RECORDS`, or more so that they are cut into `MAX_CHUNKS` chunks at most (each is
+    still decoded `CHUNK_RECORDS` at a time, and at most `CHUNK_BYTES`). Each chunk spills a
+    part of each shard, and the shards grow with the captures too: at a chunk per
+    `CHUNK_RECORDS`, the parts grew as the square of the packets (`tasks._Sharded`)."""
+    if sampled is None or not sampled.records:
+        return CHUNK_RECORDS
+    return max(CHUNK_RECORDS, size * sampled.records // sampled.span // MAX_CHUNKS)
 
 
 def _shards(sampled: Sampled, size: int, workers: int) -> int:

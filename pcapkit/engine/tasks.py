@@ -171,11 +171,37 @@ def decode_chunk(job: DecodeJob) -> Decoded:
     # ~1k records: 3 s more)
     batches = max(1, len(records) // max(job.batch, 1))
     cuts = [len(records) * i // batches for i in range(batches + 1)]
+    sharded = _Sharded()
     facts = [_decode_batch(job, dataclasses.replace(capture, records=records.take(slice(
-        first, last))), f"{name}.{sub:05d}")
+        first, last))), f"{name}.{sub:05d}", sharded)
         for sub, (first, last) in enumerate(pairwise(cuts)) if last > first]
+    sharded.write(job, f"{name}.00000")
     return Decoded(chunk.capture, name, chunk.bytes,
                    _walk(records, chunk.start, None if walked is None else walked.ends), facts)
+
+
+@dataclass
+class _Sharded:
+    """A chunk's TCP and DNS rows, batch after batch, spilled to their shards once, as the
+    chunk's one part of each shard. Each part is a file a flows job reads at ~0.3 ms whatever
+    its size, and a capture is cut into more chunks, and more shards, as it grows: written a
+    batch at a time, 40M DNS-heavy packets were 12,800 parts of each family (160 chunks, 80
+    shards), ~15 s of the flows stage's CPU."""
+
+    tcp: list[pl.DataFrame] = dataclasses.field(default_factory=list)
+    dns: list[pl.DataFrame] = dataclasses.field(default_factory=list)
+
+    def add(self, packets: pl.DataFrame) -> None:
+        self.tcp.append(shards.tcp_rows(packets))
+        self.dns.append(shards.dns_rows(packets))
+
+    def write(self, job: DecodeJob, name: str) -> None:
+        for family, held, shard in (("tcp", self.tcp, shards.tcp_shard(job.shards)),
+                                    ("dns", self.dns, shards.dns_shard(job.shards))):
+            if held:
+                rows = pl.concat(held, rechunk=False)
+                held.clear()
+                spill.write_parts(job.spill, family, name, rows, shard, job.shards)
 
 
 def _walk(records: Records, start: int, ends: Ends | None) -> Walk:
@@ -184,8 +210,10 @@ def _walk(records: Records, start: int, ends: Ends | None) -> Walk:
                 int(ts.max()) if len(ts) else None, chunks.spans_of(records, start), ends)
 
 
-def _decode_batch(job: DecodeJob, capture: Capture, name: str) -> ChunkFacts:
-    """Decodes the records of `capture` and spills their rows, as parts named `name`."""
+def _decode_batch(job: DecodeJob, capture: Capture, name: str, sharded: _Sharded
+                  ) -> ChunkFacts:
+    """Decodes the records of `capture` and spills their rows, as parts named `name`; those
+    spilled by shard are added to its chunk's (`sharded`)."""
     try:
         packets = decode(capture, job.chunk.capture, engine=job.engine)
         found = pieces(capture, packets)
@@ -193,10 +221,7 @@ def _decode_batch(job: DecodeJob, capture: Capture, name: str) -> ChunkFacts:
         frames = capture.records.frame
         return _facts(job, empty_packets(), Failed(int(frames[0]), int(frames[-1]),
                                                    f"{type(e).__name__}: {e}"))
-    spill.write_parts(job.spill, "tcp", name, shards.tcp_rows(packets),
-                      shards.tcp_shard(job.shards), job.shards)
-    spill.write_parts(job.spill, "dns", name, shards.dns_rows(packets),
-                      shards.dns_shard(job.shards), job.shards)
+    sharded.add(packets)
     # reassembled in packet order across chunks (`reassemble`), once every chunk is decoded
     spill.write_parts(job.spill, "pieces", name, found, pl.lit(0), 1)
     spill.write_parts(job.spill, "icmp", name, shards.icmp_rows(packets), pl.lit(0), 1)

@@ -16,12 +16,14 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import pcapkit
+from pcapkit import engine
 from pcapkit.engine import shards as sharding
-from pcapkit.engine import tasks
+from pcapkit.engine import spill, tasks
 from tests.conftest import (
     SAMPLES,
     TCPDUMP_CORPUS,
     as_document,
+    decoded_jobs,
     document,
     gzipped,
     planned_chunks,
@@ -162,6 +164,31 @@ def test_long_connections_detected_on_their_digest(scenario: str, job: str,
                                chunk_records=251, shards=5)
     assert as_document(streamed) == _in_memory_document(folder)
     assert job in where
+
+
+@pytest.mark.parametrize("scenario", ["stale_endpoint", "nxdomain_storm"])
+def test_chunks_grow_with_the_captures(scenario: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left to the engine, chunks grow past `CHUNK_RECORDS` so that the captures are cut into
+    `MAX_CHUNKS` or so (here 50 records and 3 chunks, of a lab scenario's captures), each
+    decoded `CHUNK_RECORDS` at a time, and spilling one part of each shard it has rows of: the
+    document is the in-memory one."""
+    monkeypatch.setattr(engine, "CHUNK_RECORDS", 50)
+    monkeypatch.setattr(engine, "MAX_CHUNKS", 3)
+    chunks, jobs = planned_chunks(monkeypatch), decoded_jobs(monkeypatch)
+    written: list[tuple[str, str]] = []
+    write_parts = spill.write_parts
+    monkeypatch.setattr(spill, "write_parts", lambda root, family, name, *rest: (
+        written.append((family, name)), write_parts(root, family, name, *rest))[1])
+    folder = SAMPLES / scenario
+    streamed = pcapkit.analyze(_captures(folder), [folder / "snapshot.json"], workers=1,
+                               shards=4, stream=True)
+    assert as_document(streamed) == _in_memory_document(folder)
+    assert {job.batch for job in jobs} == {50}
+    packets = _in_memory(folder).tables.packets.height
+    assert packets >= 50 * 2 * len(chunks)  # each chunk decoded in two batches or more
+    for family in ("tcp", "dns"):
+        names = [name for f, name in written if f == family]
+        assert names and len(names) == len(set(names)) <= len(chunks)
 
 
 def test_worker_processes() -> None:
