@@ -14,7 +14,9 @@ the analysis starts its pool.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from typing import NoReturn
 
 from pcapkit import forkserver
 from pcapkit.streaming import likely
@@ -27,8 +29,25 @@ def main() -> None:
     # linear algebra. (A library cannot choose this for the process it is imported into; the
     # command can.)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    if likely(sys.argv[1:]):
-        forkserver.start()
-    from pcapkit.cli.app import main as cli
-
+    try:
+        if likely(sys.argv[1:]):
+            forkserver.start()
+        from pcapkit.cli.app import main as cli
+    except KeyboardInterrupt:
+        _interrupted_early()
     cli()
+
+
+def _interrupted_early() -> NoReturn:
+    """Ctrl-C while the fork server starts or the CLI is still being imported (~0.4 s;
+    seconds on a loaded machine), before its command watches for it (`pcapkit.cli.interrupt`):
+    the command's one line and exit 130 all the same, not a traceback of the import, and the
+    fork server ended."""
+    from pcapkit.cli import interrupt
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
+    interrupt.end_children(tracker_too=False)
+    interrupt.remove_socket_folder()
+    sys.stderr.write("pcapkit: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)

@@ -27,6 +27,7 @@ import pytest
 
 from bench.copies import make, scan
 from pcapkit.cli import interrupt
+from pcapkit.streaming import STREAM_FROM_BYTES
 from tests.cli.spawn import PCAPKIT, cli_env
 from tests.conftest import REPO, SAMPLES
 
@@ -179,6 +180,23 @@ def test_ctrl_c_exits_130_with_one_line(big: list[str], tmp_path: Path) -> None:
     run.no_process_left()
 
 
+def test_ctrl_c_while_the_cli_is_imported(big: list[str], tmp_path: Path) -> None:
+    """Ctrl-C as soon as the console script has started the fork server, while it imports the
+    CLI (~0.4 s, seconds on a loaded machine) and before the command watches for interrupts:
+    the same one line and exit 130, not a traceback of the import, and the server ended. (The
+    capture named as many times as reads as a streamed run, which starts the server ahead.)"""
+    times = -(-STREAM_FROM_BYTES // os.path.getsize(big[0]))
+    run = Run(["analyze", *[big[0]] * times], tmp_path, tty=False)
+    deadline = time.monotonic() + 30
+    while not _children(run.proc.pid):  # the fork server: started ahead of the CLI's imports
+        assert run.proc.poll() is None and time.monotonic() < deadline, run.stderr
+        time.sleep(0.002)
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish(30) == 130, run.stderr.decode()[-3000:]
+    assert run.stderr.decode() == INTERRUPTED
+    run.no_process_left()
+
+
 def test_ctrl_c_on_a_terminal_erases_the_bar(big: list[str], tmp_path: Path) -> None:
     run = Run(["analyze", *big, *big], tmp_path, tty=True)
     run.wait_for(BAR)
@@ -293,6 +311,11 @@ def test_a_worker_killed_mid_run_is_one_line_and_exit_1(big: list[str], tmp_path
     assert list(spill.iterdir()) == []
 
 
+def _children(pid: int) -> list[int]:
+    parent = {p: int(fields[1]) for p, fields in interrupt.processes()}
+    return [p for p, up in parent.items() if up == pid]
+
+
 def _workers(pid: int) -> list[int]:
     """The grandchildren of process `pid`: a streamed run's pool workers, forked by its fork
     server."""
@@ -348,6 +371,7 @@ import sys
 import tempfile
 import numba
 from pcapkit.cli import interrupt
+from pcapkit.streaming import STREAM_FROM_BYTES
 
 @numba.njit(nogil=True)
 def spin(n):
