@@ -78,6 +78,9 @@ class Analysis:
     config: Config = DEFAULT
     #: the command line that produced it, for reports to say how they were made (None: the API)
     command: str | None = None
+    #: per capture, what its timestamps in the flow tables are less than in its packets: the
+    #: clock it was put on (`pcapkit.flows.clocks`); none: every capture keeps its own
+    clock_shift_ns: list[int] = field(default_factory=list)
 
     @property
     def findings(self) -> pl.DataFrame:
@@ -176,6 +179,7 @@ def analyze(
     spill_dir: str | None = None,
     progress: bool | Progress = False,
     stream: bool | None = None,
+    packets_to: str | Path | None = None,
 ) -> Analysis:
     """Read, decode, follow flows and detect symptoms in the captures of one incident.
 
@@ -191,8 +195,14 @@ def analyze(
 
     `progress=True` draws a progress bar on stderr when the analysis takes more than a second
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
+
+    `packets_to`: a folder to write the flow stage's packet table to, as Parquet partitioned by
+    capture (`capture=N/part-K.parquet`, a part per chunk), as the analysis streams (it then
+    does, whatever the captures' size): what `pcapkit convert` stores, never held whole.
     """
     total = disk_size(captures)
+    if packets_to is not None:
+        stream = True
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
         stream = any(t is not None for t in tuned) or _large(captures)
@@ -201,13 +211,14 @@ def analyze(
             return _in_memory(captures, snapshots, config, report)
         return _streamed(captures, snapshots, config, report, total, workers=workers,
                          scheduler=scheduler, chunk_records=chunk_records, shards=shards,
-                         spill_dir=spill_dir)
+                         spill_dir=spill_dir,
+                         packets_to=None if packets_to is None else str(packets_to))
 
 
 def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
               report: Progress, total: int, *, workers: int | None, scheduler: str | None,
               chunk_records: int | None, shards: int | None,
-              spill_dir: str | None) -> Analysis:
+              spill_dir: str | None, packets_to: str | None) -> Analysis:
     pool = executor(workers, scheduler)
     try:
         pool.start(warm_up)  # the workers start up while this process reads the captures
@@ -217,7 +228,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
         streamed = engine.run(scans, for_snapshot(config, snap), pool,
                               chunk_records=chunk_records, shards=shards,
                               tuples=snap is not None, spill_dir=spill_dir,
-                              progress=report, total_bytes=total, evidence=PACKET_COLUMNS)
+                              progress=report, total_bytes=total, evidence=PACKET_COLUMNS,
+                              packets_to=packets_to)
     finally:
         pool.close()
     findings = streamed.findings
@@ -233,7 +245,8 @@ def _streamed(captures: Sequence[str | Path], snapshots: Sequence[str | Path], c
     findings = with_filters(findings, evidence_packets(
         [cap for cap, _ in scans], findings, [seen.spans for seen in streamed.seen],
         PACKET_COLUMNS, streamed.evidence))
-    return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config)
+    return Analysis(infos, streamed.tables, findings, snap, streamed.counts, config=config,
+                    clock_shift_ns=streamed.clocks.shift)
 
 
 def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], config: Config,
@@ -271,7 +284,7 @@ def _in_memory(captures: Sequence[str | Path], snapshots: Sequence[str | Path], 
         findings = enrich_findings(findings, packets, snap, tables.connections)
     findings = with_filters(locate(findings, tables, list(infos), snap), packets)
     return Analysis(infos, tables, findings, snap, PacketCounts.of(tally(packets)), packets,
-                    config=config)
+                    config=config, clock_shift_ns=clocks.shift)
 
 
 def _snapshot(snapshots: Sequence[str | Path], report: Progress, total: int) -> Snapshot | None:

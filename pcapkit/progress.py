@@ -31,6 +31,7 @@ class Stage(StrEnum):
     KUBE = "kube"  #: loading Kubernetes snapshots
     FLOWS = "flows"  #: following connections and DNS transactions
     DETECT = "detect"  #: running the symptom detectors
+    STORE = "store"  #: writing the packet table of a store (`pcapkit convert`)
 
 
 class Progress(Protocol):

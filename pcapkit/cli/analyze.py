@@ -30,7 +30,7 @@ from pcapkit.wireshark.tshark import tshark_path
 
 
 @contextmanager
-def _spill_folder(parent: Path | None) -> Iterator[str]:
+def spill_folder(parent: Path | None) -> Iterator[str]:
     """A folder of this run's own for a streamed analysis's spill, removed when the command
     ends, interrupted or not."""
     try:
@@ -127,7 +127,7 @@ def analyze_command(
         result = load(store, k8s or [], config)
     else:
         with (progress_display(enabled=not quiet and sys.stderr.isatty()) as progress,
-              _spill_folder(spill_dir) as spill):
+              spill_folder(spill_dir) as spill):
             result = analyze(captures, k8s or [], config, workers=workers,
                              scheduler=scheduler, chunk_records=chunk_records,
                              spill_dir=spill, progress=progress)

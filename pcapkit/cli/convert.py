@@ -7,10 +7,14 @@ from typing import Annotated
 
 import typer
 
+from pcapkit.cli import interrupt
+from pcapkit.cli.analyze import spill_folder
+from pcapkit.cli.progress import progress_display
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
 from pcapkit.errors import UsageError
 from pcapkit.store import convert
+from pcapkit.store.layout import staging_folder
 
 
 def convert_command(
@@ -34,9 +38,12 @@ def convert_command(
         if not 0 < port < 65536:
             raise UsageError(f"--vxlan-port {port}: not a UDP port")
         register(port, Tunnel.VXLAN)
-    result = convert(captures, to, k8s or [], overwrite=overwrite)
+    interrupt.remove_on_interrupt(str(staging_folder(to)))
+    with progress_display(enabled=True) as progress, spill_folder(None) as spill:
+        result = convert(captures, to, k8s or [], overwrite=overwrite, spill_dir=spill,
+                         progress=progress)
     t = result.tables
-    typer.echo(f"{to}: {len(result.captures)} captures, {result.packets.height} packets, "
+    typer.echo(f"{to}: {len(result.captures)} captures, {result.counts.packets} packets, "
                f"{t.connections['conn'].n_unique()} TCP connections, {t.dns.height} DNS "
                f"transactions, {t.icmp_errors.height} ICMP errors, {result.symptoms.height} "
                "symptoms", err=True)

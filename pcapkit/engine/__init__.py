@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -53,6 +54,14 @@ from pcapkit.engine.chunks import name as chunk_name
 from pcapkit.engine.evidence import Rewalk, evidence_jobs
 from pcapkit.engine.executor import Executor, walking_heap
 from pcapkit.engine.shards import client_shard, conn_shard
+from pcapkit.engine.stored import (
+    Starts,
+    Store,
+    StoreJob,
+    empty_part,
+    frame_keys,
+    store_packets,
+)
 from pcapkit.engine.tasks import (
     ICMP_SCHEMA,
     ClientFindings,
@@ -128,7 +137,8 @@ class Streamed:
 def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Executor, *,
         chunk_records: int | None = None, shards: int | None = None, tuples: bool = False,
         spill_dir: str | None = None, progress: Progress = NO_PROGRESS,
-        total_bytes: int | None = None, evidence: Sequence[str] = ()) -> Streamed:
+        total_bytes: int | None = None, evidence: Sequence[str] = (),
+        packets_to: str | None = None) -> Streamed:
     """Analyse the captures of `scans` (`pcapkit.read.scan_capture`) with the jobs run by
     `pool`, which is closed once the last of them is done. A pcap file is cut into byte ranges
     whose workers find their records themselves (`pcapkit.read.ranges`); the records of any
@@ -136,7 +146,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
     `progress` is called as chunks and shards complete, with bytes counted of `total_bytes`
     (the files' sizes on disk; default: their decompressed sizes). `evidence`: the packet-table
     columns of the findings' evidence frames that the workers decode again (none: they do
-    not)."""
+    not). `packets_to`: the folder the flow stage's packet table is written to as Parquet, for
+    a store, a part per chunk in partitions by capture (`pcapkit.engine.stored`)."""
     captures = [capture for capture, _ in scans]
     size = sum(len(c.buffer) for c in captures)
     engine: Engine = "compiled" if size >= COMPILED_FROM_BYTES else "auto"
@@ -158,7 +169,8 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
             yield records
 
     def job(chunk: Chunk, root: str) -> DecodeJob:
-        return DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1, batch)
+        return DecodeJob(chunk, root, count[0], engine, tuples, len(scans) > 1, batch,
+                         packets_to is not None)
 
     def jobs(root: str) -> Iterator[DecodeJob]:
         for i, (capture, windows) in enumerate(scans):
@@ -195,6 +207,7 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
                         rest)
         del decoded
         spill.number_frames(root, held.before)
+        store = None if packets_to is None else _store(packets_to, held)
         icmp = spill.read(root, "icmp", 0, ICMP_SCHEMA)
         added = totals([f for d in held.kept for f in d.facts], len(captures), icmp)
         held = dataclasses.replace(held, kept=[])  # each chunk's facts go, their totals stay
@@ -203,9 +216,18 @@ def run(scans: list[tuple[Capture, Iterator[Records]]], config: Config, pool: Ex
         rewalks = {i: Rewalk(s.shape, walked_from.get(i)) for i, s in samples.items()
                    if s.shape is not None}
         return _reduce(captures, held, added, icmp, root, count[0] or 1, config, pool, meter,
-                       sweeper, evidence, rewalks)
+                       sweeper, evidence, rewalks, store)
     finally:
         sweeper.close()
+
+
+def _store(folder: str, held: Chained) -> Store:
+    """Where the packet table of the chunks `held` kept is written, chunk after chunk."""
+    firsts = [(d.capture, d.name, held.before.get(d.name, 0) + d.walk.spans[0].frame)
+              for d in held.kept if d.walk is not None and d.walk.spans]
+    starts = frame_keys(np.array([c for c, _, _ in firsts], np.uint64),
+                        np.array([f for _, _, f in firsts], np.uint64))
+    return Store(folder, Starts(starts), [(name, c) for c, name, _ in firsts])
 
 
 def _chunk_records(sampled: Sampled | None, size: int) -> int:
@@ -257,8 +279,8 @@ class _Meter:
 
 def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.DataFrame,
             root: str, shards: int, config: Config, pool: Executor, meter: _Meter,
-            sweeper: spill.Sweeper, evidence: Sequence[str], rewalks: dict[int, Rewalk]
-            ) -> Streamed:
+            sweeper: spill.Sweeper, evidence: Sequence[str], rewalks: dict[int, Rewalk],
+            store: Store | None) -> Streamed:
     views = added.views
     # Every timestamp read back from the spill is brought onto the first capture's clock.
     sights = added.sightings
@@ -323,7 +345,8 @@ def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.Data
         (ClientsJob(root, s, numbers.get(s, NO_NUMBERS), path, bare, config, not whole_dns)
          for s in range(shards)),
         (DetectJob(root, s, conn_of_lconn[offsets[s]:offsets[s + 1]],
-                   alone[offsets[s]:offsets[s + 1]], spanning, shards, lean, config)
+                   alone[offsets[s]:offsets[s + 1]], spanning, shards, lean, config,
+                   None if store is None else store.starts)
          for s in range(shards)))
     done = meter.each(Stage.DETECT, pool.map(detect_shard, jobs))
     # Each per-view row's numbers go before this process takes the tables back (40M DNS-heavy
@@ -332,13 +355,21 @@ def _reduce(captures: list[Capture], held: Chained, added: Totals, icmp: pl.Data
     clients = [c for c in done if isinstance(c, ClientFindings)]
     local = [f for f in done if isinstance(f, pl.DataFrame)]
     spanned = meter.each(Stage.DETECT, pool.map(
-        spanning_findings, (SpanningJob(root, s, lean, config) for s in range(shards))))
+        spanning_findings, (SpanningJob(root, s, lean, config,
+                                        None if store is None else store.starts)
+                            for s in range(shards))))
     # Nearly every finding is found by now (the rest cite few frames): the workers decode their
     # evidence again before they go.
     cited = [*local, *spanned, *([] if whole_dns else [c.findings for c in clients])]
     rows = [r for r in meter.each(Stage.DETECT, pool.map(evidence_rows, evidence_jobs(
         captures, [s.spans for s in held.seen], rewalks, cited, evidence, pool.local)))
             if r is not None]
+    if store is not None:
+        meter.each(Stage.STORE, pool.map(store_packets, (
+            StoreJob(root, name, i, capture, views, store.folder)
+            for i, (name, capture) in enumerate(store.chunks))))
+        for capture in set(range(len(captures))) - {c for _, c in store.chunks}:
+            empty_part(Path(store.folder), capture)
     # The workers' last job is done: their memory is let go before this process gathers the
     # transactions, the largest table it holds.
     pool.close()

@@ -135,11 +135,14 @@ def drop_parts(root: str, name: str) -> None:
         part.unlink()
 
 
-def parts(root: str, family: str, shard: int, schema: pl.Schema
+def parts(root: str, family: str, shard: int, schema: pl.Schema, chunk: str | None = None
           ) -> Iterator[tuple[str, pl.DataFrame]]:
-    """A shard's rows of `family`, one written part at a time, in packet order, with the names
-    they were written under; their columns of `schema` alone."""
+    """A shard's rows of `family` (those of one `chunk`'s parts, when given), one written part
+    at a time, in packet order, with the names they were written under; their columns of
+    `schema` alone."""
     for f in _files(root, family, shard):
+        if chunk is not None and not f.stem.startswith(f"{chunk}."):
+            continue
         rows = _read(f, columns=list(schema))
         have = rows.schema
         yield f.stem, _replaced(rows, {name: rows.get_column(name).cast(dtype)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -26,6 +26,7 @@ from pcapkit.detect.digest import digest
 from pcapkit.engine import chunks, shards, spill
 from pcapkit.engine.chunks import Chunk
 from pcapkit.engine.copies import Copies
+from pcapkit.engine.stored import Starts, spill_marks
 from pcapkit.flows import Tables, view_connections
 from pcapkit.flows.clocks import links, merge_sightings, sightings, with_clock
 from pcapkit.flows.dns import (
@@ -95,6 +96,8 @@ class DecodeJob:
     #: records decoded at once, about (up to twice as many): a range of small packets holds
     #: many more records than the packets its size was planned by
     batch: int
+    #: spill the decoded packets too, for a store (`pcapkit.engine.stored`)
+    packets: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,8 @@ def _decode_batch(job: DecodeJob, capture: Capture, name: str, sharded: _Sharded
         return _facts(job, empty_packets(), Failed(int(frames[0]), int(frames[-1]),
                                                    f"{type(e).__name__}: {e}"))
     sharded.add(packets)
+    if job.packets:
+        spill.write_parts(job.spill, "packets", name, packets, pl.lit(0), 1)
     # reassembled in packet order across chunks (`reassemble`), once every chunk is decoded
     spill.write_parts(job.spill, "pieces", name, found, pl.lit(0), 1)
     spill.write_parts(job.spill, "icmp", name, shards.icmp_rows(packets), pl.lit(0), 1)
@@ -468,6 +473,8 @@ class DetectJob:
     shards: int  #: how many shards the spanning connections' packets are spilled to, by conn
     tables: Tables  #: every table but the packets and the connections (in the spill)
     config: Config
+    #: where the chunks begin, when the TCP packets' marks are spilled for a store
+    starts: Starts | None = None
 
 
 def shard_findings(job: DetectJob) -> pl.DataFrame:
@@ -504,6 +511,7 @@ class SpanningJob:
     shard: int  #: a shard of the spanning connections, by conn (`shards.conn_shard`)
     tables: Tables  #: every table but the packets and the connections (in the spill)
     config: Config
+    starts: Starts | None = None  #: as `DetectJob`'s
 
 
 def spanning_findings(job: SpanningJob) -> pl.DataFrame:
@@ -523,16 +531,28 @@ def _batch_findings(parts: Iterator[pl.DataFrame], job: DetectJob | SpanningJob,
     tables = dataclasses.replace(job.tables, connections=spill.read(
         job.spill, connections, job.shard, CONNECTIONS))
     overflow = _overflow(job.spill, family, job.shard)
-    return pl.concat([per_connection(
-        tables, _digest(held, tables, job.config) if isinstance(held, shards.Long)
-        else first_copies(held.pop()), job.config)
-        for held in shards.conn_batches(parts, overflow)])
+    found = []
+    for batch, held in enumerate(shards.conn_batches(parts, overflow)):
+        if isinstance(held, shards.Long):
+            kept = _without_copies(held)
+            packets = digest(kept, tables, job.config)
+        else:
+            packets = first_copies(held.pop())
+            kept = functools.partial(iter, [packets])
+        if job.starts is not None:  # the packets kept, as the in-memory packet table has them
+            for piece, rows in enumerate(kept()):
+                spill_marks(job.spill, f"{family}-{job.shard:05d}.{batch:05d}.{piece:05d}", rows,
+                            job.starts)
+        found.append(per_connection(tables, packets, job.config))
+        del packets, kept  # not held while the next batch is read
+    return pl.concat(found)
 
 
-def _digest(long: shards.Long, tables: Tables, config: Config) -> pl.DataFrame:
-    """A long connection's digest, its copies known first (`Copies`)."""
+def _without_copies(long: shards.Long) -> Callable[[], Iterator[pl.DataFrame]]:
+    """A long connection's slices, read a slice at a time, its copies left out (`Copies`, known
+    first)."""
     copies = Copies.of(long.slices, long.folder)
-    return digest(lambda: map(copies.without, long.slices()), tables, config)
+    return lambda: map(copies.without, long.slices())
 
 
 def detect_shard(job: ClientsJob | DetectJob) -> ClientFindings | pl.DataFrame:

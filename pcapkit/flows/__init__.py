@@ -91,23 +91,29 @@ def tcp_tables(
     rows_all = segs["row"].to_numpy()
     conn_all = conn_of_lconn[segs["lconn"].to_numpy()]
     alone = alone_in_view(rows, conn_of_lconn)[segs["lconn"].to_numpy()]
-    copies = tcp_copies(segs.with_columns(conn=pl.Series(conn_all), alone=alone)).to_numpy()
+    kept = ~tcp_copies(segs.with_columns(conn=pl.Series(conn_all), alone=alone)).to_numpy()
+    marks = segs.filter(pl.Series(kept)).select(
+        "from_client", "tcp_analysis", conn=pl.Series(conn_all[kept]))
+    return with_marks(packets, rows_all[kept], marks), connections
+
+
+def with_marks(packets: pl.DataFrame, rows: npt.NDArray[np.int64], marks: pl.DataFrame
+               ) -> pl.DataFrame:
+    """The packets (with `view`) with the `PACKET_EXTRA` columns of TCP: the `marks` (`conn`,
+    `from_client`, `tcp_analysis`) of the packets at positions `rows`, in order; null for
+    every other packet (not TCP, or a copy within its view)."""
     tcp = np.zeros(packets.height, np.bool_)
-    tcp[rows_all[~copies]] = True
-    conn = np.zeros(packets.height, np.uint32)
-    conn[rows_all] = conn_all
-    from_client = np.zeros(packets.height, np.bool_)
-    from_client[rows_all] = segs["from_client"].to_numpy()
-    analysis = np.zeros(packets.height, np.uint16)
-    analysis[rows_all] = segs["tcp_analysis"].to_numpy()
+    tcp[rows] = True
     mask = pl.Series(tcp)
-    extra = {
-        "conn": conn, "from_client": from_client, "tcp_analysis": analysis,
-    }
+    extra = {}
+    for name in PACKET_EXTRA.names()[1:]:
+        values = np.zeros(packets.height, marks[name].to_numpy().dtype)
+        values[rows] = marks[name].to_numpy()
+        extra[name] = values
     out = packets.drop(PACKET_EXTRA.names()[1:], strict=False).with_columns(
         pl.when(mask).then(pl.Series(name, values)).alias(name) for name, values in extra.items()
     )
-    return out.cast(PACKET_EXTRA), connections
+    return out.cast(PACKET_EXTRA)
 
 
 def view_connections(
@@ -159,8 +165,10 @@ def connections_table(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataF
     return connection_columns(rows, conn_of_lconn).sort(TABLE_ORDER, maintain_order=True)
 
 
-#: the order of the CONNECTIONS table's rows
-TABLE_ORDER = ["conn", "view"]
+#: the order of the CONNECTIONS table's rows: a total order, so that the table is one however
+#: its rows were gathered (a NodePort's SNAT shows a connection's two legs in one view: a
+#: streamed run put them in the order of its shards, the in-memory one in address order)
+TABLE_ORDER = ["conn", "view", "first_frame"]
 
 
 def connection_columns(rows: pl.DataFrame, conn_of_lconn: np.ndarray) -> pl.DataFrame:

@@ -26,28 +26,45 @@ import polars as pl
 
 from pcapkit.api import CaptureInfo
 from pcapkit.detect.config import Config
+from pcapkit.engine.stored import PARTITION_KEY, part_file
 from pcapkit.errors import StoreError
 
 MANIFEST = "pcapkit-store.json"
 FORMAT = "pcapkit-store"
 #: 2: the packet table gained the ARP, echo and neighbour columns; 3: the manifest keeps each
 #: capture's clock shift and the DNS views are stored (both are read from DNS messages
-#: reassembled from the capture bytes, which a store does not keep)
-FORMAT_VERSION = 3
+#: reassembled from the capture bytes, which a store does not keep); 4: a partition may be in
+#: several parts (`part-K.parquet`, a streamed `convert`'s one per chunk), which pcapkit before
+#: it would not read
+FORMAT_VERSION = 4
+#: the formats this pcapkit reads: a format-3 store is a format-4 store of one part a partition
+READS = (3, FORMAT_VERSION)
 
-#: tables partitioned hive style by `capture`: `NAME/capture=N/part-0.parquet`
+#: tables partitioned hive style by `capture`: `NAME/capture=N/part-K.parquet`, read in the
+#: order of the parts' names (a streamed `convert` writes the packets a part per chunk)
 PARTITIONED = ("packets", "connections")
 #: tables kept whole, one file each (`NAME.parquet`): their rows span captures, or are few
 WHOLE = ("views", "dns", "icmp_errors", "findings", "dns_views")
 SNAPSHOT_DIR = "snapshot"
 SNAPSHOT_KINDS = ("pods", "services", "endpoints", "nodes")
-PARTITION_KEY = "capture"
 #: every name a store puts in its directory
 ENTRIES = frozenset({MANIFEST, SNAPSHOT_DIR, *PARTITIONED, *(f"{t}.parquet" for t in WHOLE)})
 
 
 def partition_file(root: Path, table: str, capture: int) -> Path:
-    return root / table / f"{PARTITION_KEY}={capture}" / "part-0.parquet"
+    """The one file of a capture's partition, when a table is written in memory."""
+    return part_file(root / table, capture, "0")
+
+
+def staging_folder(root: Path) -> Path:
+    """Where `convert` writes a store's packet table as it streams, beside the store: moved
+    into it once the analysis is done."""
+    return root.parent / f".{root.name}.packets-staging"
+
+
+def partition_parts(root: Path, table: str, capture: int) -> list[Path]:
+    """The files of a capture's partition, in order."""
+    return sorted(partition_file(root, table, capture).parent.glob("part-*.parquet"))
 
 
 def whole_file(root: Path, table: str) -> Path:
@@ -119,10 +136,10 @@ class Manifest:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise StoreError(path, f"not a pcapkit store manifest (no \"format\": \"{FORMAT}\")")
         version = doc.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READS:
             raise StoreError(root, f"store format {version} (written by pcapkit "
-                                   f"{doc.get('pcapkit_version')}); this pcapkit reads format "
-                                   f"{FORMAT_VERSION}: convert the captures again")
+                                   f"{doc.get('pcapkit_version')}); this pcapkit reads formats "
+                                   f"{READS[0]}-{READS[-1]}: convert the captures again")
         try:
             snapshot = doc["snapshot"]
             return cls(

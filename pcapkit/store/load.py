@@ -19,8 +19,9 @@ from pcapkit.codes import LinkType
 from pcapkit.decode.schema import PACKET_SCHEMA
 from pcapkit.detect import run_detectors
 from pcapkit.detect.config import Config, for_snapshot
+from pcapkit.engine.stored import PARTITION_KEY
 from pcapkit.errors import StoreError, UsageError
-from pcapkit.flows import Tables, capture_spans
+from pcapkit.flows import TABLE_ORDER, Tables, capture_spans
 from pcapkit.flows.clocks import with_clock
 from pcapkit.flows.probes import probe_rows, probes
 from pcapkit.flows.tally import tally
@@ -32,11 +33,11 @@ from pcapkit.kube.snapshot import ENDPOINTS, NODES, PODS, SERVICES
 from pcapkit.report.summary import PacketCounts
 from pcapkit.store.layout import (
     MANIFEST,
-    PARTITION_KEY,
     SNAPSHOT_KINDS,
     Manifest,
     by_capture,
     partition_file,
+    partition_parts,
     snapshot_file,
     whole_file,
 )
@@ -64,10 +65,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
     kinds = tally(packets)  # the clock moves no column a tally reads
     tables = Tables(
         packets=flow_packets,
-        # Rows of one view are in one partition, in their stored order: a stable sort restores
-        # the table's order exactly.
-        connections=_read_partitioned(root, "connections", n, manifest).sort(
-            "conn", "view", maintain_order=True),
+        connections=_read_partitioned(root, "connections", n, manifest).sort(TABLE_ORDER),
         dns=_read(whole_file(root, "dns")),
         icmp_errors=_read(whole_file(root, "icmp_errors")),
         views=(views := _read(whole_file(root, "views"))),
@@ -94,7 +92,7 @@ def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
         if "wireshark_filter" not in findings.columns:  # a store from before pcapkit had them
             findings = with_filters(findings, packets)
     return Analysis(captures, tables, findings, snap, PacketCounts.of(kinds), packets,
-                    config=run_config)
+                    config=run_config, clock_shift_ns=manifest.clock_shift_ns)
 
 
 def store_argument(paths: Sequence[Path], vxlan_ports: Sequence[int] | None = None
@@ -139,8 +137,13 @@ def _read_partitioned(root: Path, table: str, captures: int, manifest: Manifest
                       ) -> pl.DataFrame:
     """Every capture's partition, in capture order, with the partition column put back."""
     columns = manifest.tables[table]["columns"]
-    parts = [_read(partition_file(root, table, capture), capture, columns)
-             for capture in range(captures)]
+    parts = []
+    for capture in range(captures):
+        paths = partition_parts(root, table, capture)
+        if not paths:
+            raise StoreError(partition_file(root, table, capture).parent,
+                             "missing: the store is incomplete")
+        parts += [_read(path, capture, columns) for path in paths]
     return pl.concat(parts, rechunk=False)
 
 

@@ -1,45 +1,70 @@
 """Writing an `Analysis` into a store directory (layout: `pcapkit/store/__init__.py`).
 
-The packet table is written one capture at a time from zero-copy slices, so writing needs no
-second copy of it in memory. The stored packets are the flow stage's (`tables.packets`: the
-decoded columns plus `view`, `conn`, `from_client`, `tcp_analysis`); `Analysis.packets` is read
-back as its first columns.
+The stored packets are the flow stage's (`tables.packets`: the decoded columns plus `view`,
+`conn`, `from_client`, `tcp_analysis`); `Analysis.packets` is read back as its first columns.
+`convert` streams, and the engine writes them a chunk at a time (`pcapkit.engine.stored`);
+`save` of an analysis held in memory writes them one capture at a time from zero-copy slices,
+so writing needs no second copy of them in memory.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from pcapkit.api import Analysis, analyze
 from pcapkit.decode.tunnels import UDP_TUNNELS
 from pcapkit.detect.config import DEFAULT, Config
+from pcapkit.engine.stored import PARTITION_KEY, STORED
 from pcapkit.errors import StoreError, UsageError
+from pcapkit.progress import Progress
 from pcapkit.store.layout import (
     ENTRIES,
     MANIFEST,
-    PARTITION_KEY,
     SNAPSHOT_KINDS,
     Manifest,
     by_capture,
     partition_file,
     snapshot_file,
+    staging_folder,
     whole_file,
 )
 from pcapkit.version import __version__
 
+T = TypeVar("T")
+
 
 def convert(captures: Sequence[str | Path], directory: str | Path,
-            snapshots: Sequence[str | Path] = (), *, overwrite: bool = False) -> Analysis:
+            snapshots: Sequence[str | Path] = (), *, overwrite: bool = False,
+            spill_dir: str | None = None, progress: bool | Progress = False) -> Analysis:
     """Analyse `captures` (with the default thresholds) and save the result in `directory`,
-    which is checked first, before any decoding."""
-    check_target(directory, overwrite)
-    # The store holds the flow stage's packet table, which only the in-memory pipeline has.
-    result = analyze(captures, snapshots, stream=False)
-    save(result, directory, overwrite=overwrite)
+    which is checked first, before any decoding. The analysis streams, whatever the captures'
+    size, and writes the packet table as it goes (`pcapkit.engine.stored`): converting holds
+    no more than analysing does. The table is written beside `directory`
+    (`staging_folder`) and moved in once the analysis is done: a store it replaces is kept
+    should the captures not read. `spill_dir` and `progress`: as `pcapkit.analyze` takes
+    them."""
+    root = Path(directory)
+    check_target(root, overwrite)
+    staging = staging_folder(root)
+
+    def stage() -> None:
+        shutil.rmtree(staging, ignore_errors=True)  # a convert's that was cut short
+        staging.mkdir(parents=True)
+
+    _written(root, stage)
+    try:
+        result = analyze(captures, snapshots, packets_to=staging, spill_dir=spill_dir,
+                         progress=progress)
+        _prepare(root, overwrite)
+        _written(root, lambda: staging.rename(root / "packets"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _write_tables(result, root, DEFAULT, result.counts.packets)
     return result
 
 
@@ -50,40 +75,49 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
     `config`: the thresholds `analysis.symptoms` were found with (recorded, so that `load`
     knows when it must detect again). The directory must be empty or missing; an existing
     store (or the remains of an unfinished one) is replaced only with `overwrite`. A directory
-    holding anything else is never written into.
+    holding anything else is never written into. A streamed analysis never held its packet
+    table: `pcapkit.store.convert` writes it as it streams.
     """
     root = Path(directory)
     tables = analysis.tables
     n = len(analysis.captures)
     if n == 0:
         raise UsageError("no captures to store")
-    if tables.packets.height != analysis.packets.height:
-        raise UsageError("analysis.packets and analysis.tables.packets differ in rows: "
-                         "not an Analysis that pcapkit.analyze made")
+    if analysis.decoded is None or tables.packets.height != analysis.decoded.height:
+        raise UsageError("analysis holds no packet table (a streamed analysis: "
+                         "pcapkit.store.convert stores the captures as it streams them)")
     _prepare(root, overwrite)
-    try:
-        counts = {
-            # The packets as captured: the flow tables' timestamps are on the first capture's
-            # clock (`pcapkit/flows/clocks.py`), by the shift the manifest keeps.
-            "packets": _write_partitioned(
-                tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets", n),
-            "connections": _write_partitioned(tables.connections, root, "connections", n),
-        }
+    packets = _written(root, lambda: _write_partitioned(
+        # The packets as captured: the flow tables' timestamps are on the first capture's
+        # clock (`pcapkit/flows/clocks.py`), by the shift the manifest keeps.
+        tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets", n))
+    _write_tables(analysis, root, config, packets)
+    return root
+
+
+def _write_tables(analysis: Analysis, root: Path, config: Config, packets: int) -> None:
+    """Write every table of `analysis` but the packets (`packets` rows of them written
+    already) into the store at `root`, then the manifest."""
+    tables = analysis.tables
+    n = len(analysis.captures)
+
+    def write() -> dict[str, int]:
+        counts = {"packets": packets,
+                  "connections": _write_partitioned(tables.connections, root, "connections", n)}
         for name, frame in (("views", tables.views), ("dns", tables.dns),
                             ("icmp_errors", tables.icmp_errors), ("findings", analysis.symptoms),
                             ("dns_views", tables.dns_views)):
             frame.write_parquet(whole_file(root, name))
             counts[name] = frame.height
-        snap = analysis.snapshot
         if snap is not None:
             (root / "snapshot").mkdir()
             for kind in SNAPSHOT_KINDS:
-                frame = getattr(snap, kind)
-                frame.write_parquet(snapshot_file(root, kind))
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise StoreError(root, f"cannot write the store: {getattr(e, 'strerror', None) or e}"
-                         ) from None
-    columns = {"packets": tables.packets.columns, "connections": tables.connections.columns,
+                getattr(snap, kind).write_parquet(snapshot_file(root, kind))
+        return counts
+
+    snap = analysis.snapshot
+    counts = _written(root, write)
+    columns = {"packets": STORED.names(), "connections": tables.connections.columns,
                "views": tables.views.columns, "dns": tables.dns.columns,
                "icmp_errors": tables.icmp_errors.columns, "findings": analysis.symptoms.columns,
                "dns_views": tables.dns_views.columns}
@@ -94,21 +128,17 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
         snapshot_sources=None if snap is None else snap.sources,
         udp_tunnels={port: str(t.value) for port, t in UDP_TUNNELS.items()},
         tables={name: {"rows": counts[name], "columns": columns[name]} for name in counts},
-        clock_shift_ns=_shifts(analysis, n),
+        clock_shift_ns=analysis.clock_shift_ns or [0] * n,
     ).write(root)
-    return root
 
 
-def _shifts(analysis: Analysis, captures: int) -> list[int]:
-    """Per capture, its packets' timestamps minus the flow tables': the clock shift that
-    `analyze` found, kept because `load` could not find it again (clocks may be linked by DNS
-    messages reassembled from TCP segments and IP fragments, which the store does not hold)."""
-    shift = [0] * captures
-    shifted = analysis.tables.packets.select(
-        "capture", shift=analysis.packets["ts_ns"] - pl.col("ts_ns"))
-    for capture, value in shifted.group_by("capture").first().iter_rows():
-        shift[capture] = value
-    return shift
+def _written(root: Path, write: Callable[[], T]) -> T:
+    """What `write` returns, or `StoreError` saying why it could not write the store."""
+    try:
+        return write()
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise StoreError(root, f"cannot write the store: {getattr(e, 'strerror', None) or e}"
+                         ) from None
 
 
 def check_target(directory: str | Path, overwrite: bool = False) -> set[str]:

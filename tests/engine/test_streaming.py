@@ -88,6 +88,16 @@ def test_dns_transactions_equal_in_memory(scenario: str, chunk: int, shards: int
     assert_frame_equal(_streamed(folder, chunk, shards).tables.dns, whole.tables.dns)
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize(("chunk", "shards"), [(7, 3), (10**9, 1)])
+def test_connections_equal_in_memory(scenario: Path, chunk: int, shards: int) -> None:
+    """The CONNECTIONS table itself, merged from the shards' per-view rows, is the in-memory
+    one row for row: the same ids, in the same order (a connection's two legs in one view, a
+    NodePort's SNAT, included)."""
+    assert_frame_equal(_streamed(scenario, chunk, shards).tables.connections,
+                       _in_memory(scenario).tables.connections)
+
+
 @pytest.mark.parametrize("held_rows", [10**9, 1], ids=["held", "through-files"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
 def test_flows_and_detectors_in_batches_of_connections(

@@ -10,7 +10,7 @@ import pytest
 
 import pcapkit
 from pcapkit.cli.app import run
-from pcapkit.store.layout import MANIFEST, partition_file
+from pcapkit.store.layout import MANIFEST, partition_parts
 from tests.cli.test_cli import _one_error_line as one_error_line
 from tests.store.scenarios import SCENARIOS, captures, cli, needs_scenarios, snapshot
 
@@ -98,7 +98,7 @@ def test_damaged_store_exits_2_with_one_line(tmp_path: Path, damage: str) -> Non
     store = tmp_path / "store"
     pcapkit.store.convert(captures("no_endpoints"), store)
     manifest = store / MANIFEST
-    part = partition_file(store, "packets", 1)
+    part = partition_parts(store, "packets", 1)[0]
     if damage == "manifest":
         manifest.write_text("{")
         needles = [str(manifest), "manifest"]
@@ -113,7 +113,7 @@ def test_damaged_store_exits_2_with_one_line(tmp_path: Path, damage: str) -> Non
         needles = [str(manifest), "damaged"]
     elif damage == "partition":
         part.unlink()
-        needles = [str(part), "missing"]
+        needles = [str(part.parent), "missing"]
     else:
         part.write_bytes(part.read_bytes()[:100])
         needles = [str(part), "Parquet"]

@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 import pcapkit
 from pcapkit.api import Analysis
 from pcapkit.detect.config import DEFAULT
+from pcapkit.store.layout import MANIFEST
 from tests.conftest import SAMPLES
 from tests.store.scenarios import SCENARIOS, captures, needs_scenarios, snapshot
 
@@ -82,7 +83,8 @@ def test_captures_need_not_exist(tmp_path: Path) -> None:
     for cap in captures(scenario):
         copies.append(tmp_path / cap.name)
         shutil.copy(cap, copies[-1])
-    want = pcapkit.store.convert(copies, tmp_path / "store", [snapshot(scenario)])
+    want = pcapkit.analyze(copies, [snapshot(scenario)])
+    pcapkit.store.convert(copies, tmp_path / "store", [snapshot(scenario)])
     for c in copies:
         c.unlink()
     got = pcapkit.load(tmp_path / "store")
@@ -110,3 +112,16 @@ def test_capture_without_packets(tmp_path: Path) -> None:
     pcapkit.save(want, tmp_path / "s")
     assert_same(pcapkit.load(tmp_path / "s"), want)
     assert_same(pcapkit.load(tmp_path / "s", [snapshot("no_endpoints")]), want)
+
+
+def test_a_format_3_store_is_read(tmp_path: Path) -> None:
+    """A store pcapkit wrote before partitions could be in several parts: one `part-0.parquet`
+    each, format 3. It is read as it was written."""
+    scenario = "stale_endpoint"
+    want = pcapkit.analyze(captures(scenario), [snapshot(scenario)])
+    pcapkit.save(want, tmp_path / "s")
+    for part in (tmp_path / "s").glob("*/capture=*/part-*.parquet"):
+        part.rename(part.with_name("part-0.parquet"))
+    manifest = tmp_path / "s" / MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 3}))
+    assert_same(pcapkit.load(tmp_path / "s"), want)
