@@ -84,6 +84,15 @@ def _analyze(*flags: str) -> Callable[[Path], list[str]]:
                          "-o", os.devnull, str(path)]
 
 
+#: where `pcapkit convert` writes its store (replaced at each size, removed at the end)
+STORE = DATA / "convert.store"
+
+
+def _convert(path: Path) -> list[str]:
+    return [sys.executable, "-c", ANALYZE, "convert", str(path), "--to", str(STORE),
+            "--overwrite"]
+
+
 def _loop(name: str, limit: int | None = None) -> Callable[[Path], list[str]]:
     return lambda path: [sys.executable, "-m", "bench.loops", name, str(path),
                          *([str(limit)] if limit else [])]
@@ -95,6 +104,8 @@ MEASURES = (
             from_disk=True),
     Measure("pcapkit analyze, all cores", _analyze(), from_disk=True),
     Measure("pcapkit analyze, Dask local:2", _analyze("--scheduler", "local:2"), from_disk=True),
+    Measure("pcapkit convert, all cores", _convert, from_disk=True,
+            note="analyze, and every table written as Parquet (a store)"),
     Measure("pcapkit decode", _loop("decode"), note="read + decode in chunks, no flows",
             from_disk=True),
     Measure("tshark -q -z expert", lambda p: ["tshark", "-q", "-z", "expert", "-r", str(p)],
@@ -448,7 +459,7 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(13, 5.5))
-    colors = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab20")
     for i, m in enumerate(MEASURES):
         labelled = False
         for workload, style in zip(WORKLOADS, ("-", "--"), strict=True):
@@ -531,6 +542,7 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(r)
                 earlier[m.name].append(r)
                 print(table([r])[1], file=sys.stderr, flush=True)
+    shutil.rmtree(STORE, ignore_errors=True)
     info["load_after"] = os.getloadavg()
     info["minutes"] = round((time.perf_counter() - started) / 60, 1)
     (DATA / "results.json").write_text(json.dumps(
