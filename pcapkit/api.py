@@ -197,12 +197,11 @@ def analyze(
     (on a terminal or in a notebook); a callable is called instead (`pcapkit.progress`).
 
     `packets_to`: a folder to write the flow stage's packet table to, as Parquet partitioned by
-    capture (`capture=N/part-K.parquet`, a part per chunk), as the analysis streams (it then
-    does, whatever the captures' size): what `pcapkit convert` stores, never held whole.
+    capture (`capture=N/part-K.parquet`, a part per decoded batch), as the analysis streams:
+    what `pcapkit convert` stores, never held whole. An analysis held in memory writes none
+    (its `tables.packets` is the table).
     """
     total = disk_size(captures)
-    if packets_to is not None:
-        stream = True
     if stream is None:
         tuned = (scheduler, chunk_records, shards)
         stream = any(t is not None for t in tuned) or _large(captures)

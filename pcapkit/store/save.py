@@ -40,14 +40,15 @@ T = TypeVar("T")
 
 def convert(captures: Sequence[str | Path], directory: str | Path,
             snapshots: Sequence[str | Path] = (), *, overwrite: bool = False,
-            spill_dir: str | None = None, progress: bool | Progress = False) -> Analysis:
+            spill_dir: str | None = None, progress: bool | Progress = False,
+            stream: bool | None = None) -> Analysis:
     """Analyse `captures` (with the default thresholds) and save the result in `directory`,
-    which is checked first, before any decoding. The analysis streams, whatever the captures'
-    size, and writes the packet table as it goes (`pcapkit.engine.stored`): converting holds
-    no more than analysing does. The table is written beside `directory`
-    (`staging_folder`) and moved in once the analysis is done: a store it replaces is kept
-    should the captures not read. `spill_dir` and `progress`: as `pcapkit.analyze` takes
-    them."""
+    which is checked first, before any decoding. Captures `pcapkit.analyze` streams (large
+    ones; `stream` decides it outright) have their packet table written as the analysis
+    streams (`pcapkit.engine.stored`): converting holds no more than analysing does. It is
+    written beside `directory` (`staging_folder`) and moved in once the analysis is done: a
+    store it replaces is kept should the captures not read. `spill_dir` and `progress`: as
+    `pcapkit.analyze` takes them."""
     root = Path(directory)
     check_target(root, overwrite)
     staging = staging_folder(root)
@@ -59,12 +60,16 @@ def convert(captures: Sequence[str | Path], directory: str | Path,
     _written(root, stage)
     try:
         result = analyze(captures, snapshots, packets_to=staging, spill_dir=spill_dir,
-                         progress=progress)
+                         progress=progress, stream=stream)
         _prepare(root, overwrite)
-        _written(root, lambda: staging.rename(root / "packets"))
+        if result.decoded is None:  # streamed: its packets are in `staging`
+            packets = result.counts.packets
+            _written(root, lambda: staging.rename(root / "packets"))
+        else:
+            packets = _write_packets(result, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_tables(result, root, DEFAULT, result.counts.packets)
+    _write_tables(result, root, DEFAULT, packets)
     return result
 
 
@@ -80,19 +85,23 @@ def save(analysis: Analysis, directory: str | Path, *, config: Config = DEFAULT,
     """
     root = Path(directory)
     tables = analysis.tables
-    n = len(analysis.captures)
-    if n == 0:
+    if not analysis.captures:
         raise UsageError("no captures to store")
     if analysis.decoded is None or tables.packets.height != analysis.decoded.height:
         raise UsageError("analysis holds no packet table (a streamed analysis: "
                          "pcapkit.store.convert stores the captures as it streams them)")
     _prepare(root, overwrite)
-    packets = _written(root, lambda: _write_partitioned(
+    _write_tables(analysis, root, config, _write_packets(analysis, root))
+    return root
+
+
+def _write_packets(analysis: Analysis, root: Path) -> int:
+    """Write the packet table `analysis` holds into the store at `root`; its rows."""
+    return _written(root, lambda: _write_partitioned(
         # The packets as captured: the flow tables' timestamps are on the first capture's
         # clock (`pcapkit/flows/clocks.py`), by the shift the manifest keeps.
-        tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets", n))
-    _write_tables(analysis, root, config, packets)
-    return root
+        analysis.tables.packets.with_columns(ts_ns=analysis.packets["ts_ns"]), root, "packets",
+        len(analysis.captures)))
 
 
 def _write_tables(analysis: Analysis, root: Path, config: Config, packets: int) -> None:

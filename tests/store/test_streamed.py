@@ -87,7 +87,8 @@ def test_convert_with_worker_processes_and_an_empty_capture(tmp_path: Path) -> N
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(caps[0].read_bytes()[:24])  # the pcap file header alone
     want = pcapkit.analyze([empty, *caps], [snapshot("no_endpoints")])
-    pcapkit.store.convert([empty, *caps], tmp_path / "s", [snapshot("no_endpoints")])
+    pcapkit.store.convert([empty, *caps], tmp_path / "s", [snapshot("no_endpoints")],
+                          stream=True)
     assert [p.name for p in partition_parts(tmp_path / "s", "packets", 0)] == ["part-0.parquet"]
     assert len(partition_parts(tmp_path / "s", "packets", 1)) >= 1
     assert_same(pcapkit.load(tmp_path / "s"), want)
@@ -98,7 +99,7 @@ def test_convert_with_worker_processes_and_an_empty_capture(tmp_path: Path) -> N
 def test_a_failed_convert_keeps_the_store_it_would_replace(tmp_path: Path) -> None:
     store = tmp_path / "s"
     want = pcapkit.analyze(captures("healthy"), [snapshot("healthy")])
-    pcapkit.store.convert(captures("healthy"), store, [snapshot("healthy")])
+    pcapkit.store.convert(captures("healthy"), store, [snapshot("healthy")], stream=True)
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"not a capture at all")
     with pytest.raises(pcapkit.CaptureError):
