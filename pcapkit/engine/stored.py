@@ -1,13 +1,13 @@
 """The flow stage's packet table of a streamed run, written as Parquet for a store
-(`pcapkit convert`), a decoded chunk at a time: never held whole.
+(`pcapkit convert`), a decoded batch at a time: never held whole.
 
 The in-memory pipeline's table is the decoded packets plus `view`, `conn`, `from_client` and
 `tcp_analysis` (`pcapkit.flows.tcp_tables`). A streamed run has each of them apart: the decode
 jobs spill each chunk's packets (`packets`), every packet's view follows from its key and the
 VIEWS table, and the detect jobs, which hold whole connections with their shared ids and leave
 the copies out, spill the other three of each TCP packet kept (`marks`) to the chunk that holds
-it. A job per chunk then puts its rows together and writes them, as the part of its capture's
-partition that is its chunk's.
+it. A job per chunk then puts its rows together and writes them, a part of its capture's
+partition per decoded batch.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Starts:
 
 
 def frame_keys(capture: npt.NDArray[np.integer], frame: npt.NDArray[np.integer]
-           ) -> npt.NDArray[np.uint64]:
+               ) -> npt.NDArray[np.uint64]:
     """Captures and frames as words in (capture, frame) order."""
     return (capture.astype(np.uint64) << np.uint64(32)) | frame.astype(np.uint64)
 
