@@ -34,14 +34,14 @@ FORMAT = "pcapkit-store"
 #: 2: the packet table gained the ARP, echo and neighbour columns; 3: the manifest keeps each
 #: capture's clock shift and the DNS views are stored (both are read from DNS messages
 #: reassembled from the capture bytes, which a store does not keep); 4: a partition may be in
-#: several parts (`part-K.parquet`, a streamed `convert`'s one per chunk), which pcapkit before
-#: it would not read
+#: several parts (`part-K.parquet`, a streamed `convert`'s one per decoded batch), which
+#: pcapkit before it would not read
 FORMAT_VERSION = 4
 #: the formats this pcapkit reads: a format-3 store is a format-4 store of one part a partition
 READS = (3, FORMAT_VERSION)
 
 #: tables partitioned hive style by `capture`: `NAME/capture=N/part-K.parquet`, read in the
-#: order of the parts' names (a streamed `convert` writes the packets a part per chunk)
+#: order of the parts' names (a streamed `convert` writes the packets a part per decoded batch)
 PARTITIONED = ("packets", "connections")
 #: tables kept whole, one file each (`NAME.parquet`): their rows span captures, or are few
 WHOLE = ("views", "dns", "icmp_errors", "findings", "dns_views")
