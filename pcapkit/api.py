@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +81,9 @@ class Analysis:
     #: per capture, what its timestamps in the flow tables are less than in its packets: the
     #: clock it was put on (`pcapkit.flows.clocks`); none: every capture keeps its own
     clock_shift_ns: list[int] = field(default_factory=list)
+    #: how `packets` reads the packet table again when the analysis did not hold it (a store
+    #: read a part at a time: `pcapkit.load`); None: it decodes the captures again
+    reread: Callable[[], pl.DataFrame] | None = field(default=None, repr=False)
 
     @property
     def findings(self) -> pl.DataFrame:
@@ -92,7 +95,10 @@ class Analysis:
     @property
     def packets(self) -> pl.DataFrame:
         """One row per packet of every capture (schema: `pcapkit.decode.schema`). A streamed
-        analysis never held them whole: they are decoded again on first use."""
+        analysis never held them whole: they are decoded again (or read from its store) on first
+        use."""
+        if self.decoded is None and self.reread is not None:
+            self.decoded = self.reread()
         if self.decoded is None:
             frames = [decode(read_capture(c.path), c.index) for c in self.captures]
             self.decoded = pl.concat(frames) if frames else empty_packets()

@@ -15,6 +15,9 @@ from pathlib import Path
 #: ~1M packets, where the whole packet table (~180 bytes a packet) starts to cost more memory
 #: than a chunked run, and the workers' start-up is repaid
 STREAM_FROM_BYTES = 150 << 20
+#: packets from which `pcapkit.load` reads a store's packet table a part at a time: about as
+#: many as `STREAM_FROM_BYTES` of capture holds, for the same reason
+STREAM_FROM_PACKETS = 1_000_000
 
 #: the commands that analyse captures
 _ANALYSING = {"analyze", "convert"}

@@ -18,6 +18,7 @@ import typer
 
 from pcapkit.api import analyze
 from pcapkit.cli import interrupt
+from pcapkit.cli.engine_options import Quiet, Scheduler, SpillDir, Workers
 from pcapkit.cli.progress import progress_display
 from pcapkit.decode.schema import Tunnel
 from pcapkit.decode.tunnels import register
@@ -90,22 +91,9 @@ def analyze_command(
         "--set", metavar="NAME=VALUE",
         help="Change a detector threshold (see pcapkit/detect/config.py), e.g. "
              "--set nxdomain_min=10.")] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=1, envvar="PCAPKIT_WORKERS",
-        help="Worker processes for large captures (from 150 MB in all, which are streamed chunk "
-             "by chunk in bounded memory). Default: every core; 1: this process only. Also "
-             "the PCAPKIT_WORKERS environment variable.",
-        show_default=False)] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", metavar="ADDRESS",
-        help="Run on a Dask cluster instead: tcp://HOST:8786 (its workers must read the "
-             "captures and --spill-dir at the same paths), or local:N to start N local Dask "
-             "workers. Needs pip install 'pcapkit\\[dask]'.")] = None,
-    spill_dir: Annotated[Path | None, typer.Option(
-        "--spill-dir", help="Where a streamed analysis keeps its intermediate rows (a "
-                            "temporary folder, removed after; default: the system's temp "
-                            "folder). With --scheduler tcp://..., a folder every worker shares.",
-        show_default=False)] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    spill_dir: SpillDir = None,
     chunk_records: Annotated[int | None, typer.Option(
         "--chunk-records", min=1, hidden=True,
         help="Records per decoded chunk (tuning and tests).")] = None,
@@ -113,9 +101,7 @@ def analyze_command(
         "--cross-check", help="Ask Wireshark too: tshark's expert analysis (through pyshark) "
                               "on each symptom's packets; says per symptom whether it agrees, "
                               "and why not. Needs tshark.")] = False,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress bar (it shows on a terminal after a second).",
-    )] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Analyse captures of one incident and report what went wrong, and where."""
     register_vxlan_ports(vxlan_port or [])

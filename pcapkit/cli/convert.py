@@ -1,4 +1,5 @@
-"""`pcapkit convert CAPTURE... --to DIR [--k8s SNAPSHOT]... [--vxlan-port P]... [--overwrite]`."""
+"""`pcapkit convert CAPTURE... --to DIR [--k8s SNAPSHOT]... [--vxlan-port P]... [--overwrite]
+[--workers N | --scheduler ADDRESS] [--spill-dir DIR] [--quiet]`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from typing import Annotated
 import typer
 
 from pcapkit.cli import interrupt
-from pcapkit.cli.analyze import spill_folder
+from pcapkit.cli.analyze import register_vxlan_ports, spill_folder
+from pcapkit.cli.engine_options import Quiet, Scheduler, SpillDir, Workers
 from pcapkit.cli.progress import progress_display
-from pcapkit.decode.schema import Tunnel
-from pcapkit.decode.tunnels import register
-from pcapkit.errors import UsageError
 from pcapkit.store import convert
 from pcapkit.store.layout import staging_folder
 
@@ -31,17 +30,21 @@ def convert_command(
     )] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the pcapkit store already in DIR.")] = False,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    spill_dir: SpillDir = None,
+    quiet: Quiet = False,
 ) -> None:
     """Decode captures once into Parquet tables (packets, connections, DNS, ICMP, findings)
-    that `pcapkit analyze DIR`, pcapkit.load(DIR), polars or DuckDB read back."""
-    for port in vxlan_port or []:
-        if not 0 < port < 65536:
-            raise UsageError(f"--vxlan-port {port}: not a UDP port")
-        register(port, Tunnel.VXLAN)
+    that `pcapkit analyze DIR`, pcapkit.load(DIR), polars or DuckDB read back. Large captures
+    are streamed as `analyze` streams them (with --scheduler tcp://..., DIR's parent folder
+    must be one the workers share: they write the packet table)."""
+    register_vxlan_ports(vxlan_port or [])
     interrupt.remove_on_interrupt(str(staging_folder(to)))
-    with progress_display(enabled=True) as progress, spill_folder(None) as spill:
-        result = convert(captures, to, k8s or [], overwrite=overwrite, spill_dir=spill,
-                         progress=progress)
+    with (progress_display(enabled=not quiet) as progress,
+          spill_folder(spill_dir) as spill):
+        result = convert(captures, to, k8s or [], overwrite=overwrite, workers=workers,
+                         scheduler=scheduler, spill_dir=spill, progress=progress)
     t = result.tables
     typer.echo(f"{to}: {len(result.captures)} captures, {result.counts.packets} packets, "
                f"{t.connections['conn'].n_unique()} TCP connections, {t.dns.height} DNS "

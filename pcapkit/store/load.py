@@ -3,13 +3,16 @@
 `load(DIR)` returns what `analyze` computed when the store was written. Given a snapshot or
 thresholds other than the stored ones, it runs the detectors again on the stored flow tables
 and names findings and vantages with the snapshot, as `analyze` would with them. Packets are
-not decoded again and flows are not rebuilt: both depend on the captures alone.
+not decoded again and flows are not rebuilt: both depend on the captures alone. A large store
+whose findings are kept is read as a streamed `analyze` leaves its result: the packet table a
+part at a time, never whole (`load`'s `stream`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +27,7 @@ from pcapkit.errors import StoreError, UsageError
 from pcapkit.flows import TABLE_ORDER, Tables, capture_spans
 from pcapkit.flows.clocks import with_clock
 from pcapkit.flows.probes import probe_rows, probes
+from pcapkit.flows.schema import PACKET_EXTRA, SPANS
 from pcapkit.flows.tally import tally
 from pcapkit.flows.views import source_counts, sources_table
 from pcapkit.kube import Snapshot, load_snapshot, vantage_of
@@ -41,6 +45,7 @@ from pcapkit.store.layout import (
     snapshot_file,
     whole_file,
 )
+from pcapkit.streaming import STREAM_FROM_PACKETS
 from pcapkit.wireshark.display_filter import with_filters
 
 
@@ -50,49 +55,104 @@ def is_store(path: str | Path) -> bool:
 
 
 def load(directory: str | Path, snapshots: Sequence[str | Path] = (),
-         config: Config | None = None) -> Analysis:
+         config: Config | None = None, *, stream: bool | None = None) -> Analysis:
     """The `Analysis` stored in `directory` by `pcapkit convert` or `pcapkit.save`.
 
     `snapshots`: cluster snapshot files to use instead of the stored snapshot (if any).
     `config`: thresholds to detect with; None (or the stored ones) keeps the stored findings.
+    `stream`: read the packet table a part at a time, for the counts, spans, sources and probes
+    it adds up to, rather than hold it whole: then `tables.packets` is empty and `packets` reads
+    the table on first use, as a streamed `analyze` leaves them. None: when it has
+    `STREAM_FROM_PACKETS` rows or more and the stored findings are kept (the detectors read the
+    packet table whole: a store is detected again in memory).
     """
     root = Path(directory)
     manifest = Manifest.read(root)
+    run_config = manifest.config if config is None else config
+    detect = bool(snapshots) or run_config != manifest.config
+    if stream is None:
+        stream = not detect and manifest.tables["packets"]["rows"] >= STREAM_FROM_PACKETS
+    if stream and detect:
+        raise UsageError(f"{root}: detecting again (another snapshot or other thresholds) "
+                         "reads the stored packet table whole: it cannot stream")
+    if stream:
+        return _streamed(root, manifest)
     n = len(manifest.captures)
     stored = _read_partitioned(root, "packets", n, manifest)
     packets = stored.select(PACKET_SCHEMA.names())
     flow_packets = with_clock(stored, manifest.clock_shift_ns, "ts_ns")
     kinds = tally(packets)  # the clock moves no column a tally reads
-    tables = Tables(
-        packets=flow_packets,
-        connections=_read_partitioned(root, "connections", n, manifest).sort(TABLE_ORDER),
-        dns=_read(whole_file(root, "dns")),
-        icmp_errors=_read(whole_file(root, "icmp_errors")),
-        views=(views := _read(whole_file(root, "views"))),
-        spans=capture_spans(flow_packets),
-        sources=sources_table([source_counts(kinds)], views),
-        # read from DNS messages reassembled from the capture bytes: stored as they were
-        dns_views=_read(whole_file(root, "dns_views")),
-        probes=probes(probe_rows(flow_packets)),
-    )
+    tables = _tables(root, manifest, flow_packets, capture_spans(flow_packets),
+                     [source_counts(kinds)], probe_rows(flow_packets))
     captures = manifest.captures
     snap = _stored_snapshot(root, manifest)
     if snapshots:
         snap = load_snapshot(snapshots)
         captures = [_with_vantage(c, part, snap)
                     for c, (_, part) in zip(captures, by_capture(packets, n), strict=True)]
-    run_config = manifest.config if config is None else config
-    if snapshots or run_config != manifest.config:
+    if detect:
         findings = run_detectors(tables, for_snapshot(run_config, snap))
         if snap is not None:
             findings = enrich_findings(findings, packets, snap, tables.connections)
         findings = with_filters(locate(findings, tables, list(captures), snap), packets)
     else:
         findings = _read(whole_file(root, "findings"))
-        if "wireshark_filter" not in findings.columns:  # a store from before pcapkit had them
-            findings = with_filters(findings, packets)
     return Analysis(captures, tables, findings, snap, PacketCounts.of(kinds), packets,
                     config=run_config, clock_shift_ns=manifest.clock_shift_ns)
+
+
+def _streamed(root: Path, manifest: Manifest) -> Analysis:
+    """The stored analysis, its packet table read a part (a decoded batch) at a time: what the
+    tables and the summary add up from it, not the table."""
+    counts, sources, spans, probed = [], [], [], []
+    for part in _parts(root, "packets", len(manifest.captures), manifest):
+        kinds = tally(part)
+        counts.append(PacketCounts.of(kinds))
+        sources.append(source_counts(kinds))
+        flow_part = with_clock(part, manifest.clock_shift_ns, "ts_ns")
+        spans.append(capture_spans(flow_part))
+        probed.append(probe_rows(flow_part))
+    packets = pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA)
+    tables = _tables(root, manifest, packets, _merged_spans(spans), sources,
+                     pl.concat(probed) if probed else probe_rows(packets))
+    return Analysis(manifest.captures, tables, _read(whole_file(root, "findings")),
+                    _stored_snapshot(root, manifest), PacketCounts.merge(counts),
+                    config=manifest.config, clock_shift_ns=manifest.clock_shift_ns,
+                    reread=partial(_stored_packets, root, manifest))
+
+
+def _tables(root: Path, manifest: Manifest, packets: pl.DataFrame, spans: pl.DataFrame,
+            sources: list[pl.DataFrame], probed: pl.DataFrame) -> Tables:
+    """The stored tables, and those made from the packet table (`packets`, flow stage's, on
+    one clock): its `spans`, `source_counts` of its parts, and its `probe_rows`."""
+    views = _read(whole_file(root, "views"))
+    return Tables(
+        packets=packets,
+        connections=_read_partitioned(root, "connections", len(manifest.captures), manifest
+                                      ).sort(TABLE_ORDER),
+        dns=_read(whole_file(root, "dns")),
+        icmp_errors=_read(whole_file(root, "icmp_errors")),
+        views=views,
+        spans=spans,
+        sources=sources_table(sources, views),
+        # read from DNS messages reassembled from the capture bytes: stored as they were
+        dns_views=_read(whole_file(root, "dns_views")),
+        probes=probes(probed),
+    )
+
+
+def _merged_spans(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The SPANS table of `capture_spans` of parts of the packet table."""
+    return (pl.concat([pl.DataFrame(schema=SPANS), *parts]).group_by("capture")
+            .agg(pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max(), pl.col("packets").sum())
+            .sort("capture").cast(SPANS))
+
+
+def _stored_packets(root: Path, manifest: Manifest) -> pl.DataFrame:
+    """The stored packet table's decoded columns, whole: `Analysis.packets` of a streamed
+    load."""
+    return (_read_partitioned(root, "packets", len(manifest.captures), manifest)
+            .select(PACKET_SCHEMA.names()))
 
 
 def store_argument(paths: Sequence[Path], vxlan_ports: Sequence[int] | None = None
@@ -136,15 +196,20 @@ def _read(path: Path, partition: int | None = None,
 def _read_partitioned(root: Path, table: str, captures: int, manifest: Manifest
                       ) -> pl.DataFrame:
     """Every capture's partition, in capture order, with the partition column put back."""
+    return pl.concat(_parts(root, table, captures, manifest), rechunk=False)
+
+
+def _parts(root: Path, table: str, captures: int, manifest: Manifest
+           ) -> Iterator[pl.DataFrame]:
+    """Each part of every capture's partition, in order, with the partition column put back."""
     columns = manifest.tables[table]["columns"]
-    parts = []
     for capture in range(captures):
         paths = partition_parts(root, table, capture)
         if not paths:
             raise StoreError(partition_file(root, table, capture).parent,
                              "missing: the store is incomplete")
-        parts += [_read(path, capture, columns) for path in paths]
-    return pl.concat(parts, rechunk=False)
+        for path in paths:
+            yield _read(path, capture, columns)
 
 
 SNAPSHOT_SCHEMAS = {"pods": PODS, "services": SERVICES, "endpoints": ENDPOINTS, "nodes": NODES}

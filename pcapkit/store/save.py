@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 def convert(captures: Sequence[str | Path], directory: str | Path,
             snapshots: Sequence[str | Path] = (), *, overwrite: bool = False,
+            workers: int | None = None, scheduler: str | None = None,
             spill_dir: str | None = None, progress: bool | Progress = False,
             stream: bool | None = None) -> Analysis:
     """Analyse `captures` (with the default thresholds) and save the result in `directory`,
@@ -47,8 +48,9 @@ def convert(captures: Sequence[str | Path], directory: str | Path,
     ones; `stream` decides it outright) have their packet table written as the analysis
     streams (`pcapkit.engine.stored`): converting holds no more than analysing does. It is
     written beside `directory` (`staging_folder`) and moved in once the analysis is done: a
-    store it replaces is kept should the captures not read. `spill_dir` and `progress`: as
-    `pcapkit.analyze` takes them."""
+    store it replaces is kept should the captures not read. `workers`, `scheduler`,
+    `spill_dir` and `progress`: as `pcapkit.analyze` takes them (a remote cluster's workers
+    write the packet table: `directory`'s folder must be one they share)."""
     root = Path(directory)
     check_target(root, overwrite)
     staging = staging_folder(root)
@@ -59,8 +61,9 @@ def convert(captures: Sequence[str | Path], directory: str | Path,
 
     _written(root, stage)
     try:
-        result = analyze(captures, snapshots, packets_to=staging, spill_dir=spill_dir,
-                         progress=progress, stream=stream)
+        result = analyze(captures, snapshots, workers=workers, scheduler=scheduler,
+                         packets_to=staging, spill_dir=spill_dir, progress=progress,
+                         stream=stream)
         _prepare(root, overwrite)
         if result.decoded is None:  # streamed: its packets are in `staging`
             packets = result.counts.packets

@@ -34,7 +34,8 @@ def test_analyze_dir_gives_the_captures_document(tmp_path: Path, scenario: str) 
 def test_analyze_dir_with_k8s_and_set(tmp_path: Path) -> None:
     """A snapshot and thresholds given to `analyze DIR` apply as they do to captures."""
     caps, snap = captures("nxdomain_storm"), snapshot("nxdomain_storm")
-    assert cli(["convert", *caps, "--to", tmp_path / "s"], tmp_path).returncode == 0
+    assert cli(["convert", *caps, "--to", tmp_path / "s", "-j", "1", "-q"],
+               tmp_path).returncode == 0
     args = ["--k8s", snap, "--set", "nxdomain_min=2", "-f", "json"]
     from_dir = cli(["analyze", tmp_path / "s", *args], tmp_path)
     from_captures = cli(["analyze", *caps, *args], tmp_path)

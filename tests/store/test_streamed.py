@@ -6,6 +6,8 @@ a time."""
 
 from __future__ import annotations
 
+import importlib
+import json
 from functools import cache
 from pathlib import Path
 
@@ -15,11 +17,12 @@ from polars.testing import assert_frame_equal
 
 import pcapkit
 import pcapkit.store
+from pcapkit import engine
 from pcapkit.engine import shards as sharding
 from pcapkit.engine.stored import PARTITION_KEY, STORED
 from pcapkit.store.layout import partition_parts, staging_folder
 from tests.store.scenarios import SCENARIOS, captures, needs_scenarios, snapshot
-from tests.store.test_roundtrip import assert_same
+from tests.store.test_roundtrip import TABLES, assert_same
 
 
 @cache
@@ -115,3 +118,34 @@ def test_a_streamed_analysis_is_not_saved(tmp_path: Path) -> None:
     with pytest.raises(pcapkit.UsageError, match=r"pcapkit\.store\.convert"):
         pcapkit.save(streamed, tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+@needs_scenarios
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_a_store_is_read_a_part_at_a_time(tmp_path: Path, scenario: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store of `STREAM_FROM_PACKETS` packets or more (here one), its packets written in
+    batches of 50, is read a part at a time for the counts, spans, sources and probes they add
+    up to: the in-memory analysis, but for `tables.packets` (empty, as a streamed `analyze`
+    leaves it); `packets` reads the table on first use. Detecting again holds the table."""
+    monkeypatch.setattr(engine, "CHUNK_RECORDS", 50)
+    # the module: `pcapkit.store.load` is its function
+    monkeypatch.setattr(importlib.import_module("pcapkit.store.load"), "STREAM_FROM_PACKETS", 1)
+    store = tmp_path / "s"
+    pcapkit.store.convert(captures(scenario), store, [snapshot(scenario)], workers=1,
+                          stream=True)
+    want = _in_memory(scenario)
+    if want.packets.height > 50:
+        assert any(len(partition_parts(store, "packets", c)) > 1
+                   for c in range(len(want.captures)))
+    got = pcapkit.load(store)
+    assert got.tables.packets.is_empty() and got.decoded is None
+    assert got.captures == want.captures
+    for name in (*TABLES[1:], "spans", "sources", "probes"):
+        assert_frame_equal(getattr(got.tables, name), getattr(want.tables, name))
+    assert_frame_equal(got.symptoms, want.symptoms)
+    assert json.dumps(got.to_dict()) == json.dumps(want.to_dict())
+    assert_frame_equal(got.packets, want.packets)
+    assert_same(pcapkit.load(store, [snapshot(scenario)]), want)
+    with pytest.raises(pcapkit.UsageError, match="cannot stream"):
+        pcapkit.load(store, [snapshot(scenario)], stream=True)
