@@ -113,8 +113,7 @@ def _streamed(root: Path, manifest: Manifest) -> Analysis:
         spans.append(capture_spans(flow_part))
         probed.append(probe_rows(flow_part))
     packets = pl.DataFrame(schema=PACKET_SCHEMA | PACKET_EXTRA)
-    tables = _tables(root, manifest, packets, _merged_spans(spans), sources,
-                     pl.concat(probed) if probed else probe_rows(packets))
+    tables = _tables(root, manifest, packets, _merged_spans(spans), sources, pl.concat(probed))
     return Analysis(manifest.captures, tables, _read(whole_file(root, "findings")),
                     _stored_snapshot(root, manifest), PacketCounts.merge(counts),
                     config=manifest.config, clock_shift_ns=manifest.clock_shift_ns,
@@ -142,8 +141,9 @@ def _tables(root: Path, manifest: Manifest, packets: pl.DataFrame, spans: pl.Dat
 
 
 def _merged_spans(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """The SPANS table of `capture_spans` of parts of the packet table."""
-    return (pl.concat([pl.DataFrame(schema=SPANS), *parts]).group_by("capture")
+    """The SPANS table of `capture_spans` of parts of the packet table (a store has one part a
+    capture at least: `save` refuses none)."""
+    return (pl.concat(parts).group_by("capture")
             .agg(pl.col("first_ts_ns").min(), pl.col("last_ts_ns").max(), pl.col("packets").sum())
             .sort("capture").cast(SPANS))
 

@@ -141,7 +141,7 @@ def test_a_store_is_read_a_part_at_a_time(tmp_path: Path, scenario: str,
     got = pcapkit.load(store)
     assert got.tables.packets.is_empty() and got.decoded is None
     assert got.captures == want.captures
-    for name in (*TABLES[1:], "spans", "sources", "probes"):
+    for name in (*(t for t in TABLES if t != "packets"), "spans", "sources", "probes"):
         assert_frame_equal(getattr(got.tables, name), getattr(want.tables, name))
     assert_frame_equal(got.symptoms, want.symptoms)
     assert json.dumps(got.to_dict()) == json.dumps(want.to_dict())
